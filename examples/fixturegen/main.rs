@@ -1,0 +1,330 @@
+//! Generates grpcscope's fixtures: real tonic gRPC servers and clients talk
+//! on loopback while libpcap records the traffic into fixtures/NAME.pcap.
+//!
+//! Run as root (or with CAP_NET_RAW): `cargo run --example fixturegen -- [SCENARIO...]`.
+//! With no argument every scenario is regenerated. See docs/fixtures.md.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod inventory;
+mod recorder;
+
+use inventory::*;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tonic::codec::CompressionEncoding;
+
+/// One scripted exchange and the port its server listens on.
+struct Scenario {
+    name: &'static str,
+    port: u16,
+    about: &'static str,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario { name: "unary", port: 50061, about: "six GetPart calls: five OK, one NOT_FOUND" },
+    Scenario { name: "streaming", port: 50062, about: "a server stream of 5, a client stream of 4, a bidi exchange of 3" },
+    Scenario { name: "errors", port: 50063, about: "error statuses with google.rpc error details, a unicode message, UNIMPLEMENTED" },
+    Scenario { name: "deadline", port: 50064, about: "a 100 ms deadline on a 400 ms call (client RST_STREAM), then an OK call" },
+    Scenario { name: "cancel", port: 50065, about: "a server stream cancelled by the client after 3 messages" },
+    Scenario { name: "reconnect", port: 50066, about: "the server restarts twice; the channel reconnects (GOAWAY, refused SYNs, new connections)" },
+    Scenario { name: "compression", port: 50067, about: "gzip, zstd and deflate compressed messages beside plain ones" },
+    Scenario { name: "metadata", port: 50068, about: "custom ASCII and -bin metadata in headers and trailers" },
+    Scenario { name: "reflection", port: 50069, about: "a server reflection exchange, then calls: decodable with no --proto" },
+    Scenario { name: "mid_connection", port: 50070, about: "capture started after the channel was warm: no handshake, HPACK table unknown" },
+];
+
+#[tokio::main]
+async fn main() {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    for s in SCENARIOS {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == s.name) {
+            continue;
+        }
+        let path = out_dir.join(format!("{}.pcap", s.name));
+        let packets = run(s).await;
+        recorder::write_pcap(&path, &packets);
+        println!(
+            "{:<16} {:>4} packets  {}",
+            s.name,
+            packets.packets.len(),
+            s.about
+        );
+    }
+}
+
+async fn run(s: &Scenario) -> recorder::Recording {
+    let filter = format!("tcp port {}", s.port);
+    if s.name == "mid_connection" {
+        return mid_connection(s.port, &filter).await;
+    }
+    if s.name == "reconnect" {
+        return reconnect(s.port, &filter).await;
+    }
+    let reflection = (s.name == "reflection").then(encoded_descriptor_set);
+    let rec = recorder::Recorder::start(&filter);
+    let server = Running::start(s.port, reflection).await;
+    let client = InventoryClient::lazy(s.port);
+    match s.name {
+        "unary" => unary(client).await,
+        "streaming" => streaming(client).await,
+        "errors" => errors(client).await,
+        "deadline" => deadline(client).await,
+        "cancel" => cancel(client).await,
+        "compression" => compression(client).await,
+        "metadata" => metadata(client).await,
+        "reflection" => reflection_then_calls(s.port, client).await,
+        other => panic!("no script for {other}"),
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A server running in the background until stopped.
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts a server on `port` and gives it time to listen.
+    async fn start(port: u16, reflection: Option<Vec<u8>>) -> Running {
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(port, reflection, async move {
+            let _ = stop_rx.await;
+        }));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Running { stop, task }
+    }
+
+    /// Shuts it down gracefully (GOAWAY) and waits until it has.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
+async fn unary(mut c: InventoryClient) {
+    for sku in ["bolt-1", "gear-22", "spring-3", "bolt-4", "gear-5"] {
+        c.get_part(get(sku)).await.unwrap();
+    }
+    assert_eq!(
+        c.get_part(get("missing-9")).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+}
+
+async fn streaming(mut c: InventoryClient) {
+    let mut parts = c
+        .watch(WatchRequest {
+            count: 5,
+            interval_ms: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    while let Some(p) = parts.message().await.unwrap() {
+        assert_eq!(p.sku, "watched");
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    let changes = vec![
+        StockChange {
+            sku: "bolt-1".into(),
+            delta: 5,
+        },
+        StockChange {
+            sku: "bolt-1".into(),
+            delta: -2,
+        },
+        StockChange {
+            sku: "gear-22".into(),
+            delta: 10,
+        },
+        StockChange {
+            sku: "spring-3".into(),
+            delta: -1,
+        },
+    ];
+    let summary = c.adjust(changes).await.unwrap().into_inner();
+    assert_eq!((summary.changes, summary.total), (4, 12));
+    let notes = (1..=3)
+        .map(|i| Note {
+            text: format!("note {i}"),
+            seq: i,
+        })
+        .collect();
+    assert_eq!(c.talk(notes).await.unwrap().len(), 3);
+}
+
+async fn errors(mut c: InventoryClient) {
+    for sku in ["bad sku!", "missing-7", "deny", "quota", "crash", "locked"] {
+        assert!(c.get_part(get(sku)).await.is_err(), "{sku} should fail");
+    }
+    assert_eq!(
+        c.missing_method().await.unwrap_err().code(),
+        tonic::Code::Unimplemented
+    );
+}
+
+async fn deadline(mut c: InventoryClient) {
+    let mut req = tonic::Request::new(GetPartRequest {
+        sku: "slow-1".into(),
+        delay_ms: 400,
+    });
+    req.set_timeout(Duration::from_millis(100));
+    let err = c.get_part(req).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        tonic::Code::Cancelled,
+        "tonic reports an expired deadline as {:?}",
+        err
+    );
+    let mut ok = get("fast-1");
+    ok.set_timeout(Duration::from_secs(5));
+    c.get_part(ok).await.unwrap();
+    // Let the server finish the abandoned call so its side shows on the wire.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+async fn cancel(mut c: InventoryClient) {
+    let mut parts = c
+        .watch(WatchRequest {
+            count: 100,
+            interval_ms: 20,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..3 {
+        parts.message().await.unwrap().unwrap();
+    }
+    drop(parts);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.get_part(get("after-cancel")).await.unwrap();
+}
+
+async fn compression(c: InventoryClient) {
+    let mut plain = c.clone();
+    plain.get_part(get("plain-1")).await.unwrap();
+    for enc in [
+        CompressionEncoding::Gzip,
+        CompressionEncoding::Zstd,
+        CompressionEncoding::Deflate,
+    ] {
+        let mut z = c.compressed(enc);
+        z.get_part(get("compressed-1")).await.unwrap();
+        assert_eq!(z.watch_all(2).await, 2);
+    }
+    plain.get_part(get("plain-2")).await.unwrap();
+}
+
+async fn metadata(mut c: InventoryClient) {
+    for i in 0..3 {
+        let mut req = get(&format!("meta-{i}"));
+        let md = req.metadata_mut();
+        md.insert("x-echo", format!("req-{i}").parse().unwrap());
+        md.insert("x-tenant", "acme corp".parse().unwrap());
+        md.insert("x-request-id", format!("rid-{i:04}").parse().unwrap());
+        md.insert_bin(
+            "x-raw-bin",
+            tonic::metadata::MetadataValue::from_bytes(&[0, 0, 0xff, 0x80, i as u8]),
+        );
+        let resp = c.get_part(req).await.unwrap();
+        assert!(resp.metadata().get("x-echo").is_some());
+    }
+    let mut req = get("missing-meta");
+    req.metadata_mut()
+        .insert("x-request-id", "rid-9999".parse().unwrap());
+    let err = c.get_part(req).await.unwrap_err();
+    assert_eq!(err.metadata().get("x-failure-zone").unwrap(), "stock-db");
+}
+
+/// The fixture schema as an encoded FileDescriptorSet, compiled by protox.
+fn encoded_descriptor_set() -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protos");
+    let fds = protox::compile(["grpcscope/fixtures/v1/inventory.proto"], [root])
+        .expect("compile fixture proto");
+    prost::Message::encode_to_vec(&fds)
+}
+
+async fn reflection_then_calls(port: u16, mut c: InventoryClient) {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut refl = ServerReflectionClient::new(channel);
+    let requests = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(SERVICE.into())),
+        },
+    ];
+    let mut answers = refl
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    while let Some(a) = answers.message().await.unwrap() {
+        assert!(a.message_response.is_some());
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    c.get_part(get("reflected-1")).await.unwrap();
+    assert_eq!(c.watch_all(2).await, 2);
+}
+
+async fn reconnect(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let mut c = InventoryClient::lazy(port);
+    for round in 0..3 {
+        let server = Running::start(port, None).await;
+        for i in 0..3 {
+            c.get_part(get(&format!("round{round}-{i}"))).await.unwrap();
+        }
+        server.stop().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if round < 2 {
+            // The server is down: this call fails with UNAVAILABLE (a refused SYN on the wire).
+            assert!(c.get_part(get("while-down")).await.is_err());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+async fn mid_connection(port: u16, filter: &str) -> recorder::Recording {
+    let server = Running::start(port, None).await;
+    let mut c = InventoryClient::lazy(port);
+    for i in 0..3 {
+        c.get_part(get(&format!("warm-{i}"))).await.unwrap();
+    }
+    let rec = recorder::Recorder::start(filter);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..5 {
+        c.get_part(get(&format!("seen-{i}"))).await.unwrap();
+    }
+    c.get_part(get("missing-late")).await.unwrap_err();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}

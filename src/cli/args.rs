@@ -1,0 +1,88 @@
+//! Argument definitions. Flags follow tcpdump and tshark where they overlap
+//! (`-r`, `-i`, `-f`, `-w`, `-c`, `-s`, `-D`, `-Z`).
+
+use crate::output::Format;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const ABOUT: &str =
+    "A gRPC wire analyzer: every call, frame and connection in a capture or on an interface";
+
+const LONG_ABOUT: &str = "\
+grpcscope reads a capture file (pcap or pcapng, optionally gzip- or zstd-compressed) \
+or a live interface, reassembles TCP, decodes HTTP/2 and HPACK, and shows the gRPC \
+calls inside: method, messages, status, latency, and whether a failure came from the \
+application or from the transport (a proxy's 503, a RST_STREAM, a GOAWAY, a dropped \
+connection).";
+
+const EXAMPLES: &str = "\
+Examples:
+  grpcscope conns capture.pcap             TCP connections, one line each
+  grpcscope conns -r capture.pcap.gz --format json
+  tcpdump -w - -i lo port 50051 | grpcscope conns -
+";
+
+/// grpcscope's command line.
+#[derive(Debug, Parser)]
+#[command(name = "grpcscope", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to show.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// TCP connections: endpoints, handshake, packets and bytes each way, gaps, how each ended.
+    #[command(after_help = "\
+Examples:
+  grpcscope conns capture.pcap
+  grpcscope conns --format json capture.pcapng | jq 'select(.end.kind == \"rst\")'
+
+Connection ids count from 1 in order of first packet; every command prints the same ids.")]
+    Conns(ConnsArgs),
+}
+
+/// Where packets come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// Capture file to read (pcap, pcapng, gzip- or zstd-compressed; `-` for standard input).
+    #[arg(value_name = "FILE", conflicts_with = "read")]
+    pub file: Option<PathBuf>,
+
+    /// Capture file to read (same as the FILE argument, as in tcpdump).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+}
+
+impl InputArgs {
+    /// The capture file named by `-r` or the positional argument.
+    pub fn path(&self) -> Option<&PathBuf> {
+        self.read.as_ref().or(self.file.as_ref())
+    }
+}
+
+/// How to decode.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DecodeArgs {
+    /// Treat this TCP port as an HTTP/2 server even without a captured preface (repeatable).
+    #[arg(long = "h2-port", value_name = "PORT")]
+    pub h2_ports: Vec<u16>,
+
+    /// Bytes buffered ahead of a hole per direction before the hole is reported as a gap.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_reassembly_buffer: usize,
+}
+
+/// `grpcscope conns`.
+#[derive(Debug, Args)]
+pub struct ConnsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}

@@ -1,0 +1,8 @@
+//! The command line: argument definitions (clap) and the glue from a
+//! capture source to a command's sink.
+
+mod args;
+mod run;
+
+pub use args::{Cli, Command};
+pub use run::main;

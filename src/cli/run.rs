@@ -1,0 +1,105 @@
+//! Running a command: open the source, build the pipeline, print.
+
+use super::args::{Cli, Command, ConnsArgs, DecodeArgs, InputArgs};
+use crate::analysis::{Pipeline, PipelineConfig, Sink};
+use crate::capture::FileCapture;
+use crate::output::conns::ConnsPrinter;
+use crate::tcp::TcpConfig;
+use clap::Parser;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+/// Exit status for bad input: an unreadable capture, a bad argument.
+const EXIT_BAD_INPUT: i32 = 2;
+
+/// Runs grpcscope with the process's arguments; returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(Failure::BadInput(msg)) => {
+            eprintln!("grpcscope: error: {msg}");
+            EXIT_BAD_INPUT
+        }
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(Failure::Io(e)) => {
+            eprintln!("grpcscope: error: {e}");
+            1
+        }
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The input cannot be used; the message says why and what to do.
+    BadInput(String),
+    /// Writing output failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Some(Command::Conns(args)) => conns(args),
+        None => Err(Failure::BadInput(
+            "no command given; try `grpcscope conns FILE` or `grpcscope --help`".into(),
+        )),
+    }
+}
+
+fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
+    PipelineConfig {
+        tcp: TcpConfig {
+            max_buffered_per_direction: decode.max_reassembly_buffer,
+            server_ports: decode.h2_ports.clone(),
+            ..TcpConfig::default()
+        },
+    }
+}
+
+fn open_capture(input: &InputArgs) -> Result<FileCapture, Failure> {
+    let Some(path) = input.path() else {
+        return Err(Failure::BadInput("no capture given: name a file (or `-` for standard input), e.g. `grpcscope conns capture.pcap`".into()));
+    };
+    FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))
+}
+
+/// Feeds every packet of the capture through a pipeline ending in `sink`,
+/// then prints the capture's warnings on stderr.
+fn drive<S: Sink>(input: &InputArgs, decode: &DecodeArgs, sink: S) -> Result<Pipeline<S>, Failure> {
+    let mut cap = open_capture(input)?;
+    let mut pipeline = Pipeline::new(pipeline_config(decode), sink);
+    while let Some(pkt) = cap.next_packet() {
+        pipeline.packet(&pkt);
+    }
+    pipeline.finish();
+    for w in cap.warnings() {
+        eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
+    }
+    Ok(pipeline)
+}
+
+fn display_name(p: Option<&PathBuf>) -> String {
+    p.map_or_else(|| "<stdin>".into(), |p| p.display().to_string())
+}
+
+fn conns(args: ConnsArgs) -> Result<(), Failure> {
+    let out = BufWriter::new(io::stdout().lock());
+    let printer = ConnsPrinter::new(out, args.format, true);
+    let mut p = drive(&args.input, &args.decode, printer)?;
+    p.sink.flush();
+    let seen = p.connections_seen();
+    p.sink.footer(&p.counters, seen);
+    if let Some(e) = p.sink.error.take() {
+        return Err(e.into());
+    }
+    let mut out = p.sink.into_inner();
+    out.flush()?;
+    Ok(())
+}

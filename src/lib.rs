@@ -1,0 +1,28 @@
+//! grpcscope: a gRPC wire analyzer.
+//!
+//! The library is a pipeline of pure state machines, one module per layer:
+//!
+//! ```text
+//! capture ─Packet─▶ net ─Segment─▶ tcp ─StreamEvent─▶ h2 ─Frame─▶ grpc ─Call─▶ output / tui
+//! ```
+//!
+//! None of the layers below [`capture`] and the sinks does I/O, so the same
+//! code serves capture files, live interfaces, tests, fuzzers and benchmarks.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod analysis;
+pub mod capture;
+pub mod cli;
+pub mod net;
+pub mod output;
+pub mod synth;
+pub mod tcp;
+pub mod time;

@@ -1,0 +1,297 @@
+//! One direction of a TCP connection: sequence numbers to stream offsets,
+//! out-of-order buffering, retransmission and overlap trimming, gaps.
+
+use super::{ConnId, Dir, StreamEvent};
+use crate::time::Timestamp;
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Counters for one direction of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HalfStats {
+    /// Packets sent in this direction.
+    pub packets: u64,
+    /// Stream bytes delivered in order (each byte once, gaps excluded).
+    pub bytes: u64,
+    /// Segments whose bytes had all or partly been seen already.
+    pub retransmitted: u64,
+    /// Segments that arrived ahead of a hole.
+    pub out_of_order: u64,
+    /// Bytes that were never captured.
+    pub gap_bytes: u64,
+    /// Number of gaps.
+    pub gaps: u64,
+    /// Segments whose payload a snaplen cut short.
+    pub truncated: u64,
+    /// Times the out-of-order buffer was full and a hole was given up on early.
+    pub buffer_overflows: u64,
+}
+
+/// A piece of the stream waiting ahead of a hole.
+#[derive(Debug)]
+enum Piece {
+    Data(Bytes),
+    /// Bytes known to exist but not captured (a snaplen-cut payload).
+    Missing(u64),
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Data(b) => b.len() as u64,
+            Piece::Missing(n) => *n,
+        }
+    }
+}
+
+/// Where emitted events go and what they are stamped with.
+pub(crate) struct Emit<'a> {
+    pub conn: ConnId,
+    pub dir: Dir,
+    pub ts: Timestamp,
+    pub packet: u64,
+    pub out: &'a mut Vec<StreamEvent>,
+}
+
+/// The reassembly state of one direction.
+#[derive(Debug, Default)]
+pub(crate) struct HalfStream {
+    /// Sequence number of stream offset 0, once known.
+    base: Option<u32>,
+    /// Next stream offset expected.
+    next: u64,
+    ooo: BTreeMap<u64, Piece>,
+    ooo_bytes: usize,
+    fin_at: Option<u64>,
+    fin_done: bool,
+    /// Highest offset the peer acknowledged.
+    peer_acked: u64,
+    pub stats: HalfStats,
+}
+
+impl HalfStream {
+    /// Offset 0 is the byte after the SYN.
+    pub fn set_syn(&mut self, isn: u32) {
+        if self.base.is_none() {
+            self.base = Some(isn.wrapping_add(1));
+        }
+    }
+
+    /// The stream offset of `seq`: the unwrapped value nearest the next
+    /// expected byte, or `None` before the stream began or before any base.
+    fn offset_of(&self, seq: u32) -> Option<u64> {
+        let base = self.base?;
+        let rel = seq.wrapping_sub(base);
+        let delta = i64::from(rel.wrapping_sub(self.next as u32) as i32);
+        let off = (self.next as i64).checked_add(delta)?;
+        u64::try_from(off).ok()
+    }
+
+    /// Takes a segment's payload (`data` captured of `wire_len` sent) and a FIN flag.
+    pub fn accept(
+        &mut self,
+        e: &mut Emit<'_>,
+        seq: u32,
+        data: Bytes,
+        wire_len: u32,
+        fin: bool,
+        cap: usize,
+    ) {
+        if self.base.is_none() && (wire_len > 0 || fin) {
+            // Picked up mid-connection: this segment starts the stream we know.
+            self.base = Some(seq);
+        }
+        let Some(off) = self.offset_of(seq) else {
+            if wire_len > 0 {
+                self.stats.retransmitted += 1;
+            }
+            return;
+        };
+        let captured = data.len() as u64;
+        let missing = u64::from(wire_len).saturating_sub(captured);
+        if captured > 0 {
+            self.place(e, off, Piece::Data(data), cap);
+        }
+        if missing > 0 {
+            self.stats.truncated += 1;
+            self.place(e, off + captured, Piece::Missing(missing), cap);
+        }
+        if fin && self.fin_at.is_none() {
+            self.fin_at = Some(off + captured + missing);
+        }
+        self.drain(e);
+    }
+
+    /// The peer acknowledged up to `ack`: bytes below it that we never saw
+    /// were sent and received, so they are a gap rather than a delay.
+    pub fn peer_ack(&mut self, e: &mut Emit<'_>, ack: u32) {
+        let Some(mut off) = self.offset_of(ack) else {
+            return;
+        };
+        if let Some(fin) = self.fin_at {
+            off = off.min(fin);
+        }
+        if off > self.peer_acked {
+            self.peer_acked = off;
+        }
+        self.drain(e);
+    }
+
+    fn place(&mut self, e: &mut Emit<'_>, off: u64, piece: Piece, cap: usize) {
+        let end = off + piece.len();
+        if end <= self.next {
+            if matches!(piece, Piece::Data(_)) {
+                self.stats.retransmitted += 1;
+            }
+            return;
+        }
+        if off <= self.next {
+            if off < self.next {
+                self.stats.retransmitted += 1;
+            }
+            self.deliver(e, off, piece);
+            return;
+        }
+        if matches!(piece, Piece::Data(_)) {
+            self.stats.out_of_order += 1;
+        }
+        if self.ooo.get(&off).is_some_and(|p| p.len() >= piece.len()) {
+            self.stats.retransmitted += 1;
+            return;
+        }
+        let size = piece.len() as usize;
+        while self.ooo_bytes.saturating_add(size) > cap && !self.ooo.is_empty() {
+            self.stats.buffer_overflows += 1;
+            self.skip_hole(e);
+        }
+        if off <= self.next || size > cap {
+            // The hole before it was given up on, or it alone exceeds the cap.
+            if off > self.next {
+                self.stats.buffer_overflows += 1;
+                self.gap(e, off - self.next);
+            }
+            self.deliver(e, off, piece);
+            return;
+        }
+        let stored = match piece {
+            // Copy: the packet buffer this slices may be large and long-lived.
+            Piece::Data(b) => Piece::Data(Bytes::copy_from_slice(&b)),
+            missing => missing,
+        };
+        self.ooo_bytes += stored_size(&stored);
+        if let Some(old) = self.ooo.insert(off, stored) {
+            self.ooo_bytes = self.ooo_bytes.saturating_sub(stored_size(&old));
+        }
+    }
+
+    /// Emits `piece` (which starts at or before `next`), trimmed to what is new.
+    fn deliver(&mut self, e: &mut Emit<'_>, off: u64, piece: Piece) {
+        let skip = self.next.saturating_sub(off);
+        match piece {
+            Piece::Data(b) => {
+                let b = b.slice((skip as usize).min(b.len())..);
+                if b.is_empty() {
+                    return;
+                }
+                let len = b.len() as u64;
+                e.out.push(StreamEvent::Data {
+                    conn: e.conn,
+                    dir: e.dir,
+                    ts: e.ts,
+                    offset: self.next,
+                    data: b,
+                    packet: e.packet,
+                });
+                self.stats.bytes += len;
+                self.next += len;
+            }
+            Piece::Missing(n) => {
+                let n = n.saturating_sub(skip);
+                if n > 0 {
+                    self.gap(e, n);
+                }
+            }
+        }
+    }
+
+    fn gap(&mut self, e: &mut Emit<'_>, len: u64) {
+        e.out.push(StreamEvent::Gap {
+            conn: e.conn,
+            dir: e.dir,
+            ts: e.ts,
+            offset: self.next,
+            len,
+        });
+        self.stats.gaps += 1;
+        self.stats.gap_bytes += len;
+        self.next += len;
+    }
+
+    /// Delivers buffered pieces that have become in order; turns acknowledged
+    /// holes into gaps; reports the FIN once everything before it is through.
+    fn drain(&mut self, e: &mut Emit<'_>) {
+        loop {
+            while let Some(entry) = self.ooo.first_entry() {
+                if *entry.key() > self.next {
+                    break;
+                }
+                let off = *entry.key();
+                let piece = entry.remove();
+                self.ooo_bytes = self.ooo_bytes.saturating_sub(stored_size(&piece));
+                if off + piece.len() > self.next {
+                    self.deliver(e, off, piece);
+                }
+            }
+            let acked_hole = self.peer_acked > self.next;
+            match self.ooo.keys().next().copied() {
+                Some(first) if acked_hole => {
+                    let upto = first.min(self.peer_acked);
+                    self.gap(e, upto - self.next);
+                }
+                _ => break,
+            }
+        }
+        if self.fin_at == Some(self.next) && !self.fin_done {
+            self.fin_done = true;
+            e.out.push(StreamEvent::Fin {
+                conn: e.conn,
+                dir: e.dir,
+                ts: e.ts,
+            });
+        }
+    }
+
+    /// Gives up on the hole before the first buffered piece.
+    fn skip_hole(&mut self, e: &mut Emit<'_>) {
+        if let Some(first) = self.ooo.keys().next().copied() {
+            if first > self.next {
+                self.gap(e, first - self.next);
+            }
+            self.drain(e);
+        }
+    }
+
+    /// The connection is over: everything buffered comes out, holes become
+    /// gaps, and bytes the peer acknowledged but we never saw are a final gap.
+    pub fn flush(&mut self, e: &mut Emit<'_>) {
+        while !self.ooo.is_empty() {
+            self.skip_hole(e);
+        }
+        let end = self
+            .fin_at
+            .map_or(self.peer_acked, |f| f.max(self.peer_acked));
+        if self.base.is_some() && end > self.next {
+            self.gap(e, end - self.next);
+        }
+        self.drain(e);
+    }
+}
+
+/// Memory a buffered piece holds.
+fn stored_size(p: &Piece) -> usize {
+    match p {
+        Piece::Data(b) => b.len(),
+        Piece::Missing(_) => 0,
+    }
+}

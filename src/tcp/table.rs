@@ -1,0 +1,522 @@
+//! The flow table: connections by 4-tuple, their lifecycle (handshake,
+//! FIN, RST, reuse of the 4-tuple), idle eviction and a cap on how many are
+//! tracked at once.
+
+use super::half::{Emit, HalfStream};
+use super::{ConnId, ConnSummary, Dir, EndReason, RoleEvidence, Side, StreamEvent};
+use crate::net::Segment;
+use crate::time::Timestamp;
+use ahash::AHashMap;
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+const SECOND: i64 = 1_000_000_000;
+
+/// Limits and hints for the TCP layer.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// Bytes buffered ahead of a hole, per direction, before the hole is
+    /// given up on and reported as a gap (`--max-reassembly-buffer`).
+    pub max_buffered_per_direction: usize,
+    /// A connection silent this long (capture time) is considered gone.
+    pub idle_timeout_nanos: i64,
+    /// A SYN unanswered this long is given up on.
+    pub handshake_timeout_nanos: i64,
+    /// A closed connection is kept this long to absorb its last ACKs.
+    pub closed_linger_nanos: i64,
+    /// Connections tracked at once; past it the least recently active are evicted.
+    pub max_connections: usize,
+    /// Ports known to be servers (`--h2-port`), to tell client from server
+    /// when the handshake was not captured.
+    pub server_ports: Vec<u16>,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            max_buffered_per_direction: 4 * 1024 * 1024,
+            idle_timeout_nanos: 3600 * SECOND,
+            handshake_timeout_nanos: 60 * SECOND,
+            closed_linger_nanos: 60 * SECOND,
+            max_connections: 250_000,
+            server_ports: Vec::new(),
+        }
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    SynSent,
+    SynReceived,
+    Established,
+    Closed,
+}
+
+/// A connection being tracked.
+struct Conn {
+    summary: ConnSummary,
+    halves: [HalfStream; 2],
+    state: State,
+    client_isn: Option<u32>,
+    end: Option<(EndReason, Timestamp)>,
+}
+
+/// The flow table: feed it segments in capture order, get [`StreamEvent`]s.
+pub struct FlowTable {
+    cfg: TcpConfig,
+    conns: AHashMap<(SocketAddr, SocketAddr), Conn>,
+    next_id: ConnId,
+    clock: Timestamp,
+    next_sweep: Option<Timestamp>,
+    /// Packets with RST for no known connection, ignored.
+    pub stray_resets: u64,
+    /// Connections evicted because the table was full.
+    pub evicted_full: u64,
+}
+
+fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: TcpConfig) -> Self {
+        FlowTable {
+            cfg,
+            conns: AHashMap::new(),
+            next_id: 1,
+            clock: Timestamp(i64::MIN),
+            next_sweep: None,
+            stray_resets: 0,
+            evicted_full: 0,
+        }
+    }
+
+    /// Connections tracked right now.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether no connection is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Connections seen so far (tracked or not).
+    pub fn connections_seen(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    /// Takes one segment captured at `ts` as packet `packet`; `payload` is
+    /// its captured payload (a slice of the packet buffer).
+    pub fn segment(
+        &mut self,
+        ts: Timestamp,
+        packet: u64,
+        seg: &Segment,
+        payload: Bytes,
+        out: &mut Vec<StreamEvent>,
+    ) {
+        self.advance_clock(ts, out);
+        let k = key(seg.src, seg.dst);
+        let new_syn = seg.flags.syn && !seg.flags.ack;
+        if new_syn {
+            if let Some(old) = self.conns.get(&k) {
+                if old.client_isn != Some(seg.seq) || old.summary.client != seg.src {
+                    if let Some(old) = self.conns.remove(&k) {
+                        self.retire(old, EndReason::Superseded, out);
+                    }
+                }
+            }
+        }
+        if !self.conns.contains_key(&k) {
+            if seg.flags.rst && payload.is_empty() {
+                self.stray_resets += 1;
+                return;
+            }
+            if self.conns.len() >= self.cfg.max_connections {
+                self.evict_least_recent(out);
+            }
+            let conn = self.open(ts, seg, out);
+            self.conns.insert(k, conn);
+        }
+        let cap = self.cfg.max_buffered_per_direction;
+        if let Some(conn) = self.conns.get_mut(&k) {
+            conn.segment(ts, packet, seg, payload, cap, out);
+        }
+    }
+
+    /// The capture ended: every connection is flushed and reported, in id order.
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        let mut all: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
+        all.sort_by_key(|c| c.summary.id);
+        for conn in all {
+            let reason = if conn.state == State::SynSent {
+                EndReason::NoAnswer
+            } else {
+                EndReason::OpenAtEnd
+            };
+            self.retire(conn, reason, out);
+        }
+    }
+
+    fn advance_clock(&mut self, ts: Timestamp, out: &mut Vec<StreamEvent>) {
+        if ts > self.clock {
+            self.clock = ts;
+        }
+        match self.next_sweep {
+            None => self.next_sweep = Some(self.clock.add_nanos(SECOND)),
+            Some(at) if self.clock >= at => {
+                self.sweep(out);
+                self.next_sweep = Some(self.clock.add_nanos(SECOND));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Retires connections whose time is up, in id order for determinism.
+    fn sweep(&mut self, out: &mut Vec<StreamEvent>) {
+        let now = self.clock;
+        let cfg = &self.cfg;
+        let mut expired: Vec<((SocketAddr, SocketAddr), ConnId, EndReason)> = self
+            .conns
+            .iter()
+            .filter_map(|(k, c)| {
+                let quiet = now.nanos_since(c.summary.last_ts);
+                let reason = match c.state {
+                    State::Closed if quiet > cfg.closed_linger_nanos => EndReason::OpenAtEnd,
+                    State::SynSent if quiet > cfg.handshake_timeout_nanos => EndReason::NoAnswer,
+                    State::SynReceived | State::Established if quiet > cfg.idle_timeout_nanos => {
+                        EndReason::Idle
+                    }
+                    _ => return None,
+                };
+                Some((*k, c.summary.id, reason))
+            })
+            .collect();
+        expired.sort_by_key(|e| e.1);
+        for (k, _, reason) in expired {
+            if let Some(conn) = self.conns.remove(&k) {
+                self.retire(conn, reason, out);
+            }
+        }
+    }
+
+    /// The table is full: drop the tenth of connections quiet the longest.
+    fn evict_least_recent(&mut self, out: &mut Vec<StreamEvent>) {
+        let mut by_age: Vec<(Timestamp, ConnId, (SocketAddr, SocketAddr))> = self
+            .conns
+            .iter()
+            .map(|(k, c)| (c.summary.last_ts, c.summary.id, *k))
+            .collect();
+        let n = (by_age.len() / 10).max(1).min(by_age.len());
+        if n < by_age.len() {
+            by_age.select_nth_unstable(n);
+        }
+        let mut victims: Vec<_> = by_age.into_iter().take(n).collect();
+        victims.sort_by_key(|v| v.1);
+        for (_, _, k) in victims {
+            if let Some(conn) = self.conns.remove(&k) {
+                self.evicted_full += 1;
+                self.retire(conn, EndReason::Evicted, out);
+            }
+        }
+    }
+
+    /// A connection leaves the table: flush, close if it was not, report.
+    fn retire(&mut self, mut conn: Conn, reason: EndReason, out: &mut Vec<StreamEvent>) {
+        let ts = conn.summary.last_ts;
+        conn.flush(ts, out);
+        let (end, end_ts) = conn.end.unwrap_or((reason, ts));
+        if conn.state != State::Closed {
+            out.push(StreamEvent::Closed {
+                conn: conn.summary.id,
+                ts,
+                reason: end,
+            });
+        }
+        conn.summary.end = end;
+        conn.summary.end_ts = end_ts;
+        for (i, half) in conn.halves.iter().enumerate() {
+            if let Some(d) = conn.summary.dirs.get_mut(i) {
+                *d = half.stats.clone();
+            }
+        }
+        out.push(StreamEvent::Finished(Box::new(conn.summary)));
+    }
+
+    fn open(&mut self, ts: Timestamp, seg: &Segment, out: &mut Vec<StreamEvent>) -> Conn {
+        let (client, server, roles_from) = self.roles(seg);
+        let id = self.next_id;
+        self.next_id += 1;
+        let syn_seen = seg.flags.syn;
+        out.push(StreamEvent::Open {
+            conn: id,
+            ts,
+            client,
+            server,
+            syn_seen,
+        });
+        let state = match (seg.flags.syn, seg.flags.ack) {
+            (true, false) => State::SynSent,
+            (true, true) => State::SynReceived,
+            _ => State::Established,
+        };
+        Conn {
+            summary: ConnSummary {
+                id,
+                client,
+                server,
+                roles_from,
+                first_ts: ts,
+                last_ts: ts,
+                syn_ts: None,
+                synack_ts: None,
+                ack_ts: None,
+                established: false,
+                dirs: Default::default(),
+                end: EndReason::OpenAtEnd,
+                first_fin: None,
+                end_ts: ts,
+            },
+            halves: Default::default(),
+            state,
+            client_isn: None,
+            end: None,
+        }
+    }
+
+    /// Decides which side is the client of a connection first seen with `seg`.
+    fn roles(&self, seg: &Segment) -> (SocketAddr, SocketAddr, RoleEvidence) {
+        let (s, d) = (seg.src, seg.dst);
+        if seg.flags.syn {
+            return if seg.flags.ack {
+                (d, s, RoleEvidence::SynAck)
+            } else {
+                (s, d, RoleEvidence::Syn)
+            };
+        }
+        let hint = &self.cfg.server_ports;
+        if hint.contains(&d.port()) && !hint.contains(&s.port()) {
+            return (s, d, RoleEvidence::PortHint);
+        }
+        if hint.contains(&s.port()) && !hint.contains(&d.port()) {
+            return (d, s, RoleEvidence::PortHint);
+        }
+        let ephemeral = |p: u16| p >= 32_768;
+        let src_is_client = match (ephemeral(s.port()), ephemeral(d.port())) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => s.port() >= d.port(),
+        };
+        if src_is_client {
+            (s, d, RoleEvidence::EphemeralPort)
+        } else {
+            (d, s, RoleEvidence::EphemeralPort)
+        }
+    }
+}
+
+impl Conn {
+    fn segment(
+        &mut self,
+        ts: Timestamp,
+        packet: u64,
+        seg: &Segment,
+        payload: Bytes,
+        cap: usize,
+        out: &mut Vec<StreamEvent>,
+    ) {
+        let dir = if seg.src == self.summary.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let id = self.summary.id;
+        self.summary.last_ts = ts;
+        if let Some(h) = self.halves.get_mut(dir.index()) {
+            h.stats.packets += 1;
+        }
+        let control = seg.flags.syn || seg.flags.fin || seg.flags.rst;
+        if seg.flags.syn {
+            self.syn(ts, dir, seg);
+        }
+        if seg.flags.rst {
+            self.reset(ts, packet, dir, seg.flags, out);
+            return;
+        }
+        let completes_handshake = self.state == State::SynReceived
+            && dir == Dir::ToServer
+            && seg.flags.ack
+            && !seg.flags.syn;
+        if completes_handshake {
+            self.state = State::Established;
+            self.summary.ack_ts = Some(ts);
+            self.summary.established = true;
+        }
+        if control || completes_handshake {
+            out.push(StreamEvent::Control {
+                conn: id,
+                dir,
+                ts,
+                flags: seg.flags,
+                packet,
+            });
+        }
+        if self.state == State::Closed
+            && self
+                .end
+                .is_some_and(|(r, _)| matches!(r, EndReason::Rst { .. } | EndReason::Refused))
+        {
+            return;
+        }
+        let [to_server, to_client] = &mut self.halves;
+        let (this, peer) = match dir {
+            Dir::ToServer => (to_server, to_client),
+            Dir::ToClient => (to_client, to_server),
+        };
+        let seq = if seg.flags.syn {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        let mut e = Emit {
+            conn: id,
+            dir,
+            ts,
+            packet,
+            out,
+        };
+        if seg.wire_payload_len > 0 || seg.flags.fin {
+            this.accept(
+                &mut e,
+                seq,
+                payload,
+                seg.wire_payload_len,
+                seg.flags.fin,
+                cap,
+            );
+        }
+        if seg.flags.ack {
+            let mut pe = Emit {
+                conn: id,
+                dir: dir.other(),
+                ts,
+                packet,
+                out: e.out,
+            };
+            peer.peer_ack(&mut pe, seg.ack);
+        }
+        if seg.flags.fin {
+            self.fin(ts, dir, out);
+        }
+    }
+
+    fn syn(&mut self, ts: Timestamp, dir: Dir, seg: &Segment) {
+        if let Some(h) = self.halves.get_mut(dir.index()) {
+            h.set_syn(seg.seq);
+        }
+        if seg.flags.ack {
+            self.summary.synack_ts.get_or_insert(ts);
+            if self.state == State::SynSent {
+                self.state = State::SynReceived;
+            }
+        } else {
+            self.summary.syn_ts.get_or_insert(ts);
+            self.client_isn.get_or_insert(seg.seq);
+        }
+    }
+
+    fn reset(
+        &mut self,
+        ts: Timestamp,
+        packet: u64,
+        dir: Dir,
+        flags: crate::net::TcpFlags,
+        out: &mut Vec<StreamEvent>,
+    ) {
+        out.push(StreamEvent::Control {
+            conn: self.summary.id,
+            dir,
+            ts,
+            flags,
+            packet,
+        });
+        if self
+            .end
+            .is_some_and(|(r, _)| !matches!(r, EndReason::Fin { both: false, .. }))
+        {
+            return;
+        }
+        let reason = if self.state == State::SynSent && dir == Dir::ToClient {
+            EndReason::Refused
+        } else {
+            EndReason::Rst { by: dir.sender() }
+        };
+        self.flush_at(ts, packet, out);
+        self.state = State::Closed;
+        self.end = Some((reason, ts));
+        out.push(StreamEvent::Closed {
+            conn: self.summary.id,
+            ts,
+            reason,
+        });
+    }
+
+    fn fin(&mut self, ts: Timestamp, dir: Dir, out: &mut Vec<StreamEvent>) {
+        self.summary.first_fin.get_or_insert(dir.sender());
+        match self.end {
+            None => {
+                self.end = Some((
+                    EndReason::Fin {
+                        by: dir.sender(),
+                        both: false,
+                    },
+                    ts,
+                ))
+            }
+            Some((EndReason::Fin { by, both: false }, at)) if by != dir.sender() => {
+                let reason = EndReason::Fin { by, both: true };
+                self.end = Some((reason, at));
+                self.state = State::Closed;
+                out.push(StreamEvent::Closed {
+                    conn: self.summary.id,
+                    ts,
+                    reason,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn flush(&mut self, ts: Timestamp, out: &mut Vec<StreamEvent>) {
+        self.flush_at(ts, 0, out);
+    }
+
+    fn flush_at(&mut self, ts: Timestamp, packet: u64, out: &mut Vec<StreamEvent>) {
+        let id = self.summary.id;
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            if let Some(h) = self.halves.get_mut(dir.index()) {
+                h.flush(&mut Emit {
+                    conn: id,
+                    dir,
+                    ts,
+                    packet,
+                    out,
+                });
+            }
+        }
+    }
+}
+
+impl Side {
+    /// Which array slot holds this side's sending direction.
+    pub fn index(self) -> usize {
+        self.sending().index()
+    }
+}
