@@ -8,19 +8,12 @@
 //!
 //! None of the layers below [`capture`] and the sinks does I/O, so the same
 //! code serves capture files, live interfaces, tests, fuzzers and benchmarks.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod analysis;
 pub mod capture;
 pub mod cli;
+pub mod h2;
 pub mod net;
 pub mod output;
 pub mod synth;

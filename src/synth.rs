@@ -12,14 +12,7 @@ use etherparse::{PacketBuilder, TcpHeader};
 use std::net::{IpAddr, SocketAddr};
 
 /// An IPv4 or IPv6 packet carrying one TCP segment.
-pub fn ip_tcp(
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: TcpFlags,
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn ip_tcp(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
     let mut tcp = TcpHeader::new(src.port(), dst.port(), seq, 65_535);
     tcp.syn = flags.syn;
     tcp.fin = flags.fin;
@@ -72,11 +65,7 @@ pub fn with_vlans(vlans: &[u16], ip: &[u8]) -> Vec<u8> {
     let v6 = ip.first().is_some_and(|b| b >> 4 == 6);
     let mut out = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
     for (i, id) in vlans.iter().enumerate() {
-        let tpid: [u8; 2] = if i == 0 && vlans.len() > 1 {
-            [0x88, 0xa8]
-        } else {
-            [0x81, 0x00]
-        };
+        let tpid: [u8; 2] = if i == 0 && vlans.len() > 1 { [0x88, 0xa8] } else { [0x81, 0x00] };
         out.extend_from_slice(&tpid);
         out.extend_from_slice(&id.to_be_bytes());
     }
@@ -94,10 +83,7 @@ pub struct PcapBuilder {
 impl PcapBuilder {
     /// An empty capture of link type `link`.
     pub fn new(link: LinkType) -> Self {
-        PcapBuilder {
-            link,
-            bytes: encode_global_header(link, 262_144, true).to_vec(),
-        }
+        PcapBuilder { link, bytes: encode_global_header(link, 262_144, true).to_vec() }
     }
 
     /// Appends an IP packet, wrapped in this capture's link header.
@@ -108,8 +94,7 @@ impl PcapBuilder {
 
     /// Appends bytes as they are, claiming `orig_len` bytes on the wire.
     pub fn push_raw(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) {
-        self.bytes
-            .extend(encode_record_header(ts, data.len() as u32, orig_len, true));
+        self.bytes.extend(encode_record_header(ts, data.len() as u32, orig_len, true));
         self.bytes.extend_from_slice(data);
     }
 
@@ -167,27 +152,8 @@ impl Conversation {
     /// The SYN, SYN-ACK, ACK exchange.
     pub fn handshake(&mut self) -> &mut Self {
         let (c, s) = (self.client_next, self.server_next);
-        self.emit(
-            Side::Client,
-            c,
-            0,
-            TcpFlags {
-                syn: true,
-                ..Default::default()
-            },
-            &[],
-        );
-        self.emit(
-            Side::Server,
-            s,
-            c.wrapping_add(1),
-            TcpFlags {
-                syn: true,
-                ack: true,
-                ..Default::default()
-            },
-            &[],
-        );
+        self.emit(Side::Client, c, 0, TcpFlags { syn: true, ..Default::default() }, &[]);
+        self.emit(Side::Server, s, c.wrapping_add(1), TcpFlags { syn: true, ack: true, ..Default::default() }, &[]);
         self.client_next = c.wrapping_add(1);
         self.server_next = s.wrapping_add(1);
         self.emit(Side::Client, self.client_next, self.server_next, ack(), &[]);
@@ -197,17 +163,7 @@ impl Conversation {
     /// `side` sends `payload` in one segment.
     pub fn send(&mut self, side: Side, payload: &[u8]) -> &mut Self {
         let seq = self.next_seq(side);
-        self.emit(
-            side,
-            seq,
-            self.peer_next(side),
-            TcpFlags {
-                psh: true,
-                ack: true,
-                ..Default::default()
-            },
-            payload,
-        );
+        self.emit(side, seq, self.peer_next(side), TcpFlags { psh: true, ack: true, ..Default::default() }, payload);
         self.advance(side, payload.len() as u32);
         self
     }
@@ -221,17 +177,7 @@ impl Conversation {
 
     /// A segment with explicit sequence number (retransmission, overlap, reordering).
     pub fn send_at(&mut self, side: Side, seq: u32, payload: &[u8]) -> &mut Self {
-        self.emit(
-            side,
-            seq,
-            self.peer_next(side),
-            TcpFlags {
-                psh: true,
-                ack: true,
-                ..Default::default()
-            },
-            payload,
-        );
+        self.emit(side, seq, self.peer_next(side), TcpFlags { psh: true, ack: true, ..Default::default() }, payload);
         self
     }
 
@@ -245,17 +191,7 @@ impl Conversation {
     /// `side` sends FIN.
     pub fn fin(&mut self, side: Side) -> &mut Self {
         let seq = self.next_seq(side);
-        self.emit(
-            side,
-            seq,
-            self.peer_next(side),
-            TcpFlags {
-                fin: true,
-                ack: true,
-                ..Default::default()
-            },
-            &[],
-        );
+        self.emit(side, seq, self.peer_next(side), TcpFlags { fin: true, ack: true, ..Default::default() }, &[]);
         self.advance(side, 1);
         self
     }
@@ -263,16 +199,7 @@ impl Conversation {
     /// `side` sends RST.
     pub fn rst(&mut self, side: Side) -> &mut Self {
         let seq = self.next_seq(side);
-        self.emit(
-            side,
-            seq,
-            0,
-            TcpFlags {
-                rst: true,
-                ..Default::default()
-            },
-            &[],
-        );
+        self.emit(side, seq, 0, TcpFlags { rst: true, ..Default::default() }, &[]);
         self
     }
 
@@ -309,8 +236,7 @@ impl Conversation {
             Side::Client => (self.client, self.server),
             Side::Server => (self.server, self.client),
         };
-        self.packets
-            .push((self.now, ip_tcp(src, dst, seq, ackno, flags, payload)));
+        self.packets.push((self.now, ip_tcp(src, dst, seq, ackno, flags, payload)));
         self.now = self.now.add_nanos(self.step);
     }
 
@@ -325,8 +251,5 @@ impl Conversation {
 }
 
 fn ack() -> TcpFlags {
-    TcpFlags {
-        ack: true,
-        ..Default::default()
-    }
+    TcpFlags { ack: true, ..Default::default() }
 }

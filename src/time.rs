@@ -74,12 +74,7 @@ impl fmt::Display for Timestamp {
     /// `seconds.microseconds`, like the JSON output.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = self.micros();
-        write!(
-            f,
-            "{}.{:06}",
-            us.div_euclid(1_000_000),
-            us.rem_euclid(1_000_000)
-        )
+        write!(f, "{}.{:06}", us.div_euclid(1_000_000), us.rem_euclid(1_000_000))
     }
 }
 
@@ -124,9 +119,6 @@ mod tests {
         let b = Timestamp::from_parts(9, 500_000_000);
         assert_eq!(b.nanos_since(a), -500_000_000);
         assert_eq!(human_duration(-500_000_000), "-500.0ms");
-        assert_eq!(
-            Timestamp::from_parts(3661, 5_000).clock(),
-            "01:01:01.000005"
-        );
+        assert_eq!(Timestamp::from_parts(3661, 5_000).clock(), "01:01:01.000005");
     }
 }

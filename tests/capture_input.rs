@@ -23,11 +23,8 @@ fn reconnect_fixture_has_three_connections_and_two_refused_attempts() {
     assert_eq!(rows.len(), 5);
     let ids: Vec<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 5]);
-    let refused: Vec<u64> = rows
-        .iter()
-        .filter(|r| r["end"]["kind"] == "refused")
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let refused: Vec<u64> =
+        rows.iter().filter(|r| r["end"]["kind"] == "refused").map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(refused, vec![2, 4]);
     for r in rows.iter().filter(|r| r["end"]["kind"] != "refused") {
         assert_eq!(r["server"], "127.0.0.1:50066");
@@ -59,20 +56,10 @@ fn gzip_zstd_pcapng_nanoseconds_and_stdin_all_agree() {
     let mut ng = encode_section(&[(LinkType::ETHERNET, 9), (LinkType::RAW, 6)]);
     for (i, p) in packets.iter().enumerate() {
         if i % 2 == 0 {
-            ng.extend(encode_enhanced_packet(
-                0,
-                p.ts.0 as u64,
-                &p.data,
-                p.orig_len,
-            ));
+            ng.extend(encode_enhanced_packet(0, p.ts.0 as u64, &p.data, p.orig_len));
         } else {
             let ip = &p.data[14..];
-            ng.extend(encode_enhanced_packet(
-                1,
-                (p.ts.0 / 1000) as u64,
-                ip,
-                ip.len() as u32,
-            ));
+            ng.extend(encode_enhanced_packet(1, (p.ts.0 / 1000) as u64, ip, ip.len() as u32));
         }
     }
     let ng_path = dir.join("mixed.pcapng");
@@ -82,13 +69,7 @@ fn gzip_zstd_pcapng_nanoseconds_and_stdin_all_agree() {
     let (code, out, err) = grpcscope_stdin(&["conns", "--format", "json", "-"], &bytes);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(out, expected);
-    let (_, out_r, _) = grpcscope(&[
-        "conns",
-        "--format",
-        "json",
-        "-r",
-        original.to_str().unwrap(),
-    ]);
+    let (_, out_r, _) = grpcscope(&["conns", "--format", "json", "-r", original.to_str().unwrap()]);
     assert_eq!(out_r, expected);
 }
 
@@ -134,18 +115,13 @@ fn a_file_that_is_not_a_capture_gets_one_error_line_and_status_2() {
     assert!(out.is_empty());
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("notes.txt")
-            && err.contains("not a capture file")
-            && err.contains("expected pcap or pcapng"),
+        err.contains("notes.txt") && err.contains("not a capture file") && err.contains("expected pcap or pcapng"),
         "{err}"
     );
 
     let (code, _, err) = grpcscope(&["conns", "/no/such/file.pcap"]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("/no/such/file.pcap") && err.contains("cannot open"),
-        "{err}"
-    );
+    assert!(err.contains("/no/such/file.pcap") && err.contains("cannot open"), "{err}");
 }
 
 #[test]
@@ -157,10 +133,7 @@ fn a_capture_cut_mid_record_decodes_what_came_before_and_warns() {
     let (code, out, err) = grpcscope(&["conns", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(json_lines(&out).len(), 1);
-    assert!(
-        err.contains("warning") && err.contains("middle of a record") && err.contains("cut.pcap"),
-        "{err}"
-    );
+    assert!(err.contains("warning") && err.contains("middle of a record") && err.contains("cut.pcap"), "{err}");
 }
 
 #[test]
@@ -169,12 +142,7 @@ fn snaplen_cut_packets_are_counted_as_gaps_not_panics() {
     let (packets, _) = packets_from_bytes(&bytes).unwrap();
     let dir = scratch_dir("snaplen");
     let path = dir.join("snap96.pcap");
-    let mut w = PcapWriter::new(
-        std::fs::File::create(&path).unwrap(),
-        LinkType::ETHERNET,
-        96,
-    )
-    .unwrap();
+    let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap(), LinkType::ETHERNET, 96).unwrap();
     for p in &packets {
         let keep = p.data.len().min(96);
         w.write_packet(p.ts, &p.data[..keep], p.orig_len).unwrap();
@@ -183,18 +151,10 @@ fn snaplen_cut_packets_are_counted_as_gaps_not_panics() {
     drop(w);
     let rows = json_lines(&conns_json(&path));
     let full = json_lines(&conns_json(&fixture("unary.pcap")));
-    assert_eq!(
-        rows[0]["client_to_server"]["packets"],
-        full[0]["client_to_server"]["packets"]
-    );
+    assert_eq!(rows[0]["client_to_server"]["packets"], full[0]["client_to_server"]["packets"]);
     assert!(rows[0]["server_to_client"]["truncated"].as_u64().unwrap() > 0);
-    let total = |r: &serde_json::Value, d: &str| {
-        r[d]["bytes"].as_u64().unwrap() + r[d]["gap_bytes"].as_u64().unwrap()
-    };
-    assert_eq!(
-        total(&rows[0], "server_to_client"),
-        full[0]["server_to_client"]["bytes"].as_u64().unwrap()
-    );
+    let total = |r: &serde_json::Value, d: &str| r[d]["bytes"].as_u64().unwrap() + r[d]["gap_bytes"].as_u64().unwrap();
+    assert_eq!(total(&rows[0], "server_to_client"), full[0]["server_to_client"]["bytes"].as_u64().unwrap());
 }
 
 #[test]
@@ -203,24 +163,10 @@ fn non_tcp_traffic_is_counted_and_ignored() {
     let (packets, _) = packets_from_bytes(&bytes).unwrap();
     let dir = scratch_dir("nontcp");
     let path = dir.join("mixed.pcap");
-    let mut w = PcapWriter::new(
-        std::fs::File::create(&path).unwrap(),
-        LinkType::ETHERNET,
-        262_144,
-    )
-    .unwrap();
+    let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap(), LinkType::ETHERNET, 262_144).unwrap();
     let mut udp = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-        .udp(5353, 5353)
-        .write(&mut udp, b"mdns")
-        .unwrap();
-    let arp = [
-        [0xffu8; 6].as_slice(),
-        &[2, 0, 0, 0, 0, 1],
-        &[0x08, 0x06],
-        &[0u8; 28],
-    ]
-    .concat();
+    etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).udp(5353, 5353).write(&mut udp, b"mdns").unwrap();
+    let arp = [[0xffu8; 6].as_slice(), &[2, 0, 0, 0, 0, 1], &[0x08, 0x06], &[0u8; 28]].concat();
     for (i, p) in packets.iter().enumerate() {
         w.write_packet(p.ts, &p.data, p.orig_len).unwrap();
         if i == 3 {

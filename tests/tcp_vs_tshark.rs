@@ -2,6 +2,7 @@
 //! and connection counts against each shared capture's meta.json.
 mod common;
 
+use grpcscope::analysis::pipeline::ConnReport;
 use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
 use grpcscope::capture::FileCapture;
 use grpcscope::tcp::{ConnSummary, Dir, StreamEvent};
@@ -17,13 +18,9 @@ struct Collect {
 impl Sink for Collect {
     fn stream_event(&mut self, ev: &StreamEvent) {
         match ev {
-            StreamEvent::Data {
-                conn, dir, data, ..
-            } => self
-                .bytes
-                .entry((*conn, *dir))
-                .or_default()
-                .extend_from_slice(data),
+            StreamEvent::Data { conn, dir, data, .. } => {
+                self.bytes.entry((*conn, *dir)).or_default().extend_from_slice(data)
+            }
             // tshark writes this marker (with its C string terminator) where bytes
             // are missing, so gaps are compared too.
             StreamEvent::Gap { conn, dir, len, .. } => self
@@ -34,8 +31,8 @@ impl Sink for Collect {
             _ => {}
         }
     }
-    fn connection(&mut self, c: ConnSummary) {
-        self.conns.push(c);
+    fn connection(&mut self, c: ConnReport) {
+        self.conns.push(c.tcp);
     }
 }
 
@@ -55,9 +52,7 @@ fn ours(path: &Path) -> Collect {
 fn tshark_follow(path: &Path, streams: usize) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let file = path.to_str().unwrap();
     let mut args = vec!["-r", file, "-q"];
-    let specs: Vec<String> = (0..streams)
-        .map(|i| format!("follow,tcp,raw,{i}"))
-        .collect();
+    let specs: Vec<String> = (0..streams).map(|i| format!("follow,tcp,raw,{i}")).collect();
     for s in &specs {
         args.extend(["-z", s.as_str()]);
     }
@@ -72,10 +67,7 @@ fn tshark_follow(path: &Path, streams: usize) -> Vec<(String, Vec<u8>, Vec<u8>)>
                 stream = n.trim().parse().unwrap();
             } else if let Some(a) = line.strip_prefix("Node 0: ") {
                 node0 = a.trim().to_string();
-            } else if line.starts_with("Node 1: ")
-                || line.starts_with('=')
-                || line.trim().is_empty()
-            {
+            } else if line.starts_with("Node 1: ") || line.starts_with('=') || line.trim().is_empty() {
             } else if let Some(hex) = line.strip_prefix('\t') {
                 from1.extend(decode_hex(hex.trim()));
             } else {
@@ -88,9 +80,7 @@ fn tshark_follow(path: &Path, streams: usize) -> Vec<(String, Vec<u8>, Vec<u8>)>
 }
 
 fn decode_hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 #[test]
@@ -102,17 +92,9 @@ fn connection_counts_match_meta_json() {
         let meta = common::meta(&dir, &name);
         let got = ours(&path);
         let established = got.conns.iter().filter(|c| c.established).count() as u64;
-        assert_eq!(
-            established,
-            meta["tcp_connections"].as_u64().unwrap(),
-            "{name}: established connections"
-        );
+        assert_eq!(established, meta["tcp_connections"].as_u64().unwrap(), "{name}: established connections");
         if let Some(attempts) = meta["tcp_connection_attempts"].as_u64() {
-            assert_eq!(
-                got.conns.len() as u64,
-                attempts,
-                "{name}: connection attempts"
-            );
+            assert_eq!(got.conns.len() as u64, attempts, "{name}: connection attempts");
         }
     }
 }
@@ -131,12 +113,7 @@ fn reassembled_bytes_match_tshark_follow() {
         assert_eq!(theirs.len(), got.conns.len(), "{name}: stream count");
         for (conn, (node0, from0, from1)) in got.conns.iter().zip(&theirs) {
             // tshark's node 0 is whoever sent the first packet: the client here.
-            assert_eq!(
-                node0,
-                &conn.client.to_string(),
-                "{name}: conn {} endpoints",
-                conn.id
-            );
+            assert_eq!(node0, &conn.client.to_string(), "{name}: conn {} endpoints", conn.id);
             let empty = Vec::new();
             let c2s = got.bytes.get(&(conn.id, Dir::ToServer)).unwrap_or(&empty);
             let s2c = got.bytes.get(&(conn.id, Dir::ToClient)).unwrap_or(&empty);

@@ -18,8 +18,8 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tonic_prost::ProstCodec;
 use tonic_types::{
-    BadRequest, DebugInfo, ErrorDetail, ErrorInfo, Help, LocalizedMessage, PreconditionFailure,
-    QuotaFailure, RequestInfo, ResourceInfo, RetryInfo, StatusExt,
+    BadRequest, DebugInfo, ErrorDetail, ErrorInfo, Help, LocalizedMessage, PreconditionFailure, QuotaFailure,
+    RequestInfo, ResourceInfo, RetryInfo, StatusExt,
 };
 
 pub const SERVICE: &str = "grpcscope.fixtures.v1.Inventory";
@@ -111,13 +111,8 @@ pub fn part_for(sku: &str, n: u32) -> Part {
         stock: i64::from(seed) * 1000 + 7,
         price: f64::from(seed % 100) + 0.25,
         tags: (0..(seed % 3 + 1)).map(|i| format!("tag{i}")).collect(),
-        photo: (0..8)
-            .map(|i| (seed as u8).wrapping_mul(31).wrapping_add(i))
-            .collect(),
-        updated: Some(prost_types::Timestamp {
-            seconds: 1_700_000_000 + i64::from(seed),
-            nanos: 500_000_000,
-        }),
+        photo: (0..8).map(|i| (seed as u8).wrapping_mul(31).wrapping_add(i)).collect(),
+        updated: Some(prost_types::Timestamp { seconds: 1_700_000_000 + i64::from(seed), nanos: 500_000_000 }),
         bins,
         delta: -(seed as i32 % 50),
     }
@@ -143,8 +138,7 @@ where
 
 /// The error a SKU asks for, with the standard error details.
 fn error_for(sku: &str) -> Option<Status> {
-    let details =
-        |code, msg: &str, d: Vec<ErrorDetail>| Some(Status::with_error_details_vec(code, msg, d));
+    let details = |code, msg: &str, d: Vec<ErrorDetail>| Some(Status::with_error_details_vec(code, msg, d));
     match sku {
         s if s.starts_with("missing-") => Some(Status::not_found(format!("part {s} not found"))),
         s if s.contains(' ') || s.contains('!') => details(
@@ -152,12 +146,7 @@ fn error_for(sku: &str) -> Option<Status> {
             "invalid sku: must match [a-z0-9-]+ (got 100% wrong)",
             vec![
                 BadRequest::with_violation("sku", "contains spaces or punctuation").into(),
-                ErrorInfo::new(
-                    "SKU_FORMAT",
-                    "inventory.fixtures",
-                    [("sku".to_string(), s.to_string())],
-                )
-                .into(),
+                ErrorInfo::new("SKU_FORMAT", "inventory.fixtures", [("sku".to_string(), s.to_string())]).into(),
             ],
         ),
         "deny" => Some(Status::permission_denied("accès refusé\nzone: ünïcode ✓")),
@@ -172,20 +161,14 @@ fn error_for(sku: &str) -> Option<Status> {
         "crash" => details(
             Code::Internal,
             "the part index is corrupt",
-            vec![DebugInfo::new(
-                vec!["index.rs:42".into(), "main.rs:7".into()],
-                "checksum mismatch",
-            )
-            .into()],
+            vec![DebugInfo::new(vec!["index.rs:42".into(), "main.rs:7".into()], "checksum mismatch").into()],
         ),
         "locked" => details(
             Code::FailedPrecondition,
             "the part is locked for audit",
             vec![
-                PreconditionFailure::with_violation("AUDIT", "parts/locked", "an audit is running")
-                    .into(),
-                ResourceInfo::new("inventory.Part", "locked", "auditor", "wait for the audit")
-                    .into(),
+                PreconditionFailure::with_violation("AUDIT", "parts/locked", "an audit is running").into(),
+                ResourceInfo::new("inventory.Part", "locked", "auditor", "wait for the audit").into(),
                 RequestInfo::new("req-7f3a", "").into(),
                 Help::with_link("audit runbook", "https://example.test/runbooks/audit").into(),
                 LocalizedMessage::new("fr-FR", "la pièce est verrouillée").into(),
@@ -215,26 +198,12 @@ impl tower::Service<http::Request<Body>> for InventoryServer {
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let method = req
-            .uri()
-            .path()
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let method = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
         Box::pin(async move {
             let resp = match method.as_str() {
                 "GetPart" => grpc_server().unary(tower::service_fn(get_part), req).await,
-                "Watch" => {
-                    grpc_server()
-                        .server_streaming(tower::service_fn(watch), req)
-                        .await
-                }
-                "Adjust" => {
-                    grpc_server()
-                        .client_streaming(tower::service_fn(adjust), req)
-                        .await
-                }
+                "Watch" => grpc_server().server_streaming(tower::service_fn(watch), req).await,
+                "Adjust" => grpc_server().client_streaming(tower::service_fn(adjust), req).await,
                 "Talk" => grpc_server().streaming(tower::service_fn(talk), req).await,
                 _ => Status::unimplemented(format!("no method {method} on {SERVICE}")).into_http(),
             };
@@ -250,17 +219,14 @@ async fn get_part(req: Request<GetPartRequest>) -> Result<Response<Part>, Status
         tokio::time::sleep(Duration::from_millis(r.delay_ms as u64)).await;
     }
     if let Some(mut err) = error_for(&r.sku) {
-        err.metadata_mut()
-            .insert("x-failure-zone", "stock-db".parse().unwrap());
+        err.metadata_mut().insert("x-failure-zone", "stock-db".parse().unwrap());
         return Err(err);
     }
     let mut resp = Response::new(part_for(&r.sku, 0));
     if let Some(v) = echo {
         resp.metadata_mut().insert("x-echo", v);
-        resp.metadata_mut().insert_bin(
-            "x-served-by-bin",
-            tonic::metadata::MetadataValue::from_bytes(&[0, 1, 0xfe, 0xff]),
-        );
+        resp.metadata_mut()
+            .insert_bin("x-served-by-bin", tonic::metadata::MetadataValue::from_bytes(&[0, 1, 0xfe, 0xff]));
     }
     Ok(resp)
 }
@@ -301,10 +267,7 @@ async fn talk(req: Request<Streaming<Note>>) -> Result<Response<NoteStream>, Sta
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         while let Some(Ok(note)) = stream.next().await {
-            let echo = Note {
-                text: format!("echo: {}", note.text),
-                seq: note.seq * 10,
-            };
+            let echo = Note { text: format!("echo: {}", note.text), seq: note.seq * 10 };
             if tx.send(Ok(echo)).await.is_err() {
                 return;
             }
@@ -315,11 +278,7 @@ async fn talk(req: Request<Streaming<Note>>) -> Result<Response<NoteStream>, Sta
 
 /// Serves the Inventory service (and reflection when `reflection` is
 /// given an encoded FileDescriptorSet) on 127.0.0.1:`port` until `stop` resolves.
-pub async fn serve(
-    port: u16,
-    reflection: Option<Vec<u8>>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) {
+pub async fn serve(port: u16, reflection: Option<Vec<u8>>, stop: impl Future<Output = ()> + Send + 'static) {
     let addr = ([127, 0, 0, 1], port).into();
     let mut builder = tonic::transport::Server::builder();
     let router = match reflection {
@@ -348,74 +307,36 @@ fn path(method: &str) -> PathAndQuery {
 impl InventoryClient {
     /// A lazily connecting client: it (re)connects when a call needs it.
     pub fn lazy(port: u16) -> Self {
-        let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect_lazy();
-        InventoryClient {
-            grpc: tonic::client::Grpc::new(channel),
-        }
+        let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();
+        InventoryClient { grpc: tonic::client::Grpc::new(channel) }
     }
 
     /// The same channel, compressing requests with `enc`.
     pub fn compressed(&self, enc: CompressionEncoding) -> Self {
-        InventoryClient {
-            grpc: self
-                .grpc
-                .clone()
-                .send_compressed(enc)
-                .accept_compressed(enc),
-        }
+        InventoryClient { grpc: self.grpc.clone().send_compressed(enc).accept_compressed(enc) }
     }
 
-    pub async fn get_part(
-        &mut self,
-        req: Request<GetPartRequest>,
-    ) -> Result<Response<Part>, Status> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+    pub async fn get_part(&mut self, req: Request<GetPartRequest>) -> Result<Response<Part>, Status> {
+        self.grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
         self.grpc.unary(req, path("GetPart"), codec()).await
     }
 
     /// Calls a method the server does not have (UNIMPLEMENTED).
     pub async fn missing_method(&mut self) -> Result<Response<Part>, Status> {
+        self.grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
         self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.grpc
-            .unary(
-                Request::new(GetPartRequest {
-                    sku: "x".into(),
-                    delay_ms: 0,
-                }),
-                path("Discontinue"),
-                codec(),
-            )
+            .unary(Request::new(GetPartRequest { sku: "x".into(), delay_ms: 0 }), path("Discontinue"), codec())
             .await
     }
 
     pub async fn watch(&mut self, req: WatchRequest) -> Result<Response<Streaming<Part>>, Status> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.grpc
-            .server_streaming(Request::new(req), path("Watch"), codec())
-            .await
+        self.grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        self.grpc.server_streaming(Request::new(req), path("Watch"), codec()).await
     }
 
     /// Watches `count` parts to the end of the stream; returns how many came.
     pub async fn watch_all(&mut self, count: i32) -> usize {
-        let mut parts = self
-            .watch(WatchRequest {
-                count,
-                interval_ms: 0,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut parts = self.watch(WatchRequest { count, interval_ms: 0 }).await.unwrap().into_inner();
         let mut n = 0;
         while parts.message().await.unwrap().is_some() {
             n += 1;
@@ -424,36 +345,19 @@ impl InventoryClient {
     }
 
     pub async fn adjust(&mut self, changes: Vec<StockChange>) -> Result<Response<Summary>, Status> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.grpc
-            .client_streaming(
-                Request::new(tokio_stream::iter(changes)),
-                path("Adjust"),
-                codec(),
-            )
-            .await
+        self.grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        self.grpc.client_streaming(Request::new(tokio_stream::iter(changes)), path("Adjust"), codec()).await
     }
 
     pub async fn talk(&mut self, notes: Vec<Note>) -> Result<Vec<Note>, Status> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        self.grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let mut replies = self
-            .grpc
-            .streaming(Request::new(ReceiverStream::new(rx)), path("Talk"), codec())
-            .await?
-            .into_inner();
+        let mut replies =
+            self.grpc.streaming(Request::new(ReceiverStream::new(rx)), path("Talk"), codec()).await?.into_inner();
         let mut out = Vec::new();
         // One note at a time, waiting for its echo: a real ping-pong on the wire.
         for note in notes {
-            tx.send(note)
-                .await
-                .map_err(|_| Status::internal("stream closed"))?;
+            tx.send(note).await.map_err(|_| Status::internal("stream closed"))?;
             if let Some(reply) = replies.next().await {
                 out.push(reply?);
             }
@@ -468,8 +372,5 @@ impl InventoryClient {
 
 /// A request for `sku`.
 pub fn get(sku: &str) -> Request<GetPartRequest> {
-    Request::new(GetPartRequest {
-        sku: sku.to_string(),
-        delay_ms: 0,
-    })
+    Request::new(GetPartRequest { sku: sku.to_string(), delay_ms: 0 })
 }

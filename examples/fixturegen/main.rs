@@ -3,12 +3,7 @@
 //!
 //! Run as root (or with CAP_NET_RAW): `cargo run --example fixturegen -- [SCENARIO...]`.
 //! With no argument every scenario is regenerated. See docs/fixtures.md.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod inventory;
 mod recorder;
@@ -27,15 +22,43 @@ struct Scenario {
 
 const SCENARIOS: &[Scenario] = &[
     Scenario { name: "unary", port: 50061, about: "six GetPart calls: five OK, one NOT_FOUND" },
-    Scenario { name: "streaming", port: 50062, about: "a server stream of 5, a client stream of 4, a bidi exchange of 3" },
-    Scenario { name: "errors", port: 50063, about: "error statuses with google.rpc error details, a unicode message, UNIMPLEMENTED" },
-    Scenario { name: "deadline", port: 50064, about: "a 100 ms deadline on a 400 ms call (client RST_STREAM), then an OK call" },
+    Scenario {
+        name: "streaming",
+        port: 50062,
+        about: "a server stream of 5, a client stream of 4, a bidi exchange of 3",
+    },
+    Scenario {
+        name: "errors",
+        port: 50063,
+        about: "error statuses with google.rpc error details, a unicode message, UNIMPLEMENTED",
+    },
+    Scenario {
+        name: "deadline",
+        port: 50064,
+        about: "a 100 ms deadline on a 400 ms call (client RST_STREAM), then an OK call",
+    },
     Scenario { name: "cancel", port: 50065, about: "a server stream cancelled by the client after 3 messages" },
-    Scenario { name: "reconnect", port: 50066, about: "the server restarts twice; the channel reconnects (GOAWAY, refused SYNs, new connections)" },
-    Scenario { name: "compression", port: 50067, about: "gzip, zstd and deflate compressed messages beside plain ones" },
+    Scenario {
+        name: "reconnect",
+        port: 50066,
+        about: "the server restarts twice; the channel reconnects (GOAWAY, refused SYNs, new connections)",
+    },
+    Scenario {
+        name: "compression",
+        port: 50067,
+        about: "gzip, zstd and deflate compressed messages beside plain ones",
+    },
     Scenario { name: "metadata", port: 50068, about: "custom ASCII and -bin metadata in headers and trailers" },
-    Scenario { name: "reflection", port: 50069, about: "a server reflection exchange, then calls: decodable with no --proto" },
-    Scenario { name: "mid_connection", port: 50070, about: "capture started after the channel was warm: no handshake, HPACK table unknown" },
+    Scenario {
+        name: "reflection",
+        port: 50069,
+        about: "a server reflection exchange, then calls: decodable with no --proto",
+    },
+    Scenario {
+        name: "mid_connection",
+        port: 50070,
+        about: "capture started after the channel was warm: no handshake, HPACK table unknown",
+    },
 ];
 
 #[tokio::main]
@@ -50,12 +73,7 @@ async fn main() {
         let path = out_dir.join(format!("{}.pcap", s.name));
         let packets = run(s).await;
         recorder::write_pcap(&path, &packets);
-        println!(
-            "{:<16} {:>4} packets  {}",
-            s.name,
-            packets.packets.len(),
-            s.about
-        );
+        println!("{:<16} {:>4} packets  {}", s.name, packets.packets.len(), s.about);
     }
 }
 
@@ -116,21 +134,11 @@ async fn unary(mut c: InventoryClient) {
     for sku in ["bolt-1", "gear-22", "spring-3", "bolt-4", "gear-5"] {
         c.get_part(get(sku)).await.unwrap();
     }
-    assert_eq!(
-        c.get_part(get("missing-9")).await.unwrap_err().code(),
-        tonic::Code::NotFound
-    );
+    assert_eq!(c.get_part(get("missing-9")).await.unwrap_err().code(), tonic::Code::NotFound);
 }
 
 async fn streaming(mut c: InventoryClient) {
-    let mut parts = c
-        .watch(WatchRequest {
-            count: 5,
-            interval_ms: 5,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut parts = c.watch(WatchRequest { count: 5, interval_ms: 5 }).await.unwrap().into_inner();
     let mut n = 0;
     while let Some(p) = parts.message().await.unwrap() {
         assert_eq!(p.sku, "watched");
@@ -138,31 +146,14 @@ async fn streaming(mut c: InventoryClient) {
     }
     assert_eq!(n, 5);
     let changes = vec![
-        StockChange {
-            sku: "bolt-1".into(),
-            delta: 5,
-        },
-        StockChange {
-            sku: "bolt-1".into(),
-            delta: -2,
-        },
-        StockChange {
-            sku: "gear-22".into(),
-            delta: 10,
-        },
-        StockChange {
-            sku: "spring-3".into(),
-            delta: -1,
-        },
+        StockChange { sku: "bolt-1".into(), delta: 5 },
+        StockChange { sku: "bolt-1".into(), delta: -2 },
+        StockChange { sku: "gear-22".into(), delta: 10 },
+        StockChange { sku: "spring-3".into(), delta: -1 },
     ];
     let summary = c.adjust(changes).await.unwrap().into_inner();
     assert_eq!((summary.changes, summary.total), (4, 12));
-    let notes = (1..=3)
-        .map(|i| Note {
-            text: format!("note {i}"),
-            seq: i,
-        })
-        .collect();
+    let notes = (1..=3).map(|i| Note { text: format!("note {i}"), seq: i }).collect();
     assert_eq!(c.talk(notes).await.unwrap().len(), 3);
 }
 
@@ -170,25 +161,14 @@ async fn errors(mut c: InventoryClient) {
     for sku in ["bad sku!", "missing-7", "deny", "quota", "crash", "locked"] {
         assert!(c.get_part(get(sku)).await.is_err(), "{sku} should fail");
     }
-    assert_eq!(
-        c.missing_method().await.unwrap_err().code(),
-        tonic::Code::Unimplemented
-    );
+    assert_eq!(c.missing_method().await.unwrap_err().code(), tonic::Code::Unimplemented);
 }
 
 async fn deadline(mut c: InventoryClient) {
-    let mut req = tonic::Request::new(GetPartRequest {
-        sku: "slow-1".into(),
-        delay_ms: 400,
-    });
+    let mut req = tonic::Request::new(GetPartRequest { sku: "slow-1".into(), delay_ms: 400 });
     req.set_timeout(Duration::from_millis(100));
     let err = c.get_part(req).await.unwrap_err();
-    assert_eq!(
-        err.code(),
-        tonic::Code::Cancelled,
-        "tonic reports an expired deadline as {:?}",
-        err
-    );
+    assert_eq!(err.code(), tonic::Code::Cancelled, "tonic reports an expired deadline as {:?}", err);
     let mut ok = get("fast-1");
     ok.set_timeout(Duration::from_secs(5));
     c.get_part(ok).await.unwrap();
@@ -197,14 +177,7 @@ async fn deadline(mut c: InventoryClient) {
 }
 
 async fn cancel(mut c: InventoryClient) {
-    let mut parts = c
-        .watch(WatchRequest {
-            count: 100,
-            interval_ms: 20,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut parts = c.watch(WatchRequest { count: 100, interval_ms: 20 }).await.unwrap().into_inner();
     for _ in 0..3 {
         parts.message().await.unwrap().unwrap();
     }
@@ -216,11 +189,7 @@ async fn cancel(mut c: InventoryClient) {
 async fn compression(c: InventoryClient) {
     let mut plain = c.clone();
     plain.get_part(get("plain-1")).await.unwrap();
-    for enc in [
-        CompressionEncoding::Gzip,
-        CompressionEncoding::Zstd,
-        CompressionEncoding::Deflate,
-    ] {
+    for enc in [CompressionEncoding::Gzip, CompressionEncoding::Zstd, CompressionEncoding::Deflate] {
         let mut z = c.compressed(enc);
         z.get_part(get("compressed-1")).await.unwrap();
         assert_eq!(z.watch_all(2).await, 2);
@@ -235,16 +204,12 @@ async fn metadata(mut c: InventoryClient) {
         md.insert("x-echo", format!("req-{i}").parse().unwrap());
         md.insert("x-tenant", "acme corp".parse().unwrap());
         md.insert("x-request-id", format!("rid-{i:04}").parse().unwrap());
-        md.insert_bin(
-            "x-raw-bin",
-            tonic::metadata::MetadataValue::from_bytes(&[0, 0, 0xff, 0x80, i as u8]),
-        );
+        md.insert_bin("x-raw-bin", tonic::metadata::MetadataValue::from_bytes(&[0, 0, 0xff, 0x80, i as u8]));
         let resp = c.get_part(req).await.unwrap();
         assert!(resp.metadata().get("x-echo").is_some());
     }
     let mut req = get("missing-meta");
-    req.metadata_mut()
-        .insert("x-request-id", "rid-9999".parse().unwrap());
+    req.metadata_mut().insert("x-request-id", "rid-9999".parse().unwrap());
     let err = c.get_part(req).await.unwrap_err();
     assert_eq!(err.metadata().get("x-failure-zone").unwrap(), "stock-db");
 }
@@ -252,8 +217,7 @@ async fn metadata(mut c: InventoryClient) {
 /// The fixture schema as an encoded FileDescriptorSet, compiled by protox.
 fn encoded_descriptor_set() -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protos");
-    let fds = protox::compile(["grpcscope/fixtures/v1/inventory.proto"], [root])
-        .expect("compile fixture proto");
+    let fds = protox::compile(["grpcscope/fixtures/v1/inventory.proto"], [root]).expect("compile fixture proto");
     prost::Message::encode_to_vec(&fds)
 }
 
@@ -261,11 +225,8 @@ async fn reflection_then_calls(port: u16, mut c: InventoryClient) {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::ServerReflectionRequest;
-    let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel =
+        tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}")).unwrap().connect().await.unwrap();
     let mut refl = ServerReflectionClient::new(channel);
     let requests = vec![
         ServerReflectionRequest {
@@ -277,11 +238,7 @@ async fn reflection_then_calls(port: u16, mut c: InventoryClient) {
             message_request: Some(MessageRequest::FileContainingSymbol(SERVICE.into())),
         },
     ];
-    let mut answers = refl
-        .server_reflection_info(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut answers = refl.server_reflection_info(tokio_stream::iter(requests)).await.unwrap().into_inner();
     let mut n = 0;
     while let Some(a) = answers.message().await.unwrap() {
         assert!(a.message_response.is_some());

@@ -44,8 +44,7 @@ impl Recorder {
             loop {
                 match cap.next_packet() {
                     Ok(p) => {
-                        let ts =
-                            Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec * 1_000);
+                        let ts = Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec * 1_000);
                         packets.push((ts, p.data.to_vec(), p.header.len));
                     }
                     Err(pcap::Error::TimeoutExpired) => {

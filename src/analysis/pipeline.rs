@@ -1,18 +1,33 @@
 //! The pipeline driver: packets in, layer events out to a sink.
 
 use crate::capture::Packet;
+use crate::h2::{H2Config, H2Conn, H2Event, H2Summary};
 use crate::net::{self, Decoded, Skip};
-use crate::tcp::{ConnSummary, FlowTable, StreamEvent, TcpConfig};
+use crate::tcp::{ConnId, ConnSummary, FlowTable, StreamEvent, TcpConfig};
+use ahash::AHashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Receives what the pipeline finds. Every method has a default that
 /// ignores the event, so a sink implements only what it prints.
 pub trait Sink {
     /// A TCP-level event (connection opened, bytes, gap, FIN, close).
     fn stream_event(&mut self, _ev: &StreamEvent) {}
+    /// An HTTP/2-level event (protocol detected, preface, frame, lost bytes).
+    fn h2_event(&mut self, _ev: &H2Event) {}
     /// A connection left the flow table with its final record.
-    fn connection(&mut self, _conn: ConnSummary) {}
+    fn connection(&mut self, _conn: ConnReport) {}
+}
+
+/// Everything known about a connection when it is done.
+#[derive(Debug, Clone)]
+pub struct ConnReport {
+    /// TCP facts.
+    pub tcp: ConnSummary,
+    /// HTTP/2 facts, when the connection was decoded as HTTP/2 (or tried).
+    pub h2: Option<H2Summary>,
 }
 
 /// Settings for every layer.
@@ -20,6 +35,8 @@ pub trait Sink {
 pub struct PipelineConfig {
     /// TCP limits and role hints.
     pub tcp: TcpConfig,
+    /// HTTP/2 limits and port hints.
+    pub h2: H2Config,
 }
 
 /// What the capture held, at packet level.
@@ -37,10 +54,20 @@ pub struct CaptureCounters {
     pub ignored: BTreeMap<String, u64>,
 }
 
+/// The layers above TCP for one connection.
+struct Upper {
+    client: SocketAddr,
+    server: SocketAddr,
+    h2: H2Conn,
+}
+
 /// Packets in, events out.
 pub struct Pipeline<S: Sink> {
     tcp: FlowTable,
+    h2_cfg: Arc<H2Config>,
+    conns: AHashMap<ConnId, Upper>,
     events: Vec<StreamEvent>,
+    h2_events: Vec<H2Event>,
     /// Packet-level counters.
     pub counters: CaptureCounters,
     /// The sink receiving everything.
@@ -52,7 +79,10 @@ impl<S: Sink> Pipeline<S> {
     pub fn new(cfg: PipelineConfig, sink: S) -> Self {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
+            h2_cfg: Arc::new(cfg.h2),
+            conns: AHashMap::new(),
             events: Vec::with_capacity(16),
+            h2_events: Vec::with_capacity(16),
             counters: CaptureCounters::default(),
             sink,
         }
@@ -69,8 +99,7 @@ impl<S: Sink> Pipeline<S> {
             Decoded::Tcp(seg) => {
                 self.counters.tcp_packets += 1;
                 let payload = pkt.data.slice(seg.payload.clone());
-                self.tcp
-                    .segment(pkt.ts, pkt.number, &seg, payload, &mut self.events);
+                self.tcp.segment(pkt.ts, pkt.number, &seg, payload, &mut self.events);
                 self.dispatch();
             }
             Decoded::Skipped(why) => self.ignore(why),
@@ -78,11 +107,7 @@ impl<S: Sink> Pipeline<S> {
     }
 
     fn ignore(&mut self, why: Skip) {
-        *self
-            .counters
-            .ignored
-            .entry(why.label().to_string())
-            .or_default() += 1;
+        *self.counters.ignored.entry(why.label().to_string()).or_default() += 1;
     }
 
     /// The capture ended: flushes every connection.
@@ -92,10 +117,85 @@ impl<S: Sink> Pipeline<S> {
     }
 
     fn dispatch(&mut self) {
-        for ev in self.events.drain(..) {
-            self.sink.stream_event(&ev);
-            if let StreamEvent::Finished(summary) = ev {
-                self.sink.connection(*summary);
+        let mut events = std::mem::take(&mut self.events);
+        let mut i = 0;
+        while let Some(ev) = events.get(i) {
+            self.sink.stream_event(ev);
+            let conn = ev.conn();
+            if let Some(upper) = self.upper_event(ev) {
+                self.flush_h2();
+                if upper {
+                    self.swap_roles(conn, events.get_mut(i + 1..).unwrap_or(&mut []));
+                }
+            }
+            i += 1;
+        }
+        events.clear();
+        self.events = events;
+    }
+
+    /// Feeds a TCP event to the connection's HTTP/2 decoder. Returns
+    /// `Some(swapped)` when the decoder ran.
+    fn upper_event(&mut self, ev: &StreamEvent) -> Option<bool> {
+        let out = &mut self.h2_events;
+        match ev {
+            StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
+                let h2 = H2Conn::new(*conn, self.h2_cfg.clone(), server.port(), *syn_seen, *roles_guessed);
+                self.conns.insert(*conn, Upper { client: *client, server: *server, h2 });
+                None
+            }
+            StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
+                let u = self.conns.get_mut(conn)?;
+                u.h2.data(*dir, *ts, *offset, data.clone(), *packet, out);
+                Some(u.h2.take_swap())
+            }
+            StreamEvent::Gap { conn, dir, ts, offset, len } => {
+                let u = self.conns.get_mut(conn)?;
+                u.h2.gap(*dir, *ts, *offset, *len, out);
+                Some(u.h2.take_swap())
+            }
+            StreamEvent::Closed { conn, ts, .. } => {
+                let u = self.conns.get_mut(conn)?;
+                u.h2.finish(*ts, out);
+                Some(false)
+            }
+            StreamEvent::Finished(summary) => {
+                let h2 = self.conns.remove(&summary.id).map(|mut u| {
+                    u.h2.finish(summary.last_ts, out);
+                    u.h2.summary()
+                });
+                self.flush_h2();
+                self.sink.connection(ConnReport { tcp: (**summary).clone(), h2 });
+                None
+            }
+            StreamEvent::Control { .. } | StreamEvent::Fin { .. } => None,
+        }
+    }
+
+    fn flush_h2(&mut self) {
+        for ev in self.h2_events.drain(..) {
+            self.sink.h2_event(&ev);
+        }
+    }
+
+    /// HTTP/2 content showed the client and server of `conn` reversed.
+    fn swap_roles(&mut self, conn: ConnId, rest: &mut [StreamEvent]) {
+        let Some(u) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        self.tcp.swap_roles(u.client, u.server);
+        std::mem::swap(&mut u.client, &mut u.server);
+        for ev in rest {
+            match ev {
+                StreamEvent::Data { conn: c, dir, .. }
+                | StreamEvent::Gap { conn: c, dir, .. }
+                | StreamEvent::Fin { conn: c, dir, .. }
+                | StreamEvent::Control { conn: c, dir, .. }
+                    if *c == conn =>
+                {
+                    *dir = dir.other();
+                }
+                _ => {}
             }
         }
     }

@@ -58,23 +58,10 @@ impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CaptureError::Open { name, source } => write!(f, "{name}: cannot open: {source}"),
-            CaptureError::Empty { name } => write!(
-                f,
-                "{name}: the file is empty; expected a pcap or pcapng capture"
-            ),
-            CaptureError::NotACapture {
-                name,
-                first_bytes,
-                compression,
-            } => {
-                let hex: Vec<String> = first_bytes
-                    .iter()
-                    .take(8)
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                let inside = compression
-                    .map(|c| format!(" inside its {c} compression"))
-                    .unwrap_or_default();
+            CaptureError::Empty { name } => write!(f, "{name}: the file is empty; expected a pcap or pcapng capture"),
+            CaptureError::NotACapture { name, first_bytes, compression } => {
+                let hex: Vec<String> = first_bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                let inside = compression.map(|c| format!(" inside its {c} compression")).unwrap_or_default();
                 write!(
                     f,
                     "{name}: not a capture file: expected pcap or pcapng (optionally gzip- or zstd-compressed), but it starts with {}{inside}{}",
@@ -91,14 +78,9 @@ impl std::error::Error for CaptureError {}
 
 /// A hint at what a non-capture file is, so the user knows what they passed.
 fn describe_content(bytes: &[u8]) -> &'static str {
-    let printable = !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let printable = !bytes.is_empty() && bytes.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
     match bytes.first() {
-        Some(b'{') | Some(b'[') if printable => {
-            " (looks like JSON: is this grpcscope's own output?)"
-        }
+        Some(b'{') | Some(b'[') if printable => " (looks like JSON: is this grpcscope's own output?)",
         _ if bytes.starts_with(b"PK") => " (looks like a zip archive: extract the capture first)",
         _ if printable => " (looks like text)",
         _ => "",
@@ -153,26 +135,16 @@ impl FileCapture {
         if name == "-" {
             return FileCapture::from_reader("<stdin>", Box::new(io::stdin()), None);
         }
-        let file = File::open(path).map_err(|source| CaptureError::Open {
-            name: name.clone(),
-            source,
-        })?;
+        let file = File::open(path).map_err(|source| CaptureError::Open { name: name.clone(), source })?;
         let size = file.metadata().ok().map(|m| m.len());
         FileCapture::from_reader(&name, Box::new(file), size)
     }
 
     /// Reads a capture from any byte source; `size` is its length when known
     /// (for progress reporting).
-    pub fn from_reader(
-        name: &str,
-        raw: Box<dyn Read + Send>,
-        size: Option<u64>,
-    ) -> Result<FileCapture, CaptureError> {
+    pub fn from_reader(name: &str, raw: Box<dyn Read + Send>, size: Option<u64>) -> Result<FileCapture, CaptureError> {
         let count = Arc::new(AtomicU64::new(0));
-        let counted: Box<dyn Read + Send> = Box::new(CountingReader {
-            inner: raw,
-            count: count.clone(),
-        });
+        let counted: Box<dyn Read + Send> = Box::new(CountingReader { inner: raw, count: count.clone() });
         let (input, compression) = unwrap_compression(name, counted)?;
         let mut cap = FileCapture {
             name: name.to_string(),
@@ -197,17 +169,10 @@ impl FileCapture {
 
     fn detect_format(&mut self) -> Result<Format, CaptureError> {
         self.fill(pcap_format::GLOBAL_HEADER_LEN)
-            .map_err(|source| CaptureError::Io {
-                name: self.name.clone(),
-                source,
-            })?;
+            .map_err(|source| CaptureError::Io { name: self.name.clone(), source })?;
         let magic: [u8; 4] = match self.buf.get(..4).and_then(|m| m.try_into().ok()) {
             Some(m) => m,
-            None if self.buf.is_empty() => {
-                return Err(CaptureError::Empty {
-                    name: self.name.clone(),
-                })
-            }
+            None if self.buf.is_empty() => return Err(CaptureError::Empty { name: self.name.clone() }),
             None => return Err(self.not_a_capture()),
         };
         if pcap_format::is_pcap_magic(magic) {
@@ -260,10 +225,7 @@ impl FileCapture {
 
     /// Bytes of the file read so far and its size when known (for progress).
     pub fn progress(&self) -> (u64, Option<u64>) {
-        (
-            self.raw_bytes_read.load(Ordering::Relaxed),
-            self.total_raw_bytes,
-        )
+        (self.raw_bytes_read.load(Ordering::Relaxed), self.total_raw_bytes)
     }
 
     /// A handle on the read-byte counter, for a progress gauge on another thread.
@@ -322,14 +284,7 @@ impl FileCapture {
             }
         }
         self.last_ts = Some(rec.ts);
-        Packet {
-            number,
-            ts: rec.ts,
-            link: rec.link,
-            data,
-            orig_len: rec.orig_len,
-            interface: rec.interface,
-        }
+        Packet { number, ts: rec.ts, link: rec.link, data, orig_len: rec.orig_len, interface: rec.interface }
     }
 
     fn consume(&mut self, n: usize) {
@@ -339,10 +294,7 @@ impl FileCapture {
     }
 
     fn warn(&mut self, message: String) {
-        self.warnings.push(CaptureWarning {
-            offset: Some(self.offset),
-            message,
-        });
+        self.warnings.push(CaptureWarning { offset: Some(self.offset), message });
     }
 
     /// Ensures `buf` holds at least `n` bytes; `false` when the input ended first.
@@ -377,18 +329,14 @@ impl FileCapture {
         let start = self.offset;
         let _ = self.fill(RESYNC_WINDOW);
         let found = (1..self.buf.len().saturating_sub(16)).find(|&at| match &self.format {
-            Format::Pcap(h) => {
-                plausible_pcap_records(self.buf.get(at..).unwrap_or(&[]), h, self.eof)
-            }
+            Format::Pcap(h) => plausible_pcap_records(self.buf.get(at..).unwrap_or(&[]), h, self.eof),
             Format::Pcapng(section) => {
                 at % 4 == 0 && plausible_pcapng_block(self.buf.get(at..).unwrap_or(&[]), section)
             }
         });
         match found {
             Some(at) => {
-                self.warn(format!(
-                    "damaged record: {why}; skipped {at} bytes and resumed at the next sane record"
-                ));
+                self.warn(format!("damaged record: {why}; skipped {at} bytes and resumed at the next sane record"));
                 self.consume(at);
             }
             None => {
@@ -437,13 +385,7 @@ fn pcapng_step(buf: &[u8], section: &mut Option<Section>) -> Step<Option<RawReco
                 .and_then(|s| s.interfaces.get(p.interface as usize))
                 .map_or(LinkType(u32::MAX), |i| i.link);
             Step::Done(
-                Some(RawRecord {
-                    ts: p.ts,
-                    link,
-                    data: p.data,
-                    orig_len: p.orig_len,
-                    interface: p.interface,
-                }),
+                Some(RawRecord { ts: p.ts, link, data: p.data, orig_len: p.orig_len, interface: p.interface }),
                 total,
             )
         }
@@ -459,11 +401,7 @@ fn pcapng_step(buf: &[u8], section: &mut Option<Section>) -> Step<Option<RawReco
 fn plausible_pcap_records(buf: &[u8], h: &PcapHeader, eof: bool) -> bool {
     let limit = h.snaplen.clamp(65_535, super::MAX_RECORD_LEN);
     let sane = |b: &[u8]| match pcap_format::parse_record_header(b, h) {
-        Step::Done(r, total)
-            if r.incl_len <= limit && r.orig_len >= r.incl_len && r.incl_len > 0 =>
-        {
-            Some(total)
-        }
+        Step::Done(r, total) if r.incl_len <= limit && r.orig_len >= r.incl_len && r.incl_len > 0 => Some(total),
         _ => None,
     };
     match sane(buf) {
@@ -479,8 +417,7 @@ fn plausible_pcapng_block(buf: &[u8], section: &Option<Section>) -> bool {
     let Some(t) = super::read_u32(buf, 0, section.as_ref().is_some_and(|s| s.big_endian)) else {
         return false;
     };
-    matches!(t, 1..=6 | pcapng::SHB)
-        && matches!(pcapng::parse_block(buf, &mut probe), Step::Done(..))
+    matches!(t, 1..=6 | pcapng::SHB) && matches!(pcapng::parse_block(buf, &mut probe), Step::Done(..))
 }
 
 /// Peels gzip or zstd compression off `input`, detected by magic bytes.
@@ -492,36 +429,24 @@ fn unwrap_compression(
     (&mut input)
         .take(4)
         .read_to_end(&mut magic)
-        .map_err(|source| CaptureError::Io {
-            name: name.to_string(),
-            source,
-        })?;
+        .map_err(|source| CaptureError::Io { name: name.to_string(), source })?;
     let rejoined: Box<dyn Read + Send> = Box::new(Cursor::new(magic.clone()).chain(input));
     if magic.starts_with(&[0x1f, 0x8b]) {
-        let reader =
-            flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(CHUNK, rejoined));
+        let reader = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(CHUNK, rejoined));
         return Ok((Box::new(reader), Some("gzip")));
     }
     if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let reader =
-            zstd::stream::read::Decoder::new(rejoined).map_err(|source| CaptureError::Io {
-                name: name.to_string(),
-                source,
-            })?;
+        let reader = zstd::stream::read::Decoder::new(rejoined)
+            .map_err(|source| CaptureError::Io { name: name.to_string(), source })?;
         return Ok((Box::new(reader), Some("zstd")));
     }
     Ok((rejoined, None))
 }
 
 /// Reads a whole capture held in memory (tests, fuzzing).
-pub fn packets_from_bytes(
-    bytes: &[u8],
-) -> Result<(Vec<Packet>, Vec<CaptureWarning>), CaptureError> {
-    let mut cap = FileCapture::from_reader(
-        "<memory>",
-        Box::new(Cursor::new(bytes.to_vec())),
-        Some(bytes.len() as u64),
-    )?;
+pub fn packets_from_bytes(bytes: &[u8]) -> Result<(Vec<Packet>, Vec<CaptureWarning>), CaptureError> {
+    let mut cap =
+        FileCapture::from_reader("<memory>", Box::new(Cursor::new(bytes.to_vec())), Some(bytes.len() as u64))?;
     let mut out = Vec::new();
     while let Some(p) = cap.next_packet() {
         out.push(p);
@@ -574,11 +499,7 @@ mod tests {
         let (pkts, warnings) = packets_from_bytes(&f).unwrap();
         assert_eq!(pkts.len(), 1);
         assert_eq!(warnings.len(), 1);
-        assert!(
-            warnings[0].message.contains("middle of a record"),
-            "{}",
-            warnings[0]
-        );
+        assert!(warnings[0].message.contains("middle of a record"), "{}", warnings[0]);
         assert_eq!(warnings[0].offset, Some(24 + 16 + 5));
     }
 
@@ -590,45 +511,25 @@ mod tests {
         let (pkts, warnings) = packets_from_bytes(&f).unwrap();
         let payloads: Vec<&[u8]> = pkts.iter().map(|p| &p.data[..]).collect();
         assert_eq!(payloads, vec![&b"aaaa"[..], b"bbbb", b"cccc"]);
-        assert!(
-            warnings[0].message.contains("skipped 16 bytes"),
-            "{}",
-            warnings[0]
-        );
+        assert!(warnings[0].message.contains("skipped 16 bytes"), "{}", warnings[0]);
     }
 
     #[test]
     fn non_captures_get_one_clear_error() {
-        let err = packets_from_bytes(b"{\"conn\": 1}\n")
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("not a capture file") && err.contains("JSON"),
-            "{err}"
-        );
-        assert!(matches!(
-            packets_from_bytes(b""),
-            Err(CaptureError::Empty { .. })
-        ));
+        let err = packets_from_bytes(b"{\"conn\": 1}\n").err().unwrap().to_string();
+        assert!(err.contains("not a capture file") && err.contains("JSON"), "{err}");
+        assert!(matches!(packets_from_bytes(b""), Err(CaptureError::Empty { .. })));
     }
 
     #[test]
     fn time_going_backwards_is_reported() {
         let mut f = encode_global_header(LinkType::RAW, 65535, false).to_vec();
         for secs in [5, 3, 4] {
-            f.extend(encode_record_header(
-                Timestamp::from_parts(secs, 0),
-                1,
-                1,
-                false,
-            ));
+            f.extend(encode_record_header(Timestamp::from_parts(secs, 0), 1, 1, false));
             f.push(0);
         }
         let (pkts, warnings) = packets_from_bytes(&f).unwrap();
         assert_eq!(pkts.len(), 3);
-        assert!(warnings[0]
-            .message
-            .contains("backwards 1 time(s), first at packet 2"));
+        assert!(warnings[0].message.contains("backwards 1 time(s), first at packet 2"));
     }
 }

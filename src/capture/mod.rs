@@ -121,21 +121,13 @@ pub enum Step<T> {
 /// Reads a big- or little-endian `u16` at `at`, or `None` past the end.
 pub(crate) fn read_u16(buf: &[u8], at: usize, big_endian: bool) -> Option<u16> {
     let b: [u8; 2] = buf.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(if big_endian {
-        u16::from_be_bytes(b)
-    } else {
-        u16::from_le_bytes(b)
-    })
+    Some(if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
 }
 
 /// Reads a big- or little-endian `u32` at `at`, or `None` past the end.
 pub(crate) fn read_u32(buf: &[u8], at: usize, big_endian: bool) -> Option<u32> {
     let b: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(if big_endian {
-        u32::from_be_bytes(b)
-    } else {
-        u32::from_le_bytes(b)
-    })
+    Some(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
 }
 
 /// Largest packet record accepted. Real packets are at most 256 KiB even with

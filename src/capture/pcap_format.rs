@@ -42,9 +42,7 @@ pub const RECORD_HEADER_LEN: usize = 16;
 pub fn is_pcap_magic(magic: [u8; 4]) -> bool {
     let be = u32::from_be_bytes(magic);
     let le = u32::from_le_bytes(magic);
-    [be, le]
-        .iter()
-        .any(|m| *m == MAGIC_MICROS || *m == MAGIC_NANOS)
+    [be, le].iter().any(|m| *m == MAGIC_MICROS || *m == MAGIC_NANOS)
 }
 
 /// Parses the global header at the start of `buf`.
@@ -64,15 +62,7 @@ pub fn parse_global_header(buf: &[u8]) -> Step<PcapHeader> {
     let snaplen = read_u32(buf, 16, big_endian).unwrap_or(0);
     // The upper 16 bits may carry FCS information; the link type is the rest.
     let link = LinkType(read_u32(buf, 20, big_endian).unwrap_or(0) & 0xffff);
-    Step::Done(
-        PcapHeader {
-            big_endian,
-            nanos,
-            snaplen,
-            link,
-        },
-        GLOBAL_HEADER_LEN,
-    )
+    Step::Done(PcapHeader { big_endian, nanos, snaplen, link }, GLOBAL_HEADER_LEN)
 }
 
 /// Parses the record header at the start of `buf`; `Done` reports the
@@ -82,12 +72,9 @@ pub fn parse_record_header(buf: &[u8], file: &PcapHeader) -> Step<RecordHeader> 
         return Step::Need(RECORD_HEADER_LEN);
     }
     let be = file.big_endian;
-    let (Some(secs), Some(frac), Some(incl_len), Some(orig_len)) = (
-        read_u32(buf, 0, be),
-        read_u32(buf, 4, be),
-        read_u32(buf, 8, be),
-        read_u32(buf, 12, be),
-    ) else {
+    let (Some(secs), Some(frac), Some(incl_len), Some(orig_len)) =
+        (read_u32(buf, 0, be), read_u32(buf, 4, be), read_u32(buf, 8, be), read_u32(buf, 12, be))
+    else {
         return Step::Need(RECORD_HEADER_LEN);
     };
     if incl_len > MAX_RECORD_LEN {
@@ -95,16 +82,8 @@ pub fn parse_record_header(buf: &[u8], file: &PcapHeader) -> Step<RecordHeader> 
             "a record claims {incl_len} captured bytes (more than the {MAX_RECORD_LEN} any real packet has); the file is damaged from here"
         ));
     }
-    let nanos = if file.nanos {
-        i64::from(frac)
-    } else {
-        i64::from(frac) * 1_000
-    };
-    let header = RecordHeader {
-        ts: Timestamp::from_parts(i64::from(secs), nanos),
-        incl_len,
-        orig_len,
-    };
+    let nanos = if file.nanos { i64::from(frac) } else { i64::from(frac) * 1_000 };
+    let header = RecordHeader { ts: Timestamp::from_parts(i64::from(secs), nanos), incl_len, orig_len };
     let total = RECORD_HEADER_LEN + incl_len as usize;
     Step::Done(header, total)
 }
@@ -129,17 +108,8 @@ pub fn encode_global_header(link: LinkType, snaplen: u32, nanos: bool) -> [u8; G
 }
 
 /// Encodes a record header for a packet captured at `ts`.
-pub fn encode_record_header(
-    ts: Timestamp,
-    incl_len: u32,
-    orig_len: u32,
-    nanos: bool,
-) -> [u8; RECORD_HEADER_LEN] {
-    let frac = if nanos {
-        ts.subsec_nanos()
-    } else {
-        ts.subsec_nanos() / 1_000
-    };
+pub fn encode_record_header(ts: Timestamp, incl_len: u32, orig_len: u32, nanos: bool) -> [u8; RECORD_HEADER_LEN] {
+    let frac = if nanos { ts.subsec_nanos() } else { ts.subsec_nanos() / 1_000 };
     let mut out = [0u8; RECORD_HEADER_LEN];
     let words = [ts.secs() as u32, frac as u32, incl_len, orig_len];
     for (chunk, word) in out.chunks_exact_mut(4).zip(words) {
@@ -156,31 +126,11 @@ mod tests {
     fn round_trips_headers_in_both_resolutions() {
         for nanos in [false, true] {
             let g = encode_global_header(LinkType::ETHERNET, 65535, nanos);
-            let Step::Done(h, 24) = parse_global_header(&g) else {
-                panic!("global header")
-            };
-            assert_eq!(
-                h,
-                PcapHeader {
-                    big_endian: false,
-                    nanos,
-                    snaplen: 65535,
-                    link: LinkType::ETHERNET
-                }
-            );
+            let Step::Done(h, 24) = parse_global_header(&g) else { panic!("global header") };
+            assert_eq!(h, PcapHeader { big_endian: false, nanos, snaplen: 65535, link: LinkType::ETHERNET });
             let ts = Timestamp::from_parts(1_700_000_000, 123_456_000);
             let r = encode_record_header(ts, 60, 74, nanos);
-            assert_eq!(
-                parse_record_header(&r, &h),
-                Step::Done(
-                    RecordHeader {
-                        ts,
-                        incl_len: 60,
-                        orig_len: 74
-                    },
-                    76
-                )
-            );
+            assert_eq!(parse_record_header(&r, &h), Step::Done(RecordHeader { ts, incl_len: 60, orig_len: 74 }, 76));
         }
     }
 
@@ -190,9 +140,7 @@ mod tests {
         g[..4].copy_from_slice(&MAGIC_NANOS.to_be_bytes());
         g[16..20].copy_from_slice(&262_144u32.to_be_bytes());
         g[20..24].copy_from_slice(&113u32.to_be_bytes());
-        let Step::Done(h, _) = parse_global_header(&g) else {
-            panic!("header")
-        };
+        let Step::Done(h, _) = parse_global_header(&g) else { panic!("header") };
         assert!(h.big_endian && h.nanos);
         assert_eq!(h.link, LinkType::LINUX_SLL);
         let mut r = [0u8; 16];
@@ -202,25 +150,13 @@ mod tests {
         r[12..16].copy_from_slice(&3u32.to_be_bytes());
         assert_eq!(
             parse_record_header(&r, &h),
-            Step::Done(
-                RecordHeader {
-                    ts: Timestamp(5_000_000_007),
-                    incl_len: 3,
-                    orig_len: 3
-                },
-                19
-            )
+            Step::Done(RecordHeader { ts: Timestamp(5_000_000_007), incl_len: 3, orig_len: 3 }, 19)
         );
     }
 
     #[test]
     fn absurd_lengths_are_corrupt_and_short_buffers_ask_for_more() {
-        let h = PcapHeader {
-            big_endian: false,
-            nanos: false,
-            snaplen: 65535,
-            link: LinkType::ETHERNET,
-        };
+        let h = PcapHeader { big_endian: false, nanos: false, snaplen: 65535, link: LinkType::ETHERNET };
         let r = encode_record_header(Timestamp(0), u32::MAX, 10, false);
         assert!(matches!(parse_record_header(&r, &h), Step::Corrupt(_)));
         assert_eq!(parse_record_header(&r[..5], &h), Step::Need(16));

@@ -44,9 +44,7 @@ impl Interface {
         let secs = u128::from(units) / per_second;
         let rem = u128::from(units) % per_second;
         let nanos = rem.saturating_mul(1_000_000_000) / per_second;
-        let secs = i64::try_from(secs)
-            .unwrap_or(i64::MAX)
-            .saturating_add(self.tsoffset);
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX).saturating_add(self.tsoffset);
         Timestamp::from_parts(secs, nanos as i64)
     }
 }
@@ -127,7 +125,7 @@ pub fn parse_block(buf: &[u8], section: &mut Option<Section>) -> Step<Block> {
 /// not absurd; the trailing copy must match once the block is in the buffer.
 fn checked_block_len(buf: &[u8], be: bool) -> Result<usize, Step<Block>> {
     let len = read_u32(buf, 4, be).unwrap_or(0);
-    if len < 12 || len % 4 != 0 || len > MAX_BLOCK_LEN {
+    if len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK_LEN {
         return Err(Step::Corrupt(format!(
             "block length {len} is impossible (must be a multiple of 4, 12..{MAX_BLOCK_LEN})"
         )));
@@ -138,9 +136,7 @@ fn checked_block_len(buf: &[u8], be: bool) -> Result<usize, Step<Block>> {
     }
     let trailer = read_u32(buf, total - 4, be).unwrap_or(0);
     if trailer != len {
-        return Err(Step::Corrupt(format!(
-            "block length {len} at its start but {trailer} at its end"
-        )));
+        return Err(Step::Corrupt(format!("block length {len} at its start but {trailer} at its end")));
     }
     Ok(total)
 }
@@ -155,10 +151,7 @@ fn parse_section_header(buf: &[u8], section: &mut Option<Section>) -> Step<Block
         Ok(t) => t,
         Err(step) => return step,
     };
-    *section = Some(Section {
-        big_endian,
-        interfaces: Vec::new(),
-    });
+    *section = Some(Section { big_endian, interfaces: Vec::new() });
     Step::Done(Block::SectionHeader, total)
 }
 
@@ -166,31 +159,15 @@ fn parse_interface(body: &[u8], sec: &mut Section) -> Result<(), String> {
     let be = sec.big_endian;
     let link = read_u16(body, 8, be).ok_or("interface block too short")?;
     let snaplen = read_u32(body, 12, be).ok_or("interface block too short")?;
-    let mut iface = Interface {
-        link: LinkType(u32::from(link)),
-        snaplen,
-        tsresol: 6,
-        tsoffset: 0,
-        name: None,
-    };
+    let mut iface = Interface { link: LinkType(u32::from(link)), snaplen, tsresol: 6, tsoffset: 0, name: None };
     let options = body.get(16..body.len().saturating_sub(4)).unwrap_or(&[]);
     for (code, value) in Options::new(options, be) {
         match code {
-            2 => {
-                iface.name = Some(
-                    String::from_utf8_lossy(value)
-                        .trim_end_matches('\0')
-                        .to_string(),
-                )
-            }
+            2 => iface.name = Some(String::from_utf8_lossy(value).trim_end_matches('\0').to_string()),
             9 => iface.tsresol = value.first().copied().unwrap_or(6),
             14 => {
                 if let Some(b) = value.get(..8).and_then(|v| <[u8; 8]>::try_from(v).ok()) {
-                    iface.tsoffset = if be {
-                        i64::from_be_bytes(b)
-                    } else {
-                        i64::from_le_bytes(b)
-                    };
+                    iface.tsoffset = if be { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) };
                 }
             }
             _ => {}
@@ -201,12 +178,9 @@ fn parse_interface(body: &[u8], sec: &mut Section) -> Result<(), String> {
 }
 
 fn interface(sec: &Section, id: u32) -> Result<&Interface, String> {
-    sec.interfaces.get(id as usize).ok_or_else(|| {
-        format!(
-            "packet refers to interface {id}, but only {} were declared",
-            sec.interfaces.len()
-        )
-    })
+    sec.interfaces
+        .get(id as usize)
+        .ok_or_else(|| format!("packet refers to interface {id}, but only {} were declared", sec.interfaces.len()))
 }
 
 fn parse_enhanced_packet(body: &[u8], sec: &Section) -> Result<PacketRecord, String> {
@@ -224,12 +198,7 @@ fn parse_simple_packet(body: &[u8], sec: &Section) -> Result<PacketRecord, Strin
     }
     // A simple packet block has no timestamp: it is honest to give none, so
     // it inherits the epoch and callers see it for what it is.
-    Ok(PacketRecord {
-        interface: 0,
-        ts: Timestamp(0),
-        data: 12..12 + cap,
-        orig_len,
-    })
+    Ok(PacketRecord { interface: 0, ts: Timestamp(0), data: 12..12 + cap, orig_len })
 }
 
 fn parse_old_packet(body: &[u8], sec: &Section) -> Result<PacketRecord, String> {
@@ -246,18 +215,10 @@ fn timed_packet(body: &[u8], sec: &Section, id: u32) -> Result<PacketRecord, Str
     let iface = interface(sec, id)?;
     let end = 28usize.saturating_add(cap_len as usize);
     if end > body.len().saturating_sub(4) {
-        return Err(format!(
-            "packet claims {cap_len} bytes but its block holds {}",
-            body.len().saturating_sub(32)
-        ));
+        return Err(format!("packet claims {cap_len} bytes but its block holds {}", body.len().saturating_sub(32)));
     }
     let ts = iface.timestamp((u64::from(high) << 32) | u64::from(low));
-    Ok(PacketRecord {
-        interface: id,
-        ts,
-        data: 28..end,
-        orig_len,
-    })
+    Ok(PacketRecord { interface: id, ts, data: 28..end, orig_len })
 }
 
 /// Iterator over `(code, value)` options until `opt_endofopt` or the end.
@@ -294,13 +255,8 @@ pub fn encode_section(links: &[(LinkType, u8)]) -> Vec<u8> {
     push_block(
         &mut out,
         SHB,
-        &[
-            &BYTE_ORDER_MAGIC.to_le_bytes()[..],
-            &1u16.to_le_bytes(),
-            &0u16.to_le_bytes(),
-            &(-1i64).to_le_bytes(),
-        ]
-        .concat(),
+        &[&BYTE_ORDER_MAGIC.to_le_bytes()[..], &1u16.to_le_bytes(), &0u16.to_le_bytes(), &(-1i64).to_le_bytes()]
+            .concat(),
     );
     for (link, tsresol) in links {
         let mut body = Vec::new();
@@ -319,13 +275,7 @@ pub fn encode_section(links: &[(LinkType, u8)]) -> Vec<u8> {
 /// Encodes an enhanced packet block (timestamp already in interface units).
 pub fn encode_enhanced_packet(interface: u32, units: u64, data: &[u8], orig_len: u32) -> Vec<u8> {
     let mut body = Vec::new();
-    for word in [
-        interface,
-        (units >> 32) as u32,
-        units as u32,
-        data.len() as u32,
-        orig_len,
-    ] {
+    for word in [interface, (units >> 32) as u32, units as u32, data.len() as u32, orig_len] {
         body.extend_from_slice(&word.to_le_bytes());
     }
     body.extend_from_slice(data);
@@ -366,49 +316,23 @@ mod tests {
     #[test]
     fn interfaces_with_different_link_types_and_resolutions() {
         let mut file = encode_section(&[(LinkType::ETHERNET, 6), (LinkType::LINUX_SLL2, 9)]);
-        file.extend(encode_enhanced_packet(
-            0,
-            1_700_000_000_250_000,
-            b"abcde",
-            5,
-        ));
-        file.extend(encode_enhanced_packet(
-            1,
-            1_700_000_000_000_000_007,
-            b"xyz",
-            60,
-        ));
+        file.extend(encode_enhanced_packet(0, 1_700_000_000_250_000, b"abcde", 5));
+        file.extend(encode_enhanced_packet(1, 1_700_000_000_000_000_007, b"xyz", 60));
         let (blocks, section) = parse_all(&file);
         let section = section.unwrap();
         assert_eq!(section.interfaces[1].link, LinkType::LINUX_SLL2);
-        let Block::Packet(p0) = &blocks[3] else {
-            panic!()
-        };
+        let Block::Packet(p0) = &blocks[3] else { panic!() };
         assert_eq!(p0.ts, Timestamp::from_parts(1_700_000_000, 250_000_000));
         assert_eq!(p0.data, 28..33);
-        let Block::Packet(p1) = &blocks[4] else {
-            panic!()
-        };
-        assert_eq!(
-            (p1.interface, p1.ts, p1.orig_len),
-            (1, Timestamp::from_parts(1_700_000_000, 7), 60)
-        );
+        let Block::Packet(p1) = &blocks[4] else { panic!() };
+        assert_eq!((p1.interface, p1.ts, p1.orig_len), (1, Timestamp::from_parts(1_700_000_000, 7), 60));
     }
 
     #[test]
     fn binary_resolution_and_offset() {
-        let iface = Interface {
-            link: LinkType::RAW,
-            snaplen: 0,
-            tsresol: 0x80 | 10,
-            tsoffset: 100,
-            name: None,
-        };
+        let iface = Interface { link: LinkType::RAW, snaplen: 0, tsresol: 0x80 | 10, tsoffset: 100, name: None };
         // 1024 units per second: 1536 units is 1.5 s, plus the 100 s offset.
-        assert_eq!(
-            iface.timestamp(1536),
-            Timestamp::from_parts(101, 500_000_000)
-        );
+        assert_eq!(iface.timestamp(1536), Timestamp::from_parts(101, 500_000_000));
     }
 
     #[test]
@@ -420,24 +344,16 @@ mod tests {
         let start = file.len();
         file.extend(pkt);
         let mut section = None;
-        assert!(matches!(
-            parse_block(&file, &mut section),
-            Step::Done(Block::SectionHeader, _)
-        ));
+        assert!(matches!(parse_block(&file, &mut section), Step::Done(Block::SectionHeader, _)));
         let idb_len = match parse_block(&file[28..], &mut section) {
             Step::Done(Block::Interface, n) => n,
             other => panic!("{other:?}"),
         };
         assert_eq!(28 + idb_len, start);
-        assert!(matches!(
-            parse_block(&file[start..], &mut section),
-            Step::Corrupt(_)
-        ));
+        assert!(matches!(parse_block(&file[start..], &mut section), Step::Corrupt(_)));
         // A packet on an interface that was never declared.
         let stray = encode_enhanced_packet(3, 1, b"abcd", 4);
-        assert!(
-            matches!(parse_block(&stray, &mut section), Step::Corrupt(m) if m.contains("interface 3"))
-        );
+        assert!(matches!(parse_block(&stray, &mut section), Step::Corrupt(m) if m.contains("interface 3")));
         // Before any section header.
         assert!(matches!(parse_block(&stray, &mut None), Step::Corrupt(_)));
     }

@@ -20,8 +20,7 @@ impl<W: Write> PcapWriter<W> {
     /// Appends one packet.
     pub fn write_packet(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
         let len = u32::try_from(data.len()).map_err(|_| io::Error::other("packet too large"))?;
-        self.out
-            .write_all(&encode_record_header(ts, len, orig_len.max(len), true))?;
+        self.out.write_all(&encode_record_header(ts, len, orig_len.max(len), true))?;
         self.out.write_all(data)
     }
 
@@ -44,13 +43,9 @@ mod tests {
     #[test]
     fn written_files_read_back() {
         let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, 262_144).unwrap();
-        w.write_packet(Timestamp::from_parts(1, 2), b"hello", 60)
-            .unwrap();
+        w.write_packet(Timestamp::from_parts(1, 2), b"hello", 60).unwrap();
         let (pkts, warnings) = packets_from_bytes(&w.into_inner()).unwrap();
         assert!(warnings.is_empty());
-        assert_eq!(
-            (pkts[0].ts, &pkts[0].data[..], pkts[0].orig_len),
-            (Timestamp::from_parts(1, 2), &b"hello"[..], 60)
-        );
+        assert_eq!((pkts[0].ts, &pkts[0].data[..], pkts[0].orig_len), (Timestamp::from_parts(1, 2), &b"hello"[..], 60));
     }
 }

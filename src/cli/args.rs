@@ -5,8 +5,7 @@ use crate::output::Format;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-const ABOUT: &str =
-    "A gRPC wire analyzer: every call, frame and connection in a capture or on an interface";
+const ABOUT: &str = "A gRPC wire analyzer: every call, frame and connection in a capture or on an interface";
 
 const LONG_ABOUT: &str = "\
 grpcscope reads a capture file (pcap or pcapng, optionally gzip- or zstd-compressed) \
@@ -42,6 +41,19 @@ Examples:
 
 Connection ids count from 1 in order of first packet; every command prints the same ids.")]
     Conns(ConnsArgs),
+
+    /// HTTP/2 frames: one line per frame with its stream, type, flags, length and decoded content.
+    #[command(after_help = "\
+Examples:
+  grpcscope frames capture.pcap
+  grpcscope frames --conn 1 --stream 3 -v capture.pcap     HPACK encoding of every header, windows, stream states
+  grpcscope frames --h2-port 8443 mid-connection.pcap      force HTTP/2 on a port whose preface was not captured
+  grpcscope frames --format json capture.pcap | jq 'select(.type == \"GOAWAY\")'
+
+HTTP/2 is recognised by the client preface on any port. When a capture starts mid-connection,
+frame boundaries are found again from well-formed frames; header fields that refer to HPACK
+dynamic-table entries inserted before the capture began are shown as unknown, never guessed.")]
+    Frames(FramesArgs),
 }
 
 /// Where packets come from.
@@ -75,9 +87,9 @@ pub struct DecodeArgs {
     pub max_reassembly_buffer: usize,
 }
 
-/// `grpcscope conns`.
-#[derive(Debug, Args)]
-pub struct ConnsArgs {
+/// What every decoding command takes: a source, decoding options, a format.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CommonArgs {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -85,4 +97,27 @@ pub struct ConnsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `grpcscope frames`.
+#[derive(Debug, Args)]
+pub struct FramesArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only frames of this connection (the id `conns` prints).
+    #[arg(long, value_name = "ID")]
+    pub conn: Option<u64>,
+    /// Only frames of this stream.
+    #[arg(long, value_name = "N")]
+    pub stream: Option<u32>,
+    /// Also show each header field's HPACK encoding, the dynamic tables, windows and stream states.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `grpcscope conns`.
+#[derive(Debug, Args)]
+pub struct ConnsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
 }

@@ -1,9 +1,11 @@
 //! Running a command: open the source, build the pipeline, print.
 
-use super::args::{Cli, Command, ConnsArgs, DecodeArgs, InputArgs};
+use super::args::{Cli, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs};
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
 use crate::capture::FileCapture;
+use crate::h2::H2Config;
 use crate::output::conns::ConnsPrinter;
+use crate::output::frames::{FrameSelection, FramesPrinter};
 use crate::tcp::TcpConfig;
 use clap::Parser;
 use std::io::{self, BufWriter, Write};
@@ -47,10 +49,24 @@ impl From<io::Error> for Failure {
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Some(Command::Conns(args)) => conns(args),
-        None => Err(Failure::BadInput(
-            "no command given; try `grpcscope conns FILE` or `grpcscope --help`".into(),
-        )),
+        Some(Command::Frames(args)) => frames(args),
+        None => Err(Failure::BadInput("no command given; try `grpcscope conns FILE` or `grpcscope --help`".into())),
     }
+}
+
+fn frames(args: FramesArgs) -> Result<(), Failure> {
+    let out = BufWriter::new(io::stdout().lock());
+    let select = FrameSelection { conn: args.conn, stream: args.stream };
+    let printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
+    let mut cfg = pipeline_config(&args.common.decode);
+    cfg.h2.snapshot_tables = args.verbose;
+    let mut p = drive_with(&args.common.input, cfg, printer)?;
+    p.sink.footer();
+    if let Some(e) = p.sink.error.take() {
+        return Err(e.into());
+    }
+    p.sink.into_inner().flush()?;
+    Ok(())
 }
 
 fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
@@ -60,12 +76,15 @@ fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
             server_ports: decode.h2_ports.clone(),
             ..TcpConfig::default()
         },
+        h2: H2Config { h2_ports: decode.h2_ports.clone(), ..H2Config::default() },
     }
 }
 
 fn open_capture(input: &InputArgs) -> Result<FileCapture, Failure> {
     let Some(path) = input.path() else {
-        return Err(Failure::BadInput("no capture given: name a file (or `-` for standard input), e.g. `grpcscope conns capture.pcap`".into()));
+        return Err(Failure::BadInput(
+            "no capture given: name a file (or `-` for standard input), e.g. `grpcscope conns capture.pcap`".into(),
+        ));
     };
     FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))
 }
@@ -73,8 +92,12 @@ fn open_capture(input: &InputArgs) -> Result<FileCapture, Failure> {
 /// Feeds every packet of the capture through a pipeline ending in `sink`,
 /// then prints the capture's warnings on stderr.
 fn drive<S: Sink>(input: &InputArgs, decode: &DecodeArgs, sink: S) -> Result<Pipeline<S>, Failure> {
+    drive_with(input, pipeline_config(decode), sink)
+}
+
+fn drive_with<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Result<Pipeline<S>, Failure> {
     let mut cap = open_capture(input)?;
-    let mut pipeline = Pipeline::new(pipeline_config(decode), sink);
+    let mut pipeline = Pipeline::new(cfg, sink);
     while let Some(pkt) = cap.next_packet() {
         pipeline.packet(&pkt);
     }
@@ -91,8 +114,8 @@ fn display_name(p: Option<&PathBuf>) -> String {
 
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
-    let printer = ConnsPrinter::new(out, args.format, true);
-    let mut p = drive(&args.input, &args.decode, printer)?;
+    let printer = ConnsPrinter::new(out, args.common.format, true);
+    let mut p = drive(&args.common.input, &args.common.decode, printer)?;
     p.sink.flush();
     let seen = p.connections_seen();
     p.sink.footer(&p.counters, seen);

@@ -30,13 +30,7 @@ impl TcpFlags {
     /// tcpdump-style flag string: `S`, `S.`, `F.`, `R`, `P.`, `.`.
     pub fn tcpdump(&self) -> String {
         let mut s = String::new();
-        for (on, c) in [
-            (self.syn, 'S'),
-            (self.fin, 'F'),
-            (self.rst, 'R'),
-            (self.psh, 'P'),
-            (self.ack, '.'),
-        ] {
+        for (on, c) in [(self.syn, 'S'), (self.fin, 'F'), (self.rst, 'R'), (self.psh, 'P'), (self.ack, '.')] {
             if on {
                 s.push(c);
             }
@@ -74,8 +68,7 @@ pub struct Segment {
 impl Segment {
     /// Payload bytes that were on the wire but not captured.
     pub fn missing_payload(&self) -> u32 {
-        self.wire_payload_len
-            .saturating_sub(self.payload.len() as u32)
+        self.wire_payload_len.saturating_sub(self.payload.len() as u32)
     }
 }
 
@@ -135,12 +128,8 @@ pub fn decode(link: LinkType, data: &[u8]) -> Decoded {
     }
     let parsed = match strip_link(link, data) {
         link::Inner::Ethernet => LaxSlicedPacket::from_ethernet(data).ok(),
-        link::Inner::EtherType(t, at) => data
-            .get(at..)
-            .map(|rest| LaxSlicedPacket::from_ether_type(t, rest)),
-        link::Inner::Ip(at) => data
-            .get(at..)
-            .and_then(|rest| LaxSlicedPacket::from_ip(rest).ok()),
+        link::Inner::EtherType(t, at) => data.get(at..).map(|rest| LaxSlicedPacket::from_ether_type(t, rest)),
+        link::Inner::Ip(at) => data.get(at..).and_then(|rest| LaxSlicedPacket::from_ip(rest).ok()),
         link::Inner::NotIp => return Decoded::Skipped(Skip::NotIp),
         link::Inner::Unsupported => return Decoded::Skipped(Skip::UnsupportedLink),
         link::Inner::Truncated => return Decoded::Skipped(Skip::Malformed),
@@ -159,32 +148,14 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
             let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
             let hdr = usize::from(h.ihl()) * 4 + auth;
             // A zero total length comes from segmentation offload; trust the capture then.
-            let declared = if total == 0 {
-                None
-            } else {
-                Some(total.saturating_sub(hdr))
-            };
-            (
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                declared,
-                v4.payload().fragmented,
-            )
+            let declared = if total == 0 { None } else { Some(total.saturating_sub(hdr)) };
+            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), declared, v4.payload().fragmented)
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
             let len = usize::from(h.payload_length());
-            let declared = if len == 0 {
-                None
-            } else {
-                Some(len.saturating_sub(v6.extensions().slice().len()))
-            };
-            (
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                declared,
-                v6.payload().fragmented,
-            )
+            let declared = if len == 0 { None } else { Some(len.saturating_sub(v6.extensions().slice().len())) };
+            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), declared, v6.payload().fragmented)
         }
         Some(LaxNetSlice::Arp(_)) => return Decoded::Skipped(Skip::Arp),
         None if p.stop_err.is_some() => return Decoded::Skipped(Skip::Malformed),
@@ -196,19 +167,11 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
     let tcp = match &p.transport {
         Some(TransportSlice::Tcp(tcp)) => tcp,
         Some(TransportSlice::Udp(_)) => return Decoded::Skipped(Skip::Udp),
-        Some(TransportSlice::Icmpv4(_)) | Some(TransportSlice::Icmpv6(_)) => {
-            return Decoded::Skipped(Skip::Icmp)
-        }
+        Some(TransportSlice::Icmpv4(_)) | Some(TransportSlice::Icmpv6(_)) => return Decoded::Skipped(Skip::Icmp),
         _ => {
-            let number = p
-                .net
-                .as_ref()
-                .and_then(|n| n.ip_payload_ref())
-                .map(|ip| ip.ip_number);
+            let number = p.net.as_ref().and_then(|n| n.ip_payload_ref()).map(|ip| ip.ip_number);
             return match number {
-                Some(etherparse::IpNumber::TCP) | Some(etherparse::IpNumber::UDP) => {
-                    Decoded::Skipped(Skip::Malformed)
-                }
+                Some(etherparse::IpNumber::TCP) | Some(etherparse::IpNumber::UDP) => Decoded::Skipped(Skip::Malformed),
                 Some(etherparse::IpNumber::ICMP) | Some(etherparse::IpNumber::IPV6_ICMP) => {
                     Decoded::Skipped(Skip::Icmp)
                 }
@@ -226,13 +189,7 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
-        flags: TcpFlags {
-            syn: tcp.syn(),
-            ack: tcp.ack(),
-            fin: tcp.fin(),
-            rst: tcp.rst(),
-            psh: tcp.psh(),
-        },
+        flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst(), psh: tcp.psh() },
         window: tcp.window_size(),
         payload: start..start + captured,
         wire_payload_len: u32::try_from(wire).unwrap_or(u32::MAX),

@@ -6,11 +6,7 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn psh() -> TcpFlags {
-    TcpFlags {
-        psh: true,
-        ack: true,
-        ..Default::default()
-    }
+    TcpFlags { psh: true, ack: true, ..Default::default() }
 }
 
 fn expect_segment(link: LinkType, data: &[u8]) -> Segment {
@@ -22,14 +18,7 @@ fn expect_segment(link: LinkType, data: &[u8]) -> Segment {
 
 #[test]
 fn every_link_type_reaches_the_same_segment() {
-    let ip = ip_tcp(
-        addr("10.0.0.1:40000"),
-        addr("10.0.0.2:50051"),
-        7,
-        9,
-        psh(),
-        b"hello",
-    );
+    let ip = ip_tcp(addr("10.0.0.1:40000"), addr("10.0.0.2:50051"), 7, 9, psh(), b"hello");
     for link in [
         LinkType::ETHERNET,
         LinkType::NULL,
@@ -53,23 +42,13 @@ fn vlan_and_qinq_tags_are_skipped() {
     let ip = ip_tcp(addr("10.0.0.1:1"), addr("10.0.0.2:2"), 1, 1, psh(), b"x");
     for tags in [&[100u16][..], &[100, 200]] {
         let data = with_vlans(tags, &ip);
-        assert_eq!(
-            &data[expect_segment(LinkType::ETHERNET, &data).payload],
-            b"x"
-        );
+        assert_eq!(&data[expect_segment(LinkType::ETHERNET, &data).payload], b"x");
     }
 }
 
 #[test]
 fn ipv6_extension_headers_are_skipped() {
-    let mut ip = ip_tcp(
-        addr("[::1]:40000"),
-        addr("[::1]:8087"),
-        1,
-        1,
-        psh(),
-        b"v6 payload",
-    );
+    let mut ip = ip_tcp(addr("[::1]:40000"), addr("[::1]:8087"), 1, 1, psh(), b"v6 payload");
     // Insert an 8-byte hop-by-hop header (PadN) between the IPv6 header and TCP.
     ip[6] = 0; // next header: hop-by-hop
     let plen = u16::from_be_bytes([ip[4], ip[5]]) + 8;
@@ -83,14 +62,7 @@ fn ipv6_extension_headers_are_skipped() {
 
 #[test]
 fn snaplen_cut_payload_reports_what_is_missing() {
-    let ip = ip_tcp(
-        addr("10.0.0.1:1"),
-        addr("10.0.0.2:2"),
-        1,
-        1,
-        psh(),
-        &[7u8; 100],
-    );
+    let ip = ip_tcp(addr("10.0.0.1:1"), addr("10.0.0.2:2"), 1, 1, psh(), &[7u8; 100]);
     let data = with_link(LinkType::ETHERNET, &ip);
     let cut = &data[..data.len() - 60];
     let seg = expect_segment(LinkType::ETHERNET, cut);
@@ -101,31 +73,16 @@ fn snaplen_cut_payload_reports_what_is_missing() {
 
 #[test]
 fn other_traffic_is_classified_not_decoded() {
-    assert_eq!(
-        decode(LinkType::ETHERNET, &[]),
-        Decoded::Skipped(Skip::Empty)
-    );
-    assert_eq!(
-        decode(LinkType(147), &[1, 2, 3]),
-        Decoded::Skipped(Skip::UnsupportedLink)
-    );
+    assert_eq!(decode(LinkType::ETHERNET, &[]), Decoded::Skipped(Skip::Empty));
+    assert_eq!(decode(LinkType(147), &[1, 2, 3]), Decoded::Skipped(Skip::UnsupportedLink));
     let mut udp = Vec::new();
-    etherparse::PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9)
-        .udp(53, 53)
-        .write(&mut udp, b"dns")
-        .unwrap();
+    etherparse::PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(53, 53).write(&mut udp, b"dns").unwrap();
     assert_eq!(decode(LinkType::RAW, &udp), Decoded::Skipped(Skip::Udp));
     let ip = ip_tcp(addr("10.0.0.1:1"), addr("10.0.0.2:2"), 1, 1, psh(), b"x");
     // Header cut in the middle of TCP.
-    assert_eq!(
-        decode(LinkType::RAW, &ip[..30]),
-        Decoded::Skipped(Skip::Malformed)
-    );
+    assert_eq!(decode(LinkType::RAW, &ip[..30]), Decoded::Skipped(Skip::Malformed));
     // An Ethernet frame that is not IP (LLDP).
     let mut lldp = vec![0u8; 12];
     lldp.extend_from_slice(&[0x88, 0xcc, 1, 2, 3]);
-    assert_eq!(
-        decode(LinkType::ETHERNET, &lldp),
-        Decoded::Skipped(Skip::NotIp)
-    );
+    assert_eq!(decode(LinkType::ETHERNET, &lldp), Decoded::Skipped(Skip::NotIp));
 }

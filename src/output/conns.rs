@@ -2,6 +2,7 @@
 
 use super::text::{human_bytes, or_dash};
 use super::{write_json_line, Format};
+use crate::analysis::pipeline::ConnReport;
 use crate::analysis::Sink;
 use crate::tcp::{ConnSummary, EndReason, HalfStats};
 use crate::time::{human_duration, Timestamp};
@@ -82,7 +83,7 @@ pub struct ConnsPrinter<W: Write> {
     out: W,
     format: Format,
     ordered: bool,
-    pending: BTreeMap<u64, ConnSummary>,
+    pending: BTreeMap<u64, ConnReport>,
     next_id: u64,
     header_done: bool,
     /// The first write error (a closed pipe ends output quietly).
@@ -95,21 +96,14 @@ const MAX_PENDING: usize = 100_000;
 impl<W: Write> ConnsPrinter<W> {
     /// Prints to `out`; `ordered` holds records back to print them by id.
     pub fn new(out: W, format: Format, ordered: bool) -> Self {
-        ConnsPrinter {
-            out,
-            format,
-            ordered,
-            pending: BTreeMap::new(),
-            next_id: 1,
-            header_done: false,
-            error: None,
-        }
+        ConnsPrinter { out, format, ordered, pending: BTreeMap::new(), next_id: 1, header_done: false, error: None }
     }
 
-    fn emit(&mut self, c: &ConnSummary) {
+    fn emit(&mut self, report: &ConnReport) {
         if self.error.is_some() {
             return;
         }
+        let c = &report.tcp;
         let r = match self.format {
             Format::Json => write_json_line(&mut self.out, &ConnRecord::new(c)),
             Format::Text => self.text_line(c),
@@ -125,15 +119,7 @@ impl<W: Write> ConnsPrinter<W> {
             writeln!(
                 self.out,
                 "{:>4}  {:<21} {:<21} {:<15} {:>8} {:>9} {:>11} {:>19} {:>9}  END",
-                "ID",
-                "CLIENT",
-                "SERVER",
-                "START",
-                "DURATION",
-                "HANDSHAKE",
-                "PACKETS c/s",
-                "BYTES c/s",
-                "GAPS"
+                "ID", "CLIENT", "SERVER", "START", "DURATION", "HANDSHAKE", "PACKETS c/s", "BYTES c/s", "GAPS"
             )?;
         }
         let [cs, sc] = &c.dirs;
@@ -149,11 +135,7 @@ impl<W: Write> ConnsPrinter<W> {
             or_dash(c.handshake_rtt_nanos().map(human_duration)),
             format!("{}/{}", cs.packets, sc.packets),
             format!("{}/{}", human_bytes(cs.bytes), human_bytes(sc.bytes)),
-            if gaps == 0 {
-                "-".to_string()
-            } else {
-                human_bytes(gaps)
-            },
+            if gaps == 0 { "-".to_string() } else { human_bytes(gaps) },
             c.end_text(),
             issues(c),
         )
@@ -176,23 +158,14 @@ impl<W: Write> ConnsPrinter<W> {
         if self.format != Format::Text || self.error.is_some() {
             return;
         }
-        let ignored: Vec<String> = counters
-            .ignored
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect();
-        let mut line = format!(
-            "{connections} connection(s); {} packets, {} TCP",
-            counters.packets, counters.tcp_packets
-        );
+        let ignored: Vec<String> = counters.ignored.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let mut line =
+            format!("{connections} connection(s); {} packets, {} TCP", counters.packets, counters.tcp_packets);
         if !ignored.is_empty() {
             line.push_str(&format!("; ignored: {}", ignored.join(", ")));
         }
         if counters.snaplen_cut > 0 {
-            line.push_str(&format!(
-                "; {} packet(s) cut by the snaplen",
-                counters.snaplen_cut
-            ));
+            line.push_str(&format!("; {} packet(s) cut by the snaplen", counters.snaplen_cut));
         }
         if let Err(e) = writeln!(self.out, "{line}") {
             self.error = Some(e);
@@ -224,12 +197,12 @@ fn issues(c: &ConnSummary) -> String {
 }
 
 impl<W: Write> Sink for ConnsPrinter<W> {
-    fn connection(&mut self, c: ConnSummary) {
+    fn connection(&mut self, c: ConnReport) {
         if !self.ordered {
             self.emit(&c);
             return;
         }
-        self.pending.insert(c.id, c);
+        self.pending.insert(c.tcp.id, c);
         loop {
             let next = self.next_id;
             let Some(c) = self.pending.remove(&next) else {

@@ -1,6 +1,7 @@
 //! Sinks that print: text for people, JSON Lines for scripts.
 
 pub mod conns;
+pub mod frames;
 pub mod text;
 
 use std::io::{self, Write};

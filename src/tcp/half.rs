@@ -89,15 +89,7 @@ impl HalfStream {
     }
 
     /// Takes a segment's payload (`data` captured of `wire_len` sent) and a FIN flag.
-    pub fn accept(
-        &mut self,
-        e: &mut Emit<'_>,
-        seq: u32,
-        data: Bytes,
-        wire_len: u32,
-        fin: bool,
-        cap: usize,
-    ) {
+    pub fn accept(&mut self, e: &mut Emit<'_>, seq: u32, data: Bytes, wire_len: u32, fin: bool, cap: usize) {
         if self.base.is_none() && (wire_len > 0 || fin) {
             // Picked up mid-connection: this segment starts the stream we know.
             self.base = Some(seq);
@@ -216,13 +208,7 @@ impl HalfStream {
     }
 
     fn gap(&mut self, e: &mut Emit<'_>, len: u64) {
-        e.out.push(StreamEvent::Gap {
-            conn: e.conn,
-            dir: e.dir,
-            ts: e.ts,
-            offset: self.next,
-            len,
-        });
+        e.out.push(StreamEvent::Gap { conn: e.conn, dir: e.dir, ts: e.ts, offset: self.next, len });
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
         self.next += len;
@@ -254,11 +240,7 @@ impl HalfStream {
         }
         if self.fin_at == Some(self.next) && !self.fin_done {
             self.fin_done = true;
-            e.out.push(StreamEvent::Fin {
-                conn: e.conn,
-                dir: e.dir,
-                ts: e.ts,
-            });
+            e.out.push(StreamEvent::Fin { conn: e.conn, dir: e.dir, ts: e.ts });
         }
     }
 
@@ -278,9 +260,7 @@ impl HalfStream {
         while !self.ooo.is_empty() {
             self.skip_hole(e);
         }
-        let end = self
-            .fin_at
-            .map_or(self.peer_acked, |f| f.max(self.peer_acked));
+        let end = self.fin_at.map_or(self.peer_acked, |f| f.max(self.peer_acked));
         if self.base.is_some() && end > self.next {
             self.gap(e, end - self.next);
         }

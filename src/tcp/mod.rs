@@ -79,6 +79,14 @@ pub enum Side {
 }
 
 impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+
     /// The direction in which this side sends.
     pub fn sending(self) -> Dir {
         match self {
@@ -109,6 +117,8 @@ pub enum RoleEvidence {
     PortHint,
     /// No handshake seen: the side with the ephemeral port is the client.
     EphemeralPort,
+    /// No handshake seen: HTTP/2 pseudo-headers showed who sends requests.
+    Content,
 }
 
 /// Why a connection ended, as far as the capture shows.
@@ -144,10 +154,7 @@ pub enum EndReason {
 impl EndReason {
     /// The connection was torn down (as opposed to still open or lost track of).
     pub fn is_closed(self) -> bool {
-        matches!(
-            self,
-            EndReason::Fin { .. } | EndReason::Rst { .. } | EndReason::Refused
-        )
+        matches!(self, EndReason::Fin { .. } | EndReason::Rst { .. } | EndReason::Refused)
     }
 }
 
@@ -230,6 +237,8 @@ pub enum StreamEvent {
         server: SocketAddr,
         /// Whether its SYN was captured (if not, the capture began mid-connection).
         syn_seen: bool,
+        /// Client and server were told apart by port numbers alone.
+        roles_guessed: bool,
     },
     /// A packet with SYN, FIN or RST, or the ACK that completes the handshake:
     /// the moments a ladder diagram shows.

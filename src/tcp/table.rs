@@ -114,14 +114,7 @@ impl FlowTable {
 
     /// Takes one segment captured at `ts` as packet `packet`; `payload` is
     /// its captured payload (a slice of the packet buffer).
-    pub fn segment(
-        &mut self,
-        ts: Timestamp,
-        packet: u64,
-        seg: &Segment,
-        payload: Bytes,
-        out: &mut Vec<StreamEvent>,
-    ) {
+    pub fn segment(&mut self, ts: Timestamp, packet: u64, seg: &Segment, payload: Bytes, out: &mut Vec<StreamEvent>) {
         self.advance_clock(ts, out);
         let k = key(seg.src, seg.dst);
         let new_syn = seg.flags.syn && !seg.flags.ack;
@@ -151,16 +144,20 @@ impl FlowTable {
         }
     }
 
+    /// The upper layers found that `client` is really the server of the
+    /// connection between these two endpoints: swap the roles.
+    pub fn swap_roles(&mut self, client: SocketAddr, server: SocketAddr) {
+        if let Some(c) = self.conns.get_mut(&key(client, server)) {
+            c.swap_roles();
+        }
+    }
+
     /// The capture ended: every connection is flushed and reported, in id order.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
         let mut all: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
         all.sort_by_key(|c| c.summary.id);
         for conn in all {
-            let reason = if conn.state == State::SynSent {
-                EndReason::NoAnswer
-            } else {
-                EndReason::OpenAtEnd
-            };
+            let reason = if conn.state == State::SynSent { EndReason::NoAnswer } else { EndReason::OpenAtEnd };
             self.retire(conn, reason, out);
         }
     }
@@ -191,9 +188,7 @@ impl FlowTable {
                 let reason = match c.state {
                     State::Closed if quiet > cfg.closed_linger_nanos => EndReason::OpenAtEnd,
                     State::SynSent if quiet > cfg.handshake_timeout_nanos => EndReason::NoAnswer,
-                    State::SynReceived | State::Established if quiet > cfg.idle_timeout_nanos => {
-                        EndReason::Idle
-                    }
+                    State::SynReceived | State::Established if quiet > cfg.idle_timeout_nanos => EndReason::Idle,
                     _ => return None,
                 };
                 Some((*k, c.summary.id, reason))
@@ -209,11 +204,8 @@ impl FlowTable {
 
     /// The table is full: drop the tenth of connections quiet the longest.
     fn evict_least_recent(&mut self, out: &mut Vec<StreamEvent>) {
-        let mut by_age: Vec<(Timestamp, ConnId, (SocketAddr, SocketAddr))> = self
-            .conns
-            .iter()
-            .map(|(k, c)| (c.summary.last_ts, c.summary.id, *k))
-            .collect();
+        let mut by_age: Vec<(Timestamp, ConnId, (SocketAddr, SocketAddr))> =
+            self.conns.iter().map(|(k, c)| (c.summary.last_ts, c.summary.id, *k)).collect();
         let n = (by_age.len() / 10).max(1).min(by_age.len());
         if n < by_age.len() {
             by_age.select_nth_unstable(n);
@@ -234,11 +226,7 @@ impl FlowTable {
         conn.flush(ts, out);
         let (end, end_ts) = conn.end.unwrap_or((reason, ts));
         if conn.state != State::Closed {
-            out.push(StreamEvent::Closed {
-                conn: conn.summary.id,
-                ts,
-                reason: end,
-            });
+            out.push(StreamEvent::Closed { conn: conn.summary.id, ts, reason: end });
         }
         conn.summary.end = end;
         conn.summary.end_ts = end_ts;
@@ -255,13 +243,8 @@ impl FlowTable {
         let id = self.next_id;
         self.next_id += 1;
         let syn_seen = seg.flags.syn;
-        out.push(StreamEvent::Open {
-            conn: id,
-            ts,
-            client,
-            server,
-            syn_seen,
-        });
+        let roles_guessed = roles_from == RoleEvidence::EphemeralPort;
+        out.push(StreamEvent::Open { conn: id, ts, client, server, syn_seen, roles_guessed });
         let state = match (seg.flags.syn, seg.flags.ack) {
             (true, false) => State::SynSent,
             (true, true) => State::SynReceived,
@@ -295,11 +278,7 @@ impl FlowTable {
     fn roles(&self, seg: &Segment) -> (SocketAddr, SocketAddr, RoleEvidence) {
         let (s, d) = (seg.src, seg.dst);
         if seg.flags.syn {
-            return if seg.flags.ack {
-                (d, s, RoleEvidence::SynAck)
-            } else {
-                (s, d, RoleEvidence::Syn)
-            };
+            return if seg.flags.ack { (d, s, RoleEvidence::SynAck) } else { (s, d, RoleEvidence::Syn) };
         }
         let hint = &self.cfg.server_ports;
         if hint.contains(&d.port()) && !hint.contains(&s.port()) {
@@ -323,6 +302,22 @@ impl FlowTable {
 }
 
 impl Conn {
+    fn swap_roles(&mut self) {
+        let s = &mut self.summary;
+        std::mem::swap(&mut s.client, &mut s.server);
+        s.roles_from = RoleEvidence::Content;
+        s.first_fin = s.first_fin.map(Side::other);
+        self.halves.swap(0, 1);
+        self.end = self.end.map(|(r, ts)| {
+            let r = match r {
+                EndReason::Fin { by, both } => EndReason::Fin { by: by.other(), both },
+                EndReason::Rst { by } => EndReason::Rst { by: by.other() },
+                r => r,
+            };
+            (r, ts)
+        });
+    }
+
     fn segment(
         &mut self,
         ts: Timestamp,
@@ -332,11 +327,7 @@ impl Conn {
         cap: usize,
         out: &mut Vec<StreamEvent>,
     ) {
-        let dir = if seg.src == self.summary.client {
-            Dir::ToServer
-        } else {
-            Dir::ToClient
-        };
+        let dir = if seg.src == self.summary.client { Dir::ToServer } else { Dir::ToClient };
         let id = self.summary.id;
         self.summary.last_ts = ts;
         if let Some(h) = self.halves.get_mut(dir.index()) {
@@ -350,28 +341,18 @@ impl Conn {
             self.reset(ts, packet, dir, seg.flags, out);
             return;
         }
-        let completes_handshake = self.state == State::SynReceived
-            && dir == Dir::ToServer
-            && seg.flags.ack
-            && !seg.flags.syn;
+        let completes_handshake =
+            self.state == State::SynReceived && dir == Dir::ToServer && seg.flags.ack && !seg.flags.syn;
         if completes_handshake {
             self.state = State::Established;
             self.summary.ack_ts = Some(ts);
             self.summary.established = true;
         }
         if control || completes_handshake {
-            out.push(StreamEvent::Control {
-                conn: id,
-                dir,
-                ts,
-                flags: seg.flags,
-                packet,
-            });
+            out.push(StreamEvent::Control { conn: id, dir, ts, flags: seg.flags, packet });
         }
         if self.state == State::Closed
-            && self
-                .end
-                .is_some_and(|(r, _)| matches!(r, EndReason::Rst { .. } | EndReason::Refused))
+            && self.end.is_some_and(|(r, _)| matches!(r, EndReason::Rst { .. } | EndReason::Refused))
         {
             return;
         }
@@ -380,36 +361,13 @@ impl Conn {
             Dir::ToServer => (to_server, to_client),
             Dir::ToClient => (to_client, to_server),
         };
-        let seq = if seg.flags.syn {
-            seg.seq.wrapping_add(1)
-        } else {
-            seg.seq
-        };
-        let mut e = Emit {
-            conn: id,
-            dir,
-            ts,
-            packet,
-            out,
-        };
+        let seq = if seg.flags.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+        let mut e = Emit { conn: id, dir, ts, packet, out };
         if seg.wire_payload_len > 0 || seg.flags.fin {
-            this.accept(
-                &mut e,
-                seq,
-                payload,
-                seg.wire_payload_len,
-                seg.flags.fin,
-                cap,
-            );
+            this.accept(&mut e, seq, payload, seg.wire_payload_len, seg.flags.fin, cap);
         }
         if seg.flags.ack {
-            let mut pe = Emit {
-                conn: id,
-                dir: dir.other(),
-                ts,
-                packet,
-                out: e.out,
-            };
+            let mut pe = Emit { conn: id, dir: dir.other(), ts, packet, out: e.out };
             peer.peer_ack(&mut pe, seg.ack);
         }
         if seg.flags.fin {
@@ -432,25 +390,9 @@ impl Conn {
         }
     }
 
-    fn reset(
-        &mut self,
-        ts: Timestamp,
-        packet: u64,
-        dir: Dir,
-        flags: crate::net::TcpFlags,
-        out: &mut Vec<StreamEvent>,
-    ) {
-        out.push(StreamEvent::Control {
-            conn: self.summary.id,
-            dir,
-            ts,
-            flags,
-            packet,
-        });
-        if self
-            .end
-            .is_some_and(|(r, _)| !matches!(r, EndReason::Fin { both: false, .. }))
-        {
+    fn reset(&mut self, ts: Timestamp, packet: u64, dir: Dir, flags: crate::net::TcpFlags, out: &mut Vec<StreamEvent>) {
+        out.push(StreamEvent::Control { conn: self.summary.id, dir, ts, flags, packet });
+        if self.end.is_some_and(|(r, _)| !matches!(r, EndReason::Fin { both: false, .. })) {
             return;
         }
         let reason = if self.state == State::SynSent && dir == Dir::ToClient {
@@ -461,34 +403,18 @@ impl Conn {
         self.flush_at(ts, packet, out);
         self.state = State::Closed;
         self.end = Some((reason, ts));
-        out.push(StreamEvent::Closed {
-            conn: self.summary.id,
-            ts,
-            reason,
-        });
+        out.push(StreamEvent::Closed { conn: self.summary.id, ts, reason });
     }
 
     fn fin(&mut self, ts: Timestamp, dir: Dir, out: &mut Vec<StreamEvent>) {
         self.summary.first_fin.get_or_insert(dir.sender());
         match self.end {
-            None => {
-                self.end = Some((
-                    EndReason::Fin {
-                        by: dir.sender(),
-                        both: false,
-                    },
-                    ts,
-                ))
-            }
+            None => self.end = Some((EndReason::Fin { by: dir.sender(), both: false }, ts)),
             Some((EndReason::Fin { by, both: false }, at)) if by != dir.sender() => {
                 let reason = EndReason::Fin { by, both: true };
                 self.end = Some((reason, at));
                 self.state = State::Closed;
-                out.push(StreamEvent::Closed {
-                    conn: self.summary.id,
-                    ts,
-                    reason,
-                });
+                out.push(StreamEvent::Closed { conn: self.summary.id, ts, reason });
             }
             _ => {}
         }
@@ -502,13 +428,7 @@ impl Conn {
         let id = self.summary.id;
         for dir in [Dir::ToServer, Dir::ToClient] {
             if let Some(h) = self.halves.get_mut(dir.index()) {
-                h.flush(&mut Emit {
-                    conn: id,
-                    dir,
-                    ts,
-                    packet,
-                    out,
-                });
+                h.flush(&mut Emit { conn: id, dir, ts, packet, out });
             }
         }
     }

@@ -9,11 +9,7 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn conv() -> Conversation {
-    Conversation::new(
-        addr("10.0.0.1:45000"),
-        addr("10.0.0.2:50051"),
-        Timestamp::from_parts(1_000, 0),
-    )
+    Conversation::new(addr("10.0.0.1:45000"), addr("10.0.0.2:50051"), Timestamp::from_parts(1_000, 0))
 }
 
 /// Runs IP packets through the net layer and a flow table.
@@ -41,33 +37,17 @@ fn streams(events: &[StreamEvent]) -> BTreeMap<(ConnId, Dir), String> {
     let mut next: BTreeMap<(ConnId, Dir), u64> = BTreeMap::new();
     for e in events {
         match e {
-            StreamEvent::Data {
-                conn,
-                dir,
-                offset,
-                data,
-                ..
-            } => {
+            StreamEvent::Data { conn, dir, offset, data, .. } => {
                 let n = next.entry((*conn, *dir)).or_default();
                 assert_eq!(*offset, *n, "data must be contiguous");
                 *n += data.len() as u64;
-                m.entry((*conn, *dir))
-                    .or_default()
-                    .push_str(std::str::from_utf8(data).unwrap());
+                m.entry((*conn, *dir)).or_default().push_str(std::str::from_utf8(data).unwrap());
             }
-            StreamEvent::Gap {
-                conn,
-                dir,
-                offset,
-                len,
-                ..
-            } => {
+            StreamEvent::Gap { conn, dir, offset, len, .. } => {
                 let n = next.entry((*conn, *dir)).or_default();
                 assert_eq!(*offset, *n, "gap must be contiguous");
                 *n += len;
-                m.entry((*conn, *dir))
-                    .or_default()
-                    .push_str(&format!("[gap {len}]"));
+                m.entry((*conn, *dir)).or_default().push_str(&format!("[gap {len}]"));
             }
             _ => {}
         }
@@ -103,29 +83,11 @@ fn handshake_data_and_fin_both_ways() {
     assert!(sum.established);
     assert_eq!(sum.roles_from, RoleEvidence::Syn);
     assert_eq!(sum.handshake_rtt_nanos(), Some(200_000));
-    assert_eq!(
-        sum.end,
-        EndReason::Fin {
-            by: Side::Client,
-            both: true
-        }
-    );
-    assert_eq!(
-        (sum.dirs[0].packets, sum.dirs[0].bytes, sum.dirs[1].bytes),
-        (6, 12, 2)
-    );
-    let fins = ev
-        .iter()
-        .filter(|e| matches!(e, StreamEvent::Fin { .. }))
-        .count();
+    assert_eq!(sum.end, EndReason::Fin { by: Side::Client, both: true });
+    assert_eq!((sum.dirs[0].packets, sum.dirs[0].bytes, sum.dirs[1].bytes), (6, 12, 2));
+    let fins = ev.iter().filter(|e| matches!(e, StreamEvent::Fin { .. })).count();
     assert_eq!(fins, 2);
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        StreamEvent::Closed {
-            reason: EndReason::Fin { both: true, .. },
-            ..
-        }
-    )));
+    assert!(ev.iter().any(|e| matches!(e, StreamEvent::Closed { reason: EndReason::Fin { both: true, .. }, .. })));
 }
 
 #[test]
@@ -133,8 +95,7 @@ fn out_of_order_segments_are_put_back_in_order() {
     let mut c = conv();
     c.handshake();
     let seq = c.next_seq(S::Client);
-    c.send_at(S::Client, seq + 5, b"world")
-        .send_at(S::Client, seq, b"hello");
+    c.send_at(S::Client, seq + 5, b"world").send_at(S::Client, seq, b"hello");
     let ev = run(&c);
     assert_eq!(streams(&ev)[&(1, Dir::ToServer)], "helloworld");
     assert_eq!(summaries(&ev)[0].dirs[0].out_of_order, 1);
@@ -145,9 +106,7 @@ fn retransmissions_and_overlaps_are_deduplicated() {
     let mut c = conv();
     c.handshake();
     let seq = c.next_seq(S::Client);
-    c.send_at(S::Client, seq, b"abcdef")
-        .send_at(S::Client, seq, b"abcdef")
-        .send_at(S::Client, seq + 3, b"defghi");
+    c.send_at(S::Client, seq, b"abcdef").send_at(S::Client, seq, b"abcdef").send_at(S::Client, seq + 3, b"defghi");
     let ev = run(&c);
     assert_eq!(streams(&ev)[&(1, Dir::ToServer)], "abcdefghi");
     assert_eq!(summaries(&ev)[0].dirs[0].retransmitted, 2);
@@ -164,18 +123,9 @@ fn a_lost_segment_acknowledged_by_the_peer_is_a_gap() {
         .send(S::Client, b"four");
     let ev = run(&c);
     assert_eq!(streams(&ev)[&(1, Dir::ToServer)], "one[gap 7]threefour");
-    let gap_pos = ev
-        .iter()
-        .position(|e| matches!(e, StreamEvent::Gap { .. }))
-        .unwrap();
-    let four_pos = ev
-        .iter()
-        .position(|e| matches!(e, StreamEvent::Data { data, .. } if &data[..] == b"four"))
-        .unwrap();
-    assert!(
-        gap_pos < four_pos,
-        "the gap is found when the server acknowledges, before later data"
-    );
+    let gap_pos = ev.iter().position(|e| matches!(e, StreamEvent::Gap { .. })).unwrap();
+    let four_pos = ev.iter().position(|e| matches!(e, StreamEvent::Data { data, .. } if &data[..] == b"four")).unwrap();
+    assert!(gap_pos < four_pos, "the gap is found when the server acknowledges, before later data");
     assert_eq!(summaries(&ev)[0].dirs[0].gap_bytes, 7);
 }
 
@@ -193,19 +143,10 @@ fn mid_connection_capture_picks_up_at_the_first_segment() {
     c.send(S::Server, b"late").send(S::Client, b"req");
     let ev = run(&c);
     let sum = &summaries(&ev)[0];
-    assert_eq!(
-        (sum.client, sum.roles_from),
-        (addr("10.0.0.1:51000"), RoleEvidence::EphemeralPort)
-    );
+    assert_eq!((sum.client, sum.roles_from), (addr("10.0.0.1:51000"), RoleEvidence::EphemeralPort));
     assert!(!sum.established);
     assert_eq!(streams(&ev)[&(1, Dir::ToClient)], "late");
-    assert!(matches!(
-        ev[0],
-        StreamEvent::Open {
-            syn_seen: false,
-            ..
-        }
-    ));
+    assert!(matches!(ev[0], StreamEvent::Open { syn_seen: false, .. }));
     assert_eq!(sum.end, EndReason::OpenAtEnd);
 }
 
@@ -213,25 +154,16 @@ fn mid_connection_capture_picks_up_at_the_first_segment() {
 fn port_hints_decide_roles_without_a_handshake() {
     let mut c = Conversation::new(addr("10.0.0.1:9000"), addr("10.0.0.2:40000"), Timestamp(0));
     c.send(S::Client, b"x");
-    let cfg = TcpConfig {
-        server_ports: vec![40000],
-        ..Default::default()
-    };
+    let cfg = TcpConfig { server_ports: vec![40000], ..Default::default() };
     let sum = &summaries(&run_packets(&c.packets, cfg))[0];
-    assert_eq!(
-        (sum.server, sum.roles_from),
-        (addr("10.0.0.2:40000"), RoleEvidence::PortHint)
-    );
+    assert_eq!((sum.server, sum.roles_from), (addr("10.0.0.2:40000"), RoleEvidence::PortHint));
 }
 
 #[test]
 fn resets_and_refusals_say_who() {
     let mut c = conv();
     c.handshake().send(S::Client, b"q").rst(S::Server);
-    assert_eq!(
-        summaries(&run(&c))[0].end,
-        EndReason::Rst { by: Side::Server }
-    );
+    assert_eq!(summaries(&run(&c))[0].end, EndReason::Rst { by: Side::Server });
 
     let mut refused = conv();
     refused.packets.clear();
@@ -250,58 +182,27 @@ fn resets_and_refusals_say_who() {
 #[test]
 fn a_new_syn_on_a_finished_four_tuple_is_a_new_connection() {
     let mut first = conv();
-    first
-        .handshake()
-        .send(S::Client, b"a")
-        .fin(S::Client)
-        .fin(S::Server);
+    first.handshake().send(S::Client, b"a").fin(S::Client).fin(S::Server);
     let mut second = conv().with_isns(777_777, 999_999);
     second.wait(5_000_000_000).handshake().send(S::Client, b"b");
     let mut packets = first.packets.clone();
-    packets.extend(
-        second
-            .packets
-            .iter()
-            .map(|(ts, p)| (ts.add_nanos(1_000_000), p.clone())),
-    );
+    packets.extend(second.packets.iter().map(|(ts, p)| (ts.add_nanos(1_000_000), p.clone())));
     let ev = run_packets(&packets, TcpConfig::default());
     let s = streams(&ev);
-    assert_eq!(
-        (
-            s[&(1, Dir::ToServer)].as_str(),
-            s[&(2, Dir::ToServer)].as_str()
-        ),
-        ("a", "b")
-    );
+    assert_eq!((s[&(1, Dir::ToServer)].as_str(), s[&(2, Dir::ToServer)].as_str()), ("a", "b"));
     let sums = summaries(&ev);
     assert_eq!(sums.len(), 2);
-    assert_eq!(
-        sums[0].end,
-        EndReason::Fin {
-            by: Side::Client,
-            both: true
-        }
-    );
+    assert_eq!(sums[0].end, EndReason::Fin { by: Side::Client, both: true });
 }
 
 #[test]
 fn idle_connections_are_evicted() {
     let mut c = conv();
-    c.handshake()
-        .send(S::Client, b"a")
-        .wait(10 * 1_000_000_000)
-        .send(S::Client, b"b");
-    let cfg = TcpConfig {
-        idle_timeout_nanos: 5_000_000_000,
-        ..Default::default()
-    };
+    c.handshake().send(S::Client, b"a").wait(10 * 1_000_000_000).send(S::Client, b"b");
+    let cfg = TcpConfig { idle_timeout_nanos: 5_000_000_000, ..Default::default() };
     let ev = run_packets(&c.packets, cfg);
     let sums = summaries(&ev);
-    assert_eq!(
-        sums.len(),
-        2,
-        "the packet after the timeout starts a new tracked connection"
-    );
+    assert_eq!(sums.len(), 2, "the packet after the timeout starts a new tracked connection");
     assert_eq!(sums[0].end, EndReason::Idle);
 }
 
@@ -312,48 +213,29 @@ fn the_out_of_order_buffer_is_capped() {
     for _ in 0..50 {
         c.send(S::Client, &[b'x'; 100]);
     }
-    let cfg = TcpConfig {
-        max_buffered_per_direction: 1_000,
-        ..Default::default()
-    };
+    let cfg = TcpConfig { max_buffered_per_direction: 1_000, ..Default::default() };
     let ev = run_packets(&c.packets, cfg);
     let sum = &summaries(&ev)[0];
     assert!(sum.dirs[0].buffer_overflows > 0);
-    assert_eq!(
-        sum.dirs[0].bytes, 5_000,
-        "every captured byte still comes out"
-    );
+    assert_eq!(sum.dirs[0].bytes, 5_000, "every captured byte still comes out");
     assert_eq!(sum.dirs[0].gap_bytes, 10);
-    let first_gap = ev
-        .iter()
-        .position(|e| matches!(e, StreamEvent::Gap { .. }))
-        .unwrap();
-    let data_before = ev[..first_gap]
-        .iter()
-        .filter(|e| matches!(e, StreamEvent::Data { .. }))
-        .count();
+    let first_gap = ev.iter().position(|e| matches!(e, StreamEvent::Gap { .. })).unwrap();
+    let data_before = ev[..first_gap].iter().filter(|e| matches!(e, StreamEvent::Data { .. })).count();
     assert_eq!(data_before, 0);
-    assert!(
-        first_gap < ev.len() / 2,
-        "the hole is given up on long before the end of the capture"
-    );
+    assert!(first_gap < ev.len() / 2, "the hole is given up on long before the end of the capture");
 }
 
 #[test]
 fn sequence_numbers_wrap_around() {
     let mut c = conv().with_isns(u32::MAX - 3, 10);
-    c.handshake()
-        .send(S::Client, b"wrapping")
-        .send(S::Client, b" around");
+    c.handshake().send(S::Client, b"wrapping").send(S::Client, b" around");
     assert_eq!(streams(&run(&c))[&(1, Dir::ToServer)], "wrapping around");
 }
 
 #[test]
 fn snaplen_cut_payload_becomes_data_then_gap() {
     let mut c = conv();
-    c.handshake()
-        .send(S::Client, b"0123456789")
-        .send(S::Client, b"next");
+    c.handshake().send(S::Client, b"0123456789").send(S::Client, b"next");
     let mut table = FlowTable::new(TcpConfig::default());
     let mut out = Vec::new();
     for (i, (ts, ip)) in c.packets.iter().enumerate() {
@@ -362,16 +244,8 @@ fn snaplen_cut_payload_becomes_data_then_gap() {
             data.truncate(data.len() - 6);
         }
         let data = bytes::Bytes::from(data);
-        let Decoded::Tcp(seg) = decode(LinkType::RAW, &data) else {
-            panic!()
-        };
-        table.segment(
-            *ts,
-            i as u64,
-            &seg,
-            data.slice(seg.payload.clone()),
-            &mut out,
-        );
+        let Decoded::Tcp(seg) = decode(LinkType::RAW, &data) else { panic!() };
+        table.segment(*ts, i as u64, &seg, data.slice(seg.payload.clone()), &mut out);
     }
     table.finish(&mut out);
     assert_eq!(streams(&out)[&(1, Dir::ToServer)], "0123[gap 6]next");
@@ -380,10 +254,7 @@ fn snaplen_cut_payload_becomes_data_then_gap() {
 
 #[test]
 fn a_full_table_evicts_and_memory_stays_flat() {
-    let cfg = TcpConfig {
-        max_connections: 100,
-        ..Default::default()
-    };
+    let cfg = TcpConfig { max_connections: 100, ..Default::default() };
     let mut table = FlowTable::new(cfg);
     let mut out = Vec::new();
     for port in 0..1_000u16 {
@@ -395,9 +266,7 @@ fn a_full_table_evicts_and_memory_stays_flat() {
         c.handshake();
         let (ts, ip) = &c.packets[0];
         let data = bytes::Bytes::from(ip.clone());
-        let Decoded::Tcp(seg) = decode(LinkType::RAW, &data) else {
-            panic!()
-        };
+        let Decoded::Tcp(seg) = decode(LinkType::RAW, &data) else { panic!() };
         table.segment(*ts, 0, &seg, bytes::Bytes::new(), &mut out);
         assert!(table.len() <= 100);
     }

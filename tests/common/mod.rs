@@ -1,11 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,14 +12,15 @@ pub fn root() -> PathBuf {
 /// `../shared/captures` (or `$GRPCSCOPE_SHARED/captures`) when present;
 /// otherwise prints why the calling test is skipped and returns `None`.
 pub fn shared_captures(test: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("GRPCSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"));
+    let base = std::env::var_os("GRPCSCOPE_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"));
     let dir = base.join("captures");
     if dir.join("README.md").exists() {
         Some(dir)
     } else {
-        eprintln!("SKIP {test}: the shared capture corpus is not at {} (set GRPCSCOPE_SHARED to its parent)", dir.display());
+        eprintln!(
+            "SKIP {test}: the shared capture corpus is not at {} (set GRPCSCOPE_SHARED to its parent)",
+            dir.display()
+        );
         None
     }
 }
@@ -55,30 +50,17 @@ pub fn meta(dir: &Path, scenario: &str) -> serde_json::Value {
 
 /// Whether tshark can be run; prints why the calling test is skipped if not.
 pub fn have_tshark(test: &str) -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ok = Command::new("tshark").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
-        eprintln!(
-            "SKIP {test}: tshark is not installed (.ci/run installs it: apt-get install tshark)"
-        );
+        eprintln!("SKIP {test}: tshark is not installed (.ci/run installs it: apt-get install tshark)");
     }
     ok
 }
 
 /// Runs tshark with `args`, returning its standard output.
 pub fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("tshark").args(args).output().expect("run tshark");
+    assert!(out.status.success(), "tshark {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -89,11 +71,7 @@ pub fn grpcscope_bin() -> PathBuf {
 
 /// Runs the grpcscope binary; returns (status code, stdout, stderr).
 pub fn grpcscope(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(grpcscope_bin())
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run grpcscope");
+    let out = Command::new(grpcscope_bin()).args(args).current_dir(root()).output().expect("run grpcscope");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),

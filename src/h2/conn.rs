@@ -1,0 +1,534 @@
+//! One connection's HTTP/2 decoder: recognises the protocol, cuts both
+//! byte streams into frames (zero-copy when a segment holds whole frames),
+//! finds frame boundaries again after lost bytes, and hands each frame to
+//! the block, stream and settings bookkeeping in [`super::process`].
+
+use super::detect::{self, ClientStart, Evidence, Protocol, Sync};
+use super::frame::{FrameHeader, DEFAULT_MAX_FRAME_SIZE, HEADER_LEN, PREFACE};
+use super::hpack;
+use super::streams::Streams;
+use super::types::{H2Event, H2Summary, Level, Note};
+use crate::tcp::{ConnId, Dir};
+use crate::time::Timestamp;
+use bytes::{Bytes, BytesMut};
+use std::ops::Range;
+
+/// Settings of the HTTP/2 layer.
+#[derive(Debug, Clone)]
+pub struct H2Config {
+    /// `--h2-port`: servers on these ports speak HTTP/2 even without a captured preface.
+    pub h2_ports: Vec<u16>,
+    /// HPACK memory limits.
+    pub hpack: hpack::Limits,
+    /// Largest header block (HEADERS + CONTINUATIONs) assembled; past it the
+    /// block is dropped (the CONTINUATION-flood defence).
+    pub max_header_block: usize,
+    /// Streams tracked at once per connection.
+    pub max_streams: usize,
+    /// Bytes examined per direction while looking for frame boundaries.
+    pub resync_window: usize,
+    /// Keep a copy of each dynamic table after every header block (for `frames -v`).
+    pub snapshot_tables: bool,
+    /// Frames held back while client and server are being told apart.
+    pub max_held_frames: usize,
+}
+
+impl Default for H2Config {
+    fn default() -> Self {
+        H2Config {
+            h2_ports: Vec::new(),
+            hpack: hpack::Limits::default(),
+            max_header_block: 1024 * 1024,
+            max_streams: 100_000,
+            resync_window: 256 * 1024,
+            snapshot_tables: false,
+            max_held_frames: 512,
+        }
+    }
+}
+
+/// How a direction's bytes are being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Waiting for the protocol to be decided (bytes are buffered).
+    Undecided,
+    /// Expecting the client connection preface (the server already spoke HTTP/2).
+    Preface,
+    /// Reading frames.
+    Framing,
+    /// Looking for frame boundaries; this many bytes skipped so far.
+    Searching(u64),
+    /// Not HTTP/2 (or given up): bytes are ignored.
+    Ignoring,
+}
+
+/// Per-direction decoding state.
+pub(crate) struct DirState {
+    pub mode: Mode,
+    /// Bytes not yet cut into frames.
+    pub buf: BytesMut,
+    /// Stream offset of `buf[0]`.
+    pub buf_offset: u64,
+    /// The TCP segments whose bytes are in `buf`: (stream offset, time,
+    /// packet), so a frame found later keeps the time of its own packet.
+    pub segs: Vec<(u64, Timestamp, u64)>,
+    /// Payload bytes of the frame in `buf` that were never captured.
+    pub buf_missing: Option<Range<usize>>,
+    /// This direction's HPACK decoder (the receiver's view).
+    pub hpack: hpack::Decoder,
+    /// The header block being assembled.
+    pub block: super::process::BlockState,
+    /// SETTINGS_MAX_FRAME_SIZE of the receiver.
+    pub max_frame_size: u32,
+    /// A resynchronisation note for the next frame.
+    pub pending_note: Option<Note>,
+}
+
+impl DirState {
+    fn new(complete: bool, cfg: &H2Config) -> Self {
+        DirState {
+            mode: Mode::Undecided,
+            buf: BytesMut::new(),
+            buf_offset: 0,
+            segs: Vec::new(),
+            buf_missing: None,
+            hpack: hpack::Decoder::new(complete, cfg.hpack),
+            block: super::process::BlockState::None,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            pending_note: None,
+        }
+    }
+}
+
+/// The HTTP/2 decoder of one TCP connection.
+pub struct H2Conn {
+    pub(crate) id: ConnId,
+    pub(crate) cfg: std::sync::Arc<H2Config>,
+    pub(crate) start_seen: bool,
+    port_forced: bool,
+    /// Client and server were told apart by port numbers only: confirm from content.
+    pub(crate) roles_guessed: bool,
+    pub(crate) dirs: [DirState; 2],
+    pub(crate) streams: Streams,
+    pub(crate) summary: H2Summary,
+    pub(crate) held: Vec<H2Event>,
+    pub(crate) outstanding_pings: Vec<([u8; 8], Dir, usize)>,
+    /// Set when the content showed client and server the other way round.
+    pub(crate) swapped: bool,
+    /// The frame being processed caused the swap and must be relabelled.
+    pub(crate) relabel_current: bool,
+}
+
+impl H2Conn {
+    /// A decoder for connection `id` whose server listens on `server_port`;
+    /// `start_seen` when its SYN was captured; `roles_guessed` when client
+    /// and server were decided by port numbers alone.
+    pub fn new(
+        id: ConnId,
+        cfg: std::sync::Arc<H2Config>,
+        server_port: u16,
+        start_seen: bool,
+        roles_guessed: bool,
+    ) -> Self {
+        let port_forced = cfg.h2_ports.contains(&server_port);
+        let complete = start_seen;
+        let mut conn = H2Conn {
+            id,
+            start_seen,
+            port_forced,
+            roles_guessed: roles_guessed && !port_forced,
+            dirs: [DirState::new(complete, &cfg), DirState::new(complete, &cfg)],
+            streams: Streams::new(start_seen, cfg.max_streams),
+            summary: H2Summary {
+                protocol: Protocol::Unknown,
+                evidence: None,
+                preface_ts: None,
+                client_settings: Vec::new(),
+                server_settings: Vec::new(),
+                pings: Vec::new(),
+                goaways: Vec::new(),
+                frames: [0; 2],
+                streams: 0,
+                unknown_header_fields: 0,
+                problems: 0,
+                resyncs: [0; 2],
+                skipped_bytes: [0; 2],
+                tls_server_name: None,
+            },
+            held: Vec::new(),
+            outstanding_pings: Vec::new(),
+            swapped: false,
+            relabel_current: false,
+            cfg,
+        };
+        if !start_seen {
+            // The start was not captured: look for frames in both directions.
+            for d in &mut conn.dirs {
+                d.mode = Mode::Searching(0);
+            }
+        }
+        conn
+    }
+
+    /// What the connection carries, as far as known.
+    pub fn protocol(&self) -> Protocol {
+        self.summary.protocol
+    }
+
+    /// Whether the content showed the TCP layer's client and server reversed.
+    pub fn take_swap(&mut self) -> bool {
+        std::mem::take(&mut self.swapped)
+    }
+
+    /// The HTTP/2 facts gathered so far.
+    pub fn summary(&self) -> H2Summary {
+        let mut s = self.summary.clone();
+        s.streams = self.streams.opened;
+        s
+    }
+
+    /// In-order bytes of `dir` at stream `offset`.
+    pub fn data(&mut self, dir: Dir, ts: Timestamp, offset: u64, data: Bytes, packet: u64, out: &mut Vec<H2Event>) {
+        let Some(ds) = self.dirs.get_mut(dir.index()) else {
+            return;
+        };
+        match ds.mode {
+            Mode::Ignoring => {}
+            Mode::Undecided => {
+                append(ds, offset, &data, ts, packet);
+                self.decide(ts, packet, out);
+            }
+            Mode::Preface => {
+                append(ds, offset, &data, ts, packet);
+                self.client_preface(ts, packet, out);
+            }
+            Mode::Searching(_) => {
+                append(ds, offset, &data, ts, packet);
+                self.search(dir, ts, out);
+                self.drain(dir, ts, packet, out);
+            }
+            Mode::Framing => self.frames(dir, ts, offset, data, packet, out),
+        }
+    }
+
+    /// `len` bytes of `dir` were never captured, starting at `offset`.
+    pub fn gap(&mut self, dir: Dir, ts: Timestamp, offset: u64, len: u64, out: &mut Vec<H2Event>) {
+        let Some(mode) = self.dirs.get(dir.index()).map(|d| d.mode) else {
+            return;
+        };
+        match mode {
+            Mode::Ignoring => return,
+            Mode::Undecided | Mode::Preface if dir == Dir::ToServer => {
+                // The client's first bytes are gone: the preface cannot be checked.
+                for d in &mut self.dirs {
+                    d.mode = Mode::Searching(0);
+                }
+            }
+            Mode::Framing if self.fill_inside_frame(dir, offset, len, ts, out) => return,
+            _ => {}
+        }
+        self.lose_sync(dir, ts, len, out);
+    }
+
+    /// If the lost bytes fall inside the payload of the frame being read,
+    /// the framing survives: the hole is zero-filled and marked missing.
+    fn fill_inside_frame(&mut self, dir: Dir, offset: u64, len: u64, ts: Timestamp, out: &mut Vec<H2Event>) -> bool {
+        let Some(ds) = self.dirs.get_mut(dir.index()) else {
+            return false;
+        };
+        let Some(h) = FrameHeader::parse(&ds.buf) else {
+            return false;
+        };
+        let frame_end = ds.buf_offset + h.total_len() as u64;
+        let gap_end = offset.saturating_add(len);
+        if ds.buf_offset + ds.buf.len() as u64 != offset || gap_end > frame_end {
+            return false;
+        }
+        let start = ds.buf.len() - HEADER_LEN;
+        ds.buf.resize(ds.buf.len() + len as usize, 0);
+        let end = ds.buf.len() - HEADER_LEN;
+        ds.buf_missing = Some(match ds.buf_missing.take() {
+            Some(r) => r.start..end,
+            None => start..end,
+        });
+        out.push(H2Event::Lost { conn: self.id, dir, ts, bytes: len });
+        true
+    }
+
+    /// Bytes were lost between frames: frame boundaries and the HPACK table
+    /// of `dir` are no longer known.
+    fn lose_sync(&mut self, dir: Dir, ts: Timestamp, len: u64, out: &mut Vec<H2Event>) {
+        let conn = self.id;
+        let Some(ds) = self.dirs.get_mut(dir.index()) else {
+            return;
+        };
+        let dropped = ds.buf.len() as u64;
+        ds.buf.clear();
+        ds.segs.clear();
+        ds.buf_missing = None;
+        ds.hpack.lose_track();
+        ds.block = super::process::BlockState::None;
+        if ds.mode != Mode::Undecided {
+            ds.mode = Mode::Searching(dropped);
+        }
+        out.push(H2Event::Lost { conn, dir, ts, bytes: len + dropped });
+    }
+
+    /// Decides the protocol of a connection whose start was captured.
+    fn decide(&mut self, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
+        if self.dirs[0].buf.is_empty() && server_settings_first(&self.dirs[1].buf) {
+            // Servers may send their SETTINGS before the client's preface
+            // arrives (gRPC C-core does): HTTP/2 it is; the preface is still checked.
+            self.settle(Protocol::Http2, Some(Evidence::Preface), ts, out);
+            self.dirs[0].mode = Mode::Preface;
+            self.dirs[1].mode = Mode::Framing;
+            self.drain(Dir::ToClient, ts, packet, out);
+            return;
+        }
+        let client = &self.dirs[0];
+        match detect::classify_client_start(&client.buf) {
+            ClientStart::NeedMore => {
+                if self.dirs[1].buf.len() > 64 * 1024 {
+                    self.settle(Protocol::Other, None, ts, out);
+                }
+            }
+            ClientStart::Preface => {
+                self.settle(Protocol::Http2, Some(Evidence::Preface), ts, out);
+                self.dirs[1].mode = Mode::Framing;
+                self.dirs[0].mode = Mode::Preface;
+                self.drain(Dir::ToClient, ts, packet, out);
+                self.client_preface(ts, packet, out);
+            }
+            ClientStart::Tls => {
+                self.summary.tls_server_name = super::tls::server_name(&self.dirs[0].buf);
+                if self.summary.tls_server_name.is_some()
+                    || self.dirs[0].buf.len() >= 5 + tls_record_len(&self.dirs[0].buf)
+                {
+                    self.settle(Protocol::Tls, None, ts, out);
+                }
+            }
+            ClientStart::Http1 => self.settle(Protocol::Http1, None, ts, out),
+            ClientStart::Other if self.port_forced => {
+                for d in &mut self.dirs {
+                    d.mode = Mode::Searching(0);
+                }
+                for d in [Dir::ToServer, Dir::ToClient] {
+                    self.search(d, ts, out);
+                    self.drain(d, ts, packet, out);
+                }
+            }
+            ClientStart::Other => self.settle(Protocol::Other, None, ts, out),
+        }
+    }
+
+    /// Checks the client's first bytes for the connection preface.
+    fn client_preface(&mut self, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
+        let ds = &mut self.dirs[0];
+        match detect::classify_client_start(&ds.buf) {
+            ClientStart::NeedMore => {}
+            ClientStart::Preface => {
+                let offset = ds.buf_offset;
+                let (pts, ppacket) = segment_at(&ds.segs, offset + PREFACE.len() as u64 - 1).unwrap_or((ts, packet));
+                let _ = ds.buf.split_to(PREFACE.len());
+                ds.buf_offset += PREFACE.len() as u64;
+                ds.mode = Mode::Framing;
+                self.summary.preface_ts = Some(pts);
+                out.push(H2Event::Preface { conn: self.id, ts: pts, offset, packet: ppacket });
+                self.drain(Dir::ToServer, ts, packet, out);
+            }
+            _ => {
+                ds.pending_note = Some(Note::new(
+                    Level::Error,
+                    "no_preface",
+                    "the client did not start with the HTTP/2 connection preface (PROTOCOL_ERROR)",
+                ));
+                ds.mode = Mode::Searching(0);
+                let note = ds.pending_note.take();
+                self.search(Dir::ToServer, ts, out);
+                if let Some(ds) = self.dirs.get_mut(0) {
+                    ds.pending_note = note.or(ds.pending_note.take());
+                }
+                self.drain(Dir::ToServer, ts, packet, out);
+            }
+        }
+    }
+
+    /// Records the protocol; anything but HTTP/2 is ignored from now on.
+    fn settle(&mut self, protocol: Protocol, evidence: Option<Evidence>, ts: Timestamp, out: &mut Vec<H2Event>) {
+        if self.summary.protocol != Protocol::Unknown {
+            return;
+        }
+        self.summary.protocol = protocol;
+        self.summary.evidence = evidence;
+        out.push(H2Event::Detected { conn: self.id, ts, protocol });
+        if protocol != Protocol::Http2 {
+            for d in &mut self.dirs {
+                d.mode = Mode::Ignoring;
+                d.buf = BytesMut::new();
+                d.segs = Vec::new();
+            }
+        }
+    }
+
+    /// Looks for frame boundaries in the buffered bytes of `dir`.
+    fn search(&mut self, dir: Dir, ts: Timestamp, out: &mut Vec<H2Event>) {
+        let lenient = self.port_forced;
+        let window = self.cfg.resync_window;
+        let Some(ds) = self.dirs.get_mut(dir.index()) else {
+            return;
+        };
+        let Mode::Searching(skipped) = ds.mode else {
+            return;
+        };
+        let starts: Vec<usize> = ds.segs.iter().map(|(o, _, _)| o.saturating_sub(ds.buf_offset) as usize).collect();
+        match detect::find_frames(&ds.buf, &starts, ds.max_frame_size, lenient) {
+            Sync::At(at) => {
+                let _ = ds.buf.split_to(at);
+                ds.buf_offset += at as u64;
+                ds.mode = Mode::Framing;
+                let total = skipped + at as u64;
+                if let Some(n) = self.summary.resyncs.get_mut(dir.index()) {
+                    *n += 1;
+                }
+                if let Some(n) = self.summary.skipped_bytes.get_mut(dir.index()) {
+                    *n += total;
+                }
+                let text = if total == 0 {
+                    "frame boundaries found at the first byte captured".to_string()
+                } else {
+                    format!("frame boundaries found again after skipping {total} bytes")
+                };
+                ds.pending_note = Some(Note::new(Level::Info, "resynchronised", text));
+                let evidence = if self.port_forced { Evidence::PortHint } else { Evidence::FrameSync };
+                self.settle(Protocol::Http2, Some(evidence), ts, out);
+            }
+            Sync::NeedMore if ds.buf.len() > window => {
+                // Give up on these bytes but keep looking in what follows.
+                let drop = ds.buf.len() - HEADER_LEN;
+                let _ = ds.buf.split_to(drop);
+                ds.buf_offset += drop as u64;
+                ds.segs.clear();
+                ds.mode = Mode::Searching(skipped + drop as u64);
+                if self.summary.protocol == Protocol::Unknown
+                    && self.dirs.iter().all(|d| matches!(d.mode, Mode::Searching(s) if s > window as u64))
+                {
+                    self.settle(Protocol::Other, None, ts, out);
+                }
+            }
+            Sync::NeedMore => {}
+        }
+    }
+
+    /// In-order bytes of a direction that is reading frames. When nothing is
+    /// pending, whole frames are sliced out of the segment without copying;
+    /// only a frame cut by the segment's end is copied into the buffer.
+    fn frames(
+        &mut self,
+        mut dir: Dir,
+        ts: Timestamp,
+        offset: u64,
+        mut data: Bytes,
+        packet: u64,
+        out: &mut Vec<H2Event>,
+    ) {
+        let Some(ds) = self.dirs.get(dir.index()) else {
+            return;
+        };
+        let mut off = offset;
+        if ds.buf.is_empty() && ds.buf_missing.is_none() {
+            while let Some(h) = FrameHeader::parse(&data) {
+                let total = h.total_len();
+                if data.len() < total {
+                    break;
+                }
+                let frame = data.split_to(total);
+                dir = self.frame(dir, ts, packet, off, h, frame.slice(HEADER_LEN..), None, out);
+                off += total as u64;
+            }
+        }
+        if data.is_empty() {
+            return;
+        }
+        if let Some(ds) = self.dirs.get_mut(dir.index()) {
+            append(ds, off, &data, ts, packet);
+        }
+        self.drain(dir, ts, packet, out);
+    }
+
+    /// Cuts whole frames out of the buffer of `dir`.
+    fn drain(&mut self, mut dir: Dir, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
+        loop {
+            let Some(ds) = self.dirs.get_mut(dir.index()) else {
+                return;
+            };
+            if ds.mode != Mode::Framing {
+                return;
+            }
+            let Some(h) = FrameHeader::parse(&ds.buf) else {
+                return;
+            };
+            let total = h.total_len();
+            if ds.buf.len() < total {
+                return;
+            }
+            let frame = ds.buf.split_to(total).freeze();
+            let off = ds.buf_offset;
+            ds.buf_offset += total as u64;
+            let missing = ds.buf_missing.take();
+            // The frame belongs to the packet that carried its last byte.
+            let (fts, fpacket) = segment_at(&ds.segs, ds.buf_offset - 1).unwrap_or((ts, packet));
+            forget_segments_before(&mut ds.segs, ds.buf_offset);
+            dir = self.frame(dir, fts, fpacket, off, h, frame.slice(HEADER_LEN..), missing, out);
+        }
+    }
+
+    /// The connection closed or the capture ended: what is left is noted.
+    pub fn finish(&mut self, ts: Timestamp, out: &mut Vec<H2Event>) {
+        if self.summary.protocol == Protocol::Unknown && self.dirs.iter().any(|d| !d.buf.is_empty()) {
+            let p = if self.start_seen { Protocol::Other } else { Protocol::Unknown };
+            if p != Protocol::Unknown {
+                self.settle(p, None, ts, out);
+            }
+        }
+        self.release_held(out);
+    }
+}
+
+/// Buffers bytes that arrived at stream `offset` in packet `packet`.
+fn append(ds: &mut DirState, offset: u64, data: &[u8], ts: Timestamp, packet: u64) {
+    if ds.buf.is_empty() {
+        ds.buf_offset = offset;
+        ds.segs.clear();
+    }
+    if ds.segs.len() >= 4096 {
+        ds.segs.remove(0);
+    }
+    ds.segs.push((offset, ts, packet));
+    ds.buf.extend_from_slice(data);
+}
+
+/// Time and packet of the segment holding stream byte `at`.
+fn segment_at(segs: &[(u64, Timestamp, u64)], at: u64) -> Option<(Timestamp, u64)> {
+    segs.iter().rev().find(|(o, _, _)| *o <= at).map(|(_, t, p)| (*t, *p))
+}
+
+/// Drops segment records wholly before stream offset `at`, keeping the one
+/// that covers `at`.
+fn forget_segments_before(segs: &mut Vec<(u64, Timestamp, u64)>, at: u64) {
+    let keep_from = segs.iter().rposition(|(o, _, _)| *o <= at).unwrap_or(0);
+    if keep_from > 0 {
+        segs.drain(..keep_from);
+    }
+}
+
+/// The first bytes a server sent form a SETTINGS frame header (its connection preface).
+fn server_settings_first(b: &[u8]) -> bool {
+    FrameHeader::parse(b).is_some_and(|h| {
+        h.kind == super::frame::FrameType::SETTINGS && h.flags == 0 && h.is_plausible(DEFAULT_MAX_FRAME_SIZE)
+    })
+}
+
+/// Length of the TLS record at the start of `b` (0 when unknown).
+fn tls_record_len(b: &[u8]) -> usize {
+    b.get(3..5).map_or(usize::MAX - 5, |l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+}

@@ -1,0 +1,353 @@
+//! HPACK (RFC 7541): decoding header blocks, keeping for every field how it
+//! was encoded, so `frames -v`, the UI and `explain` can show it.
+
+pub mod table;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+use serde::Serialize;
+use std::ops::Range;
+pub use table::{DynamicTable, Entry, Lookup, STATIC, STATIC_LEN};
+
+/// How a field was represented (RFC 7541 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Representation {
+    /// §6.1: the whole field is a table index.
+    Indexed,
+    /// §6.2.1: a literal, added to the dynamic table.
+    IncrementalIndexing,
+    /// §6.2.2: a literal, not added to the table.
+    WithoutIndexing,
+    /// §6.2.3: a literal that intermediaries must never index (sensitive).
+    NeverIndexed,
+}
+
+impl Representation {
+    /// The RFC's name for it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Representation::Indexed => "indexed",
+            Representation::IncrementalIndexing => "literal with incremental indexing",
+            Representation::WithoutIndexing => "literal without indexing",
+            Representation::NeverIndexed => "literal never indexed",
+        }
+    }
+}
+
+/// How a string literal was encoded (§5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StringRepr {
+    /// Huffman-coded.
+    pub huffman: bool,
+    /// Bytes on the wire (after the length prefix).
+    pub encoded_len: usize,
+    /// Bytes once decoded.
+    pub decoded_len: usize,
+}
+
+/// Everything about how one field was encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldRepr {
+    /// The representation.
+    pub kind: Representation,
+    /// The table index used for the whole field (Indexed) or for its name.
+    pub index: Option<u32>,
+    /// Whether that index is in the dynamic table (> 61).
+    pub dynamic: bool,
+    /// The literal name's encoding, when the name was a literal.
+    pub name_literal: Option<StringRepr>,
+    /// The literal value's encoding, when the value was a literal.
+    pub value_literal: Option<StringRepr>,
+    /// Entries evicted from the dynamic table by this field's insertion.
+    pub evicted: usize,
+}
+
+/// One decoded header field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// The name, or `None` when it refers to a dynamic entry never seen.
+    pub name: Option<Bytes>,
+    /// The value, or `None` when it refers to a dynamic entry never seen.
+    pub value: Option<Bytes>,
+    /// How it was encoded.
+    pub repr: FieldRepr,
+    /// Its bytes within the header block.
+    pub range: Range<usize>,
+}
+
+impl HeaderField {
+    /// The name as text (`?` when unknown).
+    pub fn name_str(&self) -> String {
+        self.name.as_ref().map_or_else(
+            || format!("<unknown #{}>", self.repr.index.unwrap_or(0)),
+            |n| String::from_utf8_lossy(n).into_owned(),
+        )
+    }
+
+    /// The value as text (`?` when unknown).
+    pub fn value_str(&self) -> String {
+        self.value.as_ref().map_or_else(|| "<unknown>".to_string(), |v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// Whether any part of the field could not be recovered.
+    pub fn is_unknown(&self) -> bool {
+        self.name.is_none() || self.value.is_none()
+    }
+}
+
+/// A dynamic table size update found at the start of a block (§6.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SizeUpdate {
+    /// The new maximum size.
+    pub max_size: u32,
+    /// Entries evicted by it.
+    pub evicted: usize,
+}
+
+/// The result of decoding one header block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedBlock {
+    /// Fields in wire order (possibly cut short by `error` or the size limit).
+    pub fields: Vec<HeaderField>,
+    /// Dynamic table size updates at its start.
+    pub size_updates: Vec<SizeUpdate>,
+    /// Fields that refer to dynamic entries never seen.
+    pub unknown: usize,
+    /// Fields decoded but not kept because the header list exceeded the limit.
+    pub dropped: usize,
+    /// Header list size by RFC 7541 §4.1 (names + values + 32 per field).
+    pub list_size: usize,
+    /// Why decoding stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// Memory limits of the decoder.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest dynamic table honoured, whatever a size update asks for.
+    pub max_table_size: usize,
+    /// Largest header list kept per block; fields past it are counted, not kept.
+    pub max_header_list: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_table_size: 64 * 1024, max_header_list: 1024 * 1024 }
+    }
+}
+
+/// The HPACK decoder of one direction of a connection.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    /// Its dynamic table.
+    pub table: DynamicTable,
+    /// SETTINGS_HEADER_TABLE_SIZE of the decoding endpoint: size updates may not exceed it.
+    settings_limit: Option<usize>,
+    limits: Limits,
+}
+
+/// Default SETTINGS_HEADER_TABLE_SIZE.
+pub const DEFAULT_TABLE_SIZE: usize = 4096;
+
+impl Decoder {
+    /// A decoder; `complete` when the connection was seen from its start.
+    pub fn new(complete: bool, limits: Limits) -> Self {
+        Decoder {
+            table: DynamicTable::new(DEFAULT_TABLE_SIZE.min(limits.max_table_size), complete),
+            settings_limit: complete.then_some(DEFAULT_TABLE_SIZE),
+            limits,
+        }
+    }
+
+    /// The decoding endpoint announced SETTINGS_HEADER_TABLE_SIZE = `n`.
+    pub fn set_settings_limit(&mut self, n: u32) {
+        let n = n as usize;
+        self.settings_limit = Some(n);
+        if self.table.max_size() > n {
+            self.table.set_max_size(n);
+        }
+    }
+
+    /// Bytes were lost: entries may have been inserted that we did not see.
+    pub fn lose_track(&mut self) {
+        self.table.lose_track();
+        self.settings_limit = None;
+    }
+
+    /// Decodes a complete header block.
+    pub fn decode(&mut self, block: &Bytes) -> DecodedBlock {
+        let mut out = DecodedBlock::default();
+        let mut at = 0usize;
+        while at < block.len() {
+            let start = at;
+            match self.field(block, &mut at, out.fields.is_empty() && out.dropped == 0) {
+                Ok(Step::SizeUpdate(u)) => out.size_updates.push(u),
+                Ok(Step::Field(mut f)) => {
+                    f.range = start..at;
+                    if f.is_unknown() {
+                        out.unknown += 1;
+                    }
+                    let size = f.name.as_ref().map_or(0, |n| n.len())
+                        + f.value.as_ref().map_or(0, |v| v.len())
+                        + table::ENTRY_OVERHEAD;
+                    out.list_size = out.list_size.saturating_add(size);
+                    if out.list_size > self.limits.max_header_list {
+                        out.dropped += 1;
+                    } else {
+                        out.fields.push(f);
+                    }
+                }
+                Err(e) => {
+                    out.error = Some(format!("HPACK decoding error at byte {start} of the block: {e}"));
+                    // Whatever the rest of the block inserted is unknown now.
+                    self.lose_track();
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn field(&mut self, b: &Bytes, at: &mut usize, at_block_start: bool) -> Result<Step, String> {
+        let first = *b.get(*at).ok_or("unexpected end")?;
+        if first & 0x80 != 0 {
+            let index = integer(b, at, 7)?;
+            return self.indexed(index).map(Step::Field);
+        }
+        if first & 0xc0 == 0x40 {
+            return self.literal(b, at, 6, Representation::IncrementalIndexing).map(Step::Field);
+        }
+        if first & 0xe0 == 0x20 {
+            let size = integer(b, at, 5)?;
+            if !at_block_start {
+                return Err(format!("dynamic table size update ({size}) after the first field (RFC 7541 §4.2)"));
+            }
+            return self.size_update(size).map(Step::SizeUpdate);
+        }
+        let kind = if first & 0xf0 == 0x10 { Representation::NeverIndexed } else { Representation::WithoutIndexing };
+        self.literal(b, at, 4, kind).map(Step::Field)
+    }
+
+    fn indexed(&self, index: u32) -> Result<HeaderField, String> {
+        let repr = FieldRepr {
+            kind: Representation::Indexed,
+            index: Some(index),
+            dynamic: index > STATIC_LEN,
+            name_literal: None,
+            value_literal: None,
+            evicted: 0,
+        };
+        let (name, value) = match self.table.get(index) {
+            Lookup::Static(n, v) => (Some(Bytes::from_static(n.as_bytes())), Some(Bytes::from_static(v.as_bytes()))),
+            Lookup::Dynamic(e) => (e.name, Some(e.value)),
+            Lookup::Unknown => (None, None),
+            Lookup::Invalid => {
+                return Err(format!(
+                    "index {index} is outside the table ({} dynamic entries)",
+                    self.table.entries().count()
+                ))
+            }
+        };
+        Ok(HeaderField { name, value, repr, range: 0..0 })
+    }
+
+    fn literal(&mut self, b: &Bytes, at: &mut usize, prefix: u8, kind: Representation) -> Result<HeaderField, String> {
+        let name_index = integer(b, at, prefix)?;
+        let (name, name_literal) = if name_index == 0 {
+            let (s, r) = string(b, at)?;
+            (Some(s), Some(r))
+        } else {
+            let name = match self.table.get(name_index) {
+                Lookup::Static(n, _) => Some(Bytes::from_static(n.as_bytes())),
+                Lookup::Dynamic(e) => e.name,
+                Lookup::Unknown => None,
+                Lookup::Invalid => return Err(format!("name index {name_index} is outside the table")),
+            };
+            (name, None)
+        };
+        let (value, value_literal) = string(b, at)?;
+        let mut evicted = 0;
+        if kind == Representation::IncrementalIndexing {
+            // Copy: the entry outlives the packet buffer the block came from.
+            let entry =
+                Entry { name: name.as_ref().map(|n| Bytes::copy_from_slice(n)), value: Bytes::copy_from_slice(&value) };
+            evicted = self.table.insert(entry);
+        }
+        let repr = FieldRepr {
+            kind,
+            index: (name_index != 0).then_some(name_index),
+            dynamic: name_index > STATIC_LEN,
+            name_literal,
+            value_literal: Some(value_literal),
+            evicted,
+        };
+        Ok(HeaderField { name, value: Some(value), repr, range: 0..0 })
+    }
+
+    fn size_update(&mut self, size: u32) -> Result<SizeUpdate, String> {
+        if let Some(limit) = self.settings_limit {
+            if size as usize > limit {
+                return Err(format!("dynamic table size update to {size} exceeds SETTINGS_HEADER_TABLE_SIZE {limit}"));
+            }
+        }
+        // Memory stays bounded whatever the peer asks for.
+        let honoured = (size as usize).min(self.limits.max_table_size);
+        let evicted = self.table.set_max_size(honoured);
+        Ok(SizeUpdate { max_size: size, evicted })
+    }
+}
+
+enum Step {
+    Field(HeaderField),
+    SizeUpdate(SizeUpdate),
+}
+
+/// Decodes an integer with an `n`-bit prefix (§5.1), at most 2^32 - 1.
+pub fn integer(b: &[u8], at: &mut usize, n: u8) -> Result<u32, String> {
+    let mask: u32 = (1u32 << n) - 1;
+    let first = u32::from(*b.get(*at).ok_or("unexpected end in an integer")?);
+    *at += 1;
+    let mut value = first & mask;
+    if value < mask {
+        return Ok(value);
+    }
+    let mut shift = 0u32;
+    loop {
+        let byte = *b.get(*at).ok_or("unexpected end in an integer")?;
+        *at += 1;
+        let add = u64::from(byte & 0x7f) << shift;
+        let sum = u64::from(value) + add;
+        value = u32::try_from(sum).map_err(|_| "integer larger than 2^32".to_string())?;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+        shift += 7;
+        if shift > 28 {
+            return Err("integer encoding longer than 5 bytes".into());
+        }
+    }
+}
+
+/// Decodes a string literal (§5.2).
+fn string(b: &Bytes, at: &mut usize) -> Result<(Bytes, StringRepr), String> {
+    let huffman = b.get(*at).ok_or("unexpected end in a string")? & 0x80 != 0;
+    let len = integer(b, at, 7)? as usize;
+    let end = at
+        .checked_add(len)
+        .filter(|e| *e <= b.len())
+        .ok_or_else(|| format!("string of {len} bytes runs past the block"))?;
+    let raw = b.slice(*at..end);
+    *at = end;
+    let value = if huffman {
+        let mut dst = Vec::with_capacity(len * 8 / 5 + 1);
+        httlib_huffman::decode(&raw, &mut dst, httlib_huffman::DecoderSpeed::FourBits)
+            .map_err(|_| "invalid Huffman code (or EOS / bad padding)".to_string())?;
+        Bytes::from(dst)
+    } else {
+        raw
+    };
+    let repr = StringRepr { huffman, encoded_len: len, decoded_len: value.len() };
+    Ok((value, repr))
+}

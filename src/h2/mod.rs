@@ -1,0 +1,19 @@
+//! HTTP/2 (RFC 9113): frames, HPACK, streams and flow control, per connection.
+
+pub mod conn;
+pub mod detect;
+pub mod frame;
+pub mod hpack;
+mod process;
+pub mod streams;
+pub mod tls;
+pub mod types;
+
+pub use conn::{H2Config, H2Conn};
+pub use detect::{Evidence, Protocol};
+pub use types::{
+    FlowInfo, Frame, GoAwayRecord, H2Event, H2Summary, HeaderBlock, Level, Note, PingRecord, SettingsRecord,
+    StreamState,
+};
+#[cfg(test)]
+mod tests;

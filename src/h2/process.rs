@@ -1,0 +1,545 @@
+//! What happens to each frame: header-block assembly and HPACK decoding,
+//! stream and flow-control bookkeeping, SETTINGS, PING and GOAWAY, and the
+//! protocol rules checked along the way. Violations become notes on the
+//! frame; decoding always goes on.
+
+use super::conn::H2Conn;
+use super::frame::{error_name, flags, parse_body, Body, FrameHeader, FrameType};
+use super::types::{Frame, GoAwayRecord, H2Event, HeaderBlock, Level, Note, PingRecord, SettingsRecord};
+use crate::tcp::{Dir, Side};
+use crate::time::Timestamp;
+use bytes::{Bytes, BytesMut};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A header block being assembled across HEADERS/PUSH_PROMISE and CONTINUATION frames.
+pub(crate) enum BlockState {
+    None,
+    Open {
+        stream_id: u32,
+        promised: Option<u32>,
+        end_stream: bool,
+        buf: BytesMut,
+        fragments: Vec<(u64, usize)>,
+    },
+    /// Too large or broken: its CONTINUATIONs are skipped until END_HEADERS.
+    Discarding {
+        stream_id: u32,
+    },
+}
+
+impl super::conn::DirState {
+    /// The header block of frame `h` cannot be decoded: skip the rest of it,
+    /// and distrust the HPACK table, since its insertions are unknown.
+    fn abandon_block(&mut self, h: &FrameHeader) {
+        self.hpack.lose_track();
+        self.block = if h.has(flags::END_HEADERS) {
+            BlockState::None
+        } else {
+            BlockState::Discarding { stream_id: h.stream_id }
+        };
+    }
+}
+
+/// Longest GOAWAY debug text kept.
+const MAX_DEBUG: usize = 1024;
+/// Records kept per connection for SETTINGS and PING (the rest are counted).
+const MAX_RECORDS: usize = 256;
+
+impl H2Conn {
+    /// Processes one complete frame of `dir` (whose header begins at stream
+    /// `offset`) and emits it. Returns the frame's direction, which changes
+    /// if this frame showed client and server to be the other way round.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn frame(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        packet: u64,
+        offset: u64,
+        h: FrameHeader,
+        payload: Bytes,
+        missing: Option<Range<usize>>,
+        out: &mut Vec<H2Event>,
+    ) -> Dir {
+        let body = parse_body(&h, &payload);
+        let mut notes = Vec::new();
+        if let Some(n) = self.dirs.get_mut(dir.index()).and_then(|d| d.pending_note.take()) {
+            notes.push(n);
+        }
+        if let Some(m) = &missing {
+            notes.push(Note::new(
+                Level::Warning,
+                "bytes_not_captured",
+                format!("{} of the payload's {} bytes were never captured (zero-filled)", m.len(), h.length),
+            ));
+        }
+        self.check_header(dir, &h, &body, &mut notes);
+        let block = self.header_block(dir, &h, &body, &payload, offset, missing.is_some(), &mut notes);
+        // Telling client from server by content may have swapped the directions.
+        let dir =
+            if block.as_ref().is_some_and(|_| self.swapped) && self.roles_just_swapped() { dir.other() } else { dir };
+        let (state, flow) = self.streams.on_frame(dir, &h, &body, &mut notes);
+        self.connection_frame(dir, ts, &h, &body, &payload, &mut notes);
+        if let Some(n) = self.summary.frames.get_mut(dir.index()) {
+            *n += 1;
+        }
+        self.summary.problems += notes.iter().filter(|n| n.level >= Level::Warning).count() as u64;
+        let frame = Frame {
+            conn: self.id,
+            dir,
+            ts,
+            packet,
+            offset,
+            header: h,
+            payload,
+            body,
+            missing,
+            block,
+            flow,
+            state,
+            notes,
+        };
+        self.emit(H2Event::Frame(Box::new(frame)), out);
+        dir
+    }
+
+    /// True once after a swap, so the frame that caused it is relabelled.
+    fn roles_just_swapped(&mut self) -> bool {
+        std::mem::take(&mut self.relabel_current)
+    }
+
+    /// Frames are held back while client and server are unconfirmed.
+    pub(crate) fn emit(&mut self, ev: H2Event, out: &mut Vec<H2Event>) {
+        if !self.roles_guessed {
+            // Roles just got settled: what was held goes first, in order.
+            self.release_held(out);
+            out.push(ev);
+            return;
+        }
+        self.held.push(ev);
+        if self.held.len() >= self.cfg.max_held_frames {
+            // No request or response seen: keep the guess from the port numbers.
+            self.roles_guessed = false;
+            self.release_held(out);
+        }
+    }
+
+    /// Lets held frames go.
+    pub(crate) fn release_held(&mut self, out: &mut Vec<H2Event>) {
+        out.append(&mut self.held);
+    }
+
+    fn check_header(&self, dir: Dir, h: &FrameHeader, body: &Body, notes: &mut Vec<Note>) {
+        let limit = self.dirs.get(dir.index()).map_or(super::frame::DEFAULT_MAX_FRAME_SIZE, |d| d.max_frame_size);
+        if h.length > limit {
+            notes.push(Note::new(
+                Level::Error,
+                "frame_too_large",
+                format!(
+                    "{}-byte frame exceeds the receiver's SETTINGS_MAX_FRAME_SIZE {limit} (FRAME_SIZE_ERROR)",
+                    h.length
+                ),
+            ));
+        }
+        if h.reserved_bit {
+            notes.push(Note::new(
+                Level::Warning,
+                "reserved_bit",
+                "the reserved bit of the stream identifier is set (ignored)",
+            ));
+        }
+        let needs_stream = matches!(h.kind.0, 0 | 1 | 2 | 3 | 5 | 9);
+        let needs_zero = matches!(h.kind.0, 4 | 6 | 7);
+        if needs_stream && h.stream_id == 0 {
+            notes.push(Note::new(
+                Level::Error,
+                "stream_zero",
+                format!("{} on stream 0 (PROTOCOL_ERROR)", h.kind.name()),
+            ));
+        }
+        if needs_zero && h.stream_id != 0 {
+            notes.push(Note::new(
+                Level::Error,
+                "connection_frame_on_stream",
+                format!("{} on stream {} (PROTOCOL_ERROR)", h.kind.name(), h.stream_id),
+            ));
+        }
+        if h.kind == FrameType::PUSH_PROMISE && dir == Dir::ToServer {
+            notes.push(Note::new(Level::Error, "push_from_client", "PUSH_PROMISE sent by the client (PROTOCOL_ERROR)"));
+        }
+        if let Body::Malformed(why) = body {
+            notes.push(Note::new(Level::Error, "malformed_frame", why.clone()));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn header_block(
+        &mut self,
+        dir: Dir,
+        h: &FrameHeader,
+        body: &Body,
+        payload: &Bytes,
+        offset: u64,
+        damaged: bool,
+        notes: &mut Vec<Note>,
+    ) -> Option<Arc<HeaderBlock>> {
+        let max_block = self.cfg.max_header_block;
+        let ds = self.dirs.get_mut(dir.index())?;
+        let at = |r: &Range<usize>| offset + super::frame::HEADER_LEN as u64 + r.start as u64;
+        let starts_block = matches!(body, Body::Headers { .. } | Body::PushPromise { .. });
+        if damaged && (starts_block || matches!(body, Body::Continuation { .. })) {
+            notes.push(Note::new(Level::Warning, "header_block_lost", "part of this header block was not captured: it cannot be decoded, and the HPACK table is no longer known"));
+            ds.abandon_block(h);
+            return None;
+        }
+        match body {
+            Body::Headers { fragment, .. } | Body::PushPromise { fragment, .. } => {
+                if let BlockState::Open { stream_id, .. } = ds.block {
+                    notes.push(Note::new(
+                        Level::Error,
+                        "unfinished_header_block",
+                        format!("a header block began before the one on stream {stream_id} ended (PROTOCOL_ERROR)"),
+                    ));
+                    ds.hpack.lose_track();
+                }
+                let promised = match body {
+                    Body::PushPromise { promised_stream_id, .. } => Some(*promised_stream_id),
+                    _ => None,
+                };
+                let end_stream = matches!(body, Body::Headers { .. }) && h.has(flags::END_STREAM);
+                let frag = payload.slice(fragment.clone());
+                let fragments = vec![(at(fragment), frag.len())];
+                if h.has(flags::END_HEADERS) {
+                    ds.block = BlockState::None;
+                    return Some(self.finish_block(dir, h.stream_id, promised, end_stream, frag, fragments, notes));
+                }
+                ds.block = BlockState::Open {
+                    stream_id: h.stream_id,
+                    promised,
+                    end_stream,
+                    buf: BytesMut::from(&frag[..]),
+                    fragments,
+                };
+                None
+            }
+            Body::Continuation { fragment } => {
+                self.continuation(dir, h, payload.slice(fragment.clone()), at(fragment), max_block, notes)
+            }
+            Body::Malformed(_) if matches!(h.kind.0, 1 | 5 | 9) => {
+                ds.abandon_block(h);
+                None
+            }
+            _ => {
+                if let BlockState::Open { stream_id, .. } = ds.block {
+                    notes.push(Note::new(
+                        Level::Error,
+                        "interleaved_frame",
+                        format!(
+                            "{} inside the unfinished header block of stream {stream_id} (PROTOCOL_ERROR)",
+                            h.kind.name()
+                        ),
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    fn continuation(
+        &mut self,
+        dir: Dir,
+        h: &FrameHeader,
+        frag: Bytes,
+        at: u64,
+        max_block: usize,
+        notes: &mut Vec<Note>,
+    ) -> Option<Arc<HeaderBlock>> {
+        let ds = self.dirs.get_mut(dir.index())?;
+        let end = h.has(flags::END_HEADERS);
+        match &mut ds.block {
+            BlockState::Open { stream_id, buf, fragments, .. } if *stream_id == h.stream_id => {
+                buf.extend_from_slice(&frag);
+                fragments.push((at, frag.len()));
+                if buf.len() > max_block {
+                    notes.push(Note::new(
+                        Level::Error,
+                        "continuation_flood",
+                        format!("header block of stream {} passed {max_block} bytes over {} frames: dropped (CONTINUATION flood defence, --max-header-block)", h.stream_id, fragments.len()),
+                    ));
+                    ds.abandon_block(h);
+                    return None;
+                }
+                if !end {
+                    return None;
+                }
+                let BlockState::Open { stream_id, promised, end_stream, buf, fragments } =
+                    std::mem::replace(&mut ds.block, BlockState::None)
+                else {
+                    return None;
+                };
+                Some(self.finish_block(dir, stream_id, promised, end_stream, buf.freeze(), fragments, notes))
+            }
+            BlockState::Discarding { stream_id } if *stream_id == h.stream_id => {
+                if end {
+                    ds.block = BlockState::None;
+                }
+                None
+            }
+            BlockState::Open { stream_id, .. } | BlockState::Discarding { stream_id } => {
+                let open = *stream_id;
+                notes.push(Note::new(
+                    Level::Error,
+                    "continuation_mismatch",
+                    format!(
+                        "CONTINUATION for stream {} while the block of stream {open} is open (PROTOCOL_ERROR)",
+                        h.stream_id
+                    ),
+                ));
+                None
+            }
+            BlockState::None => {
+                notes.push(Note::new(
+                    Level::Error,
+                    "orphan_continuation",
+                    "CONTINUATION without a HEADERS or PUSH_PROMISE before it (PROTOCOL_ERROR)",
+                ));
+                ds.hpack.lose_track();
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_block(
+        &mut self,
+        dir: Dir,
+        stream_id: u32,
+        promised: Option<u32>,
+        end_stream: bool,
+        bytes: Bytes,
+        fragments: Vec<(u64, usize)>,
+        notes: &mut Vec<Note>,
+    ) -> Arc<HeaderBlock> {
+        let snapshot = self.cfg.snapshot_tables;
+        let Some(ds) = self.dirs.get_mut(dir.index()) else {
+            return Arc::new(HeaderBlock {
+                stream_id,
+                promised_stream_id: promised,
+                end_stream,
+                decoded: Default::default(),
+                bytes,
+                fragments,
+                table_after: None,
+                table_size: 0,
+            });
+        };
+        let decoded = ds.hpack.decode(&bytes);
+        if let Some(e) = &decoded.error {
+            notes.push(Note::new(Level::Error, "hpack_error", e.clone()));
+        }
+        if decoded.unknown > 0 {
+            notes.push(Note::new(
+                Level::Info,
+                "unknown_header_fields",
+                format!("{} header field(s) refer to dynamic-table entries inserted before the capture saw them: shown as unknown", decoded.unknown),
+            ));
+        }
+        if decoded.dropped > 0 {
+            notes.push(Note::new(
+                Level::Warning,
+                "header_list_limit",
+                format!("{} header field(s) past the header list limit were not kept", decoded.dropped),
+            ));
+        }
+        let table_after = snapshot.then(|| {
+            ds.hpack
+                .table
+                .entries()
+                .map(|e| {
+                    (
+                        e.name.as_ref().map_or_else(|| "<unknown>".into(), |n| String::from_utf8_lossy(n).into_owned()),
+                        String::from_utf8_lossy(&e.value).into_owned(),
+                        e.size(),
+                    )
+                })
+                .collect()
+        });
+        let table_size = ds.hpack.table.size();
+        self.summary.unknown_header_fields += decoded.unknown as u64;
+        let block = HeaderBlock {
+            stream_id,
+            promised_stream_id: promised,
+            end_stream,
+            decoded,
+            bytes,
+            fragments,
+            table_after,
+            table_size,
+        };
+        self.confirm_roles(dir, &block);
+        Arc::new(block)
+    }
+
+    /// Pseudo-headers say who is who: `:method`/`:path` come from the
+    /// client, `:status` from the server.
+    fn confirm_roles(&mut self, dir: Dir, block: &HeaderBlock) {
+        if !self.roles_guessed {
+            return;
+        }
+        let names = block.decoded.fields.iter().filter_map(|f| f.name.as_deref());
+        let mut sender = None;
+        for n in names {
+            if matches!(n, b":method" | b":path" | b":scheme" | b":authority") {
+                sender = Some(Side::Client);
+            } else if n == b":status" {
+                sender = Some(Side::Server);
+            }
+        }
+        let Some(sender) = sender else { return };
+        self.roles_guessed = false;
+        if sender != dir.sender() {
+            self.swap_roles();
+        }
+    }
+
+    /// The TCP layer's client is really the server: relabel everything.
+    fn swap_roles(&mut self) {
+        self.dirs.swap(0, 1);
+        self.streams.swap_directions();
+        self.summary.frames.swap(0, 1);
+        self.summary.resyncs.swap(0, 1);
+        self.summary.skipped_bytes.swap(0, 1);
+        std::mem::swap(&mut self.summary.client_settings, &mut self.summary.server_settings);
+        for p in &mut self.summary.pings {
+            p.from = p.from.other();
+        }
+        for g in &mut self.summary.goaways {
+            g.from = g.from.other();
+        }
+        for p in &mut self.outstanding_pings {
+            p.1 = p.1.other();
+        }
+        for ev in &mut self.held {
+            match ev {
+                H2Event::Frame(f) => {
+                    f.dir = f.dir.other();
+                    if let Some(flow) = &mut f.flow {
+                        flow.window_of = flow.window_of.other();
+                    }
+                    f.state = f.state.map(|s| match s {
+                        super::types::StreamState::HalfClosedClient => super::types::StreamState::HalfClosedServer,
+                        super::types::StreamState::HalfClosedServer => super::types::StreamState::HalfClosedClient,
+                        s => s,
+                    });
+                }
+                H2Event::Lost { dir, .. } => *dir = dir.other(),
+                _ => {}
+            }
+        }
+        self.swapped = true;
+        self.relabel_current = true;
+    }
+
+    fn connection_frame(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        h: &FrameHeader,
+        body: &Body,
+        payload: &Bytes,
+        notes: &mut Vec<Note>,
+    ) {
+        match body {
+            Body::Settings { ack: false, params } => self.settings(dir, ts, params, notes),
+            Body::Settings { ack: true, .. } => {
+                // Acknowledges the oldest unacknowledged SETTINGS of the peer.
+                let theirs = match dir {
+                    Dir::ToServer => &mut self.summary.server_settings,
+                    Dir::ToClient => &mut self.summary.client_settings,
+                };
+                if let Some(r) = theirs.iter_mut().find(|r| r.acked.is_none()) {
+                    r.acked = Some(ts);
+                }
+            }
+            Body::Ping { ack, opaque } => self.ping(dir, ts, *ack, *opaque),
+            Body::GoAway { last_stream_id, error_code, debug } => {
+                let text = payload
+                    .get(debug.clone())
+                    .map(|d| String::from_utf8_lossy(&d[..d.len().min(MAX_DEBUG)]).into_owned())
+                    .unwrap_or_default();
+                if self.summary.goaways.len() < MAX_RECORDS {
+                    self.summary.goaways.push(GoAwayRecord {
+                        from: dir.sender(),
+                        ts,
+                        last_stream_id: *last_stream_id,
+                        error_code: *error_code,
+                        error_name: error_name(*error_code),
+                        debug: text,
+                    });
+                }
+            }
+            _ => {}
+        }
+        let _ = h;
+    }
+
+    fn settings(&mut self, dir: Dir, ts: Timestamp, params: &[(u16, u32)], notes: &mut Vec<Note>) {
+        let peer = dir.other();
+        for &(id, v) in params {
+            match id {
+                1 => {
+                    if let Some(d) = self.dirs.get_mut(peer.index()) {
+                        d.hpack.set_settings_limit(v);
+                    }
+                }
+                2 if v > 1 => notes.push(Note::new(
+                    Level::Error,
+                    "bad_setting",
+                    format!("ENABLE_PUSH must be 0 or 1, not {v} (PROTOCOL_ERROR)"),
+                )),
+                4 => self.streams.set_initial_window(peer, v, notes),
+                5 if !(16_384..=16_777_215).contains(&v) => {
+                    notes.push(Note::new(
+                        Level::Error,
+                        "bad_setting",
+                        format!("MAX_FRAME_SIZE {v} is outside 16384..16777215 (PROTOCOL_ERROR)"),
+                    ));
+                }
+                5 => {
+                    if let Some(d) = self.dirs.get_mut(peer.index()) {
+                        d.max_frame_size = v;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mine = match dir {
+            Dir::ToServer => &mut self.summary.client_settings,
+            Dir::ToClient => &mut self.summary.server_settings,
+        };
+        if mine.len() < MAX_RECORDS {
+            mine.push(SettingsRecord { ts, params: params.to_vec(), acked: None });
+        }
+    }
+
+    fn ping(&mut self, dir: Dir, ts: Timestamp, ack: bool, opaque: [u8; 8]) {
+        if !ack {
+            if self.summary.pings.len() < MAX_RECORDS {
+                let hex: String = opaque.iter().map(|b| format!("{b:02x}")).collect();
+                self.summary.pings.push(PingRecord { from: dir.sender(), ts, opaque: hex, rtt_nanos: None });
+                if self.outstanding_pings.len() >= 64 {
+                    self.outstanding_pings.remove(0);
+                }
+                self.outstanding_pings.push((opaque, dir, self.summary.pings.len() - 1));
+            }
+            return;
+        }
+        if let Some(pos) = self.outstanding_pings.iter().position(|(o, d, _)| *o == opaque && *d == dir.other()) {
+            let (_, _, idx) = self.outstanding_pings.remove(pos);
+            if let Some(p) = self.summary.pings.get_mut(idx) {
+                p.rtt_nanos = Some(ts.nanos_since(p.ts));
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The connection state machine, driven byte by byte.
+use super::frame::{flags, Body, FrameType, PREFACE};
+use super::*;
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Encodes a frame.
+pub fn frame(kind: u8, fl: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    b.push(kind);
+    b.push(fl);
+    b.extend_from_slice(&sid.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// An HPACK block of literal fields without indexing (new names, raw strings).
+pub fn literal_block(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (n, v) in fields {
+        b.push(0x00);
+        b.push(n.len() as u8);
+        b.extend_from_slice(n.as_bytes());
+        b.push(v.len() as u8);
+        b.extend_from_slice(v.as_bytes());
+    }
+    b
+}
+
+fn request_headers(path: &str) -> Vec<u8> {
+    literal_block(&[(":method", "POST"), (":path", path), (":scheme", "http"), ("content-type", "application/grpc")])
+}
+
+/// Feeds bytes to a connection and collects what comes out.
+struct Harness {
+    conn: H2Conn,
+    offset: [u64; 2],
+    packet: u64,
+    out: Vec<H2Event>,
+}
+
+impl Harness {
+    fn new(start_seen: bool, roles_guessed: bool, cfg: H2Config) -> Self {
+        Harness {
+            conn: H2Conn::new(1, Arc::new(cfg), 50051, start_seen, roles_guessed),
+            offset: [0; 2],
+            packet: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn started() -> Self {
+        let mut h = Harness::new(true, false, H2Config::default());
+        h.send(Dir::ToServer, PREFACE);
+        h.send(Dir::ToServer, &frame(4, 0, 0, &[]));
+        h.send(Dir::ToClient, &frame(4, 0, 0, &[0, 4, 0, 0, 0x10, 0])); // INITIAL_WINDOW_SIZE 4096
+        h.out.clear();
+        h
+    }
+
+    fn send(&mut self, dir: Dir, bytes: &[u8]) {
+        self.packet += 1;
+        let i = dir.index();
+        let ts = Timestamp(self.packet as i64 * 1000);
+        self.conn.data(dir, ts, self.offset[i], Bytes::copy_from_slice(bytes), self.packet, &mut self.out);
+        self.offset[i] += bytes.len() as u64;
+    }
+
+    fn lose(&mut self, dir: Dir, len: u64) {
+        let i = dir.index();
+        self.conn.gap(dir, Timestamp(0), self.offset[i], len, &mut self.out);
+        self.offset[i] += len;
+    }
+
+    fn frames(&self) -> Vec<&Frame> {
+        self.out.iter().filter_map(|e| if let H2Event::Frame(f) = e { Some(&**f) } else { None }).collect()
+    }
+
+    fn notes(&self) -> Vec<&'static str> {
+        self.frames().iter().flat_map(|f| f.notes.iter().map(|n| n.code)).collect()
+    }
+}
+
+#[test]
+fn the_preface_is_recognised_and_settings_applied() {
+    let mut h = Harness::new(true, false, H2Config::default());
+    h.send(Dir::ToServer, &PREFACE[..10]);
+    assert_eq!(h.conn.protocol(), Protocol::Unknown, "half a preface decides nothing");
+    let mut rest = PREFACE[10..].to_vec();
+    rest.extend(frame(4, 0, 0, &[0, 1, 0, 0, 0, 0])); // HEADER_TABLE_SIZE 0
+    h.send(Dir::ToServer, &rest);
+    assert_eq!(h.conn.protocol(), Protocol::Http2);
+    assert!(matches!(h.out[1], H2Event::Preface { offset: 0, .. }));
+    let f = h.frames();
+    assert_eq!((f[0].header.kind, f[0].offset), (FrameType::SETTINGS, 24));
+    assert_eq!(h.conn.summary().client_settings[0].params, vec![(1, 0)]);
+}
+
+#[test]
+fn a_server_speaking_first_is_not_held_back() {
+    let mut h = Harness::new(true, false, H2Config::default());
+    h.send(Dir::ToClient, &frame(4, 0, 0, &[]));
+    assert_eq!(h.frames().len(), 1, "the server's SETTINGS is decoded in its own packet");
+    h.send(Dir::ToServer, PREFACE);
+    assert!(h.out.iter().any(|e| matches!(e, H2Event::Preface { .. })));
+}
+
+#[test]
+fn tls_and_http1_are_recognised_not_misdecoded() {
+    let mut h = Harness::new(true, false, H2Config::default());
+    h.send(Dir::ToServer, &super::tls::tests_support::client_hello("grpc.example.test"));
+    assert_eq!(h.conn.protocol(), Protocol::Tls);
+    assert_eq!(h.conn.summary().tls_server_name.as_deref(), Some("grpc.example.test"));
+    h.send(Dir::ToClient, &frame(4, 0, 0, &[]));
+    assert!(h.frames().is_empty());
+
+    let mut h = Harness::new(true, false, H2Config::default());
+    h.send(Dir::ToServer, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.conn.protocol(), Protocol::Http1);
+    assert!(h.frames().is_empty());
+}
+
+#[test]
+fn frames_split_across_segments_and_many_per_segment() {
+    let mut h = Harness::started();
+    let mut bytes = frame(1, flags::END_HEADERS, 1, &request_headers("/a.B/C"));
+    bytes.extend(frame(0, 0, 1, &[0, 0, 0, 0, 2, 8, 1]));
+    bytes.extend(frame(0, flags::END_STREAM, 1, &[]));
+    for chunk in bytes.chunks(5) {
+        h.send(Dir::ToServer, chunk);
+    }
+    let f = h.frames();
+    assert_eq!(f.len(), 3);
+    assert_eq!(f[0].block.as_ref().unwrap().get(":path").unwrap(), &b"/a.B/C"[..]);
+    assert_eq!(f[2].state, Some(StreamState::HalfClosedClient));
+    // All three frames in one segment.
+    let mut h = Harness::started();
+    h.send(Dir::ToServer, &bytes);
+    assert_eq!(h.frames().len(), 3);
+    assert_eq!(h.frames()[1].offset, 24 + 9 + (9 + request_headers("/a.B/C").len() as u64));
+}
+
+#[test]
+fn continuation_frames_complete_a_header_block() {
+    let mut h = Harness::started();
+    let block = request_headers("/split.Svc/Method");
+    let (a, b) = block.split_at(10);
+    h.send(Dir::ToServer, &frame(1, 0, 1, a));
+    h.send(Dir::ToServer, &frame(9, flags::END_HEADERS, 1, b));
+    let f = h.frames();
+    assert!(f[0].block.is_none());
+    let blk = f[1].block.as_ref().unwrap();
+    assert_eq!(blk.get(":path").unwrap(), &b"/split.Svc/Method"[..]);
+    assert_eq!(blk.fragments.len(), 2);
+}
+
+#[test]
+fn a_continuation_flood_is_cut_off() {
+    let cfg = H2Config { max_header_block: 1000, ..H2Config::default() };
+    let mut h = Harness::new(true, false, cfg);
+    h.send(Dir::ToServer, PREFACE);
+    h.send(Dir::ToServer, &frame(1, 0, 1, &[0x82]));
+    for _ in 0..50 {
+        h.send(Dir::ToServer, &frame(9, 0, 1, &[0x82; 100]));
+    }
+    assert_eq!(h.notes().iter().filter(|c| **c == "continuation_flood").count(), 1);
+    // The rest of the flood is skipped without growing memory, and a later stream decodes.
+    h.send(Dir::ToServer, &frame(9, flags::END_HEADERS, 1, &[0x82]));
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS, 3, &request_headers("/after.Flood/Ok")));
+    let last = *h.frames().last().unwrap();
+    assert_eq!(last.block.as_ref().unwrap().get(":path").unwrap(), &b"/after.Flood/Ok"[..]);
+}
+
+#[test]
+fn protocol_violations_are_notes_and_decoding_goes_on() {
+    let mut h = Harness::started();
+    h.send(Dir::ToServer, &frame(9, flags::END_HEADERS, 1, &[0x82])); // CONTINUATION without HEADERS
+    h.send(Dir::ToServer, &frame(0, flags::PADDED, 1, &[200, 1, 2])); // bad padding
+    h.send(Dir::ToServer, &frame(0, 0, 0, &[1])); // DATA on stream 0
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS | flags::END_STREAM, 1, &request_headers("/x.Y/Z")));
+    h.send(Dir::ToServer, &frame(0, 0, 1, b"late")); // DATA after END_STREAM
+    h.send(Dir::ToServer, &frame(0, 0, 99, b"?")); // DATA on an idle stream
+    h.send(Dir::ToClient, &frame(0, 0, 1, &vec![0u8; 20_000])); // larger than MAX_FRAME_SIZE
+                                                                // The orphan CONTINUATION made the client's table untrustworthy; the
+                                                                // server's is intact, so an index past it is a decoding error there.
+    h.send(Dir::ToClient, &frame(1, flags::END_HEADERS, 1, &[0xff, 0x7f]));
+    let notes = h.notes();
+    for code in [
+        "orphan_continuation",
+        "malformed_frame",
+        "stream_zero",
+        "after_end_stream",
+        "closed_stream",
+        "hpack_error",
+        "frame_too_large",
+    ] {
+        assert!(notes.contains(&code), "{code} missing from {notes:?}");
+    }
+    assert_eq!(h.frames().len(), 8, "every frame is still reported");
+}
+
+#[test]
+fn flow_control_windows_follow_data_updates_and_settings() {
+    let mut h = Harness::started();
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS, 1, &request_headers("/w.W/W")));
+    h.send(Dir::ToServer, &frame(0, 0, 1, &[0; 1000]));
+    let data = *h.frames().last().unwrap();
+    // The server's INITIAL_WINDOW_SIZE of 4096 governs what the client may send.
+    assert_eq!(data.flow.unwrap().stream, Some((4096, 3096)));
+    assert_eq!(data.flow.unwrap().connection, Some((65_535, 64_535)));
+    h.send(Dir::ToClient, &frame(8, 0, 1, &500u32.to_be_bytes()));
+    let wu = *h.frames().last().unwrap();
+    assert_eq!((wu.flow.unwrap().window_of, wu.flow.unwrap().stream), (Dir::ToServer, Some((3096, 3596))));
+    h.send(Dir::ToServer, &frame(0, 0, 1, &[0; 4000]));
+    assert!(h.notes().contains(&"flow_control_violation"));
+}
+
+#[test]
+fn rst_stream_closes_and_later_frames_are_in_flight() {
+    let mut h = Harness::started();
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS, 1, &request_headers("/r.R/R")));
+    h.send(Dir::ToServer, &frame(3, 0, 1, &8u32.to_be_bytes()));
+    h.send(Dir::ToClient, &frame(0, 0, 1, b"in flight"));
+    let f = h.frames();
+    assert_eq!(f[1].state, Some(StreamState::Closed));
+    let late = f[2].notes.iter().find(|n| n.code == "closed_stream").unwrap();
+    assert_eq!(late.level, Level::Info);
+}
+
+#[test]
+fn a_gap_inside_a_data_frame_keeps_the_framing() {
+    let mut h = Harness::started();
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS, 1, &request_headers("/g.G/G")));
+    let data = frame(0, 0, 1, &[7u8; 100]);
+    h.send(Dir::ToServer, &data[..30]);
+    h.lose(Dir::ToServer, 50);
+    h.send(Dir::ToServer, &data[80..]);
+    h.send(Dir::ToServer, &frame(0, flags::END_STREAM, 1, &[]));
+    let f = h.frames();
+    assert_eq!(f.len(), 3);
+    assert_eq!(f[1].missing, Some(21..71));
+    assert!(f[1].notes.iter().any(|n| n.code == "bytes_not_captured"));
+    assert_eq!(f[2].state, Some(StreamState::HalfClosedClient), "framing survived");
+}
+
+#[test]
+fn a_gap_between_frames_resynchronises_and_distrusts_hpack() {
+    let mut h = Harness::started();
+    let mut lost = frame(1, flags::END_HEADERS, 1, &[0x40, 1, b'k', 1, b'v']); // inserts into the table
+    lost.extend(frame(0, 0, 1, &[1; 40]));
+    h.lose(Dir::ToServer, lost.len() as u64);
+    let mut after = frame(1, flags::END_HEADERS, 3, &[0xbe, 0x83]); // index 62: inserted in the lost block
+    after.extend(frame(0, 0, 3, &[0; 5]));
+    h.send(Dir::ToServer, &after);
+    let f = h.frames();
+    assert!(h.out.iter().any(|e| matches!(e, H2Event::Lost { .. })));
+    let b = f[0].block.as_ref().unwrap();
+    assert_eq!(b.decoded.unknown, 1, "the entry inserted in the lost bytes is unknown, not guessed");
+    assert_eq!(b.decoded.fields[1].name_str(), ":method");
+    assert!(f[0].notes.iter().any(|n| n.code == "resynchronised"));
+}
+
+#[test]
+fn a_mid_connection_capture_finds_frames_and_fixes_roles() {
+    // The TCP layer guessed from ports and got it backwards: frames tell.
+    let mut h = Harness::new(false, true, H2Config::default());
+    let mut updates = frame(8, 0, 0, &[0, 0, 1, 0]);
+    updates.extend(frame(8, 0, 3, &[0, 0, 1, 0]));
+    h.send(Dir::ToClient, &updates);
+    assert!(h.frames().is_empty() && h.conn.held.len() == 2, "held until roles are confirmed");
+    h.send(Dir::ToClient, &frame(1, flags::END_HEADERS, 5, &request_headers("/m.M/M")));
+    assert!(h.conn.take_swap(), "requests came from the side the ports called the server");
+    // The TCP layer swaps its directions too; so does the harness.
+    h.offset.swap(0, 1);
+    let mut response = frame(1, flags::END_HEADERS, 5, &literal_block(&[(":status", "200")]));
+    response.extend(frame(0, 0, 5, &[0, 0, 0, 0, 0]));
+    h.send(Dir::ToClient, &response);
+    let f = h.frames();
+    assert_eq!(f.len(), 5);
+    assert!(f.iter().take(3).all(|f| f.dir == Dir::ToServer));
+    assert!(f.iter().skip(3).all(|f| f.dir == Dir::ToClient));
+    assert_eq!(f[1].flow.unwrap().window_of, Dir::ToClient, "the held WINDOW_UPDATE credits the other direction");
+    assert_eq!(h.conn.summary().evidence, Some(Evidence::FrameSync));
+}
+
+#[test]
+fn h2_port_hint_accepts_a_single_aligned_frame() {
+    let cfg = H2Config { h2_ports: vec![50051], ..H2Config::default() };
+    let mut h = Harness::new(false, false, cfg);
+    h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
+    assert_eq!(h.frames().len(), 1);
+    assert_eq!(h.conn.summary().evidence, Some(Evidence::PortHint));
+    // Without the hint one frame is not evidence enough.
+    let mut h = Harness::new(false, false, H2Config::default());
+    h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
+    assert!(h.frames().is_empty());
+}
+
+#[test]
+fn pings_goaway_and_unknown_frames() {
+    let mut h = Harness::started();
+    h.send(Dir::ToClient, &frame(6, 0, 0, b"pingpong"));
+    h.send(Dir::ToServer, &frame(6, flags::ACK, 0, b"pingpong"));
+    h.send(Dir::ToClient, &frame(0xbb, 0, 0, b"ext"));
+    let mut ga = 3u32.to_be_bytes().to_vec();
+    ga.extend(0u32.to_be_bytes());
+    ga.extend(b"server shutting down");
+    h.send(Dir::ToClient, &frame(7, 0, 0, &ga));
+    let s = h.conn.summary();
+    assert_eq!(s.pings[0].rtt_nanos, Some(1000));
+    assert_eq!(s.goaways[0].debug, "server shutting down");
+    assert_eq!(s.goaways[0].from, crate::tcp::Side::Server);
+    assert!(matches!(h.frames()[2].body, Body::Unknown));
+}

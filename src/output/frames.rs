@@ -1,0 +1,472 @@
+//! `grpcscope frames`: one line (or JSON object) per HTTP/2 frame.
+
+use super::{write_json_line, Format};
+use crate::analysis::Sink;
+use crate::h2::frame::{error_name, setting_name, Body};
+use crate::h2::hpack::{FieldRepr, HeaderField, Representation};
+use crate::h2::{Frame, H2Event, HeaderBlock, Note};
+use crate::tcp::{ConnId, Dir};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::io::{self, Write};
+
+/// Which frames to print.
+#[derive(Debug, Clone, Default)]
+pub struct FrameSelection {
+    /// Only this connection.
+    pub conn: Option<ConnId>,
+    /// Only this stream.
+    pub stream: Option<u32>,
+}
+
+/// Prints frames as they are decoded.
+pub struct FramesPrinter<W: Write> {
+    out: W,
+    format: Format,
+    verbose: bool,
+    select: FrameSelection,
+    header_done: bool,
+    /// Frames printed.
+    pub printed: u64,
+    /// Header fields shown as unknown (dynamic entries from before the capture).
+    pub unknown_fields: u64,
+    /// The first write error.
+    pub error: Option<io::Error>,
+}
+
+impl<W: Write> FramesPrinter<W> {
+    /// A printer writing to `out`.
+    pub fn new(out: W, format: Format, verbose: bool, select: FrameSelection) -> Self {
+        FramesPrinter { out, format, verbose, select, header_done: false, printed: 0, unknown_fields: 0, error: None }
+    }
+
+    /// The writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn wanted(&self, conn: ConnId, stream: Option<u32>) -> bool {
+        self.select.conn.is_none_or(|c| c == conn) && self.select.stream.is_none_or(|s| Some(s) == stream)
+    }
+
+    fn write(&mut self, f: impl FnOnce(&mut W, Format, bool) -> io::Result<()>) {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut self.out, self.format, self.verbose) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn text_header(&mut self) {
+        if self.header_done || self.format != Format::Text {
+            return;
+        }
+        self.header_done = true;
+        self.write(|o, _, _| {
+            writeln!(
+                o,
+                "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
+                "TIME", "CONN", "DIR", "STREAM", "TYPE", "FLAGS", "LENGTH"
+            )
+        });
+    }
+
+    /// A closing line in text mode.
+    pub fn footer(&mut self) {
+        if self.format != Format::Text || self.printed == 0 {
+            return;
+        }
+        let (n, unknown) = (self.printed, self.unknown_fields);
+        self.write(|o, _, _| {
+            if unknown > 0 {
+                writeln!(o, "{n} frame(s); {unknown} header field(s) unknown (their dynamic-table entries were inserted before the capture)")
+            } else {
+                writeln!(o, "{n} frame(s)")
+            }
+        });
+    }
+}
+
+impl<W: Write> Sink for FramesPrinter<W> {
+    fn h2_event(&mut self, ev: &H2Event) {
+        match ev {
+            H2Event::Frame(f) => {
+                if !self.wanted(f.conn, Some(f.header.stream_id)) {
+                    return;
+                }
+                self.printed += 1;
+                self.unknown_fields += f.block.as_ref().map_or(0, |b| b.decoded.unknown as u64);
+                self.text_header();
+                self.write(|o, fmt, verbose| match fmt {
+                    Format::Json => write_json_line(o, &frame_json(f, verbose)),
+                    Format::Text => frame_text(o, f, verbose),
+                });
+            }
+            H2Event::Preface { conn, ts, offset, packet } => {
+                if !self.wanted(*conn, self.select.stream.map(|_| 0)) || self.select.stream.is_some() {
+                    return;
+                }
+                self.text_header();
+                let (c, t, off, p) = (*conn, *ts, *offset, *packet);
+                self.write(|o, fmt, _| match fmt {
+                    Format::Json => write_json_line(o, &json!({"ts": t, "conn": c, "dir": Dir::ToServer, "type": "PREFACE", "length": 24, "offset": off, "packet": p})),
+                    Format::Text => writeln!(o, "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  client connection preface", t.clock(), c, "C->S", "-", "PREFACE", "-", 24),
+                });
+            }
+            H2Event::Lost { conn, dir, ts, bytes } => {
+                if !self.wanted(*conn, None) && self.select.conn.is_some() || self.select.stream.is_some() {
+                    return;
+                }
+                self.text_header();
+                let (c, d, t, n) = (*conn, *dir, *ts, *bytes);
+                self.write(|o, fmt, _| match fmt {
+                    Format::Json => {
+                        write_json_line(o, &json!({"ts": t, "conn": c, "dir": d, "type": "LOST", "lost_bytes": n}))
+                    }
+                    Format::Text => writeln!(
+                        o,
+                        "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {n} bytes never captured",
+                        t.clock(),
+                        c,
+                        arrow(d),
+                        "-",
+                        "(gap)",
+                        "-",
+                        "-"
+                    ),
+                });
+            }
+            H2Event::Detected { .. } => {}
+        }
+    }
+}
+
+fn arrow(d: Dir) -> &'static str {
+    match d {
+        Dir::ToServer => "C->S",
+        Dir::ToClient => "S->C",
+    }
+}
+
+fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
+    let names = f.header.kind.flag_names(f.header.flags);
+    let flags = if names.is_empty() {
+        if f.header.flags == 0 {
+            "-".to_string()
+        } else {
+            format!("0x{:02x}", f.header.flags)
+        }
+    } else {
+        names.join("|")
+    };
+    writeln!(
+        o,
+        "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {}",
+        f.ts.clock(),
+        f.conn,
+        arrow(f.dir),
+        f.header.stream_id,
+        f.header.kind.name(),
+        flags,
+        f.header.length,
+        summary(f)
+    )?;
+    if verbose {
+        if let Some(b) = &f.block {
+            for field in &b.decoded.fields {
+                writeln!(
+                    o,
+                    "      {:<40} {}",
+                    super::text::truncate(&format!("{}: {}", field.name_str(), field.value_str()), 40),
+                    describe_repr(&field.repr)
+                )?;
+            }
+            for u in &b.decoded.size_updates {
+                writeln!(o, "      dynamic table size update to {} ({} evicted)", u.max_size, u.evicted)?;
+            }
+            if let Some(t) = &b.table_after {
+                writeln!(o, "      table ({}): {} entries, {} bytes", arrow(f.dir), t.len(), b.table_size)?;
+                for (i, (n, v, size)) in t.iter().enumerate() {
+                    writeln!(
+                        o,
+                        "        [{:>3}] {} ({size})",
+                        62 + i,
+                        super::text::truncate(&format!("{n}: {v}"), 60)
+                    )?;
+                }
+            }
+        }
+        if let Some(flow) = &f.flow {
+            let show = |w: Option<(i64, i64)>| w.map_or_else(|| "unknown".to_string(), |(a, b)| format!("{a} -> {b}"));
+            writeln!(
+                o,
+                "      {} window: stream {}, connection {}",
+                arrow(flow.window_of),
+                show(flow.stream),
+                show(flow.connection)
+            )?;
+        }
+        if let Some(s) = f.state {
+            writeln!(o, "      stream {} is {}", f.header.stream_id, s.describe())?;
+        }
+    }
+    for n in &f.notes {
+        writeln!(o, "      ! {}: {}", level_word(n), n.text)?;
+    }
+    Ok(())
+}
+
+fn level_word(n: &Note) -> &'static str {
+    match n.level {
+        crate::h2::Level::Info => "note",
+        crate::h2::Level::Warning => "warning",
+        crate::h2::Level::Error => "error",
+    }
+}
+
+/// How a field was encoded, in words.
+pub fn describe_repr(r: &FieldRepr) -> String {
+    let idx = |i: u32| {
+        if i > 61 {
+            format!("dynamic {i}")
+        } else {
+            format!("static {i}")
+        }
+    };
+    let lit = |s: &crate::h2::hpack::StringRepr| {
+        if s.huffman {
+            format!("Huffman {}->{} bytes", s.encoded_len, s.decoded_len)
+        } else {
+            format!("raw {} bytes", s.encoded_len)
+        }
+    };
+    let mut parts = vec![r.kind.describe().to_string()];
+    match r.kind {
+        Representation::Indexed => parts.push(r.index.map_or_else(String::new, idx)),
+        _ => {
+            parts.push(match (&r.index, &r.name_literal) {
+                (Some(i), _) => format!("name {}", idx(*i)),
+                (None, Some(s)) => format!("name {}", lit(s)),
+                (None, None) => String::new(),
+            });
+            if let Some(v) = &r.value_literal {
+                parts.push(format!("value {}", lit(v)));
+            }
+            if r.kind == Representation::IncrementalIndexing {
+                parts.push("-> dynamic 62".to_string());
+                if r.evicted > 0 {
+                    parts.push(format!("({} evicted)", r.evicted));
+                }
+            }
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join(", ")
+}
+
+fn header_list(b: &HeaderBlock) -> String {
+    let fields: Vec<String> = b.decoded.fields.iter().map(|f| format!("{}: {}", f.name_str(), f.value_str())).collect();
+    let mut s = fields.join("; ");
+    if b.decoded.dropped > 0 {
+        s.push_str(&format!("; ... {} more", b.decoded.dropped));
+    }
+    s
+}
+
+/// The one-line summary of a frame's content.
+pub fn summary(f: &Frame) -> String {
+    let p = &f.payload;
+    match &f.body {
+        Body::Data { pad_len, data } => {
+            let mut s = format!("{} bytes", data.len());
+            if let Some(pl) = pad_len {
+                s.push_str(&format!(" (+{pl} padding)"));
+            }
+            s
+        }
+        Body::Headers { .. } | Body::PushPromise { .. } | Body::Continuation { .. } => {
+            let priority = match &f.body {
+                Body::Headers { priority, .. } => *priority,
+                _ => None,
+            };
+            let mut s = String::new();
+            if let Body::PushPromise { promised_stream_id, .. } = &f.body {
+                s.push_str(&format!("promised stream {promised_stream_id}; "));
+            }
+            if let Some(pr) = priority {
+                s.push_str(&format!(
+                    "[depends on {} weight {}{}] ",
+                    pr.depends_on,
+                    pr.weight,
+                    if pr.exclusive { " exclusive" } else { "" }
+                ));
+            }
+            match &f.block {
+                Some(b) => s.push_str(&header_list(b)),
+                None => s.push_str("(header block continues)"),
+            }
+            s
+        }
+        Body::Priority(pr) => {
+            format!("depends on {} weight {}{}", pr.depends_on, pr.weight, if pr.exclusive { " exclusive" } else { "" })
+        }
+        Body::RstStream { error_code } => format!("{} (0x{error_code:x})", error_name(*error_code)),
+        Body::Settings { ack: true, .. } => "ACK".into(),
+        Body::Settings { params, .. } if params.is_empty() => "(no parameters)".into(),
+        Body::Settings { params, .. } => {
+            params.iter().map(|(id, v)| format!("{}={v}", setting_name(*id))).collect::<Vec<_>>().join(" ")
+        }
+        Body::Ping { ack, opaque } => {
+            format!("{}opaque {}", if *ack { "ACK " } else { "" }, hex(opaque))
+        }
+        Body::GoAway { last_stream_id, error_code, debug } => {
+            let text = p.get(debug.clone()).map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
+            let mut s = format!("last stream {last_stream_id}, {}", error_name(*error_code));
+            if !text.is_empty() {
+                s.push_str(&format!(", debug \"{}\"", super::text::truncate(&text, 80)));
+            }
+            s
+        }
+        Body::WindowUpdate { increment } => format!("+{increment}"),
+        Body::Unknown => format!("extension frame type {}: {} bytes, ignored", f.header.kind.0, p.len()),
+        Body::Malformed(why) => format!("malformed: {why}"),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A header field as JSON: `[name, value]`, `null` for what is unknown.
+fn field_pair(f: &HeaderField) -> Value {
+    let text = |b: &Option<bytes::Bytes>| {
+        b.as_ref().map_or(Value::Null, |b| Value::String(String::from_utf8_lossy(b).into_owned()))
+    };
+    json!([text(&f.name), text(&f.value)])
+}
+
+#[derive(Serialize)]
+struct HpackJson<'a> {
+    name: Value,
+    value: Value,
+    #[serde(flatten)]
+    repr: &'a FieldRepr,
+    bytes: [usize; 2],
+}
+
+/// The JSON object of a frame.
+pub fn frame_json(f: &Frame, verbose: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("ts".into(), json!(f.ts));
+    m.insert("conn".into(), json!(f.conn));
+    m.insert("dir".into(), json!(f.dir));
+    m.insert("stream_id".into(), json!(f.header.stream_id));
+    m.insert("type".into(), json!(f.header.kind.name()));
+    m.insert("type_id".into(), json!(f.header.kind.0));
+    m.insert("flags".into(), json!(f.header.kind.flag_names(f.header.flags)));
+    m.insert("flags_raw".into(), json!(f.header.flags));
+    m.insert("length".into(), json!(f.header.length));
+    m.insert("offset".into(), json!(f.offset));
+    m.insert("packet".into(), json!(f.packet));
+    body_json(f, &mut m);
+    if let Some(b) = &f.block {
+        m.insert("headers".into(), Value::Array(b.decoded.fields.iter().map(field_pair).collect()));
+        m.insert("unknown_header_fields".into(), json!(b.decoded.unknown));
+        if verbose {
+            let reprs: Vec<Value> = b
+                .decoded
+                .fields
+                .iter()
+                .map(|fl| {
+                    let pair = field_pair(fl);
+                    json!(HpackJson {
+                        name: pair[0].clone(),
+                        value: pair[1].clone(),
+                        repr: &fl.repr,
+                        bytes: [fl.range.start, fl.range.end]
+                    })
+                })
+                .collect();
+            m.insert("hpack".into(), Value::Array(reprs));
+            m.insert("table_size_updates".into(), json!(b.decoded.size_updates));
+            if let Some(t) = &b.table_after {
+                let entries: Vec<Value> = t
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (n, v, s))| json!({"index": 62 + i, "name": n, "value": v, "size": s}))
+                    .collect();
+                m.insert("dynamic_table".into(), json!({"size": b.table_size, "entries": entries}));
+            }
+        }
+    }
+    if let Some(flow) = &f.flow {
+        m.insert("window".into(), json!(flow));
+    }
+    if let Some(s) = f.state {
+        m.insert("state".into(), json!(s));
+    }
+    if let Some(r) = &f.missing {
+        m.insert("missing_bytes".into(), json!(r.len()));
+    }
+    if !f.notes.is_empty() {
+        m.insert("notes".into(), json!(f.notes));
+    }
+    Value::Object(m)
+}
+
+fn body_json(f: &Frame, m: &mut Map<String, Value>) {
+    let p = &f.payload;
+    match &f.body {
+        Body::Data { pad_len, data } => {
+            m.insert("data_length".into(), json!(data.len()));
+            if let Some(pl) = pad_len {
+                m.insert("pad_length".into(), json!(pl));
+            }
+        }
+        Body::Headers { pad_len, priority, .. } => {
+            if let Some(pl) = pad_len {
+                m.insert("pad_length".into(), json!(pl));
+            }
+            if let Some(pr) = priority {
+                m.insert("priority".into(), json!(pr));
+            }
+        }
+        Body::PushPromise { promised_stream_id, .. } => {
+            m.insert("promised_stream_id".into(), json!(promised_stream_id));
+        }
+        Body::Priority(pr) => {
+            m.insert("priority".into(), json!(pr));
+        }
+        Body::RstStream { error_code } => {
+            m.insert("error_code".into(), json!(error_code));
+            m.insert("error_name".into(), json!(error_name(*error_code)));
+        }
+        Body::Settings { ack, params } => {
+            m.insert("ack".into(), json!(ack));
+            let ps: Vec<Value> =
+                params.iter().map(|(id, v)| json!({"id": id, "name": setting_name(*id), "value": v})).collect();
+            m.insert("settings".into(), Value::Array(ps));
+        }
+        Body::Ping { ack, opaque } => {
+            m.insert("ack".into(), json!(ack));
+            m.insert("opaque".into(), json!(hex(opaque)));
+        }
+        Body::GoAway { last_stream_id, error_code, debug } => {
+            m.insert("last_stream_id".into(), json!(last_stream_id));
+            m.insert("error_code".into(), json!(error_code));
+            m.insert("error_name".into(), json!(error_name(*error_code)));
+            let text = p.get(debug.clone()).map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
+            m.insert("debug".into(), json!(text));
+        }
+        Body::WindowUpdate { increment } => {
+            m.insert("increment".into(), json!(increment));
+        }
+        Body::Continuation { .. } => {}
+        Body::Unknown => {
+            m.insert("payload_hex".into(), json!(hex(p)));
+        }
+        Body::Malformed(why) => {
+            m.insert("malformed".into(), json!(why));
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Differential test of the HTTP/2 layer against tshark: per connection, the
+//! sequence of (stream id, type, flags, length) and the decoded header lists
+//! must be identical, on every shared capture and on our own fixtures.
+mod common;
+
+use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::capture::FileCapture;
+use grpcscope::h2::H2Event;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+type FrameKey = (u32, u8, u8, u32);
+type Headers = Vec<(String, String)>;
+
+#[derive(Default)]
+struct Conns {
+    frames: BTreeMap<u64, Vec<FrameKey>>,
+    headers: BTreeMap<u64, Vec<Headers>>,
+    unknown: u64,
+    /// Connections where bytes were lost in the capture.
+    lossy: std::collections::BTreeSet<u64>,
+}
+
+impl Sink for Conns {
+    fn h2_event(&mut self, ev: &H2Event) {
+        if let H2Event::Lost { conn, .. } = ev {
+            self.lossy.insert(*conn);
+        }
+        if let H2Event::Frame(f) = ev {
+            let h = &f.header;
+            self.frames.entry(f.conn).or_default().push((h.stream_id, h.kind.0, h.flags, h.length));
+            if let Some(b) = &f.block {
+                self.unknown += b.decoded.unknown as u64;
+                // tshark shows header values as C strings: they end at the
+                // first NUL (gRPC's true-binary metadata starts with one).
+                let c_string = |v: String| v.split('\0').next().unwrap_or_default().to_string();
+                let list = b.decoded.fields.iter().map(|x| (x.name_str(), c_string(x.value_str()))).collect();
+                self.headers.entry(f.conn).or_default().push(list);
+            }
+        }
+    }
+}
+
+fn ours(path: &Path) -> Conns {
+    let mut cap = FileCapture::open(path).unwrap();
+    let mut p = Pipeline::new(PipelineConfig::default(), Conns::default());
+    while let Some(pkt) = cap.next_packet() {
+        p.packet(&pkt);
+    }
+    p.finish();
+    p.sink
+}
+
+fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn theirs(path: &Path, port: u16) -> Conns {
+    let decode_as = format!("tcp.port=={port},http2");
+    let fields = [
+        "tcp.stream",
+        "http2.streamid",
+        "http2.type",
+        "http2.flags",
+        "http2.length",
+        "http2.header.name",
+        "http2.header.value",
+        "http2.header.count",
+    ];
+    let mut args = vec!["-r", path.to_str().unwrap(), "-d", decode_as.as_str(), "-T", "json"];
+    for f in &fields {
+        args.extend(["-e", f]);
+    }
+    let text = common::tshark(&args);
+    let packets: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let mut out = Conns::default();
+    for p in packets {
+        let l = &p["_source"]["layers"];
+        let Some(stream) = strings(l, "tcp.stream").first().map(|s| s.parse::<u64>().unwrap()) else {
+            continue;
+        };
+        let conn = stream + 1;
+        let (sid, ty, fl, len) = (
+            strings(l, "http2.streamid"),
+            strings(l, "http2.type"),
+            strings(l, "http2.flags"),
+            strings(l, "http2.length"),
+        );
+        for i in 0..ty.len() {
+            let flags = u8::from_str_radix(fl[i].trim_start_matches("0x"), 16).unwrap();
+            out.frames.entry(conn).or_default().push((
+                sid[i].parse().unwrap(),
+                ty[i].parse().unwrap(),
+                flags,
+                len[i].parse().unwrap(),
+            ));
+        }
+        let (names, values) = (strings(l, "http2.header.name"), strings(l, "http2.header.value"));
+        let mut at = 0;
+        for count in strings(l, "http2.header.count") {
+            let n: usize = count.parse().unwrap();
+            let list = (at..at + n).map(|i| (names[i].clone(), values[i].clone())).collect();
+            out.headers.entry(conn).or_default().push(list);
+            at += n;
+        }
+    }
+    out
+}
+
+fn compare(name: &str, path: &Path, port: u16, check_headers: bool) {
+    let (a, b) = (ours(path), theirs(path, port));
+    assert_eq!(
+        a.frames.keys().collect::<Vec<_>>(),
+        b.frames.keys().collect::<Vec<_>>(),
+        "{name}: connections with frames"
+    );
+    for (conn, frames) in &b.frames {
+        let mine = &a.frames[conn];
+        if a.lossy.contains(conn) {
+            // After lost bytes tshark gives up on the connection's framing;
+            // we find it again. Every frame tshark decoded must be among ours,
+            // in order, and we must have found more.
+            assert!(is_subsequence(frames, mine), "{name} conn {conn}: a frame tshark decoded is missing from ours");
+            assert!(mine.len() > frames.len(), "{name} conn {conn}: resynchronisation recovered nothing");
+            eprintln!(
+                "{name} conn {conn}: bytes were lost; tshark decoded {} frames, grpcscope {}",
+                frames.len(),
+                mine.len()
+            );
+            continue;
+        }
+        let first_diff = mine.iter().zip(frames).position(|(x, y)| x != y);
+        assert!(
+            mine == frames,
+            "{name} conn {conn}: {} frames vs tshark's {}; first difference at frame {first_diff:?}",
+            mine.len(),
+            frames.len()
+        );
+    }
+    if check_headers {
+        for (conn, lists) in &b.headers {
+            let mine = &a.headers[conn];
+            if a.lossy.contains(conn) {
+                assert!(is_subsequence(lists, mine), "{name} conn {conn}: header lists differ");
+            } else {
+                assert_eq!(mine, lists, "{name} conn {conn}: header lists");
+            }
+        }
+        let unknown_ok = a.lossy.len();
+        assert!(a.unknown == 0 || unknown_ok > 0, "{name}: no header may be unknown in a capture with its start");
+    }
+}
+
+fn is_subsequence<T: PartialEq>(small: &[T], big: &[T]) -> bool {
+    let mut it = big.iter();
+    small.iter().all(|x| it.any(|y| y == x))
+}
+
+#[test]
+fn shared_captures_frames_and_headers_match_tshark() {
+    let Some(dir) = common::shared_captures("shared_captures_frames_and_headers_match_tshark") else {
+        return;
+    };
+    if !common::have_tshark("shared_captures_frames_and_headers_match_tshark") {
+        return;
+    }
+    for (name, path) in common::shared_scenarios(&dir) {
+        let port = common::meta(&dir, &name)["server_port"].as_u64().unwrap() as u16;
+        compare(&name, &path, port, true);
+    }
+}
+
+#[test]
+fn own_fixtures_frames_and_headers_match_tshark() {
+    if !common::have_tshark("own_fixtures_frames_and_headers_match_tshark") {
+        return;
+    }
+    let fixtures = [
+        ("unary", 50061),
+        ("streaming", 50062),
+        ("errors", 50063),
+        ("deadline", 50064),
+        ("cancel", 50065),
+        ("reconnect", 50066),
+        ("compression", 50067),
+        ("metadata", 50068),
+        ("reflection", 50069),
+    ];
+    for (name, port) in fixtures {
+        compare(name, &common::fixture(&format!("{name}.pcap")), port, true);
+    }
+    // Mid-connection: tshark cannot know the HPACK table either, so only
+    // the frame sequence is compared.
+    compare("mid_connection", &common::fixture("mid_connection.pcap"), 50070, false);
+}
