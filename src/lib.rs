@@ -13,9 +13,11 @@
 pub mod analysis;
 pub mod capture;
 pub mod cli;
+pub mod grpc;
 pub mod h2;
 pub mod net;
 pub mod output;
+pub mod proto;
 pub mod synth;
 pub mod tcp;
 pub mod time;

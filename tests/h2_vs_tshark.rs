@@ -43,7 +43,7 @@ impl Sink for Conns {
 
 fn ours(path: &Path) -> Conns {
     let mut cap = FileCapture::open(path).unwrap();
-    let mut p = Pipeline::new(PipelineConfig::default(), Conns::default());
+    let mut p = Pipeline::new(PipelineConfig::new(), Conns::default());
     while let Some(pkt) = cap.next_packet() {
         p.packet(&pkt);
     }

@@ -38,7 +38,7 @@ impl Sink for Collect {
 
 fn ours(path: &Path) -> Collect {
     let mut cap = FileCapture::open(path).unwrap();
-    let mut p = Pipeline::new(PipelineConfig::default(), Collect::default());
+    let mut p = Pipeline::new(PipelineConfig::new(), Collect::default());
     while let Some(pkt) = cap.next_packet() {
         p.packet(&pkt);
     }

@@ -1,6 +1,7 @@
 //! The pipeline driver: packets in, layer events out to a sink.
 
 use crate::capture::Packet;
+use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};
 use crate::h2::{H2Config, H2Conn, H2Event, H2Summary};
 use crate::net::{self, Decoded, Skip};
 use crate::tcp::{ConnId, ConnSummary, FlowTable, StreamEvent, TcpConfig};
@@ -17,6 +18,8 @@ pub trait Sink {
     fn stream_event(&mut self, _ev: &StreamEvent) {}
     /// An HTTP/2-level event (protocol detected, preface, frame, lost bytes).
     fn h2_event(&mut self, _ev: &H2Event) {}
+    /// A gRPC-level event (a call started or finished, a schema learned).
+    fn grpc_event(&mut self, _ev: GrpcEvent) {}
     /// A connection left the flow table with its final record.
     fn connection(&mut self, _conn: ConnReport) {}
 }
@@ -31,12 +34,34 @@ pub struct ConnReport {
 }
 
 /// Settings for every layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// TCP limits and role hints.
     pub tcp: TcpConfig,
     /// HTTP/2 limits and port hints.
     pub h2: H2Config,
+    /// Message limits.
+    pub messages: MessageLimits,
+    /// Message bytes kept per call (`--max-call-bytes`).
+    pub max_call_bytes: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PipelineConfig {
+    /// Defaults for every layer.
+    pub fn new() -> Self {
+        PipelineConfig {
+            tcp: TcpConfig::default(),
+            h2: H2Config::default(),
+            messages: MessageLimits::default(),
+            max_call_bytes: 256 << 20,
+        }
+    }
 }
 
 /// What the capture held, at packet level.
@@ -59,15 +84,19 @@ struct Upper {
     client: SocketAddr,
     server: SocketAddr,
     h2: H2Conn,
+    calls: CallTracker,
 }
 
 /// Packets in, events out.
 pub struct Pipeline<S: Sink> {
     tcp: FlowTable,
     h2_cfg: Arc<H2Config>,
+    limits: MessageLimits,
+    max_call_bytes: usize,
     conns: AHashMap<ConnId, Upper>,
     events: Vec<StreamEvent>,
     h2_events: Vec<H2Event>,
+    grpc_events: Vec<GrpcEvent>,
     /// Packet-level counters.
     pub counters: CaptureCounters,
     /// The sink receiving everything.
@@ -80,9 +109,12 @@ impl<S: Sink> Pipeline<S> {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
             h2_cfg: Arc::new(cfg.h2),
+            limits: cfg.messages,
+            max_call_bytes: cfg.max_call_bytes,
             conns: AHashMap::new(),
             events: Vec::with_capacity(16),
             h2_events: Vec::with_capacity(16),
+            grpc_events: Vec::with_capacity(4),
             counters: CaptureCounters::default(),
             sink,
         }
@@ -141,7 +173,8 @@ impl<S: Sink> Pipeline<S> {
         match ev {
             StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
                 let h2 = H2Conn::new(*conn, self.h2_cfg.clone(), server.port(), *syn_seen, *roles_guessed);
-                self.conns.insert(*conn, Upper { client: *client, server: *server, h2 });
+                let calls = CallTracker::new(*conn, *client, *server, self.limits, self.max_call_bytes);
+                self.conns.insert(*conn, Upper { client: *client, server: *server, h2, calls });
                 None
             }
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
@@ -154,9 +187,14 @@ impl<S: Sink> Pipeline<S> {
                 u.h2.gap(*dir, *ts, *offset, *len, out);
                 Some(u.h2.take_swap())
             }
-            StreamEvent::Closed { conn, ts, .. } => {
+            StreamEvent::Closed { conn, ts, reason } => {
                 let u = self.conns.get_mut(conn)?;
                 u.h2.finish(*ts, out);
+                self.flush_h2();
+                if let Some(u) = self.conns.get_mut(conn) {
+                    u.calls.connection_closed(*reason, *ts, &mut self.grpc_events);
+                }
+                self.flush_grpc();
                 Some(false)
             }
             StreamEvent::Finished(summary) => {
@@ -175,6 +213,16 @@ impl<S: Sink> Pipeline<S> {
     fn flush_h2(&mut self) {
         for ev in self.h2_events.drain(..) {
             self.sink.h2_event(&ev);
+            if let Some(u) = self.conns.get_mut(&h2_conn(&ev)) {
+                u.calls.h2_event(&ev, &mut self.grpc_events);
+            }
+        }
+        self.flush_grpc();
+    }
+
+    fn flush_grpc(&mut self) {
+        for ev in self.grpc_events.drain(..) {
+            self.sink.grpc_event(ev);
         }
     }
 
@@ -185,6 +233,7 @@ impl<S: Sink> Pipeline<S> {
         };
         self.tcp.swap_roles(u.client, u.server);
         std::mem::swap(&mut u.client, &mut u.server);
+        u.calls.swap_roles();
         for ev in rest {
             match ev {
                 StreamEvent::Data { conn: c, dir, .. }
@@ -203,5 +252,12 @@ impl<S: Sink> Pipeline<S> {
     /// Connections seen so far.
     pub fn connections_seen(&self) -> u64 {
         self.tcp.connections_seen()
+    }
+}
+
+fn h2_conn(ev: &H2Event) -> ConnId {
+    match ev {
+        H2Event::Detected { conn, .. } | H2Event::Preface { conn, .. } | H2Event::Lost { conn, .. } => *conn,
+        H2Event::Frame(f) => f.conn,
     }
 }

@@ -21,6 +21,18 @@ Examples:
   tcpdump -w - -i lo port 50051 | grpcscope conns -
 ";
 
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ColorChoice {
+    /// When standard output is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// grpcscope's command line.
 #[derive(Debug, Parser)]
 #[command(name = "grpcscope", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
@@ -33,6 +45,21 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// gRPC calls: method, messages (decoded), status, where a failure came from, timing.
+    #[command(after_help = "\
+Examples:
+  grpcscope calls capture.pcap                                   one line per call
+  grpcscope calls --proto-path protos/ capture.pcap              decode messages with your .proto files
+  grpcscope calls --descriptor-set api.protoset -v capture.pcap  headers, every message as JSON, trailers, status details
+  grpcscope calls --format json capture.pcap | jq 'select(.error_origin == \"transport\")'
+
+Status is coloured by where a failure came from: yellow when the application chose a grpc-status,
+red when the transport failed the call (a proxy's non-200 :status, RST_STREAM, GOAWAY, missing
+trailers, a connection that closed). A capture holding a gRPC server reflection exchange decodes its
+other calls without any schema option. Without a schema, messages are shown field by field by number
+and wire type, never presented as a schema decode.")]
+    Calls(CallsArgs),
+
     /// TCP connections: endpoints, handshake, packets and bytes each way, gaps, how each ended.
     #[command(after_help = "\
 Examples:
@@ -97,6 +124,51 @@ pub struct CommonArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Where schemas come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SchemaArgs {
+    /// Directory of .proto files (an import root); without --proto, every .proto under it is loaded. Repeatable.
+    #[arg(long = "proto-path", short = 'I', value_name = "DIR")]
+    pub proto_paths: Vec<PathBuf>,
+    /// A .proto file to load (relative to a --proto-path). Repeatable.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub protos: Vec<PathBuf>,
+    /// A binary FileDescriptorSet (protoc -o / --descriptor_set_out, grpcurl -protoset). Repeatable.
+    #[arg(long = "descriptor-set", value_name = "FILE")]
+    pub descriptor_sets: Vec<PathBuf>,
+}
+
+/// Limits on what one call may cost.
+#[derive(Debug, Args, Clone)]
+pub struct MessageArgs {
+    /// Largest message kept; longer ones are reported with their length only.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_message_size: usize,
+    /// Largest size a compressed message may decompress to (the compression-bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_decompressed_size: usize,
+    /// Message bytes kept per call; past it messages keep their length, not their bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_call_bytes: usize,
+}
+
+/// `grpcscope calls`.
+#[derive(Debug, Args)]
+pub struct CallsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+    #[command(flatten)]
+    pub messages: MessageArgs,
+    /// Print each call in full: headers, every message as a JSON tree, trailers, status details.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Colour the status column (text output).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// `grpcscope frames`.

@@ -1,11 +1,14 @@
 //! Running a command: open the source, build the pipeline, print.
 
-use super::args::{Cli, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs};
+use super::args::{CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs, SchemaArgs};
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
 use crate::capture::FileCapture;
+use crate::grpc::MessageLimits;
 use crate::h2::H2Config;
+use crate::output::calls::{CallsPrinter, Decoder};
 use crate::output::conns::ConnsPrinter;
 use crate::output::frames::{FrameSelection, FramesPrinter};
+use crate::proto::{Schema, SchemaSources};
 use crate::tcp::TcpConfig;
 use clap::Parser;
 use std::io::{self, BufWriter, Write};
@@ -48,10 +51,56 @@ impl From<io::Error> for Failure {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Some(Command::Calls(args)) => calls(args),
         Some(Command::Conns(args)) => conns(args),
         Some(Command::Frames(args)) => frames(args),
         None => Err(Failure::BadInput("no command given; try `grpcscope conns FILE` or `grpcscope --help`".into())),
     }
+}
+
+/// Loads the schemas the options name (and the built-in ones).
+fn load_schema(args: &SchemaArgs) -> Result<Schema, Failure> {
+    let sources = SchemaSources {
+        proto_paths: args.proto_paths.clone(),
+        protos: args.protos.clone(),
+        descriptor_sets: args.descriptor_sets.clone(),
+    };
+    let schema = Schema::load(&sources).map_err(|e| Failure::BadInput(format!("cannot load the schemas: {e}")))?;
+    for skipped in &schema.skipped {
+        eprintln!("grpcscope: warning: skipped a .proto that does not compile: {skipped}");
+    }
+    Ok(schema)
+}
+
+/// Whether to colour output that goes to standard output.
+fn use_color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+fn calls(args: CallsArgs) -> Result<(), Failure> {
+    let schema = load_schema(&args.schema)?;
+    let out = BufWriter::new(io::stdout().lock());
+    let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size };
+    let printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), true, decoder);
+    let mut cfg = pipeline_config(&args.common.decode);
+    cfg.messages = MessageLimits {
+        max_message: args.messages.max_message_size,
+        max_decompressed: args.messages.max_decompressed_size,
+        keep_payloads: true,
+    };
+    cfg.max_call_bytes = args.messages.max_call_bytes;
+    let mut p = drive_with(&args.common.input, cfg, printer)?;
+    p.sink.flush();
+    if let Some(e) = p.sink.error.take() {
+        return Err(e.into());
+    }
+    p.sink.into_inner().flush()?;
+    Ok(())
 }
 
 fn frames(args: FramesArgs) -> Result<(), Failure> {
@@ -77,6 +126,7 @@ fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
             ..TcpConfig::default()
         },
         h2: H2Config { h2_ports: decode.h2_ports.clone(), ..H2Config::default() },
+        ..PipelineConfig::new()
     }
 }
 

@@ -224,35 +224,49 @@ impl H2Conn {
                     d.mode = Mode::Searching(0);
                 }
             }
-            Mode::Framing if self.fill_inside_frame(dir, offset, len, ts, out) => return,
+            Mode::Framing => match self.fill_inside_frame(dir, offset, len, ts, out) {
+                Some(0) => return,
+                Some(beyond) => {
+                    self.lose_sync(dir, ts, beyond, out);
+                    return;
+                }
+                None => {}
+            },
             _ => {}
         }
         self.lose_sync(dir, ts, len, out);
     }
 
-    /// If the lost bytes fall inside the payload of the frame being read,
-    /// the framing survives: the hole is zero-filled and marked missing.
-    fn fill_inside_frame(&mut self, dir: Dir, offset: u64, len: u64, ts: Timestamp, out: &mut Vec<H2Event>) -> bool {
-        let Some(ds) = self.dirs.get_mut(dir.index()) else {
-            return false;
-        };
-        let Some(h) = FrameHeader::parse(&ds.buf) else {
-            return false;
-        };
+    /// If the lost bytes begin inside the payload of the frame being read,
+    /// that frame survives: the hole is zero-filled and marked missing, and
+    /// the frame is emitted once complete. Returns how many lost bytes lie
+    /// beyond the frame's end (framing is lost from there), or `None` when
+    /// the gap does not begin inside a frame whose header we hold.
+    fn fill_inside_frame(
+        &mut self,
+        dir: Dir,
+        offset: u64,
+        len: u64,
+        ts: Timestamp,
+        out: &mut Vec<H2Event>,
+    ) -> Option<u64> {
+        let ds = self.dirs.get_mut(dir.index())?;
+        let h = FrameHeader::parse(&ds.buf)?;
         let frame_end = ds.buf_offset + h.total_len() as u64;
-        let gap_end = offset.saturating_add(len);
-        if ds.buf_offset + ds.buf.len() as u64 != offset || gap_end > frame_end {
-            return false;
+        if ds.buf_offset + ds.buf.len() as u64 != offset || offset >= frame_end {
+            return None;
         }
+        let inside = len.min(frame_end - offset);
         let start = ds.buf.len() - HEADER_LEN;
-        ds.buf.resize(ds.buf.len() + len as usize, 0);
+        ds.buf.resize(ds.buf.len() + inside as usize, 0);
         let end = ds.buf.len() - HEADER_LEN;
         ds.buf_missing = Some(match ds.buf_missing.take() {
             Some(r) => r.start..end,
             None => start..end,
         });
-        out.push(H2Event::Lost { conn: self.id, dir, ts, bytes: len });
-        true
+        out.push(H2Event::Lost { conn: self.id, dir, ts, bytes: inside, framing_lost: false });
+        self.drain(dir, ts, 0, out);
+        Some(len - inside)
     }
 
     /// Bytes were lost between frames: frame boundaries and the HPACK table
@@ -271,7 +285,7 @@ impl H2Conn {
         if ds.mode != Mode::Undecided {
             ds.mode = Mode::Searching(dropped);
         }
-        out.push(H2Event::Lost { conn, dir, ts, bytes: len + dropped });
+        out.push(H2Event::Lost { conn, dir, ts, bytes: len + dropped, framing_lost: true });
     }
 
     /// Decides the protocol of a connection whose start was captured.

@@ -17,3 +17,5 @@ pub use types::{
 };
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;

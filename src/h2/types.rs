@@ -250,5 +250,8 @@ pub enum H2Event {
         ts: Timestamp,
         /// Bytes lost (including those skipped to find frames again).
         bytes: u64,
+        /// Frame boundaries were lost (frames may be missing). When false,
+        /// the hole lies inside one frame's payload and that frame marks it.
+        framing_lost: bool,
     },
 }

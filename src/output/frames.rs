@@ -113,7 +113,7 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     Format::Text => writeln!(o, "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  client connection preface", t.clock(), c, "C->S", "-", "PREFACE", "-", 24),
                 });
             }
-            H2Event::Lost { conn, dir, ts, bytes } => {
+            H2Event::Lost { conn, dir, ts, bytes, .. } => {
                 if !self.wanted(*conn, None) && self.select.conn.is_some() || self.select.stream.is_some() {
                     return;
                 }

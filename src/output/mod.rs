@@ -1,5 +1,6 @@
 //! Sinks that print: text for people, JSON Lines for scripts.
 
+pub mod calls;
 pub mod conns;
 pub mod frames;
 pub mod text;

@@ -1,0 +1,301 @@
+//! gRPC over HTTP/2: streams become calls with headers, length-prefixed
+//! messages, status and trailers, and the verdict that matters most: did
+//! the application fail the call, or the transport underneath it?
+
+pub mod message;
+pub mod status;
+mod tracker;
+
+use crate::h2::Note;
+use crate::tcp::{ConnId, EndReason, Side};
+use crate::time::Timestamp;
+use bytes::Bytes;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+pub use message::{Codec, Message, MessageLimits};
+pub use tracker::{CallTracker, GrpcEvent};
+
+/// A header field as the call saw it; `None` parts were not recoverable
+/// (an HPACK entry from before the capture).
+pub type HeaderPair = (Option<String>, Option<Bytes>);
+
+/// Where a call's failure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// No failure (OK), or none seen.
+    None,
+    /// The server's application chose a non-OK `grpc-status`.
+    Application,
+    /// HTTP/2 or the network failed the call: a non-200 `:status`, a
+    /// RST_STREAM, a GOAWAY, missing trailers, a closed connection.
+    Transport,
+    /// The call ended but its status cannot be read: its header fields
+    /// refer to HPACK entries the capture never showed, or bytes that could
+    /// have carried it were lost. (An addition to the three values of the
+    /// calls contract: saying "none" here would claim an OK never seen.)
+    Unknown,
+}
+
+/// The transport-level reason a call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// A `:status` other than 200 (typically a proxy's answer).
+    HttpStatus,
+    /// The stream was reset.
+    RstStream,
+    /// A GOAWAY excluded the stream (it was never processed).
+    Goaway,
+    /// The response ended without `grpc-status`.
+    MissingTrailers,
+    /// The TCP connection closed (FIN) while the call was open.
+    ConnectionClosed,
+    /// The TCP connection was reset while the call was open.
+    ConnectionReset,
+}
+
+/// Details of a transport failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransportError {
+    /// What failed.
+    pub kind: TransportKind,
+    /// In a sentence.
+    pub detail: String,
+    /// The status a gRPC client most likely reported for it.
+    pub implied_status: u32,
+    /// Its name.
+    pub implied_status_name: &'static str,
+}
+
+/// A RST_STREAM that ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RstInfo {
+    /// HTTP/2 error code.
+    pub error_code: u32,
+    /// Who sent it.
+    pub from: Side,
+    /// When.
+    pub ts: Timestamp,
+}
+
+/// One gRPC call: one HTTP/2 stream that carried gRPC.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Connection.
+    pub conn: ConnId,
+    /// Client endpoint.
+    pub client: SocketAddr,
+    /// Server endpoint.
+    pub server: SocketAddr,
+    /// HTTP/2 stream id.
+    pub stream_id: u32,
+    /// Time of its first frame.
+    pub start: Timestamp,
+    /// Time of the frame that ended it, when seen.
+    pub end: Option<Timestamp>,
+    /// Time of the first frame from the server.
+    pub first_response: Option<Timestamp>,
+    /// Request header block, in wire order.
+    pub request_headers: Vec<HeaderPair>,
+    /// Whether the request headers were captured at all.
+    pub request_headers_seen: bool,
+    /// Response header block (empty for Trailers-Only).
+    pub response_headers: Vec<HeaderPair>,
+    /// Trailers (for Trailers-Only, the single response block).
+    pub trailers: Vec<HeaderPair>,
+    /// The response was Trailers-Only (one HEADERS with END_STREAM).
+    pub trailers_only: bool,
+    /// Messages from the client.
+    pub requests: Vec<Message>,
+    /// Messages from the server.
+    pub responses: Vec<Message>,
+    /// END_STREAM from the client was seen.
+    pub request_ended: bool,
+    /// END_STREAM from the server was seen.
+    pub response_ended: bool,
+    /// A RST_STREAM, if one ended the call.
+    pub rst: Option<RstInfo>,
+    /// A GOAWAY excluded this stream: (its last stream id, when).
+    pub goaway: Option<(u32, Timestamp)>,
+    /// The connection ended while the call was open.
+    pub connection_end: Option<EndReason>,
+    /// DATA bytes each way (client→server, server→client).
+    pub bytes: [u64; 2],
+    /// Bytes of the connection were lost in each direction while the call was open.
+    pub lost: [bool; 2],
+    /// Problems seen on this call.
+    pub notes: Vec<Note>,
+}
+
+impl Call {
+    fn header<'a>(list: &'a [HeaderPair], name: &str) -> Option<&'a Bytes> {
+        list.iter().find(|(n, _)| n.as_deref() == Some(name)).and_then(|(_, v)| v.as_ref())
+    }
+
+    fn header_str(list: &[HeaderPair], name: &str) -> Option<String> {
+        Self::header(list, name).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// `:path`, e.g. `/pkg.Service/Method`.
+    pub fn method(&self) -> Option<String> {
+        Self::header_str(&self.request_headers, ":path")
+    }
+
+    /// `:authority`.
+    pub fn authority(&self) -> Option<String> {
+        Self::header_str(&self.request_headers, ":authority")
+    }
+
+    /// The block that carries the status: the trailers (or Trailers-Only block).
+    fn status_block(&self) -> &[HeaderPair] {
+        &self.trailers
+    }
+
+    /// `:status` of the response.
+    pub fn http_status(&self) -> Option<u16> {
+        let from = if self.trailers_only || self.response_headers.is_empty() {
+            &self.trailers
+        } else {
+            &self.response_headers
+        };
+        Self::header_str(from, ":status").and_then(|s| s.trim().parse().ok())
+    }
+
+    /// The numeric `grpc-status`, when present and well-formed.
+    pub fn grpc_status(&self) -> Option<u32> {
+        Self::header_str(self.status_block(), "grpc-status").and_then(|s| s.trim().parse().ok())
+    }
+
+    /// `grpc-message`, percent-decoded.
+    pub fn grpc_message(&self) -> Option<String> {
+        Self::header(self.status_block(), "grpc-message").map(|v| status::percent_decode(v))
+    }
+
+    /// The raw bytes of `grpc-status-details-bin` (a serialized google.rpc.Status).
+    pub fn status_details(&self) -> Option<Vec<u8>> {
+        Self::header(self.status_block(), "grpc-status-details-bin").and_then(|v| status::decode_bin(v)).map(|(b, _)| b)
+    }
+
+    /// `content-type` of the request.
+    pub fn content_type(&self) -> Option<String> {
+        Self::header_str(&self.request_headers, "content-type")
+    }
+
+    /// `grpc-timeout` in nanoseconds.
+    pub fn timeout_nanos(&self) -> Option<u64> {
+        Self::header(&self.request_headers, "grpc-timeout").and_then(|v| status::parse_timeout(v))
+    }
+
+    /// `grpc-encoding` of the requests (client→server) or responses.
+    pub fn encoding(&self, from_client: bool) -> Option<String> {
+        let list = if from_client { &self.request_headers } else { &self.response_headers };
+        Self::header_str(list, "grpc-encoding")
+    }
+
+    /// The call's end was seen in both directions, or it was reset.
+    pub fn complete(&self) -> bool {
+        (self.request_ended && self.response_ended) || self.rst.is_some()
+    }
+
+    /// Duration in nanoseconds, when the end was seen.
+    pub fn duration_nanos(&self) -> Option<i64> {
+        self.end.map(|e| e.nanos_since(self.start))
+    }
+
+    /// Where a failure came from, and the transport reason if it was the transport.
+    pub fn verdict(&self) -> (Origin, Option<TransportError>) {
+        let transport = |kind, detail: String, code: u32| {
+            let name = status::status_name(code).unwrap_or("UNKNOWN");
+            (Origin::Transport, Some(TransportError { kind, detail, implied_status: code, implied_status_name: name }))
+        };
+        let http = self.http_status();
+        if let Some(h) = http.filter(|h| *h != 200) {
+            // gRPC servers always answer 200: anything else came from something in between.
+            let code = self.grpc_status().unwrap_or_else(|| status::from_http_status(h));
+            return transport(
+                TransportKind::HttpStatus,
+                format!("HTTP {h} instead of 200 (not a gRPC server's answer: a proxy or load balancer)"),
+                code,
+            );
+        }
+        if let Some(code) = self.grpc_status() {
+            return (if code == 0 { Origin::None } else { Origin::Application }, None);
+        }
+        if let Some(rst) = &self.rst {
+            return self.rst_verdict(rst);
+        }
+        if self.status_unreadable() {
+            // The status may have been in what we could not read: say so rather than blame the transport.
+            return (Origin::Unknown, None);
+        }
+        if let Some((last, _)) = self.goaway {
+            return transport(
+                TransportKind::Goaway,
+                format!(
+                    "the server's GOAWAY (last stream {last}) excluded stream {}: never processed, safe to retry",
+                    self.stream_id
+                ),
+                14,
+            );
+        }
+        if let Some(end) = self.connection_end.filter(|e| e.is_closed()) {
+            let (kind, what) = match end {
+                EndReason::Rst { by } => (
+                    TransportKind::ConnectionReset,
+                    format!("the TCP connection was reset by the {by} during the call"),
+                ),
+                EndReason::Fin { by, .. } => (
+                    TransportKind::ConnectionClosed,
+                    format!("the TCP connection was closed by the {by} during the call"),
+                ),
+                other => {
+                    (TransportKind::ConnectionClosed, format!("the TCP connection ended ({other}) during the call"))
+                }
+            };
+            return transport(kind, what, 14);
+        }
+        if self.response_ended {
+            return transport(TransportKind::MissingTrailers, "the response ended without grpc-status".into(), 2);
+        }
+        (Origin::None, None)
+    }
+
+    /// The status may exist but cannot be read: an unknown header field in
+    /// the response, or response bytes lost while the call was open.
+    fn status_unreadable(&self) -> bool {
+        let unknown = |l: &[HeaderPair]| l.iter().any(|(n, v)| n.is_none() || v.is_none());
+        unknown(&self.trailers) || unknown(&self.response_headers) || self.lost[1]
+    }
+
+    fn rst_verdict(&self, rst: &RstInfo) -> (Origin, Option<TransportError>) {
+        let name = crate::h2::frame::error_name(rst.error_code);
+        let mut code = status::from_rst_code(rst.error_code);
+        let mut detail = format!("RST_STREAM {name} from the {}", rst.from);
+        if let (Some(timeout), Side::Client, 0x8) = (self.timeout_nanos(), rst.from, rst.error_code) {
+            let elapsed = rst.ts.nanos_since(self.start);
+            // A client cancels at its deadline: within a few percent of grpc-timeout.
+            if elapsed as f64 >= timeout as f64 * 0.95 {
+                code = 4;
+                detail = format!(
+                    "the client cancelled (RST_STREAM CANCEL) {} after the call began: its {} deadline (grpc-timeout) had expired",
+                    crate::time::human_duration(elapsed),
+                    crate::time::human_duration(timeout as i64)
+                );
+            }
+        }
+        let name = status::status_name(code).unwrap_or("UNKNOWN");
+        (
+            Origin::Transport,
+            Some(TransportError {
+                kind: TransportKind::RstStream,
+                detail,
+                implied_status: code,
+                implied_status_name: name,
+            }),
+        )
+    }
+}
+#[cfg(test)]
+mod tests;

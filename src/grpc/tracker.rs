@@ -1,0 +1,413 @@
+//! Turns one connection's HTTP/2 frames into calls.
+
+use super::message::{Assembler, Message, MessageLimits};
+use super::{Call, HeaderPair, RstInfo};
+use crate::h2::frame::{flags, Body};
+use crate::h2::{Frame, H2Event, HeaderBlock, Level, Note};
+use crate::tcp::{ConnId, Dir, EndReason};
+use crate::time::Timestamp;
+use ahash::AHashMap;
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// What the gRPC layer tells the sinks.
+#[derive(Debug, Clone)]
+pub enum GrpcEvent {
+    /// A call began (its first frame was seen); calls are printed in start order.
+    Started {
+        /// Connection.
+        conn: ConnId,
+        /// Stream.
+        stream_id: u32,
+        /// When.
+        start: Timestamp,
+    },
+    /// A call is over (or the capture ended): its full record.
+    Finished(Box<Call>),
+    /// A server reflection response carried these serialized FileDescriptorProtos.
+    Schema(Vec<Bytes>),
+}
+
+struct Open {
+    call: Call,
+    asm: [Assembler; 2],
+    response_headers_seen: bool,
+    kept_bytes: usize,
+}
+
+/// Reflection methods whose responses carry descriptors.
+const REFLECTION: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// The calls of one connection.
+pub struct CallTracker {
+    conn: ConnId,
+    client: SocketAddr,
+    server: SocketAddr,
+    limits: MessageLimits,
+    /// Message bytes kept per call, beyond which payloads are dropped (`--max-call-bytes`).
+    max_call_bytes: usize,
+    calls: AHashMap<u32, Open>,
+    /// Streams whose call already ended: their late frames (a client's
+    /// END_STREAM or RST after the server's trailers) must not start a new call.
+    finished: std::collections::VecDeque<u32>,
+}
+
+/// Finished streams remembered per connection.
+const FINISHED_MEMORY: usize = 1024;
+
+impl CallTracker {
+    /// A tracker for connection `conn`.
+    pub fn new(
+        conn: ConnId,
+        client: SocketAddr,
+        server: SocketAddr,
+        limits: MessageLimits,
+        max_call_bytes: usize,
+    ) -> Self {
+        CallTracker {
+            conn,
+            client,
+            server,
+            limits,
+            max_call_bytes,
+            calls: AHashMap::new(),
+            finished: Default::default(),
+        }
+    }
+
+    /// The TCP layer found client and server the other way round.
+    pub fn swap_roles(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+    }
+
+    /// Calls in progress.
+    pub fn open_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Takes an HTTP/2 event of this connection.
+    pub fn h2_event(&mut self, ev: &H2Event, out: &mut Vec<GrpcEvent>) {
+        match ev {
+            H2Event::Frame(f) => self.frame(f, out),
+            H2Event::Lost { dir, ts, framing_lost: true, .. } => {
+                for open in self.calls.values_mut() {
+                    let mut msgs = Vec::new();
+                    let newly = open.asm.get_mut(dir.index()).is_some_and(|a| a.lose(*ts, 0, &mut msgs));
+                    if let Some(l) = open.call.lost.get_mut(dir.index()) {
+                        *l = true;
+                    }
+                    push_messages(&mut open.call, *dir, msgs);
+                    if newly {
+                        let who = if *dir == Dir::ToServer { "request" } else { "response" };
+                        open.call.notes.push(Note::new(
+                            Level::Warning,
+                            "messages_lost",
+                            format!("bytes were lost in a capture gap: {who} messages after this point have unknown boundaries and are not decoded"),
+                        ));
+                    }
+                }
+            }
+            H2Event::Lost { framing_lost: false, .. } | H2Event::Preface { .. } | H2Event::Detected { .. } => {}
+        }
+    }
+
+    fn frame(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) {
+        let sid = f.header.stream_id;
+        match &f.body {
+            Body::GoAway { last_stream_id, .. } if f.dir == Dir::ToClient => self.goaway(*last_stream_id, f.ts, out),
+            _ if sid == 0 => {}
+            Body::Headers { .. } => self.headers(f, out),
+            Body::Continuation { .. } if f.block.is_some() => self.headers(f, out),
+            Body::Data { data, .. } => self.data(f, data.clone(), out),
+            Body::RstStream { error_code } => {
+                if let Some(open) = self.calls.get_mut(&sid) {
+                    open.call.rst = Some(RstInfo { error_code: *error_code, from: f.dir.sender(), ts: f.ts });
+                    self.finish(sid, f.ts, f.packet, "the stream was reset", out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The call on `sid`, opened now if this is its first frame.
+    fn open(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) -> Option<&mut Open> {
+        let sid = f.header.stream_id;
+        if !self.calls.contains_key(&sid) {
+            // Server-initiated (pushed) streams are not gRPC calls.
+            if sid.is_multiple_of(2) || self.finished.contains(&sid) {
+                return None;
+            }
+            let call = Call {
+                conn: self.conn,
+                client: self.client,
+                server: self.server,
+                stream_id: sid,
+                start: f.ts,
+                end: None,
+                first_response: None,
+                request_headers: Vec::new(),
+                request_headers_seen: false,
+                response_headers: Vec::new(),
+                trailers: Vec::new(),
+                trailers_only: false,
+                requests: Vec::new(),
+                responses: Vec::new(),
+                request_ended: false,
+                response_ended: false,
+                rst: None,
+                goaway: None,
+                connection_end: None,
+                bytes: [0; 2],
+                lost: [false; 2],
+                notes: Vec::new(),
+            };
+            out.push(GrpcEvent::Started { conn: self.conn, stream_id: sid, start: f.ts });
+            let asm = [Assembler::new(self.limits), Assembler::new(self.limits)];
+            self.calls.insert(sid, Open { call, asm, response_headers_seen: false, kept_bytes: 0 });
+        }
+        let open = self.calls.get_mut(&sid)?;
+        if f.dir == Dir::ToClient && open.call.first_response.is_none() {
+            open.call.first_response = Some(f.ts);
+        }
+        Some(open)
+    }
+
+    fn headers(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) {
+        let sid = f.header.stream_id;
+        let Some(open) = self.open(f, out) else { return };
+        let Some(block) = &f.block else {
+            if f.notes.iter().any(|n| n.code == "header_block_lost") {
+                open.call.notes.push(Note::new(
+                    Level::Warning,
+                    "headers_lost",
+                    "a header block of this call was not captured",
+                ));
+            }
+            return;
+        };
+        let fields = pairs(block);
+        match f.dir {
+            Dir::ToServer if !open.call.request_headers_seen => {
+                open.call.request_headers = fields;
+                open.call.request_headers_seen = true;
+                check_request(&mut open.call);
+            }
+            Dir::ToServer => open.call.notes.push(Note::new(
+                Level::Warning,
+                "request_trailers",
+                "the client sent a second header block (request trailers are not used by gRPC)",
+            )),
+            Dir::ToClient if !open.response_headers_seen => {
+                open.response_headers_seen = true;
+                if block.end_stream {
+                    open.call.trailers = fields;
+                    open.call.trailers_only = true;
+                } else {
+                    open.call.response_headers = fields;
+                }
+            }
+            Dir::ToClient => open.call.trailers = fields,
+        }
+        if block.end_stream {
+            self.end_direction(sid, f, out);
+        }
+    }
+
+    fn data(&mut self, f: &Frame, range: std::ops::Range<usize>, out: &mut Vec<GrpcEvent>) {
+        let sid = f.header.stream_id;
+        let max_call = self.max_call_bytes;
+        let limit = self.limits.max_decompressed;
+        let Some(open) = self.open(f, out) else { return };
+        let data = f.payload.slice(range.clone());
+        let missing = f
+            .missing
+            .as_ref()
+            .map(|m| m.start.saturating_sub(range.start)..m.end.saturating_sub(range.start).min(data.len()));
+        if let Some(b) = open.call.bytes.get_mut(f.dir.index()) {
+            *b += data.len() as u64;
+        }
+        let mut msgs = Vec::new();
+        if let Some(a) = open.asm.get_mut(f.dir.index()) {
+            a.push(f.ts, f.packet, &data, missing, &mut msgs);
+        }
+        if f.dir == Dir::ToClient && is_reflection(&open.call) {
+            let codec = open.call.encoding(false).as_deref().and_then(super::Codec::from_header);
+            let plain = |m: &Message| -> Option<Bytes> {
+                let d = m.data.as_ref()?;
+                if !m.compressed {
+                    return Some(d.clone());
+                }
+                super::message::decompress(codec?, d, limit).ok().map(Bytes::from)
+            };
+            let learned: Vec<Bytes> = msgs.iter().filter_map(plain).flat_map(|d| reflected_files(&d)).collect();
+            if !learned.is_empty() {
+                out.push(GrpcEvent::Schema(learned));
+            }
+        }
+        for m in &mut msgs {
+            // Bound what one call may hold: a stream of a million messages keeps their lengths, not their bytes.
+            let size = m.data.as_ref().map_or(0, Bytes::len);
+            if open.kept_bytes + size > max_call {
+                m.data = None;
+                m.error.get_or_insert_with(|| format!("not kept: the call passed --max-call-bytes {max_call}"));
+            } else {
+                open.kept_bytes += size;
+                // Own the bytes: the packet buffer they slice is large and shared.
+                m.data = m.data.take().map(|d| Bytes::copy_from_slice(&d));
+            }
+        }
+        push_messages(&mut open.call, f.dir, msgs);
+        if f.header.has(flags::END_STREAM) {
+            self.end_direction(sid, f, out);
+        }
+    }
+
+    fn end_direction(&mut self, sid: u32, f: &Frame, out: &mut Vec<GrpcEvent>) {
+        let Some(open) = self.calls.get_mut(&sid) else { return };
+        let mut msgs = Vec::new();
+        if let Some(a) = open.asm.get_mut(f.dir.index()) {
+            a.end(f.ts, f.packet, "the stream ended", &mut msgs);
+        }
+        push_messages(&mut open.call, f.dir, msgs);
+        match f.dir {
+            Dir::ToServer => open.call.request_ended = true,
+            Dir::ToClient => open.call.response_ended = true,
+        }
+        if open.call.request_ended && open.call.response_ended {
+            self.finish(sid, f.ts, f.packet, "the stream ended", out);
+        } else if f.dir == Dir::ToClient {
+            // The server is done; the call is over even if the client never half-closes.
+            self.finish(sid, f.ts, f.packet, "the server ended the stream", out);
+        }
+    }
+
+    fn goaway(&mut self, last: u32, ts: Timestamp, out: &mut Vec<GrpcEvent>) {
+        let excluded: Vec<u32> = self
+            .calls
+            .iter()
+            .filter(|(sid, o)| **sid > last && o.call.first_response.is_none())
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in sorted(excluded) {
+            if let Some(open) = self.calls.get_mut(&sid) {
+                open.call.goaway = Some((last, ts));
+            }
+            self.finish(sid, ts, 0, "a GOAWAY excluded the stream", out);
+        }
+    }
+
+    /// The TCP connection ended: calls still open end with it, or stay
+    /// incomplete when the capture (not the connection) ended.
+    pub fn connection_closed(&mut self, reason: EndReason, ts: Timestamp, out: &mut Vec<GrpcEvent>) {
+        let open: Vec<u32> = self.calls.keys().copied().collect();
+        for sid in sorted(open) {
+            let closed = reason.is_closed();
+            if let Some(o) = self.calls.get_mut(&sid) {
+                if closed {
+                    o.call.connection_end = Some(reason);
+                }
+            }
+            if closed {
+                self.finish(sid, ts, 0, "the connection closed", out);
+            } else {
+                self.finish_incomplete(sid, ts, out);
+            }
+        }
+    }
+
+    fn remember_finished(&mut self, sid: u32) {
+        if self.finished.len() >= FINISHED_MEMORY {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(sid);
+    }
+
+    fn finish(&mut self, sid: u32, ts: Timestamp, packet: u64, why: &str, out: &mut Vec<GrpcEvent>) {
+        let Some(mut open) = self.calls.remove(&sid) else { return };
+        self.remember_finished(sid);
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let mut msgs = Vec::new();
+            if let Some(a) = open.asm.get_mut(dir.index()) {
+                a.end(ts, packet, why, &mut msgs);
+            }
+            push_messages(&mut open.call, dir, msgs);
+        }
+        open.call.end = Some(ts);
+        out.push(GrpcEvent::Finished(Box::new(open.call)));
+    }
+
+    fn finish_incomplete(&mut self, sid: u32, ts: Timestamp, out: &mut Vec<GrpcEvent>) {
+        let Some(mut open) = self.calls.remove(&sid) else { return };
+        self.remember_finished(sid);
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let mut msgs = Vec::new();
+            if let Some(a) = open.asm.get_mut(dir.index()) {
+                a.end(ts, 0, "the capture ended", &mut msgs);
+            }
+            push_messages(&mut open.call, dir, msgs);
+        }
+        open.call.notes.push(Note::new(Level::Info, "incomplete", "the capture ended before the call did"));
+        out.push(GrpcEvent::Finished(Box::new(open.call)));
+    }
+}
+
+fn sorted(mut v: Vec<u32>) -> Vec<u32> {
+    v.sort_unstable();
+    v
+}
+
+fn push_messages(call: &mut Call, dir: Dir, msgs: Vec<Message>) {
+    match dir {
+        Dir::ToServer => call.requests.extend(msgs),
+        Dir::ToClient => call.responses.extend(msgs),
+    }
+}
+
+fn pairs(block: &HeaderBlock) -> Vec<HeaderPair> {
+    block
+        .decoded
+        .fields
+        .iter()
+        .map(|f| (f.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()), f.value.clone()))
+        .collect()
+}
+
+/// Request checks: content-type (gRPC's own, or flagged).
+fn check_request(call: &mut Call) {
+    if let Some(ct) = call.content_type() {
+        let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ok = matches!(base.as_str(), "application/grpc" | "application/grpc+proto" | "application/grpc+json");
+        if !ok {
+            call.notes.push(Note::new(
+                Level::Warning,
+                "content_type",
+                format!("content-type {ct:?} is not application/grpc, application/grpc+proto or application/grpc+json"),
+            ));
+        }
+    } else if call.request_headers.iter().all(|(n, _)| n.is_some()) {
+        call.notes.push(Note::new(Level::Warning, "content_type", "the request has no content-type"));
+    }
+}
+
+fn is_reflection(call: &Call) -> bool {
+    call.method().is_some_and(|m| REFLECTION.contains(&m.as_str()))
+}
+
+/// The serialized FileDescriptorProtos in a ServerReflectionResponse
+/// (field 4, file_descriptor_response; its field 1, repeated bytes).
+fn reflected_files(msg: &[u8]) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for (num, value) in crate::proto::wire::length_delimited_fields(msg) {
+        if num == 4 {
+            for (n, fdp) in crate::proto::wire::length_delimited_fields(value) {
+                if n == 1 {
+                    out.push(Bytes::copy_from_slice(fdp));
+                }
+            }
+        }
+    }
+    out
+}

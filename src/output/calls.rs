@@ -1,0 +1,521 @@
+//! `grpcscope calls`: one record per gRPC call, in the order calls started.
+//! The JSON form is the contract in docs/calls-jsonl.md.
+
+use super::text::truncate;
+use super::{write_json_line, Format};
+use crate::analysis::Sink;
+use crate::grpc::message::{decompress, Codec};
+use crate::grpc::status::{bin_as_base64, decode_bin, status_name};
+use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
+use crate::proto::{schemaless, Schema};
+use crate::tcp::ConnId;
+use crate::time::{human_duration, Timestamp};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+/// Calls held back at most while an earlier one is still open.
+const MAX_HELD: usize = 100_000;
+
+type Key = (Timestamp, ConnId, u32);
+
+/// A predicate choosing which calls to print.
+pub type CallFilter = Box<dyn Fn(&Call) -> bool>;
+
+/// How a call's messages are shown.
+pub struct Decoder {
+    /// Known schemas (grows with reflection traffic).
+    pub schema: Schema,
+    /// Largest decompressed message.
+    pub max_decompressed: usize,
+}
+
+/// A message decoded for output.
+pub struct Decoded {
+    /// Fully-qualified type used.
+    pub type_name: Option<String>,
+    /// Schema decode.
+    pub json: Option<Value>,
+    /// Schemaless decode.
+    pub fields: Option<Value>,
+    /// Why it was not decoded (or decoded only partly).
+    pub error: Option<String>,
+    /// Fields outside the schema.
+    pub unknown_fields: usize,
+    /// Size after decompression, when compressed.
+    pub decompressed: Option<usize>,
+}
+
+impl Decoder {
+    /// Decodes message `m` of `call`, from the client when `request`.
+    pub fn message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
+        let types = call.method().and_then(|p| self.schema.method(&p));
+        let desc = types.map(|(i, o)| if request { i } else { o });
+        let mut d = Decoded {
+            type_name: desc.as_ref().map(|x| x.full_name().to_string()),
+            json: None,
+            fields: None,
+            error: m.error.clone(),
+            unknown_fields: 0,
+            decompressed: None,
+        };
+        let Some(raw) = &m.data else {
+            if d.error.is_none() {
+                d.error = Some("not captured".into());
+            }
+            return d;
+        };
+        let bytes = if m.compressed {
+            let enc = call.encoding(request);
+            let codec = enc.as_deref().and_then(Codec::from_header);
+            match codec {
+                Some(c) => match decompress(c, raw, self.max_decompressed) {
+                    Ok(b) => {
+                        d.decompressed = Some(b.len());
+                        b
+                    }
+                    Err(e) => {
+                        d.error = Some(format!("{} decompression failed: {e}", enc.unwrap_or_default()));
+                        return d;
+                    }
+                },
+                None => {
+                    d.error = Some(match enc {
+                        Some(e) => format!("compressed with unsupported grpc-encoding {e:?}"),
+                        None => "the compressed flag is set but no grpc-encoding header says how".into(),
+                    });
+                    return d;
+                }
+            }
+        } else {
+            raw.to_vec()
+        };
+        if call.content_type().is_some_and(|ct| ct.contains("+json")) {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => d.json = Some(v),
+                Err(e) => d.error = Some(format!("application/grpc+json message is not JSON: {e}")),
+            }
+            return d;
+        }
+        match &desc {
+            Some(desc) => match self.schema.decode(desc, &bytes) {
+                Ok((v, unknown)) => {
+                    d.json = Some(v);
+                    d.unknown_fields = unknown;
+                }
+                Err(e) => {
+                    d.error = Some(e);
+                    d.fields = schemaless::decode(&bytes).ok();
+                }
+            },
+            None => match schemaless::decode(&bytes) {
+                Ok(f) => d.fields = Some(f),
+                Err(e) => d.error = Some(e),
+            },
+        }
+        d
+    }
+}
+
+/// Prints calls.
+pub struct CallsPrinter<W: Write> {
+    out: W,
+    format: Format,
+    verbose: bool,
+    color: bool,
+    ordered: bool,
+    /// How messages are decoded.
+    pub decoder: Decoder,
+    open: BTreeSet<Key>,
+    ready: BTreeMap<Key, Box<Call>>,
+    header_done: bool,
+    /// Calls printed.
+    pub printed: u64,
+    /// The first write error.
+    pub error: Option<io::Error>,
+    /// Which calls to print (all when `None`).
+    pub filter: Option<CallFilter>,
+}
+
+impl<W: Write> CallsPrinter<W> {
+    /// A printer. `ordered` prints in start order (capture files); live
+    /// captures print each call as it ends.
+    pub fn new(out: W, format: Format, verbose: bool, color: bool, ordered: bool, decoder: Decoder) -> Self {
+        CallsPrinter {
+            out,
+            format,
+            verbose,
+            color,
+            ordered,
+            decoder,
+            open: BTreeSet::new(),
+            ready: BTreeMap::new(),
+            header_done: false,
+            printed: 0,
+            error: None,
+            filter: None,
+        }
+    }
+
+    /// The writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Prints everything still held (end of capture).
+    pub fn flush(&mut self) {
+        let rest = std::mem::take(&mut self.ready);
+        for call in rest.into_values() {
+            self.print(&call);
+        }
+        if let Err(e) = self.out.flush() {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn release(&mut self) {
+        let bound = self.open.first().copied();
+        loop {
+            let held = self.ready.len();
+            let Some(entry) = self.ready.first_entry() else { break };
+            // A call prints once every call that started before it has ended;
+            // past MAX_HELD held calls, memory wins over order.
+            if bound.is_some_and(|b| *entry.key() >= b) && held <= MAX_HELD {
+                break;
+            }
+            let call = entry.remove();
+            self.print(&call);
+        }
+    }
+
+    fn print(&mut self, call: &Call) {
+        if self.error.is_some() || self.filter.as_ref().is_some_and(|f| !f(call)) {
+            return;
+        }
+        self.printed += 1;
+        let r = match self.format {
+            Format::Json => write_json_line(&mut self.out, &call_json(call, &self.decoder)),
+            Format::Text if self.verbose => self.verbose_text(call),
+            Format::Text => self.text_line(call),
+        };
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+
+    fn text_line(&mut self, call: &Call) -> io::Result<()> {
+        if !self.header_done {
+            self.header_done = true;
+            writeln!(
+                self.out,
+                "{:<15} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST",
+                "START", "CONN", "STREAM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
+            )?;
+        }
+        let (status, origin) = status_cell(call);
+        let painted = paint(&format!("{status:<34}"), origin, self.color);
+        let first = call.requests.first().map(|m| summary(&self.decoder.message(call, m, true))).unwrap_or_default();
+        writeln!(
+            self.out,
+            "{:<15} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
+            call.start.clock(),
+            call.conn,
+            call.stream_id,
+            left_truncate(&call.method().unwrap_or_else(|| "(method not captured)".into()), 44),
+            painted,
+            call.duration_nanos().map_or_else(|| "-".into(), human_duration),
+            call.requests.len(),
+            call.responses.len(),
+            truncate(&first, 60)
+        )
+    }
+
+    fn verbose_text(&mut self, call: &Call) -> io::Result<()> {
+        let (status, origin) = status_cell(call);
+        let method = call.method().unwrap_or_else(|| "(method not captured)".into());
+        writeln!(
+            self.out,
+            "conn {} stream {}  {}  {}",
+            call.conn,
+            call.stream_id,
+            method,
+            paint(&status, origin, self.color)
+        )?;
+        let end = call.end.map_or_else(
+            || "capture ended first".into(),
+            |e| format!("{} ({})", e.clock(), call.duration_nanos().map(human_duration).unwrap_or_default()),
+        );
+        writeln!(self.out, "  {} -> {}   {} -> {}", call.client, call.server, call.start.clock(), end)?;
+        if let Some(t) = call.timeout_nanos() {
+            writeln!(self.out, "  deadline {} (grpc-timeout)", human_duration(t as i64))?;
+        }
+        headers_text(&mut self.out, "request headers", &call.request_headers)?;
+        for (i, m) in call.requests.iter().enumerate() {
+            message_text(&mut self.out, "request", i, m, &self.decoder.message(call, m, true))?;
+        }
+        if !call.response_headers.is_empty() {
+            headers_text(&mut self.out, "response headers", &call.response_headers)?;
+        }
+        for (i, m) in call.responses.iter().enumerate() {
+            message_text(&mut self.out, "response", i, m, &self.decoder.message(call, m, false))?;
+        }
+        let label = if call.trailers_only { "trailers (Trailers-Only response)" } else { "trailers" };
+        if !call.trailers.is_empty() {
+            headers_text(&mut self.out, label, &call.trailers)?;
+        }
+        let (o, t) = call.verdict();
+        match (o, t) {
+            (_, Some(t)) => writeln!(self.out, "  status: {} (transport: {})", t.implied_status_name, t.detail)?,
+            (Origin::Application, _) => writeln!(
+                self.out,
+                "  status: {} (application){}",
+                status,
+                call.grpc_message().map(|m| format!(": {m}")).unwrap_or_default()
+            )?,
+            _ => writeln!(self.out, "  status: {status}")?,
+        }
+        if let Some(d) = call.status_details() {
+            match self.decoder.schema.status_details(&d) {
+                Ok(v) => writeln!(self.out, "  status details:\n{}", indent(&pretty(&v), 4))?,
+                Err(e) => writeln!(self.out, "  status details: not decodable: {e}")?,
+            }
+        }
+        for n in &call.notes {
+            writeln!(self.out, "  ! {}", n.text)?;
+        }
+        writeln!(self.out)
+    }
+}
+
+impl<W: Write> Sink for CallsPrinter<W> {
+    fn grpc_event(&mut self, ev: GrpcEvent) {
+        match ev {
+            GrpcEvent::Started { conn, stream_id, start } => {
+                if self.ordered {
+                    self.open.insert((start, conn, stream_id));
+                }
+            }
+            GrpcEvent::Finished(call) => {
+                if !self.ordered {
+                    self.print(&call);
+                    return;
+                }
+                let key = (call.start, call.conn, call.stream_id);
+                self.open.remove(&key);
+                self.ready.insert(key, call);
+                self.release();
+            }
+            GrpcEvent::Schema(files) => {
+                self.decoder.schema.learn(&files);
+            }
+        }
+    }
+}
+
+/// The status column: a name and where it came from.
+pub fn status_cell(call: &Call) -> (String, Option<Origin>) {
+    let (origin, transport) = call.verdict();
+    if let Some(t) = transport {
+        let short = match t.kind {
+            crate::grpc::TransportKind::HttpStatus => format!("HTTP {}", call.http_status().unwrap_or(0)),
+            crate::grpc::TransportKind::RstStream => {
+                format!("RST by {}", call.rst.map(|r| r.from.to_string()).unwrap_or_default())
+            }
+            crate::grpc::TransportKind::Goaway => "GOAWAY".into(),
+            crate::grpc::TransportKind::MissingTrailers => "no trailers".into(),
+            crate::grpc::TransportKind::ConnectionClosed => "conn closed".into(),
+            crate::grpc::TransportKind::ConnectionReset => "conn reset".into(),
+        };
+        return (format!("{} ({short})", t.implied_status_name), Some(origin));
+    }
+    if origin == Origin::Unknown {
+        return ("? (status unreadable)".into(), Some(origin));
+    }
+    match call.grpc_status() {
+        Some(c) => (status_name(c).map_or_else(|| format!("status {c}"), str::to_string), Some(origin)),
+        None if call.end.is_none() => ("(in progress)".into(), None),
+        None => ("-".into(), None),
+    }
+}
+
+fn paint(s: &str, origin: Option<Origin>, color: bool) -> String {
+    if !color {
+        return s.to_string();
+    }
+    let code = match origin {
+        Some(Origin::None) => "32",
+        Some(Origin::Application) => "33",
+        Some(Origin::Transport) => "31;1",
+        Some(Origin::Unknown) | None => "2",
+    };
+    format!("\x1b[{code}m{s}\x1b[0m")
+}
+
+fn left_truncate(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - width + 1).collect();
+    format!("…{tail}")
+}
+
+fn summary(d: &Decoded) -> String {
+    match (&d.json, &d.fields, &d.error) {
+        (Some(j), _, _) => j.to_string(),
+        (None, Some(f), _) => format!("(no schema) {f}"),
+        (None, None, Some(e)) => format!("({e})"),
+        _ => String::new(),
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn indent(s: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    s.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair]) -> io::Result<()> {
+    writeln!(o, "  {label}:")?;
+    for (n, v) in list {
+        let name = n.clone().unwrap_or_else(|| "<unknown>".into());
+        let value = match v {
+            None => "<unknown>".to_string(),
+            Some(v) if name.ends_with("-bin") => match decode_bin(v) {
+                Some((bytes, _)) => {
+                    let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
+                    let more = if bytes.len() > 32 { " …" } else { "" };
+                    format!("{} ({} bytes: {}{more})", truncate(&bin_as_base64(v), 64), bytes.len(), hex.join(" "))
+                }
+                None => format!("{} (not valid base64)", String::from_utf8_lossy(v)),
+            },
+            Some(v) if name == "grpc-message" => {
+                format!("{} (decoded: {:?})", String::from_utf8_lossy(v), crate::grpc::status::percent_decode(v))
+            }
+            Some(v) => String::from_utf8_lossy(v).into_owned(),
+        };
+        writeln!(o, "    {name}: {value}")?;
+    }
+    Ok(())
+}
+
+fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Decoded) -> io::Result<()> {
+    let mut head = format!("  {what} {} ({} bytes", i + 1, m.length);
+    if m.compressed {
+        head.push_str(&format!(
+            ", compressed{}",
+            d.decompressed.map(|n| format!(" to {n} bytes decoded")).unwrap_or_default()
+        ));
+    }
+    head.push_str(&format!(", at {})", m.ts.clock()));
+    if let Some(t) = &d.type_name {
+        head.push_str(&format!(" {t}"));
+    }
+    writeln!(o, "{head}:")?;
+    if let Some(j) = &d.json {
+        writeln!(o, "{}", indent(&pretty(j), 4))?;
+    } else if let Some(f) = &d.fields {
+        writeln!(o, "    (no schema: fields by number and wire type)\n{}", indent(&pretty(f), 4))?;
+    }
+    if let Some(e) = &d.error {
+        writeln!(o, "    ! {e}")?;
+    }
+    if d.unknown_fields > 0 {
+        writeln!(o, "    ! {} field(s) not in the schema", d.unknown_fields)?;
+    }
+    Ok(())
+}
+
+fn header_json(list: &[HeaderPair]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|(n, v)| {
+                let name = n.as_ref().map_or(Value::Null, |n| json!(n));
+                let value = match (n, v) {
+                    (_, None) => Value::Null,
+                    (Some(n), Some(v)) if n.ends_with("-bin") => json!(bin_as_base64(v)),
+                    (_, Some(v)) => json!(String::from_utf8_lossy(v)),
+                };
+                json!([name, value])
+            })
+            .collect(),
+    )
+}
+
+fn message_json(call: &Call, m: &Message, request: bool, dec: &Decoder) -> Value {
+    let d = dec.message(call, m, request);
+    let mut o = Map::new();
+    o.insert("ts".into(), json!(m.ts));
+    o.insert("compressed".into(), json!(m.compressed));
+    o.insert("length".into(), json!(m.length));
+    o.insert("type".into(), json!(d.type_name));
+    o.insert("json".into(), d.json.unwrap_or(Value::Null));
+    o.insert("fields".into(), d.fields.unwrap_or(Value::Null));
+    o.insert("error".into(), json!(d.error));
+    if let Some(n) = d.decompressed {
+        o.insert("decompressed_length".into(), json!(n));
+    }
+    if d.unknown_fields > 0 {
+        o.insert("unknown_fields".into(), json!(d.unknown_fields));
+    }
+    Value::Object(o)
+}
+
+/// The JSON record of a call (docs/calls-jsonl.md).
+pub fn call_json(call: &Call, dec: &Decoder) -> Value {
+    let (origin, transport) = call.verdict();
+    let mut o = Map::new();
+    o.insert(
+        "conn".into(),
+        json!({"id": call.conn, "client": call.client.to_string(), "server": call.server.to_string()}),
+    );
+    o.insert("stream_id".into(), json!(call.stream_id));
+    o.insert("method".into(), json!(call.method()));
+    o.insert("authority".into(), json!(call.authority()));
+    o.insert("start".into(), json!(call.start));
+    o.insert("end".into(), json!(call.end));
+    o.insert("duration_ms".into(), json!(call.end.map(|e| e.millis_since(call.start))));
+    o.insert("request_headers".into(), header_json(&call.request_headers));
+    o.insert("response_headers".into(), header_json(&call.response_headers));
+    o.insert("trailers".into(), header_json(&call.trailers));
+    o.insert("http_status".into(), json!(call.http_status()));
+    let grpc_status = call.grpc_status();
+    o.insert("grpc_status".into(), json!(grpc_status));
+    o.insert("grpc_status_name".into(), json!(grpc_status.and_then(status_name)));
+    o.insert("grpc_message".into(), json!(call.grpc_message()));
+    let details = call.status_details().map(|b| dec.schema.status_details(&b));
+    o.insert("status_details".into(), details.as_ref().and_then(|d| d.as_ref().ok().cloned()).unwrap_or(Value::Null));
+    o.insert("error_origin".into(), json!(origin));
+    o.insert(
+        "rst_stream".into(),
+        call.rst.map_or(
+            Value::Null,
+            |r| json!({"error_code": r.error_code, "name": crate::h2::frame::error_name(r.error_code), "from": r.from}),
+        ),
+    );
+    o.insert("requests".into(), Value::Array(call.requests.iter().map(|m| message_json(call, m, true, dec)).collect()));
+    o.insert(
+        "responses".into(),
+        Value::Array(call.responses.iter().map(|m| message_json(call, m, false, dec)).collect()),
+    );
+    o.insert("complete".into(), json!(call.complete()));
+    // Fields beyond the contract's.
+    o.insert("transport_error".into(), json!(transport));
+    o.insert("first_response".into(), json!(call.first_response));
+    o.insert("timeout_ms".into(), json!(call.timeout_nanos().map(|n| n as f64 / 1e6)));
+    o.insert("content_type".into(), json!(call.content_type()));
+    o.insert("request_encoding".into(), json!(call.encoding(true)));
+    o.insert("response_encoding".into(), json!(call.encoding(false)));
+    o.insert("trailers_only".into(), json!(call.trailers_only));
+    o.insert("request_bytes".into(), json!(call.bytes[0]));
+    o.insert("response_bytes".into(), json!(call.bytes[1]));
+    let mut notes: Vec<Value> = call.notes.iter().map(|n| json!(n)).collect();
+    if let Some(Err(e)) = details {
+        notes.push(json!({"level": "error", "code": "status_details", "text": format!("grpc-status-details-bin is not decodable: {e}")}));
+    }
+    o.insert("notes".into(), Value::Array(notes));
+    Value::Object(o)
+}

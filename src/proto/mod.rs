@@ -1,0 +1,9 @@
+//! Protobuf: schemas (protox, descriptor sets, reflection traffic) and the
+//! two ways of showing a message, with its schema (canonical proto3 JSON) or
+//! honestly without one.
+
+pub mod schema;
+pub mod schemaless;
+pub mod wire;
+
+pub use schema::{Schema, SchemaSources};

@@ -1,0 +1,318 @@
+//! Schemas: .proto files compiled in-process by protox, binary descriptor
+//! sets, and descriptors learned from reflection traffic in the capture,
+//! all in one prost-reflect pool. Built in: the well-known types,
+//! google.rpc's Status and error details, and gRPC server reflection.
+
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The schemas grpcscope ships, by import name.
+const BUILTIN: [(&str, &str); 3] = [
+    ("google/rpc/status.proto", include_str!("builtin/google/rpc/status.proto")),
+    ("google/rpc/error_details.proto", include_str!("builtin/google/rpc/error_details.proto")),
+    ("grpc/reflection/v1/reflection.proto", include_str!("builtin/grpc/reflection/v1/reflection.proto")),
+];
+
+/// Reflection v1alpha is v1 under another package name.
+const REFLECTION_V1ALPHA: &str = "grpc/reflection/v1alpha/reflection.proto";
+
+/// The well-known types, loaded up front so that descriptors learned from
+/// reflection (which may omit them) can always resolve their imports.
+const WELL_KNOWN: [&str; 10] = [
+    "google/protobuf/any.proto",
+    "google/protobuf/api.proto",
+    "google/protobuf/duration.proto",
+    "google/protobuf/empty.proto",
+    "google/protobuf/field_mask.proto",
+    "google/protobuf/source_context.proto",
+    "google/protobuf/struct.proto",
+    "google/protobuf/timestamp.proto",
+    "google/protobuf/type.proto",
+    "google/protobuf/wrappers.proto",
+];
+
+/// Serves the built-in .proto files to protox.
+struct BuiltinResolver;
+
+impl FileResolver for BuiltinResolver {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if name == REFLECTION_V1ALPHA {
+            let v1 = include_str!("builtin/grpc/reflection/v1/reflection.proto");
+            return File::from_source(name, &v1.replace("grpc.reflection.v1;", "grpc.reflection.v1alpha;").replace("(v1)", "(v1alpha)"));
+        }
+        match BUILTIN.iter().find(|(n, _)| *n == name) {
+            Some((n, src)) => File::from_source(n, src),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+/// Where to find schemas (the command-line options).
+#[derive(Debug, Clone, Default)]
+pub struct SchemaSources {
+    /// `--proto-path DIR`: import roots; when no `--proto` is given, every .proto under them is loaded.
+    pub proto_paths: Vec<PathBuf>,
+    /// `--proto FILE`: files to load (relative to a proto path, or a path to one under it).
+    pub protos: Vec<PathBuf>,
+    /// `--descriptor-set FILE`: binary FileDescriptorSets (`protoc -o`, grpcurl's `-protoset`).
+    pub descriptor_sets: Vec<PathBuf>,
+}
+
+/// All known message types and services.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pool: DescriptorPool,
+    /// Files learned from reflection whose dependencies have not arrived yet.
+    pending: Vec<prost_types::FileDescriptorProto>,
+    /// Files skipped while loading a whole directory, with why.
+    pub skipped: Vec<String>,
+}
+
+impl Schema {
+    /// Only the built-in schemas.
+    pub fn builtin() -> Schema {
+        Schema::load(&SchemaSources::default()).unwrap_or_else(|_| Schema {
+            pool: DescriptorPool::new(),
+            pending: Vec::new(),
+            skipped: Vec::new(),
+        })
+    }
+
+    /// Loads the built-in schemas and everything `sources` names. Compile
+    /// errors come back as `file:line:column: message`.
+    pub fn load(sources: &SchemaSources) -> Result<Schema, String> {
+        let mut resolver = ChainFileResolver::new();
+        for p in &sources.proto_paths {
+            if !p.is_dir() {
+                return Err(format!("--proto-path {}: not a directory", p.display()));
+            }
+            resolver.add(IncludeFileResolver::new(p.clone()));
+        }
+        resolver.add(BuiltinResolver);
+        resolver.add(GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true);
+        let builtin = BUILTIN.iter().map(|(n, _)| *n).chain([REFLECTION_V1ALPHA]).chain(WELL_KNOWN);
+        compiler.open_files(builtin).map_err(|e| format!("{e:?}"))?;
+        let mut skipped = Vec::new();
+        if !sources.protos.is_empty() {
+            for p in &sources.protos {
+                compiler.open_file(relative_name(p, &sources.proto_paths)).map_err(|e| format!("{e:?}"))?;
+            }
+        } else {
+            // Every .proto under the proto paths; one that does not compile is skipped, with why.
+            for root in &sources.proto_paths {
+                for name in proto_files(root) {
+                    if let Err(e) = compiler.open_file(&name) {
+                        skipped.push(format!("{e:?}"));
+                    }
+                }
+            }
+        }
+        let mut pool = compiler.descriptor_pool();
+        for path in &sources.descriptor_sets {
+            let bytes = std::fs::read(path).map_err(|e| format!("--descriptor-set {}: {e}", path.display()))?;
+            pool.decode_file_descriptor_set(bytes.as_slice())
+                .map_err(|e| format!("--descriptor-set {}: not a usable FileDescriptorSet: {e}", path.display()))?;
+        }
+        Ok(Schema { pool, pending: Vec::new(), skipped })
+    }
+
+    /// Adds FileDescriptorProtos seen in a reflection response. Files whose
+    /// imports are not known yet wait for them. Returns how many were added.
+    pub fn learn(&mut self, files: &[bytes::Bytes]) -> usize {
+        for f in files {
+            if let Ok(fdp) = <prost_types::FileDescriptorProto as prost::Message>::decode(f.as_ref()) {
+                if self.pool.get_file_by_name(fdp.name()).is_none() && !self.pending.iter().any(|p| p.name == fdp.name)
+                {
+                    self.pending.push(fdp);
+                }
+            }
+        }
+        let mut added = 0;
+        // Add what has its imports; repeat while that makes progress.
+        loop {
+            let ready: Vec<usize> = (0..self.pending.len())
+                .filter(|&i| {
+                    self.pending
+                        .get(i)
+                        .is_some_and(|f| f.dependency.iter().all(|d| self.pool.get_file_by_name(d).is_some()))
+                })
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            for i in ready.into_iter().rev() {
+                let f = self.pending.remove(i);
+                if self.pool.add_file_descriptor_proto(f).is_ok() {
+                    added += 1;
+                }
+            }
+        }
+        added
+    }
+
+    /// The request and response types of a method path `/pkg.Service/Method`.
+    pub fn method(&self, path: &str) -> Option<(MessageDescriptor, MessageDescriptor)> {
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        let svc = self.pool.get_service_by_name(service)?;
+        let m = svc.methods().find(|m| m.name() == method)?;
+        Some((m.input(), m.output()))
+    }
+
+    /// Whether any service is known beyond the built-in ones.
+    pub fn has_user_services(&self) -> bool {
+        self.pool.services().any(|s| !s.full_name().starts_with("grpc.reflection."))
+    }
+
+    /// A message type by full name.
+    pub fn message(&self, full_name: &str) -> Option<MessageDescriptor> {
+        self.pool.get_message_by_name(full_name)
+    }
+
+    /// Decodes `bytes` as `desc` into the canonical proto3 JSON mapping.
+    /// Also returns how many fields were not in the schema.
+    pub fn decode(&self, desc: &MessageDescriptor, bytes: &[u8]) -> Result<(Value, usize), String> {
+        let msg = DynamicMessage::decode(desc.clone(), bytes)
+            .map_err(|e| format!("does not parse as {}: {e}", desc.full_name()))?;
+        let unknown = count_unknown(&msg);
+        let json = msg
+            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+            .map_err(|e| format!("{} cannot be shown as JSON: {e}", desc.full_name()))?;
+        Ok((json, unknown))
+    }
+
+    /// Decodes `grpc-status-details-bin` as google.rpc.Status, with its
+    /// details through their type URLs.
+    pub fn status_details(&self, bytes: &[u8]) -> Result<Value, String> {
+        let desc = self.message("google.rpc.Status").ok_or("google.rpc.Status is not known")?;
+        self.decode(&desc, bytes).map(|(v, _)| v)
+    }
+}
+
+/// Fields a message (and its sub-messages) carried that its schema does not define.
+fn count_unknown(msg: &DynamicMessage) -> usize {
+    let mut n = msg.unknown_fields().count();
+    for (_, v) in msg.fields() {
+        n += match v {
+            prost_reflect::Value::Message(m) => count_unknown(m),
+            prost_reflect::Value::List(l) => l.iter().filter_map(|x| x.as_message()).map(count_unknown).sum(),
+            _ => 0,
+        };
+    }
+    n
+}
+
+/// The import name of `--proto` file `p`: as given when relative, else
+/// relative to the proto path that contains it.
+fn relative_name(p: &Path, roots: &[PathBuf]) -> PathBuf {
+    if p.is_relative() && !p.exists() {
+        return p.to_path_buf();
+    }
+    for r in roots {
+        if let Ok(rel) = p.strip_prefix(r) {
+            return rel.to_path_buf();
+        }
+    }
+    p.to_path_buf()
+}
+
+/// Every .proto file under `root`, as import names, sorted.
+fn proto_files(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "proto") {
+                if let Ok(rel) = p.strip_prefix(root) {
+                    out.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures_schema() -> Schema {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protos");
+        Schema::load(&SchemaSources { proto_paths: vec![root], ..Default::default() }).unwrap()
+    }
+
+    #[test]
+    fn a_proto_directory_is_discovered_and_methods_resolve() {
+        let s = fixtures_schema();
+        let (input, output) = s.method("/grpcscope.fixtures.v1.Inventory/Watch").unwrap();
+        assert_eq!(
+            (input.full_name(), output.full_name()),
+            ("grpcscope.fixtures.v1.WatchRequest", "grpcscope.fixtures.v1.Part")
+        );
+        assert!(s.method("/grpcscope.fixtures.v1.Inventory/Nope").is_none());
+        assert!(s.method("garbage").is_none());
+        assert!(s.has_user_services());
+        assert!(!Schema::builtin().has_user_services());
+    }
+
+    #[test]
+    fn decoding_uses_the_canonical_json_mapping() {
+        let s = fixtures_schema();
+        let desc = s.message("grpcscope.fixtures.v1.GetPartRequest").unwrap();
+        // sku = "a", delay_ms = 5, plus an unknown field 9.
+        let (json, unknown) = s.decode(&desc, &[0x0a, 1, b'a', 0x10, 5, 0x48, 1]).unwrap();
+        assert_eq!(json, serde_json::json!({"sku": "a", "delayMs": 5}));
+        assert_eq!(unknown, 1);
+        assert!(s
+            .decode(&desc, &[0x0a, 9])
+            .unwrap_err()
+            .contains("does not parse as grpcscope.fixtures.v1.GetPartRequest"));
+    }
+
+    #[test]
+    fn compile_errors_name_file_line_and_column() {
+        let dir = std::env::temp_dir().join(format!("grpcscope-bad-proto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bad.proto"), "syntax = \"proto3\";\nmessage M {\n  strin x = 1;\n}\n").unwrap();
+        let err = Schema::load(&SchemaSources {
+            proto_paths: vec![dir.clone()],
+            protos: vec!["bad.proto".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.starts_with("bad.proto:3:"), "{err}");
+        // Discovered (not named) files that do not compile are skipped with the same message.
+        let s = Schema::load(&SchemaSources { proto_paths: vec![dir], ..Default::default() }).unwrap();
+        assert!(s.skipped[0].starts_with("bad.proto:3:"), "{:?}", s.skipped);
+    }
+
+    #[test]
+    fn both_reflection_versions_are_built_in() {
+        let s = Schema::builtin();
+        for v in ["v1", "v1alpha"] {
+            let (i, o) = s.method(&format!("/grpc.reflection.{v}.ServerReflection/ServerReflectionInfo")).unwrap();
+            assert_eq!(o.full_name(), format!("grpc.reflection.{v}.ServerReflectionResponse"));
+            assert_eq!(i.full_name(), format!("grpc.reflection.{v}.ServerReflectionRequest"));
+        }
+    }
+
+    #[test]
+    fn reflection_descriptors_are_learned_in_dependency_order() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protos");
+        let fds = protox::compile(["grpcscope/fixtures/v1/inventory.proto"], [root]).unwrap();
+        let encoded: Vec<bytes::Bytes> =
+            fds.file.iter().rev().map(|f| prost::Message::encode_to_vec(f).into()).collect();
+        let mut s = Schema::builtin();
+        assert!(s.method("/grpcscope.fixtures.v1.Inventory/GetPart").is_none());
+        assert!(s.learn(&encoded) >= 1);
+        assert!(s.method("/grpcscope.fixtures.v1.Inventory/GetPart").is_some());
+    }
+}
