@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod cli;
+pub mod filter;
 pub mod grpc;
 pub mod h2;
 pub mod net;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod inventory;
+mod proxy;
 mod recorder;
 
 use inventory::*;
@@ -59,6 +60,11 @@ const SCENARIOS: &[Scenario] = &[
         port: 50070,
         about: "capture started after the channel was warm: no handshake, HPACK table unknown",
     },
+    Scenario {
+        name: "proxy",
+        port: proxy::FRONT,
+        about: "client -> nginx (grpc_pass) -> server: OK, an application error, a proxy timeout (504), the upstream down (502), a client deadline",
+    },
 ];
 
 #[tokio::main]
@@ -84,6 +90,9 @@ async fn run(s: &Scenario) -> recorder::Recording {
     }
     if s.name == "reconnect" {
         return reconnect(s.port, &filter).await;
+    }
+    if s.name == "proxy" {
+        return proxied().await;
     }
     let reflection = (s.name == "reflection").then(encoded_descriptor_set);
     let rec = recorder::Recorder::start(&filter);
@@ -264,6 +273,38 @@ async fn reconnect(port: u16, filter: &str) -> recorder::Recording {
             assert!(c.get_part(get("while-down")).await.is_err());
         }
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A request carrying an x-request-id, the way a proxy chain correlates legs.
+fn traced(sku: &str, delay_ms: i32, rid: &str) -> tonic::Request<GetPartRequest> {
+    let mut r = tonic::Request::new(GetPartRequest { sku: sku.into(), delay_ms });
+    r.metadata_mut().insert("x-request-id", rid.parse().unwrap());
+    r
+}
+
+async fn proxied() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::FRONT, proxy::UPSTREAM);
+    let rec = recorder::Recorder::start(&filter);
+    let _nginx = proxy::Nginx::start();
+    let server = Running::start(proxy::UPSTREAM, None).await;
+    let mut c = InventoryClient::lazy(proxy::FRONT);
+    c.get_part(traced("bolt-1", 0, "rid-ok")).await.unwrap();
+    let nf = c.get_part(traced("missing-5", 0, "rid-notfound")).await.unwrap_err();
+    assert_eq!(nf.code(), tonic::Code::NotFound);
+    // The server takes 600 ms; nginx gives up after 300 ms and answers 504
+    // with an HTML page (tonic then reports INTERNAL, failing to parse it).
+    assert!(c.get_part(traced("slow-1", 600, "rid-timeout")).await.is_err());
+    // The client's own deadline, through the proxy.
+    let mut dl = traced("slow-2", 250, "rid-deadline");
+    dl.set_timeout(Duration::from_millis(100));
+    assert!(c.get_part(dl).await.is_err());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Nothing listens upstream: nginx's connect is refused; it answers 502.
+    assert!(c.get_part(traced("bolt-2", 0, "rid-down")).await.is_err());
     tokio::time::sleep(Duration::from_millis(300)).await;
     rec.stop()
 }

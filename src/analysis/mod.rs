@@ -2,7 +2,12 @@
 //!
 //! [`pipeline::Pipeline`] feeds packets through net → tcp → h2 → grpc and
 //! hands every event to a [`pipeline::Sink`]; the commands are sinks.
+//! [`stats`], [`hops`] and [`channels`] analyse what the pipeline finds.
 
+pub mod channels;
+pub mod histogram;
+pub mod hops;
 pub mod pipeline;
+pub mod stats;
 
-pub use pipeline::{CaptureCounters, Pipeline, PipelineConfig, Sink};
+pub use pipeline::{CaptureCounters, ConnReport, Pipeline, PipelineConfig, Sink};

@@ -1,7 +1,7 @@
 //! The pipeline driver: packets in, layer events out to a sink.
 
 use crate::capture::Packet;
-use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};
+use crate::grpc::{CallTracker, GrpcEvent, MessageLimits, Origin};
 use crate::h2::{H2Config, H2Conn, H2Event, H2Summary};
 use crate::net::{self, Decoded, Skip};
 use crate::tcp::{ConnId, ConnSummary, FlowTable, StreamEvent, TcpConfig};
@@ -31,6 +31,39 @@ pub struct ConnReport {
     pub tcp: ConnSummary,
     /// HTTP/2 facts, when the connection was decoded as HTTP/2 (or tried).
     pub h2: Option<H2Summary>,
+    /// Its gRPC calls, counted by outcome.
+    pub calls: CallCounts,
+}
+
+/// Calls of a connection by outcome.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct CallCounts {
+    /// All calls.
+    pub total: u64,
+    /// Ended OK.
+    pub ok: u64,
+    /// Failed by the application.
+    pub application: u64,
+    /// Failed by the transport.
+    pub transport: u64,
+    /// Ended with a status that could not be read.
+    pub unknown: u64,
+    /// Still open when the capture (or the connection's record) ended.
+    pub incomplete: u64,
+}
+
+impl CallCounts {
+    /// Counts one finished call.
+    pub fn add(&mut self, call: &crate::grpc::Call) {
+        self.total += 1;
+        match call.verdict().0 {
+            Origin::Application => self.application += 1,
+            Origin::Transport => self.transport += 1,
+            Origin::Unknown => self.unknown += 1,
+            Origin::None if call.end.is_none() => self.incomplete += 1,
+            Origin::None => self.ok += 1,
+        }
+    }
 }
 
 /// Settings for every layer.
@@ -85,6 +118,7 @@ struct Upper {
     server: SocketAddr,
     h2: H2Conn,
     calls: CallTracker,
+    counts: CallCounts,
 }
 
 /// Packets in, events out.
@@ -174,7 +208,10 @@ impl<S: Sink> Pipeline<S> {
             StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
                 let h2 = H2Conn::new(*conn, self.h2_cfg.clone(), server.port(), *syn_seen, *roles_guessed);
                 let calls = CallTracker::new(*conn, *client, *server, self.limits, self.max_call_bytes);
-                self.conns.insert(*conn, Upper { client: *client, server: *server, h2, calls });
+                self.conns.insert(
+                    *conn,
+                    Upper { client: *client, server: *server, h2, calls, counts: CallCounts::default() },
+                );
                 None
             }
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
@@ -198,12 +235,13 @@ impl<S: Sink> Pipeline<S> {
                 Some(false)
             }
             StreamEvent::Finished(summary) => {
-                let h2 = self.conns.remove(&summary.id).map(|mut u| {
+                let upper = self.conns.remove(&summary.id).map(|mut u| {
                     u.h2.finish(summary.last_ts, out);
-                    u.h2.summary()
+                    (u.h2.summary(), u.counts)
                 });
                 self.flush_h2();
-                self.sink.connection(ConnReport { tcp: (**summary).clone(), h2 });
+                let (h2, calls) = upper.map_or((None, CallCounts::default()), |(h, c)| (Some(h), c));
+                self.sink.connection(ConnReport { tcp: (**summary).clone(), h2, calls });
                 None
             }
             StreamEvent::Control { .. } | StreamEvent::Fin { .. } => None,
@@ -222,6 +260,11 @@ impl<S: Sink> Pipeline<S> {
 
     fn flush_grpc(&mut self) {
         for ev in self.grpc_events.drain(..) {
+            if let GrpcEvent::Finished(call) = &ev {
+                if let Some(u) = self.conns.get_mut(&call.conn) {
+                    u.counts.add(call);
+                }
+            }
             self.sink.grpc_event(ev);
         }
     }

@@ -60,13 +60,31 @@ other calls without any schema option. Without a schema, messages are shown fiel
 and wire type, never presented as a schema decode.")]
     Calls(CallsArgs),
 
+    /// Statistics: calls, errors by status and origin, latency percentiles, traffic; per method,
+    /// server, client→server edge or connection; an error timeline; failures followed across proxies.
+    #[command(after_help = "\
+Examples:
+  grpcscope stats capture.pcap                       per method: calls, OK, errors by origin, p50/p90/p99/max
+  grpcscope stats --by edge capture.pcap             the service graph: client host -> server endpoint
+  grpcscope stats --filter 'origin == transport' --by server capture.pcap
+  grpcscope stats --format json capture.pcap | jq 'select(.section == \"hop\")'
+
+When a capture holds several legs of a proxied call (client -> sidecar -> server), the legs are
+paired by x-request-id, traceparent or B3 ids (else by method and identical request within 2 s) and
+each failed call says which hop failed first and how the status changed on the way back.")]
+    Stats(StatsArgs),
+
     /// TCP connections: endpoints, handshake, packets and bytes each way, gaps, how each ended.
     #[command(after_help = "\
 Examples:
-  grpcscope conns capture.pcap
-  grpcscope conns --format json capture.pcapng | jq 'select(.end.kind == \"rst\")'
+  grpcscope conns capture.pcap                        connections grouped by channel, with reconnects
+  grpcscope conns -v capture.pcap                     plus handshake ladder, SETTINGS, PING round trips
+  grpcscope conns --format json capture.pcapng | jq 'select(.reconnect_of != null)'
+  grpcscope conns --filter 'transport_errors > 0' capture.pcap
 
-Connection ids count from 1 in order of first packet; every command prints the same ids.")]
+Connection ids count from 1 in order of first packet; every command prints the same ids. A channel is
+one client host talking to one server endpoint; a connection that replaces one that ended (FIN, RST,
+GOAWAY, or silence) is a reconnect.")]
     Conns(ConnsArgs),
 
     /// HTTP/2 frames: one line per frame with its stream, type, flags, length and decoded content.
@@ -124,6 +142,10 @@ pub struct CommonArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Show only what matches EXPR, e.g. 'status != OK', 'origin == transport', 'method ~ "Cart"',
+    /// 'duration > 100ms', 'header["x-request-id"] == "abc"' (see docs/filters.md).
+    #[arg(long, short = 'Y', value_name = "EXPR")]
+    pub filter: Option<String>,
 }
 
 /// Where schemas come from.
@@ -192,4 +214,17 @@ pub struct FramesArgs {
 pub struct ConnsArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Also show each connection's handshake ladder, SETTINGS, PING round trips and problems.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `grpcscope stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The breakdown: per method, per server endpoint, per client→server edge, or per connection.
+    #[arg(long, value_enum, default_value_t = crate::output::stats::By::Method)]
+    pub by: crate::output::stats::By,
 }

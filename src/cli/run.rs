@@ -1,8 +1,11 @@
 //! Running a command: open the source, build the pipeline, print.
 
-use super::args::{CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs, SchemaArgs};
+use super::args::{
+    CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs, SchemaArgs, StatsArgs,
+};
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
 use crate::capture::FileCapture;
+use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
 use crate::h2::H2Config;
 use crate::output::calls::{CallsPrinter, Decoder};
@@ -53,6 +56,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Some(Command::Calls(args)) => calls(args),
         Some(Command::Conns(args)) => conns(args),
+        Some(Command::Stats(args)) => stats(args),
         Some(Command::Frames(args)) => frames(args),
         None => Err(Failure::BadInput("no command given; try `grpcscope conns FILE` or `grpcscope --help`".into())),
     }
@@ -86,7 +90,10 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
     let out = BufWriter::new(io::stdout().lock());
     let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size };
-    let printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), true, decoder);
+    let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), true, decoder);
+    if let Some(f) = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
+        printer.filter = Some(Box::new(move |c| f.matches(c)));
+    }
     let mut cfg = pipeline_config(&args.common.decode);
     cfg.messages = MessageLimits {
         max_message: args.messages.max_message_size,
@@ -106,7 +113,8 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
 fn frames(args: FramesArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
     let select = FrameSelection { conn: args.conn, stream: args.stream };
-    let printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
+    let mut printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
+    printer.filter = compile_filter(&args.common.filter, &crate::filter::FRAME_FIELDS)?;
     let mut cfg = pipeline_config(&args.common.decode);
     cfg.h2.snapshot_tables = args.verbose;
     let mut p = drive_with(&args.common.input, cfg, printer)?;
@@ -162,17 +170,42 @@ fn display_name(p: Option<&PathBuf>) -> String {
     p.map_or_else(|| "<stdin>".into(), |p| p.display().to_string())
 }
 
+/// Compiles `--filter` for records with `fields`; a bad expression is one
+/// clear error pointing at the offending character.
+fn compile_filter(expr: &Option<String>, fields: &FieldSet) -> Result<Option<Filter>, Failure> {
+    match expr {
+        None => Ok(None),
+        Some(e) => Filter::parse(e, fields)
+            .map(Some)
+            .map_err(|err| Failure::BadInput(format!("bad --filter for {}s: {err}", fields.kind))),
+    }
+}
+
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
-    let printer = ConnsPrinter::new(out, args.common.format, true);
+    let mut printer = ConnsPrinter::new(out, args.common.format, args.verbose, false);
+    printer.filter = compile_filter(&args.common.filter, &crate::filter::CONN_FIELDS)?;
     let mut p = drive(&args.common.input, &args.common.decode, printer)?;
-    p.sink.flush();
-    let seen = p.connections_seen();
-    p.sink.footer(&p.counters, seen);
+    let counters = p.counters.clone();
+    p.sink.finish(&counters);
     if let Some(e) = p.sink.error.take() {
         return Err(e.into());
     }
-    let mut out = p.sink.into_inner();
+    p.sink.into_inner().flush()?;
+    Ok(())
+}
+
+fn stats(args: StatsArgs) -> Result<(), Failure> {
+    let filter = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)?;
+    let mut cfg = pipeline_config(&args.common.decode);
+    // Statistics need lengths and counts, not message bytes, except the first
+    // request of each call, which pairs proxied legs: keep payloads small.
+    cfg.max_call_bytes = 64 * 1024;
+    let sink = crate::analysis::stats::Stats { filter, ..Default::default() };
+    let mut p = drive_with(&args.common.input, cfg, sink)?;
+    p.sink.capture = p.counters.clone();
+    let mut out = BufWriter::new(io::stdout().lock());
+    crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format)?;
     out.flush()?;
     Ok(())
 }

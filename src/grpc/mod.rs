@@ -125,6 +125,9 @@ pub struct Call {
     pub bytes: [u64; 2],
     /// Bytes of the connection were lost in each direction while the call was open.
     pub lost: [bool; 2],
+    /// The response was not gRPC (its content-type says so, e.g. a proxy's
+    /// HTML error page): the start of its body, which is not parsed as messages.
+    pub response_body: Option<Bytes>,
     /// Problems seen on this call.
     pub notes: Vec<Note>,
 }
@@ -183,6 +186,12 @@ impl Call {
         Self::header_str(&self.request_headers, "content-type")
     }
 
+    /// `content-type` of the response (its headers, or the Trailers-Only block).
+    pub fn response_content_type(&self) -> Option<String> {
+        Self::header_str(&self.response_headers, "content-type")
+            .or_else(|| Self::header_str(&self.trailers, "content-type"))
+    }
+
     /// `grpc-timeout` in nanoseconds.
     pub fn timeout_nanos(&self) -> Option<u64> {
         Self::header(&self.request_headers, "grpc-timeout").and_then(|v| status::parse_timeout(v))
@@ -192,6 +201,16 @@ impl Call {
     pub fn encoding(&self, from_client: bool) -> Option<String> {
         let list = if from_client { &self.request_headers } else { &self.response_headers };
         Self::header_str(list, "grpc-encoding")
+    }
+
+    /// The status name to show and filter on: `grpc-status` when sent, else
+    /// the status a transport failure implies; `None` when unknown.
+    pub fn effective_status(&self) -> Option<&'static str> {
+        match self.verdict() {
+            (_, Some(t)) => Some(t.implied_status_name),
+            (Origin::Unknown, _) => None,
+            _ => self.grpc_status().and_then(status::status_name),
+        }
     }
 
     /// The call's end was seen in both directions, or it was reset.

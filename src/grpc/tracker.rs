@@ -33,7 +33,12 @@ struct Open {
     asm: [Assembler; 2],
     response_headers_seen: bool,
     kept_bytes: usize,
+    /// The response's content-type is not gRPC: its body is kept as an excerpt.
+    response_not_grpc: bool,
 }
+
+/// Bytes of a non-gRPC response body kept for display.
+const BODY_EXCERPT: usize = 1024;
 
 /// Reflection methods whose responses carry descriptors.
 const REFLECTION: [&str; 2] = [
@@ -162,11 +167,13 @@ impl CallTracker {
                 connection_end: None,
                 bytes: [0; 2],
                 lost: [false; 2],
+                response_body: None,
                 notes: Vec::new(),
             };
             out.push(GrpcEvent::Started { conn: self.conn, stream_id: sid, start: f.ts });
             let asm = [Assembler::new(self.limits), Assembler::new(self.limits)];
-            self.calls.insert(sid, Open { call, asm, response_headers_seen: false, kept_bytes: 0 });
+            self.calls
+                .insert(sid, Open { call, asm, response_headers_seen: false, kept_bytes: 0, response_not_grpc: false });
         }
         let open = self.calls.get_mut(&sid)?;
         if f.dir == Dir::ToClient && open.call.first_response.is_none() {
@@ -208,6 +215,20 @@ impl CallTracker {
                 } else {
                     open.call.response_headers = fields;
                 }
+                open.response_not_grpc = open
+                    .call
+                    .response_content_type()
+                    .is_some_and(|ct| !ct.trim().to_ascii_lowercase().starts_with("application/grpc"));
+                if open.response_not_grpc {
+                    let ct = open.call.response_content_type().unwrap_or_default();
+                    open.call.notes.push(Note::new(
+                        Level::Warning,
+                        "response_not_grpc",
+                        format!(
+                            "the response is not gRPC (content-type {ct:?}): its body is shown, not parsed as messages"
+                        ),
+                    ));
+                }
             }
             Dir::ToClient => open.call.trailers = fields,
         }
@@ -228,6 +249,16 @@ impl CallTracker {
             .map(|m| m.start.saturating_sub(range.start)..m.end.saturating_sub(range.start).min(data.len()));
         if let Some(b) = open.call.bytes.get_mut(f.dir.index()) {
             *b += data.len() as u64;
+        }
+        if f.dir == Dir::ToClient && open.response_not_grpc {
+            let mut body = open.call.response_body.take().map(Vec::from).unwrap_or_default();
+            let room = BODY_EXCERPT.saturating_sub(body.len());
+            body.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(&[]));
+            open.call.response_body = Some(Bytes::from(body));
+            if f.header.has(flags::END_STREAM) {
+                self.end_direction(sid, f, out);
+            }
+            return;
         }
         let mut msgs = Vec::new();
         if let Some(a) = open.asm.get_mut(f.dir.index()) {

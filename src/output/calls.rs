@@ -259,6 +259,14 @@ impl<W: Write> CallsPrinter<W> {
         for (i, m) in call.responses.iter().enumerate() {
             message_text(&mut self.out, "response", i, m, &self.decoder.message(call, m, false))?;
         }
+        if let Some(body) = &call.response_body {
+            writeln!(
+                self.out,
+                "  response body (not gRPC, {} bytes):\n{}",
+                call.bytes[1],
+                indent(String::from_utf8_lossy(body).trim_end(), 4)
+            )?;
+        }
         let label = if call.trailers_only { "trailers (Trailers-Only response)" } else { "trailers" };
         if !call.trailers.is_empty() {
             headers_text(&mut self.out, label, &call.trailers)?;
@@ -510,6 +518,12 @@ pub fn call_json(call: &Call, dec: &Decoder) -> Value {
     o.insert("request_encoding".into(), json!(call.encoding(true)));
     o.insert("response_encoding".into(), json!(call.encoding(false)));
     o.insert("trailers_only".into(), json!(call.trailers_only));
+    if let Some(body) = &call.response_body {
+        o.insert(
+            "response_body".into(),
+            json!({"content_type": call.response_content_type(), "length": call.bytes[1], "excerpt": String::from_utf8_lossy(body)}),
+        );
+    }
     o.insert("request_bytes".into(), json!(call.bytes[0]));
     o.insert("response_bytes".into(), json!(call.bytes[1]));
     let mut notes: Vec<Value> = call.notes.iter().map(|n| json!(n)).collect();

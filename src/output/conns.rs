@@ -1,223 +1,318 @@
-//! `grpcscope conns`: one record per TCP connection.
+//! `grpcscope conns`: one record per TCP connection, grouped by channel
+//! (client host → server endpoint), with reconnects and the HTTP/2 and gRPC
+//! view of each connection.
 
 use super::text::{human_bytes, or_dash};
 use super::{write_json_line, Format};
+use crate::analysis::channels::{self, Channel, Reconnect};
 use crate::analysis::pipeline::ConnReport;
 use crate::analysis::Sink;
-use crate::tcp::{ConnSummary, EndReason, HalfStats};
+use crate::filter::Filter;
+use crate::h2::frame::setting_name;
+use crate::h2::{H2Summary, SettingsRecord};
+use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
-use serde::Serialize;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-/// The JSON record of one connection.
-#[derive(Debug, Serialize)]
-pub struct ConnRecord<'a> {
-    /// Number in the capture.
-    pub id: u64,
-    /// `ip:port` of the client.
-    pub client: String,
-    /// `ip:port` of the server.
-    pub server: String,
-    /// How the roles were decided.
-    pub roles_from: crate::tcp::RoleEvidence,
-    /// First packet.
-    pub first_ts: Timestamp,
-    /// Last packet.
-    pub last_ts: Timestamp,
-    /// The handshake, when it was captured.
-    pub handshake: Option<Handshake>,
-    /// Client to server counters.
-    pub client_to_server: &'a HalfStats,
-    /// Server to client counters.
-    pub server_to_client: &'a HalfStats,
-    /// How it ended.
-    pub end: &'a EndReason,
-    /// When it ended.
-    pub end_ts: Timestamp,
-    /// The end as a sentence.
-    pub end_text: String,
-}
-
-/// TCP handshake timing.
-#[derive(Debug, Serialize)]
-pub struct Handshake {
-    /// SYN.
-    pub syn: Option<Timestamp>,
-    /// SYN-ACK.
-    pub syn_ack: Option<Timestamp>,
-    /// ACK.
-    pub ack: Option<Timestamp>,
-    /// SYN to ACK in milliseconds.
-    pub rtt_ms: Option<f64>,
-}
-
-impl<'a> ConnRecord<'a> {
-    /// The record for `c`.
-    pub fn new(c: &'a ConnSummary) -> Self {
-        let handshake = c.syn_ts.map(|_| Handshake {
-            syn: c.syn_ts,
-            syn_ack: c.synack_ts,
-            ack: c.ack_ts,
-            rtt_ms: c.handshake_rtt_nanos().map(|n| n as f64 / 1e6),
-        });
-        ConnRecord {
-            id: c.id,
-            client: c.client.to_string(),
-            server: c.server.to_string(),
-            roles_from: c.roles_from,
-            first_ts: c.first_ts,
-            last_ts: c.last_ts,
-            handshake,
-            client_to_server: &c.dirs[0],
-            server_to_client: &c.dirs[1],
-            end: &c.end,
-            end_ts: c.end_ts,
-            end_text: c.end_text(),
-        }
-    }
-}
-
-/// Prints connections in id order (or as they finish, for live captures).
+/// Prints connections once the capture is read (grouping needs them all),
+/// or as each ends for a live capture.
 pub struct ConnsPrinter<W: Write> {
     out: W,
     format: Format,
-    ordered: bool,
-    pending: BTreeMap<u64, ConnReport>,
-    next_id: u64,
-    header_done: bool,
-    /// The first write error (a closed pipe ends output quietly).
+    verbose: bool,
+    live: bool,
+    reports: Vec<ConnReport>,
+    /// Only connections matching this are printed.
+    pub filter: Option<Filter>,
+    /// The first write error.
     pub error: Option<io::Error>,
 }
 
-/// Connections held back at most while waiting for an earlier one to finish.
-const MAX_PENDING: usize = 100_000;
-
 impl<W: Write> ConnsPrinter<W> {
-    /// Prints to `out`; `ordered` holds records back to print them by id.
-    pub fn new(out: W, format: Format, ordered: bool) -> Self {
-        ConnsPrinter { out, format, ordered, pending: BTreeMap::new(), next_id: 1, header_done: false, error: None }
+    /// A printer; `live` prints each connection as it ends.
+    pub fn new(out: W, format: Format, verbose: bool, live: bool) -> Self {
+        ConnsPrinter { out, format, verbose, live, reports: Vec::new(), filter: None, error: None }
     }
 
-    fn emit(&mut self, report: &ConnReport) {
-        if self.error.is_some() {
+    /// The writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn wanted(&self, r: &ConnReport) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(r))
+    }
+
+    /// Prints everything (end of capture), then a footer in text mode.
+    pub fn finish(&mut self, counters: &crate::analysis::CaptureCounters) {
+        if self.live {
             return;
         }
-        let c = &report.tcp;
+        self.reports.sort_by_key(|r| r.tcp.id);
+        let (chans, reconnects) = channels::analyze(&self.reports);
+        let reports = std::mem::take(&mut self.reports);
+        let by_id: BTreeMap<ConnId, &ConnReport> = reports.iter().map(|r| (r.tcp.id, r)).collect();
         let r = match self.format {
-            Format::Json => write_json_line(&mut self.out, &ConnRecord::new(c)),
-            Format::Text => self.text_line(c),
+            Format::Json => {
+                let wanted: Vec<&ConnReport> = reports.iter().filter(|r| self.wanted(r)).collect();
+                wanted
+                    .into_iter()
+                    .try_for_each(|r| write_json_line(&mut self.out, &conn_json(r, reconnects.get(&r.tcp.id))))
+            }
+            Format::Text => self.text(&chans, &by_id, &reconnects, counters, reports.len()),
         };
-        if let Err(e) = r {
-            self.error = Some(e);
-        }
-    }
-
-    fn text_line(&mut self, c: &ConnSummary) -> io::Result<()> {
-        if !self.header_done {
-            self.header_done = true;
-            writeln!(
-                self.out,
-                "{:>4}  {:<21} {:<21} {:<15} {:>8} {:>9} {:>11} {:>19} {:>9}  END",
-                "ID", "CLIENT", "SERVER", "START", "DURATION", "HANDSHAKE", "PACKETS c/s", "BYTES c/s", "GAPS"
-            )?;
-        }
-        let [cs, sc] = &c.dirs;
-        let gaps = cs.gap_bytes + sc.gap_bytes;
-        writeln!(
-            self.out,
-            "{:>4}  {:<21} {:<21} {:<15} {:>8} {:>9} {:>11} {:>19} {:>9}  {}{}",
-            c.id,
-            c.client.to_string(),
-            c.server.to_string(),
-            c.first_ts.clock(),
-            human_duration(c.last_ts.nanos_since(c.first_ts)),
-            or_dash(c.handshake_rtt_nanos().map(human_duration)),
-            format!("{}/{}", cs.packets, sc.packets),
-            format!("{}/{}", human_bytes(cs.bytes), human_bytes(sc.bytes)),
-            if gaps == 0 { "-".to_string() } else { human_bytes(gaps) },
-            c.end_text(),
-            issues(c),
-        )
-    }
-
-    /// Prints everything still held back (end of capture).
-    pub fn flush(&mut self) {
-        let rest = std::mem::take(&mut self.pending);
-        for c in rest.values() {
-            self.emit(c);
-        }
-        if let Err(e) = self.out.flush() {
+        if let Err(e) = r.and_then(|()| self.out.flush()) {
             self.error.get_or_insert(e);
         }
     }
 
-    /// In text mode, a closing line: how many connections, packets, and what
-    /// was ignored (non-TCP traffic is counted, not decoded).
-    pub fn footer(&mut self, counters: &crate::analysis::CaptureCounters, connections: u64) {
-        if self.format != Format::Text || self.error.is_some() {
-            return;
+    fn text(
+        &mut self,
+        chans: &[Channel],
+        by_id: &BTreeMap<ConnId, &ConnReport>,
+        reconnects: &BTreeMap<ConnId, Reconnect>,
+        counters: &crate::analysis::CaptureCounters,
+        total: usize,
+    ) -> io::Result<()> {
+        for ch in chans {
+            let members: Vec<&ConnReport> =
+                ch.conns.iter().filter_map(|id| by_id.get(id).copied()).filter(|r| self.wanted(r)).collect();
+            if members.is_empty() {
+                continue;
+            }
+            writeln!(
+                self.out,
+                "channel {} -> {}: {} connection(s), {} established, {} reconnect(s), {} failed attempt(s)",
+                ch.client,
+                ch.server,
+                ch.conns.len(),
+                ch.established,
+                ch.reconnects,
+                ch.failed_attempts
+            )?;
+            writeln!(
+                self.out,
+                "  {:>4}  {:<21} {:<15} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
+                "ID", "CLIENT", "START", "DURATION", "HANDSHAKE", "PROTO", "CALLS", "ERR a/t", "BYTES c/s"
+            )?;
+            for r in members {
+                self.text_row(r, reconnects.get(&r.tcp.id))?;
+            }
+            writeln!(self.out)?;
         }
         let ignored: Vec<String> = counters.ignored.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        let mut line =
-            format!("{connections} connection(s); {} packets, {} TCP", counters.packets, counters.tcp_packets);
+        let mut line = format!("{total} connection(s); {} packets, {} TCP", counters.packets, counters.tcp_packets);
         if !ignored.is_empty() {
             line.push_str(&format!("; ignored: {}", ignored.join(", ")));
         }
         if counters.snaplen_cut > 0 {
             line.push_str(&format!("; {} packet(s) cut by the snaplen", counters.snaplen_cut));
         }
-        if let Err(e) = writeln!(self.out, "{line}") {
-            self.error = Some(e);
+        writeln!(self.out, "{line}")
+    }
+
+    fn text_row(&mut self, r: &ConnReport, reconnect: Option<&Reconnect>) -> io::Result<()> {
+        let c = &r.tcp;
+        let [cs, sc] = &c.dirs;
+        let proto = r.h2.as_ref().map_or("-".to_string(), protocol_name);
+        writeln!(
+            self.out,
+            "  {:>4}  {:<21} {:<15} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
+            c.id,
+            c.client.to_string(),
+            c.first_ts.clock(),
+            human_duration(c.last_ts.nanos_since(c.first_ts)),
+            or_dash(c.handshake_rtt_nanos().map(human_duration)),
+            proto,
+            r.calls.total,
+            format!("{}/{}", r.calls.application, r.calls.transport),
+            format!("{}/{}", human_bytes(cs.bytes), human_bytes(sc.bytes)),
+        )?;
+        let mut end = format!("        end: {}", channels::why_ended(r));
+        let gaps = cs.gap_bytes + sc.gap_bytes;
+        if gaps > 0 {
+            end.push_str(&format!("; {} never captured", human_bytes(gaps)));
         }
+        let retx = cs.retransmitted + sc.retransmitted;
+        if retx > 0 {
+            end.push_str(&format!("; {retx} retransmitted segment(s)"));
+        }
+        writeln!(self.out, "{end}")?;
+        if let Some(rc) = reconnect {
+            let what = if c.established { "reconnect" } else { "attempt to reconnect" };
+            writeln!(self.out, "        {what} {:.1} ms after conn {} ended", rc.gap_ms, rc.reconnect_of)?;
+        }
+        if self.verbose {
+            self.verbose_rows(r)?;
+        }
+        Ok(())
     }
 
-    /// The writer (tests read back what was printed).
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-}
-
-/// Retransmissions and reordering, mentioned only when present.
-fn issues(c: &ConnSummary) -> String {
-    let retx = c.dirs[0].retransmitted + c.dirs[1].retransmitted;
-    let ooo = c.dirs[0].out_of_order + c.dirs[1].out_of_order;
-    let mut parts = Vec::new();
-    if retx > 0 {
-        parts.push(format!("{retx} retransmitted"));
-    }
-    if ooo > 0 {
-        parts.push(format!("{ooo} out of order"));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", parts.join(", "))
+    fn verbose_rows(&mut self, r: &ConnReport) -> io::Result<()> {
+        for (ts, step) in ladder(r) {
+            writeln!(self.out, "          {}  {step}", ts.clock())?;
+        }
+        if let Some(h) = &r.h2 {
+            for (who, list) in [("client", &h.client_settings), ("server", &h.server_settings)] {
+                if let Some(s) = list.first() {
+                    let params: Vec<String> =
+                        s.params.iter().map(|(id, v)| format!("{}={v}", setting_name(*id))).collect();
+                    writeln!(
+                        self.out,
+                        "        {who} SETTINGS: {}",
+                        if params.is_empty() { "(defaults)".into() } else { params.join(" ") }
+                    )?;
+                }
+            }
+            for p in &h.pings {
+                writeln!(
+                    self.out,
+                    "        PING from {} at {}: {}",
+                    p.from,
+                    p.ts.clock(),
+                    p.rtt_nanos.map_or("no ACK seen".into(), |n| format!("round trip {}", human_duration(n)))
+                )?;
+            }
+            if h.unknown_header_fields > 0 {
+                writeln!(
+                    self.out,
+                    "        {} header field(s) unknown (HPACK entries from before the capture)",
+                    h.unknown_header_fields
+                )?;
+            }
+            if h.problems > 0 {
+                writeln!(
+                    self.out,
+                    "        {} HTTP/2 problem(s) noted (see `grpcscope frames --conn {}`)",
+                    h.problems, r.tcp.id
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
 impl<W: Write> Sink for ConnsPrinter<W> {
     fn connection(&mut self, c: ConnReport) {
-        if !self.ordered {
-            self.emit(&c);
+        if !self.live {
+            self.reports.push(c);
             return;
         }
-        self.pending.insert(c.tcp.id, c);
-        loop {
-            let next = self.next_id;
-            let Some(c) = self.pending.remove(&next) else {
-                break;
-            };
-            self.emit(&c);
-            self.next_id += 1;
+        // Live: print as each ends; reconnects look back at earlier ones.
+        self.reports.push(c);
+        let (_, reconnects) = channels::analyze(&self.reports);
+        let Some(last) = self.reports.last() else { return };
+        if !self.wanted(last) || self.error.is_some() {
+            return;
         }
-        // Bounded memory: a connection that stays open forever must not hold
-        // back every later one.
-        while self.pending.len() > MAX_PENDING {
-            if let Some((id, c)) = self.pending.pop_first() {
-                self.emit(&c);
-                self.next_id = id + 1;
+        let rc = reconnects.get(&last.tcp.id).cloned();
+        let r = match self.format {
+            Format::Json => write_json_line(&mut self.out, &conn_json(last, rc.as_ref())),
+            Format::Text => {
+                let last = last.clone();
+                self.text_row(&last, rc.as_ref())
+            }
+        };
+        if let Err(e) = r.and_then(|()| self.out.flush()) {
+            self.error = Some(e);
+        }
+        if self.reports.len() > 10_000 {
+            self.reports.drain(..5_000);
+        }
+    }
+}
+
+fn protocol_name(h: &H2Summary) -> String {
+    serde_json::to_value(h.protocol).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// The steps of bringing a connection up, with their times.
+pub fn ladder(r: &ConnReport) -> Vec<(Timestamp, String)> {
+    let c = &r.tcp;
+    let mut steps = Vec::new();
+    let mut push = |ts: Option<Timestamp>, s: &str| {
+        if let Some(ts) = ts {
+            steps.push((ts, s.to_string()));
+        }
+    };
+    push(c.syn_ts, "SYN (client)");
+    push(c.synack_ts, "SYN-ACK (server)");
+    push(c.ack_ts, "ACK (client): TCP established");
+    if let Some(h) = &r.h2 {
+        push(h.preface_ts, "HTTP/2 client preface");
+        for (who, other, list) in [("client", "server", &h.client_settings), ("server", "client", &h.server_settings)] {
+            if let Some(s) = list.first() {
+                push(Some(s.ts), &format!("SETTINGS ({who})"));
+                push(s.acked, &format!("SETTINGS ACK ({other})"));
             }
         }
     }
+    steps.sort_by_key(|(ts, _)| *ts);
+    steps
+}
+
+fn settings_json(list: &[SettingsRecord]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|s| {
+                let params: Map<String, Value> = s.params.iter().map(|(id, v)| (setting_name(*id), json!(v))).collect();
+                json!({"ts": s.ts, "params": params, "acked": s.acked})
+            })
+            .collect(),
+    )
+}
+
+/// The JSON record of a connection.
+pub fn conn_json(r: &ConnReport, reconnect: Option<&Reconnect>) -> Value {
+    let c = &r.tcp;
+    let mut o = Map::new();
+    o.insert("id".into(), json!(c.id));
+    o.insert("client".into(), json!(c.client.to_string()));
+    o.insert("server".into(), json!(c.server.to_string()));
+    o.insert("roles_from".into(), json!(c.roles_from));
+    o.insert("first_ts".into(), json!(c.first_ts));
+    o.insert("last_ts".into(), json!(c.last_ts));
+    let handshake = c.syn_ts.map(|_| json!({"syn": c.syn_ts, "syn_ack": c.synack_ts, "ack": c.ack_ts, "rtt_ms": c.handshake_rtt_nanos().map(|n| n as f64 / 1e6)}));
+    o.insert("handshake".into(), json!(handshake));
+    o.insert("established".into(), json!(c.established));
+    o.insert("client_to_server".into(), json!(c.dirs[0]));
+    o.insert("server_to_client".into(), json!(c.dirs[1]));
+    o.insert("end".into(), json!(c.end));
+    o.insert("end_ts".into(), json!(c.end_ts));
+    o.insert("end_text".into(), json!(c.end_text()));
+    o.insert("why_ended".into(), json!(channels::why_ended(r)));
+    o.insert("channel".into(), json!({"client_host": c.client.ip().to_string(), "server": c.server.to_string()}));
+    o.insert("reconnect_of".into(), json!(reconnect.map(|x| x.reconnect_of)));
+    o.insert("reconnect_gap_ms".into(), json!(reconnect.map(|x| x.gap_ms)));
+    o.insert("previous_end".into(), json!(reconnect.map(|x| x.previous_end.clone())));
+    o.insert("protocol".into(), json!(r.h2.as_ref().map(protocol_name)));
+    o.insert("calls".into(), json!(r.calls));
+    let steps: Vec<Value> = ladder(r).into_iter().map(|(ts, s)| json!({"ts": ts, "step": s})).collect();
+    o.insert("ladder".into(), Value::Array(steps));
+    if let Some(h) = &r.h2 {
+        let pings: Vec<Value> = h.pings.iter().map(|p| json!({"from": p.from, "ts": p.ts, "opaque": p.opaque, "rtt_ms": p.rtt_nanos.map(|n| n as f64 / 1e6)})).collect();
+        o.insert(
+            "h2".into(),
+            json!({
+                "evidence": h.evidence,
+                "preface_ts": h.preface_ts,
+                "tls_server_name": h.tls_server_name,
+                "client_settings": settings_json(&h.client_settings),
+                "server_settings": settings_json(&h.server_settings),
+                "pings": pings,
+                "goaways": h.goaways,
+                "frames": {"client_to_server": h.frames[0], "server_to_client": h.frames[1]},
+                "streams": h.streams,
+                "unknown_header_fields": h.unknown_header_fields,
+                "problems": h.problems,
+                "resyncs": {"client_to_server": h.resyncs[0], "server_to_client": h.resyncs[1]},
+                "skipped_bytes": {"client_to_server": h.skipped_bytes[0], "server_to_client": h.skipped_bytes[1]},
+            }),
+        );
+    } else {
+        o.insert("h2".into(), Value::Null);
+    }
+    Value::Object(o)
 }

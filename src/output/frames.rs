@@ -32,12 +32,24 @@ pub struct FramesPrinter<W: Write> {
     pub unknown_fields: u64,
     /// The first write error.
     pub error: Option<io::Error>,
+    /// Only frames matching this are printed.
+    pub filter: Option<crate::filter::Filter>,
 }
 
 impl<W: Write> FramesPrinter<W> {
     /// A printer writing to `out`.
     pub fn new(out: W, format: Format, verbose: bool, select: FrameSelection) -> Self {
-        FramesPrinter { out, format, verbose, select, header_done: false, printed: 0, unknown_fields: 0, error: None }
+        FramesPrinter {
+            out,
+            format,
+            verbose,
+            select,
+            header_done: false,
+            printed: 0,
+            unknown_fields: 0,
+            error: None,
+            filter: None,
+        }
     }
 
     /// The writer.
@@ -91,7 +103,9 @@ impl<W: Write> Sink for FramesPrinter<W> {
     fn h2_event(&mut self, ev: &H2Event) {
         match ev {
             H2Event::Frame(f) => {
-                if !self.wanted(f.conn, Some(f.header.stream_id)) {
+                if !self.wanted(f.conn, Some(f.header.stream_id))
+                    || self.filter.as_ref().is_some_and(|x| !x.matches(&**f))
+                {
                     return;
                 }
                 self.printed += 1;
@@ -103,7 +117,10 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 });
             }
             H2Event::Preface { conn, ts, offset, packet } => {
-                if !self.wanted(*conn, self.select.stream.map(|_| 0)) || self.select.stream.is_some() {
+                if !self.wanted(*conn, self.select.stream.map(|_| 0))
+                    || self.select.stream.is_some()
+                    || self.filter.is_some()
+                {
                     return;
                 }
                 self.text_header();
@@ -114,7 +131,10 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 });
             }
             H2Event::Lost { conn, dir, ts, bytes, .. } => {
-                if !self.wanted(*conn, None) && self.select.conn.is_some() || self.select.stream.is_some() {
+                if !self.wanted(*conn, None) && self.select.conn.is_some()
+                    || self.select.stream.is_some()
+                    || self.filter.is_some()
+                {
                     return;
                 }
                 self.text_header();

@@ -40,7 +40,10 @@ impl FileResolver for BuiltinResolver {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
         if name == REFLECTION_V1ALPHA {
             let v1 = include_str!("builtin/grpc/reflection/v1/reflection.proto");
-            return File::from_source(name, &v1.replace("grpc.reflection.v1;", "grpc.reflection.v1alpha;").replace("(v1)", "(v1alpha)"));
+            return File::from_source(
+                name,
+                &v1.replace("grpc.reflection.v1;", "grpc.reflection.v1alpha;").replace("(v1)", "(v1alpha)"),
+            );
         }
         match BUILTIN.iter().find(|(n, _)| *n == name) {
             Some((n, src)) => File::from_source(n, src),

@@ -1,0 +1,124 @@
+//! Channels and reconnects: connections grouped by client host and server
+//! endpoint, and the connections that replaced one that had ended.
+
+use super::pipeline::ConnReport;
+use crate::tcp::{ConnId, Side};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// A connection that replaced an earlier one of its channel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reconnect {
+    /// The earlier connection.
+    pub reconnect_of: ConnId,
+    /// From the end of the earlier connection to this one's first packet (SYN).
+    pub gap_ms: f64,
+    /// Why the earlier connection ended.
+    pub previous_end: String,
+}
+
+/// Connections from one client host to one server endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Channel {
+    /// Client host.
+    pub client: IpAddr,
+    /// Server endpoint.
+    pub server: SocketAddr,
+    /// Its connections in order of first packet.
+    pub conns: Vec<ConnId>,
+    /// Connections whose handshake completed (or were picked up mid-stream).
+    pub established: u64,
+    /// Established connections that replaced an earlier one.
+    pub reconnects: u64,
+    /// Attempts that got no connection (refused or unanswered).
+    pub failed_attempts: u64,
+}
+
+/// When a connection stopped being usable: its end, or a GOAWAY from the
+/// server before that (the client stops sending new calls on it then).
+fn ended_at(c: &ConnReport) -> Timestamp {
+    let goaway = c.h2.as_ref().and_then(|h| h.goaways.iter().filter(|g| g.from == Side::Server).map(|g| g.ts).min());
+    let end = if c.tcp.end.is_closed() { c.tcp.end_ts } else { c.tcp.last_ts };
+    goaway.map_or(end, |g| g.min(end))
+}
+
+/// Why a connection ended, with the GOAWAY that announced it if any.
+pub fn why_ended(c: &ConnReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &c.h2 {
+        // A graceful shutdown sends two GOAWAYs (2^31-1, then the real last
+        // stream): each side's last one says what it meant.
+        for side in [Side::Server, Side::Client] {
+            if let Some(g) = h.goaways.iter().rev().find(|g| g.from == side) {
+                let mut s = format!("{} sent GOAWAY ({}, last stream {})", g.from, g.error_name, g.last_stream_id);
+                if !g.debug.is_empty() {
+                    s.push_str(&format!(" \"{}\"", g.debug));
+                }
+                parts.push(s);
+            }
+        }
+    }
+    parts.push(c.tcp.end_text());
+    parts.join("; then ")
+}
+
+/// Counts a connection as usable: established, or picked up mid-stream with data.
+fn usable(c: &ConnReport) -> bool {
+    c.tcp.established || (c.tcp.syn_ts.is_none() && c.tcp.dirs.iter().any(|d| d.bytes > 0))
+}
+
+/// Groups connections into channels and finds reconnects.
+pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconnect>) {
+    let mut by_key: BTreeMap<(IpAddr, SocketAddr), Vec<&ConnReport>> = BTreeMap::new();
+    for r in reports {
+        by_key.entry((r.tcp.client.ip(), r.tcp.server)).or_default().push(r);
+    }
+    let mut channels = Vec::new();
+    let mut reconnects = BTreeMap::new();
+    for ((client, server), mut conns) in by_key {
+        conns.sort_by_key(|c| (c.tcp.first_ts, c.tcp.id));
+        let mut ch = Channel {
+            client,
+            server,
+            conns: conns.iter().map(|c| c.tcp.id).collect(),
+            established: 0,
+            reconnects: 0,
+            failed_attempts: 0,
+        };
+        for (i, c) in conns.iter().enumerate() {
+            if usable(c) {
+                ch.established += 1;
+            } else {
+                ch.failed_attempts += 1;
+            }
+            // The latest earlier usable connection that was done when this one began.
+            let previous =
+                conns.get(..i).unwrap_or(&[]).iter().rev().find(|p| usable(p) && ended_at(p) <= c.tcp.first_ts);
+            let Some(p) = previous else { continue };
+            // A connection still carrying traffic after this one began is a
+            // parallel one (a pool), not one being replaced.
+            if p.tcp.last_ts > c.tcp.first_ts
+                && !p.h2.as_ref().is_some_and(|h| h.goaways.iter().any(|g| g.from == Side::Server))
+            {
+                continue;
+            }
+            if usable(c) {
+                ch.reconnects += 1;
+            }
+            let start = c.tcp.syn_ts.unwrap_or(c.tcp.first_ts);
+            reconnects.insert(
+                c.tcp.id,
+                Reconnect {
+                    reconnect_of: p.tcp.id,
+                    gap_ms: start.nanos_since(ended_at(p)) as f64 / 1e6,
+                    previous_end: why_ended(p),
+                },
+            );
+        }
+        channels.push(ch);
+    }
+    channels.sort_by_key(|c| c.conns.first().copied());
+    (channels, reconnects)
+}

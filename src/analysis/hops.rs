@@ -1,0 +1,342 @@
+//! Cross-hop correlation: when a capture holds several legs of one proxied
+//! call (client → sidecar/proxy → server), pair them and say which hop
+//! failed first and how the status changed on the way back.
+//!
+//! Legs are paired by a request id the proxies forward (`x-request-id`, the
+//! W3C `traceparent` trace id, B3's trace id); without one, by method and
+//! identical first request message within a short window.
+
+use crate::analysis::pipeline::ConnReport;
+use crate::grpc::{Call, Origin, TransportKind};
+use crate::tcp::{ConnId, EndReason, Side};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Legs without a request id pair when they start this close together.
+const WINDOW_NANOS: i64 = 2_000_000_000;
+/// Legs remembered at most (oldest forgotten first).
+const MAX_LEGS: usize = 200_000;
+
+/// One leg of a call as seen on one connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Leg {
+    /// Connection.
+    pub conn: ConnId,
+    /// Stream.
+    pub stream_id: u32,
+    /// Client of this leg.
+    pub client: SocketAddr,
+    /// Server of this leg.
+    pub server: SocketAddr,
+    /// Method.
+    pub method: Option<String>,
+    /// Start.
+    pub start: Timestamp,
+    /// When it ended or failed.
+    pub end: Option<Timestamp>,
+    /// Status name (effective).
+    pub status: Option<&'static str>,
+    /// Where a failure came from.
+    pub origin: Origin,
+    /// The failure in words.
+    pub detail: Option<String>,
+    /// Which side of this leg initiated the failure (the server answering
+    /// with an error, or the client cancelling / closing).
+    pub initiated_by: Option<Side>,
+    #[serde(skip)]
+    key: Option<String>,
+    #[serde(skip)]
+    fingerprint: Option<u64>,
+}
+
+impl Leg {
+    fn failed(&self) -> bool {
+        matches!(self.origin, Origin::Application | Origin::Transport)
+    }
+}
+
+/// A failed call followed across its hops.
+#[derive(Debug, Clone, Serialize)]
+pub struct HopReport {
+    /// What paired the legs: the request id, or `method+request`.
+    pub paired_by: String,
+    /// The legs, client side first.
+    pub legs: Vec<Leg>,
+    /// Index of the leg that failed first.
+    pub failed_first: usize,
+    /// A connection attempt of the proxy that failed, when that is the cause.
+    pub refused_upstream: Option<RefusedAttempt>,
+    /// The story in a sentence.
+    pub summary: String,
+}
+
+/// A connection attempt that got no connection.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RefusedAttempt {
+    /// Its connection id.
+    pub conn: ConnId,
+    /// Who tried.
+    pub client: SocketAddr,
+    /// Where to.
+    pub server: SocketAddr,
+    /// When.
+    pub ts: Timestamp,
+    /// Refused (RST) or unanswered.
+    pub refused: bool,
+}
+
+/// Collects legs and failed connection attempts.
+#[derive(Debug, Default)]
+pub struct Hops {
+    legs: Vec<Leg>,
+    attempts: Vec<RefusedAttempt>,
+}
+
+/// The id a proxy forwards with a request, if any.
+fn request_key(call: &Call) -> Option<String> {
+    let get = |n: &str| {
+        call.request_headers
+            .iter()
+            .find(|(k, _)| k.as_deref() == Some(n))
+            .and_then(|(_, v)| v.as_ref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    if let Some(id) = get("x-request-id") {
+        return Some(format!("x-request-id {id}"));
+    }
+    if let Some(tp) = get("traceparent") {
+        // version-traceid-parentid-flags: the trace id is shared by every hop.
+        return tp.split('-').nth(1).map(|t| format!("trace {t}"));
+    }
+    if let Some(t) = get("x-b3-traceid") {
+        return Some(format!("trace {t}"));
+    }
+    get("b3").and_then(|b| b.split('-').next().map(|t| format!("trace {t}")))
+}
+
+fn fingerprint(call: &Call) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let m = call.requests.first()?;
+    let data = m.data.as_ref()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    m.length.hash(&mut h);
+    Some(h.finish())
+}
+
+impl Hops {
+    /// Remembers a finished call as a possible leg.
+    pub fn add_call(&mut self, call: &Call) {
+        let (origin, transport) = call.verdict();
+        let initiated_by = match (&origin, &transport) {
+            (Origin::Application, _) => Some(Side::Server),
+            (Origin::Transport, Some(t)) => Some(match t.kind {
+                TransportKind::RstStream => call.rst.map_or(Side::Server, |r| r.from),
+                TransportKind::ConnectionClosed | TransportKind::ConnectionReset => match call.connection_end {
+                    Some(EndReason::Fin { by, .. }) | Some(EndReason::Rst { by }) => by,
+                    _ => Side::Server,
+                },
+                TransportKind::HttpStatus | TransportKind::Goaway | TransportKind::MissingTrailers => Side::Server,
+            }),
+            _ => None,
+        };
+        let leg = Leg {
+            conn: call.conn,
+            stream_id: call.stream_id,
+            client: call.client,
+            server: call.server,
+            method: call.method(),
+            start: call.start,
+            end: call.end.or(call.rst.map(|r| r.ts)),
+            status: call.effective_status(),
+            origin,
+            detail: transport.map(|t| t.detail).or_else(|| call.grpc_message()),
+            initiated_by,
+            key: request_key(call),
+            fingerprint: fingerprint(call),
+        };
+        if self.legs.len() >= MAX_LEGS {
+            self.legs.remove(0);
+        }
+        self.legs.push(leg);
+    }
+
+    /// Remembers connection attempts that failed (a proxy that cannot reach its upstream).
+    pub fn add_conn(&mut self, c: &ConnReport) {
+        let refused = matches!(c.tcp.end, EndReason::Refused);
+        if refused || matches!(c.tcp.end, EndReason::NoAnswer) {
+            self.attempts.push(RefusedAttempt {
+                conn: c.tcp.id,
+                client: c.tcp.client,
+                server: c.tcp.server,
+                ts: c.tcp.first_ts,
+                refused,
+            });
+        }
+    }
+
+    /// Every failed call seen on more than one hop, or failed by a proxy
+    /// that could not reach its upstream.
+    pub fn report(&self) -> Vec<HopReport> {
+        let mut groups: BTreeMap<String, Vec<&Leg>> = BTreeMap::new();
+        let mut unkeyed: Vec<&Leg> = Vec::new();
+        for leg in &self.legs {
+            match &leg.key {
+                Some(k) => groups.entry(k.clone()).or_default().push(leg),
+                None => unkeyed.push(leg),
+            }
+        }
+        let mut out = Vec::new();
+        for (key, legs) in groups {
+            out.extend(self.judge(key, legs));
+        }
+        out.extend(self.pair_unkeyed(unkeyed));
+        out.sort_by_key(|r| r.legs.first().map(|l| (l.start, l.conn, l.stream_id)));
+        out
+    }
+
+    /// Pairs legs without a request id by method and first request bytes.
+    fn pair_unkeyed(&self, mut legs: Vec<&Leg>) -> Vec<HopReport> {
+        legs.sort_by_key(|l| l.start);
+        let mut used = vec![false; legs.len()];
+        let mut out = Vec::new();
+        for i in 0..legs.len() {
+            if used.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let Some(first) = legs.get(i).copied() else { continue };
+            let mut group = vec![first];
+            for j in i + 1..legs.len() {
+                let Some(other) = legs.get(j).copied() else { continue };
+                if other.start.nanos_since(first.start) > WINDOW_NANOS {
+                    break;
+                }
+                let same = other.method == first.method
+                    && other.fingerprint.is_some()
+                    && other.fingerprint == first.fingerprint;
+                if same && !group.iter().any(|g| g.conn == other.conn) && !used.get(j).copied().unwrap_or(true) {
+                    group.push(other);
+                    if let Some(u) = used.get_mut(j) {
+                        *u = true;
+                    }
+                }
+            }
+            out.extend(self.judge("method+request".into(), group));
+        }
+        out
+    }
+
+    fn judge(&self, paired_by: String, mut legs: Vec<&Leg>) -> Option<HopReport> {
+        legs.sort_by_key(|l| l.start);
+        let failed: Vec<usize> = (0..legs.len()).filter(|&i| legs.get(i).is_some_and(|l| l.failed())).collect();
+        if failed.is_empty() {
+            return None;
+        }
+        let owned: Vec<Leg> = legs.iter().map(|l| (*l).clone()).collect();
+        if owned.len() == 1 {
+            return self.single_leg(paired_by, owned);
+        }
+        let first = blame(&owned, &failed);
+        let summary = story(&owned, first, None);
+        Some(HopReport { paired_by, legs: owned, failed_first: first, refused_upstream: None, summary })
+    }
+
+    /// A failed call whose only leg is the client's: did the proxy fail to
+    /// reach its upstream during the call?
+    fn single_leg(&self, paired_by: String, legs: Vec<Leg>) -> Option<HopReport> {
+        let leg = legs.first()?;
+        if leg.origin != Origin::Transport {
+            return None;
+        }
+        let end = leg.end.unwrap_or(Timestamp(i64::MAX));
+        let attempt = self
+            .attempts
+            .iter()
+            .find(|a| a.client.ip() == leg.server.ip() && a.ts >= leg.start && a.ts <= end && a.server != leg.server)?;
+        let summary = story(&legs, 0, Some(attempt));
+        Some(HopReport { paired_by, legs, failed_first: 0, refused_upstream: Some(*attempt), summary })
+    }
+}
+
+fn describe(l: &Leg) -> String {
+    let status = l.status.unwrap_or("status unknown");
+    match (&l.origin, &l.detail) {
+        (Origin::Transport, Some(d)) => format!("{status} ({d})"),
+        (Origin::Application, Some(m)) => format!("{status} from the application: {m}"),
+        _ => status.to_string(),
+    }
+}
+
+/// The sentence an SRE wants: which hop failed first, and what each hop
+/// nearer the client saw.
+fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>) -> String {
+    let Some(bad) = legs.get(first) else { return String::new() };
+    let mut s = match refused {
+        Some(a) => format!(
+            "the proxy {} could not reach its upstream {}: connection {} (conn {})",
+            bad.server,
+            a.server,
+            if a.refused { "refused" } else { "never answered" },
+            a.conn
+        ),
+        None if bad.initiated_by == Some(Side::Client) && first > 0 => format!(
+            "hop {} ({} -> {}) failed first: its client {} (the proxy) gave up on it (no answer from {} within {}): {}",
+            first + 1,
+            bad.client,
+            bad.server,
+            bad.client.ip(),
+            bad.server,
+            bad.end.map(|e| crate::time::human_duration(e.nanos_since(bad.start))).unwrap_or_default(),
+            describe(bad)
+        ),
+        None => format!("hop {} ({} -> {}) failed first: {}", first + 1, bad.client, bad.server, describe(bad)),
+    };
+    let nearer: Vec<String> = legs
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(i, _)| *i < first || (refused.is_some() && *i == 0))
+        .map(|(i, l)| format!("hop {} saw {}", i + 1, describe(l)))
+        .collect();
+    if !nearer.is_empty() {
+        s.push_str("; then ");
+        s.push_str(&nearer.join(", "));
+    }
+    if let (Some(client), true) = (legs.first(), first > 0 || refused.is_some()) {
+        if client.origin == Origin::Transport && bad.origin == Origin::Application {
+            s.push_str(" (an application error became a transport error on the way)");
+        } else if client.status != bad.status && client.status.is_some() {
+            s.push_str(&format!(
+                " (the client got {} instead of {})",
+                client.status.unwrap_or("?"),
+                bad.status.unwrap_or("?")
+            ));
+        }
+    }
+    s
+}
+
+/// Which leg failed first, judged by who started each failure: errors a
+/// server answers travel back up the chain (the deepest failed leg is the
+/// cause), cancellations a client starts travel down it (the highest leg
+/// whose client cancelled first is the cause). A proxy giving up on its
+/// upstream (timeout) closes the lower leg from its client side without any
+/// cancellation from above: the lower hop is where it failed.
+fn blame(legs: &[Leg], failed: &[usize]) -> usize {
+    let Some(&deepest) = failed.iter().max() else { return 0 };
+    let Some(d) = legs.get(deepest) else { return deepest };
+    if d.initiated_by != Some(Side::Client) {
+        return deepest;
+    }
+    let end = |i: usize| legs.get(i).and_then(|l| l.end).unwrap_or(Timestamp(i64::MAX));
+    failed
+        .iter()
+        .copied()
+        .filter(|&i| {
+            i < deepest && legs.get(i).is_some_and(|l| l.initiated_by == Some(Side::Client)) && end(i) <= end(deepest)
+        })
+        .min()
+        .unwrap_or(deepest)
+}

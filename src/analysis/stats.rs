@@ -1,0 +1,188 @@
+//! Statistics: per method, per server endpoint, per client→server edge and
+//! per connection; an error timeline by origin; counts of every problem
+//! noted. Streaming aggregates in bounded memory (histograms, not samples).
+
+use super::histogram::Histogram;
+use super::hops::Hops;
+use super::pipeline::{CaptureCounters, ConnReport, Sink};
+use crate::filter::Filter;
+use crate::grpc::{Call, GrpcEvent, Origin};
+use crate::h2::H2Event;
+use crate::tcp::ConnId;
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+/// Aggregates of a group of calls.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    /// Calls.
+    pub calls: u64,
+    /// OK.
+    pub ok: u64,
+    /// Failed calls by status name.
+    pub errors: BTreeMap<String, u64>,
+    /// Failed by the application.
+    pub application: u64,
+    /// Failed by the transport.
+    pub transport: u64,
+    /// Status unreadable.
+    pub unknown: u64,
+    /// Not finished when the capture ended.
+    pub incomplete: u64,
+    /// Durations of calls whose end was seen.
+    pub latency: Histogram,
+    /// Request messages.
+    pub request_messages: u64,
+    /// Response messages.
+    pub response_messages: u64,
+    /// Request DATA bytes.
+    pub request_bytes: u64,
+    /// Response DATA bytes.
+    pub response_bytes: u64,
+}
+
+impl Group {
+    fn add(&mut self, call: &Call, origin: Origin) {
+        self.calls += 1;
+        match origin {
+            Origin::Application => self.application += 1,
+            Origin::Transport => self.transport += 1,
+            Origin::Unknown => self.unknown += 1,
+            Origin::None if call.end.is_none() => self.incomplete += 1,
+            Origin::None => self.ok += 1,
+        }
+        if matches!(origin, Origin::Application | Origin::Transport) {
+            *self.errors.entry(call.effective_status().unwrap_or("UNKNOWN").to_string()).or_default() += 1;
+        }
+        if let Some(d) = call.duration_nanos() {
+            self.latency.record(d);
+        }
+        self.request_messages += call.requests.len() as u64;
+        self.response_messages += call.responses.len() as u64;
+        self.request_bytes += call.bytes[0];
+        self.response_bytes += call.bytes[1];
+    }
+
+    /// Failed calls (application + transport).
+    pub fn failed(&self) -> u64 {
+        self.application + self.transport
+    }
+}
+
+/// Errors in one second of capture time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Second {
+    /// Calls that started in it.
+    pub calls: u64,
+    /// Calls that ended in it failed by the application.
+    pub application: u64,
+    /// ... by the transport.
+    pub transport: u64,
+    /// ... with an unreadable status.
+    pub unknown: u64,
+}
+
+/// Everything `stats` prints.
+#[derive(Default)]
+pub struct Stats {
+    /// Only calls matching this count.
+    pub filter: Option<Filter>,
+    /// All calls together.
+    pub total: Group,
+    /// By method.
+    pub by_method: BTreeMap<String, Group>,
+    /// By server endpoint.
+    pub by_server: BTreeMap<String, Group>,
+    /// By client host → server endpoint.
+    pub by_edge: BTreeMap<(String, String), Group>,
+    /// By connection: (client, server, group).
+    pub by_conn: BTreeMap<ConnId, (String, String, Group)>,
+    /// Errors per second.
+    pub timeline: BTreeMap<i64, Second>,
+    /// Problems noted on frames and calls, by code.
+    pub problems: BTreeMap<&'static str, u64>,
+    /// Connections seen, by how they ended.
+    pub connections: BTreeMap<String, u64>,
+    /// Established connections.
+    pub established: u64,
+    /// Cross-hop pairing.
+    pub hops: Hops,
+    /// First and last call start.
+    pub span: Option<(Timestamp, Timestamp)>,
+    /// Packet counters, set when the capture ends.
+    pub capture: CaptureCounters,
+}
+
+impl Stats {
+    /// Adds one finished call.
+    pub fn add_call(&mut self, call: &Call) {
+        for n in &call.notes {
+            *self.problems.entry(n.code).or_default() += 1;
+        }
+        if self.filter.as_ref().is_some_and(|f| !f.matches(call)) {
+            return;
+        }
+        let origin = call.verdict().0;
+        self.total.add(call, origin);
+        let method = call.method().unwrap_or_else(|| "(method unknown)".into());
+        self.by_method.entry(method).or_default().add(call, origin);
+        self.by_server.entry(call.server.to_string()).or_default().add(call, origin);
+        self.by_edge.entry((call.client.ip().to_string(), call.server.to_string())).or_default().add(call, origin);
+        self.by_conn
+            .entry(call.conn)
+            .or_insert_with(|| (call.client.to_string(), call.server.to_string(), Group::default()))
+            .2
+            .add(call, origin);
+        let second = self.timeline.entry(call.start.secs()).or_default();
+        second.calls += 1;
+        if let Some(end) = call.end.filter(|_| origin != Origin::None) {
+            let s = self.timeline.entry(end.secs()).or_default();
+            match origin {
+                Origin::Application => s.application += 1,
+                Origin::Transport => s.transport += 1,
+                _ => s.unknown += 1,
+            }
+        }
+        self.span = Some(self.span.map_or((call.start, call.start), |(a, b)| (a.min(call.start), b.max(call.start))));
+        self.hops.add_call(call);
+    }
+}
+
+impl Sink for Stats {
+    fn h2_event(&mut self, ev: &H2Event) {
+        if let H2Event::Frame(f) = ev {
+            for n in &f.notes {
+                *self.problems.entry(n.code).or_default() += 1;
+            }
+        }
+    }
+
+    fn grpc_event(&mut self, ev: GrpcEvent) {
+        if let GrpcEvent::Finished(call) = ev {
+            self.add_call(&call);
+        }
+    }
+
+    fn connection(&mut self, c: ConnReport) {
+        let end = serde_json::to_value(c.tcp.end)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        *self.connections.entry(end).or_default() += 1;
+        if c.tcp.established {
+            self.established += 1;
+        }
+        for d in &c.tcp.dirs {
+            if d.buffer_overflows > 0 {
+                *self.problems.entry("reassembly_buffer_full").or_default() += d.buffer_overflows;
+            }
+            if d.gaps > 0 {
+                *self.problems.entry("tcp_gap").or_default() += d.gaps;
+            }
+        }
+        if matches!(c.tcp.end, crate::tcp::EndReason::Evicted) {
+            *self.problems.entry("flow_table_full").or_default() += 1;
+        }
+        self.hops.add_conn(&c);
+    }
+}

@@ -1,0 +1,261 @@
+//! `grpcscope stats`: tables a person can read at 80 columns, or JSON rows.
+
+use super::text::human_bytes;
+use super::{write_json_line, Format};
+use crate::analysis::hops::HopReport;
+use crate::analysis::stats::{Group, Stats};
+use crate::time::{human_duration, Timestamp};
+use serde_json::{json, Map, Value};
+use std::io::{self, Write};
+
+/// Which breakdown to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum By {
+    /// Per method (`/pkg.Service/Method`).
+    #[default]
+    Method,
+    /// Per server endpoint.
+    Server,
+    /// Per client host → server endpoint: the service graph.
+    Edge,
+    /// Per connection.
+    Conn,
+}
+
+fn ms(n: Option<f64>) -> Value {
+    json!(n.map(|v| (v / 1e3).round() / 1e3))
+}
+
+fn group_json(g: &Group) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("calls".into(), json!(g.calls));
+    o.insert("ok".into(), json!(g.ok));
+    o.insert("errors".into(), json!(g.errors));
+    o.insert("application_errors".into(), json!(g.application));
+    o.insert("transport_errors".into(), json!(g.transport));
+    o.insert("unknown".into(), json!(g.unknown));
+    o.insert("incomplete".into(), json!(g.incomplete));
+    let l = &g.latency;
+    o.insert(
+        "latency_ms".into(),
+        json!({
+            "min": ms(l.min().map(|v| v as f64)),
+            "p50": ms(l.percentile(50.0)),
+            "p90": ms(l.percentile(90.0)),
+            "p99": ms(l.percentile(99.0)),
+            "max": ms(l.max().map(|v| v as f64)),
+            "mean": ms(l.mean()),
+            "samples": l.count(),
+        }),
+    );
+    o.insert("request_messages".into(), json!(g.request_messages));
+    o.insert("response_messages".into(), json!(g.response_messages));
+    o.insert("request_bytes".into(), json!(g.request_bytes));
+    o.insert("response_bytes".into(), json!(g.response_bytes));
+    o
+}
+
+fn row(section: &str, keys: &[(&str, Value)], g: &Group) -> Value {
+    let mut o = Map::new();
+    o.insert("section".into(), json!(section));
+    for (k, v) in keys {
+        o.insert((*k).into(), v.clone());
+    }
+    o.extend(group_json(g));
+    Value::Object(o)
+}
+
+/// Prints `stats` for the breakdown `by`.
+pub fn print<W: Write>(out: &mut W, s: &Stats, by: By, format: Format) -> io::Result<()> {
+    let hops = s.hops.report();
+    match format {
+        Format::Json => json_rows(out, s, by, &hops),
+        Format::Text => text(out, s, by, &hops),
+    }
+}
+
+fn json_rows<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
+    let mut summary = row("summary", &[], &s.total);
+    if let Value::Object(o) = &mut summary {
+        o.insert("packets".into(), json!(s.capture.packets));
+        o.insert("tcp_packets".into(), json!(s.capture.tcp_packets));
+        o.insert("ignored_packets".into(), json!(s.capture.ignored));
+        o.insert("connections".into(), json!(s.connections));
+        o.insert("established_connections".into(), json!(s.established));
+        o.insert("first_call".into(), json!(s.span.map(|x| x.0)));
+        o.insert("last_call".into(), json!(s.span.map(|x| x.1)));
+        o.insert("problems".into(), json!(s.problems));
+    }
+    write_json_line(out, &summary)?;
+    match by {
+        By::Method => s
+            .by_method
+            .iter()
+            .try_for_each(|(m, g)| write_json_line(out, &row("method", &[("method", json!(m))], g)))?,
+        By::Server => s
+            .by_server
+            .iter()
+            .try_for_each(|(k, g)| write_json_line(out, &row("server", &[("server", json!(k))], g)))?,
+        By::Edge => s.by_edge.iter().try_for_each(|((c, sv), g)| {
+            write_json_line(out, &row("edge", &[("client", json!(c)), ("server", json!(sv))], g))
+        })?,
+        By::Conn => s.by_conn.iter().try_for_each(|(id, (c, sv, g))| {
+            write_json_line(out, &row("conn", &[("conn", json!(id)), ("client", json!(c)), ("server", json!(sv))], g))
+        })?,
+    }
+    for (sec, x) in &s.timeline {
+        if x.application + x.transport + x.unknown > 0 {
+            let t = json!({"section": "timeline", "second": sec, "calls": x.calls, "application_errors": x.application, "transport_errors": x.transport, "unknown": x.unknown});
+            write_json_line(out, &t)?;
+        }
+    }
+    for h in hops {
+        let mut v = json!(h);
+        if let Value::Object(o) = &mut v {
+            o.insert("section".into(), json!("hop"));
+        }
+        write_json_line(out, &v)?;
+    }
+    Ok(())
+}
+
+fn dur(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |n| human_duration(n as i64))
+}
+
+fn left_trim(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        s.to_string()
+    } else {
+        format!("…{}", s.chars().skip(n - width + 1).collect::<String>())
+    }
+}
+
+fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
+    let t = &s.total;
+    writeln!(
+        out,
+        "{} calls: {} ok, {} application errors, {} transport errors, {} unknown, {} incomplete",
+        t.calls, t.ok, t.application, t.transport, t.unknown, t.incomplete
+    )?;
+    let conns: u64 = s.connections.values().sum();
+    writeln!(
+        out,
+        "{} packets ({} TCP), {conns} connections ({} established)",
+        s.capture.packets, s.capture.tcp_packets, s.established
+    )?;
+    if let Some((a, b)) = s.span {
+        writeln!(out, "calls from {} to {} ({})", a.clock(), b.clock(), human_duration(b.nanos_since(a)))?;
+    }
+    writeln!(out)?;
+    let (title, rows): (&str, Vec<(String, &Group)>) = match by {
+        By::Method => ("METHOD", s.by_method.iter().map(|(k, g)| (k.clone(), g)).collect()),
+        By::Server => ("SERVER", s.by_server.iter().map(|(k, g)| (k.clone(), g)).collect()),
+        By::Edge => {
+            ("CLIENT HOST -> SERVER", s.by_edge.iter().map(|((c, sv), g)| (format!("{c} -> {sv}"), g)).collect())
+        }
+        By::Conn => ("CONN  SERVER", s.by_conn.iter().map(|(id, (_, sv, g))| (format!("{id:>4}  {sv}"), g)).collect()),
+    };
+    writeln!(
+        out,
+        "{:<24} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
+        title, "CALLS", "OK", "APP", "TRANS", "P50", "P90", "P99", "MAX"
+    )?;
+    for (name, g) in &rows {
+        let l = &g.latency;
+        writeln!(
+            out,
+            "{:<24} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
+            left_trim(name, 24),
+            g.calls,
+            g.ok,
+            g.application,
+            g.transport,
+            dur(l.percentile(50.0)),
+            dur(l.percentile(90.0)),
+            dur(l.percentile(99.0)),
+            dur(l.max().map(|v| v as f64))
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{:<24} {:>8} {:>8} {:>10} {:>10}  MIN", title, "REQ MSGS", "RSP MSGS", "REQ BYTES", "RSP BYTES")?;
+    for (name, g) in &rows {
+        writeln!(
+            out,
+            "{:<24} {:>8} {:>8} {:>10} {:>10}  {}",
+            left_trim(name, 24),
+            g.request_messages,
+            g.response_messages,
+            human_bytes(g.request_bytes),
+            human_bytes(g.response_bytes),
+            dur(g.latency.min().map(|v| v as f64))
+        )?;
+    }
+    let failing: Vec<&(String, &Group)> = rows.iter().filter(|(_, g)| !g.errors.is_empty()).collect();
+    if !failing.is_empty() {
+        writeln!(out, "\nERRORS BY STATUS")?;
+        for (name, g) in failing {
+            writeln!(out, "{}", left_trim(name, 80))?;
+            for (status, n) in &g.errors {
+                writeln!(out, "  {status:<24} {n:>6}")?;
+            }
+        }
+    }
+    timeline(out, s)?;
+    if !hops.is_empty() {
+        writeln!(out, "\nFAILURES ACROSS HOPS (legs paired by request id, or by method and request)")?;
+        for h in hops {
+            let method = h.legs.first().and_then(|l| l.method.clone()).unwrap_or_default();
+            writeln!(out, "{}  {}", h.paired_by, method)?;
+            for (i, l) in h.legs.iter().enumerate() {
+                let mark = if i == h.failed_first && h.refused_upstream.is_none() { "  <- failed first" } else { "" };
+                let at = l.end.map_or("-".into(), |e| format!("+{}", human_duration(e.nanos_since(l.start))));
+                writeln!(
+                    out,
+                    "  hop {} conn {} stream {}: {} -> {}  {} {at}{mark}",
+                    i + 1,
+                    l.conn,
+                    l.stream_id,
+                    l.client,
+                    l.server,
+                    l.status.unwrap_or("?")
+                )?;
+            }
+            writeln!(out, "  {}", h.summary)?;
+        }
+    }
+    if !s.problems.is_empty() {
+        writeln!(out, "\nPROBLEMS NOTED")?;
+        for (code, n) in &s.problems {
+            writeln!(out, "{code:<28} {n:>6}")?;
+        }
+    }
+    Ok(())
+}
+
+fn timeline<W: Write>(out: &mut W, s: &Stats) -> io::Result<()> {
+    let errors: Vec<(&i64, &crate::analysis::stats::Second)> =
+        s.timeline.iter().filter(|(_, x)| x.application + x.transport + x.unknown > 0).collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nERRORS PER SECOND        APP TRANS  UNKN  (a = application, t = transport)")?;
+    let peak = errors.iter().map(|(_, x)| x.application + x.transport).max().unwrap_or(1).max(1);
+    for (sec, x) in errors {
+        let width = 30u64;
+        let a = (x.application * width).div_ceil(peak) as usize;
+        let t = (x.transport * width).div_ceil(peak) as usize;
+        writeln!(
+            out,
+            "{:<22} {:>5} {:>5} {:>5}  {}{}",
+            Timestamp::from_parts(*sec, 0).clock(),
+            x.application,
+            x.transport,
+            x.unknown,
+            "a".repeat(a),
+            "t".repeat(t)
+        )?;
+    }
+    Ok(())
+}
