@@ -279,7 +279,15 @@ async fn talk(req: Request<Streaming<Note>>) -> Result<Response<NoteStream>, Sta
 /// Serves the Inventory service (and reflection when `reflection` is
 /// given an encoded FileDescriptorSet) on 127.0.0.1:`port` until `stop` resolves.
 pub async fn serve(port: u16, reflection: Option<Vec<u8>>, stop: impl Future<Output = ()> + Send + 'static) {
-    let addr = ([127, 0, 0, 1], port).into();
+    serve_at(([127, 0, 0, 1], port).into(), reflection, stop).await
+}
+
+/// Serves on any address (the netns tests listen on a veth address).
+pub async fn serve_at(
+    addr: std::net::SocketAddr,
+    reflection: Option<Vec<u8>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
     let mut builder = tonic::transport::Server::builder();
     let router = match reflection {
         Some(fds) => {
@@ -307,7 +315,12 @@ fn path(method: &str) -> PathAndQuery {
 impl InventoryClient {
     /// A lazily connecting client: it (re)connects when a call needs it.
     pub fn lazy(port: u16) -> Self {
-        let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();
+        Self::lazy_at(&format!("127.0.0.1:{port}"))
+    }
+
+    /// A lazily connecting client of `addr` (`host:port`).
+    pub fn lazy_at(addr: &str) -> Self {
+        let channel = tonic::transport::Endpoint::try_from(format!("http://{addr}")).unwrap().connect_lazy();
         InventoryClient { grpc: tonic::client::Grpc::new(channel) }
     }
 

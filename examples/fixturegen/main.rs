@@ -70,6 +70,35 @@ const SCENARIOS: &[Scenario] = &[
 #[tokio::main]
 async fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).collect();
+    // Helper modes for the live-capture tests (processes in network namespaces):
+    //   fixturegen serve ADDR        serve Inventory until killed
+    //   fixturegen call ADDR N       N GetPart calls (sku-0..), then one NOT_FOUND
+    //   fixturegen slow ADDR         one call answered after 5 s
+    match wanted.first().map(String::as_str) {
+        Some("serve") => {
+            let addr = wanted.get(1).expect("serve ADDR").parse().expect("ADDR as ip:port");
+            serve_at(addr, None, std::future::pending()).await;
+            return;
+        }
+        Some("slow") => {
+            // One call the server answers after 5 s: open when a capture is stopped.
+            let addr = wanted.get(1).expect("slow ADDR");
+            let mut c = InventoryClient::lazy_at(addr);
+            let _ = c.get_part(tonic::Request::new(GetPartRequest { sku: "slow-live".into(), delay_ms: 5000 })).await;
+            return;
+        }
+        Some("call") => {
+            let addr = wanted.get(1).expect("call ADDR N");
+            let n: usize = wanted.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+            let mut c = InventoryClient::lazy_at(addr);
+            for i in 0..n {
+                c.get_part(get(&format!("sku-{i}"))).await.unwrap();
+            }
+            assert_eq!(c.get_part(get("missing-1")).await.unwrap_err().code(), tonic::Code::NotFound);
+            return;
+        }
+        _ => {}
+    }
     let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     std::fs::create_dir_all(&out_dir).unwrap();
     for s in SCENARIOS {

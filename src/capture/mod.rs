@@ -13,6 +13,7 @@
 //! slice of a large read buffer: no per-packet copy.
 
 pub mod file;
+pub mod live;
 pub mod pcap_format;
 pub mod pcapng;
 pub mod writer;

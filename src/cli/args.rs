@@ -16,9 +16,17 @@ connection).";
 
 const EXAMPLES: &str = "\
 Examples:
-  grpcscope conns capture.pcap             TCP connections, one line each
-  grpcscope conns -r capture.pcap.gz --format json
-  tcpdump -w - -i lo port 50051 | grpcscope conns -
+  grpcscope calls capture.pcap                        every gRPC call: method, status, latency
+  grpcscope calls --proto-path protos/ -v capture.pcap
+  grpcscope calls -i lo -f 'tcp port 50051'            live, a call per line as each ends (root or CAP_NET_RAW)
+  grpcscope calls -i any -w incident.pcap              live, and keep the packets for a ticket
+  grpcscope stats --by edge capture.pcap.gz           the service graph and its errors
+  grpcscope conns capture.pcapng                      connections, channels, reconnects
+  grpcscope frames --conn 1 -v capture.pcap           HTTP/2 frames with their HPACK encoding
+  tcpdump -w - -i lo port 50051 | grpcscope calls -
+
+Guides: docs/incident.md (a pcap from a ticket), docs/debug-pod.md (live, in Kubernetes),
+docs/workshop.md (teaching gRPC internals).
 ";
 
 /// When to colour text output.
@@ -40,6 +48,10 @@ pub struct Cli {
     /// What to show.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// List the interfaces that can be captured on, and exit (as tcpdump -D).
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
 }
 
 /// The commands.
@@ -101,22 +113,81 @@ dynamic-table entries inserted before the capture began are shown as unknown, ne
     Frames(FramesArgs),
 }
 
-/// Where packets come from.
+/// Where packets come from: a capture file, or a live interface.
 #[derive(Debug, Args, Clone, Default)]
 pub struct InputArgs {
     /// Capture file to read (pcap, pcapng, gzip- or zstd-compressed; `-` for standard input).
-    #[arg(value_name = "FILE", conflicts_with = "read")]
+    #[arg(value_name = "FILE", conflicts_with_all = ["read", "interface"])]
     pub file: Option<PathBuf>,
 
     /// Capture file to read (same as the FILE argument, as in tcpdump).
-    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "interface")]
     pub read: Option<PathBuf>,
+
+    /// Capture live on this interface (`lo`, `eth0`, `any`); needs CAP_NET_RAW. Ctrl-C stops cleanly.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", help_heading = "Live capture")]
+    pub interface: Option<String>,
+
+    /// BPF capture filter, in tcpdump's syntax.
+    #[arg(
+        short = 'f',
+        long = "capture-filter",
+        value_name = "BPF",
+        default_value = "tcp",
+        help_heading = "Live capture"
+    )]
+    pub bpf: String,
+
+    /// Bytes kept of each packet.
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        value_name = "BYTES",
+        default_value_t = 262_144,
+        help_heading = "Live capture"
+    )]
+    pub snaplen: u32,
+
+    /// Also write every captured packet to this pcap file (the file to attach to a ticket).
+    #[arg(short = 'w', long = "write", value_name = "FILE", requires = "interface", help_heading = "Live capture")]
+    pub write: Option<PathBuf>,
+
+    /// Stop after this many packets.
+    #[arg(short = 'c', long = "count", value_name = "COUNT", requires = "interface", help_heading = "Live capture")]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "interface", help_heading = "Live capture")]
+    pub duration: Option<f64>,
+
+    /// Put the interface in promiscuous mode (off by default; needs CAP_NET_ADMIN too).
+    #[arg(long, requires = "interface", help_heading = "Live capture")]
+    pub promisc: bool,
+
+    /// Kernel capture buffer, in bytes: raise it if packets are dropped.
+    #[arg(short = 'B', long = "buffer-size", value_name = "BYTES", default_value_t = 32 << 20, help_heading = "Live capture")]
+    pub buffer_bytes: u32,
+
+    /// After opening the interface, drop root privileges to this user (as tcpdump -Z).
+    #[arg(
+        short = 'Z',
+        long = "relinquish-privileges",
+        value_name = "USER",
+        requires = "interface",
+        help_heading = "Live capture"
+    )]
+    pub user: Option<String>,
 }
 
 impl InputArgs {
     /// The capture file named by `-r` or the positional argument.
     pub fn path(&self) -> Option<&PathBuf> {
         self.read.as_ref().or(self.file.as_ref())
+    }
+
+    /// Whether packets come from a live interface.
+    pub fn is_live(&self) -> bool {
+        self.interface.is_some()
     }
 }
 
@@ -227,4 +298,7 @@ pub struct StatsArgs {
     /// The breakdown: per method, per server endpoint, per client→server edge, or per connection.
     #[arg(long, value_enum, default_value_t = crate::output::stats::By::Method)]
     pub by: crate::output::stats::By,
+    /// With -i: print the statistics every SECS seconds (and at the end).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub interval: f64,
 }

@@ -1,9 +1,11 @@
-//! Running a command: open the source, build the pipeline, print.
+//! Running a command: open the source (file or interface), build the
+//! pipeline, print.
 
 use super::args::{
     CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs, SchemaArgs, StatsArgs,
 };
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
+use crate::capture::live::{self, LiveCapture, LiveOptions};
 use crate::capture::FileCapture;
 use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
@@ -16,6 +18,9 @@ use crate::tcp::TcpConfig;
 use clap::Parser;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Exit status for bad input: an unreadable capture, a bad argument.
 const EXIT_BAD_INPUT: i32 = 2;
@@ -53,12 +58,192 @@ impl From<io::Error> for Failure {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if cli.list_interfaces {
+        return list_interfaces();
+    }
     match cli.command {
         Some(Command::Calls(args)) => calls(args),
         Some(Command::Conns(args)) => conns(args),
         Some(Command::Stats(args)) => stats(args),
         Some(Command::Frames(args)) => frames(args),
-        None => Err(Failure::BadInput("no command given; try `grpcscope conns FILE` or `grpcscope --help`".into())),
+        None => Err(Failure::BadInput("no command given; try `grpcscope calls FILE` or `grpcscope --help`".into())),
+    }
+}
+
+fn list_interfaces() -> Result<(), Failure> {
+    let list = live::list_interfaces().map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut out = io::stdout().lock();
+    for (i, (name, desc)) in list.iter().enumerate() {
+        writeln!(out, "{}.{name} {desc}", i + 1)?;
+    }
+    Ok(())
+}
+
+fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
+    PipelineConfig {
+        tcp: TcpConfig {
+            max_buffered_per_direction: decode.max_reassembly_buffer,
+            server_ports: decode.h2_ports.clone(),
+            ..TcpConfig::default()
+        },
+        h2: H2Config { h2_ports: decode.h2_ports.clone(), ..H2Config::default() },
+        ..PipelineConfig::new()
+    }
+}
+
+/// Something to do every so often during a live capture (print statistics).
+pub type Tick<'a, S> = (Duration, &'a mut dyn FnMut(&mut Pipeline<S>) -> io::Result<()>);
+
+/// Feeds every packet of the source through a pipeline ending in `sink`.
+fn drive<S: Sink>(input: &InputArgs, decode: &DecodeArgs, sink: S) -> Result<Pipeline<S>, Failure> {
+    drive_with(input, pipeline_config(decode), sink, None)
+}
+
+fn drive_with<S: Sink>(
+    input: &InputArgs,
+    cfg: PipelineConfig,
+    sink: S,
+    tick: Option<Tick<'_, S>>,
+) -> Result<Pipeline<S>, Failure> {
+    match &input.interface {
+        Some(iface) => drive_live(input, iface, cfg, sink, tick),
+        None => drive_file(input, cfg, sink),
+    }
+}
+
+fn drive_file<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Result<Pipeline<S>, Failure> {
+    let Some(path) = input.path() else {
+        return Err(Failure::BadInput(
+            "no capture given: name a file (or `-` for standard input), or capture live with -i IFACE; e.g. `grpcscope calls capture.pcap`".into(),
+        ));
+    };
+    let mut cap = FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut pipeline = Pipeline::new(cfg, sink);
+    while let Some(pkt) = cap.next_packet() {
+        pipeline.packet(&pkt);
+    }
+    pipeline.finish();
+    for w in cap.warnings() {
+        eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
+    }
+    Ok(pipeline)
+}
+
+fn display_name(p: Option<&PathBuf>) -> String {
+    p.map_or_else(|| "<stdin>".into(), |p| p.display().to_string())
+}
+
+/// Set by Ctrl-C (SIGINT) or SIGTERM: stop capturing, finish cleanly.
+fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: the user means it.
+                std::process::exit(130);
+            }
+        });
+        flag
+    })
+    .clone()
+}
+
+/// Opens a live capture as `input` describes (and drops privileges after).
+pub fn open_live(input: &InputArgs, iface: &str) -> Result<LiveCapture, Failure> {
+    let opts = LiveOptions {
+        interface: iface.to_string(),
+        bpf: input.bpf.clone(),
+        snaplen: input.snaplen,
+        promisc: input.promisc,
+        buffer_bytes: input.buffer_bytes,
+        write: input.write.clone(),
+    };
+    let cap = LiveCapture::open(&opts).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(user) = &input.user {
+        live::drop_privileges(user).map_err(Failure::BadInput)?;
+    }
+    Ok(cap)
+}
+
+fn drive_live<S: Sink>(
+    input: &InputArgs,
+    iface: &str,
+    cfg: PipelineConfig,
+    sink: S,
+    mut tick: Option<Tick<'_, S>>,
+) -> Result<Pipeline<S>, Failure> {
+    let mut cap = open_live(input, iface)?;
+    let stop = stop_flag();
+    eprintln!("grpcscope: capturing on {}; Ctrl-C to stop", cap.description);
+    let mut pipeline = Pipeline::new(cfg, sink);
+    let started = Instant::now();
+    let (mut last_flush, mut last_tick) = (Instant::now(), Instant::now());
+    let deadline = input.duration.map(Duration::from_secs_f64);
+    let mut captured = 0u64;
+    let mut failure = None;
+    while !stop.load(Ordering::SeqCst)
+        && input.count.is_none_or(|c| captured < c)
+        && deadline.is_none_or(|d| started.elapsed() < d)
+    {
+        match cap.next(100) {
+            Ok(Some(p)) => {
+                pipeline.packet(&p);
+                captured += 1;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        if last_flush.elapsed() >= Duration::from_secs(1) {
+            cap.flush().map_err(|e| Failure::BadInput(e.to_string()))?;
+            last_flush = Instant::now();
+        }
+        if let Some((every, f)) = &mut tick {
+            if last_tick.elapsed() >= *every {
+                f(&mut pipeline)?;
+                last_tick = Instant::now();
+            }
+        }
+    }
+    // Calls still open end as incomplete; the -w file is completed.
+    pipeline.finish();
+    cap.flush().map_err(|e| Failure::BadInput(e.to_string()))?;
+    report_drops(&mut cap, captured);
+    if let Some(e) = failure {
+        eprintln!("grpcscope: warning: the capture stopped: {e}");
+    }
+    Ok(pipeline)
+}
+
+/// Drop counters at exit, loudly when anything was lost.
+fn report_drops(cap: &mut LiveCapture, captured: u64) {
+    match cap.drops() {
+        Some(d) => {
+            eprintln!("grpcscope: {captured} packets captured, {} received by the filter, {} dropped by the kernel, {} dropped by the interface", d.received, d.dropped, d.if_dropped);
+            if d.lost() {
+                eprintln!(
+                    "grpcscope: WARNING: {} PACKETS WERE DROPPED: this capture is INCOMPLETE. Calls, frames and statistics may be missing or \
+                     damaged. Raise the buffer with -B, narrow the filter with -f, or write with -w and analyse the file afterwards.",
+                    d.dropped + d.if_dropped
+                );
+            }
+        }
+        None => eprintln!("grpcscope: {captured} packets captured (the kernel's drop counters are not available)"),
+    }
+}
+
+/// Compiles `--filter` for records with `fields`; a bad expression is one
+/// clear error pointing at the offending character.
+fn compile_filter(expr: &Option<String>, fields: &FieldSet) -> Result<Option<Filter>, Failure> {
+    match expr {
+        None => Ok(None),
+        Some(e) => Filter::parse(e, fields)
+            .map(Some)
+            .map_err(|err| Failure::BadInput(format!("bad --filter for {}s: {err}", fields.kind))),
     }
 }
 
@@ -88,9 +273,12 @@ fn use_color(choice: ColorChoice) -> bool {
 
 fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
+    let live = args.common.input.is_live();
     let out = BufWriter::new(io::stdout().lock());
     let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size };
-    let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), true, decoder);
+    // A file prints in start order; live prints each call as it ends.
+    let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
+    printer.flush_each = live;
     if let Some(f) = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
         printer.filter = Some(Box::new(move |c| f.matches(c)));
     }
@@ -101,7 +289,7 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
         keep_payloads: true,
     };
     cfg.max_call_bytes = args.messages.max_call_bytes;
-    let mut p = drive_with(&args.common.input, cfg, printer)?;
+    let mut p = drive_with(&args.common.input, cfg, printer, None)?;
     p.sink.flush();
     if let Some(e) = p.sink.error.take() {
         return Err(e.into());
@@ -115,9 +303,10 @@ fn frames(args: FramesArgs) -> Result<(), Failure> {
     let select = FrameSelection { conn: args.conn, stream: args.stream };
     let mut printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::FRAME_FIELDS)?;
+    printer.flush_each = args.common.input.is_live();
     let mut cfg = pipeline_config(&args.common.decode);
     cfg.h2.snapshot_tables = args.verbose;
-    let mut p = drive_with(&args.common.input, cfg, printer)?;
+    let mut p = drive_with(&args.common.input, cfg, printer, None)?;
     p.sink.footer();
     if let Some(e) = p.sink.error.take() {
         return Err(e.into());
@@ -126,64 +315,9 @@ fn frames(args: FramesArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
-    PipelineConfig {
-        tcp: TcpConfig {
-            max_buffered_per_direction: decode.max_reassembly_buffer,
-            server_ports: decode.h2_ports.clone(),
-            ..TcpConfig::default()
-        },
-        h2: H2Config { h2_ports: decode.h2_ports.clone(), ..H2Config::default() },
-        ..PipelineConfig::new()
-    }
-}
-
-fn open_capture(input: &InputArgs) -> Result<FileCapture, Failure> {
-    let Some(path) = input.path() else {
-        return Err(Failure::BadInput(
-            "no capture given: name a file (or `-` for standard input), e.g. `grpcscope conns capture.pcap`".into(),
-        ));
-    };
-    FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))
-}
-
-/// Feeds every packet of the capture through a pipeline ending in `sink`,
-/// then prints the capture's warnings on stderr.
-fn drive<S: Sink>(input: &InputArgs, decode: &DecodeArgs, sink: S) -> Result<Pipeline<S>, Failure> {
-    drive_with(input, pipeline_config(decode), sink)
-}
-
-fn drive_with<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Result<Pipeline<S>, Failure> {
-    let mut cap = open_capture(input)?;
-    let mut pipeline = Pipeline::new(cfg, sink);
-    while let Some(pkt) = cap.next_packet() {
-        pipeline.packet(&pkt);
-    }
-    pipeline.finish();
-    for w in cap.warnings() {
-        eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
-    }
-    Ok(pipeline)
-}
-
-fn display_name(p: Option<&PathBuf>) -> String {
-    p.map_or_else(|| "<stdin>".into(), |p| p.display().to_string())
-}
-
-/// Compiles `--filter` for records with `fields`; a bad expression is one
-/// clear error pointing at the offending character.
-fn compile_filter(expr: &Option<String>, fields: &FieldSet) -> Result<Option<Filter>, Failure> {
-    match expr {
-        None => Ok(None),
-        Some(e) => Filter::parse(e, fields)
-            .map(Some)
-            .map_err(|err| Failure::BadInput(format!("bad --filter for {}s: {err}", fields.kind))),
-    }
-}
-
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
-    let mut printer = ConnsPrinter::new(out, args.common.format, args.verbose, false);
+    let mut printer = ConnsPrinter::new(out, args.common.format, args.verbose, args.common.input.is_live());
     printer.filter = compile_filter(&args.common.filter, &crate::filter::CONN_FIELDS)?;
     let mut p = drive(&args.common.input, &args.common.decode, printer)?;
     let counters = p.counters.clone();
@@ -202,10 +336,33 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     // request of each call, which pairs proxied legs: keep payloads small.
     cfg.max_call_bytes = 64 * 1024;
     let sink = crate::analysis::stats::Stats { filter, ..Default::default() };
-    let mut p = drive_with(&args.common.input, cfg, sink)?;
+    let (by, format) = (args.by, args.common.format);
+    let print_now = |p: &mut Pipeline<crate::analysis::stats::Stats>| -> io::Result<()> {
+        p.sink.capture = p.counters.clone();
+        let mut out = io::stdout().lock();
+        if format == crate::output::Format::Text {
+            writeln!(out, "--- {} ---", now_clock())?;
+        }
+        crate::output::stats::print(&mut out, &p.sink, by, format)?;
+        out.flush()
+    };
+    let mut print_tick = print_now;
+    let tick: Option<Tick<'_, _>> = args.common.input.is_live().then(|| {
+        (
+            Duration::from_secs_f64(args.interval.max(0.1)),
+            &mut print_tick as &mut dyn FnMut(&mut Pipeline<_>) -> io::Result<()>,
+        )
+    });
+    let mut p = drive_with(&args.common.input, cfg, sink, tick)?;
     p.sink.capture = p.counters.clone();
     let mut out = BufWriter::new(io::stdout().lock());
     crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format)?;
     out.flush()?;
     Ok(())
+}
+
+/// The wall clock now, HH:MM:SS (UTC), for live statistics headers.
+fn now_clock() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    crate::time::Timestamp::from_parts(now.as_secs() as i64, 0).clock()
 }

@@ -135,6 +135,8 @@ pub struct CallsPrinter<W: Write> {
     pub error: Option<io::Error>,
     /// Which calls to print (all when `None`).
     pub filter: Option<CallFilter>,
+    /// Flush after every record (live captures, so output appears at once).
+    pub flush_each: bool,
 }
 
 impl<W: Write> CallsPrinter<W> {
@@ -154,6 +156,7 @@ impl<W: Write> CallsPrinter<W> {
             printed: 0,
             error: None,
             filter: None,
+            flush_each: false,
         }
     }
 
@@ -198,6 +201,7 @@ impl<W: Write> CallsPrinter<W> {
             Format::Text if self.verbose => self.verbose_text(call),
             Format::Text => self.text_line(call),
         };
+        let r = r.and_then(|()| if self.flush_each { self.out.flush() } else { Ok(()) });
         if let Err(e) = r {
             self.error = Some(e);
         }

@@ -34,6 +34,8 @@ pub struct FramesPrinter<W: Write> {
     pub error: Option<io::Error>,
     /// Only frames matching this are printed.
     pub filter: Option<crate::filter::Filter>,
+    /// Flush after every record (live captures, so output appears at once).
+    pub flush_each: bool,
 }
 
 impl<W: Write> FramesPrinter<W> {
@@ -49,6 +51,7 @@ impl<W: Write> FramesPrinter<W> {
             unknown_fields: 0,
             error: None,
             filter: None,
+            flush_each: false,
         }
     }
 
@@ -63,7 +66,14 @@ impl<W: Write> FramesPrinter<W> {
 
     fn write(&mut self, f: impl FnOnce(&mut W, Format, bool) -> io::Result<()>) {
         if self.error.is_none() {
-            if let Err(e) = f(&mut self.out, self.format, self.verbose) {
+            let r = f(&mut self.out, self.format, self.verbose).and_then(|()| {
+                if self.flush_each {
+                    self.out.flush()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = r {
                 self.error = Some(e);
             }
         }

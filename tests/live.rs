@@ -1,0 +1,372 @@
+//! Issue 7: live capture. These tests capture real traffic of real tonic
+//! peers (examples/fixturegen in helper modes), so they need root or
+//! CAP_NET_RAW; CI runs as root. They skip, saying why, otherwise.
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixturegen() -> PathBuf {
+    grpcscope_bin().parent().unwrap().join("examples/fixturegen")
+}
+
+/// Live tests need root, the example binary, and a usable loopback.
+fn can_capture(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIP {test}: live capture needs root or CAP_NET_RAW (CI runs as root)");
+        return false;
+    }
+    if !fixturegen().exists() {
+        eprintln!("SKIP {test}: {} not built (cargo test builds it)", fixturegen().display());
+        return false;
+    }
+    true
+}
+
+/// A port unlikely to clash between concurrently running tests.
+fn port(offset: u16) -> u16 {
+    41_000 + (std::process::id() % 1000) as u16 * 10 + offset
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn server(addr: &str, netns: Option<&str>) -> Killed {
+    let mut cmd = netns_cmd(netns, fixturegen().to_str().unwrap());
+    cmd.args(["serve", addr]);
+    let child = Killed(cmd.spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(400));
+    child
+}
+
+fn netns_cmd(netns: Option<&str>, program: &str) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, program]);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Starts grpcscope and waits for its "capturing on" line.
+fn start_grpcscope(args: &[&str], netns: Option<&str>) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut cmd = netns_cmd(netns, grpcscope_bin().to_str().unwrap());
+    let mut child = cmd.args(args).current_dir(root()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("capturing on"), "grpcscope did not start: {line}");
+    (child, err)
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+fn finish(child: Child, mut err: BufReader<std::process::ChildStderr>) -> (i32, String, String) {
+    let mut rest = String::new();
+    let out = child.wait_with_output().unwrap();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), rest)
+}
+
+fn call(addr: &str, n: usize, netns: Option<&str>) {
+    let status =
+        netns_cmd(netns, fixturegen().to_str().unwrap()).args(["call", addr, &n.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn live_calls_on_loopback_and_the_w_file() {
+    if !can_capture("live_calls_on_loopback_and_the_w_file") {
+        return;
+    }
+    let p = port(0);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let dir = scratch_dir("live-lo");
+    let w = dir.join("ticket.pcap");
+    let bpf = format!("tcp port {p}");
+    let (gs, err) = start_grpcscope(
+        &["calls", "-i", "lo", "-f", &bpf, "--format", "json", "--proto-path", "protos", "-w", w.to_str().unwrap()],
+        None,
+    );
+    call(&addr, 3, None);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&gs);
+    let (code, out, stderr) = finish(gs, err);
+    assert_eq!(code, 0, "{stderr}");
+    let calls = json_lines(&out);
+    assert_eq!(calls.len(), 4, "{out}");
+    let skus: Vec<&str> = calls.iter().map(|c| c["requests"][0]["json"]["sku"].as_str().unwrap()).collect();
+    assert_eq!(skus, ["sku-0", "sku-1", "sku-2", "missing-1"]);
+    assert!(calls[..3].iter().all(|c| c["grpc_status_name"] == "OK"));
+    assert_eq!(
+        (calls[3]["grpc_status_name"].as_str(), calls[3]["error_origin"].as_str()),
+        (Some("NOT_FOUND"), Some("application"))
+    );
+    assert!(calls.iter().all(|c| c["method"] == "/grpcscope.fixtures.v1.Inventory/GetPart"));
+    assert!(stderr.contains("0 dropped by the kernel"), "{stderr}");
+    // The -w file holds the same traffic: grpcscope decodes the same calls...
+    let (code, from_file, _) = grpcscope(&["calls", "--format", "json", "--proto-path", "protos", w.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(json_lines(&from_file), calls);
+    // ...and tshark reads every packet of it.
+    let captured: u64 = stderr.split(" packets captured").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    if have_tshark("live_calls_on_loopback_and_the_w_file (tshark part)") {
+        let frames = tshark(&["-r", w.to_str().unwrap(), "-T", "fields", "-e", "frame.number"]);
+        assert_eq!(frames.lines().count() as u64, captured);
+    }
+}
+
+#[test]
+fn count_duration_and_an_open_call_at_ctrl_c() {
+    if !can_capture("count_duration_and_an_open_call_at_ctrl_c") {
+        return;
+    }
+    let p = port(1);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let bpf = format!("tcp port {p}");
+    // -c: stops by itself after 5 packets.
+    let (gs, err) = start_grpcscope(&["frames", "-i", "lo", "-f", &bpf, "-c", "5", "--format", "json"], None);
+    call(&addr, 2, None);
+    let (code, _, stderr) = finish(gs, err);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("5 packets captured"), "{stderr}");
+    // --duration: stops by itself.
+    let t0 = Instant::now();
+    let (gs, err) = start_grpcscope(&["conns", "-i", "lo", "-f", &bpf, "--duration", "0.5"], None);
+    let (code, _, _) = finish(gs, err);
+    assert_eq!(code, 0);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Ctrl-C while a call waits for its answer: printed, marked incomplete.
+    let (gs, err) = start_grpcscope(&["calls", "-i", "lo", "-f", &bpf, "--format", "json"], None);
+    let slow = Killed(Command::new(fixturegen()).args(["slow", &addr]).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(800));
+    interrupt(&gs);
+    let (code, out, _) = finish(gs, err);
+    drop(slow);
+    assert_eq!(code, 0);
+    let calls = json_lines(&out);
+    assert_eq!(calls.len(), 1, "{out}");
+    assert_eq!((calls[0]["complete"].as_bool(), calls[0]["end"].is_null()), (Some(false), true));
+    assert!(calls[0]["notes"].as_array().unwrap().iter().any(|n| n["code"] == "incomplete"));
+}
+
+#[test]
+fn periodic_statistics() {
+    if !can_capture("periodic_statistics") {
+        return;
+    }
+    let p = port(2);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let bpf = format!("tcp port {p}");
+    let (gs, err) = start_grpcscope(&["stats", "-i", "lo", "-f", &bpf, "--interval", "0.3", "--duration", "1.5"], None);
+    call(&addr, 2, None);
+    let (code, out, _) = finish(gs, err);
+    assert_eq!(code, 0);
+    assert!(out.matches("--- ").count() >= 2, "statistics every interval: {out}");
+    assert!(
+        out.trim_end().lines().any(|l| l.starts_with("3 calls: 2 ok, 1 application errors")),
+        "and at the end: {out}"
+    );
+}
+
+#[test]
+fn permission_errors_say_what_is_missing() {
+    if !can_capture("permission_errors_say_what_is_missing") {
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            grpcscope_bin().to_str().unwrap(),
+            "calls",
+            "-i",
+            "lo",
+        ])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("SKIP permission_errors_say_what_is_missing: setpriv (util-linux) is not available");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not permitted to capture on lo")
+            && err.contains("CAP_NET_RAW")
+            && err.contains("setcap")
+            && err.contains("NET_RAW"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            grpcscope_bin().to_str().unwrap(),
+            "calls",
+            "-i",
+            "lo",
+            "--promisc",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CAP_NET_ADMIN"));
+}
+
+#[test]
+fn privileges_are_dropped_after_opening() {
+    if !can_capture("privileges_are_dropped_after_opening") {
+        return;
+    }
+    let p = port(3);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let bpf = format!("tcp port {p}");
+    let (gs, err) = start_grpcscope(&["calls", "-i", "lo", "-f", &bpf, "-Z", "nobody", "--format", "json"], None);
+    let pid = gs.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.split_whitespace().skip(1).all(|u| u == "65534"), "{uid_line}");
+    call(&addr, 1, None);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&gs);
+    let (code, out, _) = finish(gs, err);
+    assert_eq!(code, 0);
+    assert_eq!(json_lines(&out).len(), 2, "capture goes on after the switch");
+}
+
+/// A network namespace with a veth pair: the pod of docs/debug-pod.md.
+struct Pod {
+    name: String,
+}
+
+impl Pod {
+    fn create(tag: &str) -> Option<Pod> {
+        let name = format!("gs-{tag}-{}", std::process::id() % 100_000);
+        let host = format!("vh{}", std::process::id() % 100_000);
+        let pod = format!("vp{}", std::process::id() % 100_000);
+        let net = format!("10.{}.{}", 200 + (std::process::id() % 50), (std::process::id() / 50) % 250);
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                host.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                pod.clone(),
+            ],
+            vec!["link".into(), "set".into(), pod.clone(), "netns".into(), name.clone()],
+            vec!["addr".into(), "add".into(), format!("{net}.1/24"), "dev".into(), host.clone()],
+            vec!["link".into(), "set".into(), host.clone(), "up".into()],
+            vec![
+                "netns".into(),
+                "exec".into(),
+                name.clone(),
+                "ip".into(),
+                "addr".into(),
+                "add".into(),
+                format!("{net}.2/24"),
+                "dev".into(),
+                pod.clone(),
+            ],
+            vec![
+                "netns".into(),
+                "exec".into(),
+                name.clone(),
+                "ip".into(),
+                "link".into(),
+                "set".into(),
+                pod.clone(),
+                "up".into(),
+            ],
+            vec![
+                "netns".into(),
+                "exec".into(),
+                name.clone(),
+                "ip".into(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+        ];
+        let p = Pod { name };
+        for s in steps {
+            let ok = Command::new("ip").args(&s).status().is_ok_and(|st| st.success());
+            if !ok {
+                eprintln!("SKIP: cannot build a network namespace here (ip {})", s.join(" "));
+                return None;
+            }
+        }
+        std::env::set_var("GS_POD_NET", &net);
+        std::env::set_var("GS_POD_IF", &pod);
+        Some(p)
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+#[test]
+fn a_network_namespace_stands_in_for_the_pod() {
+    if !can_capture("a_network_namespace_stands_in_for_the_pod") {
+        return;
+    }
+    let Some(pod) = Pod::create("pod") else { return };
+    let net = std::env::var("GS_POD_NET").unwrap();
+    let pod_if = std::env::var("GS_POD_IF").unwrap();
+    let ns = Some(pod.name.as_str());
+    // The app listens in the pod; the debug container shares its netns.
+    let _app = server("0.0.0.0:50051", ns);
+    let dir = scratch_dir("pod");
+    let w = dir.join("pod.pcap");
+    // Traffic from outside the pod arrives on its interface...
+    let (gs, err) = start_grpcscope(
+        &["calls", "-i", &pod_if, "-f", "tcp port 50051", "--format", "json", "-w", w.to_str().unwrap()],
+        ns,
+    );
+    call(&format!("{net}.2:50051"), 2, None);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&gs);
+    let (code, out, stderr) = finish(gs, err);
+    assert_eq!(code, 0, "{stderr}");
+    let calls = json_lines(&out);
+    assert_eq!(calls.len(), 3, "{out}");
+    assert_eq!(calls[0]["conn"]["server"], format!("{net}.2:50051"));
+    // ...and a sidecar talking to the app inside the pod uses lo.
+    let (gs, err) = start_grpcscope(&["calls", "-i", "lo", "-f", "tcp port 50051", "--format", "json"], ns);
+    call("127.0.0.1:50051", 1, ns);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&gs);
+    let (_, out, _) = finish(gs, err);
+    assert_eq!(json_lines(&out).len(), 2);
+    // The -w file (brought back with `kubectl cp`) decodes the same calls outside.
+    let (_, from_file, _) = grpcscope(&["calls", "--format", "json", w.to_str().unwrap()]);
+    assert_eq!(json_lines(&from_file), calls);
+}
