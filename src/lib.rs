@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod cli;
+pub mod explain;
 pub mod filter;
 pub mod grpc;
 pub mod h2;
@@ -22,3 +23,4 @@ pub mod proto;
 pub mod synth;
 pub mod tcp;
 pub mod time;
+pub mod tui;

@@ -3,6 +3,7 @@
 //! CAP_NET_RAW; CI runs as root. They skip, saying why, otherwise.
 mod common;
 
+use common::tmux::{ui_command, Tmux};
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -369,4 +370,33 @@ fn a_network_namespace_stands_in_for_the_pod() {
     // The -w file (brought back with `kubectl cp`) decodes the same calls outside.
     let (_, from_file, _) = grpcscope(&["calls", "--format", "json", w.to_str().unwrap()]);
     assert_eq!(json_lines(&from_file), calls);
+}
+
+#[test]
+fn the_ui_on_live_traffic_follows_pauses_and_counts_drops() {
+    if !can_capture("the_ui_on_live_traffic_follows_pauses_and_counts_drops") {
+        return;
+    }
+    let p = port(4);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let cmd = ui_command(&format!("-i lo -f 'tcp port {p}' --proto-path protos"));
+    let Some(t) = Tmux::start("tui_live", &cmd, 140, 40) else { return };
+    t.wait_for(&["LIVE lo |", "following"]);
+    call(&addr, 3, None);
+    // Rows appear as calls end; follow keeps the newest selected.
+    let s = t.wait_for(&["Calls 4 ", "sku (1): \"missing-1\"", "| 0 dropped"]);
+    assert!(s.contains("NOT_FOUND"), "{s}");
+    // Paused: new calls are kept, not shown, until resumed.
+    t.keys(&["p"]);
+    t.wait_for(&["PAUSED"]);
+    call(&addr, 3, None);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(t.screen().contains("Calls 4 "), "{}", t.screen());
+    t.keys(&["p"]);
+    t.wait_for(&["Calls 8 "]);
+    // Quitting prints the counters on the restored terminal.
+    t.keys(&["q"]);
+    let s = t.wait_for(&["grpcscope exited with 0"]);
+    assert!(s.contains("0 dropped by the kernel"), "{s}");
 }

@@ -82,6 +82,34 @@ impl Histogram {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }
 
+    /// Counts per decade of latency: `<10us`, `<100us`, ... `>=10s`.
+    pub fn by_decade(&self) -> Vec<(String, u64)> {
+        const EDGES: [(i64, &str); 7] = [
+            (10_000, "<10us"),
+            (100_000, "<100us"),
+            (1_000_000, "<1ms"),
+            (10_000_000, "<10ms"),
+            (100_000_000, "<100ms"),
+            (1_000_000_000, "<1s"),
+            (10_000_000_000, "<10s"),
+        ];
+        let mut counts = [0u64; 8];
+        let mut add = |v: f64, n: u64| {
+            let i = EDGES.iter().position(|(e, _)| v < *e as f64).unwrap_or(7);
+            if let Some(c) = counts.get_mut(i) {
+                *c += n;
+            }
+        };
+        if self.buckets.is_empty() {
+            self.exact.iter().for_each(|v| add(*v as f64, 1));
+        } else {
+            self.buckets.iter().for_each(|(b, n)| add(bucket_value(*b), *n));
+        }
+        let mut labels: Vec<String> = EDGES.iter().map(|(_, l)| l.to_string()).collect();
+        labels.push(">=10s".into());
+        labels.into_iter().zip(counts).collect()
+    }
+
     /// The `p`-th percentile (0..=100) by nearest rank.
     pub fn percentile(&self, p: f64) -> Option<f64> {
         if self.count == 0 {

@@ -43,11 +43,15 @@ pub enum ColorChoice {
 
 /// grpcscope's command line.
 #[derive(Debug, Parser)]
-#[command(name = "grpcscope", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(name = "grpcscope", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to show.
+    /// What to show. Without a command, `grpcscope FILE` or `grpcscope -i IFACE` opens the
+    /// terminal UI (on a terminal; otherwise it prints the calls).
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub ui: UiArgs,
 
     /// List the interfaces that can be captured on, and exit (as tcpdump -D).
     #[arg(short = 'D', long = "list-interfaces")]
@@ -262,6 +266,20 @@ pub struct CallsArgs {
     /// Colour the status column (text output).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// The terminal UI's options (no command given).
+#[derive(Debug, Args, Clone, Default)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+    /// A filter for the Calls view to start with.
+    #[arg(long, short = 'Y', value_name = "EXPR")]
+    pub filter: Option<String>,
 }
 
 /// `grpcscope frames`.

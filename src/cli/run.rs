@@ -4,6 +4,7 @@
 use super::args::{
     CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs, SchemaArgs, StatsArgs,
 };
+use super::args::{CommonArgs, MessageArgs, UiArgs};
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
 use crate::capture::live::{self, LiveCapture, LiveOptions};
 use crate::capture::FileCapture;
@@ -66,8 +67,49 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Conns(args)) => conns(args),
         Some(Command::Stats(args)) => stats(args),
         Some(Command::Frames(args)) => frames(args),
-        None => Err(Failure::BadInput("no command given; try `grpcscope calls FILE` or `grpcscope --help`".into())),
+        None => ui(cli.ui),
     }
+}
+
+/// No command: the terminal UI on a terminal, the calls otherwise.
+fn ui(args: UiArgs) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    if args.input.path().is_none() && !args.input.is_live() {
+        return Err(Failure::BadInput(
+            "nothing to read: give a capture file (`grpcscope capture.pcap`) or an interface (`grpcscope -i lo`); `grpcscope --help` lists the commands".into(),
+        ));
+    }
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        let common = CommonArgs {
+            input: args.input,
+            decode: args.decode,
+            format: crate::output::Format::Text,
+            filter: args.filter,
+        };
+        let messages =
+            MessageArgs { max_message_size: 64 << 20, max_decompressed_size: 64 << 20, max_call_bytes: 256 << 20 };
+        return calls(CallsArgs { common, schema: args.schema, messages, verbose: false, color: ColorChoice::Never });
+    }
+    let schema = load_schema(&args.schema)?;
+    if let Some(f) = &args.filter {
+        compile_filter(&Some(f.clone()), &crate::filter::CALL_FIELDS)?;
+    }
+    let cfg = pipeline_config(&args.decode);
+    let (source, title) = match &args.input.interface {
+        Some(iface) => {
+            let cap = open_live(&args.input, iface)?;
+            let duration = args.input.duration.map(Duration::from_secs_f64);
+            (crate::tui::loader::Source::Live { cap, count: args.input.count, duration }, iface.clone())
+        }
+        None => {
+            let path = args.input.path().cloned().unwrap_or_default();
+            let cap = FileCapture::open(&path).map_err(|e| Failure::BadInput(e.to_string()))?;
+            (crate::tui::loader::Source::File(cap), display_name(Some(&path)))
+        }
+    };
+    let decoder = Decoder { schema, max_decompressed: 64 << 20 };
+    crate::tui::run(source, cfg, decoder, title, args.filter)?;
+    Ok(())
 }
 
 fn list_interfaces() -> Result<(), Failure> {

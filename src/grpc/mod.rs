@@ -128,6 +128,9 @@ pub struct Call {
     /// The response was not gRPC (its content-type says so, e.g. a proxy's
     /// HTML error page): the start of its body, which is not parsed as messages.
     pub response_body: Option<Bytes>,
+    /// The decoded header blocks (request, response, trailers), with each
+    /// field's HPACK encoding and bytes, for the UI and `explain`.
+    pub blocks: [Option<std::sync::Arc<crate::h2::HeaderBlock>>; 3],
     /// Problems seen on this call.
     pub notes: Vec<Note>,
 }

@@ -168,6 +168,7 @@ impl CallTracker {
                 bytes: [0; 2],
                 lost: [false; 2],
                 response_body: None,
+                blocks: [None, None, None],
                 notes: Vec::new(),
             };
             out.push(GrpcEvent::Started { conn: self.conn, stream_id: sid, start: f.ts });
@@ -196,6 +197,14 @@ impl CallTracker {
             return;
         };
         let fields = pairs(block);
+        let slot = match f.dir {
+            Dir::ToServer => 0,
+            Dir::ToClient if !open.response_headers_seen && !block.end_stream => 1,
+            Dir::ToClient => 2,
+        };
+        if let Some(b) = open.call.blocks.get_mut(slot) {
+            *b = Some(block.clone());
+        }
         match f.dir {
             Dir::ToServer if !open.call.request_headers_seen => {
                 open.call.request_headers = fields;

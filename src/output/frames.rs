@@ -171,7 +171,8 @@ impl<W: Write> Sink for FramesPrinter<W> {
     }
 }
 
-fn arrow(d: Dir) -> &'static str {
+/// A direction as the frames listing writes it: `C->S` or `S->C`.
+pub fn arrow(d: Dir) -> &'static str {
     match d {
         Dir::ToServer => "C->S",
         Dir::ToClient => "S->C",

@@ -4,6 +4,7 @@
 
 pub mod schema;
 pub mod schemaless;
+pub mod tree;
 pub mod wire;
 
 pub use schema::{Schema, SchemaSources};

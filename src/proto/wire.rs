@@ -100,6 +100,13 @@ pub fn field<'a>(b: &'a [u8], at: &mut usize) -> Option<(u32, WireType, Value<'a
     Some((number, wt, value))
 }
 
+/// The field at `*at` with the byte range it occupies (tag included).
+pub fn field_with_range<'a>(b: &'a [u8], at: &mut usize) -> Option<(u32, WireType, Value<'a>, std::ops::Range<usize>)> {
+    let start = *at;
+    let (n, wt, v) = field(b, at)?;
+    Some((n, wt, v, start..*at))
+}
+
 /// The length-delimited fields of a message, in order (others skipped);
 /// stops at the first malformed byte.
 pub fn length_delimited_fields(b: &[u8]) -> Vec<(u32, &[u8])> {

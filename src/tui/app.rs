@@ -1,0 +1,606 @@
+//! The UI's state and what keys and the mouse do to it. No drawing and no
+//! terminal here, so all of it can be tested directly.
+
+use super::details;
+use super::model::{FrameRow, Model, Msg};
+use super::tree::{Link, Tree};
+use crate::filter::{FieldSet, Filter, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+/// The four views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// gRPC calls.
+    Calls,
+    /// HTTP/2 frames (and TCP moments).
+    Frames,
+    /// Channels and connections, with a ladder diagram.
+    Conns,
+    /// Statistics.
+    Stats,
+}
+
+impl View {
+    /// Index into per-view arrays.
+    pub fn index(self) -> usize {
+        match self {
+            View::Calls => 0,
+            View::Frames => 1,
+            View::Conns => 2,
+            View::Stats => 3,
+        }
+    }
+
+    /// Tab title.
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Calls => "Calls",
+            View::Frames => "Frames",
+            View::Conns => "Connections",
+            View::Stats => "Stats",
+        }
+    }
+
+    fn fields(self) -> Option<&'static FieldSet> {
+        match self {
+            View::Calls => Some(&CALL_FIELDS),
+            View::Frames => Some(&FRAME_FIELDS),
+            View::Conns => Some(&CONN_FIELDS),
+            View::Stats => Some(&CALL_FIELDS),
+        }
+    }
+}
+
+/// All views in key order.
+pub const VIEWS: [View; 4] = [View::Calls, View::Frames, View::Conns, View::Stats];
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The list.
+    List,
+    /// The detail tree.
+    Tree,
+    /// The bytes (or the ladder, in the connections view).
+    Bytes,
+}
+
+/// A list's rows after filtering, and its selection.
+#[derive(Debug, Default)]
+pub struct ListState {
+    /// Model indices of the rows shown.
+    pub visible: Vec<usize>,
+    /// Selected row (index into `visible`).
+    pub selected: usize,
+    /// First row drawn.
+    pub offset: usize,
+    /// Model rows examined so far.
+    pub seen: usize,
+    /// The active filter.
+    pub filter: Option<Filter>,
+}
+
+/// Where the panes were drawn last (for the mouse).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Areas {
+    /// The list.
+    pub list: Rect,
+    /// The tree.
+    pub tree: Rect,
+    /// The bytes or ladder pane.
+    pub bytes: Rect,
+}
+
+/// The whole UI state.
+pub struct App {
+    /// The data.
+    pub model: Model,
+    /// Current view.
+    pub view: View,
+    /// Focused pane.
+    pub pane: Pane,
+    /// Per view.
+    pub lists: [ListState; 4],
+    /// Detail of the selected row.
+    pub tree: Tree,
+    tree_key: Option<(View, usize)>,
+    /// Scroll of the bytes pane (rows).
+    pub bytes_offset: usize,
+    /// Scroll of the ladder (rows).
+    pub ladder_offset: usize,
+    /// Frames view shows TCP SYN/FIN/RST moments too.
+    pub show_tcp: bool,
+    /// Keep the last row selected as rows arrive.
+    pub follow: bool,
+    /// Live: do not take new rows into the lists (they are kept).
+    pub paused: bool,
+    /// The key help is shown.
+    pub help: bool,
+    /// The explanation of the selected frame is shown.
+    pub explain: bool,
+    /// The filter being typed.
+    pub input: Option<String>,
+    /// Why the typed filter does not parse.
+    pub input_error: Option<String>,
+    /// A message for the status line.
+    pub status: Option<String>,
+    /// Quit requested.
+    pub quit: bool,
+    /// Rows in a page (set when drawing).
+    pub page: usize,
+    /// Pane positions (set when drawing).
+    pub areas: Areas,
+}
+
+impl App {
+    /// A UI over `model`.
+    pub fn new(model: Model) -> Self {
+        let live = model.live;
+        App {
+            model,
+            view: View::Calls,
+            pane: Pane::List,
+            lists: Default::default(),
+            tree: Tree::default(),
+            tree_key: None,
+            bytes_offset: 0,
+            ladder_offset: 0,
+            show_tcp: false,
+            follow: live,
+            paused: false,
+            help: false,
+            explain: false,
+            input: None,
+            input_error: None,
+            status: None,
+            quit: false,
+            page: 10,
+            areas: Areas::default(),
+        }
+    }
+
+    /// Takes loader messages; returns whether anything changed.
+    pub fn absorb(&mut self, msgs: impl IntoIterator<Item = Msg>) -> bool {
+        let mut changed = false;
+        let mut shifted = false;
+        for m in msgs {
+            shifted |= self.model.apply(m);
+            changed = true;
+        }
+        self.model.settle();
+        if shifted {
+            self.rebuild(View::Calls);
+        }
+        if changed && !self.paused {
+            self.refresh();
+        }
+        changed
+    }
+
+    /// Number of model rows of a view.
+    fn model_len(&self, v: View) -> usize {
+        match v {
+            View::Calls => self.model.calls.len(),
+            View::Frames => self.model.frames.len(),
+            View::Conns => self.model.conns.len(),
+            View::Stats => self.model.stats.by_method.len(),
+        }
+    }
+
+    fn row_matches(&self, v: View, i: usize) -> bool {
+        let filter = self.lists.get(v.index()).and_then(|l| l.filter.as_ref());
+        match v {
+            View::Calls => self.model.calls.get(i).is_some_and(|c| filter.is_none_or(|f| f.matches(&**c))),
+            View::Frames => match self.model.frames.get(i) {
+                Some(FrameRow::Frame(fr)) => filter.is_none_or(|f| f.matches(&**fr)),
+                Some(FrameRow::Tcp { .. }) => self.show_tcp && filter.is_none(),
+                Some(_) => filter.is_none(),
+                None => false,
+            },
+            View::Conns => self.model.conns.get(i).is_some_and(|c| filter.is_none_or(|f| f.matches(c))),
+            View::Stats => true,
+        }
+    }
+
+    /// Takes new model rows into every list (filtered), keeping selections.
+    pub fn refresh(&mut self) {
+        for v in VIEWS {
+            if v == View::Stats {
+                let n = self.model.stats.by_method.len();
+                if let Some(l) = self.lists.get_mut(v.index()) {
+                    l.visible = (0..n).collect();
+                    l.seen = n;
+                    l.selected = l.selected.min(n.saturating_sub(1));
+                }
+                continue;
+            }
+            let (from, to) = (self.lists.get(v.index()).map_or(0, |l| l.seen), self.model_len(v));
+            let new: Vec<usize> = (from..to).filter(|&i| self.row_matches(v, i)).collect();
+            if let Some(l) = self.lists.get_mut(v.index()) {
+                l.visible.extend(new);
+                l.seen = to;
+                if self.follow {
+                    l.selected = l.visible.len().saturating_sub(1);
+                }
+            }
+        }
+        self.update_tree();
+    }
+
+    /// Filters a view again from scratch.
+    pub fn rebuild(&mut self, v: View) {
+        let selected_row = self.selected_index(v);
+        if let Some(l) = self.lists.get_mut(v.index()) {
+            l.visible.clear();
+            l.seen = 0;
+        }
+        self.refresh();
+        if let (Some(row), Some(l)) = (selected_row, self.lists.get_mut(v.index())) {
+            l.selected = l.visible.iter().position(|r| *r >= row).unwrap_or(l.visible.len().saturating_sub(1));
+        }
+        self.tree_key = None;
+        self.update_tree();
+    }
+
+    /// The model index of the selected row of view `v`.
+    pub fn selected_index(&self, v: View) -> Option<usize> {
+        let l = self.lists.get(v.index())?;
+        l.visible.get(l.selected).copied()
+    }
+
+    /// Rebuilds the detail tree when the selection changed.
+    pub fn update_tree(&mut self) {
+        let key = self.selected_index(self.view).map(|i| (self.view, i));
+        if key == self.tree_key {
+            return;
+        }
+        self.tree_key = key;
+        self.bytes_offset = 0;
+        self.tree = match key {
+            Some((View::Calls, i)) => {
+                self.model.calls.get(i).map(|c| details::call_tree(c, &self.model.decoder)).unwrap_or_default()
+            }
+            Some((View::Frames, i)) => match self.model.frames.get(i) {
+                Some(FrameRow::Frame(f)) => details::frame_tree(f),
+                Some(row) => details::moment_tree(row),
+                None => Tree::default(),
+            },
+            Some((View::Conns, i)) => self
+                .model
+                .conns
+                .get(i)
+                .map(|c| {
+                    let id = c.tcp.id;
+                    let channel =
+                        self.model.channel_of.get(&id).and_then(|n| self.model.channels.get(*n).map(|ch| (*n, ch)));
+                    details::conn_tree(c, channel, self.model.reconnects.get(&id), self.model.followed_by(id))
+                })
+                .unwrap_or_default(),
+            _ => Tree::default(),
+        };
+    }
+
+    fn list(&mut self) -> Option<&mut ListState> {
+        self.lists.get_mut(self.view.index())
+    }
+
+    fn move_list(&mut self, delta: isize) {
+        if let Some(l) = self.list() {
+            let n = l.visible.len();
+            if n > 0 {
+                l.selected = (l.selected as isize + delta).clamp(0, n as isize - 1) as usize;
+            }
+        }
+        self.follow = false;
+        self.update_tree();
+    }
+
+    fn list_edge(&mut self, last: bool) {
+        if let Some(l) = self.list() {
+            l.selected = if last { l.visible.len().saturating_sub(1) } else { 0 };
+        }
+        self.follow = last && self.model.live;
+        self.update_tree();
+    }
+
+    fn move_focused(&mut self, delta: isize) {
+        match self.pane {
+            Pane::List => self.move_list(delta),
+            Pane::Tree => self.tree.move_by(delta),
+            Pane::Bytes if self.view == View::Conns => {
+                self.ladder_offset = (self.ladder_offset as isize + delta).max(0) as usize
+            }
+            Pane::Bytes => self.bytes_offset = (self.bytes_offset as isize + delta).max(0) as usize,
+        }
+    }
+
+    /// Handles a key.
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return;
+        }
+        if self.input.is_some() {
+            self.on_input_key(key);
+            return;
+        }
+        if self.help {
+            self.help = false;
+            return;
+        }
+        self.status = None;
+        let page = self.page.max(1) as isize;
+        match key.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char(c @ '1'..='4') => {
+                self.switch(VIEWS.get(c as usize - '1' as usize).copied().unwrap_or(View::Calls))
+            }
+            KeyCode::Tab => self.cycle_pane(true),
+            KeyCode::BackTab => self.cycle_pane(false),
+            KeyCode::Down | KeyCode::Char('j') => self.move_focused(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_focused(-1),
+            KeyCode::PageDown => self.move_focused(page),
+            KeyCode::PageUp => self.move_focused(-page),
+            KeyCode::Home | KeyCode::Char('g') => match self.pane {
+                Pane::List => self.list_edge(false),
+                Pane::Tree => self.tree.select_edge(false),
+                Pane::Bytes => {
+                    self.bytes_offset = 0;
+                    self.ladder_offset = 0;
+                }
+            },
+            KeyCode::End | KeyCode::Char('G') => match self.pane {
+                Pane::List => self.list_edge(true),
+                Pane::Tree => self.tree.select_edge(true),
+                Pane::Bytes => self.move_focused(isize::MAX / 4),
+            },
+            KeyCode::Enter => self.enter(),
+            KeyCode::Left | KeyCode::Char('h') if self.pane == Pane::Tree => self.collapse_or_up(),
+            KeyCode::Right | KeyCode::Char('l') if self.pane == Pane::Tree => self.tree_expand(),
+            KeyCode::Char('/') => {
+                let current = self
+                    .lists
+                    .get(self.view.index())
+                    .and_then(|l| l.filter.as_ref())
+                    .map(|f| f.source.clone())
+                    .unwrap_or_default();
+                self.input = Some(current);
+                self.input_error = None;
+            }
+            KeyCode::Esc => self.pane = Pane::List,
+            KeyCode::Char('t') => {
+                self.show_tcp = !self.show_tcp;
+                self.rebuild(View::Frames);
+                self.status =
+                    Some(format!("TCP packets {} in the frames view", if self.show_tcp { "shown" } else { "hidden" }));
+            }
+            KeyCode::Char('f') => {
+                self.follow = !self.follow;
+                self.status =
+                    Some(format!("follow {}", if self.follow { "on: the newest row stays selected" } else { "off" }));
+                if self.follow {
+                    self.list_edge(true);
+                }
+            }
+            KeyCode::Char(' ') | KeyCode::Char('p') => {
+                self.paused = !self.paused;
+                self.status =
+                    Some(if self.paused { "paused: new rows are kept but not shown".into() } else { "resumed".into() });
+                if !self.paused {
+                    self.refresh();
+                }
+            }
+            KeyCode::Char('e') => self.explain = !self.explain,
+            KeyCode::Char('F') => {
+                self.follow_link(self.call_link(|c| Link::Frames { conn: c.conn, stream: c.stream_id }))
+            }
+            KeyCode::Char('C') => self.follow_link(self.current_conn().map(Link::Conn)),
+            KeyCode::Char('R') => {
+                let next = self.current_conn().and_then(|c| self.model.followed_by(c));
+                match next {
+                    Some((id, _)) => self.follow_link(Some(Link::Conn(id))),
+                    None => self.status = Some("no reconnect followed this connection".into()),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_input_key(&mut self, key: KeyEvent) {
+        let Some(text) = self.input.as_mut() else { return };
+        match key.code {
+            KeyCode::Esc => {
+                self.input = None;
+                self.input_error = None;
+            }
+            KeyCode::Enter => {
+                let text = text.clone();
+                self.apply_filter(&text);
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                self.input_error = None;
+            }
+            KeyCode::Char(c) => {
+                text.push(c);
+                self.input_error = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies `text` as the current view's filter (empty clears it). A bad
+    /// expression keeps the input open with the error under it.
+    pub fn apply_filter(&mut self, text: &str) {
+        let view = if self.view == View::Stats { View::Calls } else { self.view };
+        let Some(fields) = view.fields() else { return };
+        let filter = if text.trim().is_empty() {
+            None
+        } else {
+            match Filter::parse(text, fields) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    self.input_error = Some(e.to_string());
+                    return;
+                }
+            }
+        };
+        if let Some(l) = self.lists.get_mut(view.index()) {
+            l.filter = filter;
+            l.selected = 0;
+        }
+        self.input = None;
+        self.input_error = None;
+        self.rebuild(view);
+    }
+
+    fn switch(&mut self, v: View) {
+        self.view = v;
+        self.pane = Pane::List;
+        self.tree_key = None;
+        self.update_tree();
+    }
+
+    fn cycle_pane(&mut self, forward: bool) {
+        let order = [Pane::List, Pane::Tree, Pane::Bytes];
+        let i = order.iter().position(|p| *p == self.pane).unwrap_or(0);
+        let n = order.len();
+        self.pane = order.get(if forward { (i + 1) % n } else { (i + n - 1) % n }).copied().unwrap_or(Pane::List);
+    }
+
+    fn enter(&mut self) {
+        match self.pane {
+            Pane::List => self.pane = Pane::Tree,
+            Pane::Tree => {
+                let node = self.tree.selected_node().map(|n| (n.children.is_empty(), n.link));
+                match node {
+                    Some((true, Some(link))) => self.follow_link(Some(link)),
+                    _ => self.tree.toggle(),
+                }
+            }
+            Pane::Bytes => {}
+        }
+    }
+
+    fn collapse_or_up(&mut self) {
+        let expanded = self.tree.selected_node().is_some_and(|n| n.expanded && !n.children.is_empty());
+        if expanded {
+            self.tree.toggle();
+        } else {
+            self.tree.move_by(-1);
+        }
+    }
+
+    fn tree_expand(&mut self) {
+        let collapsed = self.tree.selected_node().is_some_and(|n| !n.expanded && !n.children.is_empty());
+        if collapsed {
+            self.tree.toggle();
+        }
+    }
+
+    fn call_link(&self, f: impl Fn(&crate::grpc::Call) -> Link) -> Option<Link> {
+        match self.view {
+            View::Calls => self.selected_index(View::Calls).and_then(|i| self.model.calls.get(i)).map(|c| f(c)),
+            _ => None,
+        }
+    }
+
+    /// The connection of the selected row, whatever the view.
+    fn current_conn(&self) -> Option<u64> {
+        let i = self.selected_index(self.view)?;
+        match self.view {
+            View::Calls => self.model.calls.get(i).map(|c| c.conn),
+            View::Frames => self.model.frames.get(i).map(|f| f.conn()),
+            View::Conns => self.model.conns.get(i).map(|c| c.tcp.id),
+            View::Stats => None,
+        }
+    }
+
+    /// Goes where a link points.
+    pub fn follow_link(&mut self, link: Option<Link>) {
+        match link {
+            Some(Link::Frames { conn, stream }) => {
+                self.view = View::Frames;
+                self.apply_filter(&format!("conn == {conn} && stream == {stream}"));
+                self.status = Some(format!("frames of conn {conn} stream {stream} (/ to change the filter)"));
+            }
+            Some(Link::CallsOf(conn)) => {
+                self.view = View::Calls;
+                self.apply_filter(&format!("conn == {conn}"));
+                self.status = Some(format!("calls of conn {conn} (/ to change the filter)"));
+            }
+            Some(Link::Conn(id)) => {
+                self.view = View::Conns;
+                if let Some(l) = self.lists.get_mut(View::Conns.index()) {
+                    l.filter = None;
+                }
+                self.rebuild(View::Conns);
+                let pos = self.model.conns.iter().position(|c| c.tcp.id == id);
+                if let (Some(pos), Some(l)) = (pos, self.lists.get_mut(View::Conns.index())) {
+                    l.selected = l.visible.iter().position(|r| *r == pos).unwrap_or(0);
+                }
+                self.tree_key = None;
+                self.update_tree();
+                self.status = Some(format!("connection {id}"));
+            }
+            None => self.status = Some("nothing to follow from here".into()),
+        }
+        self.pane = Pane::List;
+    }
+
+    /// Handles a mouse event.
+    pub fn on_mouse(&mut self, ev: MouseEvent) {
+        let at = Position::new(ev.column, ev.row);
+        let pane = if self.areas.list.contains(at) {
+            Pane::List
+        } else if self.areas.tree.contains(at) {
+            Pane::Tree
+        } else if self.areas.bytes.contains(at) {
+            Pane::Bytes
+        } else {
+            return;
+        };
+        match ev.kind {
+            MouseEventKind::ScrollDown => {
+                self.pane = pane;
+                self.move_focused(3);
+            }
+            MouseEventKind::ScrollUp => {
+                self.pane = pane;
+                self.move_focused(-3);
+            }
+            MouseEventKind::Down(_) => {
+                self.pane = pane;
+                let area = match pane {
+                    Pane::List => self.areas.list,
+                    Pane::Tree => self.areas.tree,
+                    Pane::Bytes => return,
+                };
+                // Row 0 is the border, row 1 the header (lists only).
+                let header = if pane == Pane::List { 2 } else { 1 };
+                let row = ev.row.saturating_sub(area.y + header) as usize;
+                match pane {
+                    Pane::List => {
+                        if let Some(l) = self.list() {
+                            let target = l.offset + row;
+                            if target < l.visible.len() {
+                                l.selected = target;
+                            }
+                        }
+                        self.follow = false;
+                        self.update_tree();
+                    }
+                    _ => {
+                        let target = self.tree.offset + row;
+                        if target < self.tree.visible().len() {
+                            self.tree.selected = target;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

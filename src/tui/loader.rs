@@ -1,0 +1,189 @@
+//! The loader thread: runs the pipeline over the source and sends what it
+//! finds to the UI, so the UI stays responsive while a large capture loads
+//! (rows appear as they are decoded) or live traffic streams in.
+
+use super::model::{FrameRow, Msg};
+use crate::analysis::pipeline::ConnReport;
+use crate::analysis::{Pipeline, PipelineConfig, Sink};
+use crate::capture::live::LiveCapture;
+use crate::capture::FileCapture;
+use crate::grpc::GrpcEvent;
+use crate::h2::H2Event;
+use crate::tcp::StreamEvent;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where the UI's packets come from.
+pub enum Source {
+    /// A capture file, already opened (so that errors show before the UI starts).
+    File(FileCapture),
+    /// A live capture, already opened.
+    Live {
+        /// The capture.
+        cap: LiveCapture,
+        /// Stop after this many packets.
+        count: Option<u64>,
+        /// Stop after this long.
+        duration: Option<Duration>,
+    },
+}
+
+/// A running loader.
+pub struct Loader {
+    /// Messages to the UI.
+    pub rx: Receiver<Msg>,
+    /// Set to stop (quit, or Ctrl-C on a live capture).
+    pub stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Loader {
+    /// Stops the loader and waits for it (flushing a live capture's -w file).
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Sends what the pipeline finds.
+struct ToUi {
+    tx: Sender<Msg>,
+}
+
+impl Sink for ToUi {
+    fn stream_event(&mut self, ev: &StreamEvent) {
+        if let StreamEvent::Control { conn, dir, ts, flags, packet } = ev {
+            let _ = self.tx.send(Msg::Frame(FrameRow::Tcp {
+                conn: *conn,
+                dir: *dir,
+                ts: *ts,
+                flags: *flags,
+                packet: *packet,
+            }));
+        }
+    }
+
+    fn h2_event(&mut self, ev: &H2Event) {
+        let row = match ev {
+            H2Event::Frame(f) => FrameRow::Frame(Arc::new((**f).clone())),
+            H2Event::Preface { conn, ts, .. } => FrameRow::Preface { conn: *conn, ts: *ts },
+            H2Event::Lost { conn, dir, ts, bytes, .. } => {
+                FrameRow::Lost { conn: *conn, dir: *dir, ts: *ts, bytes: *bytes }
+            }
+            H2Event::Detected { .. } => return,
+        };
+        let _ = self.tx.send(Msg::Frame(row));
+    }
+
+    fn grpc_event(&mut self, ev: GrpcEvent) {
+        let msg = match ev {
+            GrpcEvent::Finished(c) => Msg::Call(c),
+            GrpcEvent::Schema(files) => Msg::Schema(files),
+            GrpcEvent::Started { .. } => return,
+        };
+        let _ = self.tx.send(msg);
+    }
+
+    fn connection(&mut self, c: ConnReport) {
+        let _ = self.tx.send(Msg::Conn(Box::new(c)));
+    }
+}
+
+/// Reads a whole capture file into UI messages, in this thread (tests,
+/// documentation screenshots).
+pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
+    let (tx, rx) = channel();
+    let mut p = Pipeline::new(cfg, ToUi { tx: tx.clone() });
+    while let Some(pkt) = cap.next_packet() {
+        p.packet(&pkt);
+    }
+    p.finish();
+    let _ = tx.send(Msg::Done(cap.warnings().iter().map(|w| w.to_string()).collect()));
+    drop(p);
+    drop(tx);
+    rx.into_iter().collect()
+}
+
+/// Starts loading `source` in the background.
+pub fn spawn(source: Source, cfg: PipelineConfig) -> Loader {
+    let (tx, rx) = channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("grpcscope-loader".into())
+        .spawn(move || match source {
+            Source::File(cap) => load_file(cap, cfg, tx, &flag),
+            Source::Live { cap, count, duration } => load_live(cap, cfg, tx, &flag, count, duration),
+        })
+        .ok();
+    Loader { rx, stop, handle }
+}
+
+fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: Sender<Msg>, stop: &AtomicBool) {
+    let mut p = Pipeline::new(cfg, ToUi { tx: tx.clone() });
+    let mut last = Instant::now();
+    while let Some(pkt) = cap.next_packet() {
+        p.packet(&pkt);
+        if last.elapsed() >= Duration::from_millis(100) {
+            last = Instant::now();
+            let (read, total) = cap.progress();
+            if tx.send(Msg::Progress(read, total)).is_err() || stop.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+    p.finish();
+    let (read, total) = cap.progress();
+    let _ = tx.send(Msg::Progress(read, total));
+    let _ = tx.send(Msg::Done(cap.warnings().iter().map(|w| w.to_string()).collect()));
+}
+
+fn load_live(
+    mut cap: LiveCapture,
+    cfg: PipelineConfig,
+    tx: Sender<Msg>,
+    stop: &AtomicBool,
+    count: Option<u64>,
+    duration: Option<Duration>,
+) {
+    let mut p = Pipeline::new(cfg, ToUi { tx: tx.clone() });
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) && count.is_none_or(|c| n < c) && duration.is_none_or(|d| started.elapsed() < d)
+    {
+        match cap.next(100) {
+            Ok(Some(pkt)) => {
+                p.packet(&pkt);
+                n += 1;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = tx.send(Msg::Failed(e.to_string()));
+                break;
+            }
+        }
+        if last.elapsed() >= Duration::from_millis(500) {
+            last = Instant::now();
+            let _ = cap.flush();
+            if tx.send(Msg::Drops(n, cap.drops())).is_err() {
+                break;
+            }
+        }
+    }
+    p.finish();
+    let _ = cap.flush();
+    let _ = tx.send(Msg::Drops(n, cap.drops()));
+    let _ = tx.send(Msg::Done(Vec::new()));
+}

@@ -1,0 +1,107 @@
+//! The terminal UI: Wireshark's three panes (list, detail tree, bytes) with
+//! gRPC's vocabulary, over a capture file or live traffic.
+//!
+//! The pipeline runs in a loader thread ([`loader`]); the UI thread drains
+//! its messages a batch at a time, so rows appear while a large capture
+//! loads and keys stay responsive. [`app`] holds the state and the key
+//! handling, [`render`] draws it; both are tested without a terminal.
+
+pub mod app;
+pub mod details;
+pub mod loader;
+pub mod model;
+pub mod render;
+pub mod tree;
+
+use crate::analysis::PipelineConfig;
+use crate::output::calls::Decoder;
+use app::App;
+use model::Model;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Messages taken from the loader per screen refresh: enough to load fast,
+/// few enough to keep the keys responsive.
+const BATCH: usize = 20_000;
+
+/// Runs the UI until the user quits.
+pub fn run(
+    source: loader::Source,
+    cfg: PipelineConfig,
+    decoder: Decoder,
+    title: String,
+    filter: Option<String>,
+) -> io::Result<()> {
+    let live = matches!(source, loader::Source::Live { .. });
+    let mut loader = loader::spawn(source, cfg);
+    let mut app = App::new(Model::new(title, live, decoder));
+    if let Some(f) = filter {
+        app.apply_filter(&f);
+    }
+    // Mouse capture is turned off again even on panic, before ratatui's
+    // own hook restores the screen.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = ratatui::try_init()?;
+    let _ = execute!(io::stdout(), EnableMouseCapture);
+    let result = event_loop(&mut terminal, &mut app, &loader);
+    let _ = execute!(io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    loader.shutdown();
+    // What the loader still had to say (a live capture's final counters).
+    while let Ok(m) = loader.rx.try_recv() {
+        app.model.apply(m);
+    }
+    if let Some((n, Some(d))) = app.model.drops {
+        eprintln!(
+            "grpcscope: {n} packets captured, {} dropped by the kernel, {} dropped by the interface",
+            d.dropped, d.if_dropped
+        );
+        if d.lost() {
+            eprintln!(
+                "grpcscope: WARNING: {} PACKETS WERE DROPPED: this capture is INCOMPLETE.",
+                d.dropped + d.if_dropped
+            );
+        }
+    }
+    for w in &app.model.warnings {
+        eprintln!("grpcscope: warning: {w}");
+    }
+    result
+}
+
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, loader: &loader::Loader) -> io::Result<()> {
+    let mut dirty = true;
+    loop {
+        let deadline = Instant::now() + Duration::from_millis(30);
+        let batch: Vec<model::Msg> = loader.rx.try_iter().take(BATCH).collect();
+        if !batch.is_empty() {
+            dirty |= app.absorb(batch);
+        }
+        if dirty {
+            terminal.draw(|f| render::draw(f, app))?;
+            dirty = false;
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if event::poll(wait)? {
+            match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => app.on_key(k),
+                Event::Mouse(m) => app.on_mouse(m),
+                Event::Resize(..) => {}
+                _ => continue,
+            }
+            dirty = true;
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! What the UI holds: every call, frame, TCP moment and connection found so
+//! far, and the statistics over them. Filled by messages from the loader.
+
+use crate::analysis::channels::{self, Channel, Reconnect};
+use crate::analysis::pipeline::ConnReport;
+use crate::analysis::stats::Stats;
+use crate::capture::live::DropStats;
+use crate::grpc::Call;
+use crate::h2::Frame;
+use crate::net::TcpFlags;
+use crate::output::calls::Decoder;
+use crate::tcp::{ConnId, Dir};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A row of the frames view.
+#[derive(Debug, Clone)]
+pub enum FrameRow {
+    /// An HTTP/2 frame.
+    Frame(Arc<Frame>),
+    /// A TCP packet with SYN, FIN or RST (or the handshake's last ACK).
+    Tcp {
+        /// Connection.
+        conn: ConnId,
+        /// Direction.
+        dir: Dir,
+        /// Time.
+        ts: Timestamp,
+        /// Flags.
+        flags: TcpFlags,
+        /// Packet number.
+        packet: u64,
+    },
+    /// The client connection preface.
+    Preface {
+        /// Connection.
+        conn: ConnId,
+        /// Time.
+        ts: Timestamp,
+    },
+    /// Bytes never captured.
+    Lost {
+        /// Connection.
+        conn: ConnId,
+        /// Direction.
+        dir: Dir,
+        /// Time.
+        ts: Timestamp,
+        /// How many.
+        bytes: u64,
+    },
+}
+
+impl FrameRow {
+    /// The connection.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            FrameRow::Frame(f) => f.conn,
+            FrameRow::Tcp { conn, .. } | FrameRow::Preface { conn, .. } | FrameRow::Lost { conn, .. } => *conn,
+        }
+    }
+
+    /// The time.
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            FrameRow::Frame(f) => f.ts,
+            FrameRow::Tcp { ts, .. } | FrameRow::Preface { ts, .. } | FrameRow::Lost { ts, .. } => *ts,
+        }
+    }
+}
+
+/// A message from the loader thread.
+pub enum Msg {
+    /// A finished call.
+    Call(Box<Call>),
+    /// A frame (or preface, TCP moment, lost bytes).
+    Frame(FrameRow),
+    /// A finished connection.
+    Conn(Box<ConnReport>),
+    /// FileDescriptorProtos learned from reflection traffic.
+    Schema(Vec<bytes::Bytes>),
+    /// Bytes read so far and the file's size.
+    Progress(u64, Option<u64>),
+    /// Live capture counters.
+    Drops(u64, Option<DropStats>),
+    /// The source is exhausted; its warnings.
+    Done(Vec<String>),
+    /// The source failed.
+    Failed(String),
+}
+
+/// Everything the UI shows.
+pub struct Model {
+    /// Calls in start order.
+    pub calls: Vec<Arc<Call>>,
+    /// Frames and TCP moments in capture order.
+    pub frames: Vec<FrameRow>,
+    /// Connections in id order.
+    pub conns: Vec<ConnReport>,
+    /// Channels and reconnects (recomputed when connections change).
+    pub channels: Vec<Channel>,
+    /// Reconnects by connection.
+    pub reconnects: BTreeMap<ConnId, Reconnect>,
+    /// Each connection's channel: an index into `channels`.
+    pub channel_of: BTreeMap<ConnId, usize>,
+    /// Connections arrived since channels were last computed.
+    channels_stale: bool,
+    /// Statistics.
+    pub stats: Stats,
+    /// Message decoding (schemas grow with reflection traffic).
+    pub decoder: Decoder,
+    /// Where the packets come from, for the title.
+    pub source: String,
+    /// A live capture.
+    pub live: bool,
+    /// Bytes read and total (files).
+    pub progress: (u64, Option<u64>),
+    /// Live: packets captured and the kernel's counters.
+    pub drops: Option<(u64, Option<DropStats>)>,
+    /// All of the source has been read.
+    pub done: bool,
+    /// Warnings about the capture.
+    pub warnings: Vec<String>,
+    /// Why the source stopped, if it failed.
+    pub failure: Option<String>,
+}
+
+impl Model {
+    /// An empty model.
+    pub fn new(source: String, live: bool, decoder: Decoder) -> Self {
+        Model {
+            calls: Vec::new(),
+            frames: Vec::new(),
+            conns: Vec::new(),
+            channels: Vec::new(),
+            reconnects: BTreeMap::new(),
+            channel_of: BTreeMap::new(),
+            channels_stale: false,
+            stats: Stats::default(),
+            decoder,
+            source,
+            live,
+            progress: (0, None),
+            drops: None,
+            done: false,
+            warnings: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// Takes a message; returns whether calls were inserted before the end
+    /// (which shifts indices: visible lists must be rebuilt).
+    pub fn apply(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Call(c) => {
+                self.stats.add_call(&c);
+                let key = (c.start, c.conn, c.stream_id);
+                let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
+                let shifted = at < self.calls.len();
+                self.calls.insert(at, Arc::from(c));
+                return shifted;
+            }
+            Msg::Frame(f) => {
+                if let FrameRow::Frame(fr) = &f {
+                    for n in &fr.notes {
+                        *self.stats.problems.entry(n.code).or_default() += 1;
+                    }
+                }
+                self.frames.push(f);
+            }
+            Msg::Conn(c) => {
+                crate::analysis::Sink::connection(&mut self.stats, (*c).clone());
+                let at = self.conns.partition_point(|x| x.tcp.id < c.tcp.id);
+                self.conns.insert(at, *c);
+                self.channels_stale = true;
+            }
+            Msg::Schema(files) => {
+                self.decoder.schema.learn(&files);
+            }
+            Msg::Progress(read, total) => self.progress = (read, total),
+            Msg::Drops(n, d) => self.drops = Some((n, d)),
+            Msg::Done(w) => {
+                self.done = true;
+                self.warnings = w;
+            }
+            Msg::Failed(e) => {
+                self.done = true;
+                self.failure = Some(e);
+            }
+        }
+        false
+    }
+
+    /// Recomputes channels and reconnects if connections arrived: once per
+    /// batch of messages, not once per connection.
+    pub fn settle(&mut self) {
+        if !self.channels_stale {
+            return;
+        }
+        self.channels_stale = false;
+        let (ch, rc) = channels::analyze(&self.conns);
+        self.channel_of = ch.iter().enumerate().flat_map(|(i, c)| c.conns.iter().map(move |id| (*id, i))).collect();
+        self.channels = ch;
+        self.reconnects = rc;
+    }
+
+    /// The connection that replaced `conn`, if any: (its id, the gap in ms).
+    pub fn followed_by(&self, conn: ConnId) -> Option<(ConnId, f64)> {
+        self.reconnects.iter().find(|(_, r)| r.reconnect_of == conn).map(|(id, r)| (*id, r.gap_ms))
+    }
+}

@@ -1,0 +1,704 @@
+//! Drawing the UI. Pure functions of the app state onto a ratatui frame, so
+//! every view can be checked on a TestBackend.
+
+use super::app::{App, Pane, View, VIEWS};
+use super::model::FrameRow;
+use super::tree::Tone;
+use crate::grpc::Origin;
+use crate::h2::frame::{error_name, Body};
+use crate::output::calls::status_cell;
+use crate::output::frames::summary;
+use crate::output::text::truncate;
+use crate::tcp::Dir;
+use crate::time::human_duration;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Sparkline, Wrap};
+use ratatui::Frame;
+
+/// Colour of an outcome: green OK, yellow application error, red transport error.
+pub fn origin_style(o: Option<Origin>) -> Style {
+    match o {
+        Some(Origin::None) => Style::new().fg(Color::Green),
+        Some(Origin::Application) => Style::new().fg(Color::Yellow),
+        Some(Origin::Transport) => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        _ => Style::new().fg(Color::DarkGray),
+    }
+}
+
+fn tone_style(t: Tone) -> Style {
+    match t {
+        Tone::Plain => Style::new(),
+        Tone::Heading => Style::new().add_modifier(Modifier::BOLD),
+        Tone::Good => Style::new().fg(Color::Green),
+        Tone::AppError => Style::new().fg(Color::Yellow),
+        Tone::Bad => Style::new().fg(Color::Red),
+        Tone::Dim => Style::new().fg(Color::DarkGray),
+    }
+}
+
+fn pane_block(title: String, focused: bool) -> Block<'static> {
+    let style = if focused { Style::new().fg(Color::Cyan) } else { Style::new().fg(Color::DarkGray) };
+    Block::new().borders(Borders::ALL).border_style(style).title(title)
+}
+
+const SELECTED: Style = Style::new().bg(Color::Blue).fg(Color::White);
+
+/// Draws everything.
+pub fn draw(f: &mut Frame<'_>, app: &mut App) {
+    let area = f.area();
+    let editing = app.input.is_some();
+    let error_lines = app.input_error.as_ref().map_or(0, |e| e.lines().count() as u16);
+    let [tabs, main, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1 + if editing { error_lines } else { 0 }),
+    ])
+    .areas(area);
+    draw_tabs(f, app, tabs);
+    match app.view {
+        View::Calls | View::Frames => draw_list_view(f, app, main),
+        View::Conns => draw_conns_view(f, app, main),
+        View::Stats => draw_stats_view(f, app, main),
+    }
+    draw_bottom(f, app, bottom);
+    if app.help {
+        draw_help(f, area);
+    }
+}
+
+fn draw_tabs(f: &mut Frame<'_>, app: &App, area: Rect) {
+    let mut spans = Vec::new();
+    for (i, v) in VIEWS.iter().enumerate() {
+        let style = if *v == app.view {
+            Style::new().bg(Color::Cyan).fg(Color::Black).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, v.title()), style));
+        spans.push(Span::raw(" "));
+    }
+    let m = &app.model;
+    let right = if m.live {
+        let (n, drops) = m.drops.unwrap_or((0, None));
+        match drops {
+            Some(d) if d.lost() => Span::styled(
+                format!("LIVE {} | {n} pkts | {} DROPPED ", m.source, d.dropped + d.if_dropped),
+                Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+            Some(_) => {
+                Span::styled(format!("LIVE {} | {n} pkts | 0 dropped ", m.source), Style::new().fg(Color::Green))
+            }
+            None => Span::styled(format!("LIVE {} | {n} pkts ", m.source), Style::new().fg(Color::Green)),
+        }
+    } else if !m.done {
+        let pct = m.progress.1.filter(|t| *t > 0).map_or(0, |t| (m.progress.0.saturating_mul(100) / t).min(100));
+        let width = 10usize;
+        let filled = (pct as usize * width) / 100;
+        Span::styled(
+            format!("loading {} [{}{}] {pct}% ", m.source, "#".repeat(filled), ".".repeat(width - filled)),
+            Style::new().fg(Color::Yellow),
+        )
+    } else {
+        Span::styled(format!("{} ", m.source), Style::new().fg(Color::DarkGray))
+    };
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let pad = (area.width as usize).saturating_sub(used + right.content.chars().count());
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(right);
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_list_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let [list, detail] = Layout::vertical([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(area);
+    let [tree, bytes] = if area.width >= 110 {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(detail)
+    } else {
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(detail)
+    };
+    draw_list(f, app, list);
+    let tree = draw_tree(f, app, tree);
+    draw_bytes(f, app, bytes);
+    app.areas = super::app::Areas { list, tree, bytes };
+}
+
+/// The header and the `count` rows of the current list from `offset` on:
+/// only what is on screen is formatted, however long the list.
+fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Line<'static>>) {
+    let l = &app.lists[app.view.index()];
+    let window = || l.visible.iter().skip(offset).take(count);
+    match app.view {
+        View::Calls => {
+            // Narrow terminals drop the connection, stream and counts columns.
+            let wide = width >= 100;
+            let fixed = if wide { 71 } else { 48 };
+            let mw = width.saturating_sub(fixed).clamp(12, 60);
+            let header = if wide {
+                format!(
+                    "{:<15} {:>4} {:>5}  {:<mw$} {:<22} {:>8} {:>4} {:>4}",
+                    "START", "CONN", "STRM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
+                )
+            } else {
+                format!("{:<15} {:<mw$} {:<22} {:>8}", "START", "METHOD", "STATUS", "DURATION")
+            };
+            let rows = window()
+                .filter_map(|i| app.model.calls.get(*i))
+                .map(|c| {
+                    let (status, origin) = status_cell(c);
+                    let method = c.method().unwrap_or_else(|| "(method not captured)".into());
+                    let method = if method.chars().count() > mw {
+                        format!("…{}", method.chars().skip(method.chars().count() + 1 - mw).collect::<String>())
+                    } else {
+                        method
+                    };
+                    let dur = c.duration_nanos().map_or("-".into(), human_duration);
+                    let status = Span::styled(format!("{:<22}", truncate(&status, 22)), origin_style(origin));
+                    if wide {
+                        Line::from(vec![
+                            Span::raw(format!(
+                                "{:<15} {:>4} {:>5}  {:<mw$} ",
+                                c.start.clock(),
+                                c.conn,
+                                c.stream_id,
+                                method
+                            )),
+                            status,
+                            Span::raw(format!(" {dur:>8} {:>4} {:>4}", c.requests.len(), c.responses.len())),
+                        ])
+                    } else {
+                        Line::from(vec![
+                            Span::raw(format!("{:<15} {:<mw$} ", c.start.clock(), method)),
+                            status,
+                            Span::raw(format!(" {dur:>8}")),
+                        ])
+                    }
+                })
+                .collect();
+            (header, rows)
+        }
+        View::Frames => {
+            let header = format!(
+                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  SUMMARY",
+                "TIME", "CONN", "DIR", "STREAM", "TYPE", "LENGTH"
+            );
+            let rows = window().filter_map(|i| app.model.frames.get(*i)).map(|r| frame_line(r, width)).collect();
+            (header, rows)
+        }
+        View::Conns => {
+            let header = format!(
+                "{:>4} {:>4}  {:<21} {:<21} {:<7} {:>5} {:>7}  {}",
+                "ID", "CHAN", "CLIENT", "SERVER", "PROTO", "CALLS", "ERR a/t", "END"
+            );
+            let rows = window()
+                .filter_map(|i| app.model.conns.get(*i))
+                .map(|c| {
+                    let proto = c.h2.as_ref().map_or("-".to_string(), |h| {
+                        serde_json::to_value(h.protocol)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    });
+                    let chan = app.model.channel_of.get(&c.tcp.id).map_or("-".to_string(), |n| (n + 1).to_string());
+                    // The reconnect first: it is what a narrow column must not lose.
+                    let mut end = c.tcp.end_text();
+                    if let Some(r) = app.model.reconnects.get(&c.tcp.id) {
+                        end = format!("reconnect of {}; {end}", r.reconnect_of);
+                    }
+                    let style = if c.calls.transport > 0 {
+                        origin_style(Some(Origin::Transport))
+                    } else if !c.tcp.established {
+                        Style::new().fg(Color::DarkGray)
+                    } else {
+                        Style::new()
+                    };
+                    Line::styled(
+                        format!(
+                            "{:>4} {:>4}  {:<21} {:<21} {:<7} {:>5} {:>7}  {end}",
+                            c.tcp.id,
+                            chan,
+                            c.tcp.client.to_string(),
+                            c.tcp.server.to_string(),
+                            proto,
+                            c.calls.total,
+                            format!("{}/{}", c.calls.application, c.calls.transport)
+                        ),
+                        style,
+                    )
+                })
+                .collect();
+            (header, rows)
+        }
+        View::Stats => (String::new(), Vec::new()),
+    }
+}
+
+fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
+    let sw = width.saturating_sub(57).max(10);
+    match r {
+        FrameRow::Frame(fr) => {
+            let bad = fr.notes.iter().any(|n| n.level >= crate::h2::Level::Warning);
+            let style = match &fr.body {
+                Body::RstStream { .. } | Body::GoAway { .. } => Style::new().fg(Color::Yellow),
+                _ if bad => Style::new().fg(Color::Red),
+                _ => Style::new(),
+            };
+            Line::styled(
+                format!(
+                    "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {}",
+                    fr.ts.clock(),
+                    fr.conn,
+                    crate::output::frames::arrow(fr.dir),
+                    fr.header.stream_id,
+                    fr.header.kind.name(),
+                    fr.header.length,
+                    truncate(&summary(fr), sw)
+                ),
+                style,
+            )
+        }
+        FrameRow::Tcp { conn, dir, ts, flags, .. } => Line::styled(
+            format!(
+                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  TCP {}",
+                ts.clock(),
+                conn,
+                crate::output::frames::arrow(*dir),
+                "-",
+                "(tcp)",
+                "-",
+                flags.tcpdump()
+            ),
+            Style::new().fg(Color::Magenta),
+        ),
+        FrameRow::Preface { conn, ts } => Line::styled(
+            format!(
+                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {}",
+                ts.clock(),
+                conn,
+                "C->S",
+                "-",
+                "PREFACE",
+                24,
+                truncate("client connection preface", sw)
+            ),
+            Style::new().fg(Color::Cyan),
+        ),
+        FrameRow::Lost { conn, dir, ts, bytes } => Line::styled(
+            format!(
+                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {bytes} bytes never captured",
+                ts.clock(),
+                conn,
+                crate::output::frames::arrow(*dir),
+                "-",
+                "(gap)",
+                "-"
+            ),
+            Style::new().fg(Color::Red),
+        ),
+    }
+}
+
+fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let inner_h = area.height.saturating_sub(3) as usize;
+    app.page = inner_h.max(1);
+    let width = area.width.saturating_sub(2) as usize;
+    let l = &mut app.lists[app.view.index()];
+    if l.selected < l.offset {
+        l.offset = l.selected;
+    } else if inner_h > 0 && l.selected >= l.offset + inner_h {
+        l.offset = l.selected + 1 - inner_h;
+    }
+    let (offset, selected) = (l.offset, l.selected);
+    let (header, rows) = rows(app, width, offset, inner_h);
+    let l = &app.lists[app.view.index()];
+    let total = l.visible.len();
+    let mut lines = vec![Line::styled(header, Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))];
+    for (i, line) in rows.into_iter().enumerate() {
+        lines.push(if offset + i == selected { line.style(SELECTED) } else { line });
+    }
+    let mut title = format!(" {} {} ", app.view.title(), total);
+    if let Some(flt) = &l.filter {
+        title = format!(" {} {} matching {} ", app.view.title(), total, flt.source);
+    }
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::List)), area);
+}
+
+/// Draws the detail tree; returns where the tree itself went (for the mouse).
+fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
+    // The explanation gets the lower part of the pane, word-wrapped; the
+    // tree keeps one line per node so rows and selection stay aligned.
+    let explanation = if app.explain && app.view == View::Frames {
+        match app.selected_index(View::Frames).and_then(|i| app.model.frames.get(i)) {
+            Some(FrameRow::Frame(fr)) => Some(crate::explain::frame(fr)),
+            _ => Some("Explanations are for HTTP/2 frames; select one.".to_string()),
+        }
+    } else {
+        None
+    };
+    let area = match explanation {
+        Some(text) => {
+            let [top, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+            let lines: Vec<Line> =
+                text.lines().map(|l| Line::styled(l.to_string(), Style::new().fg(Color::Cyan))).collect();
+            let block = pane_block(" Explanation (e hides it) ".into(), false);
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), bottom);
+            top
+        }
+        None => area,
+    };
+    let h = area.height.saturating_sub(2) as usize;
+    let visible = app.tree.visible();
+    let t = &mut app.tree;
+    t.selected = t.selected.min(visible.len().saturating_sub(1));
+    if t.selected < t.offset {
+        t.offset = t.selected;
+    } else if h > 0 && t.selected >= t.offset + h {
+        t.offset = t.selected + 1 - h;
+    }
+    let mut lines = Vec::new();
+    for (row, (id, depth)) in visible.iter().enumerate().skip(t.offset).take(h) {
+        let Some(n) = t.nodes.get(*id) else { continue };
+        let marker = if n.children.is_empty() {
+            "  "
+        } else if n.expanded {
+            "▾ "
+        } else {
+            "▸ "
+        };
+        let text = format!("{}{marker}{}", "  ".repeat(*depth), n.label);
+        let style = if row == t.selected && app.pane == Pane::Tree {
+            SELECTED
+        } else if row == t.selected {
+            tone_style(n.tone).add_modifier(Modifier::REVERSED)
+        } else {
+            tone_style(n.tone)
+        };
+        lines.push(Line::styled(text, style));
+    }
+    f.render_widget(Paragraph::new(lines).block(pane_block(" Detail ".into(), app.pane == Pane::Tree)), area);
+    area
+}
+
+fn draw_bytes(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let h = area.height.saturating_sub(2) as usize;
+    // Offset (6) + per byte 3 hex + 1 ASCII + 2 spaces.
+    let per = (((inner_w.saturating_sub(8)) / 4) / 4 * 4).clamp(4, 16);
+    let Some((src, range)) = app.tree.highlight() else {
+        f.render_widget(
+            Paragraph::new("select a node to see its bytes")
+                .block(pane_block(" Bytes ".into(), app.pane == Pane::Bytes)),
+            area,
+        );
+        return;
+    };
+    let data = &src.data;
+    let rows_total = data.len().div_ceil(per);
+    // Keep the highlight in view unless the user scrolls.
+    let first_row = range.start / per;
+    if app.pane != Pane::Bytes && (first_row < app.bytes_offset || first_row >= app.bytes_offset + h.max(1)) {
+        app.bytes_offset = first_row.saturating_sub(1);
+    }
+    app.bytes_offset = app.bytes_offset.min(rows_total.saturating_sub(1));
+    let hl = Style::new().bg(Color::Yellow).fg(Color::Black);
+    let mut lines = Vec::new();
+    for row in app.bytes_offset..(app.bytes_offset + h).min(rows_total) {
+        let start = row * per;
+        let mut spans = vec![Span::styled(format!("{start:05x} "), Style::new().fg(Color::DarkGray))];
+        let mut ascii = Vec::new();
+        for i in start..start + per {
+            match data.get(i) {
+                Some(b) => {
+                    let style = if range.contains(&i) { hl } else { Style::new() };
+                    spans.push(Span::styled(format!("{b:02x}"), style));
+                    spans.push(Span::raw(" "));
+                    let c = if b.is_ascii_graphic() || *b == b' ' { *b as char } else { '.' };
+                    ascii.push(Span::styled(c.to_string(), style));
+                }
+                None => spans.push(Span::raw("   ")),
+            }
+        }
+        spans.push(Span::raw(" "));
+        spans.extend(ascii);
+        lines.push(Line::from(spans));
+    }
+    // The range first: a narrow pane truncates the end of the title.
+    let title = if range.is_empty() {
+        format!(" Bytes ({} of them): {} ", data.len(), src.title)
+    } else {
+        format!(" Bytes [{}..{}) of {}: {} ", range.start, range.end, data.len(), src.title)
+    };
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::Bytes)), area);
+}
+
+fn draw_conns_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let [list, bottom] = Layout::vertical([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(area);
+    let [ladder, tree] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
+    draw_list(f, app, list);
+    draw_ladder(f, app, ladder);
+    let tree = draw_tree(f, app, tree);
+    app.areas = super::app::Areas { list, tree, bytes: ladder };
+}
+
+/// One arrow of the ladder: (direction, label), or a TCP moment.
+fn ladder_rows(app: &App) -> Vec<(crate::time::Timestamp, Option<Dir>, String)> {
+    let Some(conn) = app.selected_index(View::Conns).and_then(|i| app.model.conns.get(i)).map(|c| c.tcp.id) else {
+        return Vec::new();
+    };
+    app.model
+        .frames
+        .iter()
+        .filter(|r| r.conn() == conn)
+        .map(|r| match r {
+            FrameRow::Frame(fr) => (fr.ts, Some(fr.dir), ladder_label(fr)),
+            FrameRow::Tcp { ts, dir, flags, .. } => (*ts, Some(*dir), format!("TCP {}", flags.tcpdump())),
+            FrameRow::Preface { ts, .. } => (*ts, Some(Dir::ToServer), "PREFACE".into()),
+            FrameRow::Lost { ts, dir, bytes, .. } => (*ts, Some(*dir), format!("[{bytes} bytes lost]")),
+        })
+        .collect()
+}
+
+/// `HEADERS[1] :path=/pkg.Svc/M`, `DATA[1] 125B`, `RST_STREAM[3] CANCEL`.
+pub fn ladder_label(fr: &crate::h2::Frame) -> String {
+    let head = if fr.header.stream_id == 0 {
+        fr.header.kind.name()
+    } else {
+        format!("{}[{}]", fr.header.kind.name(), fr.header.stream_id)
+    };
+    let detail = match &fr.body {
+        Body::Headers { .. } | Body::Continuation { .. } => fr
+            .block
+            .as_ref()
+            .map(|b| {
+                let pick = |n: &str| b.get(n).map(|v| format!("{n}={}", String::from_utf8_lossy(v)));
+                pick(":path").or_else(|| pick("grpc-status")).or_else(|| pick(":status")).unwrap_or_default()
+            })
+            .unwrap_or_default(),
+        Body::Data { data, .. } => format!("{}B", data.len()),
+        Body::RstStream { error_code } | Body::GoAway { error_code, .. } => error_name(*error_code),
+        Body::Settings { ack: true, .. } | Body::Ping { ack: true, .. } => "ACK".into(),
+        Body::WindowUpdate { increment } => format!("+{increment}"),
+        _ => String::new(),
+    };
+    let flags = if fr.header.has(crate::h2::frame::flags::END_STREAM)
+        && matches!(fr.body, Body::Data { .. } | Body::Headers { .. })
+    {
+        " ES"
+    } else {
+        ""
+    };
+    format!("{head}{flags} {detail}").trim_end().to_string()
+}
+
+fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let rows = ladder_rows(app);
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let h = area.height.saturating_sub(3) as usize;
+    let span = inner_w.saturating_sub(11).max(16);
+    let conn = app.selected_index(View::Conns).and_then(|i| app.model.conns.get(i));
+    let (client, server) =
+        conn.map_or((String::new(), String::new()), |c| (c.tcp.client.to_string(), c.tcp.server.to_string()));
+    let mut lines = vec![Line::styled(
+        format!("{:>10} {client:<w$}{server:>0}", "", w = span.saturating_sub(server.len())),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    let start = rows.first().map(|r| r.0);
+    app.ladder_offset = app.ladder_offset.min(rows.len().saturating_sub(1));
+    for (ts, dir, label) in rows.iter().skip(app.ladder_offset).take(h) {
+        let t = start.map_or(String::new(), |s| format!("+{}", human_duration(ts.nanos_since(s))));
+        let label = truncate(label, span.saturating_sub(6));
+        // "|-" + label + " " + fill + ">|" spans exactly the width between the lifelines.
+        let fill = span.saturating_sub(label.chars().count() + 5);
+        let (arrow, style) = match dir {
+            Some(Dir::ToServer) => (format!("|-{label} {}>|", "-".repeat(fill)), Style::new().fg(Color::Cyan)),
+            _ => (format!("|<{} {label}-|", "-".repeat(fill)), Style::new().fg(Color::Green)),
+        };
+        let style = if label.starts_with("RST") || label.starts_with("GOAWAY") || label.contains("TCP R") {
+            Style::new().fg(Color::Red)
+        } else {
+            style
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{t:>10} "), Style::new().fg(Color::DarkGray)),
+            Span::styled(arrow, style),
+        ]));
+    }
+    let title = format!(" Ladder: {} frames and TCP moments, time going down ", rows.len());
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::Bytes)), area);
+}
+
+fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let [table, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let [hist, timeline] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    let s = &app.model.stats;
+    let inner_h = table.height.saturating_sub(4) as usize;
+    app.page = inner_h.max(1);
+    let l = &mut app.lists[View::Stats.index()];
+    if l.selected < l.offset {
+        l.offset = l.selected;
+    } else if inner_h > 0 && l.selected >= l.offset + inner_h {
+        l.offset = l.selected + 1 - inner_h;
+    }
+    let t = &s.total;
+    let mut lines = vec![
+        Line::raw(format!(
+            "{} calls: {} ok, {} application errors, {} transport errors, {} unknown, {} incomplete",
+            t.calls, t.ok, t.application, t.transport, t.unknown, t.incomplete
+        )),
+        Line::styled(
+            format!(
+                "{:<40} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
+                "METHOD", "CALLS", "OK", "APP", "TRANS", "P50", "P99", "MAX"
+            ),
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        ),
+    ];
+    let dur = |v: Option<f64>| v.map_or("-".to_string(), |n| human_duration(n as i64));
+    for (i, (m, g)) in s.by_method.iter().enumerate().skip(l.offset).take(inner_h) {
+        let style = if g.transport > 0 {
+            origin_style(Some(Origin::Transport))
+        } else if g.application > 0 {
+            origin_style(Some(Origin::Application))
+        } else {
+            Style::new()
+        };
+        let line = Line::styled(
+            format!(
+                "{:<40} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
+                truncate(m, 40),
+                g.calls,
+                g.ok,
+                g.application,
+                g.transport,
+                dur(g.latency.percentile(50.0)),
+                dur(g.latency.percentile(99.0)),
+                dur(g.latency.max().map(|x| x as f64))
+            ),
+            style,
+        );
+        lines.push(if i == l.selected { line.style(SELECTED) } else { line });
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(" Stats per method ".into(), app.pane == Pane::List)),
+        table,
+    );
+    app.areas = super::app::Areas { list: table, tree: hist, bytes: timeline };
+    // Latency histogram of the selected method.
+    let selected = s.by_method.iter().nth(l.selected);
+    let (name, buckets) = selected.map_or((String::new(), Vec::new()), |(m, g)| (m.clone(), g.latency.by_decade()));
+    let bars: Vec<Bar> = buckets
+        .iter()
+        .map(|(label, n)| Bar::default().label(Line::raw(label.clone())).value(*n).text_value(n.to_string()))
+        .collect();
+    let chart = BarChart::default()
+        .block(pane_block(format!(" Latency of {} ", truncate(&name, 40)), app.pane == Pane::Tree))
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(6)
+        .bar_gap(1);
+    f.render_widget(chart, hist);
+    // Error timeline: one column per second, application and transport.
+    let [app_area, tr_area] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(timeline);
+    let width = app_area.width.saturating_sub(2) as usize;
+    let secs: Vec<&crate::analysis::stats::Second> = s.timeline.values().collect();
+    let tail = secs.len().saturating_sub(width);
+    let app_err: Vec<u64> = secs.iter().skip(tail).map(|x| x.application).collect();
+    let tr_err: Vec<u64> = secs.iter().skip(tail).map(|x| x.transport).collect();
+    f.render_widget(
+        Sparkline::default()
+            .block(pane_block(
+                format!(" Application errors per second (peak {}) ", app_err.iter().max().unwrap_or(&0)),
+                false,
+            ))
+            .data(&app_err)
+            .style(Style::new().fg(Color::Yellow)),
+        app_area,
+    );
+    f.render_widget(
+        Sparkline::default()
+            .block(pane_block(
+                format!(" Transport errors per second (peak {}) ", tr_err.iter().max().unwrap_or(&0)),
+                false,
+            ))
+            .data(&tr_err)
+            .style(Style::new().fg(Color::Red)),
+        tr_area,
+    );
+}
+
+fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
+    if let Some(text) = &app.input {
+        let mut lines = vec![Line::from(vec![
+            Span::styled("filter: ", Style::new().fg(Color::Cyan)),
+            Span::raw(text.clone()),
+            Span::styled("█", Style::new().fg(Color::Cyan)),
+        ])];
+        if let Some(e) = &app.input_error {
+            for l in e.lines() {
+                lines.push(Line::styled(l.to_string(), Style::new().fg(Color::Red)));
+            }
+        }
+        f.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    let l = &app.lists[app.view.index()];
+    let mut left = match (&l.filter, app.view) {
+        (Some(flt), _) => format!("filter: {}  ({} match)", flt.source, l.visible.len()),
+        (None, View::Stats) => "no filter".to_string(),
+        (None, _) => format!("no filter ({} rows)", l.visible.len()),
+    };
+    if app.paused {
+        left.push_str("  PAUSED");
+    } else if app.model.live && app.follow {
+        left.push_str("  following");
+    }
+    if let Some(s) = &app.status {
+        left = format!("{left}  | {s}");
+    }
+    if let Some(e) = &app.model.failure {
+        left = format!("{left}  | stopped: {e}");
+    }
+    let hint = " / filter  1-4 views  Tab panes  Enter open  ? help  q quit";
+    let pad = (area.width as usize).saturating_sub(left.chars().count() + hint.chars().count());
+    let line = Line::from(vec![
+        Span::raw(left),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(hint, Style::new().fg(Color::DarkGray)),
+    ]);
+    f.render_widget(Paragraph::new(line).style(Style::new().bg(Color::Black)), area);
+}
+
+/// Every key, for the help overlay and docs/tui.md.
+pub const KEYS: &[(&str, &str)] = &[
+    ("1 2 3 4", "views: Calls, Frames, Connections, Stats"),
+    ("Tab / Shift-Tab", "next / previous pane: list, detail, bytes (ladder)"),
+    ("j k, Down Up", "move; in the bytes pane, scroll"),
+    ("PgDn PgUp", "a page down / up"),
+    ("g G, Home End", "first / last row"),
+    ("Enter", "open the detail; expand / collapse; follow a link"),
+    ("l h, Right Left", "detail: expand / collapse"),
+    ("/", "filter the view (the --filter language)"),
+    ("F", "frames of the selected call"),
+    ("C", "connection of the selected row"),
+    ("R", "the reconnect that followed the selected connection"),
+    ("t", "frames view: show TCP SYN/FIN/RST packets too"),
+    ("e", "frames view: explain the selected frame"),
+    ("f", "follow: keep the newest row selected (live)"),
+    ("Space, p", "pause / resume taking new rows (live)"),
+    ("mouse", "click selects, the wheel scrolls the pane under it"),
+    ("?", "this help"),
+    ("q, Ctrl-C", "quit"),
+];
+
+fn draw_help(f: &mut Frame<'_>, area: Rect) {
+    let w = 76.min(area.width);
+    let h = (KEYS.len() as u16 + 4).min(area.height);
+    let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    let mut lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(k, d)| Line::from(vec![Span::styled(format!("{k:<17}"), Style::new().fg(Color::Cyan)), Span::raw(*d)]))
+        .collect();
+    lines.push(Line::styled("any key closes this help", Style::new().fg(Color::DarkGray)));
+    f.render_widget(Clear, popup);
+    f.render_widget(Paragraph::new(lines).block(Block::new().borders(Borders::ALL).title(" Keys ")), popup);
+}

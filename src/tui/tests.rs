@@ -1,0 +1,287 @@
+//! Every view drawn on ratatui's TestBackend, checked for text and styles.
+use super::app::{App, Pane, View};
+use super::loader;
+use super::model::Model;
+use super::render;
+use crate::analysis::PipelineConfig;
+use crate::capture::FileCapture;
+use crate::output::calls::Decoder;
+use crate::proto::{Schema, SchemaSources};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::style::Color;
+use ratatui::Terminal;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An app with a fixture fully loaded.
+pub fn app_for(fixture: &str) -> App {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let cap = FileCapture::open(&root().join("fixtures").join(fixture)).unwrap();
+    let msgs = loader::collect(cap, PipelineConfig::new());
+    let mut app = App::new(Model::new(fixture.to_string(), false, Decoder { schema, max_decompressed: 1 << 20 }));
+    app.absorb(msgs);
+    app
+}
+
+/// Draws the app on a w×h test terminal.
+pub fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| render::draw(f, app)).unwrap();
+    t.backend().buffer().clone()
+}
+
+/// The buffer as lines of text.
+pub fn text(b: &Buffer) -> Vec<String> {
+    (0..b.area.height).map(|y| (0..b.area.width).map(|x| b[(x, y)].symbol().to_string()).collect::<String>()).collect()
+}
+
+fn find(b: &Buffer, needle: &str) -> (u16, u16) {
+    for (y, line) in text(b).iter().enumerate() {
+        if let Some(byte) = line.find(needle) {
+            let x = line[..byte].chars().count();
+            return (x as u16, y as u16);
+        }
+    }
+    panic!("{needle:?} not on screen:\n{}", text(b).join("\n"));
+}
+
+fn key(app: &mut App, c: KeyCode) {
+    app.on_key(KeyEvent::new(c, KeyModifiers::NONE));
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn calls_view_colours_status_by_origin() {
+    let mut app = app_for("proxy.pcap");
+    let b = draw(&mut app, 140, 40);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains(" 1 Calls ") && screen.contains(" Calls 9 "), "{screen}");
+    let (x, y) = find(&b, "UNAVAILABLE (HTTP 504)");
+    assert_eq!(b[(x, y)].fg, Color::Red, "transport errors are red");
+    let (x, y) = find(&b, "NOT_FOUND");
+    assert_eq!(b[(x, y)].fg, Color::Yellow, "application errors are yellow");
+    let (x, y) = find(&b, "OK    ");
+    assert_eq!(b[(x, y)].fg, Color::Green);
+    // The detail of the selected (first) call, with HPACK bytes of its headers.
+    assert!(screen.contains("request headers (8 fields"));
+    assert!(screen.contains("sku (1): \"bolt-1\""));
+    assert!(screen.contains(": request headers: HPACK header block"));
+}
+
+#[test]
+fn selecting_a_header_field_highlights_its_hpack_bytes() {
+    let mut app = app_for("unary.pcap");
+    key(&mut app, KeyCode::Enter); // into the detail pane
+    key(&mut app, KeyCode::Down); // status
+    key(&mut app, KeyCode::Down); // timing
+    key(&mut app, KeyCode::Down); // request headers
+    key(&mut app, KeyCode::Down); // :method: POST
+    assert_eq!(app.pane, Pane::Tree);
+    let b = draw(&mut app, 140, 40);
+    assert!(text(&b).join("\n").contains("Bytes [0..1) of 81"), "one byte: static index 3");
+    let (x, y) = find(&b, "00000 83");
+    assert_eq!(b[(x + 6, y)].bg, Color::Yellow, "the byte 0x83 is highlighted");
+    assert_ne!(b[(x + 9, y)].bg, Color::Yellow, "the next byte is not");
+    // A protobuf field highlights its bytes in the message.
+    for _ in 0..9 {
+        key(&mut app, KeyCode::Down);
+    }
+    let b = draw(&mut app, 140, 40);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains("Bytes [0..8) of 8: message #1 (grpcscope"), "{screen}");
+}
+
+#[test]
+fn frames_view_and_its_tcp_toggle() {
+    let mut app = app_for("deadline.pcap");
+    key(&mut app, KeyCode::Char('2'));
+    let b = draw(&mut app, 140, 40);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains("PREFACE") && screen.contains("SETTINGS") && screen.contains("RST_STREAM"), "{screen}");
+    assert!(!screen.contains("TCP S"), "TCP packets hidden by default");
+    let (x, y) = find(&b, "RST_STREAM");
+    assert_eq!(b[(x, y)].fg, Color::Yellow);
+    key(&mut app, KeyCode::Char('t'));
+    let screen = text(&draw(&mut app, 140, 40)).join("\n");
+    assert!(screen.contains("TCP S") && screen.contains("TCP S."), "{screen}");
+    // Frame detail: the 9-byte header, field by field, with bytes.
+    key(&mut app, KeyCode::Char('t'));
+    key(&mut app, KeyCode::Home);
+    let screen = text(&draw(&mut app, 140, 40)).join("\n");
+    assert!(screen.contains("frame header (9 bytes"), "{screen}");
+    // The explanation panel.
+    key(&mut app, KeyCode::Char('e'));
+    let screen = text(&draw(&mut app, 160, 50)).join("\n");
+    assert!(screen.contains("Explanation (e hides it)"), "{screen}");
+    assert!(screen.contains("SETTINGS (§6.5): the server announces its parameters;"), "{screen}");
+}
+
+#[test]
+fn connections_view_draws_the_ladder() {
+    let mut app = app_for("reconnect.pcap");
+    key(&mut app, KeyCode::Char('3'));
+    let b = draw(&mut app, 160, 48);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains("Ladder:"), "{screen}");
+    assert!(screen.contains("|-TCP S ") && screen.contains("TCP S.-|"), "SYN right, SYN-ACK left: {screen}");
+    assert!(screen.contains("HEADERS[1] :path=/grpcscope.fixtures.v1.Inventory/GetPart"), "{screen}");
+    assert!(screen.contains("HEADERS[1] ES grpc-status=0"), "{screen}");
+    assert!(screen.contains("followed by connection 2"), "{screen}");
+    assert!(screen.contains("reconnect of 1; refused (RST to SYN)"));
+    assert!(screen.contains("channel 1: 2 reconnects, 2 failed attempts in 5 connections"), "{screen}");
+}
+
+#[test]
+fn stats_view_has_the_table_histogram_and_timeline() {
+    let mut app = app_for("proxy.pcap");
+    key(&mut app, KeyCode::Char('4'));
+    let b = draw(&mut app, 140, 40);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains("9 calls: 2 ok, 3 application errors, 4 transport errors"), "{screen}");
+    assert!(screen.contains("Latency of /grpcscope.fixtures.v1.Inventory/GetPart"));
+    assert!(screen.contains("<1ms") && screen.contains("<1s"));
+    assert!(screen.contains("Transport errors per second (peak 4)"), "{screen}");
+    let (x, y) = find(&b, "/grpcscope.fixtures.v1.Inventory/GetPart      9");
+    assert_eq!(b[(x, y)].bg, Color::Blue, "the selected method");
+}
+
+#[test]
+fn the_filter_bar_explains_mistakes_in_place_and_counts_matches() {
+    let mut app = app_for("proxy.pcap");
+    key(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "status != OK)");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.input.is_some(), "a bad filter keeps the bar open");
+    let screen = text(&draw(&mut app, 120, 30)).join("\n");
+    assert!(screen.contains("filter: status != OK)"));
+    assert!(screen.contains("unexpected `)` with no `(` before it at column 13"), "{screen}");
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.input.is_none());
+    let screen = text(&draw(&mut app, 120, 30)).join("\n");
+    assert!(screen.contains("filter: status != OK  (7 match)"), "{screen}");
+    assert!(screen.contains(" Calls 7 matching status != OK "));
+    // Esc cancels an edit; an empty filter clears it.
+    key(&mut app, KeyCode::Char('/'));
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.lists[0].visible.len(), 9);
+}
+
+#[test]
+fn links_lead_to_frames_connection_and_the_next_reconnect() {
+    let mut app = app_for("reconnect.pcap");
+    key(&mut app, KeyCode::Char('F'));
+    assert_eq!(app.view, View::Frames);
+    assert_eq!(app.lists[1].filter.as_ref().unwrap().source, "conn == 1 && stream == 1");
+    assert!(app.lists[1].visible.len() >= 5);
+    key(&mut app, KeyCode::Char('C'));
+    assert_eq!((app.view, app.selected_index(View::Conns)), (View::Conns, Some(0)));
+    key(&mut app, KeyCode::Char('R'));
+    let sel = app.selected_index(View::Conns).unwrap();
+    assert_eq!(app.model.conns[sel].tcp.id, 2, "the attempt that followed conn 1");
+    key(&mut app, KeyCode::Char('R'));
+    assert!(
+        app.status.as_deref().unwrap_or("").contains("no reconnect"),
+        "a refused attempt is followed by nothing of its own"
+    );
+}
+
+#[test]
+fn small_and_large_terminals_help_and_mouse() {
+    let mut app = app_for("errors.pcap");
+    for (w, h) in [(80, 24), (60, 15), (200, 60), (80, 24)] {
+        for v in ['1', '2', '3', '4'] {
+            key(&mut app, KeyCode::Char(v));
+            let b = draw(&mut app, w, h);
+            assert_eq!(b.area.width, w);
+        }
+    }
+    key(&mut app, KeyCode::Char('1'));
+    key(&mut app, KeyCode::Char('?'));
+    let screen = text(&draw(&mut app, 100, 30)).join("\n");
+    assert!(screen.contains(" Keys ") && screen.contains("filter the view"));
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help);
+    // Click the fourth call.
+    let b = draw(&mut app, 120, 40);
+    let (_, y) = find(&b, "18:24:00.953167");
+    app.on_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 10,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.selected_index(View::Calls), Some(3));
+    app.on_mouse(MouseEvent { kind: MouseEventKind::ScrollDown, column: 10, row: y, modifiers: KeyModifiers::NONE });
+    assert_eq!(app.selected_index(View::Calls), Some(6));
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+/// The screens docs/tui.md shows: (name, fixture, keys, width, height).
+const DOC_SCREENS: &[(&str, &str, &str, u16, u16)] = &[
+    ("calls", "proxy.pcap", "jjjj", 120, 34),
+    ("hpack", "unary.pcap", "\njjjj", 120, 30),
+    ("frames", "deadline.pcap", "2jjjjjjjjjje", 120, 40),
+    ("connections", "reconnect.pcap", "3", 120, 40),
+    ("stats", "proxy.pcap", "4", 120, 34),
+    ("filter", "proxy.pcap", "/status != OK)\n", 100, 20),
+    ("help", "errors.pcap", "?", 100, 28),
+];
+
+fn doc_screen(fixture: &str, keys: &str, w: u16, h: u16) -> String {
+    let mut app = app_for(fixture);
+    for c in keys.chars() {
+        key(&mut app, if c == '\n' { KeyCode::Enter } else { KeyCode::Char(c) });
+    }
+    let lines: Vec<String> = text(&draw(&mut app, w, h)).iter().map(|l| l.trim_end().to_string()).collect();
+    lines.join("\n")
+}
+
+/// docs/tui.md's screenshots are these renderings, byte for byte; run with
+/// GRPCSCOPE_UPDATE_DOCS=1 to rewrite them after changing the UI.
+#[test]
+fn docs_tui_md_screenshots_are_current() {
+    let path = root().join("docs/tui.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut rest = doc.as_str();
+    let mut stale = Vec::new();
+    for (name, fixture, keys, w, h) in DOC_SCREENS {
+        let marker = format!("<!-- screen: {name} -->\n```text\n");
+        let at = rest.find(&marker).unwrap_or_else(|| panic!("docs/tui.md lacks {marker:?}"));
+        let body_start = at + marker.len();
+        let body_len = rest[body_start..].find("```\n").unwrap();
+        let screen = doc_screen(fixture, keys, *w, *h);
+        if rest[body_start..body_start + body_len].trim_end() != screen {
+            stale.push(*name);
+        }
+        out.push_str(&rest[..body_start]);
+        out.push_str(&screen);
+        out.push('\n');
+        rest = &rest[body_start + body_len..];
+    }
+    out.push_str(rest);
+    if std::env::var_os("GRPCSCOPE_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, out).unwrap();
+    } else {
+        assert!(
+            stale.is_empty(),
+            "docs/tui.md screens {stale:?} differ from the UI: run GRPCSCOPE_UPDATE_DOCS=1 cargo test --lib docs_tui"
+        );
+    }
+}

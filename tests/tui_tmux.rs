@@ -1,0 +1,69 @@
+//! The real binary's terminal UI, driven inside tmux: keys go in with
+//! `send-keys`, the screen comes back with `capture-pane`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use common::tmux::{ui_command, Tmux};
+
+#[test]
+fn open_a_call_filter_on_errors_see_the_ladder_and_quit() {
+    let Some(t) = Tmux::start("tui_session", &ui_command("--proto-path protos fixtures/proxy.pcap"), 120, 36) else {
+        return;
+    };
+    t.wait_for(&["Calls 9", "no filter (9 rows)"]);
+    // Open the fifth call (the proxy's 504): its detail tree has the focus.
+    t.keys(&["Down", "Down", "Down", "Down", "Enter"]);
+    let s = t.wait_for(&["x-request-id: rid-timeout", "status: UNAVAILABLE (HTTP 504)"]);
+    assert!(s.contains(":status: 504"), "{s}");
+    // Filter on errors.
+    t.keys(&["/"]);
+    t.text("status != OK");
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&["filter: status != OK  (7 match)", "Calls 7 matching status != OK"]);
+    assert!(!s.contains("rid-ok"), "{s}");
+    // The connections view and its ladder.
+    t.keys(&["3"]);
+    let s = t.wait_for(&["Connections 6", "Ladder:", "|-TCP S ---"]);
+    assert!(s.contains("HEADERS[1] :path=/grpcscope.fixtures.v1.Inventory/"), "{s}");
+    assert!(s.contains("reconnect of 5; refused (RST to SYN)"), "{s}");
+    // A smaller window redraws at its new size: tmux crops the old screen,
+    // so the key line at the bottom is back only if the UI drew again.
+    t.tmux(&["resize-window", "-t", "t", "-x", "80", "-y", "24"]);
+    let s = t.wait_until("the redraw at 80x24", |s| {
+        s.lines().count() <= 24
+            && s.lines().nth(23).is_some_and(|l| l.contains("q quit"))
+            && s.contains("Connections 6")
+    });
+    assert!(s.lines().nth(1).is_some_and(|l| l.trim_end().ends_with('┐')), "the list's box closes at 80 columns: {s}");
+    // q quits and gives the terminal back: the UI's screen is gone.
+    t.keys(&["q"]);
+    let s = t.wait_for(&["grpcscope exited with 0"]);
+    assert!(!s.contains("Connections 6") && !s.contains('┌'), "the alternate screen was left: {s}");
+}
+
+#[test]
+fn help_lists_every_key_and_any_key_closes_it() {
+    let Some(t) = Tmux::start("tui_help", &ui_command("fixtures/errors.pcap"), 100, 40) else {
+        return;
+    };
+    t.wait_for(&["no filter"]);
+    t.keys(&["?"]);
+    let s = t.wait_for(&[" Keys "]);
+    for key in ["Tab", "PgUp", "Home", "Enter", "/", "q"] {
+        assert!(s.contains(key), "{key} missing from help: {s}");
+    }
+    t.keys(&["Escape"]);
+    t.keys(&["2"]);
+    t.wait_for(&["Frames ", "PREFACE"]);
+    t.keys(&["q"]);
+    t.wait_for(&["grpcscope exited with 0"]);
+}
+
+#[test]
+fn without_a_terminal_the_file_is_printed_as_calls() {
+    let (code, out, err) = common::grpcscope(&["--proto-path", "protos", "fixtures/errors.pcap"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/grpcscope.fixtures.v1.Inventory/GetPart") && out.contains("NOT_FOUND"), "{out}");
+    assert!(!out.contains('\u{1b}'), "no terminal control codes in a pipe: {out:?}");
+}
