@@ -61,6 +61,11 @@ const SCENARIOS: &[Scenario] = &[
         about: "capture started after the channel was warm: no handshake, HPACK table unknown",
     },
     Scenario {
+        name: "bench_seed",
+        port: 50071,
+        about: "one connection, four concurrent workers: 1,000 calls of every kind (the benchmark generator replays it)",
+    },
+    Scenario {
         name: "proxy",
         port: proxy::FRONT,
         about: "client -> nginx (grpc_pass) -> server: OK, an application error, a proxy timeout (504), the upstream down (502), a client deadline",
@@ -136,6 +141,7 @@ async fn run(s: &Scenario) -> recorder::Recording {
         "compression" => compression(client).await,
         "metadata" => metadata(client).await,
         "reflection" => reflection_then_calls(s.port, client).await,
+        "bench_seed" => bench_seed(client).await,
         other => panic!("no script for {other}"),
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -250,6 +256,38 @@ async fn metadata(mut c: InventoryClient) {
     req.metadata_mut().insert("x-request-id", "rid-9999".parse().unwrap());
     let err = c.get_part(req).await.unwrap_err();
     assert_eq!(err.metadata().get("x-failure-zone").unwrap(), "stock-db");
+}
+
+/// The seed of the benchmark captures (examples/benchgen.rs replays it):
+/// four workers share one connection, so streams interleave as they do in
+/// production; mostly unary calls, some NOT_FOUND, and every streaming kind.
+async fn bench_seed(c: InventoryClient) {
+    let workers = (0..4).map(|w| {
+        let mut c = c.clone();
+        tokio::spawn(async move {
+            for i in 0..250 {
+                match i % 25 {
+                    7 => assert_eq!(c.watch_all(5).await, 5),
+                    14 => {
+                        let changes =
+                            (0..4).map(|d| StockChange { sku: format!("sku-{w}-{i}"), delta: d - 1 }).collect();
+                        c.adjust(changes).await.unwrap();
+                    }
+                    21 => {
+                        let notes = (1..=3).map(|n| Note { text: format!("note {w}/{i}/{n}"), seq: n }).collect();
+                        c.talk(notes).await.unwrap();
+                    }
+                    _ if i % 10 == 3 => assert!(c.get_part(get(&format!("missing-{w}-{i}"))).await.is_err()),
+                    _ => {
+                        c.get_part(get(&format!("sku-{w}-{i}"))).await.unwrap();
+                    }
+                }
+            }
+        })
+    });
+    for w in workers.collect::<Vec<_>>() {
+        w.await.unwrap();
+    }
 }
 
 /// The fixture schema as an encoded FileDescriptorSet, compiled by protox.

@@ -10,12 +10,17 @@ use crate::analysis::pipeline::ConnReport;
 use crate::grpc::{Call, Origin, TransportKind};
 use crate::tcp::{ConnId, EndReason, Side};
 use crate::time::Timestamp;
+use ahash::AHashMap;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Legs without a request id pair when they start this close together.
 const WINDOW_NANOS: i64 = 2_000_000_000;
+/// Later legs with the same method and request examined per leg: a burst of
+/// identical requests is long, the legs of one call are few.
+const MAX_CANDIDATES: usize = 64;
 /// Legs remembered at most (oldest forgotten first).
 const MAX_LEGS: usize = 200_000;
 
@@ -30,8 +35,8 @@ pub struct Leg {
     pub client: SocketAddr,
     /// Server of this leg.
     pub server: SocketAddr,
-    /// Method.
-    pub method: Option<String>,
+    /// Method (shared by the legs of one method).
+    pub method: Option<Arc<str>>,
     /// Start.
     pub start: Timestamp,
     /// When it ended or failed.
@@ -90,16 +95,21 @@ pub struct RefusedAttempt {
 /// Collects legs and failed connection attempts.
 #[derive(Debug, Default)]
 pub struct Hops {
-    legs: Vec<Leg>,
+    legs: VecDeque<Leg>,
     attempts: Vec<RefusedAttempt>,
+    /// Method names, one allocation each however many calls they have.
+    methods: AHashMap<String, Arc<str>>,
 }
+
+/// Distinct method names shared at most (hostile input can invent a path per call).
+const MAX_METHODS: usize = 10_000;
 
 /// The id a proxy forwards with a request, if any.
 fn request_key(call: &Call) -> Option<String> {
     let get = |n: &str| {
         call.request_headers
             .iter()
-            .find(|(k, _)| k.as_deref() == Some(n))
+            .find(|(k, _)| k.as_deref() == Some(n.as_bytes()))
             .and_then(|(_, v)| v.as_ref())
             .map(|v| String::from_utf8_lossy(v).into_owned())
     };
@@ -147,7 +157,7 @@ impl Hops {
             stream_id: call.stream_id,
             client: call.client,
             server: call.server,
-            method: call.method(),
+            method: self.intern_method(call),
             start: call.start,
             end: call.end.or(call.rst.map(|r| r.ts)),
             status: call.effective_status(),
@@ -158,9 +168,21 @@ impl Hops {
             fingerprint: fingerprint(call),
         };
         if self.legs.len() >= MAX_LEGS {
-            self.legs.remove(0);
+            self.legs.pop_front();
         }
-        self.legs.push(leg);
+        self.legs.push_back(leg);
+    }
+
+    fn intern_method(&mut self, call: &Call) -> Option<Arc<str>> {
+        let Some(m) = call.method_str() else { return call.method().map(Arc::from) };
+        if let Some(shared) = self.methods.get(m) {
+            return Some(shared.clone());
+        }
+        let shared: Arc<str> = Arc::from(m);
+        if self.methods.len() < MAX_METHODS {
+            self.methods.insert(m.to_string(), shared.clone());
+        }
+        Some(shared)
     }
 
     /// Remembers connection attempts that failed (a proxy that cannot reach its upstream).
@@ -198,32 +220,45 @@ impl Hops {
     }
 
     /// Pairs legs without a request id by method and first request bytes.
-    fn pair_unkeyed(&self, mut legs: Vec<&Leg>) -> Vec<HopReport> {
-        legs.sort_by_key(|l| l.start);
-        let mut used = vec![false; legs.len()];
+    /// Legs are bucketed by (method, request) first, so the pairing is
+    /// linear in the number of calls however many of them a capture holds.
+    fn pair_unkeyed(&self, legs: Vec<&Leg>) -> Vec<HopReport> {
+        let mut buckets: AHashMap<(Option<&str>, Option<u64>), Vec<&Leg>> = AHashMap::new();
+        for leg in legs {
+            buckets.entry((leg.method.as_deref(), leg.fingerprint)).or_default().push(leg);
+        }
         let mut out = Vec::new();
-        for i in 0..legs.len() {
-            if used.get(i).copied().unwrap_or(true) {
+        for (_, mut bucket) in buckets {
+            // Only failures are reported: a bucket without one pairs nothing of interest.
+            if !bucket.iter().any(|l| l.failed()) {
                 continue;
             }
-            let Some(first) = legs.get(i).copied() else { continue };
-            let mut group = vec![first];
-            for j in i + 1..legs.len() {
-                let Some(other) = legs.get(j).copied() else { continue };
-                if other.start.nanos_since(first.start) > WINDOW_NANOS {
-                    break;
+            bucket.sort_by_key(|l| (l.start, l.conn, l.stream_id));
+            let mut used = vec![false; bucket.len()];
+            for (i, first) in bucket.iter().enumerate() {
+                if used.get(i).copied().unwrap_or(true) {
+                    continue;
                 }
-                let same = other.method == first.method
-                    && other.fingerprint.is_some()
-                    && other.fingerprint == first.fingerprint;
-                if same && !group.iter().any(|g| g.conn == other.conn) && !used.get(j).copied().unwrap_or(true) {
-                    group.push(other);
-                    if let Some(u) = used.get_mut(j) {
-                        *u = true;
+                let mut group = vec![*first];
+                if first.fingerprint.is_some() {
+                    for (j, other) in bucket.iter().enumerate().skip(i + 1).take(MAX_CANDIDATES) {
+                        if other.start.nanos_since(first.start) > WINDOW_NANOS {
+                            break;
+                        }
+                        // The legs of one call cross different hops: other
+                        // connections to other servers. Identical requests to
+                        // the same server are different calls.
+                        let fits = group.iter().all(|g| g.conn != other.conn && g.server != other.server);
+                        if fits && !used.get(j).copied().unwrap_or(true) {
+                            group.push(*other);
+                            if let Some(u) = used.get_mut(j) {
+                                *u = true;
+                            }
+                        }
                     }
                 }
+                out.extend(self.judge("method+request".into(), group));
             }
-            out.extend(self.judge("method+request".into(), group));
         }
         out
     }

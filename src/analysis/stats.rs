@@ -11,6 +11,7 @@ use crate::h2::H2Event;
 use crate::tcp::ConnId;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 
 /// Aggregates of a group of calls.
 #[derive(Debug, Clone, Default)]
@@ -92,11 +93,11 @@ pub struct Stats {
     /// By method.
     pub by_method: BTreeMap<String, Group>,
     /// By server endpoint.
-    pub by_server: BTreeMap<String, Group>,
+    pub by_server: BTreeMap<SocketAddr, Group>,
     /// By client host → server endpoint.
-    pub by_edge: BTreeMap<(String, String), Group>,
+    pub by_edge: BTreeMap<(IpAddr, SocketAddr), Group>,
     /// By connection: (client, server, group).
-    pub by_conn: BTreeMap<ConnId, (String, String, Group)>,
+    pub by_conn: BTreeMap<ConnId, (SocketAddr, SocketAddr, Group)>,
     /// Errors per second.
     pub timeline: BTreeMap<i64, Second>,
     /// Problems noted on frames and calls, by code.
@@ -124,13 +125,24 @@ impl Stats {
         }
         let origin = call.verdict().0;
         self.total.add(call, origin);
-        let method = call.method().unwrap_or_else(|| "(method unknown)".into());
-        self.by_method.entry(method).or_default().add(call, origin);
-        self.by_server.entry(call.server.to_string()).or_default().add(call, origin);
-        self.by_edge.entry((call.client.ip().to_string(), call.server.to_string())).or_default().add(call, origin);
+        // Looked up by &str first: a String is made once per method, not per call.
+        let lossy;
+        let method = match call.method_str() {
+            Some(m) => m,
+            None => {
+                lossy = call.method().unwrap_or_else(|| "(method unknown)".into());
+                &lossy
+            }
+        };
+        match self.by_method.get_mut(method) {
+            Some(g) => g.add(call, origin),
+            None => self.by_method.entry(method.to_string()).or_default().add(call, origin),
+        }
+        self.by_server.entry(call.server).or_default().add(call, origin);
+        self.by_edge.entry((call.client.ip(), call.server)).or_default().add(call, origin);
         self.by_conn
             .entry(call.conn)
-            .or_insert_with(|| (call.client.to_string(), call.server.to_string(), Group::default()))
+            .or_insert_with(|| (call.client, call.server, Group::default()))
             .2
             .add(call, origin);
         let second = self.timeline.entry(call.start.secs()).or_default();

@@ -142,7 +142,7 @@ fn text(s: Option<String>) -> Value {
 fn header(list: &[crate::grpc::HeaderPair], name: Option<&str>) -> Value {
     let Some(name) = name else { return Value::Null };
     list.iter()
-        .find(|(n, _)| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .find(|(n, _)| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))
         .and_then(|(_, v)| v.as_ref())
         .map_or(Value::Null, |v| Value::Str(String::from_utf8_lossy(v).into_owned()))
 }
@@ -217,12 +217,8 @@ impl Record for Frame {
             "start" => Value::Num(self.ts.as_f64_micros()),
             "header" => {
                 let Some(b) = &self.block else { return Value::Null };
-                let pairs: Vec<crate::grpc::HeaderPair> = b
-                    .decoded
-                    .fields
-                    .iter()
-                    .map(|f| (f.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()), f.value.clone()))
-                    .collect();
+                let pairs: Vec<crate::grpc::HeaderPair> =
+                    b.decoded.fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect();
                 header(&pairs, arg)
             }
             _ => Value::Null,

@@ -18,7 +18,7 @@ pub use tracker::{CallTracker, GrpcEvent};
 
 /// A header field as the call saw it; `None` parts were not recoverable
 /// (an HPACK entry from before the capture).
-pub type HeaderPair = (Option<String>, Option<Bytes>);
+pub type HeaderPair = (Option<Bytes>, Option<Bytes>);
 
 /// Where a call's failure came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
@@ -136,12 +136,22 @@ pub struct Call {
 }
 
 impl Call {
-    fn header<'a>(list: &'a [HeaderPair], name: &str) -> Option<&'a Bytes> {
-        list.iter().find(|(n, _)| n.as_deref() == Some(name)).and_then(|(_, v)| v.as_ref())
+    pub(crate) fn header<'a>(list: &'a [HeaderPair], name: &str) -> Option<&'a Bytes> {
+        list.iter().find(|(n, _)| n.as_deref() == Some(name.as_bytes())).and_then(|(_, v)| v.as_ref())
     }
 
     fn header_str(list: &[HeaderPair], name: &str) -> Option<String> {
         Self::header(list, name).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// A header parsed as a number, without a copy.
+    fn header_number<T: std::str::FromStr>(list: &[HeaderPair], name: &str) -> Option<T> {
+        Self::header(list, name).and_then(|v| std::str::from_utf8(v).ok()).and_then(|s| s.trim().parse().ok())
+    }
+
+    /// `:path` without a copy, when it is UTF-8.
+    pub fn method_str(&self) -> Option<&str> {
+        Self::header(&self.request_headers, ":path").and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// `:path`, e.g. `/pkg.Service/Method`.
@@ -166,12 +176,12 @@ impl Call {
         } else {
             &self.response_headers
         };
-        Self::header_str(from, ":status").and_then(|s| s.trim().parse().ok())
+        Self::header_number(from, ":status")
     }
 
     /// The numeric `grpc-status`, when present and well-formed.
     pub fn grpc_status(&self) -> Option<u32> {
-        Self::header_str(self.status_block(), "grpc-status").and_then(|s| s.trim().parse().ok())
+        Self::header_number(self.status_block(), "grpc-status")
     }
 
     /// `grpc-message`, percent-decoded.
@@ -193,6 +203,11 @@ impl Call {
     pub fn response_content_type(&self) -> Option<String> {
         Self::header_str(&self.response_headers, "content-type")
             .or_else(|| Self::header_str(&self.trailers, "content-type"))
+    }
+
+    /// `content-type` of the response as sent, without a copy.
+    pub fn response_content_type_bytes(&self) -> Option<&Bytes> {
+        Self::header(&self.response_headers, "content-type").or_else(|| Self::header(&self.trailers, "content-type"))
     }
 
     /// `grpc-timeout` in nanoseconds.

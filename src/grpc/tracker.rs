@@ -29,7 +29,8 @@ pub enum GrpcEvent {
 }
 
 struct Open {
-    call: Call,
+    /// Boxed: the call moves into its Finished event without a copy.
+    call: Box<Call>,
     asm: [Assembler; 2],
     response_headers_seen: bool,
     kept_bytes: usize,
@@ -58,6 +59,8 @@ pub struct CallTracker {
     /// Streams whose call already ended: their late frames (a client's
     /// END_STREAM or RST after the server's trailers) must not start a new call.
     finished: std::collections::VecDeque<u32>,
+    /// The same ids, for lookups.
+    finished_set: ahash::AHashSet<u32>,
 }
 
 /// Finished streams remembered per connection.
@@ -80,6 +83,7 @@ impl CallTracker {
             max_call_bytes,
             calls: AHashMap::new(),
             finished: Default::default(),
+            finished_set: Default::default(),
         }
     }
 
@@ -142,10 +146,10 @@ impl CallTracker {
         let sid = f.header.stream_id;
         if !self.calls.contains_key(&sid) {
             // Server-initiated (pushed) streams are not gRPC calls.
-            if sid.is_multiple_of(2) || self.finished.contains(&sid) {
+            if sid.is_multiple_of(2) || self.finished_set.contains(&sid) {
                 return None;
             }
-            let call = Call {
+            let call = Box::new(Call {
                 conn: self.conn,
                 client: self.client,
                 server: self.server,
@@ -170,7 +174,7 @@ impl CallTracker {
                 response_body: None,
                 blocks: [None, None, None],
                 notes: Vec::new(),
-            };
+            });
             out.push(GrpcEvent::Started { conn: self.conn, stream_id: sid, start: f.ts });
             let asm = [Assembler::new(self.limits), Assembler::new(self.limits)];
             self.calls
@@ -224,10 +228,10 @@ impl CallTracker {
                 } else {
                     open.call.response_headers = fields;
                 }
-                open.response_not_grpc = open
-                    .call
-                    .response_content_type()
-                    .is_some_and(|ct| !ct.trim().to_ascii_lowercase().starts_with("application/grpc"));
+                open.response_not_grpc = open.call.response_content_type_bytes().is_some_and(|ct| {
+                    let ct = ct.trim_ascii();
+                    !ct.get(..16).is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
+                });
                 if open.response_not_grpc {
                     let ct = open.call.response_content_type().unwrap_or_default();
                     open.call.notes.push(Note::new(
@@ -360,9 +364,12 @@ impl CallTracker {
 
     fn remember_finished(&mut self, sid: u32) {
         if self.finished.len() >= FINISHED_MEMORY {
-            self.finished.pop_front();
+            if let Some(old) = self.finished.pop_front() {
+                self.finished_set.remove(&old);
+            }
         }
         self.finished.push_back(sid);
+        self.finished_set.insert(sid);
     }
 
     fn finish(&mut self, sid: u32, ts: Timestamp, packet: u64, why: &str, out: &mut Vec<GrpcEvent>) {
@@ -376,7 +383,7 @@ impl CallTracker {
             push_messages(&mut open.call, dir, msgs);
         }
         open.call.end = Some(ts);
-        out.push(GrpcEvent::Finished(Box::new(open.call)));
+        out.push(GrpcEvent::Finished(open.call));
     }
 
     fn finish_incomplete(&mut self, sid: u32, ts: Timestamp, out: &mut Vec<GrpcEvent>) {
@@ -390,7 +397,7 @@ impl CallTracker {
             push_messages(&mut open.call, dir, msgs);
         }
         open.call.notes.push(Note::new(Level::Info, "incomplete", "the capture ended before the call did"));
-        out.push(GrpcEvent::Finished(Box::new(open.call)));
+        out.push(GrpcEvent::Finished(open.call));
     }
 }
 
@@ -407,20 +414,18 @@ fn push_messages(call: &mut Call, dir: Dir, msgs: Vec<Message>) {
 }
 
 fn pairs(block: &HeaderBlock) -> Vec<HeaderPair> {
-    block
-        .decoded
-        .fields
-        .iter()
-        .map(|f| (f.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()), f.value.clone()))
-        .collect()
+    block.decoded.fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect()
 }
 
 /// Request checks: content-type (gRPC's own, or flagged).
 fn check_request(call: &mut Call) {
-    if let Some(ct) = call.content_type() {
-        let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let ok = matches!(base.as_str(), "application/grpc" | "application/grpc+proto" | "application/grpc+json");
+    if let Some(ct) = Call::header(&call.request_headers, "content-type") {
+        let base = ct.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
+        let ok = [&b"application/grpc"[..], b"application/grpc+proto", b"application/grpc+json"]
+            .iter()
+            .any(|g| base.eq_ignore_ascii_case(g));
         if !ok {
+            let ct = String::from_utf8_lossy(ct);
             call.notes.push(Note::new(
                 Level::Warning,
                 "content_type",
@@ -433,7 +438,7 @@ fn check_request(call: &mut Call) {
 }
 
 fn is_reflection(call: &Call) -> bool {
-    call.method().is_some_and(|m| REFLECTION.contains(&m.as_str()))
+    call.method_str().is_some_and(|m| REFLECTION.contains(&m))
 }
 
 /// The serialized FileDescriptorProtos in a ServerReflectionResponse

@@ -2,7 +2,7 @@
 //! tags, Linux cooked SLL/SLL2, BSD loopback NULL/LOOP, raw IP), IPv4/IPv6
 //! with extension headers (via `etherparse`), and the TCP header. Stateless.
 
-mod link;
+pub mod link;
 
 use crate::capture::LinkType;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};

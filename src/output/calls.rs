@@ -393,7 +393,7 @@ fn indent(s: &str, n: usize) -> String {
 fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair]) -> io::Result<()> {
     writeln!(o, "  {label}:")?;
     for (n, v) in list {
-        let name = n.clone().unwrap_or_else(|| "<unknown>".into());
+        let name = n.as_ref().map_or_else(|| "<unknown>".into(), |n| String::from_utf8_lossy(n));
         let value = match v {
             None => "<unknown>".to_string(),
             Some(v) if name.ends_with("-bin") => match decode_bin(v) {
@@ -445,10 +445,10 @@ fn header_json(list: &[HeaderPair]) -> Value {
     Value::Array(
         list.iter()
             .map(|(n, v)| {
-                let name = n.as_ref().map_or(Value::Null, |n| json!(n));
+                let name = n.as_ref().map_or(Value::Null, |n| json!(String::from_utf8_lossy(n)));
                 let value = match (n, v) {
                     (_, None) => Value::Null,
-                    (Some(n), Some(v)) if n.ends_with("-bin") => json!(bin_as_base64(v)),
+                    (Some(n), Some(v)) if n.ends_with(b"-bin") => json!(bin_as_base64(v)),
                     (_, Some(v)) => json!(String::from_utf8_lossy(v)),
                 };
                 json!([name, value])

@@ -151,7 +151,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
     writeln!(out)?;
     let (title, rows): (&str, Vec<(String, &Group)>) = match by {
         By::Method => ("METHOD", s.by_method.iter().map(|(k, g)| (k.clone(), g)).collect()),
-        By::Server => ("SERVER", s.by_server.iter().map(|(k, g)| (k.clone(), g)).collect()),
+        By::Server => ("SERVER", s.by_server.iter().map(|(k, g)| (k.to_string(), g)).collect()),
         By::Edge => {
             ("CLIENT HOST -> SERVER", s.by_edge.iter().map(|((c, sv), g)| (format!("{c} -> {sv}"), g)).collect())
         }

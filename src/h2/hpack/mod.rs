@@ -146,6 +146,56 @@ pub struct Decoder {
     /// SETTINGS_HEADER_TABLE_SIZE of the decoding endpoint: size updates may not exceed it.
     settings_limit: Option<usize>,
     limits: Limits,
+    huffman: HuffmanMemo,
+}
+
+/// Recently decoded Huffman strings. Encoders that never index a field
+/// (h2 never indexes `:path`) send the same Huffman bytes call after call;
+/// remembering them turns a decode and an allocation into a lookup.
+#[derive(Debug, Clone, Default)]
+struct HuffmanMemo {
+    slots: Vec<Option<(Bytes, Bytes)>>,
+}
+
+impl HuffmanMemo {
+    const SLOTS: usize = 64;
+    /// Longer strings are rarely repeated and would make the memo large.
+    const MAX_LEN: usize = 128;
+
+    fn slot(raw: &[u8]) -> usize {
+        let mut h: u32 = 2_166_136_261;
+        for b in raw {
+            h = (h ^ u32::from(*b)).wrapping_mul(16_777_619);
+        }
+        h as usize % Self::SLOTS
+    }
+
+    /// Decodes `raw`, from the memo when it was seen.
+    fn decode(&mut self, raw: &Bytes) -> Result<Bytes, String> {
+        let cacheable = raw.len() <= Self::MAX_LEN;
+        let slot = Self::slot(raw);
+        if cacheable {
+            if let Some(Some((k, v))) = self.slots.get(slot) {
+                if k == raw {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let mut dst = Vec::with_capacity(raw.len() * 8 / 5 + 1);
+        httlib_huffman::decode(raw, &mut dst, httlib_huffman::DecoderSpeed::FiveBits)
+            .map_err(|_| "invalid Huffman code (or EOS / bad padding)".to_string())?;
+        let value = Bytes::from(dst);
+        if cacheable {
+            if self.slots.is_empty() {
+                self.slots = vec![None; Self::SLOTS];
+            }
+            if let Some(s) = self.slots.get_mut(slot) {
+                // Copied: the key must not keep the packet buffer alive.
+                *s = Some((Bytes::copy_from_slice(raw), value.clone()));
+            }
+        }
+        Ok(value)
+    }
 }
 
 /// Default SETTINGS_HEADER_TABLE_SIZE.
@@ -158,6 +208,7 @@ impl Decoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE.min(limits.max_table_size), complete),
             settings_limit: complete.then_some(DEFAULT_TABLE_SIZE),
             limits,
+            huffman: HuffmanMemo::default(),
         }
     }
 
@@ -256,7 +307,7 @@ impl Decoder {
     fn literal(&mut self, b: &Bytes, at: &mut usize, prefix: u8, kind: Representation) -> Result<HeaderField, String> {
         let name_index = integer(b, at, prefix)?;
         let (name, name_literal) = if name_index == 0 {
-            let (s, r) = string(b, at)?;
+            let (s, r) = string(b, at, &mut self.huffman)?;
             (Some(s), Some(r))
         } else {
             let name = match self.table.get(name_index) {
@@ -267,7 +318,7 @@ impl Decoder {
             };
             (name, None)
         };
-        let (value, value_literal) = string(b, at)?;
+        let (value, value_literal) = string(b, at, &mut self.huffman)?;
         let mut evicted = 0;
         if kind == Representation::IncrementalIndexing {
             // Copy: the entry outlives the packet buffer the block came from.
@@ -331,7 +382,7 @@ pub fn integer(b: &[u8], at: &mut usize, n: u8) -> Result<u32, String> {
 }
 
 /// Decodes a string literal (§5.2).
-fn string(b: &Bytes, at: &mut usize) -> Result<(Bytes, StringRepr), String> {
+fn string(b: &Bytes, at: &mut usize, memo: &mut HuffmanMemo) -> Result<(Bytes, StringRepr), String> {
     let huffman = b.get(*at).ok_or("unexpected end in a string")? & 0x80 != 0;
     let len = integer(b, at, 7)? as usize;
     let end = at
@@ -340,14 +391,7 @@ fn string(b: &Bytes, at: &mut usize) -> Result<(Bytes, StringRepr), String> {
         .ok_or_else(|| format!("string of {len} bytes runs past the block"))?;
     let raw = b.slice(*at..end);
     *at = end;
-    let value = if huffman {
-        let mut dst = Vec::with_capacity(len * 8 / 5 + 1);
-        httlib_huffman::decode(&raw, &mut dst, httlib_huffman::DecoderSpeed::FourBits)
-            .map_err(|_| "invalid Huffman code (or EOS / bad padding)".to_string())?;
-        Bytes::from(dst)
-    } else {
-        raw
-    };
+    let value = if huffman { memo.decode(&raw)? } else { raw };
     let repr = StringRepr { huffman, encoded_len: len, decoded_len: value.len() };
     Ok((value, repr))
 }

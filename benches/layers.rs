@@ -1,0 +1,309 @@
+//! Per-layer throughput on real tonic traffic: the `bench_seed` fixture
+//! replayed into an in-memory capture (see docs/performance.md).
+//!
+//! `cargo bench --bench layers` measures; `cargo bench --bench layers -- --test`
+//! runs every benchmark once (the CI smoke run).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use grpcscope::analysis::stats::Stats;
+use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::capture::writer::PcapWriter;
+use grpcscope::capture::{FileCapture, LinkType, Packet};
+use grpcscope::grpc::message::Assembler;
+use grpcscope::grpc::{Call, GrpcEvent, MessageLimits};
+use grpcscope::h2::frame::{parse_body, Body, FrameHeader};
+use grpcscope::h2::hpack::{Decoder as Hpack, Limits};
+use grpcscope::net::{decode, Decoded, Segment, TcpFlags};
+use grpcscope::output::calls::{CallsPrinter, Decoder};
+use grpcscope::output::Format;
+use grpcscope::proto::{schemaless, Schema, SchemaSources};
+use grpcscope::synth::replay::{Replay, Seed};
+use grpcscope::synth::{ip_tcp, with_link};
+use grpcscope::tcp::{FlowTable, StreamEvent, TcpConfig};
+use grpcscope::time::Timestamp;
+use std::hint::black_box;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_all(bytes: Vec<u8>) -> Vec<Packet> {
+    let len = bytes.len() as u64;
+    let mut cap = FileCapture::from_reader("bench", Box::new(std::io::Cursor::new(bytes)), Some(len)).unwrap();
+    std::iter::from_fn(|| cap.next_packet()).collect()
+}
+
+/// The seed replayed `copies` times, 8 connections at a time, as pcap bytes.
+fn replayed_pcap(copies: u64) -> Vec<u8> {
+    let seed_bytes = std::fs::read(root().join("fixtures/bench_seed.pcap")).unwrap();
+    let seed = Seed::new(&read_all(seed_bytes)).unwrap();
+    let mut w = PcapWriter::new(Vec::new(), seed.link(), 262_144).unwrap();
+    for (ts, data) in Replay::new(&seed, copies, 8) {
+        w.write_packet(ts, &data, data.len() as u32).unwrap();
+    }
+    w.into_inner()
+}
+
+/// The seed connection's byte stream in each direction, in order.
+fn seed_streams() -> [Vec<u8>; 2] {
+    let packets = read_all(std::fs::read(root().join("fixtures/bench_seed.pcap")).unwrap());
+    let mut table = FlowTable::new(TcpConfig::default());
+    let mut events = Vec::new();
+    for p in &packets {
+        if let Decoded::Tcp(seg) = decode(p.link, &p.data) {
+            table.segment(p.ts, p.number, &seg, p.data.slice(seg.payload.clone()), &mut events);
+        }
+    }
+    table.finish(&mut events);
+    let mut streams = [Vec::new(), Vec::new()];
+    for ev in events {
+        if let StreamEvent::Data { dir, data, .. } = ev {
+            streams[dir.index()].extend_from_slice(&data);
+        }
+    }
+    // The client's stream starts with the 24-byte connection preface.
+    streams[0].drain(..24);
+    streams
+}
+
+/// Every frame of a byte stream: (header, payload).
+fn frames(stream: &[u8]) -> Vec<(FrameHeader, Bytes)> {
+    let all = Bytes::copy_from_slice(stream);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(h) = FrameHeader::parse(&all[at..]) {
+        let end = at + h.total_len();
+        if end > all.len() {
+            break;
+        }
+        out.push((h, all.slice(at + 9..end)));
+        at = end;
+    }
+    out
+}
+
+fn capture_and_tcp(c: &mut Criterion) {
+    let pcap = replayed_pcap(20);
+    let packets = read_all(pcap.clone());
+    let mut g = c.benchmark_group("capture");
+    g.throughput(Throughput::Bytes(pcap.len() as u64));
+    g.bench_function("pcap_read", |b| {
+        b.iter_batched(|| pcap.clone(), |p| black_box(read_all(p).len()), BatchSize::LargeInput)
+    });
+    g.throughput(Throughput::Elements(packets.len() as u64));
+    g.bench_function("net_decode", |b| {
+        b.iter(|| packets.iter().filter(|p| matches!(decode(p.link, &p.data), Decoded::Tcp(_))).count())
+    });
+    g.finish();
+    let segments: Vec<(Timestamp, u64, Segment, Bytes)> = packets
+        .iter()
+        .filter_map(|p| match decode(p.link, &p.data) {
+            Decoded::Tcp(seg) => {
+                let payload = p.data.slice(seg.payload.clone());
+                Some((p.ts, p.number, seg, payload))
+            }
+            Decoded::Skipped(_) => None,
+        })
+        .collect();
+    let mut g = c.benchmark_group("tcp");
+    g.throughput(Throughput::Elements(segments.len() as u64));
+    g.bench_function("reassembly", |b| b.iter(|| reassemble(&segments)));
+    g.finish();
+}
+
+fn reassemble(segments: &[(Timestamp, u64, Segment, Bytes)]) -> usize {
+    let mut table = FlowTable::new(TcpConfig::default());
+    let mut events = Vec::new();
+    let mut n = 0;
+    for (ts, number, seg, payload) in segments {
+        table.segment(*ts, *number, seg, payload.clone(), &mut events);
+        n += events.len();
+        events.clear();
+    }
+    table.finish(&mut events);
+    n + events.len()
+}
+
+/// 100,000 connections open at once: every handshake first, then a
+/// request and a response on each, then every close.
+fn flow_table_100k(c: &mut Criterion) {
+    const CONNS: u32 = 100_000;
+    let server: std::net::SocketAddr = "10.0.0.1:50051".parse().unwrap();
+    let client = |i: u32| std::net::SocketAddr::new([10, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8].into(), 40_000);
+    let flags = |syn, ack, fin, psh| TcpFlags { syn, ack, fin, psh, rst: false };
+    let mut packets: Vec<Vec<u8>> = Vec::with_capacity(CONNS as usize * 7);
+    for i in 0..CONNS {
+        packets.push(ip_tcp(client(i), server, 1000, 0, flags(true, false, false, false), &[]));
+    }
+    for i in 0..CONNS {
+        packets.push(ip_tcp(server, client(i), 5000, 1001, flags(true, true, false, false), &[]));
+        packets.push(ip_tcp(client(i), server, 1001, 5001, flags(false, true, false, false), &[]));
+    }
+    for i in 0..CONNS {
+        packets.push(ip_tcp(client(i), server, 1001, 5001, flags(false, true, false, true), b"request bytes"));
+        packets.push(ip_tcp(server, client(i), 5001, 1014, flags(false, true, false, true), b"response bytes!"));
+    }
+    for i in 0..CONNS {
+        packets.push(ip_tcp(client(i), server, 1014, 5016, flags(false, true, true, false), &[]));
+        packets.push(ip_tcp(server, client(i), 5016, 1015, flags(false, true, true, false), &[]));
+    }
+    let link = LinkType(101);
+    let segments: Vec<(Timestamp, u64, Segment, Bytes)> = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let data = Bytes::from(with_link(link, &ip));
+            let Decoded::Tcp(seg) = decode(link, &data) else { panic!("not TCP") };
+            let payload = data.slice(seg.payload.clone());
+            (Timestamp::from_parts(1_700_000_000, i as i64 * 1_000), i as u64 + 1, seg, payload)
+        })
+        .collect();
+    let mut g = c.benchmark_group("tcp");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(segments.len() as u64));
+    g.bench_function("reassembly_100k_open_connections", |b| b.iter(|| reassemble(&segments)));
+    g.finish();
+}
+
+fn h2_and_hpack(c: &mut Criterion) {
+    let streams = seed_streams();
+    let bytes: usize = streams.iter().map(Vec::len).sum();
+    let mut g = c.benchmark_group("h2");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("frames", |b| {
+        b.iter(|| {
+            streams
+                .iter()
+                .map(|s| {
+                    frames(s).iter().filter(|(h, p)| !matches!(black_box(parse_body(h, p)), Body::Malformed(_))).count()
+                })
+                .sum::<usize>()
+        })
+    });
+    let blocks: [Vec<Bytes>; 2] = [0, 1].map(|d| {
+        frames(&streams[d])
+            .into_iter()
+            .filter_map(|(h, p)| match parse_body(&h, &p) {
+                Body::Headers { fragment, .. } => Some(p.slice(fragment)),
+                _ => None,
+            })
+            .collect()
+    });
+    let block_bytes: usize = blocks.iter().flatten().map(Bytes::len).sum();
+    g.throughput(Throughput::Bytes(block_bytes as u64));
+    g.bench_function("hpack_decode", |b| {
+        b.iter(|| {
+            let mut fields = 0;
+            for dir in &blocks {
+                let mut dec = Hpack::new(true, Limits::default());
+                for block in dir {
+                    fields += dec.decode(block).fields.len();
+                }
+            }
+            fields
+        })
+    });
+    g.finish();
+
+    // gRPC framing: the DATA of every stream through its assembler.
+    let data: Vec<(u32, usize, Bytes)> = [0usize, 1]
+        .iter()
+        .flat_map(|d| {
+            frames(&streams[*d]).into_iter().filter_map(move |(h, p)| match parse_body(&h, &p) {
+                Body::Data { data, .. } => Some((h.stream_id, *d, p.slice(data))),
+                _ => None,
+            })
+        })
+        .collect();
+    let data_bytes: usize = data.iter().map(|(_, _, d)| d.len()).sum();
+    let mut g = c.benchmark_group("grpc");
+    g.throughput(Throughput::Bytes(data_bytes as u64));
+    g.bench_function("message_framing", |b| {
+        b.iter(|| {
+            let mut asm: ahash::AHashMap<(u32, usize), Assembler> = ahash::AHashMap::new();
+            let mut out = Vec::new();
+            for (sid, dir, d) in &data {
+                asm.entry((*sid, *dir)).or_insert_with(|| Assembler::new(MessageLimits::default())).push(
+                    Timestamp::default(),
+                    0,
+                    d,
+                    None,
+                    &mut out,
+                );
+            }
+            out.len()
+        })
+    });
+    g.finish();
+}
+
+/// Collects finished calls.
+#[allow(clippy::vec_box)] // the pipeline hands calls over boxed; unboxing would add a copy
+struct Calls(Vec<Box<Call>>);
+impl Sink for Calls {
+    fn grpc_event(&mut self, ev: GrpcEvent) {
+        if let GrpcEvent::Finished(c) = ev {
+            self.0.push(c);
+        }
+    }
+}
+
+fn run<S: Sink>(packets: &[Packet], sink: S) -> S {
+    let mut p = Pipeline::new(PipelineConfig::new(), sink);
+    for pkt in packets {
+        p.packet(pkt);
+    }
+    p.finish();
+    p.sink
+}
+
+fn schema() -> Schema {
+    Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap()
+}
+
+fn protobuf(c: &mut Criterion) {
+    let packets = read_all(std::fs::read(root().join("fixtures/bench_seed.pcap")).unwrap());
+    let calls = run(&packets, Calls(Vec::new())).0;
+    let messages: Vec<(&Call, &grpcscope::grpc::Message, bool)> = calls
+        .iter()
+        .flat_map(|c| {
+            c.requests.iter().map(move |m| (&**c, m, true)).chain(c.responses.iter().map(move |m| (&**c, m, false)))
+        })
+        .collect();
+    let bytes: usize = messages.iter().map(|(_, m, _)| m.length as usize).sum();
+    let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20 };
+    let mut g = c.benchmark_group("protobuf");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("schema_to_json", |b| {
+        b.iter(|| messages.iter().filter(|(c, m, req)| decoder.message(c, m, *req).json.is_some()).count())
+    });
+    g.bench_function("schemaless", |b| {
+        b.iter(|| {
+            messages.iter().filter(|(_, m, _)| m.data.as_ref().is_some_and(|d| schemaless::decode(d).is_ok())).count()
+        })
+    });
+    g.finish();
+}
+
+fn whole_pipeline(c: &mut Criterion) {
+    let packets = read_all(replayed_pcap(20));
+    let mut g = c.benchmark_group("pipeline");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(packets.len() as u64));
+    g.bench_function("stats", |b| b.iter(|| run(&packets, Stats::default()).total.calls));
+    g.bench_function("calls_json", |b| {
+        b.iter(|| {
+            let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20 };
+            let printer = CallsPrinter::new(std::io::sink(), Format::Json, false, false, true, decoder);
+            let mut printer = run(&packets, printer);
+            printer.flush();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, capture_and_tcp, flow_table_100k, h2_and_hpack, protobuf, whole_pipeline);
+criterion_main!(benches);
