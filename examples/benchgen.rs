@@ -20,12 +20,15 @@ const USAGE: &str = "usage: benchgen [--calls N] [--concurrency K] [--seed FILE]
 
   --calls N          at least N gRPC calls (default 200000)
   --concurrency K    connections open at once (default 16)
+  --rate R           calls per second of capture time (default 60000, the
+                     seed team's production rate; 0 = as fast as recorded)
   --seed FILE        the connection to replay (default fixtures/bench_seed.pcap)
   -o FILE            where to write the capture";
 
 struct Args {
     calls: u64,
     concurrency: usize,
+    rate: f64,
     seed: PathBuf,
     out: PathBuf,
 }
@@ -34,6 +37,7 @@ fn args() -> Args {
     let mut a = Args {
         calls: 200_000,
         concurrency: 16,
+        rate: 60_000.0,
         seed: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench_seed.pcap"),
         out: PathBuf::new(),
     };
@@ -43,6 +47,7 @@ fn args() -> Args {
         match flag.as_str() {
             "--calls" => a.calls = value().parse().expect("--calls takes a number"),
             "--concurrency" => a.concurrency = value().parse().expect("--concurrency takes a number"),
+            "--rate" => a.rate = value().parse().expect("--rate takes a number"),
             "--seed" => a.seed = value().into(),
             "-o" => a.out = value().into(),
             _ => panic!("unknown argument {flag}\n{USAGE}"),
@@ -80,17 +85,23 @@ fn main() {
     let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&a.out).unwrap());
     let mut w = PcapWriter::new(file, seed.link(), 262_144).unwrap();
     let (mut n, mut bytes) = (0u64, 0u64);
-    for (ts, data) in Replay::new(&seed, copies, a.concurrency) {
+    // The seed's own rate on one connection, times the connections open at
+    // once, is the rate as recorded; stretch time to bring it to --rate.
+    let recorded = per_copy as f64 * 1e9 / seed.duration_nanos().max(1) as f64 * a.concurrency.max(1) as f64;
+    let stretch = if a.rate > 0.0 { (recorded / a.rate).max(1.0) } else { 1.0 };
+    for (ts, data) in Replay::stretched(&seed, copies, a.concurrency, stretch) {
         w.write_packet(ts, &data, data.len() as u32).unwrap();
         n += 1;
         bytes += data.len() as u64;
     }
     w.flush().unwrap();
     println!(
-        "{}: {} calls on {copies} connections ({} open at a time), {n} packets, {:.1} MB of packets",
+        "{}: {} calls on {copies} connections ({} open at a time), {n} packets, {:.1} MB of packets, \
+         about {:.0} calls/s",
         a.out.display(),
         copies * per_copy,
         a.concurrency.min(copies as usize),
-        bytes as f64 / 1e6
+        bytes as f64 / 1e6,
+        recorded / stretch
     );
 }

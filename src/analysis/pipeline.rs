@@ -116,9 +116,20 @@ pub struct CaptureCounters {
 struct Upper {
     client: SocketAddr,
     server: SocketAddr,
+    /// The decoders, while the connection is open. A closed connection
+    /// lingers in the TCP table for a minute of capture time to absorb late
+    /// ACKs; dropping its decoders (HPACK tables, stream maps, buffers) at
+    /// close keeps memory proportional to the connections actually open.
+    live: Option<Box<Live>>,
+    /// The HTTP/2 summary, taken when the decoders were dropped.
+    h2_summary: Option<H2Summary>,
+    counts: CallCounts,
+}
+
+/// The decoders of an open connection.
+struct Live {
     h2: H2Conn,
     calls: CallTracker,
-    counts: CallCounts,
 }
 
 /// Packets in, events out.
@@ -208,39 +219,46 @@ impl<S: Sink> Pipeline<S> {
             StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
                 let h2 = H2Conn::new(*conn, self.h2_cfg.clone(), server.port(), *syn_seen, *roles_guessed);
                 let calls = CallTracker::new(*conn, *client, *server, self.limits, self.max_call_bytes);
+                let live = Some(Box::new(Live { h2, calls }));
                 self.conns.insert(
                     *conn,
-                    Upper { client: *client, server: *server, h2, calls, counts: CallCounts::default() },
+                    Upper { client: *client, server: *server, live, h2_summary: None, counts: CallCounts::default() },
                 );
                 None
             }
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
-                let u = self.conns.get_mut(conn)?;
-                u.h2.data(*dir, *ts, *offset, data.clone(), *packet, out);
-                Some(u.h2.take_swap())
+                let live = self.conns.get_mut(conn)?.live.as_mut()?;
+                live.h2.data(*dir, *ts, *offset, data.clone(), *packet, out);
+                Some(live.h2.take_swap())
             }
             StreamEvent::Gap { conn, dir, ts, offset, len } => {
-                let u = self.conns.get_mut(conn)?;
-                u.h2.gap(*dir, *ts, *offset, *len, out);
-                Some(u.h2.take_swap())
+                let live = self.conns.get_mut(conn)?.live.as_mut()?;
+                live.h2.gap(*dir, *ts, *offset, *len, out);
+                Some(live.h2.take_swap())
             }
             StreamEvent::Closed { conn, ts, reason } => {
-                let u = self.conns.get_mut(conn)?;
-                u.h2.finish(*ts, out);
+                self.conns.get_mut(conn)?.live.as_mut()?.h2.finish(*ts, out);
                 self.flush_h2();
                 if let Some(u) = self.conns.get_mut(conn) {
-                    u.calls.connection_closed(*reason, *ts, &mut self.grpc_events);
+                    if let Some(live) = u.live.take() {
+                        let mut live = *live;
+                        live.calls.connection_closed(*reason, *ts, &mut self.grpc_events);
+                        u.h2_summary = Some(live.h2.summary());
+                    }
                 }
                 self.flush_grpc();
                 Some(false)
             }
             StreamEvent::Finished(summary) => {
                 let upper = self.conns.remove(&summary.id).map(|mut u| {
-                    u.h2.finish(summary.last_ts, out);
-                    (u.h2.summary(), u.counts)
+                    if let Some(live) = u.live.as_mut() {
+                        live.h2.finish(summary.last_ts, out);
+                        u.h2_summary = Some(live.h2.summary());
+                    }
+                    (u.h2_summary, u.counts)
                 });
                 self.flush_h2();
-                let (h2, calls) = upper.map_or((None, CallCounts::default()), |(h, c)| (Some(h), c));
+                let (h2, calls) = upper.unwrap_or_default();
                 self.sink.connection(ConnReport { tcp: (**summary).clone(), h2, calls });
                 None
             }
@@ -251,8 +269,8 @@ impl<S: Sink> Pipeline<S> {
     fn flush_h2(&mut self) {
         for ev in self.h2_events.drain(..) {
             self.sink.h2_event(&ev);
-            if let Some(u) = self.conns.get_mut(&h2_conn(&ev)) {
-                u.calls.h2_event(&ev, &mut self.grpc_events);
+            if let Some(live) = self.conns.get_mut(&h2_conn(&ev)).and_then(|u| u.live.as_mut()) {
+                live.calls.h2_event(&ev, &mut self.grpc_events);
             }
         }
         self.flush_grpc();
@@ -276,7 +294,9 @@ impl<S: Sink> Pipeline<S> {
         };
         self.tcp.swap_roles(u.client, u.server);
         std::mem::swap(&mut u.client, &mut u.server);
-        u.calls.swap_roles();
+        if let Some(live) = u.live.as_mut() {
+            live.calls.swap_roles();
+        }
         for ev in rest {
             match ev {
                 StreamEvent::Data { conn: c, dir, .. }

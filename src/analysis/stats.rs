@@ -83,11 +83,32 @@ pub struct Second {
     pub unknown: u64,
 }
 
+/// Which breakdowns besides per-method to collect. Per-connection and
+/// per-client groups grow with the number of connections in the capture,
+/// so a command collects only the one it prints.
+#[derive(Debug, Clone, Copy)]
+pub struct Breakdowns {
+    /// `by_server`.
+    pub server: bool,
+    /// `by_edge`.
+    pub edge: bool,
+    /// `by_conn`.
+    pub conn: bool,
+}
+
+impl Default for Breakdowns {
+    fn default() -> Self {
+        Breakdowns { server: true, edge: true, conn: true }
+    }
+}
+
 /// Everything `stats` prints.
 #[derive(Default)]
 pub struct Stats {
     /// Only calls matching this count.
     pub filter: Option<Filter>,
+    /// Which optional breakdowns to collect.
+    pub breakdowns: Breakdowns,
     /// All calls together.
     pub total: Group,
     /// By method.
@@ -138,13 +159,19 @@ impl Stats {
             Some(g) => g.add(call, origin),
             None => self.by_method.entry(method.to_string()).or_default().add(call, origin),
         }
-        self.by_server.entry(call.server).or_default().add(call, origin);
-        self.by_edge.entry((call.client.ip(), call.server)).or_default().add(call, origin);
-        self.by_conn
-            .entry(call.conn)
-            .or_insert_with(|| (call.client, call.server, Group::default()))
-            .2
-            .add(call, origin);
+        if self.breakdowns.server {
+            self.by_server.entry(call.server).or_default().add(call, origin);
+        }
+        if self.breakdowns.edge {
+            self.by_edge.entry((call.client.ip(), call.server)).or_default().add(call, origin);
+        }
+        if self.breakdowns.conn {
+            self.by_conn
+                .entry(call.conn)
+                .or_insert_with(|| (call.client, call.server, Group::default()))
+                .2
+                .add(call, origin);
+        }
         let second = self.timeline.entry(call.start.secs()).or_default();
         second.calls += 1;
         if let Some(end) = call.end.filter(|_| origin != Origin::None) {

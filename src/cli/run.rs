@@ -7,13 +7,14 @@ use super::args::{
 use super::args::{CommonArgs, MessageArgs, UiArgs};
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
 use crate::capture::live::{self, LiveCapture, LiveOptions};
-use crate::capture::FileCapture;
+use crate::capture::{FileCapture, Packet};
 use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
 use crate::h2::H2Config;
 use crate::output::calls::{CallsPrinter, Decoder};
 use crate::output::conns::ConnsPrinter;
 use crate::output::frames::{FrameSelection, FramesPrinter};
+use crate::output::offload::CallsOnThread;
 use crate::proto::{Schema, SchemaSources};
 use crate::tcp::TcpConfig;
 use clap::Parser;
@@ -159,16 +160,43 @@ fn drive_file<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Resul
             "no capture given: name a file (or `-` for standard input), or capture live with -i IFACE; e.g. `grpcscope calls capture.pcap`".into(),
         ));
     };
-    let mut cap = FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let cap = FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))?;
     let mut pipeline = Pipeline::new(cfg, sink);
-    while let Some(pkt) = cap.next_packet() {
-        pipeline.packet(&pkt);
-    }
+    let warnings = read_in_background(cap, |pkt| pipeline.packet(pkt));
     pipeline.finish();
-    for w in cap.warnings() {
+    for w in warnings {
         eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
     }
     Ok(pipeline)
+}
+
+/// Packets handed from the reading thread to the decoding one at a time:
+/// large enough that the channel costs nothing per packet, small enough
+/// that memory stays flat.
+const READ_BATCH: usize = 512;
+
+/// Reads `cap` on a second thread (file I/O, decompression and record
+/// parsing are a third of the work on a fast disk) while `each` decodes on
+/// this one. Packets arrive in capture order; returns the reader's warnings.
+fn read_in_background(mut cap: FileCapture, mut each: impl FnMut(&Packet)) -> Vec<String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Packet>>(8);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            loop {
+                let batch: Vec<Packet> = std::iter::from_fn(|| cap.next_packet()).take(READ_BATCH).collect();
+                let last = batch.len() < READ_BATCH;
+                // The decoder hung up (it failed): stop reading.
+                if tx.send(batch).is_err() || last {
+                    break;
+                }
+            }
+            cap.warnings().iter().map(ToString::to_string).collect::<Vec<_>>()
+        });
+        for batch in rx {
+            batch.iter().for_each(&mut each);
+        }
+        reader.join().unwrap_or_default()
+    })
 }
 
 fn display_name(p: Option<&PathBuf>) -> String {
@@ -316,7 +344,7 @@ fn use_color(choice: ColorChoice) -> bool {
 fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
     let live = args.common.input.is_live();
-    let out = BufWriter::new(io::stdout().lock());
+    let out = BufWriter::new(io::stdout());
     let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size };
     // A file prints in start order; live prints each call as it ends.
     let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
@@ -331,12 +359,15 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
         keep_payloads: true,
     };
     cfg.max_call_bytes = args.messages.max_call_bytes;
-    let mut p = drive_with(&args.common.input, cfg, printer, None)?;
-    p.sink.flush();
-    if let Some(e) = p.sink.error.take() {
+    // Bodies are decoded and printed on the second core.
+    let batch = if live { 1 } else { 256 };
+    let p = drive_with(&args.common.input, cfg, CallsOnThread::spawn_batched(printer, batch), None)?;
+    let mut printer = p.sink.finish().ok_or_else(|| io::Error::other("the output thread failed"))?;
+    printer.flush();
+    if let Some(e) = printer.error.take() {
         return Err(e.into());
     }
-    p.sink.into_inner().flush()?;
+    printer.into_inner().flush()?;
     Ok(())
 }
 
@@ -377,8 +408,11 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     // Statistics need lengths and counts, not message bytes, except the first
     // request of each call, which pairs proxied legs: keep payloads small.
     cfg.max_call_bytes = 64 * 1024;
-    let sink = crate::analysis::stats::Stats { filter, ..Default::default() };
     let (by, format) = (args.by, args.common.format);
+    use crate::output::stats::By;
+    let breakdowns =
+        crate::analysis::stats::Breakdowns { server: by == By::Server, edge: by == By::Edge, conn: by == By::Conn };
+    let sink = crate::analysis::stats::Stats { filter, breakdowns, ..Default::default() };
     let print_now = |p: &mut Pipeline<crate::analysis::stats::Stats>| -> io::Result<()> {
         p.sink.capture = p.counters.clone();
         let mut out = io::stdout().lock();

@@ -20,7 +20,7 @@ const MAX_HELD: usize = 100_000;
 type Key = (Timestamp, ConnId, u32);
 
 /// A predicate choosing which calls to print.
-pub type CallFilter = Box<dyn Fn(&Call) -> bool>;
+pub type CallFilter = Box<dyn Fn(&Call) -> bool + Send>;
 
 /// How a call's messages are shown.
 pub struct Decoder {

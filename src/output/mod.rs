@@ -3,6 +3,7 @@
 pub mod calls;
 pub mod conns;
 pub mod frames;
+pub mod offload;
 pub mod stats;
 pub mod text;
 

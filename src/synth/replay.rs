@@ -76,6 +76,11 @@ impl Seed {
         self.link
     }
 
+    /// Time from the seed's first packet to its last.
+    pub fn duration_nanos(&self) -> i64 {
+        self.duration
+    }
+
     /// Packets in one copy.
     pub fn packets(&self) -> usize {
         self.packets.len()
@@ -191,6 +196,8 @@ pub struct Replay<'a> {
     seed: &'a Seed,
     copies: u64,
     started: u64,
+    /// How much slower than recorded each copy plays (1.0: as recorded).
+    stretch: f64,
     /// (next packet's time, copy, index of its next packet, copy's start).
     heap: BinaryHeap<Reverse<(i64, u64, usize, i64)>>,
 }
@@ -201,13 +208,24 @@ const PAUSE_NS: i64 = 100_000;
 impl<'a> Replay<'a> {
     /// `copies` copies of `seed`, `concurrency` of them open at any time.
     pub fn new(seed: &'a Seed, copies: u64, concurrency: usize) -> Self {
-        let mut r = Replay { seed, copies, started: 0, heap: BinaryHeap::new() };
+        Self::stretched(seed, copies, concurrency, 1.0)
+    }
+
+    /// Like [`Replay::new`], each copy's packet times multiplied by
+    /// `stretch` (above 1: a slower, more realistic call rate).
+    pub fn stretched(seed: &'a Seed, copies: u64, concurrency: usize, stretch: f64) -> Self {
+        let stretch = if stretch.is_finite() && stretch > 0.0 { stretch } else { 1.0 };
+        let mut r = Replay { seed, copies, started: 0, stretch, heap: BinaryHeap::new() };
         let slots = concurrency.max(1) as i64;
         for k in 0..slots {
             // Staggered starts: the copies are in different phases of their calls.
-            r.start_copy(k * seed.duration / slots);
+            r.start_copy(r.scaled(k * seed.duration / slots));
         }
         r
+    }
+
+    fn scaled(&self, nanos: i64) -> i64 {
+        (nanos as f64 * self.stretch) as i64
     }
 
     fn start_copy(&mut self, at: i64) {
@@ -227,7 +245,7 @@ impl Iterator for Replay<'_> {
         let p = self.seed.packets.get(i)?;
         let bytes = rewrite(p, copy);
         match self.seed.packets.get(i + 1) {
-            Some(next) => self.heap.push(Reverse((start + next.offset, copy, i + 1, start))),
+            Some(next) => self.heap.push(Reverse((start + self.scaled(next.offset), copy, i + 1, start))),
             None => self.start_copy(at + PAUSE_NS),
         }
         Some((self.seed.start.add_nanos(at), bytes))
