@@ -15,6 +15,7 @@ pub mod capture;
 pub mod cli;
 pub mod explain;
 pub mod filter;
+pub mod fuzzing;
 pub mod grpc;
 pub mod h2;
 pub mod net;

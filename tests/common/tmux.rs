@@ -54,14 +54,17 @@ impl Tmux {
         self.wait_until(&format!("{needles:?}"), |s| needles.iter().all(|n| s.contains(n)))
     }
 
-    /// Waits until the screen satisfies `ok`; returns it.
+    /// Waits until the screen satisfies `ok` and has stopped changing (on a
+    /// loaded machine tmux can be read halfway through a redraw); returns it.
     pub fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut previous = String::new();
         loop {
             let s = self.screen();
-            if ok(&s) {
+            if ok(&s) && s == previous {
                 return s;
             }
+            previous = s.clone();
             if Instant::now() > deadline {
                 panic!("waited 20 s for {what}; the screen is:\n{s}");
             }

@@ -1,0 +1,202 @@
+//! Seeds the fuzz corpora (fuzz/corpus/TARGET/) from the real captures in
+//! fixtures/: each target gets its input format (see src/fuzzing.rs) filled
+//! with what real tonic traffic carries. See docs/robustness.md.
+//!
+//! ```sh
+//! cargo run --example fuzz_seeds     # then cargo fuzz cmin TARGET to minimise
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::capture::file::packets_from_bytes;
+use grpcscope::capture::Packet;
+use grpcscope::grpc::{Call, GrpcEvent};
+use grpcscope::h2::frame::FrameHeader;
+use grpcscope::net::{decode, Decoded};
+use grpcscope::tcp::{FlowTable, StreamEvent, TcpConfig};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const FIXTURES: &[&str] = &[
+    "unary",
+    "streaming",
+    "errors",
+    "deadline",
+    "cancel",
+    "reconnect",
+    "compression",
+    "metadata",
+    "reflection",
+    "mid_connection",
+    "proxy",
+];
+
+/// Filter expressions of the kinds docs/filters.md teaches.
+const FILTERS: &[&str] = &[
+    "status != OK",
+    "method contains \"GetPart\" && duration > 100ms",
+    "origin == transport || rst",
+    "header[\"x-request-id\"] == \"abc\"",
+    "trailer[\"grpc-message\"] matches \"^not .*\"",
+    "!(complete) and requests >= 2",
+    "type == HEADERS && flags contains END_STREAM",
+    "server == 127.0.0.1:50061 or client.port > 40000",
+    "message.name == \"bolt\" && response_bytes < 1kB",
+    "start >= 2026-01-01T00:00:00Z",
+];
+
+struct Collect {
+    calls: Vec<Call>,
+}
+
+impl Sink for Collect {
+    fn grpc_event(&mut self, ev: GrpcEvent) {
+        if let GrpcEvent::Finished(c) = ev {
+            self.calls.push(*c);
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+/// Each connection's reassembled bytes per direction.
+fn streams(packets: &[Packet]) -> BTreeMap<(u64, usize), Vec<u8>> {
+    let mut table = FlowTable::new(TcpConfig::default());
+    let mut events = Vec::new();
+    for p in packets {
+        if let Decoded::Tcp(seg) = decode(p.link, &p.data) {
+            table.segment(p.ts, p.number, &seg, p.data.slice(seg.payload.clone()), &mut events);
+        }
+    }
+    table.finish(&mut events);
+    let mut out: BTreeMap<(u64, usize), Vec<u8>> = BTreeMap::new();
+    for ev in events {
+        if let StreamEvent::Data { conn, dir, data, .. } = ev {
+            out.entry((conn, dir.index())).or_default().extend_from_slice(&data);
+        }
+    }
+    out
+}
+
+/// (type, flags, stream, payload) of every frame of one direction.
+fn frames(mut s: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+    if s.starts_with(b"PRI * HTTP/2.0") {
+        s = &s[24.min(s.len())..];
+    }
+    let mut out = Vec::new();
+    while let Some(h) = FrameHeader::parse(s) {
+        let end = h.total_len();
+        if end > s.len() {
+            break;
+        }
+        out.push((h.kind.0, h.stream_id, s[9..end].to_vec()));
+        s = &s[end..];
+    }
+    out
+}
+
+fn tcp_records(packets: &[Packet]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut server_port = None;
+    for p in packets {
+        let Decoded::Tcp(seg) = decode(p.link, &p.data) else { continue };
+        if seg.flags.syn && !seg.flags.ack {
+            server_port.get_or_insert(seg.dst.port());
+        }
+        let to_client = Some(seg.src.port()) == server_port;
+        let f = &seg.flags;
+        let flags =
+            u8::from(f.fin) | u8::from(f.syn) << 1 | u8::from(f.rst) << 2 | u8::from(f.psh) << 3 | u8::from(f.ack) << 4;
+        let payload = &p.data[seg.payload.clone()];
+        let payload = &payload[..payload.len().min(255)];
+        out.push(if to_client { 0x08 } else { 0 });
+        out.push(flags);
+        out.extend_from_slice(&seg.seq.to_be_bytes());
+        out.extend_from_slice(&seg.ack.to_be_bytes());
+        out.push(1);
+        out.push(payload.len() as u8);
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let corpus = root.join("fuzz/corpus");
+    for name in FIXTURES {
+        let bytes = std::fs::read(root.join(format!("fixtures/{name}.pcap"))).unwrap();
+        let (packets, _) = packets_from_bytes(&bytes).unwrap();
+        write(&corpus.join("capture_file"), &format!("{name}.pcap"), &bytes);
+        write(&corpus.join("tcp_segments"), name, &tcp_records(&packets));
+
+        let mut calls = Pipeline::new(PipelineConfig::new(), Collect { calls: Vec::new() });
+        packets.iter().for_each(|p| calls.packet(p));
+        calls.finish();
+
+        for ((conn, _), _) in streams(&packets).iter().filter(|((_, d), _)| *d == 0) {
+            let all = streams(&packets);
+            // Both directions of the connection, interleaved a frame at a time.
+            let mut h2 = vec![1u8];
+            for dir in 0..2 {
+                for chunk in all.get(&(*conn, dir)).map_or(&[][..], Vec::as_slice).chunks(1400) {
+                    h2.push(dir as u8);
+                    h2.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+                    h2.extend_from_slice(chunk);
+                }
+            }
+            write(&corpus.join("h2_stream"), &format!("{name}-{conn}"), &h2);
+            for dir in 0..2 {
+                let fr = frames(all.get(&(*conn, dir)).map_or(&[][..], Vec::as_slice));
+                let mut hpack = vec![0u8];
+                for (_, _, payload) in fr.iter().filter(|f| f.0 == 1) {
+                    hpack.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+                    hpack.extend_from_slice(payload);
+                }
+                write(&corpus.join("hpack_blocks"), &format!("{name}-{conn}-{dir}"), &hpack);
+                let mut by_stream: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+                for (_, sid, payload) in fr.iter().filter(|f| f.0 == 0) {
+                    let v = by_stream.entry(*sid).or_insert_with(|| vec![0u8]);
+                    v.extend_from_slice(&(payload.len() as u16 & 0x7fff).to_be_bytes());
+                    v.extend_from_slice(payload);
+                }
+                for (sid, v) in by_stream.iter().take(4) {
+                    write(&corpus.join("grpc_messages"), &format!("{name}-{conn}-{dir}-{sid}"), v);
+                }
+            }
+        }
+        for (i, call) in calls.sink.calls.iter().enumerate().take(8) {
+            let encoding = call.encoding(false).or_else(|| call.encoding(true));
+            for (j, m) in call.requests.iter().chain(&call.responses).enumerate().take(3) {
+                let Some(d) = &m.data else { continue };
+                if m.compressed {
+                    let codec = match encoding.as_deref() {
+                        Some("gzip") => 1u8,
+                        Some("deflate") => 2,
+                        Some("zstd") => 3,
+                        _ => 4,
+                    };
+                    let mut v = vec![codec];
+                    let framed = [&[1u8][..], &(d.len() as u32).to_be_bytes(), d].concat();
+                    v.extend_from_slice(&(framed.len() as u16 & 0x7fff).to_be_bytes());
+                    v.extend_from_slice(&framed);
+                    write(&corpus.join("grpc_messages"), &format!("{name}-compressed-{i}-{j}"), &v);
+                } else {
+                    write(&corpus.join("protobuf_schemaless"), &format!("{name}-{i}-{j}"), d);
+                }
+            }
+            if let Some(details) = call.status_details() {
+                write(&corpus.join("protobuf_schema"), &format!("{name}-{i}"), &details);
+            }
+        }
+    }
+    for (i, f) in FILTERS.iter().enumerate() {
+        write(&corpus.join("filter_expression"), &format!("docs-{i}"), f.as_bytes());
+    }
+    println!("corpora written to {}", corpus.display());
+}
