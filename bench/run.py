@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,10 +58,14 @@ def generate(path, calls, rate):
 def measure(argv, stdout=subprocess.DEVNULL):
     """Runs argv; wall seconds, CPU seconds, peak RSS (MB), exit status, stdout if asked."""
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
-    out = p.stdout.read() if stdout == subprocess.PIPE else b""
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
+    # stderr goes to a file: reading two pipes one after the other can
+    # deadlock when the child fills the second while we wait on the first.
+    with tempfile.TemporaryFile() as errf:
+        p = subprocess.Popen(argv, stdout=stdout, stderr=errf)
+        out = p.stdout.read() if stdout == subprocess.PIPE else b""
+        _, status, ru = os.wait4(p.pid, 0)
+        errf.seek(0)
+        err = errf.read()
     wall = time.monotonic() - t0
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
             "status": os.waitstatus_to_exitcode(status), "stdout": out, "stderr": err.decode(errors="replace")}

@@ -20,8 +20,8 @@ use grpcscope::output::calls::{CallsPrinter, Decoder};
 use grpcscope::output::Format;
 use grpcscope::proto::{schemaless, Schema, SchemaSources};
 use grpcscope::synth::replay::{Replay, Seed};
-use grpcscope::synth::{ip_tcp, with_link};
-use grpcscope::tcp::{FlowTable, StreamEvent, TcpConfig};
+use grpcscope::synth::{byte_streams, ip_tcp, with_link};
+use grpcscope::tcp::{FlowTable, TcpConfig};
 use grpcscope::time::Timestamp;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -50,20 +50,8 @@ fn replayed_pcap(copies: u64) -> Vec<u8> {
 /// The seed connection's byte stream in each direction, in order.
 fn seed_streams() -> [Vec<u8>; 2] {
     let packets = read_all(std::fs::read(root().join("fixtures/bench_seed.pcap")).unwrap());
-    let mut table = FlowTable::new(TcpConfig::default());
-    let mut events = Vec::new();
-    for p in &packets {
-        if let Decoded::Tcp(seg) = decode(p.link, &p.data) {
-            table.segment(p.ts, p.number, &seg, p.data.slice(seg.payload.clone()), &mut events);
-        }
-    }
-    table.finish(&mut events);
-    let mut streams = [Vec::new(), Vec::new()];
-    for ev in events {
-        if let StreamEvent::Data { dir, data, .. } = ev {
-            streams[dir.index()].extend_from_slice(&data);
-        }
-    }
+    let mut by_dir = byte_streams(&packets);
+    let mut streams = [0, 1].map(|d| by_dir.remove(&(1, d)).unwrap_or_default());
     // The client's stream starts with the 24-byte connection preface.
     streams[0].drain(..24);
     streams

@@ -13,7 +13,7 @@ use grpcscope::capture::Packet;
 use grpcscope::grpc::{Call, GrpcEvent};
 use grpcscope::h2::frame::FrameHeader;
 use grpcscope::net::{decode, Decoded};
-use grpcscope::tcp::{FlowTable, StreamEvent, TcpConfig};
+use grpcscope::synth::byte_streams;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -29,20 +29,6 @@ const FIXTURES: &[&str] = &[
     "reflection",
     "mid_connection",
     "proxy",
-];
-
-/// Filter expressions of the kinds docs/filters.md teaches.
-const FILTERS: &[&str] = &[
-    "status != OK",
-    "method contains \"GetPart\" && duration > 100ms",
-    "origin == transport || rst",
-    "header[\"x-request-id\"] == \"abc\"",
-    "trailer[\"grpc-message\"] matches \"^not .*\"",
-    "!(complete) and requests >= 2",
-    "type == HEADERS && flags contains END_STREAM",
-    "server == 127.0.0.1:50061 or client.port > 40000",
-    "message.name == \"bolt\" && response_bytes < 1kB",
-    "start >= 2026-01-01T00:00:00Z",
 ];
 
 struct Collect {
@@ -65,26 +51,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
 
-/// Each connection's reassembled bytes per direction.
-fn streams(packets: &[Packet]) -> BTreeMap<(u64, usize), Vec<u8>> {
-    let mut table = FlowTable::new(TcpConfig::default());
-    let mut events = Vec::new();
-    for p in packets {
-        if let Decoded::Tcp(seg) = decode(p.link, &p.data) {
-            table.segment(p.ts, p.number, &seg, p.data.slice(seg.payload.clone()), &mut events);
-        }
-    }
-    table.finish(&mut events);
-    let mut out: BTreeMap<(u64, usize), Vec<u8>> = BTreeMap::new();
-    for ev in events {
-        if let StreamEvent::Data { conn, dir, data, .. } = ev {
-            out.entry((conn, dir.index())).or_default().extend_from_slice(&data);
-        }
-    }
-    out
-}
-
-/// (type, flags, stream, payload) of every frame of one direction.
+/// (type, stream, payload) of every frame of one direction.
 fn frames(mut s: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
     if s.starts_with(b"PRI * HTTP/2.0") {
         s = &s[24.min(s.len())..];
@@ -110,9 +77,7 @@ fn tcp_records(packets: &[Packet]) -> Vec<u8> {
             server_port.get_or_insert(seg.dst.port());
         }
         let to_client = Some(seg.src.port()) == server_port;
-        let f = &seg.flags;
-        let flags =
-            u8::from(f.fin) | u8::from(f.syn) << 1 | u8::from(f.rst) << 2 | u8::from(f.psh) << 3 | u8::from(f.ack) << 4;
+        let flags = grpcscope::fuzzing::tcp_flags_byte(&seg.flags);
         let payload = &p.data[seg.payload.clone()];
         let payload = &payload[..payload.len().min(255)];
         out.push(if to_client { 0x08 } else { 0 });
@@ -139,8 +104,8 @@ fn main() {
         packets.iter().for_each(|p| calls.packet(p));
         calls.finish();
 
-        for ((conn, _), _) in streams(&packets).iter().filter(|((_, d), _)| *d == 0) {
-            let all = streams(&packets);
+        let all = byte_streams(&packets);
+        for (conn, _) in all.keys().filter(|(_, d)| *d == 0) {
             // Both directions of the connection, interleaved a frame at a time.
             let mut h2 = vec![1u8];
             for dir in 0..2 {
@@ -195,7 +160,9 @@ fn main() {
             }
         }
     }
-    for (i, f) in FILTERS.iter().enumerate() {
+    // The expressions docs/filters.md teaches (`--filter '...'`), valid and invalid.
+    let docs = std::fs::read_to_string(root.join("docs/filters.md")).unwrap();
+    for (i, f) in docs.split("--filter '").skip(1).filter_map(|rest| rest.split('\'').next()).enumerate() {
         write(&corpus.join("filter_expression"), &format!("docs-{i}"), f.as_bytes());
     }
     println!("corpora written to {}", corpus.display());

@@ -89,13 +89,7 @@ pub fn tcp_segments(data: &[u8]) {
             dst,
             seq,
             ack,
-            flags: TcpFlags {
-                fin: flags & 1 != 0,
-                syn: flags & 2 != 0,
-                rst: flags & 4 != 0,
-                psh: flags & 8 != 0,
-                ack: flags & 16 != 0,
-            },
+            flags: tcp_flags_from_byte(flags),
             window: 65_535,
             payload: 0..payload.len(),
             // A snaplen cut: the wire carried more than was captured.
@@ -107,6 +101,16 @@ pub fn tcp_segments(data: &[u8]) {
         events.clear();
     }
     table.finish(&mut events);
+}
+
+/// The flags byte of a `tcp_segments` record: FIN, SYN, RST, PSH, ACK from
+/// the lowest bit up (the two top bits are the snaplen cut).
+pub fn tcp_flags_byte(f: &TcpFlags) -> u8 {
+    u8::from(f.fin) | u8::from(f.syn) << 1 | u8::from(f.rst) << 2 | u8::from(f.psh) << 3 | u8::from(f.ack) << 4
+}
+
+fn tcp_flags_from_byte(b: u8) -> TcpFlags {
+    TcpFlags { fin: b & 1 != 0, syn: b & 2 != 0, rst: b & 4 != 0, psh: b & 8 != 0, ack: b & 16 != 0 }
 }
 
 /// An HTTP/2 connection fed arbitrary bytes in both directions. The first

@@ -255,3 +255,27 @@ impl Conversation {
 fn ack() -> TcpFlags {
     TcpFlags { ack: true, ..Default::default() }
 }
+
+/// Each connection's reassembled bytes, per direction (index 0: client to
+/// server), from captured packets: what the HTTP/2 layer would be fed. For
+/// benchmarks and fuzz seeds that drive one layer alone.
+pub fn byte_streams(
+    packets: &[crate::capture::Packet],
+) -> std::collections::BTreeMap<(crate::tcp::ConnId, usize), Vec<u8>> {
+    use crate::tcp::{FlowTable, StreamEvent, TcpConfig};
+    let mut table = FlowTable::new(TcpConfig::default());
+    let mut events = Vec::new();
+    for p in packets {
+        if let crate::net::Decoded::Tcp(seg) = crate::net::decode(p.link, &p.data) {
+            table.segment(p.ts, p.number, &seg, p.data.slice(seg.payload.clone()), &mut events);
+        }
+    }
+    table.finish(&mut events);
+    let mut out: std::collections::BTreeMap<_, Vec<u8>> = std::collections::BTreeMap::new();
+    for ev in events {
+        if let StreamEvent::Data { conn, dir, data, .. } = ev {
+            out.entry((conn, dir.index())).or_default().extend_from_slice(&data);
+        }
+    }
+    out
+}
