@@ -94,6 +94,7 @@ pub fn tcp_segments(data: &[u8]) {
             payload: 0..payload.len(),
             // A snaplen cut: the wire carried more than was captured.
             wire_payload_len: payload.len() as u32 + u32::from(flags >> 6),
+            checksum: if flags & 0x20 == 0 { crate::net::Checksum::Good } else { crate::net::Checksum::Bad },
         };
         now = now.add_nanos(i64::from(step) * 50_000_000);
         packet += 1;
@@ -104,7 +105,7 @@ pub fn tcp_segments(data: &[u8]) {
 }
 
 /// The flags byte of a `tcp_segments` record: FIN, SYN, RST, PSH, ACK from
-/// the lowest bit up (the two top bits are the snaplen cut).
+/// the lowest bit up; bit 5 marks a bad checksum, the two top bits are the snaplen cut.
 pub fn tcp_flags_byte(f: &TcpFlags) -> u8 {
     u8::from(f.fin) | u8::from(f.syn) << 1 | u8::from(f.rst) << 2 | u8::from(f.psh) << 3 | u8::from(f.ack) << 4
 }

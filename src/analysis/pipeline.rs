@@ -116,13 +116,20 @@ pub struct CaptureCounters {
 struct Upper {
     client: SocketAddr,
     server: SocketAddr,
-    /// The decoders, while the connection is open. A closed connection
-    /// lingers in the TCP table for a minute of capture time to absorb late
-    /// ACKs; dropping its decoders (HPACK tables, stream maps, buffers) at
-    /// close keeps memory proportional to the connections actually open.
+    /// Whether the SYN was captured, and whether client and server were
+    /// told apart by port numbers alone: what the decoders start from.
+    syn_seen: bool,
+    roles_guessed: bool,
+    /// The decoders, made when the first byte arrives and dropped at close.
+    /// Made late so that a connection that never carries data (a SYN flood,
+    /// a port scan, a refused connect) costs only its TCP state. Dropped at
+    /// close because a closed connection lingers in the TCP table for a
+    /// minute of capture time to absorb late ACKs; both keep memory
+    /// proportional to the connections actually talking.
     live: Option<Box<Live>>,
+    closed: bool,
     /// The HTTP/2 summary, taken when the decoders were dropped.
-    h2_summary: Option<H2Summary>,
+    h2_summary: Option<Box<H2Summary>>,
     counts: CallCounts,
 }
 
@@ -132,12 +139,35 @@ struct Live {
     calls: CallTracker,
 }
 
+/// What new decoders are made with.
+struct DecoderConfig {
+    h2: Arc<H2Config>,
+    limits: MessageLimits,
+    max_call_bytes: usize,
+}
+
+impl DecoderConfig {
+    /// New decoders for connection `conn`, as its TCP facts say to start them.
+    fn make(&self, conn: ConnId, u: &Upper) -> Live {
+        let h2 = H2Conn::new(conn, self.h2.clone(), u.server.port(), u.syn_seen, u.roles_guessed);
+        let calls = CallTracker::new(conn, u.client, u.server, self.limits, self.max_call_bytes);
+        Live { h2, calls }
+    }
+
+    /// The decoders of an open connection, made on its first byte.
+    fn live<'a>(&self, conns: &'a mut AHashMap<ConnId, Upper>, conn: ConnId) -> Option<&'a mut Live> {
+        let u = conns.get_mut(&conn)?;
+        if u.live.is_none() && !u.closed {
+            u.live = Some(Box::new(self.make(conn, u)));
+        }
+        u.live.as_deref_mut()
+    }
+}
+
 /// Packets in, events out.
 pub struct Pipeline<S: Sink> {
     tcp: FlowTable,
-    h2_cfg: Arc<H2Config>,
-    limits: MessageLimits,
-    max_call_bytes: usize,
+    decoders: DecoderConfig,
     conns: AHashMap<ConnId, Upper>,
     events: Vec<StreamEvent>,
     h2_events: Vec<H2Event>,
@@ -153,9 +183,7 @@ impl<S: Sink> Pipeline<S> {
     pub fn new(cfg: PipelineConfig, sink: S) -> Self {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
-            h2_cfg: Arc::new(cfg.h2),
-            limits: cfg.messages,
-            max_call_bytes: cfg.max_call_bytes,
+            decoders: DecoderConfig { h2: Arc::new(cfg.h2), limits: cfg.messages, max_call_bytes: cfg.max_call_bytes },
             conns: AHashMap::new(),
             events: Vec::with_capacity(16),
             h2_events: Vec::with_capacity(16),
@@ -217,45 +245,61 @@ impl<S: Sink> Pipeline<S> {
         let out = &mut self.h2_events;
         match ev {
             StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
-                let h2 = H2Conn::new(*conn, self.h2_cfg.clone(), server.port(), *syn_seen, *roles_guessed);
-                let calls = CallTracker::new(*conn, *client, *server, self.limits, self.max_call_bytes);
-                let live = Some(Box::new(Live { h2, calls }));
-                self.conns.insert(
-                    *conn,
-                    Upper { client: *client, server: *server, live, h2_summary: None, counts: CallCounts::default() },
-                );
+                let upper = Upper {
+                    client: *client,
+                    server: *server,
+                    syn_seen: *syn_seen,
+                    roles_guessed: *roles_guessed,
+                    live: None,
+                    closed: false,
+                    h2_summary: None,
+                    counts: CallCounts::default(),
+                };
+                self.conns.insert(*conn, upper);
                 None
             }
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
-                let live = self.conns.get_mut(conn)?.live.as_mut()?;
+                let live = self.decoders.live(&mut self.conns, *conn)?;
                 live.h2.data(*dir, *ts, *offset, data.clone(), *packet, out);
                 Some(live.h2.take_swap())
             }
             StreamEvent::Gap { conn, dir, ts, offset, len } => {
-                let live = self.conns.get_mut(conn)?.live.as_mut()?;
+                let live = self.decoders.live(&mut self.conns, *conn)?;
                 live.h2.gap(*dir, *ts, *offset, *len, out);
                 Some(live.h2.take_swap())
             }
             StreamEvent::Closed { conn, ts, reason } => {
-                self.conns.get_mut(conn)?.live.as_mut()?.h2.finish(*ts, out);
+                let u = self.conns.get_mut(conn)?;
+                u.closed = true;
+                let Some(live) = u.live.as_mut() else {
+                    // No byte ever came: the summary of decoders that saw nothing.
+                    u.h2_summary = Some(Box::new(self.decoders.make(*conn, u).h2.summary()));
+                    return Some(false);
+                };
+                live.h2.finish(*ts, out);
                 self.flush_h2();
                 if let Some(u) = self.conns.get_mut(conn) {
                     if let Some(live) = u.live.take() {
                         let mut live = *live;
                         live.calls.connection_closed(*reason, *ts, &mut self.grpc_events);
-                        u.h2_summary = Some(live.h2.summary());
+                        u.h2_summary = Some(Box::new(live.h2.summary()));
                     }
                 }
                 self.flush_grpc();
                 Some(false)
             }
             StreamEvent::Finished(summary) => {
+                let decoders = &self.decoders;
                 let upper = self.conns.remove(&summary.id).map(|mut u| {
                     if let Some(live) = u.live.as_mut() {
                         live.h2.finish(summary.last_ts, out);
-                        u.h2_summary = Some(live.h2.summary());
+                        u.h2_summary = Some(Box::new(live.h2.summary()));
                     }
-                    (u.h2_summary, u.counts)
+                    let h2 = match u.h2_summary.take() {
+                        Some(h2) => *h2,
+                        None => decoders.make(summary.id, &u).h2.summary(),
+                    };
+                    (Some(h2), u.counts)
                 });
                 self.flush_h2();
                 let (h2, calls) = upper.unwrap_or_default();

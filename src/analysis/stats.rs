@@ -218,6 +218,9 @@ impl Sink for Stats {
             if d.gaps > 0 {
                 *self.problems.entry("tcp_gap").or_default() += d.gaps;
             }
+            if d.bad_checksums > 0 {
+                *self.problems.entry("bad_checksum").or_default() += d.bad_checksums;
+            }
         }
         if matches!(c.tcp.end, crate::tcp::EndReason::Evicted) {
             *self.problems.entry("flow_table_full").or_default() += 1;

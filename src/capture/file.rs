@@ -124,6 +124,8 @@ pub struct FileCapture {
     last_ts: Option<Timestamp>,
     backwards: u64,
     first_backwards: Option<u64>,
+    /// Link types met that the `net` layer cannot decode, each warned of once.
+    unsupported_links: Vec<LinkType>,
     raw_bytes_read: Arc<AtomicU64>,
     total_raw_bytes: Option<u64>,
 }
@@ -160,6 +162,7 @@ impl FileCapture {
             last_ts: None,
             backwards: 0,
             first_backwards: None,
+            unsupported_links: Vec::new(),
             raw_bytes_read: count,
             total_raw_bytes: size,
         };
@@ -273,6 +276,7 @@ impl FileCapture {
 
     fn take_packet(&mut self, rec: RawRecord, total: usize) -> Packet {
         let record = self.buf.split_to(total).freeze();
+        let record_offset = self.offset;
         self.offset += total as u64;
         let data = record.slice(rec.data.start.min(total)..rec.data.end.min(total));
         let number = self.next_number;
@@ -284,6 +288,15 @@ impl FileCapture {
             }
         }
         self.last_ts = Some(rec.ts);
+        if !rec.link.is_supported() && !self.unsupported_links.contains(&rec.link) {
+            self.unsupported_links.push(rec.link);
+            let message = format!(
+                "{} is not decoded (grpcscope reads Ethernet, Linux cooked SLL and SLL2, BSD loopback and raw IP): \
+                 its packets, from packet {number} on, are counted and skipped",
+                rec.link
+            );
+            self.warnings.push(CaptureWarning { offset: Some(record_offset), message });
+        }
         Packet { number, ts: rec.ts, link: rec.link, data, orig_len: rec.orig_len, interface: rec.interface }
     }
 

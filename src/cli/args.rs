@@ -203,8 +203,48 @@ pub struct DecodeArgs {
     pub h2_ports: Vec<u16>,
 
     /// Bytes buffered ahead of a hole per direction before the hole is reported as a gap.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024, help_heading = "Limits")]
     pub max_reassembly_buffer: usize,
+
+    /// TCP connections tracked at once; past it the least recently active tenth is evicted
+    /// (flow_table_full). Each tracked connection costs about 1.5 kB before it carries data.
+    #[arg(long, value_name = "N", default_value_t = 250_000, help_heading = "Limits")]
+    pub max_connections: usize,
+
+    /// HTTP/2 streams tracked at once per connection; frames of further streams are
+    /// shown but start no call (stream_limit).
+    #[arg(long, value_name = "N", default_value_t = 10_000, help_heading = "Limits")]
+    pub max_streams: usize,
+
+    /// Largest HPACK dynamic table kept per direction, whatever a size update asks (hpack_table_limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, help_heading = "Limits")]
+    pub max_hpack_table: usize,
+
+    /// Decoded header list kept per header block; later fields are counted, not kept (header_list_limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, help_heading = "Limits")]
+    pub max_header_list: usize,
+
+    /// Largest header block assembled from HEADERS and CONTINUATION frames: the
+    /// CONTINUATION-flood guard (continuation_flood).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, help_heading = "Limits")]
+    pub max_header_block: usize,
+}
+
+impl DecodeArgs {
+    /// The pipeline settings these flags ask for; the rest stay at their defaults.
+    pub fn pipeline_config(&self) -> crate::analysis::PipelineConfig {
+        use crate::analysis::PipelineConfig;
+        let mut cfg = PipelineConfig::new();
+        cfg.tcp.max_buffered_per_direction = self.max_reassembly_buffer;
+        cfg.tcp.max_connections = self.max_connections.max(1);
+        cfg.tcp.server_ports = self.h2_ports.clone();
+        cfg.h2.h2_ports = self.h2_ports.clone();
+        cfg.h2.max_streams = self.max_streams;
+        cfg.h2.hpack.max_table_size = self.max_hpack_table;
+        cfg.h2.hpack.max_header_list = self.max_header_list;
+        cfg.h2.max_header_block = self.max_header_block;
+        cfg
+    }
 }
 
 /// What every decoding command takes: a source, decoding options, a format.
@@ -240,14 +280,14 @@ pub struct SchemaArgs {
 /// Limits on what one call may cost.
 #[derive(Debug, Args, Clone)]
 pub struct MessageArgs {
-    /// Largest message kept; longer ones are reported with their length only.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    /// Largest message kept; longer ones are reported with their length only (message_too_large).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
     pub max_message_size: usize,
-    /// Largest size a compressed message may decompress to (the compression-bomb guard).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    /// Largest size a compressed message may decompress to: the compression-bomb guard (decompression_limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
     pub max_decompressed_size: usize,
     /// Message bytes kept per call; past it messages keep their length, not their bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, help_heading = "Limits")]
     pub max_call_bytes: usize,
 }
 

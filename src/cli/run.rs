@@ -10,13 +10,11 @@ use crate::capture::live::{self, LiveCapture, LiveOptions};
 use crate::capture::{FileCapture, Packet};
 use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
-use crate::h2::H2Config;
 use crate::output::calls::{CallsPrinter, Decoder};
 use crate::output::conns::ConnsPrinter;
 use crate::output::frames::{FrameSelection, FramesPrinter};
 use crate::output::offload::CallsOnThread;
 use crate::proto::{Schema, SchemaSources};
-use crate::tcp::TcpConfig;
 use clap::Parser;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -123,15 +121,7 @@ fn list_interfaces() -> Result<(), Failure> {
 }
 
 fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
-    PipelineConfig {
-        tcp: TcpConfig {
-            max_buffered_per_direction: decode.max_reassembly_buffer,
-            server_ports: decode.h2_ports.clone(),
-            ..TcpConfig::default()
-        },
-        h2: H2Config { h2_ports: decode.h2_ports.clone(), ..H2Config::default() },
-        ..PipelineConfig::new()
-    }
+    decode.pipeline_config()
 }
 
 /// Something to do every so often during a live capture (print statistics).

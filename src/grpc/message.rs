@@ -4,7 +4,7 @@
 use crate::time::Timestamp;
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::ops::Range;
 
 /// One gRPC message as found on the wire.
@@ -56,12 +56,15 @@ enum State {
 pub struct Assembler {
     state: State,
     limits: MessageLimits,
+    /// The length of a message begun since the last [`Assembler::take_oversized`]
+    /// that exceeds `max_message`.
+    oversized: Option<u32>,
 }
 
 impl Assembler {
     /// An assembler at a message boundary.
     pub fn new(limits: MessageLimits) -> Self {
-        Assembler { state: State::Prefix { buf: [0; 5], have: 0 }, limits }
+        Assembler { state: State::Prefix { buf: [0; 5], have: 0 }, limits, oversized: None }
     }
 
     /// Takes a DATA frame's data; `missing` is the part of it that was never
@@ -128,10 +131,14 @@ impl Assembler {
         if prefix[0] > 1 {
             damaged = Some(format!("flags byte 0x{:02x}: only bit 0 (compressed) is defined", prefix[0]));
         }
-        let keep = self.limits.keep_payloads && (length as usize) <= self.limits.max_message;
-        if self.limits.keep_payloads && !keep {
+        let fits = (length as usize) <= self.limits.max_message;
+        // Compressed messages are kept even for statistics, long enough for the
+        // compression-bomb check.
+        let keep = (self.limits.keep_payloads || compressed) && fits;
+        if !fits {
             damaged =
                 Some(format!("{length}-byte message exceeds --max-message-size {}: not kept", self.limits.max_message));
+            self.oversized = Some(length);
         }
         let buf = if keep { BytesMut::with_capacity((length as usize).min(1 << 20)) } else { BytesMut::new() };
         self.state = State::Body { compressed, length, buf, need: length as usize, keep, damaged };
@@ -146,6 +153,12 @@ impl Assembler {
             let data = (keep && damaged.is_none()).then(|| buf.freeze());
             out.push(Message { ts, compressed, length, data, error: damaged, packet });
         }
+    }
+
+    /// The claimed length of a message that began over `max_message` since
+    /// the last call, so that the call can carry the annotation.
+    pub fn take_oversized(&mut self) -> Option<u32> {
+        self.oversized.take()
     }
 
     /// The stream ended (or the capture did): a message in progress is cut.
@@ -223,36 +236,67 @@ impl Codec {
 
 /// Decompresses `data`, refusing to produce more than `limit` bytes.
 pub fn decompress(codec: Codec, data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
-    let capped = |r: &mut dyn Read| -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        let n = r.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| e.to_string())?;
-        if n > limit {
+    if let Codec::Snappy = codec {
+        if !data.starts_with(SNAPPY_STREAM) {
+            raw_snappy_len(data, limit)?;
+            return snap::raw::Decoder::new().decompress_vec(data).map_err(|e| e.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    inflate(codec, data, limit, &mut out)?;
+    Ok(out)
+}
+
+/// The decompressed size of `data`, found without keeping the output: the
+/// compression-bomb check, cheap enough for every compressed message.
+pub fn decompressed_len(codec: Codec, data: &[u8], limit: usize) -> Result<u64, String> {
+    if let Codec::Snappy = codec {
+        if !data.starts_with(SNAPPY_STREAM) {
+            return raw_snappy_len(data, limit).map(|n| n as u64);
+        }
+    }
+    inflate(codec, data, limit, &mut std::io::sink())
+}
+
+const SNAPPY_STREAM: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// A raw snappy block states its decompressed length up front.
+fn raw_snappy_len(data: &[u8], limit: usize) -> Result<usize, String> {
+    let len = snap::raw::decompress_len(data).map_err(|e| e.to_string())?;
+    if len > limit {
+        return Err(format!("decompresses to {len} bytes, more than {limit} (--max-decompressed-size)"));
+    }
+    Ok(len)
+}
+
+/// RFC 1950: method 8 (deflate) in the low nibble, and a header checksum divisible by 31.
+fn has_zlib_header(data: &[u8]) -> bool {
+    matches!(data, [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0)
+}
+
+/// Streams the decompressed bytes of `data` into `out`, stopping one byte
+/// past `limit`.
+fn inflate(codec: Codec, data: &[u8], limit: usize, out: &mut dyn Write) -> Result<u64, String> {
+    let capped = |r: &mut dyn Read, out: &mut dyn Write| -> Result<u64, String> {
+        let n = std::io::copy(&mut r.take(limit as u64 + 1), out).map_err(|e| e.to_string())?;
+        if n > limit as u64 {
             return Err(format!(
                 "decompresses to more than {limit} bytes (compression bomb?): stopped (--max-decompressed-size)"
             ));
         }
-        Ok(out)
+        Ok(n)
     };
     match codec {
-        Codec::Identity => Ok(data.to_vec()),
-        Codec::Gzip => capped(&mut flate2::read::GzDecoder::new(data)),
-        Codec::Deflate => capped(&mut flate2::read::ZlibDecoder::new(data))
-            .or_else(|_| capped(&mut flate2::read::DeflateDecoder::new(data))),
+        Codec::Identity => out.write_all(data).map(|()| data.len() as u64).map_err(|e| e.to_string()),
+        Codec::Gzip => capped(&mut flate2::read::GzDecoder::new(data), out),
+        // zlib-wrapped is what the spec means; raw deflate is what some peers send.
+        Codec::Deflate if has_zlib_header(data) => capped(&mut flate2::read::ZlibDecoder::new(data), out),
+        Codec::Deflate => capped(&mut flate2::read::DeflateDecoder::new(data), out),
         Codec::Zstd => {
             let mut d = zstd::stream::read::Decoder::new(data).map_err(|e| e.to_string())?;
-            capped(&mut d)
+            capped(&mut d, out)
         }
-        Codec::Snappy => {
-            if data.starts_with(b"\xff\x06\x00\x00sNaPpY") {
-                capped(&mut snap::read::FrameDecoder::new(data))
-            } else {
-                let len = snap::raw::decompress_len(data).map_err(|e| e.to_string())?;
-                if len > limit {
-                    return Err(format!("decompresses to {len} bytes, more than {limit} (--max-decompressed-size)"));
-                }
-                snap::raw::Decoder::new().decompress_vec(data).map_err(|e| e.to_string())
-            }
-        }
+        Codec::Snappy => capped(&mut snap::read::FrameDecoder::new(data), out),
     }
 }
 

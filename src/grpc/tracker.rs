@@ -63,6 +63,9 @@ pub struct CallTracker {
     finished_set: ahash::AHashSet<u32>,
 }
 
+/// The HTTP/2 layer's note on a stream it does not track.
+const STREAM_LIMIT: &str = "stream_limit";
+
 /// Finished streams remembered per connection.
 const FINISHED_MEMORY: usize = 1024;
 
@@ -145,8 +148,13 @@ impl CallTracker {
     fn open(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) -> Option<&mut Open> {
         let sid = f.header.stream_id;
         if !self.calls.contains_key(&sid) {
-            // Server-initiated (pushed) streams are not gRPC calls.
-            if sid.is_multiple_of(2) || self.finished_set.contains(&sid) {
+            // Server-initiated (pushed) streams are not gRPC calls. A stream the
+            // HTTP/2 layer refused to track (--max-streams) gets no call either:
+            // the cap on streams is what bounds the memory of open calls.
+            if sid.is_multiple_of(2)
+                || self.finished_set.contains(&sid)
+                || f.notes.iter().any(|n| n.code == STREAM_LIMIT)
+            {
                 return None;
             }
             let call = Box::new(Call {
@@ -253,7 +261,8 @@ impl CallTracker {
     fn data(&mut self, f: &Frame, range: std::ops::Range<usize>, out: &mut Vec<GrpcEvent>) {
         let sid = f.header.stream_id;
         let max_call = self.max_call_bytes;
-        let limit = self.limits.max_decompressed;
+        let limits = self.limits;
+        let limit = limits.max_decompressed;
         let Some(open) = self.open(f, out) else { return };
         let data = f.payload.slice(range.clone());
         let missing = f
@@ -276,7 +285,15 @@ impl CallTracker {
         let mut msgs = Vec::new();
         if let Some(a) = open.asm.get_mut(f.dir.index()) {
             a.push(f.ts, f.packet, &data, missing, &mut msgs);
+            if let Some(length) = a.take_oversized() {
+                open.call.notes.push(Note::new(
+                    Level::Warning,
+                    "message_too_large",
+                    format!("a message claims {length} bytes, more than --max-message-size {}: its length is kept, not its bytes", limits.max_message),
+                ));
+            }
         }
+        check_compression(&mut open.call, f.dir, &mut msgs, limits);
         if f.dir == Dir::ToClient && is_reflection(&open.call) {
             let codec = open.call.encoding(false).as_deref().and_then(super::Codec::from_header);
             let plain = |m: &Message| -> Option<Bytes> {
@@ -404,6 +421,31 @@ impl CallTracker {
 fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v.sort_unstable();
     v
+}
+
+/// The compression-bomb check: each compressed message is inflated into
+/// nothing, counting bytes; one that passes --max-decompressed-size loses its
+/// bytes (no output will try to decompress it) and the call says why.
+/// Without payloads wanted (statistics), compressed bytes are dropped here.
+fn check_compression(call: &mut Call, dir: Dir, msgs: &mut [Message], limits: MessageLimits) {
+    let codec = call.encoding(dir == Dir::ToServer).as_deref().and_then(super::Codec::from_header);
+    for m in msgs.iter_mut().filter(|m| m.compressed) {
+        let (Some(codec), Some(data)) = (codec, &m.data) else { continue };
+        if let Err(e) = super::message::decompressed_len(codec, data, limits.max_decompressed) {
+            if e.contains("--max-decompressed-size") {
+                call.notes.push(Note::new(
+                    Level::Warning,
+                    "decompression_limit",
+                    format!("a {}-byte {codec:?} message {e}", m.length),
+                ));
+                m.error = Some(e);
+                m.data = None;
+            }
+        }
+        if !limits.keep_payloads {
+            m.data = None;
+        }
+    }
 }
 
 fn push_messages(call: &mut Call, dir: Dir, msgs: Vec<Message>) {

@@ -84,7 +84,10 @@ impl H2Conn {
         if let Some(n) = self.summary.frames.get_mut(dir.index()) {
             *n += 1;
         }
-        self.summary.problems += notes.iter().filter(|n| n.level >= Level::Warning).count() as u64;
+        for n in notes.iter().filter(|n| n.level >= Level::Warning) {
+            self.summary.problems += 1;
+            *self.summary.problem_codes.entry(n.code).or_default() += 1;
+        }
         let frame = Frame {
             conn: self.id,
             dir,
@@ -349,7 +352,22 @@ impl H2Conn {
             notes.push(Note::new(
                 Level::Warning,
                 "header_list_limit",
-                format!("{} header field(s) past the header list limit were not kept", decoded.dropped),
+                format!(
+                    "the header list is {} bytes; the {} field(s) past --max-header-list {} were not kept",
+                    decoded.list_size, decoded.dropped, self.cfg.hpack.max_header_list
+                ),
+            ));
+        }
+        let table_cap = self.cfg.hpack.max_table_size;
+        if let Some(u) = decoded.size_updates.iter().find(|u| u.max_size as usize > table_cap) {
+            notes.push(Note::new(
+                Level::Warning,
+                "hpack_table_limit",
+                format!(
+                    "dynamic table size update to {} bytes; grpcscope keeps {table_cap} (--max-hpack-table): \
+                     fields later taken from older entries cannot be decoded",
+                    u.max_size
+                ),
             ));
         }
         let table_after = snapshot.then(|| {

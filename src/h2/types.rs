@@ -206,6 +206,8 @@ pub struct H2Summary {
     pub unknown_header_fields: u64,
     /// Notes at warning or error level.
     pub problems: u64,
+    /// The same notes by code: which limits this connection hit, and how often.
+    pub problem_codes: std::collections::BTreeMap<&'static str, u64>,
     /// Times frame boundaries had to be found again (per direction).
     pub resyncs: [u64; 2],
     /// Bytes skipped while looking for frame boundaries (per direction).

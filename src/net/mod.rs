@@ -2,6 +2,7 @@
 //! tags, Linux cooked SLL/SLL2, BSD loopback NULL/LOOP, raw IP), IPv4/IPv6
 //! with extension headers (via `etherparse`), and the TCP header. Stateless.
 
+pub mod checksum;
 pub mod link;
 
 use crate::capture::LinkType;
@@ -9,6 +10,7 @@ use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
+pub use checksum::Checksum;
 pub use link::strip_link;
 
 /// The TCP control bits grpcscope cares about.
@@ -63,6 +65,9 @@ pub struct Segment {
     /// Payload length according to the IP header; larger than the captured
     /// payload when a snaplen cut the packet.
     pub wire_payload_len: u32,
+    /// What the TCP checksum (and for IPv4 the header checksum) says. A bad
+    /// one is counted and the segment decoded anyway.
+    pub checksum: Checksum,
 }
 
 impl Segment {
@@ -141,9 +146,11 @@ pub fn decode(link: LinkType, data: &[u8]) -> Decoded {
 }
 
 fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
+    let mut ip_checksum = Checksum::Good;
     let (src_ip, dst_ip, declared_ip_payload, fragmented) = match &p.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
+            ip_checksum = checksum::ipv4_header(h.slice());
             let total = usize::from(h.total_len());
             let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
             let hdr = usize::from(h.ihl()) * 4 + auth;
@@ -184,6 +191,12 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
     let header_len = tcp.header_slice().len();
     let captured = payload.len();
     let wire = declared_ip_payload.map_or(captured, |d| d.saturating_sub(header_len).max(captured));
+    // Without a declared length (segmentation offload) the whole segment is unknown.
+    let complete = declared_ip_payload.is_some() && wire == captured;
+    let checksum = match checksum::tcp(src_ip, dst_ip, tcp.header_slice(), payload, complete) {
+        Checksum::Good | Checksum::Offloaded if ip_checksum == Checksum::Bad => Checksum::Bad,
+        c => c,
+    };
     Decoded::Tcp(Segment {
         src: SocketAddr::new(src_ip, tcp.source_port()),
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
@@ -193,6 +206,7 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
         window: tcp.window_size(),
         payload: start..start + captured,
         wire_payload_len: u32::try_from(wire).unwrap_or(u32::MAX),
+        checksum,
     })
 }
 

@@ -140,6 +140,33 @@ impl<W: Write> ConnsPrinter<W> {
             end.push_str(&format!("; {retx} retransmitted segment(s)"));
         }
         writeln!(self.out, "{end}")?;
+        let bad = cs.bad_checksums + sc.bad_checksums;
+        if bad > 0 {
+            writeln!(
+                self.out,
+                "        bad_checksum: {bad} segment(s) with a checksum that matches neither their bytes nor \
+                 checksum offload: damaged before the capture point, decoded anyway"
+            )?;
+        }
+        let overflows = cs.buffer_overflows + sc.buffer_overflows;
+        if overflows > 0 {
+            writeln!(
+                self.out,
+                "        reassembly_buffer_full: the out-of-order buffer filled {overflows} time(s) and a hole was \
+                 given up on early (--max-reassembly-buffer)"
+            )?;
+        }
+        if let Some(h) = r.h2.as_ref().filter(|h| h.problems > 0) {
+            // Every limit hit shows here, by the code `stats` counts it under.
+            let codes: Vec<String> = h.problem_codes.iter().map(|(code, n)| format!("{code} {n}")).collect();
+            writeln!(
+                self.out,
+                "        {} HTTP/2 problem(s) noted: {} (see `grpcscope frames --conn {}`)",
+                h.problems,
+                codes.join(", "),
+                c.id
+            )?;
+        }
         if let Some(rc) = reconnect {
             let what = if c.established { "reconnect" } else { "attempt to reconnect" };
             writeln!(self.out, "        {what} {:.1} ms after conn {} ended", rc.gap_ms, rc.reconnect_of)?;
@@ -180,13 +207,6 @@ impl<W: Write> ConnsPrinter<W> {
                     self.out,
                     "        {} header field(s) unknown (HPACK entries from before the capture)",
                     h.unknown_header_fields
-                )?;
-            }
-            if h.problems > 0 {
-                writeln!(
-                    self.out,
-                    "        {} HTTP/2 problem(s) noted (see `grpcscope frames --conn {}`)",
-                    h.problems, r.tcp.id
                 )?;
             }
         }
@@ -307,6 +327,7 @@ pub fn conn_json(r: &ConnReport, reconnect: Option<&Reconnect>) -> Value {
                 "streams": h.streams,
                 "unknown_header_fields": h.unknown_header_fields,
                 "problems": h.problems,
+                "problem_codes": h.problem_codes,
                 "resyncs": {"client_to_server": h.resyncs[0], "server_to_client": h.resyncs[1]},
                 "skipped_bytes": {"client_to_server": h.skipped_bytes[0], "server_to_client": h.skipped_bytes[1]},
             }),

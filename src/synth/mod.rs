@@ -4,6 +4,8 @@
 //! that a test needs to control exactly (a lost segment, a VLAN tag, a
 //! cooked header).
 
+pub mod adversarial;
+pub mod h2;
 pub mod replay;
 
 use crate::capture::pcap_format::{encode_global_header, encode_record_header};

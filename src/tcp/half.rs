@@ -26,6 +26,9 @@ pub struct HalfStats {
     pub truncated: u64,
     /// Times the out-of-order buffer was full and a hole was given up on early.
     pub buffer_overflows: u64,
+    /// Segments whose checksum matched neither their bytes nor the offload
+    /// pattern: damaged somewhere before the capture point, decoded anyway.
+    pub bad_checksums: u64,
 }
 
 /// A piece of the stream waiting ahead of a hole.

@@ -65,7 +65,8 @@ struct Conn {
 /// The flow table: feed it segments in capture order, get [`StreamEvent`]s.
 pub struct FlowTable {
     cfg: TcpConfig,
-    conns: AHashMap<(SocketAddr, SocketAddr), Conn>,
+    /// Boxed: a full table's spare buckets then cost a pointer each, not a whole `Conn`.
+    conns: AHashMap<(SocketAddr, SocketAddr), Box<Conn>>,
     next_id: ConnId,
     clock: Timestamp,
     next_sweep: Option<Timestamp>,
@@ -136,7 +137,7 @@ impl FlowTable {
                 self.evict_least_recent(out);
             }
             let conn = self.open(ts, seg, out);
-            self.conns.insert(k, conn);
+            self.conns.insert(k, Box::new(conn));
         }
         let cap = self.cfg.max_buffered_per_direction;
         if let Some(conn) = self.conns.get_mut(&k) {
@@ -154,7 +155,7 @@ impl FlowTable {
 
     /// The capture ended: every connection is flushed and reported, in id order.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        let mut all: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
+        let mut all: Vec<Box<Conn>> = self.conns.drain().map(|(_, c)| c).collect();
         all.sort_by_key(|c| c.summary.id);
         for conn in all {
             let reason = if conn.state == State::SynSent { EndReason::NoAnswer } else { EndReason::OpenAtEnd };
@@ -221,7 +222,7 @@ impl FlowTable {
     }
 
     /// A connection leaves the table: flush, close if it was not, report.
-    fn retire(&mut self, mut conn: Conn, reason: EndReason, out: &mut Vec<StreamEvent>) {
+    fn retire(&mut self, mut conn: Box<Conn>, reason: EndReason, out: &mut Vec<StreamEvent>) {
         let ts = conn.summary.last_ts;
         conn.flush(ts, out);
         let (end, end_ts) = conn.end.unwrap_or((reason, ts));
@@ -332,6 +333,9 @@ impl Conn {
         self.summary.last_ts = ts;
         if let Some(h) = self.halves.get_mut(dir.index()) {
             h.stats.packets += 1;
+            if seg.checksum == crate::net::Checksum::Bad {
+                h.stats.bad_checksums += 1;
+            }
         }
         let control = seg.flags.syn || seg.flags.fin || seg.flags.rst;
         if seg.flags.syn {
