@@ -262,7 +262,7 @@ fn protobuf(c: &mut Criterion) {
         })
         .collect();
     let bytes: usize = messages.iter().map(|(_, m, _)| m.length as usize).sum();
-    let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20 };
+    let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20, redact: None };
     let mut g = c.benchmark_group("protobuf");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("schema_to_json", |b| {
@@ -284,7 +284,7 @@ fn whole_pipeline(c: &mut Criterion) {
     g.bench_function("stats", |b| b.iter(|| run(&packets, Stats::default()).total.calls));
     g.bench_function("calls_json", |b| {
         b.iter(|| {
-            let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20 };
+            let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20, redact: None };
             let printer = CallsPrinter::new(std::io::sink(), Format::Json, false, false, true, decoder);
             let mut printer = run(&packets, printer);
             printer.flush();

@@ -134,8 +134,8 @@ pub fn h2_stream(data: &[u8]) {
     let mut now = Timestamp::from_parts(1_700_000_000, 0);
     let mut packet = 0;
     while let (Some(kind), Some(len)) = (r.u8(), r.u16()) {
-        let dir = if kind & 1 == 0 { Dir::ToServer } else { Dir::ToClient };
-        let at = &mut offsets[dir.index() & 1];
+        let [to_server, to_client] = &mut offsets;
+        let (dir, at) = if kind & 1 == 0 { (Dir::ToServer, to_server) } else { (Dir::ToClient, to_client) };
         now = now.add_nanos(1_000_000);
         packet += 1;
         if kind & 0x80 != 0 {

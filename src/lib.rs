@@ -8,6 +8,9 @@
 //!
 //! None of the layers below [`capture`] and the sinks does I/O, so the same
 //! code serves capture files, live interfaces, tests, fuzzers and benchmarks.
+// Input must never panic the library: no unwrap, expect, panic or unchecked
+// indexing outside tests (docs/robustness.md).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod analysis;

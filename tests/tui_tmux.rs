@@ -70,3 +70,20 @@ fn without_a_terminal_the_file_is_printed_as_calls() {
     assert!(out.contains("/grpcscope.fixtures.v1.Inventory/GetPart") && out.contains("NOT_FOUND"), "{out}");
     assert!(!out.contains('\u{1b}'), "no terminal control codes in a pipe: {out:?}");
 }
+
+/// A panic in the UI still gives the terminal back: the alternate screen is
+/// left, mouse reporting is off and the line discipline is cooked again.
+#[test]
+fn a_panic_restores_the_terminal() {
+    let cmd = format!(
+        "GRPCSCOPE_TUI_PANIC_TEST=1 {} fixtures/unary.pcap 2>/dev/null; echo \"exited with $?\"; \
+         stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 30",
+        common::grpcscope_bin().display()
+    );
+    let Some(t) = Tmux::start("tui_panic", &cmd, 100, 30) else {
+        return;
+    };
+    let s = t.wait_for(&["exited with 101", "icanon echo"]);
+    assert!(!s.contains('┌'), "the UI's screen is still there: {s}");
+    assert_eq!(t.tmux(&["display-message", "-p", "-t", "t", "#{alternate_on}#{mouse_any_flag}"]).trim(), "00");
+}

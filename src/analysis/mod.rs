@@ -8,6 +8,7 @@ pub mod channels;
 pub mod histogram;
 pub mod hops;
 pub mod pipeline;
+pub mod redact;
 pub mod stats;
 
 pub use pipeline::{CaptureCounters, ConnReport, Pipeline, PipelineConfig, Sink};

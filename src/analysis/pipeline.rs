@@ -77,6 +77,8 @@ pub struct PipelineConfig {
     pub messages: MessageLimits,
     /// Message bytes kept per call (`--max-call-bytes`).
     pub max_call_bytes: usize,
+    /// `--redact`: header values hashed before any consumer sees them.
+    pub redact: Option<Arc<super::redact::Redactor>>,
 }
 
 impl Default for PipelineConfig {
@@ -93,6 +95,7 @@ impl PipelineConfig {
             h2: H2Config::default(),
             messages: MessageLimits::default(),
             max_call_bytes: 256 << 20,
+            redact: None,
         }
     }
 }
@@ -168,6 +171,7 @@ impl DecoderConfig {
 pub struct Pipeline<S: Sink> {
     tcp: FlowTable,
     decoders: DecoderConfig,
+    redact: Option<Arc<super::redact::Redactor>>,
     conns: AHashMap<ConnId, Upper>,
     events: Vec<StreamEvent>,
     h2_events: Vec<H2Event>,
@@ -184,6 +188,7 @@ impl<S: Sink> Pipeline<S> {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
             decoders: DecoderConfig { h2: Arc::new(cfg.h2), limits: cfg.messages, max_call_bytes: cfg.max_call_bytes },
+            redact: cfg.redact,
             conns: AHashMap::new(),
             events: Vec::with_capacity(16),
             h2_events: Vec::with_capacity(16),
@@ -311,7 +316,10 @@ impl<S: Sink> Pipeline<S> {
     }
 
     fn flush_h2(&mut self) {
-        for ev in self.h2_events.drain(..) {
+        for mut ev in self.h2_events.drain(..) {
+            if let Some(r) = &self.redact {
+                r.event(&mut ev);
+            }
             self.sink.h2_event(&ev);
             if let Some(live) = self.conns.get_mut(&h2_conn(&ev)).and_then(|u| u.live.as_mut()) {
                 live.calls.h2_event(&ev, &mut self.grpc_events);

@@ -228,6 +228,31 @@ pub struct DecodeArgs {
     /// CONTINUATION-flood guard (continuation_flood).
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, help_heading = "Limits")]
     pub max_header_block: usize,
+
+    /// Replace the values of sensitive headers (authorization, proxy-authorization, cookie,
+    /// set-cookie, x-api-key, and metadata keys matching --redact-headers) with
+    /// `<redacted N bytes #hash>` in every output, raw header bytes zeroed: for pasting into a ticket.
+    #[arg(long, help_heading = "Redaction")]
+    pub redact: bool,
+
+    /// Metadata keys to redact besides the fixed list (a regular expression; implies --redact).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex, help_heading = "Redaction",
+          default_value = crate::analysis::redact::DEFAULT_PATTERN)]
+    pub redact_headers: String,
+
+    /// A message field to redact wherever it appears, by its name in the schema (repeatable;
+    /// implies --redact). Messages without a schema are then withheld whole.
+    #[arg(long = "redact-field", value_name = "NAME", help_heading = "Redaction")]
+    pub redact_fields: Vec<String>,
+
+    /// Makes the hashes repeatable across runs (by default each run uses a new random key,
+    /// so equal values match only within one output).
+    #[arg(long, value_name = "STRING", help_heading = "Redaction")]
+    pub redact_salt: Option<String>,
+}
+
+fn parse_regex(s: &str) -> Result<String, String> {
+    regex::Regex::new(s).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
 impl DecodeArgs {
@@ -243,7 +268,21 @@ impl DecodeArgs {
         cfg.h2.hpack.max_table_size = self.max_hpack_table;
         cfg.h2.hpack.max_header_list = self.max_header_list;
         cfg.h2.max_header_block = self.max_header_block;
+        cfg.redact = self.redactor();
         cfg
+    }
+
+    /// The redactor the --redact flags ask for, if any.
+    pub fn redactor(&self) -> Option<std::sync::Arc<crate::analysis::redact::Redactor>> {
+        use crate::analysis::redact::{Redactor, DEFAULT_PATTERN};
+        let asked = self.redact || self.redact_headers != DEFAULT_PATTERN || !self.redact_fields.is_empty();
+        if !asked {
+            return None;
+        }
+        // The pattern was checked when the flags were parsed.
+        Redactor::new(Some(&self.redact_headers), self.redact_fields.clone(), self.redact_salt.as_deref())
+            .ok()
+            .map(std::sync::Arc::new)
     }
 }
 

@@ -106,7 +106,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             (crate::tui::loader::Source::File(cap), display_name(Some(&path)))
         }
     };
-    let decoder = Decoder { schema, max_decompressed: 64 << 20 };
+    let decoder = Decoder { schema, max_decompressed: 64 << 20, redact: cfg.redact.clone() };
     crate::tui::run(source, cfg, decoder, title, args.filter)?;
     Ok(())
 }
@@ -335,14 +335,14 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
     let live = args.common.input.is_live();
     let out = BufWriter::new(io::stdout());
-    let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size };
+    let mut cfg = pipeline_config(&args.common.decode);
+    let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size, redact: cfg.redact.clone() };
     // A file prints in start order; live prints each call as it ends.
     let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
     printer.flush_each = live;
     if let Some(f) = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
         printer.filter = Some(Box::new(move |c| f.matches(c)));
     }
-    let mut cfg = pipeline_config(&args.common.decode);
     cfg.messages = MessageLimits {
         max_message: args.messages.max_message_size,
         max_decompressed: args.messages.max_decompressed_size,

@@ -545,5 +545,8 @@ fn server_settings_first(b: &[u8]) -> bool {
 
 /// Length of the TLS record at the start of `b` (0 when unknown).
 fn tls_record_len(b: &[u8]) -> usize {
-    b.get(3..5).map_or(usize::MAX - 5, |l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+    match b.get(3..5) {
+        Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
+        _ => usize::MAX - 5,
+    }
 }

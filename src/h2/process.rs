@@ -484,7 +484,7 @@ impl H2Conn {
             Body::GoAway { last_stream_id, error_code, debug } => {
                 let text = payload
                     .get(debug.clone())
-                    .map(|d| String::from_utf8_lossy(&d[..d.len().min(MAX_DEBUG)]).into_owned())
+                    .map(|d| String::from_utf8_lossy(d.get(..MAX_DEBUG).unwrap_or(d)).into_owned())
                     .unwrap_or_default();
                 if self.summary.goaways.len() < MAX_RECORDS {
                     self.summary.goaways.push(GoAwayRecord {

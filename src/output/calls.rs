@@ -28,6 +28,8 @@ pub struct Decoder {
     pub schema: Schema,
     /// Largest decompressed message.
     pub max_decompressed: usize,
+    /// `--redact-field`: message fields hashed as messages are rendered.
+    pub redact: Option<std::sync::Arc<crate::analysis::redact::Redactor>>,
 }
 
 /// A message decoded for output.
@@ -49,6 +51,20 @@ pub struct Decoded {
 impl Decoder {
     /// Decodes message `m` of `call`, from the client when `request`.
     pub fn message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
+        let mut d = self.decode_message(call, m, request);
+        if let Some(r) = self.redact.as_ref().filter(|r| r.has_fields()) {
+            if let Some(j) = &mut d.json {
+                r.json(j);
+            }
+            if d.fields.take().is_some() {
+                // Without a schema there are no names to find the fields by.
+                d.error = Some("withheld by --redact-field: no schema gives this message's field names".into());
+            }
+        }
+        d
+    }
+
+    fn decode_message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
         let types = call.method().and_then(|p| self.schema.method(&p));
         let desc = types.map(|(i, o)| if request { i } else { o });
         let mut d = Decoded {

@@ -369,11 +369,11 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// A header field as JSON: `[name, value]`, `null` for what is unknown.
-fn field_pair(f: &HeaderField) -> Value {
+fn field_pair(f: &HeaderField) -> (Value, Value) {
     let text = |b: &Option<bytes::Bytes>| {
         b.as_ref().map_or(Value::Null, |b| Value::String(String::from_utf8_lossy(b).into_owned()))
     };
-    json!([text(&f.name), text(&f.value)])
+    (text(&f.name), text(&f.value))
 }
 
 #[derive(Serialize)]
@@ -401,7 +401,19 @@ pub fn frame_json(f: &Frame, verbose: bool) -> Value {
     m.insert("packet".into(), json!(f.packet));
     body_json(f, &mut m);
     if let Some(b) = &f.block {
-        m.insert("headers".into(), Value::Array(b.decoded.fields.iter().map(field_pair).collect()));
+        m.insert(
+            "headers".into(),
+            Value::Array(
+                b.decoded
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let (name, value) = field_pair(f);
+                        json!([name, value])
+                    })
+                    .collect(),
+            ),
+        );
         m.insert("unknown_header_fields".into(), json!(b.decoded.unknown));
         if verbose {
             let reprs: Vec<Value> = b
@@ -409,13 +421,8 @@ pub fn frame_json(f: &Frame, verbose: bool) -> Value {
                 .fields
                 .iter()
                 .map(|fl| {
-                    let pair = field_pair(fl);
-                    json!(HpackJson {
-                        name: pair[0].clone(),
-                        value: pair[1].clone(),
-                        repr: &fl.repr,
-                        bytes: [fl.range.start, fl.range.end]
-                    })
+                    let (name, value) = field_pair(fl);
+                    json!(HpackJson { name, value, repr: &fl.repr, bytes: [fl.range.start, fl.range.end] })
                 })
                 .collect();
             m.insert("hpack".into(), Value::Array(reprs));

@@ -86,7 +86,9 @@ fn len_field(number: u32, v: &[u8], depth: usize) -> Json {
     let mut j = json!({"field": number, "wire_type": "len", "length": v.len(), "bytes": base64::engine::general_purpose::STANDARD.encode(v)});
     if let Some(packed) = packed_varints(v) {
         // Repeated numbers are packed this way; show the reading, as a reading.
-        j["as_packed_varints"] = json!(packed);
+        if let Some(o) = j.as_object_mut() {
+            o.insert("as_packed_varints".into(), json!(packed));
+        }
     }
     j
 }

@@ -142,7 +142,8 @@ fn rewrite(p: &SeedPacket, n: u64) -> Vec<u8> {
 
 fn add_u32(d: &mut [u8], at: usize, delta: u32) {
     if let Some(b) = d.get_mut(at..at + 4) {
-        let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]).wrapping_add(delta);
+        let Ok(word) = <[u8; 4]>::try_from(&*b) else { return };
+        let v = u32::from_be_bytes(word).wrapping_add(delta);
         b.copy_from_slice(&v.to_be_bytes());
     }
 }
@@ -150,7 +151,10 @@ fn add_u32(d: &mut [u8], at: usize, delta: u32) {
 /// Recomputes the IPv4 header checksum and the TCP checksum.
 fn fix_checksums(d: &mut [u8], ip: usize, tcp: usize) {
     use crate::net::checksum::{ipv4_value, tcp_value};
-    let total = d.get(ip + 2..ip + 4).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let total = match d.get(ip + 2..ip + 4) {
+        Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
+        _ => 0,
+    };
     let end = (ip + total).min(d.len());
     if let Some(c) = d.get_mut(ip + 10..ip + 12) {
         c.fill(0);
@@ -162,7 +166,7 @@ fn fix_checksums(d: &mut [u8], ip: usize, tcp: usize) {
     if let Some(c) = d.get_mut(tcp + 16..tcp + 18) {
         c.fill(0);
     }
-    let addr = |at: usize| d.get(at..at + 4).map(|b| std::net::IpAddr::from([b[0], b[1], b[2], b[3]]));
+    let addr = |at: usize| d.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(std::net::IpAddr::from);
     let (Some(src), Some(dst)) = (addr(ip + 12), addr(ip + 16)) else { return };
     let tcp_sum = d.get(tcp..end).map_or(0, |s| tcp_value(src, dst, s));
     if let Some(c) = d.get_mut(tcp + 16..tcp + 18) {

@@ -32,6 +32,16 @@ impl View {
         }
     }
 
+    /// This view's one of four things, in [`View::index`] order.
+    pub fn pick<T>(self, [calls, frames, conns, stats]: [T; 4]) -> T {
+        match self {
+            View::Calls => calls,
+            View::Frames => frames,
+            View::Conns => conns,
+            View::Stats => stats,
+        }
+    }
+
     /// Tab title.
     pub fn title(self) -> &'static str {
         match self {
@@ -131,6 +141,16 @@ pub struct App {
     pub page: usize,
     /// Pane positions (set when drawing).
     pub areas: Areas,
+}
+
+/// The list of view `v` among the four (no index to get wrong).
+pub fn list_of(lists: &[ListState; 4], v: View) -> &ListState {
+    v.pick(lists.each_ref())
+}
+
+/// The list of view `v`, to scroll.
+pub fn list_of_mut(lists: &mut [ListState; 4], v: View) -> &mut ListState {
+    v.pick(lists.each_mut())
 }
 
 impl App {

@@ -96,6 +96,19 @@ fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, 
     } else {
         raw.clone()
     };
+    if dec.redact.as_ref().is_some_and(|r| r.has_fields()) {
+        // --redact-field: the decoded message with the fields hashed, not its bytes.
+        let d = dec.message(call, m, request);
+        let id = t.add(Some(parent), label, Tone::Plain, None);
+        match (d.json, d.error) {
+            (Some(j), _) => add_json(t, id, "message", &j),
+            (None, e) => {
+                t.add(Some(id), e.unwrap_or_else(|| "withheld".into()), Tone::Bad, None);
+            }
+        }
+        t.expand(id);
+        return;
+    }
     let src = t.source(format!("message #{} ({type_name})", i + 1), bytes.clone());
     let id = t.add(Some(parent), label, Tone::Plain, Some((src, 0..bytes.len())));
     match fields(&bytes, desc.as_ref()) {

@@ -59,6 +59,15 @@ impl Drop for Loader {
 /// Sends what the pipeline finds.
 struct ToUi {
     tx: Sender<Msg>,
+    /// `--redact-field`: DATA payloads reach the hex view zeroed, since
+    /// which of their bytes are the named fields is known only per message.
+    mask_data: bool,
+}
+
+impl ToUi {
+    fn new(tx: &Sender<Msg>, cfg: &PipelineConfig) -> ToUi {
+        ToUi { tx: tx.clone(), mask_data: cfg.redact.as_ref().is_some_and(|r| r.has_fields()) }
+    }
 }
 
 impl Sink for ToUi {
@@ -76,7 +85,13 @@ impl Sink for ToUi {
 
     fn h2_event(&mut self, ev: &H2Event) {
         let row = match ev {
-            H2Event::Frame(f) => FrameRow::Frame(Arc::new((**f).clone())),
+            H2Event::Frame(f) => {
+                let mut f = (**f).clone();
+                if self.mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
+                    f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
+                }
+                FrameRow::Frame(Arc::new(f))
+            }
             H2Event::Preface { conn, ts, .. } => FrameRow::Preface { conn: *conn, ts: *ts },
             H2Event::Lost { conn, dir, ts, bytes, .. } => {
                 FrameRow::Lost { conn: *conn, dir: *dir, ts: *ts, bytes: *bytes }
@@ -104,7 +119,8 @@ impl Sink for ToUi {
 /// documentation screenshots).
 pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
     let (tx, rx) = channel();
-    let mut p = Pipeline::new(cfg, ToUi { tx: tx.clone() });
+    let sink = ToUi::new(&tx, &cfg);
+    let mut p = Pipeline::new(cfg, sink);
     while let Some(pkt) = cap.next_packet() {
         p.packet(&pkt);
     }
@@ -131,7 +147,8 @@ pub fn spawn(source: Source, cfg: PipelineConfig) -> Loader {
 }
 
 fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: Sender<Msg>, stop: &AtomicBool) {
-    let mut p = Pipeline::new(cfg, ToUi { tx: tx.clone() });
+    let sink = ToUi::new(&tx, &cfg);
+    let mut p = Pipeline::new(cfg, sink);
     let mut last = Instant::now();
     while let Some(pkt) = cap.next_packet() {
         p.packet(&pkt);
@@ -157,7 +174,8 @@ fn load_live(
     count: Option<u64>,
     duration: Option<Duration>,
 ) {
-    let mut p = Pipeline::new(cfg, ToUi { tx: tx.clone() });
+    let sink = ToUi::new(&tx, &cfg);
+    let mut p = Pipeline::new(cfg, sink);
     let started = Instant::now();
     let mut last = Instant::now();
     let mut n = 0u64;

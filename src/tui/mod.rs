@@ -75,6 +75,18 @@ pub fn run(
     result
 }
 
+/// Set by tests/tui_tmux.rs to prove that a panic gives the terminal back.
+const PANIC_TEST_VAR: &str = "GRPCSCOPE_TUI_PANIC_TEST";
+
+/// Panics after a draw when [`PANIC_TEST_VAR`] is set: the one way to test
+/// the panic hook on the real binary, since no input can make the UI panic.
+#[allow(clippy::panic)]
+fn panic_if_testing_the_hook() {
+    if std::env::var_os(PANIC_TEST_VAR).is_some() {
+        panic!("{PANIC_TEST_VAR} is set: panicking to test the terminal restore");
+    }
+}
+
 fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, loader: &loader::Loader) -> io::Result<()> {
     let mut dirty = true;
     loop {
@@ -86,6 +98,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, loader: &l
         if dirty {
             terminal.draw(|f| render::draw(f, app))?;
             dirty = false;
+            panic_if_testing_the_hook();
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         if event::poll(wait)? {

@@ -126,7 +126,7 @@ fn draw_list_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
 /// The header and the `count` rows of the current list from `offset` on:
 /// only what is on screen is formatted, however long the list.
 fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Line<'static>>) {
-    let l = &app.lists[app.view.index()];
+    let l = super::app::list_of(&app.lists, app.view);
     let window = || l.visible.iter().skip(offset).take(count);
     match app.view {
         View::Calls => {
@@ -302,7 +302,7 @@ fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let inner_h = area.height.saturating_sub(3) as usize;
     app.page = inner_h.max(1);
     let width = area.width.saturating_sub(2) as usize;
-    let l = &mut app.lists[app.view.index()];
+    let l = super::app::list_of_mut(&mut app.lists, app.view);
     if l.selected < l.offset {
         l.offset = l.selected;
     } else if inner_h > 0 && l.selected >= l.offset + inner_h {
@@ -310,7 +310,7 @@ fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     }
     let (offset, selected) = (l.offset, l.selected);
     let (header, rows) = rows(app, width, offset, inner_h);
-    let l = &app.lists[app.view.index()];
+    let l = super::app::list_of(&app.lists, app.view);
     let total = l.visible.len();
     let mut lines = vec![Line::styled(header, Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))];
     for (i, line) in rows.into_iter().enumerate() {
@@ -533,7 +533,7 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let s = &app.model.stats;
     let inner_h = table.height.saturating_sub(4) as usize;
     app.page = inner_h.max(1);
-    let l = &mut app.lists[View::Stats.index()];
+    let l = super::app::list_of_mut(&mut app.lists, View::Stats);
     if l.selected < l.offset {
         l.offset = l.selected;
     } else if inner_h > 0 && l.selected >= l.offset + inner_h {
@@ -641,7 +641,7 @@ fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(lines), area);
         return;
     }
-    let l = &app.lists[app.view.index()];
+    let l = super::app::list_of(&app.lists, app.view);
     let mut left = match (&l.filter, app.view) {
         (Some(flt), _) => format!("filter: {}  ({} match)", flt.source, l.visible.len()),
         (None, View::Stats) => "no filter".to_string(),

@@ -328,7 +328,10 @@ fn settings(h: &FrameHeader, p: &[u8]) -> Body {
     }
     let params = p
         .chunks_exact(6)
-        .map(|c| (u16::from_be_bytes([c[0], c[1]]), u32::from_be_bytes([c[2], c[3], c[4], c[5]])))
+        .filter_map(|c| match *c {
+            [a, b, v0, v1, v2, v3] => Some((u16::from_be_bytes([a, b]), u32::from_be_bytes([v0, v1, v2, v3]))),
+            _ => None,
+        })
         .collect();
     Body::Settings { ack, params }
 }
