@@ -20,7 +20,8 @@ const SECRETS: &[(&str, &str)] = &[
 ];
 
 /// Two calls with the same secrets, on one connection.
-fn capture() -> PathBuf {
+/// `test` names the scratch directory: tests run in parallel.
+fn capture(test: &str) -> PathBuf {
     let client = "10.0.0.1:40000".parse().unwrap();
     let server = "10.0.0.2:50051".parse().unwrap();
     let mut conv = Conversation::new(client, server, Timestamp(1_764_000_000_000_000_000));
@@ -42,7 +43,7 @@ fn capture() -> PathBuf {
         conv.send(Side::Server, &resp);
     }
     conv.fin(Side::Client).fin(Side::Server);
-    let path = scratch_dir("redact").join("secrets.pcap");
+    let path = scratch_dir(test).join("secrets.pcap");
     std::fs::write(&path, conv.to_pcap(LinkType::ETHERNET)).unwrap();
     path
 }
@@ -55,7 +56,7 @@ fn run(args: &[&str]) -> String {
 
 #[test]
 fn no_secret_survives_in_any_command_or_format() {
-    let path = capture();
+    let path = capture("redact-all");
     let p = path.to_str().unwrap();
     // Without --redact the secrets are there: the check below can fail.
     let plain = run(&["calls", "-v", p]);
@@ -85,7 +86,7 @@ fn no_secret_survives_in_any_command_or_format() {
 
 #[test]
 fn equal_values_share_a_hash_and_a_salt_makes_runs_agree() {
-    let path = capture();
+    let path = capture("redact-salt");
     let p = path.to_str().unwrap();
     let auth = |out: &str| -> Vec<String> {
         json_lines(out)
@@ -109,7 +110,7 @@ fn equal_values_share_a_hash_and_a_salt_makes_runs_agree() {
 
 #[test]
 fn the_pattern_is_configurable() {
-    let path = capture();
+    let path = capture("redact-pattern");
     let p = path.to_str().unwrap();
     let out = run(&["calls", "-v", "--redact-headers", "^x-request-id$", p]);
     assert!(!out.contains("visible-request-id"), "{out}");

@@ -115,6 +115,22 @@ HTTP/2 is recognised by the client preface on any port. When a capture starts mi
 frame boundaries are found again from well-formed frames; header fields that refer to HPACK
 dynamic-table entries inserted before the capture began are shown as unknown, never guessed.")]
     Frames(FramesArgs),
+
+    /// A narrated walkthrough of one connection or call, step by step: the TCP handshake, the
+    /// preface, SETTINGS, each header's HPACK encoding, gRPC's message prefix, flow control,
+    /// trailers and what the status means, resets, GOAWAY and the reconnect, with RFC sections.
+    #[command(after_help = "\
+Examples:
+  grpcscope explain fixtures/unary.pcap                     the first connection, from SYN to FIN
+  grpcscope explain --call 3 fixtures/errors.pcap           only the third call (as `calls` numbers them)
+  grpcscope explain --conn 2 fixtures/reconnect.pcap        the connection after a server restart
+  grpcscope explain fixtures/unary.pcap | less
+
+Made for teaching: every step says what the bytes mean and where the RFC says so (RFC 9293 for TCP,
+RFC 9113 for HTTP/2, RFC 7541 for HPACK, and gRPC's PROTOCOL-HTTP2 document). `grpcscope frames -v`
+shows the same frames one line each, with the HPACK dynamic tables; in the terminal UI, `e` shows
+the explanation of the selected frame.")]
+    Explain(ExplainArgs),
 }
 
 /// Where packets come from: a capture file, or a live interface.
@@ -375,6 +391,21 @@ pub struct FramesArgs {
     /// Also show each header field's HPACK encoding, the dynamic tables, windows and stream states.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// `grpcscope explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    /// The connection to walk through (the id `conns` prints).
+    #[arg(long, value_name = "ID", default_value_t = 1, conflicts_with = "call")]
+    pub conn: u64,
+    /// The call to walk through: its number in `calls` order, from 1 (reads the file twice).
+    #[arg(long, value_name = "N")]
+    pub call: Option<usize>,
 }
 
 /// `grpcscope conns`.

@@ -2,7 +2,8 @@
 //! pipeline, print.
 
 use super::args::{
-    CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, FramesArgs, InputArgs, SchemaArgs, StatsArgs,
+    CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, ExplainArgs, FramesArgs, InputArgs, SchemaArgs,
+    StatsArgs,
 };
 use super::args::{CommonArgs, MessageArgs, UiArgs};
 use crate::analysis::{Pipeline, PipelineConfig, Sink};
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Conns(args)) => conns(args),
         Some(Command::Stats(args)) => stats(args),
         Some(Command::Frames(args)) => frames(args),
+        Some(Command::Explain(args)) => explain(args),
         None => ui(cli.ui),
     }
 }
@@ -376,6 +378,51 @@ fn frames(args: FramesArgs) -> Result<(), Failure> {
     }
     p.sink.into_inner().flush()?;
     Ok(())
+}
+
+fn explain(args: ExplainArgs) -> Result<(), Failure> {
+    use crate::explain::narrate::{Choice, Narrator};
+    if args.input.is_live() {
+        return Err(Failure::BadInput(
+            "explain walks through a capture file: record one first with -i IFACE -w FILE".into(),
+        ));
+    }
+    let choice = match args.call {
+        None => Choice { conn: args.conn, stream: None },
+        Some(n) => nth_call(&args, n)?,
+    };
+    let mut cfg = pipeline_config(&args.decode);
+    // Each header field's HPACK encoding needs the table as it evolves.
+    cfg.h2.snapshot_tables = true;
+    let p = drive_with(&args.input, cfg, Narrator::new(choice), None)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    p.sink.write(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The connection and stream of call `n` (1-based, in `calls` order): a first pass over the file.
+fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Choice, Failure> {
+    struct Starts(Vec<(crate::time::Timestamp, u64, u32)>);
+    impl Sink for Starts {
+        fn grpc_event(&mut self, ev: crate::grpc::GrpcEvent) {
+            if let crate::grpc::GrpcEvent::Finished(c) = ev {
+                self.0.push((c.start, c.conn, c.stream_id));
+            }
+        }
+    }
+    if args.input.path().is_some_and(|p| p.as_os_str() == "-") {
+        return Err(Failure::BadInput("--call reads the capture twice: give a file, not standard input".into()));
+    }
+    let mut p = drive_with(&args.input, pipeline_config(&args.decode), Starts(Vec::new()), None)?;
+    p.sink.0.sort();
+    let total = p.sink.0.len();
+    match n.checked_sub(1).and_then(|i| p.sink.0.get(i)) {
+        Some((_, conn, stream)) => Ok(crate::explain::narrate::Choice { conn: *conn, stream: Some(*stream) }),
+        None => Err(Failure::BadInput(format!(
+            "--call {n}: the capture has {total} call(s), numbered from 1 as `grpcscope calls` lists them"
+        ))),
+    }
 }
 
 fn conns(args: ConnsArgs) -> Result<(), Failure> {

@@ -3,10 +3,11 @@
 
 use crate::h2::frame::{error_name, flags, setting_name, Body};
 use crate::h2::Frame;
-use crate::output::frames::describe_repr;
 use crate::tcp::Dir;
 
-fn who(d: Dir) -> (&'static str, &'static str) {
+pub mod narrate;
+
+pub(crate) fn who(d: Dir) -> (&'static str, &'static str) {
     match d {
         Dir::ToServer => ("the client", "the server"),
         Dir::ToClient => ("the server", "the client"),
@@ -34,13 +35,7 @@ pub fn frame(f: &Frame) -> String {
             }
             s.push_str(" In gRPC these bytes are Length-Prefixed-Messages: a 1-byte compressed flag and a 4-byte length, then the protobuf message.");
             if let Some(flow) = &f.flow {
-                if let Some((a, b)) = flow.stream {
-                    s.push_str(&format!(" Flow control (§5.2): the stream's window goes from {a} to {b} bytes"));
-                    if let Some((c, d)) = flow.connection {
-                        s.push_str(&format!(", the connection's from {c} to {d}"));
-                    }
-                    s.push_str(&format!("; {from} may send no more until {to} sends WINDOW_UPDATE."));
-                }
+                s.push_str(&flow_sentence(flow, from, to));
             }
             if h.has(flags::END_STREAM) {
                 s.push_str(&format!(" END_STREAM: {from} has finished sending on this stream (half-closed, §5.1)."));
@@ -59,6 +54,12 @@ pub fn frame(f: &Frame) -> String {
                     "These are the response headers: :status 200 and the content-type."
                 };
                 s.push_str(&format!(". {role}\n"));
+                for u in &b.decoded.size_updates {
+                    s.push_str(&format!(
+                        "  The block starts with a dynamic table size update: the encoder shrinks or grows its table to {} bytes (§6.3).\n",
+                        u.max_size
+                    ));
+                }
                 for field in &b.decoded.fields {
                     s.push_str(&format!("  {}: {}  <- {}\n", field.name_str(), field.value_str(), hpack_sentence(field)));
                 }
@@ -86,10 +87,15 @@ pub fn frame(f: &Frame) -> String {
             "GOAWAY (§6.8): {from} is shutting the connection down ({}). Streams up to {last_stream_id} may be processed; later ones were not and are safe to retry. {to} opens no new streams here: a gRPC client reconnects for new calls.",
             error_name(*error_code)
         )),
-        Body::WindowUpdate { increment } => s.push_str(&format!(
-            "WINDOW_UPDATE (§6.9): {from} grants {to} {increment} more bytes of {} flow-control window.",
-            if h.stream_id == 0 { "connection".to_string() } else { format!("stream {}", h.stream_id) }
-        )),
+        Body::WindowUpdate { increment } => {
+            s.push_str(&format!(
+                "WINDOW_UPDATE (§6.9): {from} grants {to} {increment} more bytes of {} flow-control window.",
+                if h.stream_id == 0 { "connection".to_string() } else { format!("stream {}", h.stream_id) }
+            ));
+            if let Some(flow) = &f.flow {
+                s.push_str(&flow_sentence(flow, to, from));
+            }
+        }
         Body::Ping { ack: false, .. } => s.push_str(&format!("PING (§6.7): {from} checks the connection is alive; {to} must echo the 8 bytes with ACK. The gap is a round-trip time.")),
         Body::Ping { ack: true, .. } => s.push_str(&format!("PING ACK (§6.7): {from} echoes {to}'s PING.")),
         Body::Priority(_) => s.push_str("PRIORITY (§6.3): a stream dependency hint, deprecated by RFC 9113; gRPC does not use it."),
@@ -99,32 +105,73 @@ pub fn frame(f: &Frame) -> String {
     s
 }
 
+/// Windows before and after a frame (RFC 9113 §5.2, §6.9.1): what the
+/// sender (`from`) may still send before the receiver (`to`) grants more.
+fn flow_sentence(flow: &crate::h2::FlowInfo, from: &str, to: &str) -> String {
+    let window = |w: Option<(i64, i64)>| w.map(|(a, b)| format!("{a} -> {b} bytes"));
+    let mut parts = Vec::new();
+    if let Some(w) = window(flow.stream) {
+        parts.push(format!("the stream's window {w}"));
+    }
+    if let Some(w) = window(flow.connection) {
+        parts.push(format!("the connection's {w}"));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let left = [flow.stream, flow.connection].iter().flatten().map(|(_, b)| *b).min().unwrap_or(0);
+    format!(
+        " Flow control (§5.2): {}; {from} may send {} more DATA bytes before {to} grants more with WINDOW_UPDATE.",
+        parts.join(", "),
+        left.max(0)
+    )
+}
+
 /// How HPACK encoded one field, in words: `static index 2 means :method: GET`...
 pub fn hpack_sentence(f: &crate::h2::hpack::HeaderField) -> String {
     use crate::h2::hpack::Representation::*;
+    if f.is_unknown() {
+        return "refers to a dynamic-table entry inserted before the capture began: unknown".into();
+    }
     let r = &f.repr;
+    let table = |i: u32| if i <= 61 { format!("static table index {i}") } else { format!("dynamic table index {i}") };
+    let name = match (r.index, &r.name_literal) {
+        (Some(i), _) => format!("the name is {}", table(i)),
+        (None, Some(n)) => format!("the name is a literal, {}", string_sentence(n)),
+        (None, None) => String::new(),
+    };
+    let value = r.value_literal.as_ref().map(|v| format!("the value is {}", string_sentence(v))).unwrap_or_default();
     let mut s = match (r.kind, r.index) {
         (Indexed, Some(i)) if i <= 61 => {
-            format!("1 byte: static table index {i} means exactly this name and value (§6.1)")
+            format!("1 byte: static table index {i} means exactly this name and value (§6.1, Appendix A)")
         }
-        (Indexed, Some(i)) => format!("dynamic table index {i}: a field sent earlier on this connection (§6.1)"),
-        _ => describe_repr(r),
+        (Indexed, Some(i)) => {
+            format!("dynamic table index {i}: the whole field, sent earlier on this connection and kept in the table (§6.1)")
+        }
+        (Indexed, None) => "an indexed field (§6.1)".to_string(),
+        (IncrementalIndexing, _) => format!(
+            "a literal added to the dynamic table (§6.2.1): {name}, {value}; it becomes dynamic index 62 and older entries move up one"
+        ),
+        (WithoutIndexing, _) => {
+            format!("a literal not added to the table (§6.2.2): {name}, {value}; it must be sent again next time")
+        }
+        (NeverIndexed, _) => format!(
+            "a literal no intermediary may ever add to a table (§6.2.3), HPACK's mark for a sensitive value: {name}, {value}"
+        ),
     };
-    if let Some(v) = &r.value_literal {
-        if v.huffman {
-            s.push_str(&format!(
-                "; the value was Huffman-coded from {} to {} bytes (§5.2)",
-                v.decoded_len, v.encoded_len
-            ));
-        }
-    }
-    if r.kind == IncrementalIndexing {
-        s.push_str("; it was added to the dynamic table at index 62 (§6.2.1)");
-    }
-    if f.is_unknown() {
-        s = "refers to a dynamic-table entry inserted before the capture began: unknown".into();
+    if r.evicted > 0 {
+        s.push_str(&format!("; to make room, {} of the oldest entries were evicted (§4.4)", r.evicted));
     }
     s
+}
+
+/// How a literal string was sent (RFC 7541 §5.2).
+fn string_sentence(v: &crate::h2::hpack::StringRepr) -> String {
+    if v.huffman {
+        format!("Huffman-coded from {} to {} bytes (§5.2)", v.decoded_len, v.encoded_len)
+    } else {
+        format!("{} raw bytes (§5.2)", v.encoded_len)
+    }
 }
 
 fn setting_meaning(id: u16) -> &'static str {
