@@ -131,6 +131,29 @@ RFC 9113 for HTTP/2, RFC 7541 for HPACK, and gRPC's PROTOCOL-HTTP2 document). `g
 shows the same frames one line each, with the HPACK dynamic tables; in the terminal UI, `e` shows
 the explanation of the selected frame.")]
     Explain(ExplainArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  grpcscope completions bash > /etc/bash_completion.d/grpcscope
+  grpcscope completions zsh > \"${fpath[1]}/_grpcscope\"
+  grpcscope completions fish > ~/.config/fish/completions/grpcscope.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Write the man pages (grpcscope.1 and one per command, grpcscope-calls.1 ...) into DIR.
+    #[command(after_help = "\
+Examples:
+  grpcscope man target/man && man -l target/man/grpcscope-calls.1
+  sudo grpcscope man /usr/local/share/man/man1")]
+    Man {
+        /// Where to write them (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Where packets come from: a capture file, or a live interface.

@@ -68,8 +68,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Stats(args)) => stats(args),
         Some(Command::Frames(args)) => frames(args),
         Some(Command::Explain(args)) => explain(args),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "grpcscope", &mut io::stdout());
+            Ok(())
+        }
+        Some(Command::Man { dir }) => man_pages(&dir),
         None => ui(cli.ui),
     }
+}
+
+/// Writes grpcscope.1 and a page per command (grpcscope-calls.1 ...) into `dir`.
+fn man_pages(dir: &std::path::Path) -> Result<(), Failure> {
+    use clap::CommandFactory;
+    let cannot = |e: io::Error| Failure::BadInput(format!("{}: cannot write the man pages: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd, dir).map_err(cannot)?;
+    eprintln!("grpcscope: man pages written to {}", dir.display());
+    Ok(())
 }
 
 /// No command: the terminal UI on a terminal, the calls otherwise.

@@ -129,6 +129,8 @@ pub struct App {
     pub help: bool,
     /// The explanation of the selected frame is shown.
     pub explain: bool,
+    /// The HPACK panel is shown (frames view).
+    pub hpack: bool,
     /// The filter being typed.
     pub input: Option<String>,
     /// Why the typed filter does not parse.
@@ -171,6 +173,7 @@ impl App {
             paused: false,
             help: false,
             explain: false,
+            hpack: false,
             input: None,
             input_error: None,
             status: None,
@@ -412,7 +415,14 @@ impl App {
                     self.refresh();
                 }
             }
-            KeyCode::Char('e') => self.explain = !self.explain,
+            KeyCode::Char('e') => {
+                self.explain = !self.explain;
+                self.hpack = false;
+            }
+            KeyCode::Char('H') => {
+                self.hpack = !self.hpack;
+                self.explain = false;
+            }
             KeyCode::Char('F') => {
                 self.follow_link(self.call_link(|c| Link::Frames { conn: c.conn, stream: c.stream_id }))
             }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod details;
+pub mod hpack_view;
 pub mod loader;
 pub mod model;
 pub mod render;

@@ -327,20 +327,25 @@ fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
 fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
     // The explanation gets the lower part of the pane, word-wrapped; the
     // tree keeps one line per node so rows and selection stay aligned.
+    let selected = app.selected_index(View::Frames);
     let explanation = if app.explain && app.view == View::Frames {
-        match app.selected_index(View::Frames).and_then(|i| app.model.frames.get(i)) {
-            Some(FrameRow::Frame(fr)) => Some(crate::explain::frame(fr)),
-            _ => Some("Explanations are for HTTP/2 frames; select one.".to_string()),
-        }
+        let text = match selected.and_then(|i| app.model.frames.get(i)) {
+            Some(FrameRow::Frame(fr)) => crate::explain::frame(fr),
+            _ => "Explanations are for HTTP/2 frames; select one.".to_string(),
+        };
+        Some((" Explanation (e hides it) ", text))
+    } else if app.hpack && app.view == View::Frames {
+        let text = selected.map_or("Select a frame.".into(), |i| super::hpack_view::tables_at(&app.model.frames, i));
+        Some((" HPACK tables (H hides them) ", text))
     } else {
         None
     };
     let area = match explanation {
-        Some(text) => {
+        Some((title, text)) => {
             let [top, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
             let lines: Vec<Line> =
                 text.lines().map(|l| Line::styled(l.to_string(), Style::new().fg(Color::Cyan))).collect();
-            let block = pane_block(" Explanation (e hides it) ".into(), false);
+            let block = pane_block(title.into(), false);
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), bottom);
             top
         }
@@ -683,6 +688,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("R", "the reconnect that followed the selected connection"),
     ("t", "frames view: show TCP SYN/FIN/RST packets too"),
     ("e", "frames view: explain the selected frame"),
+    ("H", "frames view: the HPACK dynamic tables after the selected frame"),
     ("f", "follow: keep the newest row selected (live)"),
     ("Space, p", "pause / resume taking new rows (live)"),
     ("mouse", "click selects, the wheel scrolls the pane under it"),

@@ -126,6 +126,14 @@ fn frames_view_and_its_tcp_toggle() {
     let screen = text(&draw(&mut app, 160, 50)).join("\n");
     assert!(screen.contains("Explanation (e hides it)"), "{screen}");
     assert!(screen.contains("SETTINGS (§6.5): the server announces its parameters;"), "{screen}");
+    // The HPACK panel takes its place; past the first request the client's table holds entries.
+    key(&mut app, KeyCode::Char('H'));
+    for _ in 0..8 {
+        key(&mut app, KeyCode::Down);
+    }
+    let screen = text(&draw(&mut app, 160, 50)).join("\n");
+    assert!(screen.contains("HPACK tables (H hides them)") && !screen.contains("Explanation (e hides it)"), "{screen}");
+    assert!(screen.contains("C->S (client's encoder):") && screen.contains("[62] "), "{screen}");
 }
 
 #[test]
@@ -329,5 +337,45 @@ fn redaction_reaches_every_tree_and_byte_pane() {
                 }
             }
         }
+    }
+}
+
+/// The HPACK panel's replayed tables match the decoder's own snapshots,
+/// frame after frame, on a capture whose tables grow and (reconnect) restart.
+#[test]
+fn the_hpack_panel_matches_the_decoders_tables() {
+    use super::hpack_view::tables_at;
+    use super::model::{FrameRow, Msg};
+    for fixture in ["metadata.pcap", "reconnect.pcap", "streaming.pcap"] {
+        let mut cfg = PipelineConfig::new();
+        cfg.h2.snapshot_tables = true;
+        let cap = FileCapture::open(&root().join("fixtures").join(fixture)).unwrap();
+        let rows: Vec<FrameRow> = loader::collect(cap, cfg)
+            .into_iter()
+            .filter_map(|m| if let Msg::Frame(r) = m { Some(r) } else { None })
+            .collect();
+        let mut checked = 0;
+        for (i, row) in rows.iter().enumerate() {
+            let FrameRow::Frame(f) = row else { continue };
+            let Some(table) = f.block.as_ref().and_then(|b| b.table_after.as_ref()) else { continue };
+            let text = tables_at(&rows, i);
+            let who =
+                if f.dir == crate::tcp::Dir::ToServer { "C->S (client's encoder)" } else { "S->C (server's encoder)" };
+            let section: String = text
+                .split(who)
+                .nth(1)
+                .unwrap()
+                .lines()
+                .take_while(|l| !l.starts_with("S->C"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(section.starts_with(&format!(": {} entries", table.len())), "{fixture} frame {i}: {section}");
+            for (k, (n, v, size)) in table.iter().enumerate() {
+                let entry = format!("[{}] {n}: {v} ({size} bytes)", 62 + k);
+                assert!(section.contains(&entry), "{fixture} frame {i}: {entry} missing from {section}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 3, "{fixture}: {checked} blocks checked");
     }
 }
