@@ -9,7 +9,8 @@ use common::*;
 use grpcscope::capture::file::packets_from_bytes;
 use grpcscope::capture::pcapng::{encode_enhanced_packet, encode_section};
 use grpcscope::capture::{LinkType, Packet};
-use grpcscope::synth::{Conversation, PcapBuilder, Side};
+use grpcscope::synth::adversarial::open_h2;
+use grpcscope::synth::{PcapBuilder, Side};
 use grpcscope::time::Timestamp;
 use std::path::PathBuf;
 
@@ -94,13 +95,7 @@ fn zero_length_records_and_jumbo_frames() {
     // segment (what segmentation offload hands to the capture), and
     // empty records in between.
     let client = "10.0.0.1:40000".parse().unwrap();
-    let server = "10.0.0.2:50051".parse().unwrap();
-    let mut conv = Conversation::new(client, server, Timestamp(1_764_000_000_000_000_000));
-    conv.handshake();
-    let mut hello = grpcscope::synth::h2::PREFACE.to_vec();
-    hello.extend(grpcscope::synth::h2::settings(&[]));
-    conv.send(Side::Client, &hello);
-    conv.send(Side::Server, &grpcscope::synth::h2::settings(&[]));
+    let mut conv = open_h2(client, Timestamp(1_764_000_000_000_000_000), &[]);
     let h = grpcscope::synth::h2::request_block("/grpcscope.Check/Jumbo", &[]);
     let mut req = grpcscope::synth::h2::frame(1, 4, 1, &h);
     let body = vec![0x0au8; 8000];

@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use grpcscope::capture::LinkType;
+use grpcscope::synth::adversarial::open_h2;
 use grpcscope::synth::h2 as h;
-use grpcscope::synth::{Conversation, Side};
+use grpcscope::synth::Side;
 use grpcscope::time::Timestamp;
 use std::path::PathBuf;
 
@@ -23,13 +24,7 @@ const SECRETS: &[(&str, &str)] = &[
 /// `test` names the scratch directory: tests run in parallel.
 fn capture(test: &str) -> PathBuf {
     let client = "10.0.0.1:40000".parse().unwrap();
-    let server = "10.0.0.2:50051".parse().unwrap();
-    let mut conv = Conversation::new(client, server, Timestamp(1_764_000_000_000_000_000));
-    conv.handshake();
-    let mut hello = h::PREFACE.to_vec();
-    hello.extend(h::settings(&[]));
-    conv.send(Side::Client, &hello);
-    conv.send(Side::Server, &h::settings(&[]));
+    let mut conv = open_h2(client, Timestamp(1_764_000_000_000_000_000), &[]);
     let mut extra: Vec<(&str, &str)> = SECRETS.to_vec();
     extra.push(("x-request-id", "visible-request-id"));
     for sid in [1u32, 3] {

@@ -157,6 +157,12 @@ impl DecoderConfig {
         Live { h2, calls }
     }
 
+    /// The HTTP/2 summary of a connection that never carried a byte (only
+    /// the HTTP/2 decoder is made for it, not the call tracker).
+    fn empty_summary(&self, conn: ConnId, u: &Upper) -> H2Summary {
+        H2Conn::new(conn, self.h2.clone(), u.server.port(), u.syn_seen, u.roles_guessed).summary()
+    }
+
     /// The decoders of an open connection, made on its first byte.
     fn live<'a>(&self, conns: &'a mut AHashMap<ConnId, Upper>, conn: ConnId) -> Option<&'a mut Live> {
         let u = conns.get_mut(&conn)?;
@@ -278,7 +284,7 @@ impl<S: Sink> Pipeline<S> {
                 u.closed = true;
                 let Some(live) = u.live.as_mut() else {
                     // No byte ever came: the summary of decoders that saw nothing.
-                    u.h2_summary = Some(Box::new(self.decoders.make(*conn, u).h2.summary()));
+                    u.h2_summary = Some(Box::new(self.decoders.empty_summary(*conn, u)));
                     return Some(false);
                 };
                 live.h2.finish(*ts, out);
@@ -302,7 +308,7 @@ impl<S: Sink> Pipeline<S> {
                     }
                     let h2 = match u.h2_summary.take() {
                         Some(h2) => *h2,
-                        None => decoders.make(summary.id, &u).h2.summary(),
+                        None => decoders.empty_summary(summary.id, &u),
                     };
                     (Some(h2), u.counts)
                 });

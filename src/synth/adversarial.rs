@@ -114,7 +114,7 @@ fn header_frames(stream_id: u32, block: &[u8], end_stream: bool) -> Vec<u8> {
 
 /// Handshake, preface and both SETTINGS (with their ACKs); `server_settings`
 /// is what the server announces.
-fn open_h2(client: SocketAddr, at: Timestamp, server_settings: &[(u16, u32)]) -> Conversation {
+pub fn open_h2(client: SocketAddr, at: Timestamp, server_settings: &[(u16, u32)]) -> Conversation {
     let mut conv = Conversation::new(client, server(), at);
     conv.handshake();
     let mut hello = h::PREFACE.to_vec();
@@ -140,6 +140,14 @@ fn request(sid: u32, path: &str) -> Vec<u8> {
     let mut out = h::frame(kind::HEADERS, END_HEADERS, sid, &h::request_block(path, &[]));
     out.extend(h::frame(kind::DATA, END_STREAM, sid, &h::grpc_message(false, b"\x08\x01")));
     out
+}
+
+/// A request on stream 1 whose header block is `block` (split into
+/// CONTINUATIONs as needed), then one empty message.
+fn request_with_block(conv: &mut Conversation, block: &[u8]) {
+    let mut out = header_frames(1, block, false);
+    out.extend(h::frame(kind::DATA, END_STREAM, 1, &h::grpc_message(false, b"")));
+    send_all(conv, Side::Client, &out);
 }
 
 /// Wraps the hostile conversation in the well-behaved call: the good call's
@@ -182,9 +190,7 @@ pub fn hpack_table_size() -> Vec<u8> {
         block.extend(h::literal_indexed(&format!("x-fill-{i:03}"), &[b'a'; 1000]));
     }
     block.extend(h::request_block(HOSTILE_METHOD, &[]));
-    let mut out = header_frames(1, &block, false);
-    out.extend(h::frame(kind::DATA, END_STREAM, 1, &h::grpc_message(false, b"")));
-    send_all(&mut conv, Side::Client, &out);
+    request_with_block(&mut conv, &block);
     respond(&mut conv, 1, 0);
     around(conv)
 }
@@ -210,9 +216,7 @@ pub fn header_list() -> Vec<u8> {
     for _ in 0..8000 {
         block.extend(h::indexed(62));
     }
-    let mut out = header_frames(1, &block, false);
-    out.extend(h::frame(kind::DATA, END_STREAM, 1, &h::grpc_message(false, b"")));
-    send_all(&mut conv, Side::Client, &out);
+    request_with_block(&mut conv, &block);
     respond(&mut conv, 1, 8);
     around(conv)
 }

@@ -4,18 +4,20 @@
 /// The 24-byte client connection preface (RFC 9113 §3.4).
 pub use crate::h2::frame::PREFACE;
 
-/// Frame types used here.
+/// Frame types used here, as the bytes [`frame`] takes (the decoder's
+/// [`FrameType`](crate::h2::frame::FrameType) constants, not a second copy).
 pub mod kind {
+    use crate::h2::frame::FrameType;
     /// DATA.
-    pub const DATA: u8 = 0;
+    pub const DATA: u8 = FrameType::DATA.0;
     /// HEADERS.
-    pub const HEADERS: u8 = 1;
+    pub const HEADERS: u8 = FrameType::HEADERS.0;
     /// SETTINGS.
-    pub const SETTINGS: u8 = 4;
+    pub const SETTINGS: u8 = FrameType::SETTINGS.0;
     /// WINDOW_UPDATE.
-    pub const WINDOW_UPDATE: u8 = 8;
+    pub const WINDOW_UPDATE: u8 = FrameType::WINDOW_UPDATE.0;
     /// CONTINUATION.
-    pub const CONTINUATION: u8 = 9;
+    pub const CONTINUATION: u8 = FrameType::CONTINUATION.0;
 }
 
 /// One frame: the 9-byte header, then `payload`.
