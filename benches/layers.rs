@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use grpcscope::analysis::stats::Stats;
-use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use grpcscope::capture::writer::PcapWriter;
 use grpcscope::capture::{FileCapture, LinkType, Packet};
 use grpcscope::grpc::message::Assembler;
@@ -232,17 +232,18 @@ fn h2_and_hpack(c: &mut Criterion) {
 #[allow(clippy::vec_box)] // the pipeline hands calls over boxed; unboxing would add a copy
 struct Calls(Vec<Box<Call>>);
 impl Sink for Calls {
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         if let GrpcEvent::Finished(c) = ev {
             self.0.push(c);
         }
+        CONTINUE
     }
 }
 
 fn run<S: Sink>(packets: &[Packet], sink: S) -> S {
     let mut p = Pipeline::new(PipelineConfig::new(), sink);
     for pkt in packets {
-        p.packet(pkt);
+        let _ = p.packet(pkt);
     }
     p.finish();
     p.sink

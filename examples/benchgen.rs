@@ -8,7 +8,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use grpcscope::capture::writer::PcapWriter;
 use grpcscope::capture::FileCapture;
 use grpcscope::grpc::GrpcEvent;
@@ -60,10 +60,11 @@ fn args() -> Args {
 /// Counts the calls that end.
 struct CountCalls(u64);
 impl Sink for CountCalls {
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         if matches!(ev, GrpcEvent::Finished(_)) {
             self.0 += 1;
         }
+        CONTINUE
     }
 }
 
@@ -76,7 +77,7 @@ fn main() {
     }
     let mut count = Pipeline::new(PipelineConfig::new(), CountCalls(0));
     for p in &packets {
-        count.packet(p);
+        let _ = count.packet(p);
     }
     count.finish();
     let per_copy = count.sink.0.max(1);

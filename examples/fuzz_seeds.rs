@@ -7,7 +7,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use grpcscope::capture::file::packets_from_bytes;
 use grpcscope::capture::Packet;
 use grpcscope::grpc::{Call, GrpcEvent};
@@ -36,10 +36,11 @@ struct Collect {
 }
 
 impl Sink for Collect {
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         if let GrpcEvent::Finished(c) = ev {
             self.calls.push(*c);
         }
+        CONTINUE
     }
 }
 
@@ -101,7 +102,9 @@ fn main() {
         write(&corpus.join("tcp_segments"), name, &tcp_records(&packets));
 
         let mut calls = Pipeline::new(PipelineConfig::new(), Collect { calls: Vec::new() });
-        packets.iter().for_each(|p| calls.packet(p));
+        packets.iter().for_each(|p| {
+            let _ = calls.packet(p);
+        });
         calls.finish();
 
         let all = byte_streams(&packets);

@@ -53,7 +53,8 @@ pub fn capture_file(data: &[u8]) {
     let Ok((packets, _warnings)) = crate::capture::file::packets_from_bytes(data) else { return };
     let mut p = Pipeline::new(PipelineConfig::new(), Stats::default());
     for pkt in &packets {
-        p.packet(pkt);
+        // Statistics never stop a run.
+        let _ = p.packet(pkt);
     }
     p.finish();
     let _ = p.sink.hops.report();
@@ -128,7 +129,9 @@ pub fn h2_stream(data: &[u8]) {
         snapshot_tables: mode & 4 != 0,
         ..H2Config::default()
     };
-    let mut conn = H2Conn::new(1, Arc::new(cfg), 50_051, mode & 1 != 0, mode & 2 != 0);
+    let start_seen = mode & 1 != 0;
+    let start = if start_seen { crate::h2::Start::Preface } else { crate::h2::Start::Search };
+    let mut conn = H2Conn::new(1, Arc::new(cfg), 50_051, start_seen, start, mode & 2 != 0);
     let mut out = Vec::new();
     let mut offsets = [0u64; 2];
     let mut now = Timestamp::from_parts(1_700_000_000, 0);
@@ -152,7 +155,7 @@ pub fn h2_stream(data: &[u8]) {
         }
         out.clear();
     }
-    conn.finish(now, &mut out);
+    conn.finish(&mut out);
     let _ = conn.summary();
 }
 

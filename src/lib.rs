@@ -15,13 +15,16 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod chain;
 pub mod cli;
+pub mod exchange;
 pub mod explain;
 pub mod filter;
 pub mod fuzzing;
 pub mod grpc;
 pub mod h2;
 pub mod net;
+pub mod notes;
 pub mod output;
 pub mod proto;
 pub mod synth;

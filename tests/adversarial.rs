@@ -91,7 +91,7 @@ fn every_limit_is_annotated_counted_and_bounded() {
 
         let stats = run_measured("adv-stats", &["stats", "--format", "json", path]);
         assert_eq!(stats.code, 0, "{}: {}", f.file, stats.stderr);
-        let counted = problems(&stats.stdout)[f.code].as_u64().unwrap_or(0);
+        let counted = problems(&stats.stdout)[f.code.as_str()].as_u64().unwrap_or(0);
         assert!(counted >= 1, "{}: no {} counter in stats: {}", f.file, f.code, stats.stdout);
         assert!(stats.max_rss_mb < MEMORY_CAP_MB, "{}: stats used {} MB", f.file, stats.max_rss_mb);
 

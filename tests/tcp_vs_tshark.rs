@@ -3,7 +3,7 @@
 mod common;
 
 use grpcscope::analysis::pipeline::ConnReport;
-use grpcscope::analysis::{Pipeline, PipelineConfig, Sink};
+use grpcscope::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use grpcscope::capture::FileCapture;
 use grpcscope::tcp::{ConnSummary, Dir, StreamEvent};
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ struct Collect {
 }
 
 impl Sink for Collect {
-    fn stream_event(&mut self, ev: &StreamEvent) {
+    fn stream_event(&mut self, ev: &StreamEvent) -> Flow {
         match ev {
             StreamEvent::Data { conn, dir, data, .. } => {
                 self.bytes.entry((*conn, *dir)).or_default().extend_from_slice(data)
@@ -30,9 +30,11 @@ impl Sink for Collect {
                 .extend_from_slice(format!("[{len} bytes missing in capture file]\0").as_bytes()),
             _ => {}
         }
+        CONTINUE
     }
-    fn connection(&mut self, c: ConnReport) {
+    fn connection(&mut self, c: ConnReport) -> Flow {
         self.conns.push(c.tcp);
+        CONTINUE
     }
 }
 
@@ -40,7 +42,7 @@ fn ours(path: &Path) -> Collect {
     let mut cap = FileCapture::open(path).unwrap();
     let mut p = Pipeline::new(PipelineConfig::new(), Collect::default());
     while let Some(pkt) = cap.next_packet() {
-        p.packet(&pkt);
+        let _ = p.packet(&pkt);
     }
     p.finish();
     assert!(cap.warnings().is_empty(), "{:?}", cap.warnings());

@@ -11,4 +11,4 @@ pub mod pipeline;
 pub mod redact;
 pub mod stats;
 
-pub use pipeline::{CaptureCounters, ConnReport, Pipeline, PipelineConfig, Sink};
+pub use pipeline::{flow_of, CaptureCounters, ConnReport, Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};

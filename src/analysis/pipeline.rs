@@ -1,27 +1,74 @@
 //! The pipeline driver: packets in, layer events out to a sink.
 
 use crate::capture::Packet;
-use crate::grpc::{CallTracker, GrpcEvent, MessageLimits, Origin};
-use crate::h2::{H2Config, H2Conn, H2Event, H2Summary};
+use crate::chain::{Chain, ChainConfig};
+use crate::exchange::{ExchangeEvent, Protocol};
+use crate::grpc::{GrpcEvent, MessageLimits, Origin};
+use crate::h2::{H2Config, H2Event, H2Summary};
 use crate::net::{self, Decoded, Skip};
 use crate::tcp::{ConnId, ConnSummary, FlowTable, StreamEvent, TcpConfig};
 use ahash::AHashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Why a sink asked the pipeline to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The output went away (a closed pipe: `| head -1`): stop at once, quietly.
+    OutputClosed,
+    /// Writing failed otherwise; the sink keeps the error to report it.
+    OutputFailed,
+    /// The sink has everything it wanted.
+    Done,
+}
+
+impl Stop {
+    /// The stop a write error calls for.
+    pub fn from_io(e: &std::io::Error) -> Stop {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Stop::OutputClosed
+        } else {
+            Stop::OutputFailed
+        }
+    }
+}
+
+/// What a sink answers to each event: go on, or stop the run.
+pub type Flow = std::ops::ControlFlow<Stop>;
+
+/// Go on: the answer of a sink that has nothing to stop for.
+pub const CONTINUE: Flow = Flow::Continue(());
+
+/// The flow of a sink that keeps its first write error.
+pub fn flow_of(error: Option<&std::io::Error>) -> Flow {
+    match error {
+        Some(e) => Flow::Break(Stop::from_io(e)),
+        None => CONTINUE,
+    }
+}
+
 /// Receives what the pipeline finds. Every method has a default that
-/// ignores the event, so a sink implements only what it prints.
+/// ignores the event, so a sink implements only what it prints. Each
+/// returns a [`Flow`]: a sink whose output closed or failed stops the run,
+/// and the reader with it.
 pub trait Sink {
     /// A TCP-level event (connection opened, bytes, gap, FIN, close).
-    fn stream_event(&mut self, _ev: &StreamEvent) {}
+    fn stream_event(&mut self, _ev: &StreamEvent) -> Flow {
+        CONTINUE
+    }
     /// An HTTP/2-level event (protocol detected, preface, frame, lost bytes).
-    fn h2_event(&mut self, _ev: &H2Event) {}
+    fn h2_event(&mut self, _ev: &H2Event) -> Flow {
+        CONTINUE
+    }
     /// A gRPC-level event (a call started or finished, a schema learned).
-    fn grpc_event(&mut self, _ev: GrpcEvent) {}
+    fn grpc_event(&mut self, _ev: GrpcEvent) -> Flow {
+        CONTINUE
+    }
     /// A connection left the flow table with its final record.
-    fn connection(&mut self, _conn: ConnReport) {}
+    fn connection(&mut self, _conn: ConnReport) -> Flow {
+        CONTINUE
+    }
 }
 
 /// Everything known about a connection when it is done.
@@ -29,6 +76,10 @@ pub trait Sink {
 pub struct ConnReport {
     /// TCP facts.
     pub tcp: ConnSummary,
+    /// What the connection carried (the decoder chain's verdict).
+    pub protocol: Protocol,
+    /// The TLS server name (SNI), when the connection is TLS and sent one.
+    pub tls_server_name: Option<String>,
     /// HTTP/2 facts, when the connection was decoded as HTTP/2 (or tried).
     pub h2: Option<H2Summary>,
     /// Its gRPC calls, counted by outcome.
@@ -115,75 +166,26 @@ pub struct CaptureCounters {
     pub ignored: BTreeMap<String, u64>,
 }
 
-/// The layers above TCP for one connection.
+/// A connection's decoder chain and what the pipeline counts of it.
 struct Upper {
-    client: SocketAddr,
-    server: SocketAddr,
-    /// Whether the SYN was captured, and whether client and server were
-    /// told apart by port numbers alone: what the decoders start from.
-    syn_seen: bool,
-    roles_guessed: bool,
-    /// The decoders, made when the first byte arrives and dropped at close.
-    /// Made late so that a connection that never carries data (a SYN flood,
-    /// a port scan, a refused connect) costs only its TCP state. Dropped at
-    /// close because a closed connection lingers in the TCP table for a
-    /// minute of capture time to absorb late ACKs; both keep memory
-    /// proportional to the connections actually talking.
-    live: Option<Box<Live>>,
-    closed: bool,
-    /// The HTTP/2 summary, taken when the decoders were dropped.
-    h2_summary: Option<Box<H2Summary>>,
+    chain: Chain,
     counts: CallCounts,
-}
-
-/// The decoders of an open connection.
-struct Live {
-    h2: H2Conn,
-    calls: CallTracker,
-}
-
-/// What new decoders are made with.
-struct DecoderConfig {
-    h2: Arc<H2Config>,
-    limits: MessageLimits,
-    max_call_bytes: usize,
-}
-
-impl DecoderConfig {
-    /// New decoders for connection `conn`, as its TCP facts say to start them.
-    fn make(&self, conn: ConnId, u: &Upper) -> Live {
-        let h2 = H2Conn::new(conn, self.h2.clone(), u.server.port(), u.syn_seen, u.roles_guessed);
-        let calls = CallTracker::new(conn, u.client, u.server, self.limits, self.max_call_bytes);
-        Live { h2, calls }
-    }
-
-    /// The HTTP/2 summary of a connection that never carried a byte (only
-    /// the HTTP/2 decoder is made for it, not the call tracker).
-    fn empty_summary(&self, conn: ConnId, u: &Upper) -> H2Summary {
-        H2Conn::new(conn, self.h2.clone(), u.server.port(), u.syn_seen, u.roles_guessed).summary()
-    }
-
-    /// The decoders of an open connection, made on its first byte.
-    fn live<'a>(&self, conns: &'a mut AHashMap<ConnId, Upper>, conn: ConnId) -> Option<&'a mut Live> {
-        let u = conns.get_mut(&conn)?;
-        if u.live.is_none() && !u.closed {
-            u.live = Some(Box::new(self.make(conn, u)));
-        }
-        u.live.as_deref_mut()
-    }
 }
 
 /// Packets in, events out.
 pub struct Pipeline<S: Sink> {
     tcp: FlowTable,
-    decoders: DecoderConfig,
+    chains: ChainConfig,
     redact: Option<Arc<super::redact::Redactor>>,
     conns: AHashMap<ConnId, Upper>,
     events: Vec<StreamEvent>,
     h2_events: Vec<H2Event>,
+    exchange_events: Vec<ExchangeEvent>,
     grpc_events: Vec<GrpcEvent>,
     /// Packet-level counters.
     pub counters: CaptureCounters,
+    /// Set when the sink asked to stop: nothing more is decoded.
+    stopped: Option<Stop>,
     /// The sink receiving everything.
     pub sink: S,
 }
@@ -193,19 +195,37 @@ impl<S: Sink> Pipeline<S> {
     pub fn new(cfg: PipelineConfig, sink: S) -> Self {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
-            decoders: DecoderConfig { h2: Arc::new(cfg.h2), limits: cfg.messages, max_call_bytes: cfg.max_call_bytes },
+            chains: ChainConfig { h2: Arc::new(cfg.h2), limits: cfg.messages, max_call_bytes: cfg.max_call_bytes },
             redact: cfg.redact,
             conns: AHashMap::new(),
             events: Vec::with_capacity(16),
             h2_events: Vec::with_capacity(16),
+            exchange_events: Vec::with_capacity(4),
             grpc_events: Vec::with_capacity(4),
             counters: CaptureCounters::default(),
+            stopped: None,
             sink,
         }
     }
 
-    /// Processes one packet.
-    pub fn packet(&mut self, pkt: &Packet) {
+    /// Why the sink stopped the run, if it did.
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stopped
+    }
+
+    /// Records the sink's answer; the first stop wins.
+    fn obey(&mut self, flow: Flow) {
+        if let Flow::Break(why) = flow {
+            self.stopped.get_or_insert(why);
+        }
+    }
+
+    /// Processes one packet; [`Flow::Break`] once the sink has stopped the
+    /// run (the caller stops reading).
+    pub fn packet(&mut self, pkt: &Packet) -> Flow {
+        if let Some(why) = self.stopped {
+            return Flow::Break(why);
+        }
         self.counters.packets += 1;
         self.counters.captured_bytes += pkt.data.len() as u64;
         if (pkt.data.len() as u64) < u64::from(pkt.orig_len) {
@@ -220,14 +240,22 @@ impl<S: Sink> Pipeline<S> {
             }
             Decoded::Skipped(why) => self.ignore(why),
         }
+        match self.stopped {
+            Some(why) => Flow::Break(why),
+            None => CONTINUE,
+        }
     }
 
     fn ignore(&mut self, why: Skip) {
         *self.counters.ignored.entry(why.label().to_string()).or_default() += 1;
     }
 
-    /// The capture ended: flushes every connection.
+    /// The capture ended: flushes every connection (unless the sink stopped
+    /// the run: then nobody wants the rest).
     pub fn finish(&mut self) {
+        if self.stopped.is_some() {
+            return;
+        }
         self.tcp.finish(&mut self.events);
         self.dispatch();
     }
@@ -236,7 +264,11 @@ impl<S: Sink> Pipeline<S> {
         let mut events = std::mem::take(&mut self.events);
         let mut i = 0;
         while let Some(ev) = events.get(i) {
-            self.sink.stream_event(ev);
+            if self.stopped.is_some() {
+                break;
+            }
+            let flow = self.sink.stream_event(ev);
+            self.obey(flow);
             let conn = ev.conn();
             if let Some(upper) = self.upper_event(ev) {
                 self.flush_h2();
@@ -250,71 +282,60 @@ impl<S: Sink> Pipeline<S> {
         self.events = events;
     }
 
-    /// Feeds a TCP event to the connection's HTTP/2 decoder. Returns
-    /// `Some(swapped)` when the decoder ran.
+    /// Feeds a TCP event to the connection's decoder chain. Returns
+    /// `Some(swapped)` when the chain ran.
     fn upper_event(&mut self, ev: &StreamEvent) -> Option<bool> {
         let out = &mut self.h2_events;
+        let cfg = &self.chains;
         match ev {
             StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
-                let upper = Upper {
-                    client: *client,
-                    server: *server,
-                    syn_seen: *syn_seen,
-                    roles_guessed: *roles_guessed,
-                    live: None,
-                    closed: false,
-                    h2_summary: None,
-                    counts: CallCounts::default(),
-                };
-                self.conns.insert(*conn, upper);
+                let chain = Chain::new(*conn, *client, *server, *syn_seen, *roles_guessed);
+                self.conns.insert(*conn, Upper { chain, counts: CallCounts::default() });
                 None
             }
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
-                let live = self.decoders.live(&mut self.conns, *conn)?;
-                live.h2.data(*dir, *ts, *offset, data.clone(), *packet, out);
-                Some(live.h2.take_swap())
+                let chain = &mut self.conns.get_mut(conn)?.chain;
+                chain.data(cfg, *dir, *ts, *offset, data, *packet, out);
+                Some(chain.take_swap())
             }
             StreamEvent::Gap { conn, dir, ts, offset, len } => {
-                let live = self.decoders.live(&mut self.conns, *conn)?;
-                live.h2.gap(*dir, *ts, *offset, *len, out);
-                Some(live.h2.take_swap())
+                let chain = &mut self.conns.get_mut(conn)?.chain;
+                chain.gap(cfg, *dir, *ts, *offset, *len, out);
+                Some(chain.take_swap())
             }
             StreamEvent::Closed { conn, ts, reason } => {
-                let u = self.conns.get_mut(conn)?;
-                u.closed = true;
-                let Some(live) = u.live.as_mut() else {
-                    // No byte ever came: the summary of decoders that saw nothing.
-                    u.h2_summary = Some(Box::new(self.decoders.empty_summary(*conn, u)));
-                    return Some(false);
-                };
-                live.h2.finish(*ts, out);
+                self.conns.get_mut(conn)?.chain.finish(out);
+                // What the decoders released reaches the calls before they close.
                 self.flush_h2();
-                if let Some(u) = self.conns.get_mut(conn) {
-                    if let Some(live) = u.live.take() {
-                        let mut live = *live;
-                        live.calls.connection_closed(*reason, *ts, &mut self.grpc_events);
-                        u.h2_summary = Some(Box::new(live.h2.summary()));
-                    }
-                }
+                let u = self.conns.get_mut(conn)?;
+                u.chain.closed(*reason, *ts, &mut self.grpc_events);
                 self.flush_grpc();
                 Some(false)
             }
             StreamEvent::Finished(summary) => {
-                let decoders = &self.decoders;
                 let upper = self.conns.remove(&summary.id).map(|mut u| {
-                    if let Some(live) = u.live.as_mut() {
-                        live.h2.finish(summary.last_ts, out);
-                        u.h2_summary = Some(Box::new(live.h2.summary()));
-                    }
-                    let h2 = match u.h2_summary.take() {
-                        Some(h2) => *h2,
-                        None => decoders.empty_summary(summary.id, &u),
-                    };
-                    (Some(h2), u.counts)
+                    u.chain.finish(out);
+                    (u.chain.report(), u.counts)
                 });
                 self.flush_h2();
-                let (h2, calls) = upper.unwrap_or_default();
-                self.sink.connection(ConnReport { tcp: (**summary).clone(), h2, calls });
+                let report = match upper {
+                    Some((stack, calls)) => ConnReport {
+                        tcp: (**summary).clone(),
+                        protocol: stack.protocol,
+                        tls_server_name: stack.tls_server_name,
+                        h2: Some(stack.h2),
+                        calls,
+                    },
+                    None => ConnReport {
+                        tcp: (**summary).clone(),
+                        protocol: Protocol::Unknown,
+                        tls_server_name: None,
+                        h2: None,
+                        calls: CallCounts::default(),
+                    },
+                };
+                let flow = self.sink.connection(report);
+                self.obey(flow);
                 None
             }
             StreamEvent::Control { .. } | StreamEvent::Fin { .. } => None,
@@ -323,12 +344,17 @@ impl<S: Sink> Pipeline<S> {
 
     fn flush_h2(&mut self) {
         for mut ev in self.h2_events.drain(..) {
+            if self.stopped.is_some() {
+                continue;
+            }
             if let Some(r) = &self.redact {
                 r.event(&mut ev);
             }
-            self.sink.h2_event(&ev);
-            if let Some(live) = self.conns.get_mut(&h2_conn(&ev)).and_then(|u| u.live.as_mut()) {
-                live.calls.h2_event(&ev, &mut self.grpc_events);
+            if let Flow::Break(why) = self.sink.h2_event(&ev) {
+                self.stopped.get_or_insert(why);
+            }
+            if let Some(u) = self.conns.get_mut(&h2_conn(&ev)) {
+                u.chain.h2_event(&ev, &mut self.exchange_events, &mut self.grpc_events);
             }
         }
         self.flush_grpc();
@@ -341,20 +367,25 @@ impl<S: Sink> Pipeline<S> {
                     u.counts.add(call);
                 }
             }
-            self.sink.grpc_event(ev);
+            if self.stopped.is_some() {
+                continue;
+            }
+            if let Flow::Break(why) = self.sink.grpc_event(ev) {
+                self.stopped.get_or_insert(why);
+            }
         }
     }
 
-    /// HTTP/2 content showed the client and server of `conn` reversed.
+    /// HTTP/2 content showed the client and server of `conn` reversed: the
+    /// TCP table, the chain above it and the byte-stream events not yet
+    /// delivered are relabelled together.
     fn swap_roles(&mut self, conn: ConnId, rest: &mut [StreamEvent]) {
         let Some(u) = self.conns.get_mut(&conn) else {
             return;
         };
-        self.tcp.swap_roles(u.client, u.server);
-        std::mem::swap(&mut u.client, &mut u.server);
-        if let Some(live) = u.live.as_mut() {
-            live.calls.swap_roles();
-        }
+        let (client, server) = u.chain.endpoints();
+        self.tcp.swap_roles(client, server);
+        u.chain.roles_swapped();
         for ev in rest {
             match ev {
                 StreamEvent::Data { conn: c, dir, .. }
@@ -378,7 +409,7 @@ impl<S: Sink> Pipeline<S> {
 
 fn h2_conn(ev: &H2Event) -> ConnId {
     match ev {
-        H2Event::Detected { conn, .. } | H2Event::Preface { conn, .. } | H2Event::Lost { conn, .. } => *conn,
+        H2Event::Preface { conn, .. } | H2Event::Lost { conn, .. } => *conn,
         H2Event::Frame(f) => f.conn,
     }
 }

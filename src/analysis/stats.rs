@@ -4,10 +4,11 @@
 
 use super::histogram::Histogram;
 use super::hops::Hops;
-use super::pipeline::{CaptureCounters, ConnReport, Sink};
+use super::pipeline::{CaptureCounters, ConnReport, Flow, Sink, CONTINUE};
 use crate::filter::Filter;
 use crate::grpc::{Call, GrpcEvent, Origin};
 use crate::h2::H2Event;
+use crate::notes::NoteCode;
 use crate::tcp::ConnId;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -122,7 +123,7 @@ pub struct Stats {
     /// Errors per second.
     pub timeline: BTreeMap<i64, Second>,
     /// Problems noted on frames and calls, by code.
-    pub problems: BTreeMap<&'static str, u64>,
+    pub problems: BTreeMap<NoteCode, u64>,
     /// Connections seen, by how they ended.
     pub connections: BTreeMap<String, u64>,
     /// Established connections.
@@ -188,21 +189,23 @@ impl Stats {
 }
 
 impl Sink for Stats {
-    fn h2_event(&mut self, ev: &H2Event) {
+    fn h2_event(&mut self, ev: &H2Event) -> Flow {
         if let H2Event::Frame(f) = ev {
             for n in &f.notes {
                 *self.problems.entry(n.code).or_default() += 1;
             }
         }
+        CONTINUE
     }
 
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         if let GrpcEvent::Finished(call) = ev {
             self.add_call(&call);
         }
+        CONTINUE
     }
 
-    fn connection(&mut self, c: ConnReport) {
+    fn connection(&mut self, c: ConnReport) -> Flow {
         let end = serde_json::to_value(c.tcp.end)
             .ok()
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
@@ -213,18 +216,19 @@ impl Sink for Stats {
         }
         for d in &c.tcp.dirs {
             if d.buffer_overflows > 0 {
-                *self.problems.entry("reassembly_buffer_full").or_default() += d.buffer_overflows;
+                *self.problems.entry(NoteCode::ReassemblyBufferFull).or_default() += d.buffer_overflows;
             }
             if d.gaps > 0 {
-                *self.problems.entry("tcp_gap").or_default() += d.gaps;
+                *self.problems.entry(NoteCode::TcpGap).or_default() += d.gaps;
             }
             if d.bad_checksums > 0 {
-                *self.problems.entry("bad_checksum").or_default() += d.bad_checksums;
+                *self.problems.entry(NoteCode::BadChecksum).or_default() += d.bad_checksums;
             }
         }
         if matches!(c.tcp.end, crate::tcp::EndReason::Evicted) {
-            *self.problems.entry("flow_table_full").or_default() += 1;
+            *self.problems.entry(NoteCode::FlowTableFull).or_default() += 1;
         }
         self.hops.add_conn(&c);
+        CONTINUE
     }
 }

@@ -6,7 +6,7 @@ use super::args::{
     StatsArgs,
 };
 use super::args::{CommonArgs, MessageArgs, UiArgs};
-use crate::analysis::{Pipeline, PipelineConfig, Sink};
+use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
 use crate::capture::live::{self, LiveCapture, LiveOptions};
 use crate::capture::{FileCapture, Packet};
 use crate::filter::{FieldSet, Filter};
@@ -70,7 +70,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Explain(args)) => explain(args),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "grpcscope", &mut io::stdout());
+            // Into memory first: clap_complete panics on a write error, and
+            // `completions bash | head -1` closes the pipe early.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "grpcscope", &mut script);
+            io::stdout().lock().write_all(&script)?;
             Ok(())
         }
         Some(Command::Man { dir }) => man_pages(&dir),
@@ -173,6 +177,10 @@ fn drive_file<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Resul
     let mut pipeline = Pipeline::new(cfg, sink);
     let warnings = read_in_background(cap, |pkt| pipeline.packet(pkt));
     pipeline.finish();
+    if pipeline.stopped() == Some(Stop::OutputClosed) {
+        // `| head`: the reader needs nobody's warnings.
+        return Ok(pipeline);
+    }
     for w in warnings {
         eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
     }
@@ -186,8 +194,10 @@ const READ_BATCH: usize = 512;
 
 /// Reads `cap` on a second thread (file I/O, decompression and record
 /// parsing: about a tenth of `stats` on an uncompressed file, more on a
-/// compressed one) while `each` decodes on this one. Packets arrive in capture order; returns the reader's warnings.
-fn read_in_background(mut cap: FileCapture, mut each: impl FnMut(&Packet)) -> Vec<String> {
+/// compressed one) while `each` decodes on this one. Packets arrive in
+/// capture order; when `each` breaks (the output closed), reading stops at
+/// once. Returns the reader's warnings.
+fn read_in_background(mut cap: FileCapture, mut each: impl FnMut(&Packet) -> Flow) -> Vec<String> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Packet>>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -201,8 +211,13 @@ fn read_in_background(mut cap: FileCapture, mut each: impl FnMut(&Packet)) -> Ve
             }
             cap.warnings().iter().map(ToString::to_string).collect::<Vec<_>>()
         });
-        for batch in rx {
-            batch.iter().for_each(&mut each);
+        'batches: for batch in rx {
+            for pkt in &batch {
+                if each(pkt).is_break() {
+                    // Dropping the receiver makes the reader's next send fail: it stops.
+                    break 'batches;
+                }
+            }
         }
         reader.join().unwrap_or_default()
     })
@@ -268,8 +283,10 @@ fn drive_live<S: Sink>(
     {
         match cap.next(100) {
             Ok(Some(p)) => {
-                pipeline.packet(&p);
                 captured += 1;
+                if pipeline.packet(&p).is_break() {
+                    break;
+                }
             }
             Ok(None) => {}
             Err(e) => {
@@ -422,10 +439,11 @@ fn explain(args: ExplainArgs) -> Result<(), Failure> {
 fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Choice, Failure> {
     struct Starts(Vec<(crate::time::Timestamp, u64, u32)>);
     impl Sink for Starts {
-        fn grpc_event(&mut self, ev: crate::grpc::GrpcEvent) {
+        fn grpc_event(&mut self, ev: crate::grpc::GrpcEvent) -> Flow {
             if let crate::grpc::GrpcEvent::Finished(c) = ev {
                 self.0.push((c.start, c.conn, c.stream_id));
             }
+            CONTINUE
         }
     }
     if args.input.path().is_some_and(|p| p.as_os_str() == "-") {

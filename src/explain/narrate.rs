@@ -4,7 +4,7 @@
 //! prints them in capture order with what came after (the reconnect).
 
 use super::frame as explain_frame;
-use crate::analysis::{ConnReport, Sink};
+use crate::analysis::{ConnReport, Flow, Sink, CONTINUE};
 use crate::grpc::status::status_name;
 use crate::grpc::{Call, GrpcEvent, Message, Origin};
 use crate::h2::H2Event;
@@ -284,10 +284,10 @@ pub fn status_meaning(code: u32) -> &'static str {
 }
 
 impl Sink for Narrator {
-    fn stream_event(&mut self, ev: &StreamEvent) {
+    fn stream_event(&mut self, ev: &StreamEvent) -> Flow {
         if let StreamEvent::Control { conn, dir, ts, flags, .. } = ev {
             if *conn != self.choice.conn {
-                return;
+                return CONTINUE;
             }
             let (from, to) = super::who(*dir);
             if flags.rst {
@@ -298,9 +298,10 @@ impl Sink for Narrator {
                 self.push(*ts, Some(*dir), "TCP FIN".into(), t);
             }
         }
+        CONTINUE
     }
 
-    fn h2_event(&mut self, ev: &H2Event) {
+    fn h2_event(&mut self, ev: &H2Event) -> Flow {
         match ev {
             H2Event::Preface { conn, ts, .. } if *conn == self.choice.conn => {
                 let t = "The client's 24-byte connection preface, \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\": it \
@@ -321,18 +322,21 @@ impl Sink for Narrator {
             }
             _ => {}
         }
+        CONTINUE
     }
 
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         if let GrpcEvent::Finished(call) = ev {
             if call.conn == self.choice.conn {
                 self.calls.push(*call);
             }
         }
+        CONTINUE
     }
 
-    fn connection(&mut self, c: ConnReport) {
+    fn connection(&mut self, c: ConnReport) -> Flow {
         self.reports.push(c);
+        CONTINUE
     }
 }
 

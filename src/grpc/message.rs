@@ -234,12 +234,47 @@ impl Codec {
     }
 }
 
+/// Why a message could not be decompressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecompressError {
+    /// It inflates past the limit (`--max-decompressed-size`): a
+    /// compression bomb, or a limit set too low. `Some(n)` when the format
+    /// states the size up front (raw snappy).
+    Limit {
+        /// The limit.
+        limit: usize,
+        /// The size the data declares, when it declares one.
+        declared: Option<usize>,
+    },
+    /// The bytes are not valid for the codec.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for DecompressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecompressError::Limit { limit, declared: Some(n) } => {
+                write!(f, "decompresses to {n} bytes, more than {limit} (--max-decompressed-size)")
+            }
+            DecompressError::Limit { limit, declared: None } => write!(
+                f,
+                "decompresses to more than {limit} bytes (compression bomb?): stopped (--max-decompressed-size)"
+            ),
+            DecompressError::Corrupt(why) => f.write_str(why),
+        }
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> DecompressError {
+    DecompressError::Corrupt(e.to_string())
+}
+
 /// Decompresses `data`, refusing to produce more than `limit` bytes.
-pub fn decompress(codec: Codec, data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+pub fn decompress(codec: Codec, data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
     if let Codec::Snappy = codec {
         if !data.starts_with(SNAPPY_STREAM) {
             raw_snappy_len(data, limit)?;
-            return snap::raw::Decoder::new().decompress_vec(data).map_err(|e| e.to_string());
+            return snap::raw::Decoder::new().decompress_vec(data).map_err(corrupt);
         }
     }
     let mut out = Vec::new();
@@ -249,7 +284,7 @@ pub fn decompress(codec: Codec, data: &[u8], limit: usize) -> Result<Vec<u8>, St
 
 /// The decompressed size of `data`, found without keeping the output: the
 /// compression-bomb check, cheap enough for every compressed message.
-pub fn decompressed_len(codec: Codec, data: &[u8], limit: usize) -> Result<u64, String> {
+pub fn decompressed_len(codec: Codec, data: &[u8], limit: usize) -> Result<u64, DecompressError> {
     if let Codec::Snappy = codec {
         if !data.starts_with(SNAPPY_STREAM) {
             return raw_snappy_len(data, limit).map(|n| n as u64);
@@ -261,10 +296,10 @@ pub fn decompressed_len(codec: Codec, data: &[u8], limit: usize) -> Result<u64, 
 const SNAPPY_STREAM: &[u8] = b"\xff\x06\x00\x00sNaPpY";
 
 /// A raw snappy block states its decompressed length up front.
-fn raw_snappy_len(data: &[u8], limit: usize) -> Result<usize, String> {
-    let len = snap::raw::decompress_len(data).map_err(|e| e.to_string())?;
+fn raw_snappy_len(data: &[u8], limit: usize) -> Result<usize, DecompressError> {
+    let len = snap::raw::decompress_len(data).map_err(corrupt)?;
     if len > limit {
-        return Err(format!("decompresses to {len} bytes, more than {limit} (--max-decompressed-size)"));
+        return Err(DecompressError::Limit { limit, declared: Some(len) });
     }
     Ok(len)
 }
@@ -276,24 +311,22 @@ fn has_zlib_header(data: &[u8]) -> bool {
 
 /// Streams the decompressed bytes of `data` into `out`, stopping one byte
 /// past `limit`.
-fn inflate(codec: Codec, data: &[u8], limit: usize, out: &mut dyn Write) -> Result<u64, String> {
-    let capped = |r: &mut dyn Read, out: &mut dyn Write| -> Result<u64, String> {
-        let n = std::io::copy(&mut r.take(limit as u64 + 1), out).map_err(|e| e.to_string())?;
+fn inflate(codec: Codec, data: &[u8], limit: usize, out: &mut dyn Write) -> Result<u64, DecompressError> {
+    let capped = |r: &mut dyn Read, out: &mut dyn Write| -> Result<u64, DecompressError> {
+        let n = std::io::copy(&mut r.take(limit as u64 + 1), out).map_err(corrupt)?;
         if n > limit as u64 {
-            return Err(format!(
-                "decompresses to more than {limit} bytes (compression bomb?): stopped (--max-decompressed-size)"
-            ));
+            return Err(DecompressError::Limit { limit, declared: None });
         }
         Ok(n)
     };
     match codec {
-        Codec::Identity => out.write_all(data).map(|()| data.len() as u64).map_err(|e| e.to_string()),
+        Codec::Identity => out.write_all(data).map(|()| data.len() as u64).map_err(corrupt),
         Codec::Gzip => capped(&mut flate2::read::GzDecoder::new(data), out),
         // zlib-wrapped is what the spec means; raw deflate is what some peers send.
         Codec::Deflate if has_zlib_header(data) => capped(&mut flate2::read::ZlibDecoder::new(data), out),
         Codec::Deflate => capped(&mut flate2::read::DeflateDecoder::new(data), out),
         Codec::Zstd => {
-            let mut d = zstd::stream::read::Decoder::new(data).map_err(|e| e.to_string())?;
+            let mut d = zstd::stream::read::Decoder::new(data).map_err(corrupt)?;
             capped(&mut d, out)
         }
         Codec::Snappy => capped(&mut snap::read::FrameDecoder::new(data), out),
@@ -367,7 +400,8 @@ mod tests {
         let gz = gz.finish().unwrap();
         assert_eq!(decompress(Codec::Gzip, &gz, 2 << 20).unwrap().len(), 1 << 20);
         let err = decompress(Codec::Gzip, &gz, 4096).unwrap_err();
-        assert!(err.contains("compression bomb"), "{err}");
+        assert_eq!(err, DecompressError::Limit { limit: 4096, declared: None });
+        assert!(err.to_string().contains("compression bomb"), "{err}");
         let z = zstd::encode_all(&b"zstd payload"[..], 3).unwrap();
         assert_eq!(decompress(Codec::Zstd, &z, 100).unwrap(), b"zstd payload");
         let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());

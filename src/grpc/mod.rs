@@ -6,7 +6,8 @@ pub mod message;
 pub mod status;
 mod tracker;
 
-use crate::h2::Note;
+use crate::exchange::Head;
+use crate::notes::Note;
 use crate::tcp::{ConnId, EndReason, Side};
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -16,9 +17,7 @@ use std::net::SocketAddr;
 pub use message::{Codec, Message, MessageLimits};
 pub use tracker::{CallTracker, GrpcEvent};
 
-/// A header field as the call saw it; `None` parts were not recoverable
-/// (an HPACK entry from before the capture).
-pub type HeaderPair = (Option<Bytes>, Option<Bytes>);
+pub use crate::exchange::HeaderPair;
 
 /// Where a call's failure came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
@@ -128,9 +127,10 @@ pub struct Call {
     /// The response was not gRPC (its content-type says so, e.g. a proxy's
     /// HTML error page): the start of its body, which is not parsed as messages.
     pub response_body: Option<Bytes>,
-    /// The decoded header blocks (request, response, trailers), with each
-    /// field's HPACK encoding and bytes, for the UI and `explain`.
-    pub blocks: [Option<std::sync::Arc<crate::h2::HeaderBlock>>; 3],
+    /// The heads as the protocol layer gave them (request, response,
+    /// trailers): their wire records show each field's encoding and bytes
+    /// in the UI and `explain`.
+    pub blocks: [Option<std::sync::Arc<Head>>; 3],
     /// Problems seen on this call.
     pub notes: Vec<Note>,
 }
@@ -307,7 +307,7 @@ impl Call {
     }
 
     fn rst_verdict(&self, rst: &RstInfo) -> (Origin, Option<TransportError>) {
-        let name = crate::h2::frame::error_name(rst.error_code);
+        let name = crate::exchange::ResetCause::Http2 { error_code: rst.error_code }.name();
         let mut code = status::from_rst_code(rst.error_code);
         let mut detail = format!("RST_STREAM {name} from the {}", rst.from);
         if let (Some(timeout), Side::Client, 0x8) = (self.timeout_nanos(), rst.from, rst.error_code) {

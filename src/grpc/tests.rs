@@ -3,6 +3,7 @@ use super::*;
 use crate::h2::frame::{flags, PREFACE};
 use crate::h2::testutil::{frame, literal_block};
 use crate::h2::{H2Config, H2Conn, H2Event};
+use crate::notes::NoteCode;
 use crate::tcp::{Dir, EndReason, Side};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ impl Harness {
     fn new() -> Self {
         let addr = |s: &str| s.parse().unwrap();
         let mut h = Harness {
-            h2: H2Conn::new(1, Arc::new(H2Config::default()), 50051, true, false),
+            h2: H2Conn::new(1, Arc::new(H2Config::default()), 50051, true, crate::h2::Start::Preface, false),
             calls: CallTracker::new(
                 1,
                 addr("10.0.0.1:40000"),
@@ -61,8 +62,12 @@ impl Harness {
 
     fn feed(&mut self, ev: Vec<H2Event>) {
         let mut out = Vec::new();
+        let mut exchanges = Vec::new();
         for e in &ev {
-            self.calls.h2_event(e, &mut out);
+            crate::h2::ToExchanges.event(e, &mut exchanges);
+        }
+        for x in &exchanges {
+            self.calls.exchange(x, &mut out);
         }
         self.collect(out);
     }
@@ -173,7 +178,7 @@ fn a_call_still_open_at_capture_end_is_incomplete_not_failed() {
     let c = &h.done[0];
     assert!(!c.complete() && c.end.is_none());
     assert_eq!(c.verdict().0, Origin::None);
-    assert!(c.notes.iter().any(|n| n.code == "incomplete"));
+    assert!(c.notes.iter().any(|n| n.code == NoteCode::Incomplete));
 }
 
 #[test]
@@ -211,7 +216,7 @@ fn missing_trailers_and_bad_content_types_are_flagged() {
     h.send(Dir::ToClient, &frame(0, flags::END_STREAM, 1, &lpm(b"x")));
     let c = &h.done[0];
     assert_eq!(c.verdict().1.unwrap().kind, TransportKind::MissingTrailers);
-    assert!(c.notes.iter().any(|n| n.code == "content_type"));
+    assert!(c.notes.iter().any(|n| n.code == NoteCode::ContentType));
 }
 
 #[test]

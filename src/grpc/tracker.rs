@@ -1,14 +1,16 @@
-//! Turns one connection's HTTP/2 frames into calls.
+//! Turns one connection's exchanges (HTTP/2 streams) into calls.
 
 use super::message::{Assembler, Message, MessageLimits};
-use super::{Call, HeaderPair, RstInfo};
-use crate::h2::frame::{flags, Body};
-use crate::h2::{Frame, H2Event, HeaderBlock, Level, Note};
+use super::{Call, RstInfo};
+use crate::exchange::{At, ExchangeEvent, Head, ResetCause};
+use crate::notes::{Level, Note, NoteCode};
 use crate::tcp::{ConnId, Dir, EndReason};
 use crate::time::Timestamp;
 use ahash::AHashMap;
 use bytes::Bytes;
 use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// What the gRPC layer tells the sinks.
 #[derive(Debug, Clone)]
@@ -63,9 +65,6 @@ pub struct CallTracker {
     finished_set: ahash::AHashSet<u32>,
 }
 
-/// The HTTP/2 layer's note on a stream it does not track.
-const STREAM_LIMIT: &str = "stream_limit";
-
 /// Finished streams remembered per connection.
 const FINISHED_MEMORY: usize = 1024;
 
@@ -100,69 +99,74 @@ impl CallTracker {
         self.calls.len()
     }
 
-    /// Takes an HTTP/2 event of this connection.
-    pub fn h2_event(&mut self, ev: &H2Event, out: &mut Vec<GrpcEvent>) {
+    /// Takes an exchange event of this connection.
+    pub fn exchange(&mut self, ev: &ExchangeEvent, out: &mut Vec<GrpcEvent>) {
         match ev {
-            H2Event::Frame(f) => self.frame(f, out),
-            H2Event::Lost { dir, ts, framing_lost: true, .. } => {
-                for open in self.calls.values_mut() {
-                    let mut msgs = Vec::new();
-                    let newly = open.asm.get_mut(dir.index()).is_some_and(|a| a.lose(*ts, 0, &mut msgs));
-                    if let Some(l) = open.call.lost.get_mut(dir.index()) {
-                        *l = true;
-                    }
-                    push_messages(&mut open.call, *dir, msgs);
-                    if newly {
-                        let who = if *dir == Dir::ToServer { "request" } else { "response" };
-                        open.call.notes.push(Note::new(
-                            Level::Warning,
-                            "messages_lost",
-                            format!("bytes were lost in a capture gap: {who} messages after this point have unknown boundaries and are not decoded"),
-                        ));
-                    }
+            ExchangeEvent::Refused { at, last_id } => self.goaway(*last_id, at.ts, out),
+            ExchangeEvent::Begun { at, id } => {
+                let _ = self.open(at, *id, out);
+            }
+            ExchangeEvent::Head { at, id, head, end } => self.head(at, *id, head, *end, out),
+            ExchangeEvent::HeadLost { at, id } => {
+                if let Some(open) = self.open(at, *id, out) {
+                    open.call.notes.push(Note::new(
+                        Level::Warning,
+                        NoteCode::HeadersLost,
+                        "a header block of this call was not captured",
+                    ));
                 }
             }
-            H2Event::Lost { framing_lost: false, .. } | H2Event::Preface { .. } | H2Event::Detected { .. } => {}
+            ExchangeEvent::Body { at, id, data, missing, end, .. } => {
+                self.body(at, *id, data, missing.clone(), out);
+                if *end {
+                    self.end_direction(*id, at, out);
+                }
+            }
+            ExchangeEvent::Reset { at, id, from, cause: ResetCause::Http2 { error_code } } => {
+                if let Some(open) = self.calls.get_mut(id) {
+                    open.call.rst = Some(RstInfo { error_code: *error_code, from: *from, ts: at.ts });
+                    self.finish(*id, at.ts, at.packet, "the stream was reset", out);
+                }
+            }
+            ExchangeEvent::Lost { at } => self.lost(at),
         }
     }
 
-    fn frame(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) {
-        let sid = f.header.stream_id;
-        match &f.body {
-            Body::GoAway { last_stream_id, .. } if f.dir == Dir::ToClient => self.goaway(*last_stream_id, f.ts, out),
-            _ if sid == 0 => {}
-            Body::Headers { .. } => self.headers(f, out),
-            Body::Continuation { .. } if f.block.is_some() => self.headers(f, out),
-            Body::Data { data, .. } => self.data(f, data.clone(), out),
-            Body::RstStream { error_code } => {
-                if let Some(open) = self.calls.get_mut(&sid) {
-                    open.call.rst = Some(RstInfo { error_code: *error_code, from: f.dir.sender(), ts: f.ts });
-                    self.finish(sid, f.ts, f.packet, "the stream was reset", out);
-                }
+    /// Bytes of `at.dir` were lost: every open call may miss messages there.
+    fn lost(&mut self, at: &At) {
+        let dir = at.dir;
+        for open in self.calls.values_mut() {
+            let mut msgs = Vec::new();
+            let newly = open.asm.get_mut(dir.index()).is_some_and(|a| a.lose(at.ts, 0, &mut msgs));
+            if let Some(l) = open.call.lost.get_mut(dir.index()) {
+                *l = true;
             }
-            _ => {}
+            push_messages(&mut open.call, dir, msgs);
+            if newly {
+                let who = if dir == Dir::ToServer { "request" } else { "response" };
+                open.call.notes.push(Note::new(
+                    Level::Warning,
+                    NoteCode::MessagesLost,
+                    format!("bytes were lost in a capture gap: {who} messages after this point have unknown boundaries and are not decoded"),
+                ));
+            }
         }
     }
 
-    /// The call on `sid`, opened now if this is its first frame.
-    fn open(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) -> Option<&mut Open> {
-        let sid = f.header.stream_id;
-        if !self.calls.contains_key(&sid) {
-            // Server-initiated (pushed) streams are not gRPC calls. A stream the
-            // HTTP/2 layer refused to track (--max-streams) gets no call either:
-            // the cap on streams is what bounds the memory of open calls.
-            if sid.is_multiple_of(2)
-                || self.finished_set.contains(&sid)
-                || f.notes.iter().any(|n| n.code == STREAM_LIMIT)
-            {
+    /// The call of exchange `id`, opened now if this is its first event.
+    fn open(&mut self, at: &At, id: u32, out: &mut Vec<GrpcEvent>) -> Option<&mut Open> {
+        if !self.calls.contains_key(&id) {
+            // A late event of a call that already ended (a client's END_STREAM
+            // or RST after the server's trailers) must not start a new call.
+            if self.finished_set.contains(&id) {
                 return None;
             }
             let call = Box::new(Call {
                 conn: self.conn,
                 client: self.client,
                 server: self.server,
-                stream_id: sid,
-                start: f.ts,
+                stream_id: id,
+                start: at.ts,
                 end: None,
                 first_response: None,
                 request_headers: Vec::new(),
@@ -183,41 +187,30 @@ impl CallTracker {
                 blocks: [None, None, None],
                 notes: Vec::new(),
             });
-            out.push(GrpcEvent::Started { conn: self.conn, stream_id: sid, start: f.ts });
+            out.push(GrpcEvent::Started { conn: self.conn, stream_id: id, start: at.ts });
             let asm = [Assembler::new(self.limits), Assembler::new(self.limits)];
             self.calls
-                .insert(sid, Open { call, asm, response_headers_seen: false, kept_bytes: 0, response_not_grpc: false });
+                .insert(id, Open { call, asm, response_headers_seen: false, kept_bytes: 0, response_not_grpc: false });
         }
-        let open = self.calls.get_mut(&sid)?;
-        if f.dir == Dir::ToClient && open.call.first_response.is_none() {
-            open.call.first_response = Some(f.ts);
+        let open = self.calls.get_mut(&id)?;
+        if at.dir == Dir::ToClient && open.call.first_response.is_none() {
+            open.call.first_response = Some(at.ts);
         }
         Some(open)
     }
 
-    fn headers(&mut self, f: &Frame, out: &mut Vec<GrpcEvent>) {
-        let sid = f.header.stream_id;
-        let Some(open) = self.open(f, out) else { return };
-        let Some(block) = &f.block else {
-            if f.notes.iter().any(|n| n.code == "header_block_lost") {
-                open.call.notes.push(Note::new(
-                    Level::Warning,
-                    "headers_lost",
-                    "a header block of this call was not captured",
-                ));
-            }
-            return;
-        };
-        let fields = pairs(block);
-        let slot = match f.dir {
+    fn head(&mut self, at: &At, id: u32, head: &Arc<Head>, end: bool, out: &mut Vec<GrpcEvent>) {
+        let Some(open) = self.open(at, id, out) else { return };
+        let fields = head.fields.clone();
+        let slot = match at.dir {
             Dir::ToServer => 0,
-            Dir::ToClient if !open.response_headers_seen && !block.end_stream => 1,
+            Dir::ToClient if !open.response_headers_seen && !end => 1,
             Dir::ToClient => 2,
         };
         if let Some(b) = open.call.blocks.get_mut(slot) {
-            *b = Some(block.clone());
+            *b = Some(head.clone());
         }
-        match f.dir {
+        match at.dir {
             Dir::ToServer if !open.call.request_headers_seen => {
                 open.call.request_headers = fields;
                 open.call.request_headers_seen = true;
@@ -225,12 +218,12 @@ impl CallTracker {
             }
             Dir::ToServer => open.call.notes.push(Note::new(
                 Level::Warning,
-                "request_trailers",
+                NoteCode::RequestTrailers,
                 "the client sent a second header block (request trailers are not used by gRPC)",
             )),
             Dir::ToClient if !open.response_headers_seen => {
                 open.response_headers_seen = true;
-                if block.end_stream {
+                if end {
                     open.call.trailers = fields;
                     open.call.trailers_only = true;
                 } else {
@@ -244,7 +237,7 @@ impl CallTracker {
                     let ct = open.call.response_content_type().unwrap_or_default();
                     open.call.notes.push(Note::new(
                         Level::Warning,
-                        "response_not_grpc",
+                        NoteCode::ResponseNotGrpc,
                         format!(
                             "the response is not gRPC (content-type {ct:?}): its body is shown, not parsed as messages"
                         ),
@@ -253,48 +246,39 @@ impl CallTracker {
             }
             Dir::ToClient => open.call.trailers = fields,
         }
-        if block.end_stream {
-            self.end_direction(sid, f, out);
+        if end {
+            self.end_direction(id, at, out);
         }
     }
 
-    fn data(&mut self, f: &Frame, range: std::ops::Range<usize>, out: &mut Vec<GrpcEvent>) {
-        let sid = f.header.stream_id;
+    fn body(&mut self, at: &At, id: u32, data: &Bytes, missing: Option<Range<usize>>, out: &mut Vec<GrpcEvent>) {
         let max_call = self.max_call_bytes;
         let limits = self.limits;
         let limit = limits.max_decompressed;
-        let Some(open) = self.open(f, out) else { return };
-        let data = f.payload.slice(range.clone());
-        let missing = f
-            .missing
-            .as_ref()
-            .map(|m| m.start.saturating_sub(range.start)..m.end.saturating_sub(range.start).min(data.len()));
-        if let Some(b) = open.call.bytes.get_mut(f.dir.index()) {
+        let Some(open) = self.open(at, id, out) else { return };
+        if let Some(b) = open.call.bytes.get_mut(at.dir.index()) {
             *b += data.len() as u64;
         }
-        if f.dir == Dir::ToClient && open.response_not_grpc {
+        if at.dir == Dir::ToClient && open.response_not_grpc {
             let mut body = open.call.response_body.take().map(Vec::from).unwrap_or_default();
             let room = BODY_EXCERPT.saturating_sub(body.len());
             body.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(&[]));
             open.call.response_body = Some(Bytes::from(body));
-            if f.header.has(flags::END_STREAM) {
-                self.end_direction(sid, f, out);
-            }
             return;
         }
         let mut msgs = Vec::new();
-        if let Some(a) = open.asm.get_mut(f.dir.index()) {
-            a.push(f.ts, f.packet, &data, missing, &mut msgs);
+        if let Some(a) = open.asm.get_mut(at.dir.index()) {
+            a.push(at.ts, at.packet, data, missing, &mut msgs);
             if let Some(length) = a.take_oversized() {
                 open.call.notes.push(Note::new(
                     Level::Warning,
-                    "message_too_large",
+                    NoteCode::MessageTooLarge,
                     format!("a message claims {length} bytes, more than --max-message-size {}: its length is kept, not its bytes", limits.max_message),
                 ));
             }
         }
-        check_compression(&mut open.call, f.dir, &mut msgs, limits);
-        if f.dir == Dir::ToClient && is_reflection(&open.call) {
+        check_compression(&mut open.call, at.dir, &mut msgs, limits);
+        if at.dir == Dir::ToClient && is_reflection(&open.call) {
             let codec = open.call.encoding(false).as_deref().and_then(super::Codec::from_header);
             let plain = |m: &Message| -> Option<Bytes> {
                 let d = m.data.as_ref()?;
@@ -320,28 +304,25 @@ impl CallTracker {
                 m.data = m.data.take().map(|d| Bytes::copy_from_slice(&d));
             }
         }
-        push_messages(&mut open.call, f.dir, msgs);
-        if f.header.has(flags::END_STREAM) {
-            self.end_direction(sid, f, out);
-        }
+        push_messages(&mut open.call, at.dir, msgs);
     }
 
-    fn end_direction(&mut self, sid: u32, f: &Frame, out: &mut Vec<GrpcEvent>) {
+    fn end_direction(&mut self, sid: u32, at: &At, out: &mut Vec<GrpcEvent>) {
         let Some(open) = self.calls.get_mut(&sid) else { return };
         let mut msgs = Vec::new();
-        if let Some(a) = open.asm.get_mut(f.dir.index()) {
-            a.end(f.ts, f.packet, "the stream ended", &mut msgs);
+        if let Some(a) = open.asm.get_mut(at.dir.index()) {
+            a.end(at.ts, at.packet, "the stream ended", &mut msgs);
         }
-        push_messages(&mut open.call, f.dir, msgs);
-        match f.dir {
+        push_messages(&mut open.call, at.dir, msgs);
+        match at.dir {
             Dir::ToServer => open.call.request_ended = true,
             Dir::ToClient => open.call.response_ended = true,
         }
         if open.call.request_ended && open.call.response_ended {
-            self.finish(sid, f.ts, f.packet, "the stream ended", out);
-        } else if f.dir == Dir::ToClient {
+            self.finish(sid, at.ts, at.packet, "the stream ended", out);
+        } else if at.dir == Dir::ToClient {
             // The server is done; the call is over even if the client never half-closes.
-            self.finish(sid, f.ts, f.packet, "the server ended the stream", out);
+            self.finish(sid, at.ts, at.packet, "the server ended the stream", out);
         }
     }
 
@@ -413,7 +394,7 @@ impl CallTracker {
             }
             push_messages(&mut open.call, dir, msgs);
         }
-        open.call.notes.push(Note::new(Level::Info, "incomplete", "the capture ended before the call did"));
+        open.call.notes.push(Note::new(Level::Info, NoteCode::Incomplete, "the capture ended before the call did"));
         out.push(GrpcEvent::Finished(open.call));
     }
 }
@@ -432,13 +413,13 @@ fn check_compression(call: &mut Call, dir: Dir, msgs: &mut [Message], limits: Me
     for m in msgs.iter_mut().filter(|m| m.compressed) {
         let (Some(codec), Some(data)) = (codec, &m.data) else { continue };
         if let Err(e) = super::message::decompressed_len(codec, data, limits.max_decompressed) {
-            if e.contains("--max-decompressed-size") {
+            if let super::message::DecompressError::Limit { .. } = e {
                 call.notes.push(Note::new(
                     Level::Warning,
-                    "decompression_limit",
+                    NoteCode::DecompressionLimit,
                     format!("a {}-byte {codec:?} message {e}", m.length),
                 ));
-                m.error = Some(e);
+                m.error = Some(e.to_string());
                 m.data = None;
             }
         }
@@ -455,10 +436,6 @@ fn push_messages(call: &mut Call, dir: Dir, msgs: Vec<Message>) {
     }
 }
 
-fn pairs(block: &HeaderBlock) -> Vec<HeaderPair> {
-    block.decoded.fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect()
-}
-
 /// Request checks: content-type (gRPC's own, or flagged).
 fn check_request(call: &mut Call) {
     if let Some(ct) = Call::header(&call.request_headers, "content-type") {
@@ -470,12 +447,12 @@ fn check_request(call: &mut Call) {
             let ct = String::from_utf8_lossy(ct);
             call.notes.push(Note::new(
                 Level::Warning,
-                "content_type",
+                NoteCode::ContentType,
                 format!("content-type {ct:?} is not application/grpc, application/grpc+proto or application/grpc+json"),
             ));
         }
     } else if call.request_headers.iter().all(|(n, _)| n.is_some()) {
-        call.notes.push(Note::new(Level::Warning, "content_type", "the request has no content-type"));
+        call.notes.push(Note::new(Level::Warning, NoteCode::ContentType, "the request has no content-type"));
     }
 }
 

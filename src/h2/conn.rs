@@ -1,13 +1,17 @@
-//! One connection's HTTP/2 decoder: recognises the protocol, cuts both
+//! One connection's HTTP/2 decoder: checks the client preface, cuts both
 //! byte streams into frames (zero-copy when a segment holds whole frames),
 //! finds frame boundaries again after lost bytes, and hands each frame to
-//! the block, stream and settings bookkeeping in [`super::process`].
+//! the block, stream and settings bookkeeping in [`super::process`]. The
+//! decoder chain's detector decided that the connection is HTTP/2 (or that
+//! its start was not captured and HTTP/2 is to be looked for).
 
-use super::detect::{self, ClientStart, Evidence, Protocol, Sync};
+use super::detect::{self, Evidence, Sync};
 use super::frame::{FrameHeader, DEFAULT_MAX_FRAME_SIZE, HEADER_LEN, PREFACE};
 use super::hpack;
 use super::streams::Streams;
 use super::types::{H2Event, H2Summary, Level, Note};
+use crate::exchange::Protocol;
+use crate::notes::NoteCode;
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
 use bytes::{Bytes, BytesMut};
@@ -47,11 +51,20 @@ impl Default for H2Config {
     }
 }
 
+/// How the decoder begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The detector saw the connection begin as HTTP/2 (a client preface,
+    /// or a server's SETTINGS first): the preface is checked, frames follow.
+    Preface,
+    /// The start is not known to be HTTP/2 (not captured, or `--h2-port`
+    /// named the port): frame boundaries are looked for in both directions.
+    Search,
+}
+
 /// How a direction's bytes are being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Waiting for the protocol to be decided (bytes are buffered).
-    Undecided,
     /// Expecting the client connection preface (the server already spoke HTTP/2).
     Preface,
     /// Reading frames.
@@ -85,9 +98,9 @@ pub(crate) struct DirState {
 }
 
 impl DirState {
-    fn new(complete: bool, cfg: &H2Config) -> Self {
+    fn new(mode: Mode, complete: bool, cfg: &H2Config) -> Self {
         DirState {
-            mode: Mode::Undecided,
+            mode,
             buf: BytesMut::new(),
             buf_offset: 0,
             segs: Vec::new(),
@@ -121,54 +134,42 @@ pub struct H2Conn {
 
 impl H2Conn {
     /// A decoder for connection `id` whose server listens on `server_port`;
-    /// `start_seen` when its SYN was captured; `roles_guessed` when client
-    /// and server were decided by port numbers alone.
+    /// `start_seen` when its SYN was captured (its HPACK tables and streams
+    /// are then known from the start); `roles_guessed` when client and
+    /// server were decided by port numbers alone.
     pub fn new(
         id: ConnId,
         cfg: std::sync::Arc<H2Config>,
         server_port: u16,
         start_seen: bool,
+        start: Start,
         roles_guessed: bool,
     ) -> Self {
         let port_forced = cfg.h2_ports.contains(&server_port);
         let complete = start_seen;
-        let mut conn = H2Conn {
+        let (client, server) = match start {
+            Start::Preface => (Mode::Preface, Mode::Framing),
+            Start::Search => (Mode::Searching(0), Mode::Searching(0)),
+        };
+        let mut summary = H2Summary::new();
+        if start == Start::Preface {
+            summary.protocol = Protocol::Http2;
+            summary.evidence = Some(Evidence::Preface);
+        }
+        H2Conn {
             id,
             start_seen,
             port_forced,
             roles_guessed: roles_guessed && !port_forced,
-            dirs: [DirState::new(complete, &cfg), DirState::new(complete, &cfg)],
+            dirs: [DirState::new(client, complete, &cfg), DirState::new(server, complete, &cfg)],
             streams: Streams::new(start_seen, cfg.max_streams),
-            summary: H2Summary {
-                protocol: Protocol::Unknown,
-                evidence: None,
-                preface_ts: None,
-                client_settings: Vec::new(),
-                server_settings: Vec::new(),
-                pings: Vec::new(),
-                goaways: Vec::new(),
-                frames: [0; 2],
-                streams: 0,
-                unknown_header_fields: 0,
-                problems: 0,
-                problem_codes: Default::default(),
-                resyncs: [0; 2],
-                skipped_bytes: [0; 2],
-                tls_server_name: None,
-            },
+            summary,
             held: Vec::new(),
             outstanding_pings: Vec::new(),
             swapped: false,
             relabel_current: false,
             cfg,
-        };
-        if !start_seen {
-            // The start was not captured: look for frames in both directions.
-            for d in &mut conn.dirs {
-                d.mode = Mode::Searching(0);
-            }
         }
-        conn
     }
 
     /// What the connection carries, as far as known.
@@ -195,17 +196,13 @@ impl H2Conn {
         };
         match ds.mode {
             Mode::Ignoring => {}
-            Mode::Undecided => {
-                append(ds, offset, &data, ts, packet);
-                self.decide(ts, packet, out);
-            }
             Mode::Preface => {
                 append(ds, offset, &data, ts, packet);
                 self.client_preface(ts, packet, out);
             }
             Mode::Searching(_) => {
                 append(ds, offset, &data, ts, packet);
-                self.search(dir, ts, out);
+                self.search(dir);
                 self.drain(dir, ts, packet, out);
             }
             Mode::Framing => self.frames(dir, ts, offset, data, packet, out),
@@ -219,7 +216,7 @@ impl H2Conn {
         };
         match mode {
             Mode::Ignoring => return,
-            Mode::Undecided | Mode::Preface if dir == Dir::ToServer => {
+            Mode::Preface if dir == Dir::ToServer => {
                 // The client's first bytes are gone: the preface cannot be checked.
                 for d in &mut self.dirs {
                     d.mode = Mode::Searching(0);
@@ -283,65 +280,18 @@ impl H2Conn {
         ds.buf_missing = None;
         ds.hpack.lose_track();
         ds.block = super::process::BlockState::None;
-        if ds.mode != Mode::Undecided {
-            ds.mode = Mode::Searching(dropped);
-        }
+        ds.mode = Mode::Searching(dropped);
         out.push(H2Event::Lost { conn, dir, ts, bytes: len + dropped, framing_lost: true });
-    }
-
-    /// Decides the protocol of a connection whose start was captured.
-    fn decide(&mut self, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
-        if self.dirs[0].buf.is_empty() && server_settings_first(&self.dirs[1].buf) {
-            // Servers may send their SETTINGS before the client's preface
-            // arrives (gRPC C-core does): HTTP/2 it is; the preface is still checked.
-            self.settle(Protocol::Http2, Some(Evidence::Preface), ts, out);
-            self.dirs[0].mode = Mode::Preface;
-            self.dirs[1].mode = Mode::Framing;
-            self.drain(Dir::ToClient, ts, packet, out);
-            return;
-        }
-        let client = &self.dirs[0];
-        match detect::classify_client_start(&client.buf) {
-            ClientStart::NeedMore => {
-                if self.dirs[1].buf.len() > 64 * 1024 {
-                    self.settle(Protocol::Other, None, ts, out);
-                }
-            }
-            ClientStart::Preface => {
-                self.settle(Protocol::Http2, Some(Evidence::Preface), ts, out);
-                self.dirs[1].mode = Mode::Framing;
-                self.dirs[0].mode = Mode::Preface;
-                self.drain(Dir::ToClient, ts, packet, out);
-                self.client_preface(ts, packet, out);
-            }
-            ClientStart::Tls => {
-                self.summary.tls_server_name = super::tls::server_name(&self.dirs[0].buf);
-                if self.summary.tls_server_name.is_some()
-                    || self.dirs[0].buf.len() >= 5 + tls_record_len(&self.dirs[0].buf)
-                {
-                    self.settle(Protocol::Tls, None, ts, out);
-                }
-            }
-            ClientStart::Http1 => self.settle(Protocol::Http1, None, ts, out),
-            ClientStart::Other if self.port_forced => {
-                for d in &mut self.dirs {
-                    d.mode = Mode::Searching(0);
-                }
-                for d in [Dir::ToServer, Dir::ToClient] {
-                    self.search(d, ts, out);
-                    self.drain(d, ts, packet, out);
-                }
-            }
-            ClientStart::Other => self.settle(Protocol::Other, None, ts, out),
-        }
     }
 
     /// Checks the client's first bytes for the connection preface.
     fn client_preface(&mut self, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
         let ds = &mut self.dirs[0];
-        match detect::classify_client_start(&ds.buf) {
-            ClientStart::NeedMore => {}
-            ClientStart::Preface => {
+        let n = ds.buf.len().min(PREFACE.len());
+        let matches = ds.buf.get(..n) == PREFACE.get(..n);
+        match (matches, n == PREFACE.len()) {
+            (true, false) => {}
+            (true, true) => {
                 let offset = ds.buf_offset;
                 let (pts, ppacket) = segment_at(&ds.segs, offset + PREFACE.len() as u64 - 1).unwrap_or((ts, packet));
                 let _ = ds.buf.split_to(PREFACE.len());
@@ -354,12 +304,12 @@ impl H2Conn {
             _ => {
                 ds.pending_note = Some(Note::new(
                     Level::Error,
-                    "no_preface",
+                    NoteCode::NoPreface,
                     "the client did not start with the HTTP/2 connection preface (PROTOCOL_ERROR)",
                 ));
                 ds.mode = Mode::Searching(0);
                 let note = ds.pending_note.take();
-                self.search(Dir::ToServer, ts, out);
+                self.search(Dir::ToServer);
                 if let Some(ds) = self.dirs.get_mut(0) {
                     ds.pending_note = note.or(ds.pending_note.take());
                 }
@@ -368,14 +318,14 @@ impl H2Conn {
         }
     }
 
-    /// Records the protocol; anything but HTTP/2 is ignored from now on.
-    fn settle(&mut self, protocol: Protocol, evidence: Option<Evidence>, ts: Timestamp, out: &mut Vec<H2Event>) {
+    /// Records what frame searching concluded: HTTP/2 (frames found), or
+    /// something else, ignored from now on.
+    fn settle(&mut self, protocol: Protocol, evidence: Option<Evidence>) {
         if self.summary.protocol != Protocol::Unknown {
             return;
         }
         self.summary.protocol = protocol;
         self.summary.evidence = evidence;
-        out.push(H2Event::Detected { conn: self.id, ts, protocol });
         if protocol != Protocol::Http2 {
             for d in &mut self.dirs {
                 d.mode = Mode::Ignoring;
@@ -386,7 +336,7 @@ impl H2Conn {
     }
 
     /// Looks for frame boundaries in the buffered bytes of `dir`.
-    fn search(&mut self, dir: Dir, ts: Timestamp, out: &mut Vec<H2Event>) {
+    fn search(&mut self, dir: Dir) {
         let lenient = self.port_forced;
         let window = self.cfg.resync_window;
         let Some(ds) = self.dirs.get_mut(dir.index()) else {
@@ -413,9 +363,9 @@ impl H2Conn {
                 } else {
                     format!("frame boundaries found again after skipping {total} bytes")
                 };
-                ds.pending_note = Some(Note::new(Level::Info, "resynchronised", text));
+                ds.pending_note = Some(Note::new(Level::Info, NoteCode::Resynchronised, text));
                 let evidence = if self.port_forced { Evidence::PortHint } else { Evidence::FrameSync };
-                self.settle(Protocol::Http2, Some(evidence), ts, out);
+                self.settle(Protocol::Http2, Some(evidence));
             }
             Sync::NeedMore if ds.buf.len() > window => {
                 // Give up on these bytes but keep looking in what follows.
@@ -427,7 +377,7 @@ impl H2Conn {
                 if self.summary.protocol == Protocol::Unknown
                     && self.dirs.iter().all(|d| matches!(d.mode, Mode::Searching(s) if s > window as u64))
                 {
-                    self.settle(Protocol::Other, None, ts, out);
+                    self.settle(Protocol::Other, None);
                 }
             }
             Sync::NeedMore => {}
@@ -498,12 +448,10 @@ impl H2Conn {
     }
 
     /// The connection closed or the capture ended: what is left is noted.
-    pub fn finish(&mut self, ts: Timestamp, out: &mut Vec<H2Event>) {
-        if self.summary.protocol == Protocol::Unknown && self.dirs.iter().any(|d| !d.buf.is_empty()) {
-            let p = if self.start_seen { Protocol::Other } else { Protocol::Unknown };
-            if p != Protocol::Unknown {
-                self.settle(p, None, ts, out);
-            }
+    pub fn finish(&mut self, out: &mut Vec<H2Event>) {
+        if self.summary.protocol == Protocol::Unknown && self.start_seen && self.dirs.iter().any(|d| !d.buf.is_empty())
+        {
+            self.settle(Protocol::Other, None);
         }
         self.release_held(out);
     }
@@ -533,20 +481,5 @@ fn forget_segments_before(segs: &mut Vec<(u64, Timestamp, u64)>, at: u64) {
     let keep_from = segs.iter().rposition(|(o, _, _)| *o <= at).unwrap_or(0);
     if keep_from > 0 {
         segs.drain(..keep_from);
-    }
-}
-
-/// The first bytes a server sent form a SETTINGS frame header (its connection preface).
-fn server_settings_first(b: &[u8]) -> bool {
-    FrameHeader::parse(b).is_some_and(|h| {
-        h.kind == super::frame::FrameType::SETTINGS && h.flags == 0 && h.is_plausible(DEFAULT_MAX_FRAME_SIZE)
-    })
-}
-
-/// Length of the TLS record at the start of `b` (0 when unknown).
-fn tls_record_len(b: &[u8]) -> usize {
-    match b.get(3..5) {
-        Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
-        _ => usize::MAX - 5,
     }
 }

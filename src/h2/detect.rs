@@ -1,24 +1,9 @@
-//! Recognising what a TCP connection carries, and finding HTTP/2 frame
-//! boundaries in a byte stream whose start we did not see.
+//! Finding HTTP/2 frame boundaries in a byte stream whose start we did not
+//! see. (Recognising what a connection carries is the decoder chain's
+//! detector: `crate::chain::detect`.)
 
-use super::frame::{FrameHeader, HEADER_LEN, PREFACE};
+use super::frame::{FrameHeader, HEADER_LEN};
 use serde::Serialize;
-
-/// What a connection's bytes turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    /// Not decided yet.
-    Unknown,
-    /// HTTP/2 in clear text.
-    Http2,
-    /// A TLS session (encrypted: not decodable).
-    Tls,
-    /// HTTP/1.x.
-    Http1,
-    /// Something else.
-    Other,
-}
 
 /// How HTTP/2 was recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,43 +15,6 @@ pub enum Evidence {
     PortHint,
     /// The start was not captured; consecutive well-formed frames were found.
     FrameSync,
-}
-
-/// Verdict on the first bytes a client sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientStart {
-    /// Not enough bytes to decide.
-    NeedMore,
-    /// The HTTP/2 preface (24 bytes).
-    Preface,
-    /// A TLS handshake record.
-    Tls,
-    /// An HTTP/1.x request line.
-    Http1,
-    /// Anything else.
-    Other,
-}
-
-const HTTP1_METHODS: [&[u8]; 9] =
-    [b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
-
-/// Classifies the first bytes a client sent on a connection whose start was captured.
-pub fn classify_client_start(b: &[u8]) -> ClientStart {
-    let n = b.len().min(PREFACE.len());
-    if b.get(..n) == PREFACE.get(..n) {
-        return if n == PREFACE.len() { ClientStart::Preface } else { ClientStart::NeedMore };
-    }
-    // TLS record: handshake (22), version 3.x.
-    if b.first() == Some(&0x16) && b.get(1).is_none_or(|v| *v == 3) {
-        return if b.len() >= 3 { ClientStart::Tls } else { ClientStart::NeedMore };
-    }
-    for m in HTTP1_METHODS {
-        let k = b.len().min(m.len());
-        if b.get(..k) == m.get(..k) {
-            return if k == m.len() { ClientStart::Http1 } else { ClientStart::NeedMore };
-        }
-    }
-    ClientStart::Other
 }
 
 /// Outcome of looking for frame boundaries.
@@ -140,16 +88,6 @@ mod tests {
         b.extend_from_slice(&sid.to_be_bytes());
         b.extend_from_slice(payload);
         b
-    }
-
-    #[test]
-    fn client_starts() {
-        assert_eq!(classify_client_start(PREFACE), ClientStart::Preface);
-        assert_eq!(classify_client_start(&PREFACE[..10]), ClientStart::NeedMore);
-        assert_eq!(classify_client_start(&[0x16, 3, 1, 2, 0]), ClientStart::Tls);
-        assert_eq!(classify_client_start(b"GET / HTTP/1.1\r\n"), ClientStart::Http1);
-        assert_eq!(classify_client_start(b"GE"), ClientStart::NeedMore);
-        assert_eq!(classify_client_start(b"\x00\x01hello"), ClientStart::Other);
     }
 
     #[test]

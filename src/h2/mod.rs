@@ -2,17 +2,18 @@
 
 pub mod conn;
 pub mod detect;
+pub mod exchange;
 pub mod frame;
 pub mod hpack;
 mod process;
 pub mod streams;
-pub mod tls;
 pub mod types;
 
-pub use conn::{H2Config, H2Conn};
-pub use detect::{Evidence, Protocol};
+pub use conn::{H2Config, H2Conn, Start};
+pub use detect::Evidence;
+pub use exchange::ToExchanges;
 pub use types::{
-    FlowInfo, Frame, GoAwayRecord, H2Event, H2Summary, HeaderBlock, Level, Note, PingRecord, SettingsRecord,
+    FlowInfo, Frame, GoAwayRecord, H2Event, H2Summary, HeaderBlock, Level, Note, NoteCode, PingRecord, SettingsRecord,
     StreamState,
 };
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use super::conn::H2Conn;
 use super::frame::{error_name, flags, parse_body, Body, FrameHeader, FrameType};
 use super::types::{Frame, GoAwayRecord, H2Event, HeaderBlock, Level, Note, PingRecord, SettingsRecord};
+use crate::notes::NoteCode;
 use crate::tcp::{Dir, Side};
 use crate::time::Timestamp;
 use bytes::{Bytes, BytesMut};
@@ -70,7 +71,7 @@ impl H2Conn {
         if let Some(m) = &missing {
             notes.push(Note::new(
                 Level::Warning,
-                "bytes_not_captured",
+                NoteCode::BytesNotCaptured,
                 format!("{} of the payload's {} bytes were never captured (zero-filled)", m.len(), h.length),
             ));
         }
@@ -138,7 +139,7 @@ impl H2Conn {
         if h.length > limit {
             notes.push(Note::new(
                 Level::Error,
-                "frame_too_large",
+                NoteCode::FrameTooLarge,
                 format!(
                     "{}-byte frame exceeds the receiver's SETTINGS_MAX_FRAME_SIZE {limit} (FRAME_SIZE_ERROR)",
                     h.length
@@ -148,7 +149,7 @@ impl H2Conn {
         if h.reserved_bit {
             notes.push(Note::new(
                 Level::Warning,
-                "reserved_bit",
+                NoteCode::ReservedBit,
                 "the reserved bit of the stream identifier is set (ignored)",
             ));
         }
@@ -157,22 +158,26 @@ impl H2Conn {
         if needs_stream && h.stream_id == 0 {
             notes.push(Note::new(
                 Level::Error,
-                "stream_zero",
+                NoteCode::StreamZero,
                 format!("{} on stream 0 (PROTOCOL_ERROR)", h.kind.name()),
             ));
         }
         if needs_zero && h.stream_id != 0 {
             notes.push(Note::new(
                 Level::Error,
-                "connection_frame_on_stream",
+                NoteCode::ConnectionFrameOnStream,
                 format!("{} on stream {} (PROTOCOL_ERROR)", h.kind.name(), h.stream_id),
             ));
         }
         if h.kind == FrameType::PUSH_PROMISE && dir == Dir::ToServer {
-            notes.push(Note::new(Level::Error, "push_from_client", "PUSH_PROMISE sent by the client (PROTOCOL_ERROR)"));
+            notes.push(Note::new(
+                Level::Error,
+                NoteCode::PushFromClient,
+                "PUSH_PROMISE sent by the client (PROTOCOL_ERROR)",
+            ));
         }
         if let Body::Malformed(why) = body {
-            notes.push(Note::new(Level::Error, "malformed_frame", why.clone()));
+            notes.push(Note::new(Level::Error, NoteCode::MalformedFrame, why.clone()));
         }
     }
 
@@ -192,7 +197,7 @@ impl H2Conn {
         let at = |r: &Range<usize>| offset + super::frame::HEADER_LEN as u64 + r.start as u64;
         let starts_block = matches!(body, Body::Headers { .. } | Body::PushPromise { .. });
         if damaged && (starts_block || matches!(body, Body::Continuation { .. })) {
-            notes.push(Note::new(Level::Warning, "header_block_lost", "part of this header block was not captured: it cannot be decoded, and the HPACK table is no longer known"));
+            notes.push(Note::new(Level::Warning, NoteCode::HeaderBlockLost, "part of this header block was not captured: it cannot be decoded, and the HPACK table is no longer known"));
             ds.abandon_block(h);
             return None;
         }
@@ -201,7 +206,7 @@ impl H2Conn {
                 if let BlockState::Open { stream_id, .. } = ds.block {
                     notes.push(Note::new(
                         Level::Error,
-                        "unfinished_header_block",
+                        NoteCode::UnfinishedHeaderBlock,
                         format!("a header block began before the one on stream {stream_id} ended (PROTOCOL_ERROR)"),
                     ));
                     ds.hpack.lose_track();
@@ -237,7 +242,7 @@ impl H2Conn {
                 if let BlockState::Open { stream_id, .. } = ds.block {
                     notes.push(Note::new(
                         Level::Error,
-                        "interleaved_frame",
+                        NoteCode::InterleavedFrame,
                         format!(
                             "{} inside the unfinished header block of stream {stream_id} (PROTOCOL_ERROR)",
                             h.kind.name()
@@ -267,7 +272,7 @@ impl H2Conn {
                 if buf.len() > max_block {
                     notes.push(Note::new(
                         Level::Error,
-                        "continuation_flood",
+                        NoteCode::ContinuationFlood,
                         format!("header block of stream {} passed {max_block} bytes over {} frames: dropped (CONTINUATION flood defence, --max-header-block)", h.stream_id, fragments.len()),
                     ));
                     ds.abandon_block(h);
@@ -293,7 +298,7 @@ impl H2Conn {
                 let open = *stream_id;
                 notes.push(Note::new(
                     Level::Error,
-                    "continuation_mismatch",
+                    NoteCode::ContinuationMismatch,
                     format!(
                         "CONTINUATION for stream {} while the block of stream {open} is open (PROTOCOL_ERROR)",
                         h.stream_id
@@ -304,7 +309,7 @@ impl H2Conn {
             BlockState::None => {
                 notes.push(Note::new(
                     Level::Error,
-                    "orphan_continuation",
+                    NoteCode::OrphanContinuation,
                     "CONTINUATION without a HEADERS or PUSH_PROMISE before it (PROTOCOL_ERROR)",
                 ));
                 ds.hpack.lose_track();
@@ -339,19 +344,19 @@ impl H2Conn {
         };
         let decoded = ds.hpack.decode(&bytes);
         if let Some(e) = &decoded.error {
-            notes.push(Note::new(Level::Error, "hpack_error", e.clone()));
+            notes.push(Note::new(Level::Error, NoteCode::HpackError, e.clone()));
         }
         if decoded.unknown > 0 {
             notes.push(Note::new(
                 Level::Info,
-                "unknown_header_fields",
+                NoteCode::UnknownHeaderFields,
                 format!("{} header field(s) refer to dynamic-table entries inserted before the capture saw them: shown as unknown", decoded.unknown),
             ));
         }
         if decoded.dropped > 0 {
             notes.push(Note::new(
                 Level::Warning,
-                "header_list_limit",
+                NoteCode::HeaderListLimit,
                 format!(
                     "the header list is {} bytes; the {} field(s) past --max-header-list {} were not kept",
                     decoded.list_size, decoded.dropped, self.cfg.hpack.max_header_list
@@ -362,7 +367,7 @@ impl H2Conn {
         if let Some(u) = decoded.size_updates.iter().find(|u| u.max_size as usize > table_cap) {
             notes.push(Note::new(
                 Level::Warning,
-                "hpack_table_limit",
+                NoteCode::HpackTableLimit,
                 format!(
                     "dynamic table size update to {} bytes; grpcscope keeps {table_cap} (--max-hpack-table): \
                      fields later taken from older entries cannot be decoded",
@@ -513,14 +518,14 @@ impl H2Conn {
                 }
                 2 if v > 1 => notes.push(Note::new(
                     Level::Error,
-                    "bad_setting",
+                    NoteCode::BadSetting,
                     format!("ENABLE_PUSH must be 0 or 1, not {v} (PROTOCOL_ERROR)"),
                 )),
                 4 => self.streams.set_initial_window(peer, v, notes),
                 5 if !(16_384..=16_777_215).contains(&v) => {
                     notes.push(Note::new(
                         Level::Error,
-                        "bad_setting",
+                        NoteCode::BadSetting,
                         format!("MAX_FRAME_SIZE {v} is outside 16384..16777215 (PROTOCOL_ERROR)"),
                     ));
                 }

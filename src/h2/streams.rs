@@ -3,6 +3,7 @@
 
 use super::frame::{flags, Body, FrameHeader};
 use super::types::{FlowInfo, Level, Note, StreamState};
+use crate::notes::NoteCode;
 use crate::tcp::Dir;
 use ahash::AHashMap;
 use std::collections::VecDeque;
@@ -75,7 +76,7 @@ impl Streams {
         if value > MAX_WINDOW {
             notes.push(Note::new(
                 Level::Error,
-                "flow_control_error",
+                NoteCode::FlowControlError,
                 format!("INITIAL_WINDOW_SIZE {value} exceeds 2^31-1 (FLOW_CONTROL_ERROR)"),
             ));
             return;
@@ -143,14 +144,14 @@ impl Streams {
                 } else {
                     (Level::Error, format!("{} on idle stream {sid} (PROTOCOL_ERROR)", h.kind.name()))
                 };
-                notes.push(Note::new(level, "closed_stream", text));
+                notes.push(Note::new(level, NoteCode::ClosedStream, text));
             }
             return false;
         }
         if opens && self.start_known && sid <= highest {
             notes.push(Note::new(
                 Level::Error,
-                "stream_id_reused",
+                NoteCode::StreamIdReused,
                 format!("HEADERS opens stream {sid}, not above stream {highest} already used (PROTOCOL_ERROR)"),
             ));
             return false;
@@ -158,14 +159,14 @@ impl Streams {
         if opens && sid.is_multiple_of(2) {
             notes.push(Note::new(
                 Level::Error,
-                "even_stream",
+                NoteCode::EvenStream,
                 format!("the client opened even-numbered stream {sid} (PROTOCOL_ERROR)"),
             ));
         }
         if self.map.len() >= self.max_streams {
             notes.push(Note::new(
                 Level::Warning,
-                "stream_limit",
+                NoteCode::StreamLimit,
                 format!("{} streams are open; stream {sid} is not tracked (--max-streams)", self.map.len()),
             ));
             return false;
@@ -189,7 +190,7 @@ impl Streams {
         if self.map.len() >= self.max_streams {
             notes.push(Note::new(
                 Level::Warning,
-                "stream_limit",
+                NoteCode::StreamLimit,
                 format!("promised stream {promised} is not tracked (--max-streams)"),
             ));
             return;
@@ -218,7 +219,7 @@ impl Streams {
                 if after < 0 {
                     notes.push(Note::new(
                         Level::Error,
-                        "flow_control_violation",
+                        NoteCode::FlowControlViolation,
                         format!(
                             "{len} bytes of DATA with only {before} left in the {what} window (FLOW_CONTROL_ERROR)"
                         ),
@@ -237,7 +238,7 @@ impl Streams {
         if increment == 0 {
             notes.push(Note::new(
                 Level::Error,
-                "zero_window_increment",
+                NoteCode::ZeroWindowIncrement,
                 "WINDOW_UPDATE with increment 0 (PROTOCOL_ERROR)",
             ));
         }
@@ -247,7 +248,7 @@ impl Streams {
             if *w > MAX_WINDOW {
                 notes.push(Note::new(
                     Level::Error,
-                    "window_overflow",
+                    NoteCode::WindowOverflow,
                     format!("window grows to {} past 2^31-1 (FLOW_CONTROL_ERROR)", *w),
                 ));
             }
@@ -278,7 +279,7 @@ impl Streams {
         if sender_done && matches!(body, Body::Data { .. } | Body::Headers { .. }) {
             notes.push(Note::new(
                 Level::Error,
-                "after_end_stream",
+                NoteCode::AfterEndStream,
                 format!("{} on stream {sid} after its sender's END_STREAM (STREAM_CLOSED)", h.kind.name()),
             ));
         }

@@ -1,8 +1,9 @@
 //! What the HTTP/2 layer emits.
 
-use super::detect::{Evidence, Protocol};
+use super::detect::Evidence;
 use super::frame::{Body, FrameHeader};
 use super::hpack::DecodedBlock;
+use crate::exchange::Protocol;
 use crate::tcp::{ConnId, Dir, Side};
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -10,35 +11,7 @@ use serde::Serialize;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// How serious a note is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Worth knowing (a resynchronisation, an assumption made).
-    Info,
-    /// Something unusual or a limit hit.
-    Warning,
-    /// A protocol violation or a decoding failure.
-    Error,
-}
-
-/// A problem or remark attached to a frame (or a call, a connection).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Note {
-    /// Severity.
-    pub level: Level,
-    /// A stable identifier, e.g. `bad_padding`, `continuation_flood`.
-    pub code: &'static str,
-    /// What happened, in a sentence.
-    pub text: String,
-}
-
-impl Note {
-    /// A note.
-    pub fn new(level: Level, code: &'static str, text: impl Into<String>) -> Self {
-        Note { level, code, text: text.into() }
-    }
-}
+pub use crate::notes::{Level, Note, NoteCode};
 
 /// The state of a stream after a frame, as an observer sees it (RFC 9113 §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -184,7 +157,8 @@ pub struct GoAwayRecord {
 /// HTTP/2 facts about a connection, for `conns`.
 #[derive(Debug, Clone, Serialize)]
 pub struct H2Summary {
-    /// What the connection carried.
+    /// What the HTTP/2 decoder found: HTTP/2, or (searching a capture
+    /// begun mid-connection) no frames at all.
     pub protocol: Protocol,
     /// How HTTP/2 was recognised.
     pub evidence: Option<Evidence>,
@@ -207,27 +181,45 @@ pub struct H2Summary {
     /// Notes at warning or error level.
     pub problems: u64,
     /// The same notes by code: which limits this connection hit, and how often.
-    pub problem_codes: std::collections::BTreeMap<&'static str, u64>,
+    pub problem_codes: std::collections::BTreeMap<NoteCode, u64>,
     /// Times frame boundaries had to be found again (per direction).
     pub resyncs: [u64; 2],
     /// Bytes skipped while looking for frame boundaries (per direction).
     pub skipped_bytes: [u64; 2],
-    /// The TLS server name, when the connection is TLS and sent SNI.
-    pub tls_server_name: Option<String>,
+}
+
+impl H2Summary {
+    /// The summary of a decoder that has seen nothing (also the HTTP/2 part
+    /// of a connection the detector found to carry something else).
+    pub fn new() -> Self {
+        H2Summary {
+            protocol: Protocol::Unknown,
+            evidence: None,
+            preface_ts: None,
+            client_settings: Vec::new(),
+            server_settings: Vec::new(),
+            pings: Vec::new(),
+            goaways: Vec::new(),
+            frames: [0; 2],
+            streams: 0,
+            unknown_header_fields: 0,
+            problems: 0,
+            problem_codes: Default::default(),
+            resyncs: [0; 2],
+            skipped_bytes: [0; 2],
+        }
+    }
+}
+
+impl Default for H2Summary {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What the HTTP/2 layer tells the layers above.
 #[derive(Debug, Clone)]
 pub enum H2Event {
-    /// The connection's protocol was recognised.
-    Detected {
-        /// Connection.
-        conn: ConnId,
-        /// When.
-        ts: Timestamp,
-        /// What it is.
-        protocol: Protocol,
-    },
     /// The client connection preface.
     Preface {
         /// Connection.

@@ -3,10 +3,11 @@
 
 use super::text::truncate;
 use super::{write_json_line, Format};
-use crate::analysis::Sink;
+use crate::analysis::{flow_of, Flow, Sink};
 use crate::grpc::message::{decompress, Codec};
 use crate::grpc::status::{bin_as_base64, decode_bin, status_name};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
+use crate::notes::{Level, Note, NoteCode};
 use crate::proto::{schemaless, Schema};
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
@@ -181,8 +182,12 @@ impl<W: Write> CallsPrinter<W> {
         self.out
     }
 
-    /// Prints everything still held (end of capture).
+    /// Prints everything still held (end of capture); nothing once a write
+    /// has failed (a closed pipe wants no more).
     pub fn flush(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
         let rest = std::mem::take(&mut self.ready);
         for call in rest.into_values() {
             self.print(&call);
@@ -316,7 +321,7 @@ impl<W: Write> CallsPrinter<W> {
 }
 
 impl<W: Write> Sink for CallsPrinter<W> {
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         match ev {
             GrpcEvent::Started { conn, stream_id, start } => {
                 if self.ordered {
@@ -326,7 +331,7 @@ impl<W: Write> Sink for CallsPrinter<W> {
             GrpcEvent::Finished(call) => {
                 if !self.ordered {
                     self.print(&call);
-                    return;
+                    return flow_of(self.error.as_ref());
                 }
                 let key = (call.start, call.conn, call.stream_id);
                 self.open.remove(&key);
@@ -337,6 +342,7 @@ impl<W: Write> Sink for CallsPrinter<W> {
                 self.decoder.schema.learn(&files);
             }
         }
+        flow_of(self.error.as_ref())
     }
 }
 
@@ -548,7 +554,9 @@ pub fn call_json(call: &Call, dec: &Decoder) -> Value {
     o.insert("response_bytes".into(), json!(call.bytes[1]));
     let mut notes: Vec<Value> = call.notes.iter().map(|n| json!(n)).collect();
     if let Some(Err(e)) = details {
-        notes.push(json!({"level": "error", "code": "status_details", "text": format!("grpc-status-details-bin is not decodable: {e}")}));
+        let note =
+            Note::new(Level::Error, NoteCode::StatusDetails, format!("grpc-status-details-bin is not decodable: {e}"));
+        notes.push(json!(note));
     }
     o.insert("notes".into(), Value::Array(notes));
     Value::Object(o)

@@ -6,10 +6,10 @@ use super::text::{human_bytes, or_dash};
 use super::{write_json_line, Format};
 use crate::analysis::channels::{self, Channel, Reconnect};
 use crate::analysis::pipeline::ConnReport;
-use crate::analysis::Sink;
+use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::filter::Filter;
 use crate::h2::frame::setting_name;
-use crate::h2::{H2Summary, SettingsRecord};
+use crate::h2::SettingsRecord;
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
 use serde_json::{json, Map, Value};
@@ -116,7 +116,7 @@ impl<W: Write> ConnsPrinter<W> {
     fn text_row(&mut self, r: &ConnReport, reconnect: Option<&Reconnect>) -> io::Result<()> {
         let c = &r.tcp;
         let [cs, sc] = &c.dirs;
-        let proto = r.h2.as_ref().map_or("-".to_string(), protocol_name);
+        let proto = if r.h2.is_some() { r.protocol.as_str() } else { "-" };
         writeln!(
             self.out,
             "  {:>4}  {:<21} {:<15} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
@@ -215,17 +215,17 @@ impl<W: Write> ConnsPrinter<W> {
 }
 
 impl<W: Write> Sink for ConnsPrinter<W> {
-    fn connection(&mut self, c: ConnReport) {
+    fn connection(&mut self, c: ConnReport) -> Flow {
         if !self.live {
             self.reports.push(c);
-            return;
+            return flow_of(self.error.as_ref());
         }
         // Live: print as each ends; reconnects look back at earlier ones.
         self.reports.push(c);
         let (_, reconnects) = channels::analyze(&self.reports);
-        let Some(last) = self.reports.last() else { return };
+        let Some(last) = self.reports.last() else { return CONTINUE };
         if !self.wanted(last) || self.error.is_some() {
-            return;
+            return flow_of(self.error.as_ref());
         }
         let rc = reconnects.get(&last.tcp.id).cloned();
         let r = match self.format {
@@ -241,11 +241,8 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         if self.reports.len() > 10_000 {
             self.reports.drain(..5_000);
         }
+        flow_of(self.error.as_ref())
     }
-}
-
-fn protocol_name(h: &H2Summary) -> String {
-    serde_json::to_value(h.protocol).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// The steps of bringing a connection up, with their times.
@@ -307,7 +304,7 @@ pub fn conn_json(r: &ConnReport, reconnect: Option<&Reconnect>) -> Value {
     o.insert("reconnect_of".into(), json!(reconnect.map(|x| x.reconnect_of)));
     o.insert("reconnect_gap_ms".into(), json!(reconnect.map(|x| x.gap_ms)));
     o.insert("previous_end".into(), json!(reconnect.map(|x| x.previous_end.clone())));
-    o.insert("protocol".into(), json!(r.h2.as_ref().map(protocol_name)));
+    o.insert("protocol".into(), json!(r.h2.as_ref().map(|_| r.protocol)));
     o.insert("calls".into(), json!(r.calls));
     let steps: Vec<Value> = ladder(r).into_iter().map(|(ts, s)| json!({"ts": ts, "step": s})).collect();
     o.insert("ladder".into(), Value::Array(steps));
@@ -318,7 +315,7 @@ pub fn conn_json(r: &ConnReport, reconnect: Option<&Reconnect>) -> Value {
             json!({
                 "evidence": h.evidence,
                 "preface_ts": h.preface_ts,
-                "tls_server_name": h.tls_server_name,
+                "tls_server_name": r.tls_server_name,
                 "client_settings": settings_json(&h.client_settings),
                 "server_settings": settings_json(&h.server_settings),
                 "pings": pings,

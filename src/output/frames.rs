@@ -1,7 +1,7 @@
 //! `grpcscope frames`: one line (or JSON object) per HTTP/2 frame.
 
 use super::{write_json_line, Format};
-use crate::analysis::Sink;
+use crate::analysis::{flow_of, Flow, Sink};
 use crate::h2::frame::{error_name, setting_name, Body};
 use crate::h2::hpack::{FieldRepr, HeaderField, Representation};
 use crate::h2::{Frame, H2Event, HeaderBlock, Note};
@@ -110,13 +110,13 @@ impl<W: Write> FramesPrinter<W> {
 }
 
 impl<W: Write> Sink for FramesPrinter<W> {
-    fn h2_event(&mut self, ev: &H2Event) {
+    fn h2_event(&mut self, ev: &H2Event) -> Flow {
         match ev {
             H2Event::Frame(f) => {
                 if !self.wanted(f.conn, Some(f.header.stream_id))
                     || self.filter.as_ref().is_some_and(|x| !x.matches(&**f))
                 {
-                    return;
+                    return flow_of(self.error.as_ref());
                 }
                 self.printed += 1;
                 self.unknown_fields += f.block.as_ref().map_or(0, |b| b.decoded.unknown as u64);
@@ -131,7 +131,7 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     || self.select.stream.is_some()
                     || self.filter.is_some()
                 {
-                    return;
+                    return flow_of(self.error.as_ref());
                 }
                 self.text_header();
                 let (c, t, off, p) = (*conn, *ts, *offset, *packet);
@@ -145,7 +145,7 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     || self.select.stream.is_some()
                     || self.filter.is_some()
                 {
-                    return;
+                    return flow_of(self.error.as_ref());
                 }
                 self.text_header();
                 let (c, d, t, n) = (*conn, *dir, *ts, *bytes);
@@ -166,8 +166,8 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     ),
                 });
             }
-            H2Event::Detected { .. } => {}
         }
+        flow_of(self.error.as_ref())
     }
 }
 

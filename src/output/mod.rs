@@ -21,6 +21,8 @@ pub enum Format {
 
 /// Writes a value as one JSON line.
 pub fn write_json_line<W: Write, T: serde::Serialize>(out: &mut W, value: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    // serde_json's own conversion keeps the kind of a write error (a closed
+    // pipe must stay BrokenPipe to end the run quietly).
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }

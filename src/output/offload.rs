@@ -6,7 +6,7 @@
 //! batches, to a thread that owns the real sink: output is byte for byte
 //! what a single thread writes, in half the wall time on two cores.
 
-use crate::analysis::Sink;
+use crate::analysis::{Flow, Sink, Stop, CONTINUE};
 use crate::grpc::GrpcEvent;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
@@ -37,39 +37,51 @@ impl<S: Sink + Send + 'static> CallsOnThread<S> {
         let batch_len = batch_len.max(1);
         let (tx, rx) = sync_channel::<Vec<GrpcEvent>>(IN_FLIGHT);
         let worker = std::thread::spawn(move || {
-            for batch in rx {
-                batch.into_iter().for_each(|ev| sink.grpc_event(ev));
+            // A sink that stops (its output closed) ends the thread; the
+            // channel closing then stops the pipeline on the other side.
+            'batches: for batch in rx {
+                for ev in batch {
+                    if sink.grpc_event(ev).is_break() {
+                        break 'batches;
+                    }
+                }
             }
             sink
         });
         CallsOnThread { tx: Some(tx), batch: Vec::with_capacity(batch_len), batch_len, worker: Some(worker) }
     }
 
-    fn send(&mut self) {
+    /// Hands the batch over; `Break` once the renderer is gone (its sink
+    /// stopped, or it panicked: `finish` tells which).
+    fn send(&mut self) -> Flow {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_len));
         if let Some(tx) = &self.tx {
-            // The renderer is gone only if it panicked; `finish` reports that.
             if tx.send(batch).is_err() {
                 self.tx = None;
             }
+        }
+        match self.tx {
+            Some(_) => CONTINUE,
+            None => Flow::Break(Stop::Done),
         }
     }
 
     /// Delivers what is pending, waits for the thread, returns the sink;
     /// `None` if the renderer panicked.
     pub fn finish(mut self) -> Option<S> {
-        self.send();
+        let _ = self.send();
         self.tx = None;
         self.worker.take()?.join().ok()
     }
 }
 
 impl<S: Sink + Send + 'static> Sink for CallsOnThread<S> {
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         self.batch.push(ev);
         if self.batch.len() >= self.batch_len {
-            self.send();
+            return self.send();
         }
+        CONTINUE
     }
 }
 
@@ -81,10 +93,11 @@ mod tests {
     #[derive(Default)]
     struct Seen(Vec<u32>);
     impl Sink for Seen {
-        fn grpc_event(&mut self, ev: GrpcEvent) {
+        fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
             if let GrpcEvent::Started { stream_id, .. } = ev {
                 self.0.push(stream_id);
             }
+            CONTINUE
         }
     }
 
@@ -93,7 +106,7 @@ mod tests {
         let mut s = CallsOnThread::spawn(Seen::default());
         let ids: Vec<u32> = (0..1001).map(|i| i * 2 + 1).collect();
         for &stream_id in &ids {
-            s.grpc_event(GrpcEvent::Started { conn: 1, stream_id, start: Timestamp::from_parts(1, 0) });
+            let _ = s.grpc_event(GrpcEvent::Started { conn: 1, stream_id, start: Timestamp::from_parts(1, 0) });
         }
         assert_eq!(s.finish().map(|c| c.0), Some(ids));
     }

@@ -8,6 +8,7 @@ use super::{Conversation, PcapBuilder, Side};
 use crate::capture::LinkType;
 use crate::h2::frame::flags::{END_HEADERS, END_STREAM};
 use crate::net::TcpFlags;
+use crate::notes::NoteCode;
 use crate::time::Timestamp;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,7 +20,7 @@ pub struct Fixture {
     /// The limit it attacks (as docs/robustness.md names it).
     pub limit: &'static str,
     /// The annotation code every hit of the limit carries (also the `stats` counter).
-    pub code: &'static str,
+    pub code: NoteCode,
     /// Makes the capture's bytes (gzip-compressed when the file name ends in `.gz`).
     pub build: fn() -> Vec<u8>,
 }
@@ -30,35 +31,40 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         file: "hpack_table_size.pcap.gz",
         limit: "HPACK dynamic table",
-        code: "hpack_table_limit",
+        code: NoteCode::HpackTableLimit,
         build: hpack_table_size,
     },
     Fixture {
         file: "continuation_flood.pcap.gz",
         limit: "header block",
-        code: "continuation_flood",
+        code: NoteCode::ContinuationFlood,
         build: continuation_flood,
     },
-    Fixture { file: "header_list.pcap.gz", limit: "header list", code: "header_list_limit", build: header_list },
+    Fixture { file: "header_list.pcap.gz", limit: "header list", code: NoteCode::HeaderListLimit, build: header_list },
     Fixture {
         file: "length_prefix_4gib.pcap.gz",
         limit: "gRPC message",
-        code: "message_too_large",
+        code: NoteCode::MessageTooLarge,
         build: length_prefix_4gib,
     },
     Fixture {
         file: "compression_bomb.pcap.gz",
         limit: "decompressed message",
-        code: "decompression_limit",
+        code: NoteCode::DecompressionLimit,
         build: compression_bomb,
     },
     Fixture {
         file: "out_of_order_flood.pcap.gz",
         limit: "bytes buffered ahead of a hole",
-        code: "reassembly_buffer_full",
+        code: NoteCode::ReassemblyBufferFull,
         build: out_of_order_flood,
     },
-    Fixture { file: "stream_ids.pcap.gz", limit: "streams per connection", code: "stream_limit", build: stream_ids },
+    Fixture {
+        file: "stream_ids.pcap.gz",
+        limit: "streams per connection",
+        code: NoteCode::StreamLimit,
+        build: stream_ids,
+    },
 ];
 
 /// How far past its default limit each flood goes.

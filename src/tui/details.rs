@@ -88,7 +88,7 @@ fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, 
             Some(Ok(b)) => Bytes::from(b),
             Some(Err(e)) => {
                 let id = t.add(Some(parent), label, Tone::Bad, None);
-                t.add(Some(id), e, Tone::Bad, None);
+                t.add(Some(id), e.to_string(), Tone::Bad, None);
                 return;
             }
             None => raw.clone(),
@@ -177,7 +177,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
         t.add(Some(timing), format!("deadline {} (grpc-timeout)", human_duration(d as i64)), Tone::Plain, None);
     }
     let titles = ["request headers", "response headers", "trailers"];
-    if let Some(b) = call.blocks.first().and_then(|b| b.as_ref()) {
+    if let Some(b) = call.blocks.first().and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
         add_block(&mut t, root, titles[0], b);
     }
     if !call.requests.is_empty() {
@@ -187,7 +187,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
         }
         t.expand(reqs);
     }
-    if let Some(b) = call.blocks.get(1).and_then(|b| b.as_ref()) {
+    if let Some(b) = call.blocks.get(1).and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
         add_block(&mut t, root, titles[1], b);
     }
     if !call.responses.is_empty() {
@@ -209,7 +209,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
             Some((src, 0..body.len())),
         );
     }
-    if let Some(b) = call.blocks.get(2).and_then(|b| b.as_ref()) {
+    if let Some(b) = call.blocks.get(2).and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
         add_block(&mut t, root, if call.trailers_only { "trailers (Trailers-Only)" } else { titles[2] }, b);
     }
     if let Some(d) = call.status_details() {
@@ -595,7 +595,7 @@ pub fn conn_tree(
                 None,
             );
         }
-        if let Some(sni) = &h.tls_server_name {
+        if let Some(sni) = &r.tls_server_name {
             t.add(Some(root), format!("TLS, server name {sni} (encrypted: not decoded)"), Tone::Dim, None);
         }
     }

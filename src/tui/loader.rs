@@ -4,7 +4,7 @@
 
 use super::model::{FrameRow, Msg};
 use crate::analysis::pipeline::ConnReport;
-use crate::analysis::{Pipeline, PipelineConfig, Sink};
+use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
 use crate::capture::live::LiveCapture;
 use crate::capture::FileCapture;
 use crate::grpc::GrpcEvent;
@@ -70,20 +70,23 @@ impl ToUi {
     }
 }
 
-impl Sink for ToUi {
-    fn stream_event(&mut self, ev: &StreamEvent) {
-        if let StreamEvent::Control { conn, dir, ts, flags, packet } = ev {
-            let _ = self.tx.send(Msg::Frame(FrameRow::Tcp {
-                conn: *conn,
-                dir: *dir,
-                ts: *ts,
-                flags: *flags,
-                packet: *packet,
-            }));
+impl ToUi {
+    /// The UI hung up (it was closed): the loader stops.
+    fn deliver(&self, msg: Msg) -> Flow {
+        match self.tx.send(msg) {
+            Ok(()) => CONTINUE,
+            Err(_) => Flow::Break(Stop::OutputClosed),
         }
     }
+}
 
-    fn h2_event(&mut self, ev: &H2Event) {
+impl Sink for ToUi {
+    fn stream_event(&mut self, ev: &StreamEvent) -> Flow {
+        let StreamEvent::Control { conn, dir, ts, flags, packet } = ev else { return CONTINUE };
+        self.deliver(Msg::Frame(FrameRow::Tcp { conn: *conn, dir: *dir, ts: *ts, flags: *flags, packet: *packet }))
+    }
+
+    fn h2_event(&mut self, ev: &H2Event) -> Flow {
         let row = match ev {
             H2Event::Frame(f) => {
                 let mut f = (**f).clone();
@@ -96,22 +99,21 @@ impl Sink for ToUi {
             H2Event::Lost { conn, dir, ts, bytes, .. } => {
                 FrameRow::Lost { conn: *conn, dir: *dir, ts: *ts, bytes: *bytes }
             }
-            H2Event::Detected { .. } => return,
         };
-        let _ = self.tx.send(Msg::Frame(row));
+        self.deliver(Msg::Frame(row))
     }
 
-    fn grpc_event(&mut self, ev: GrpcEvent) {
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         let msg = match ev {
             GrpcEvent::Finished(c) => Msg::Call(c),
             GrpcEvent::Schema(files) => Msg::Schema(files),
-            GrpcEvent::Started { .. } => return,
+            GrpcEvent::Started { .. } => return CONTINUE,
         };
-        let _ = self.tx.send(msg);
+        self.deliver(msg)
     }
 
-    fn connection(&mut self, c: ConnReport) {
-        let _ = self.tx.send(Msg::Conn(Box::new(c)));
+    fn connection(&mut self, c: ConnReport) -> Flow {
+        self.deliver(Msg::Conn(Box::new(c)))
     }
 }
 
@@ -122,7 +124,9 @@ pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
     let sink = ToUi::new(&tx, &cfg);
     let mut p = Pipeline::new(cfg, sink);
     while let Some(pkt) = cap.next_packet() {
-        p.packet(&pkt);
+        if p.packet(&pkt).is_break() {
+            break;
+        }
     }
     p.finish();
     let _ = tx.send(Msg::Done(cap.warnings().iter().map(|w| w.to_string()).collect()));
@@ -151,7 +155,10 @@ fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: Sender<Msg>, stop: &
     let mut p = Pipeline::new(cfg, sink);
     let mut last = Instant::now();
     while let Some(pkt) = cap.next_packet() {
-        p.packet(&pkt);
+        if p.packet(&pkt).is_break() {
+            // The UI is gone.
+            return;
+        }
         if last.elapsed() >= Duration::from_millis(100) {
             last = Instant::now();
             let (read, total) = cap.progress();
@@ -183,8 +190,10 @@ fn load_live(
     {
         match cap.next(100) {
             Ok(Some(pkt)) => {
-                p.packet(&pkt);
                 n += 1;
+                if p.packet(&pkt).is_break() {
+                    break;
+                }
             }
             Ok(None) => {}
             Err(e) => {

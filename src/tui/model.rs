@@ -170,7 +170,8 @@ impl Model {
                 self.frames.push(f);
             }
             Msg::Conn(c) => {
-                crate::analysis::Sink::connection(&mut self.stats, (*c).clone());
+                // Statistics never stop: their answer is always to go on.
+                let _ = crate::analysis::Sink::connection(&mut self.stats, (*c).clone());
                 let at = self.conns.partition_point(|x| x.tcp.id < c.tcp.id);
                 self.conns.insert(at, *c);
                 self.channels_stale = true;

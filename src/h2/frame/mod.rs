@@ -351,25 +351,9 @@ pub fn setting_name(id: u16) -> String {
     }
 }
 
-/// Error code names (§7).
+/// Error code names (§7); the table lives with the exchange's reset cause.
 pub fn error_name(code: u32) -> String {
-    match code {
-        0x0 => "NO_ERROR".into(),
-        0x1 => "PROTOCOL_ERROR".into(),
-        0x2 => "INTERNAL_ERROR".into(),
-        0x3 => "FLOW_CONTROL_ERROR".into(),
-        0x4 => "SETTINGS_TIMEOUT".into(),
-        0x5 => "STREAM_CLOSED".into(),
-        0x6 => "FRAME_SIZE_ERROR".into(),
-        0x7 => "REFUSED_STREAM".into(),
-        0x8 => "CANCEL".into(),
-        0x9 => "COMPRESSION_ERROR".into(),
-        0xa => "CONNECT_ERROR".into(),
-        0xb => "ENHANCE_YOUR_CALM".into(),
-        0xc => "INADEQUATE_SECURITY".into(),
-        0xd => "HTTP_1_1_REQUIRED".into(),
-        n => format!("UNKNOWN_ERROR_0x{n:x}"),
-    }
+    crate::exchange::http2_error_name(code)
 }
 
 #[cfg(test)]

@@ -1,0 +1,337 @@
+//! The decoder chain of one connection: the layers above TCP, chosen by the
+//! detector from the connection's first bytes.
+//!
+//! ```text
+//! TCP byte streams ─▶ detector ─▶ [record layer: TLS, a later issue] ─▶ HTTP/2 ─▶ exchanges ─▶ gRPC calls
+//!                             └─▶ opaque (TLS without keys, HTTP/1.1, other): counted, not decoded
+//! ```
+//!
+//! Until the detector decides, the connection's bytes wait here (bounded);
+//! once it has, they are replayed into the chosen decoders in capture
+//! order, so a decoder sees exactly the byte stream it would have seen had
+//! it been chosen at the first byte. A capture begun mid-connection has no
+//! first bytes to look at: HTTP/2 is looked for by its framing (the only
+//! protocol of ours that can be found mid-stream).
+//!
+//! The chain owns what its connection decodes, and the roles of its two
+//! ends: when HTTP/2 content shows client and server reversed, the chain
+//! relabels everything above TCP in one place ([`Chain::roles_swapped`]).
+
+pub mod client_hello;
+pub mod detect;
+
+use crate::exchange::{ExchangeEvent, Protocol};
+use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};
+use crate::h2::{H2Config, H2Conn, H2Event, H2Summary, Start, ToExchanges};
+use crate::tcp::{ConnId, Dir, EndReason};
+use crate::time::Timestamp;
+use bytes::{Bytes, BytesMut};
+use detect::ClientStart;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What new chains are made with.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// The HTTP/2 layer's settings (shared by every connection).
+    pub h2: Arc<H2Config>,
+    /// Message limits of the gRPC layer.
+    pub limits: MessageLimits,
+    /// Message bytes kept per call (`--max-call-bytes`).
+    pub max_call_bytes: usize,
+}
+
+/// Bytes the detector may hold per direction before it decides with what
+/// it has: a TLS ClientHello record is at most 16 kB plus its header in
+/// practice (2^16 by the format), an HTTP/2 preface 24 bytes.
+const MAX_PENDING: usize = 64 * 1024 + 5;
+
+/// A byte-stream event held while the detector decides.
+enum Held {
+    Data { dir: Dir, ts: Timestamp, offset: u64, data: Bytes, packet: u64 },
+    Gap { dir: Dir, ts: Timestamp, offset: u64, len: u64 },
+}
+
+/// The detector's state: the first bytes of each direction, and the
+/// events to replay once it decides.
+#[derive(Default)]
+struct Pending {
+    first: [BytesMut; 2],
+    held: Vec<Held>,
+}
+
+/// The decoders of an HTTP/2 connection.
+struct Http2Stack {
+    h2: H2Conn,
+    exchanges: ToExchanges,
+    calls: CallTracker,
+}
+
+/// Where the chain is.
+enum Stage {
+    /// Not a byte yet: nothing is built (a SYN flood costs no decoders).
+    Idle,
+    /// The detector is looking at the first bytes.
+    Detecting(Box<Pending>),
+    /// HTTP/2, decoding.
+    Http2(Box<Http2Stack>),
+    /// Not decoded further (TLS without keys, HTTP/1.x, other).
+    Opaque,
+    /// The connection closed: the decoders are gone (a closed connection
+    /// lingers in the TCP table for a minute of capture time to absorb late
+    /// ACKs; memory stays proportional to the connections talking), their
+    /// HTTP/2 summary kept.
+    Done(Option<Box<H2Summary>>),
+}
+
+/// The layers above TCP for one connection.
+pub struct Chain {
+    id: ConnId,
+    client: SocketAddr,
+    server: SocketAddr,
+    /// The SYN was captured: the connection's first bytes are its start.
+    syn_seen: bool,
+    /// Client and server were told apart by port numbers alone.
+    roles_guessed: bool,
+    stage: Stage,
+    /// What the detector decided (HTTP/2 connections report what their
+    /// decoder found instead).
+    protocol: Protocol,
+    tls_server_name: Option<String>,
+}
+
+/// What a chain knows about its connection at the end.
+#[derive(Debug, Clone)]
+pub struct StackReport {
+    /// What the connection carried.
+    pub protocol: Protocol,
+    /// The TLS server name (SNI), when the connection is TLS and sent one.
+    pub tls_server_name: Option<String>,
+    /// The HTTP/2 facts (empty when it was not HTTP/2).
+    pub h2: H2Summary,
+}
+
+impl Chain {
+    /// The chain of connection `id`, as its TCP facts say to start it.
+    pub fn new(id: ConnId, client: SocketAddr, server: SocketAddr, syn_seen: bool, roles_guessed: bool) -> Self {
+        Chain {
+            id,
+            client,
+            server,
+            syn_seen,
+            roles_guessed,
+            stage: Stage::Idle,
+            protocol: Protocol::Unknown,
+            tls_server_name: None,
+        }
+    }
+
+    /// In-order bytes of `dir` at stream `offset`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn data(
+        &mut self,
+        cfg: &ChainConfig,
+        dir: Dir,
+        ts: Timestamp,
+        offset: u64,
+        data: &Bytes,
+        packet: u64,
+        out: &mut Vec<H2Event>,
+    ) {
+        self.begin(cfg);
+        match &mut self.stage {
+            Stage::Detecting(p) => {
+                if let Some(first) = p.first.get_mut(dir.index()) {
+                    if first.len() < MAX_PENDING {
+                        first.extend_from_slice(data.get(..(MAX_PENDING - first.len()).min(data.len())).unwrap_or(&[]));
+                    }
+                }
+                p.held.push(Held::Data { dir, ts, offset, data: data.clone(), packet });
+                self.detect(cfg, out);
+            }
+            Stage::Http2(s) => s.h2.data(dir, ts, offset, data.clone(), packet, out),
+            Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
+        }
+    }
+
+    /// `len` bytes of `dir` were never captured, starting at `offset`.
+    pub fn gap(&mut self, cfg: &ChainConfig, dir: Dir, ts: Timestamp, offset: u64, len: u64, out: &mut Vec<H2Event>) {
+        self.begin(cfg);
+        match &mut self.stage {
+            Stage::Detecting(p) if dir == Dir::ToServer => {
+                // The client's first bytes are gone: its start cannot be
+                // checked, so HTTP/2 is looked for by its framing.
+                let held = std::mem::take(&mut p.held);
+                self.stage = self.http2(cfg, Start::Search);
+                self.replay(held, out);
+                if let Stage::Http2(s) = &mut self.stage {
+                    s.h2.gap(dir, ts, offset, len, out);
+                }
+            }
+            Stage::Detecting(p) => {
+                if let Some(first) = p.first.get_mut(dir.index()) {
+                    first.clear();
+                }
+                p.held.retain(|h| !matches!(h, Held::Data { dir: d, .. } if *d == dir));
+                p.held.push(Held::Gap { dir, ts, offset, len });
+            }
+            Stage::Http2(s) => s.h2.gap(dir, ts, offset, len, out),
+            Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
+        }
+    }
+
+    /// The first byte-stream event: decoders are made now, not at the SYN,
+    /// so that a connection that never carries data costs only its TCP state.
+    fn begin(&mut self, cfg: &ChainConfig) {
+        if let Stage::Idle = self.stage {
+            self.stage = if self.syn_seen {
+                Stage::Detecting(Box::default())
+            } else {
+                // No start to look at: HTTP/2 is found by its framing.
+                self.http2(cfg, Start::Search)
+            };
+        }
+    }
+
+    /// Decides the protocol from the first bytes, when they suffice.
+    fn detect(&mut self, cfg: &ChainConfig, out: &mut Vec<H2Event>) {
+        let Stage::Detecting(p) = &mut self.stage else { return };
+        let [client, server] = &p.first;
+        if client.is_empty() && detect::server_settings_first(server) {
+            // Servers may send their SETTINGS before the client's preface
+            // arrives (gRPC C-core does): HTTP/2 it is; the preface is still checked.
+            return self.decided_http2(cfg, Start::Preface, out);
+        }
+        let port_forced = cfg.h2.h2_ports.contains(&self.server.port());
+        match detect::classify_client_start(client) {
+            ClientStart::NeedMore if client.len() >= MAX_PENDING || server.len() >= MAX_PENDING => {
+                self.opaque(Protocol::Other)
+            }
+            ClientStart::NeedMore => {}
+            ClientStart::Preface => self.decided_http2(cfg, Start::Preface, out),
+            ClientStart::Tls => {
+                let name = client_hello::server_name(client);
+                let whole = detect::tls_record_len(client).is_some_and(|n| client.len() >= 5 + n);
+                if name.is_some() || whole || client.len() >= MAX_PENDING {
+                    self.tls_server_name = name;
+                    self.opaque(Protocol::Tls);
+                }
+            }
+            ClientStart::Http1 => self.opaque(Protocol::Http1),
+            // `--h2-port` named this port: look for frames whatever came first.
+            ClientStart::Other if port_forced => self.decided_http2(cfg, Start::Search, out),
+            ClientStart::Other => self.opaque(Protocol::Other),
+        }
+    }
+
+    /// HTTP/2 it is: the held bytes go to a new HTTP/2 decoder.
+    fn decided_http2(&mut self, cfg: &ChainConfig, start: Start, out: &mut Vec<H2Event>) {
+        let Stage::Detecting(p) = &mut self.stage else { return };
+        let held = std::mem::take(&mut p.held);
+        self.stage = self.http2(cfg, start);
+        self.replay(held, out);
+    }
+
+    fn replay(&mut self, held: Vec<Held>, out: &mut Vec<H2Event>) {
+        let Stage::Http2(s) = &mut self.stage else { return };
+        for h in held {
+            match h {
+                Held::Data { dir, ts, offset, data, packet } => s.h2.data(dir, ts, offset, data, packet, out),
+                Held::Gap { dir, ts, offset, len } => s.h2.gap(dir, ts, offset, len, out),
+            }
+        }
+    }
+
+    fn opaque(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+        self.stage = Stage::Opaque;
+    }
+
+    fn http2(&self, cfg: &ChainConfig, start: Start) -> Stage {
+        let h2 = H2Conn::new(self.id, cfg.h2.clone(), self.server.port(), self.syn_seen, start, self.roles_guessed);
+        let calls = CallTracker::new(self.id, self.client, self.server, cfg.limits, cfg.max_call_bytes);
+        Stage::Http2(Box::new(Http2Stack { h2, exchanges: ToExchanges, calls }))
+    }
+
+    /// Hands an HTTP/2 event (after redaction, and after the sinks saw it)
+    /// to the exchange layer and the gRPC calls above it.
+    pub fn h2_event(&mut self, ev: &H2Event, exchanges: &mut Vec<ExchangeEvent>, out: &mut Vec<GrpcEvent>) {
+        let Stage::Http2(s) = &mut self.stage else { return };
+        exchanges.clear();
+        s.exchanges.event(ev, exchanges);
+        for x in exchanges.iter() {
+            s.calls.exchange(x, out);
+        }
+    }
+
+    /// Whether the content just showed the TCP layer's client and server
+    /// reversed (asked once after each byte-stream event).
+    pub fn take_swap(&mut self) -> bool {
+        match &mut self.stage {
+            Stage::Http2(s) => s.h2.take_swap(),
+            _ => false,
+        }
+    }
+
+    /// The connection's (client, server), as the chain knows them now.
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        (self.client, self.server)
+    }
+
+    /// Client and server are the other way round: relabels every layer
+    /// above TCP. (The HTTP/2 decoder, which found out, has relabelled
+    /// itself; the TCP layer is the pipeline's.)
+    pub fn roles_swapped(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        if let Stage::Http2(s) = &mut self.stage {
+            s.calls.swap_roles();
+        }
+    }
+
+    /// The capture ended (or the connection's record is done): what the
+    /// decoders still hold is released.
+    pub fn finish(&mut self, out: &mut Vec<H2Event>) {
+        match &mut self.stage {
+            Stage::Http2(s) => s.h2.finish(out),
+            Stage::Detecting(p) => {
+                // Bytes came but said nothing recognisable before the end.
+                if p.first.iter().any(|b| !b.is_empty()) {
+                    self.opaque(Protocol::Other);
+                }
+            }
+            Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
+        }
+    }
+
+    /// The TCP connection ended: calls still open end with it (or stay
+    /// incomplete when only the capture ended), and the decoders are
+    /// dropped, their summary kept. Call [`Chain::finish`] first, and
+    /// deliver the HTTP/2 events it released, so the calls have them.
+    pub fn closed(&mut self, reason: EndReason, ts: Timestamp, out: &mut Vec<GrpcEvent>) {
+        let summary = match std::mem::replace(&mut self.stage, Stage::Done(None)) {
+            Stage::Http2(s) => {
+                let mut s = *s;
+                s.calls.connection_closed(reason, ts, out);
+                self.protocol = s.h2.protocol();
+                Some(Box::new(s.h2.summary()))
+            }
+            Stage::Done(summary) => summary,
+            Stage::Idle | Stage::Detecting(_) | Stage::Opaque => None,
+        };
+        self.stage = Stage::Done(summary);
+    }
+
+    /// What the chain knows about its connection.
+    pub fn report(&self) -> StackReport {
+        let (protocol, h2) = match &self.stage {
+            Stage::Http2(s) => (s.h2.protocol(), s.h2.summary()),
+            Stage::Done(Some(h2)) => (self.protocol, (**h2).clone()),
+            Stage::Done(None) => (self.protocol, H2Summary::new()),
+            Stage::Idle | Stage::Detecting(_) | Stage::Opaque => (self.protocol, H2Summary::new()),
+        };
+        StackReport { protocol, tls_server_name: self.tls_server_name.clone(), h2 }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,242 @@
+//! Protocol-neutral exchanges: what an application protocol (HTTP/2 today,
+//! HTTP/1.1 later) tells the layers above it about one request and its
+//! response, whatever carried them.
+//!
+//! An exchange is one HTTP/2 stream, or one HTTP/1.1 request/response pair.
+//! Its events are heads (header blocks), body chunks, ends and resets; the
+//! protocol's own facts (a stream id, a RST_STREAM code, a GOAWAY) travel as
+//! typed attributes here, so that the gRPC layer never names an HTTP/2 type.
+//! Every event keeps where its bytes were captured ([`Span`]), so a consumer
+//! can point back at the packets even when a layer in between transformed
+//! the bytes (decryption, decompression).
+
+use crate::tcp::{ConnId, Dir, Side};
+use crate::time::Timestamp;
+use bytes::Bytes;
+use serde::Serialize;
+use std::any::Any;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// What a connection's bytes turned out to carry (decided by the decoder
+/// chain's detector, or by an application protocol that found its framing
+/// in a capture begun mid-connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Not decided yet.
+    Unknown,
+    /// HTTP/2 in clear text.
+    Http2,
+    /// A TLS session (encrypted: not decodable).
+    Tls,
+    /// HTTP/1.x.
+    Http1,
+    /// Something else.
+    Other,
+}
+
+impl Protocol {
+    /// The protocol's name as printed (`http2`, `tls`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Unknown => "unknown",
+            Protocol::Http2 => "http2",
+            Protocol::Tls => "tls",
+            Protocol::Http1 => "http1",
+            Protocol::Other => "other",
+        }
+    }
+}
+
+/// A header field as an exchange carries it; `None` parts were not
+/// recoverable (e.g. an HPACK entry inserted before the capture began).
+pub type HeaderPair = (Option<Bytes>, Option<Bytes>);
+
+/// Where some decoded bytes were captured: a range of one direction's TCP
+/// byte stream, and the packet that completed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Direction of the byte stream.
+    pub dir: Dir,
+    /// Offset of the first byte in that stream.
+    pub offset: u64,
+    /// Bytes.
+    pub len: u64,
+    /// Number of the packet holding the last byte (0 when the layer that
+    /// made the span did not record it: earlier fragments of a header block).
+    pub packet: u64,
+}
+
+/// The record an application protocol keeps of a head, for viewers that
+/// know that protocol (the TUI and `explain` show an HTTP/2 head's HPACK
+/// encoding from it). Opaque to the gRPC layer.
+pub type WireRecord = Arc<dyn Any + Send + Sync>;
+
+/// A head: a request's or response's header block, or trailers.
+#[derive(Clone)]
+pub struct Head {
+    /// Fields in wire order, duplicates kept.
+    pub fields: Vec<HeaderPair>,
+    /// Where the head's bytes were captured (one span per fragment).
+    pub spans: Vec<Span>,
+    /// The protocol's own record of the head.
+    pub wire: Option<WireRecord>,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head").field("fields", &self.fields).field("spans", &self.spans).finish_non_exhaustive()
+    }
+}
+
+impl Head {
+    /// The protocol's record of this head, when it is a `T`.
+    pub fn wire<T: Any>(&self) -> Option<&T> {
+        self.wire.as_deref().and_then(|w| (w as &dyn Any).downcast_ref::<T>())
+    }
+}
+
+/// Why an exchange was reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "protocol", rename_all = "snake_case")]
+pub enum ResetCause {
+    /// An HTTP/2 RST_STREAM (RFC 9113 §6.4).
+    Http2 {
+        /// Its error code (RFC 9113 §7).
+        error_code: u32,
+    },
+}
+
+impl ResetCause {
+    /// The error code's name: `CANCEL`, `REFUSED_STREAM`, ...
+    pub fn name(&self) -> String {
+        match self {
+            ResetCause::Http2 { error_code } => http2_error_name(*error_code),
+        }
+    }
+}
+
+/// The name of an HTTP/2 error code (RFC 9113 §7): the one table of them,
+/// used by RST_STREAM and GOAWAY alike.
+pub fn http2_error_name(code: u32) -> String {
+    let known = match code {
+        0x0 => "NO_ERROR",
+        0x1 => "PROTOCOL_ERROR",
+        0x2 => "INTERNAL_ERROR",
+        0x3 => "FLOW_CONTROL_ERROR",
+        0x4 => "SETTINGS_TIMEOUT",
+        0x5 => "STREAM_CLOSED",
+        0x6 => "FRAME_SIZE_ERROR",
+        0x7 => "REFUSED_STREAM",
+        0x8 => "CANCEL",
+        0x9 => "COMPRESSION_ERROR",
+        0xa => "CONNECT_ERROR",
+        0xb => "ENHANCE_YOUR_CALM",
+        0xc => "INADEQUATE_SECURITY",
+        0xd => "HTTP_1_1_REQUIRED",
+        n => return format!("UNKNOWN_ERROR_0x{n:x}"),
+    };
+    known.to_string()
+}
+
+/// Where and when an exchange event happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    /// Connection.
+    pub conn: ConnId,
+    /// Direction of the bytes that carried it.
+    pub dir: Dir,
+    /// Time of the packet that completed it.
+    pub ts: Timestamp,
+    /// That packet's number.
+    pub packet: u64,
+}
+
+/// What an application protocol tells the layers above about its exchanges.
+#[derive(Debug, Clone)]
+pub enum ExchangeEvent {
+    /// Exchange `id` is under way: a fragment of a head was seen (the head
+    /// itself completes later).
+    Begun {
+        /// Where.
+        at: At,
+        /// The exchange (for HTTP/2, the stream id).
+        id: u32,
+    },
+    /// A complete head from `at.dir`'s sender: the first from the client is
+    /// the request head; from the server, the response head, or its
+    /// trailers when it is not the first (RFC 9110 §6).
+    Head {
+        /// Where.
+        at: At,
+        /// The exchange.
+        id: u32,
+        /// The head.
+        head: Arc<Head>,
+        /// The sender's side ends with it.
+        end: bool,
+    },
+    /// A head of the exchange was not captured (its bytes fell in a gap).
+    HeadLost {
+        /// Where.
+        at: At,
+        /// The exchange.
+        id: u32,
+    },
+    /// A chunk of body.
+    Body {
+        /// Where.
+        at: At,
+        /// The exchange.
+        id: u32,
+        /// The bytes (zero-filled where not captured).
+        data: Bytes,
+        /// The part of `data` that was never captured.
+        missing: Option<Range<usize>>,
+        /// Where `data` was captured.
+        span: Span,
+        /// The sender's side ends with it.
+        end: bool,
+    },
+    /// The exchange was reset by `from`.
+    Reset {
+        /// Where.
+        at: At,
+        /// The exchange.
+        id: u32,
+        /// Who reset it.
+        from: Side,
+        /// Why.
+        cause: ResetCause,
+    },
+    /// The server will process no exchange above `last_id` (an HTTP/2
+    /// GOAWAY): those not yet answered were never processed.
+    Refused {
+        /// Where.
+        at: At,
+        /// The last exchange the server may have processed.
+        last_id: u32,
+    },
+    /// Bytes of `at.dir` were lost where exchange boundaries lie: exchanges
+    /// under way may miss parts.
+    Lost {
+        /// Where.
+        at: At,
+    },
+}
+
+impl ExchangeEvent {
+    /// Where the event happened.
+    pub fn at(&self) -> &At {
+        match self {
+            ExchangeEvent::Begun { at, .. }
+            | ExchangeEvent::Head { at, .. }
+            | ExchangeEvent::HeadLost { at, .. }
+            | ExchangeEvent::Body { at, .. }
+            | ExchangeEvent::Reset { at, .. }
+            | ExchangeEvent::Refused { at, .. }
+            | ExchangeEvent::Lost { at } => at,
+        }
+    }
+}

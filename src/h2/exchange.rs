@@ -1,0 +1,114 @@
+//! HTTP/2 frames as protocol-neutral exchange events: a stream is an
+//! exchange; HEADERS blocks are heads, DATA is body, RST_STREAM a reset, a
+//! server's GOAWAY refuses the streams above its last id.
+//!
+//! Only what the layers above need crosses: the stream id as the exchange
+//! id, the RST_STREAM code as a typed reset cause, the decoded header block
+//! as the head's wire record (for viewers that show its HPACK encoding).
+
+use super::frame::{flags, Body, HEADER_LEN};
+use super::types::{Frame, H2Event, HeaderBlock};
+use crate::exchange::{At, ExchangeEvent, Head, HeaderPair, ResetCause, Span};
+use crate::notes::NoteCode;
+use crate::tcp::Dir;
+use std::sync::Arc;
+
+/// Turns one connection's HTTP/2 events into exchange events. Stateless:
+/// every frame says all it needs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ToExchanges;
+
+impl ToExchanges {
+    /// The exchange events of `ev`, appended to `out`.
+    pub fn event(&self, ev: &H2Event, out: &mut Vec<ExchangeEvent>) {
+        match ev {
+            H2Event::Frame(f) => frame(f, out),
+            H2Event::Lost { conn, dir, ts, framing_lost: true, .. } => {
+                out.push(ExchangeEvent::Lost { at: At { conn: *conn, dir: *dir, ts: *ts, packet: 0 } })
+            }
+            H2Event::Lost { framing_lost: false, .. } | H2Event::Preface { .. } => {}
+        }
+    }
+}
+
+fn frame(f: &Frame, out: &mut Vec<ExchangeEvent>) {
+    let at = At { conn: f.conn, dir: f.dir, ts: f.ts, packet: f.packet };
+    let id = f.header.stream_id;
+    if let Body::GoAway { last_stream_id, .. } = &f.body {
+        // A client's GOAWAY says nothing about which requests the server processed.
+        if f.dir == Dir::ToClient {
+            out.push(ExchangeEvent::Refused { at, last_id: *last_stream_id });
+        }
+        return;
+    }
+    // Stream 0 carries no exchange; server-initiated (pushed) streams are
+    // not requests; a stream the HTTP/2 layer refused to track
+    // (--max-streams) gets no exchange either: that cap is what bounds the
+    // memory of the layers above.
+    if id == 0 || id.is_multiple_of(2) || f.notes.iter().any(|n| n.code == NoteCode::StreamLimit) {
+        return;
+    }
+    match &f.body {
+        Body::Headers { .. } | Body::Continuation { .. } => headers(f, at, id, out),
+        Body::Data { data, .. } => {
+            let payload_start = f.offset + HEADER_LEN as u64;
+            let missing = f
+                .missing
+                .as_ref()
+                .map(|m| m.start.saturating_sub(data.start)..m.end.saturating_sub(data.start).min(data.len()));
+            out.push(ExchangeEvent::Body {
+                at,
+                id,
+                data: f.payload.slice(data.clone()),
+                missing,
+                span: Span {
+                    dir: f.dir,
+                    offset: payload_start + data.start as u64,
+                    len: data.len() as u64,
+                    packet: f.packet,
+                },
+                end: f.header.has(flags::END_STREAM),
+            });
+        }
+        Body::RstStream { error_code } => out.push(ExchangeEvent::Reset {
+            at,
+            id,
+            from: f.dir.sender(),
+            cause: ResetCause::Http2 { error_code: *error_code },
+        }),
+        _ => {}
+    }
+}
+
+/// A HEADERS frame begins (or is) a head; a CONTINUATION only matters when
+/// it completes one.
+fn headers(f: &Frame, at: At, id: u32, out: &mut Vec<ExchangeEvent>) {
+    let starts_head = matches!(f.body, Body::Headers { .. });
+    match &f.block {
+        Some(block) => out.push(ExchangeEvent::Head { at, id, head: Arc::new(head(f, block)), end: block.end_stream }),
+        None if starts_head && f.notes.iter().any(|n| n.code == NoteCode::HeaderBlockLost) => {
+            out.push(ExchangeEvent::HeadLost { at, id })
+        }
+        None if starts_head => out.push(ExchangeEvent::Begun { at, id }),
+        None => {}
+    }
+}
+
+/// A decoded header block as a head; the block is its wire record. The
+/// block keeps each fragment's offset; the packet is known for the last.
+fn head(f: &Frame, block: &Arc<HeaderBlock>) -> Head {
+    let fields: Vec<HeaderPair> = block.decoded.fields.iter().map(|x| (x.name.clone(), x.value.clone())).collect();
+    let last = block.fragments.len().saturating_sub(1);
+    let spans = block
+        .fragments
+        .iter()
+        .enumerate()
+        .map(|(i, &(offset, len))| Span {
+            dir: f.dir,
+            offset,
+            len: len as u64,
+            packet: if i == last { f.packet } else { 0 },
+        })
+        .collect();
+    Head { fields, spans, wire: Some(block.clone()) }
+}
