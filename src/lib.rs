@@ -26,6 +26,7 @@ pub mod h2;
 pub mod net;
 pub mod notes;
 pub mod output;
+pub mod present;
 pub mod proto;
 pub mod synth;
 pub mod tcp;

@@ -1,12 +1,13 @@
 //! The pipeline driver: packets in, layer events out to a sink.
 
 use crate::capture::Packet;
+pub use crate::chain::{CallCounts, ConnReport};
 use crate::chain::{Chain, ChainConfig};
 use crate::exchange::{ExchangeEvent, Protocol};
-use crate::grpc::{GrpcEvent, MessageLimits, Origin};
-use crate::h2::{H2Config, H2Event, H2Summary};
+use crate::grpc::{GrpcEvent, MessageLimits};
+use crate::h2::{H2Config, H2Event};
 use crate::net::{self, Decoded, Skip};
-use crate::tcp::{ConnId, ConnSummary, FlowTable, StreamEvent, TcpConfig};
+use crate::tcp::{ConnId, FlowTable, StreamEvent, TcpConfig};
 use ahash::AHashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -68,52 +69,6 @@ pub trait Sink {
     /// A connection left the flow table with its final record.
     fn connection(&mut self, _conn: ConnReport) -> Flow {
         CONTINUE
-    }
-}
-
-/// Everything known about a connection when it is done.
-#[derive(Debug, Clone)]
-pub struct ConnReport {
-    /// TCP facts.
-    pub tcp: ConnSummary,
-    /// What the connection carried (the decoder chain's verdict).
-    pub protocol: Protocol,
-    /// The TLS server name (SNI), when the connection is TLS and sent one.
-    pub tls_server_name: Option<String>,
-    /// HTTP/2 facts, when the connection was decoded as HTTP/2 (or tried).
-    pub h2: Option<H2Summary>,
-    /// Its gRPC calls, counted by outcome.
-    pub calls: CallCounts,
-}
-
-/// Calls of a connection by outcome.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct CallCounts {
-    /// All calls.
-    pub total: u64,
-    /// Ended OK.
-    pub ok: u64,
-    /// Failed by the application.
-    pub application: u64,
-    /// Failed by the transport.
-    pub transport: u64,
-    /// Ended with a status that could not be read.
-    pub unknown: u64,
-    /// Still open when the capture (or the connection's record) ended.
-    pub incomplete: u64,
-}
-
-impl CallCounts {
-    /// Counts one finished call.
-    pub fn add(&mut self, call: &crate::grpc::Call) {
-        self.total += 1;
-        match call.verdict().0 {
-            Origin::Application => self.application += 1,
-            Origin::Transport => self.transport += 1,
-            Origin::Unknown => self.unknown += 1,
-            Origin::None if call.end.is_none() => self.incomplete += 1,
-            Origin::None => self.ok += 1,
-        }
     }
 }
 

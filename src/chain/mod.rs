@@ -19,6 +19,9 @@
 
 pub mod client_hello;
 pub mod detect;
+mod report;
+
+pub use report::{CallCounts, ConnReport};
 
 use crate::exchange::{ExchangeEvent, Protocol};
 use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};

@@ -242,30 +242,30 @@ pub struct DecodeArgs {
     pub h2_ports: Vec<u16>,
 
     /// Bytes buffered ahead of a hole per direction before the hole is reported as a gap.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::tcp::TcpConfig::default().max_buffered_per_direction, help_heading = "Limits")]
     pub max_reassembly_buffer: usize,
 
     /// TCP connections tracked at once; past it the least recently active tenth is evicted
     /// (flow_table_full). Each tracked connection costs about 1.5 kB before it carries data.
-    #[arg(long, value_name = "N", default_value_t = 250_000, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = crate::tcp::TcpConfig::default().max_connections, help_heading = "Limits")]
     pub max_connections: usize,
 
     /// HTTP/2 streams tracked at once per connection; frames of further streams are
     /// shown but start no call (stream_limit).
-    #[arg(long, value_name = "N", default_value_t = 10_000, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = crate::h2::H2Config::default().max_streams, help_heading = "Limits")]
     pub max_streams: usize,
 
     /// Largest HPACK dynamic table kept per direction, whatever a size update asks (hpack_table_limit).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::h2::hpack::Limits::default().max_table_size, help_heading = "Limits")]
     pub max_hpack_table: usize,
 
     /// Decoded header list kept per header block; later fields are counted, not kept (header_list_limit).
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::h2::hpack::Limits::default().max_header_list, help_heading = "Limits")]
     pub max_header_list: usize,
 
     /// Largest header block assembled from HEADERS and CONTINUATION frames: the
     /// CONTINUATION-flood guard (continuation_flood).
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::h2::H2Config::default().max_header_block, help_heading = "Limits")]
     pub max_header_block: usize,
 
     /// Replace the values of sensitive headers (authorization, proxy-authorization, cookie,
@@ -359,13 +359,13 @@ pub struct SchemaArgs {
 #[derive(Debug, Args, Clone)]
 pub struct MessageArgs {
     /// Largest message kept; longer ones are reported with their length only (message_too_large).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::grpc::MessageLimits::default().max_message, help_heading = "Limits")]
     pub max_message_size: usize,
     /// Largest size a compressed message may decompress to: the compression-bomb guard (decompression_limit).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::grpc::MessageLimits::default().max_decompressed, help_heading = "Limits")]
     pub max_decompressed_size: usize,
     /// Message bytes kept per call; past it messages keep their length, not their bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::analysis::PipelineConfig::new().max_call_bytes, help_heading = "Limits")]
     pub max_call_bytes: usize,
 }
 
@@ -452,4 +452,16 @@ pub struct StatsArgs {
     /// With -i: print the statistics every SECS seconds (and at the end).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub interval: f64,
+}
+
+impl Default for MessageArgs {
+    /// The layers' defaults (what the flags default to).
+    fn default() -> Self {
+        let limits = crate::grpc::MessageLimits::default();
+        MessageArgs {
+            max_message_size: limits.max_message,
+            max_decompressed_size: limits.max_decompressed,
+            max_call_bytes: crate::analysis::PipelineConfig::new().max_call_bytes,
+        }
+    }
 }

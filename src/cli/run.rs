@@ -11,10 +11,11 @@ use crate::capture::live::{self, LiveCapture, LiveOptions};
 use crate::capture::{FileCapture, Packet};
 use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
-use crate::output::calls::{CallsPrinter, Decoder};
+use crate::output::calls::CallsPrinter;
 use crate::output::conns::ConnsPrinter;
 use crate::output::frames::{FrameSelection, FramesPrinter};
 use crate::output::offload::CallsOnThread;
+use crate::present::Decoder;
 use crate::proto::{Schema, SchemaSources};
 use clap::Parser;
 use std::io::{self, BufWriter, Write};
@@ -108,8 +109,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             format: crate::output::Format::Text,
             filter: args.filter,
         };
-        let messages =
-            MessageArgs { max_message_size: 64 << 20, max_decompressed_size: 64 << 20, max_call_bytes: 256 << 20 };
+        let messages = MessageArgs::default();
         return calls(CallsArgs { common, schema: args.schema, messages, verbose: false, color: ColorChoice::Never });
     }
     let schema = load_schema(&args.schema)?;
@@ -129,7 +129,8 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             (crate::tui::loader::Source::File(cap), display_name(Some(&path)))
         }
     };
-    let decoder = Decoder { schema, max_decompressed: 64 << 20, redact: cfg.redact.clone() };
+    let max_decompressed = MessageLimits::default().max_decompressed;
+    let decoder = Decoder { schema, max_decompressed, redact: cfg.redact.clone() };
     crate::tui::run(source, cfg, decoder, title, args.filter)?;
     Ok(())
 }

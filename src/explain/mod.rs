@@ -175,16 +175,17 @@ fn string_sentence(v: &crate::h2::hpack::StringRepr) -> String {
 }
 
 fn setting_meaning(id: u16) -> &'static str {
+    use crate::h2::frame::setting::*;
     match id {
-        1 => "the largest HPACK dynamic table the sender accepts for what it receives",
-        2 => "0 forbids server push (gRPC never uses it)",
-        3 => "how many streams (calls) the peer may open at once",
-        4 => "the initial flow-control window of every stream, in bytes",
-        5 => "the largest frame payload the sender accepts",
-        6 => "the largest header list the sender accepts",
-        8 => "allows extended CONNECT (RFC 8441)",
-        9 => "the sender does not use RFC 7540 priorities",
-        0xfe03 => "gRPC's own: both sides may send -bin metadata as raw bytes",
+        HEADER_TABLE_SIZE => "the largest HPACK dynamic table the sender accepts for what it receives",
+        ENABLE_PUSH => "0 forbids server push (gRPC never uses it)",
+        MAX_CONCURRENT_STREAMS => "how many streams (calls) the peer may open at once",
+        INITIAL_WINDOW_SIZE => "the initial flow-control window of every stream, in bytes",
+        MAX_FRAME_SIZE => "the largest frame payload the sender accepts",
+        MAX_HEADER_LIST_SIZE => "the largest header list the sender accepts",
+        ENABLE_CONNECT_PROTOCOL => "allows extended CONNECT (RFC 8441)",
+        NO_RFC7540_PRIORITIES => "the sender does not use RFC 7540 priorities",
+        GRPC_TRUE_BINARY => "gRPC's own: both sides may send -bin metadata as raw bytes",
         _ => "a setting grpcscope does not know; receivers ignore it (§6.5.2)",
     }
 }

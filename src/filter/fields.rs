@@ -1,7 +1,7 @@
 //! The fields each kind of record offers to filters.
 
 use super::Value;
-use crate::analysis::pipeline::ConnReport;
+use crate::chain::ConnReport;
 use crate::grpc::{Call, Origin};
 use crate::h2::frame::{error_name, Body};
 use crate::h2::Frame;

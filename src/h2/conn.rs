@@ -6,7 +6,8 @@
 //! its start was not captured and HTTP/2 is to be looked for).
 
 use super::detect::{self, Evidence, Sync};
-use super::frame::{FrameHeader, DEFAULT_MAX_FRAME_SIZE, HEADER_LEN, PREFACE};
+use super::direction::{BlockState, DirState, Mode};
+use super::frame::{FrameHeader, HEADER_LEN, PREFACE};
 use super::hpack;
 use super::streams::Streams;
 use super::types::{H2Event, H2Summary, Level, Note};
@@ -15,7 +16,6 @@ use crate::notes::NoteCode;
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
 use bytes::{Bytes, BytesMut};
-use std::ops::Range;
 
 /// Settings of the HTTP/2 layer.
 #[derive(Debug, Clone)]
@@ -62,57 +62,6 @@ pub enum Start {
     Search,
 }
 
-/// How a direction's bytes are being read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Expecting the client connection preface (the server already spoke HTTP/2).
-    Preface,
-    /// Reading frames.
-    Framing,
-    /// Looking for frame boundaries; this many bytes skipped so far.
-    Searching(u64),
-    /// Not HTTP/2 (or given up): bytes are ignored.
-    Ignoring,
-}
-
-/// Per-direction decoding state.
-pub(crate) struct DirState {
-    pub mode: Mode,
-    /// Bytes not yet cut into frames.
-    pub buf: BytesMut,
-    /// Stream offset of `buf[0]`.
-    pub buf_offset: u64,
-    /// The TCP segments whose bytes are in `buf`: (stream offset, time,
-    /// packet), so a frame found later keeps the time of its own packet.
-    pub segs: Vec<(u64, Timestamp, u64)>,
-    /// Payload bytes of the frame in `buf` that were never captured.
-    pub buf_missing: Option<Range<usize>>,
-    /// This direction's HPACK decoder (the receiver's view).
-    pub hpack: hpack::Decoder,
-    /// The header block being assembled.
-    pub block: super::process::BlockState,
-    /// SETTINGS_MAX_FRAME_SIZE of the receiver.
-    pub max_frame_size: u32,
-    /// A resynchronisation note for the next frame.
-    pub pending_note: Option<Note>,
-}
-
-impl DirState {
-    fn new(mode: Mode, complete: bool, cfg: &H2Config) -> Self {
-        DirState {
-            mode,
-            buf: BytesMut::new(),
-            buf_offset: 0,
-            segs: Vec::new(),
-            buf_missing: None,
-            hpack: hpack::Decoder::new(complete, cfg.hpack),
-            block: super::process::BlockState::None,
-            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            pending_note: None,
-        }
-    }
-}
-
 /// The HTTP/2 decoder of one TCP connection.
 pub struct H2Conn {
     pub(crate) id: ConnId,
@@ -125,7 +74,8 @@ pub struct H2Conn {
     pub(crate) streams: Streams,
     pub(crate) summary: H2Summary,
     pub(crate) held: Vec<H2Event>,
-    pub(crate) outstanding_pings: Vec<([u8; 8], Dir, usize)>,
+    /// SETTINGS, PING and GOAWAY records.
+    pub(crate) records: super::records::Records,
     /// Set when the content showed client and server the other way round.
     pub(crate) swapped: bool,
     /// The frame being processed caused the swap and must be relabelled.
@@ -161,11 +111,11 @@ impl H2Conn {
             start_seen,
             port_forced,
             roles_guessed: roles_guessed && !port_forced,
-            dirs: [DirState::new(client, complete, &cfg), DirState::new(server, complete, &cfg)],
+            dirs: [DirState::new(client, complete, cfg.hpack), DirState::new(server, complete, cfg.hpack)],
             streams: Streams::new(start_seen, cfg.max_streams),
             summary,
             held: Vec::new(),
-            outstanding_pings: Vec::new(),
+            records: super::records::Records::default(),
             swapped: false,
             relabel_current: false,
             cfg,
@@ -186,6 +136,7 @@ impl H2Conn {
     pub fn summary(&self) -> H2Summary {
         let mut s = self.summary.clone();
         s.streams = self.streams.opened;
+        self.records.fill(&mut s);
         s
     }
 
@@ -279,7 +230,7 @@ impl H2Conn {
         ds.segs.clear();
         ds.buf_missing = None;
         ds.hpack.lose_track();
-        ds.block = super::process::BlockState::None;
+        ds.block = BlockState::None;
         ds.mode = Mode::Searching(dropped);
         out.push(H2Event::Lost { conn, dir, ts, bytes: len + dropped, framing_lost: true });
     }

@@ -2,10 +2,12 @@
 
 pub mod conn;
 pub mod detect;
+mod direction;
 pub mod exchange;
 pub mod frame;
 pub mod hpack;
 mod process;
+mod records;
 pub mod streams;
 pub mod types;
 

@@ -4,48 +4,15 @@
 //! frame; decoding always goes on.
 
 use super::conn::H2Conn;
-use super::frame::{error_name, flags, parse_body, Body, FrameHeader, FrameType};
-use super::types::{Frame, GoAwayRecord, H2Event, HeaderBlock, Level, Note, PingRecord, SettingsRecord};
+use super::direction::BlockState;
+use super::frame::{flags, parse_body, Body, FrameHeader, FrameType};
+use super::types::{Frame, H2Event, HeaderBlock, Level, Note};
 use crate::notes::NoteCode;
 use crate::tcp::{Dir, Side};
 use crate::time::Timestamp;
 use bytes::{Bytes, BytesMut};
 use std::ops::Range;
 use std::sync::Arc;
-
-/// A header block being assembled across HEADERS/PUSH_PROMISE and CONTINUATION frames.
-pub(crate) enum BlockState {
-    None,
-    Open {
-        stream_id: u32,
-        promised: Option<u32>,
-        end_stream: bool,
-        buf: BytesMut,
-        fragments: Vec<(u64, usize)>,
-    },
-    /// Too large or broken: its CONTINUATIONs are skipped until END_HEADERS.
-    Discarding {
-        stream_id: u32,
-    },
-}
-
-impl super::conn::DirState {
-    /// The header block of frame `h` cannot be decoded: skip the rest of it,
-    /// and distrust the HPACK table, since its insertions are unknown.
-    fn abandon_block(&mut self, h: &FrameHeader) {
-        self.hpack.lose_track();
-        self.block = if h.has(flags::END_HEADERS) {
-            BlockState::None
-        } else {
-            BlockState::Discarding { stream_id: h.stream_id }
-        };
-    }
-}
-
-/// Longest GOAWAY debug text kept.
-const MAX_DEBUG: usize = 1024;
-/// Records kept per connection for SETTINGS and PING (the rest are counted).
-const MAX_RECORDS: usize = 256;
 
 impl H2Conn {
     /// Processes one complete frame of `dir` (whose header begins at stream
@@ -81,7 +48,7 @@ impl H2Conn {
         let dir =
             if block.as_ref().is_some_and(|_| self.swapped) && self.roles_just_swapped() { dir.other() } else { dir };
         let (state, flow) = self.streams.on_frame(dir, &h, &body, &mut notes);
-        self.connection_frame(dir, ts, &h, &body, &payload, &mut notes);
+        self.connection_frame(dir, ts, &body, &payload, &mut notes);
         if let Some(n) = self.summary.frames.get_mut(dir.index()) {
             *n += 1;
         }
@@ -433,16 +400,7 @@ impl H2Conn {
         self.summary.frames.swap(0, 1);
         self.summary.resyncs.swap(0, 1);
         self.summary.skipped_bytes.swap(0, 1);
-        std::mem::swap(&mut self.summary.client_settings, &mut self.summary.server_settings);
-        for p in &mut self.summary.pings {
-            p.from = p.from.other();
-        }
-        for g in &mut self.summary.goaways {
-            g.from = g.from.other();
-        }
-        for p in &mut self.outstanding_pings {
-            p.1 = p.1.other();
-        }
+        self.records.swap_roles();
         for ev in &mut self.held {
             match ev {
                 H2Event::Frame(f) => {
@@ -464,104 +422,52 @@ impl H2Conn {
         self.relabel_current = true;
     }
 
-    fn connection_frame(
-        &mut self,
-        dir: Dir,
-        ts: Timestamp,
-        h: &FrameHeader,
-        body: &Body,
-        payload: &Bytes,
-        notes: &mut Vec<Note>,
-    ) {
+    /// SETTINGS, PING and GOAWAY: their records, and what SETTINGS change.
+    fn connection_frame(&mut self, dir: Dir, ts: Timestamp, body: &Body, payload: &Bytes, notes: &mut Vec<Note>) {
         match body {
-            Body::Settings { ack: false, params } => self.settings(dir, ts, params, notes),
-            Body::Settings { ack: true, .. } => {
-                // Acknowledges the oldest unacknowledged SETTINGS of the peer.
-                let theirs = match dir {
-                    Dir::ToServer => &mut self.summary.server_settings,
-                    Dir::ToClient => &mut self.summary.client_settings,
-                };
-                if let Some(r) = theirs.iter_mut().find(|r| r.acked.is_none()) {
-                    r.acked = Some(ts);
-                }
+            Body::Settings { ack: false, params } => {
+                self.apply_settings(dir, params, notes);
+                self.records.settings_sent(dir, ts, params);
             }
-            Body::Ping { ack, opaque } => self.ping(dir, ts, *ack, *opaque),
+            Body::Settings { ack: true, .. } => self.records.settings_acked(dir, ts),
+            Body::Ping { ack, opaque } => self.records.ping(dir, ts, *ack, *opaque),
             Body::GoAway { last_stream_id, error_code, debug } => {
-                let text = payload
-                    .get(debug.clone())
-                    .map(|d| String::from_utf8_lossy(d.get(..MAX_DEBUG).unwrap_or(d)).into_owned())
-                    .unwrap_or_default();
-                if self.summary.goaways.len() < MAX_RECORDS {
-                    self.summary.goaways.push(GoAwayRecord {
-                        from: dir.sender(),
-                        ts,
-                        last_stream_id: *last_stream_id,
-                        error_code: *error_code,
-                        error_name: error_name(*error_code),
-                        debug: text,
-                    });
-                }
+                self.records.goaway(dir, ts, *last_stream_id, *error_code, payload.get(debug.clone()).unwrap_or(&[]))
             }
             _ => {}
         }
-        let _ = h;
     }
 
-    fn settings(&mut self, dir: Dir, ts: Timestamp, params: &[(u16, u32)], notes: &mut Vec<Note>) {
+    /// What a SETTINGS frame changes for the decoding of the peer's frames.
+    fn apply_settings(&mut self, dir: Dir, params: &[(u16, u32)], notes: &mut Vec<Note>) {
+        use super::frame::setting;
         let peer = dir.other();
         for &(id, v) in params {
             match id {
-                1 => {
+                setting::HEADER_TABLE_SIZE => {
                     if let Some(d) = self.dirs.get_mut(peer.index()) {
                         d.hpack.set_settings_limit(v);
                     }
                 }
-                2 if v > 1 => notes.push(Note::new(
+                setting::ENABLE_PUSH if v > 1 => notes.push(Note::new(
                     Level::Error,
                     NoteCode::BadSetting,
                     format!("ENABLE_PUSH must be 0 or 1, not {v} (PROTOCOL_ERROR)"),
                 )),
-                4 => self.streams.set_initial_window(peer, v, notes),
-                5 if !(16_384..=16_777_215).contains(&v) => {
+                setting::INITIAL_WINDOW_SIZE => self.streams.set_initial_window(peer, v, notes),
+                setting::MAX_FRAME_SIZE if !(16_384..=16_777_215).contains(&v) => {
                     notes.push(Note::new(
                         Level::Error,
                         NoteCode::BadSetting,
                         format!("MAX_FRAME_SIZE {v} is outside 16384..16777215 (PROTOCOL_ERROR)"),
                     ));
                 }
-                5 => {
+                setting::MAX_FRAME_SIZE => {
                     if let Some(d) = self.dirs.get_mut(peer.index()) {
                         d.max_frame_size = v;
                     }
                 }
                 _ => {}
-            }
-        }
-        let mine = match dir {
-            Dir::ToServer => &mut self.summary.client_settings,
-            Dir::ToClient => &mut self.summary.server_settings,
-        };
-        if mine.len() < MAX_RECORDS {
-            mine.push(SettingsRecord { ts, params: params.to_vec(), acked: None });
-        }
-    }
-
-    fn ping(&mut self, dir: Dir, ts: Timestamp, ack: bool, opaque: [u8; 8]) {
-        if !ack {
-            if self.summary.pings.len() < MAX_RECORDS {
-                let hex: String = opaque.iter().map(|b| format!("{b:02x}")).collect();
-                self.summary.pings.push(PingRecord { from: dir.sender(), ts, opaque: hex, rtt_nanos: None });
-                if self.outstanding_pings.len() >= 64 {
-                    self.outstanding_pings.remove(0);
-                }
-                self.outstanding_pings.push((opaque, dir, self.summary.pings.len() - 1));
-            }
-            return;
-        }
-        if let Some(pos) = self.outstanding_pings.iter().position(|(o, d, _)| *o == opaque && *d == dir.other()) {
-            let (_, _, idx) = self.outstanding_pings.remove(pos);
-            if let Some(p) = self.summary.pings.get_mut(idx) {
-                p.rtt_nanos = Some(ts.nanos_since(p.ts));
             }
         }
     }

@@ -1,14 +1,13 @@
 //! `grpcscope calls`: one record per gRPC call, in the order calls started.
 //! The JSON form is the contract in docs/calls-jsonl.md.
 
-use super::text::truncate;
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
-use crate::grpc::message::{decompress, Codec};
 use crate::grpc::status::{bin_as_base64, decode_bin, status_name};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
 use crate::notes::{Level, Note, NoteCode};
-use crate::proto::{schemaless, Schema};
+use crate::present::text::truncate;
+use crate::present::{status_cell, Decoded, Decoder};
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
 use serde_json::{json, Map, Value};
@@ -22,117 +21,6 @@ type Key = (Timestamp, ConnId, u32);
 
 /// A predicate choosing which calls to print.
 pub type CallFilter = Box<dyn Fn(&Call) -> bool + Send>;
-
-/// How a call's messages are shown.
-pub struct Decoder {
-    /// Known schemas (grows with reflection traffic).
-    pub schema: Schema,
-    /// Largest decompressed message.
-    pub max_decompressed: usize,
-    /// `--redact-field`: message fields hashed as messages are rendered.
-    pub redact: Option<std::sync::Arc<crate::analysis::redact::Redactor>>,
-}
-
-/// A message decoded for output.
-pub struct Decoded {
-    /// Fully-qualified type used.
-    pub type_name: Option<String>,
-    /// Schema decode.
-    pub json: Option<Value>,
-    /// Schemaless decode.
-    pub fields: Option<Value>,
-    /// Why it was not decoded (or decoded only partly).
-    pub error: Option<String>,
-    /// Fields outside the schema.
-    pub unknown_fields: usize,
-    /// Size after decompression, when compressed.
-    pub decompressed: Option<usize>,
-}
-
-impl Decoder {
-    /// Decodes message `m` of `call`, from the client when `request`.
-    pub fn message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
-        let mut d = self.decode_message(call, m, request);
-        if let Some(r) = self.redact.as_ref().filter(|r| r.has_fields()) {
-            if let Some(j) = &mut d.json {
-                r.json(j);
-            }
-            if d.fields.take().is_some() {
-                // Without a schema there are no names to find the fields by.
-                d.error = Some("withheld by --redact-field: no schema gives this message's field names".into());
-            }
-        }
-        d
-    }
-
-    fn decode_message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
-        let types = call.method().and_then(|p| self.schema.method(&p));
-        let desc = types.map(|(i, o)| if request { i } else { o });
-        let mut d = Decoded {
-            type_name: desc.as_ref().map(|x| x.full_name().to_string()),
-            json: None,
-            fields: None,
-            error: m.error.clone(),
-            unknown_fields: 0,
-            decompressed: None,
-        };
-        let Some(raw) = &m.data else {
-            if d.error.is_none() {
-                d.error = Some("not captured".into());
-            }
-            return d;
-        };
-        let bytes = if m.compressed {
-            let enc = call.encoding(request);
-            let codec = enc.as_deref().and_then(Codec::from_header);
-            match codec {
-                Some(c) => match decompress(c, raw, self.max_decompressed) {
-                    Ok(b) => {
-                        d.decompressed = Some(b.len());
-                        b
-                    }
-                    Err(e) => {
-                        d.error = Some(format!("{} decompression failed: {e}", enc.unwrap_or_default()));
-                        return d;
-                    }
-                },
-                None => {
-                    d.error = Some(match enc {
-                        Some(e) => format!("compressed with unsupported grpc-encoding {e:?}"),
-                        None => "the compressed flag is set but no grpc-encoding header says how".into(),
-                    });
-                    return d;
-                }
-            }
-        } else {
-            raw.to_vec()
-        };
-        if call.content_type().is_some_and(|ct| ct.contains("+json")) {
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => d.json = Some(v),
-                Err(e) => d.error = Some(format!("application/grpc+json message is not JSON: {e}")),
-            }
-            return d;
-        }
-        match &desc {
-            Some(desc) => match self.schema.decode(desc, &bytes) {
-                Ok((v, unknown)) => {
-                    d.json = Some(v);
-                    d.unknown_fields = unknown;
-                }
-                Err(e) => {
-                    d.error = Some(e);
-                    d.fields = schemaless::decode(&bytes).ok();
-                }
-            },
-            None => match schemaless::decode(&bytes) {
-                Ok(f) => d.fields = Some(f),
-                Err(e) => d.error = Some(e),
-            },
-        }
-        d
-    }
-}
 
 /// Prints calls.
 pub struct CallsPrinter<W: Write> {
@@ -343,32 +231,6 @@ impl<W: Write> Sink for CallsPrinter<W> {
             }
         }
         flow_of(self.error.as_ref())
-    }
-}
-
-/// The status column: a name and where it came from.
-pub fn status_cell(call: &Call) -> (String, Option<Origin>) {
-    let (origin, transport) = call.verdict();
-    if let Some(t) = transport {
-        let short = match t.kind {
-            crate::grpc::TransportKind::HttpStatus => format!("HTTP {}", call.http_status().unwrap_or(0)),
-            crate::grpc::TransportKind::RstStream => {
-                format!("RST by {}", call.rst.map(|r| r.from.to_string()).unwrap_or_default())
-            }
-            crate::grpc::TransportKind::Goaway => "GOAWAY".into(),
-            crate::grpc::TransportKind::MissingTrailers => "no trailers".into(),
-            crate::grpc::TransportKind::ConnectionClosed => "conn closed".into(),
-            crate::grpc::TransportKind::ConnectionReset => "conn reset".into(),
-        };
-        return (format!("{} ({short})", t.implied_status_name), Some(origin));
-    }
-    if origin == Origin::Unknown {
-        return ("? (status unreadable)".into(), Some(origin));
-    }
-    match call.grpc_status() {
-        Some(c) => (status_name(c).map_or_else(|| format!("status {c}"), str::to_string), Some(origin)),
-        None if call.end.is_none() => ("(in progress)".into(), None),
-        None => ("-".into(), None),
     }
 }
 

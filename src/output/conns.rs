@@ -2,7 +2,6 @@
 //! (client host → server endpoint), with reconnects and the HTTP/2 and gRPC
 //! view of each connection.
 
-use super::text::{human_bytes, or_dash};
 use super::{write_json_line, Format};
 use crate::analysis::channels::{self, Channel, Reconnect};
 use crate::analysis::pipeline::ConnReport;
@@ -10,8 +9,10 @@ use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::filter::Filter;
 use crate::h2::frame::setting_name;
 use crate::h2::SettingsRecord;
+use crate::present::ladder;
+use crate::present::text::{human_bytes, or_dash};
 use crate::tcp::ConnId;
-use crate::time::{human_duration, Timestamp};
+use crate::time::human_duration;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -243,31 +244,6 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         }
         flow_of(self.error.as_ref())
     }
-}
-
-/// The steps of bringing a connection up, with their times.
-pub fn ladder(r: &ConnReport) -> Vec<(Timestamp, String)> {
-    let c = &r.tcp;
-    let mut steps = Vec::new();
-    let mut push = |ts: Option<Timestamp>, s: &str| {
-        if let Some(ts) = ts {
-            steps.push((ts, s.to_string()));
-        }
-    };
-    push(c.syn_ts, "SYN (client)");
-    push(c.synack_ts, "SYN-ACK (server)");
-    push(c.ack_ts, "ACK (client): TCP established");
-    if let Some(h) = &r.h2 {
-        push(h.preface_ts, "HTTP/2 client preface");
-        for (who, other, list) in [("client", "server", &h.client_settings), ("server", "client", &h.server_settings)] {
-            if let Some(s) = list.first() {
-                push(Some(s.ts), &format!("SETTINGS ({who})"));
-                push(s.acked, &format!("SETTINGS ACK ({other})"));
-            }
-        }
-    }
-    steps.sort_by_key(|(ts, _)| *ts);
-    steps
 }
 
 fn settings_json(list: &[SettingsRecord]) -> Value {

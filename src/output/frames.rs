@@ -3,8 +3,9 @@
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
 use crate::h2::frame::{error_name, setting_name, Body};
-use crate::h2::hpack::{FieldRepr, HeaderField, Representation};
-use crate::h2::{Frame, H2Event, HeaderBlock, Note};
+use crate::h2::hpack::{FieldRepr, HeaderField};
+use crate::h2::{Frame, H2Event, Note};
+use crate::present::{arrow, describe_repr, hex, summary};
 use crate::tcp::{ConnId, Dir};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -171,14 +172,6 @@ impl<W: Write> Sink for FramesPrinter<W> {
     }
 }
 
-/// A direction as the frames listing writes it: `C->S` or `S->C`.
-pub fn arrow(d: Dir) -> &'static str {
-    match d {
-        Dir::ToServer => "C->S",
-        Dir::ToClient => "S->C",
-    }
-}
-
 fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
     let names = f.header.kind.flag_names(f.header.flags);
     let flags = if names.is_empty() {
@@ -208,7 +201,7 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
                 writeln!(
                     o,
                     "      {:<40} {}",
-                    super::text::truncate(&format!("{}: {}", field.name_str(), field.value_str()), 40),
+                    crate::present::text::truncate(&format!("{}: {}", field.name_str(), field.value_str()), 40),
                     describe_repr(&field.repr)
                 )?;
             }
@@ -222,7 +215,7 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
                         o,
                         "        [{:>3}] {} ({size})",
                         62 + i,
-                        super::text::truncate(&format!("{n}: {v}"), 60)
+                        crate::present::text::truncate(&format!("{n}: {v}"), 60)
                     )?;
                 }
             }
@@ -253,119 +246,6 @@ fn level_word(n: &Note) -> &'static str {
         crate::h2::Level::Warning => "warning",
         crate::h2::Level::Error => "error",
     }
-}
-
-/// How a field was encoded, in words.
-pub fn describe_repr(r: &FieldRepr) -> String {
-    let idx = |i: u32| {
-        if i > 61 {
-            format!("dynamic {i}")
-        } else {
-            format!("static {i}")
-        }
-    };
-    let lit = |s: &crate::h2::hpack::StringRepr| {
-        if s.huffman {
-            format!("Huffman {}->{} bytes", s.encoded_len, s.decoded_len)
-        } else {
-            format!("raw {} bytes", s.encoded_len)
-        }
-    };
-    let mut parts = vec![r.kind.describe().to_string()];
-    match r.kind {
-        Representation::Indexed => parts.push(r.index.map_or_else(String::new, idx)),
-        _ => {
-            parts.push(match (&r.index, &r.name_literal) {
-                (Some(i), _) => format!("name {}", idx(*i)),
-                (None, Some(s)) => format!("name {}", lit(s)),
-                (None, None) => String::new(),
-            });
-            if let Some(v) = &r.value_literal {
-                parts.push(format!("value {}", lit(v)));
-            }
-            if r.kind == Representation::IncrementalIndexing {
-                parts.push("-> dynamic 62".to_string());
-                if r.evicted > 0 {
-                    parts.push(format!("({} evicted)", r.evicted));
-                }
-            }
-        }
-    }
-    parts.retain(|p| !p.is_empty());
-    parts.join(", ")
-}
-
-fn header_list(b: &HeaderBlock) -> String {
-    let fields: Vec<String> = b.decoded.fields.iter().map(|f| format!("{}: {}", f.name_str(), f.value_str())).collect();
-    let mut s = fields.join("; ");
-    if b.decoded.dropped > 0 {
-        s.push_str(&format!("; ... {} more", b.decoded.dropped));
-    }
-    s
-}
-
-/// The one-line summary of a frame's content.
-pub fn summary(f: &Frame) -> String {
-    let p = &f.payload;
-    match &f.body {
-        Body::Data { pad_len, data } => {
-            let mut s = format!("{} bytes", data.len());
-            if let Some(pl) = pad_len {
-                s.push_str(&format!(" (+{pl} padding)"));
-            }
-            s
-        }
-        Body::Headers { .. } | Body::PushPromise { .. } | Body::Continuation { .. } => {
-            let priority = match &f.body {
-                Body::Headers { priority, .. } => *priority,
-                _ => None,
-            };
-            let mut s = String::new();
-            if let Body::PushPromise { promised_stream_id, .. } = &f.body {
-                s.push_str(&format!("promised stream {promised_stream_id}; "));
-            }
-            if let Some(pr) = priority {
-                s.push_str(&format!(
-                    "[depends on {} weight {}{}] ",
-                    pr.depends_on,
-                    pr.weight,
-                    if pr.exclusive { " exclusive" } else { "" }
-                ));
-            }
-            match &f.block {
-                Some(b) => s.push_str(&header_list(b)),
-                None => s.push_str("(header block continues)"),
-            }
-            s
-        }
-        Body::Priority(pr) => {
-            format!("depends on {} weight {}{}", pr.depends_on, pr.weight, if pr.exclusive { " exclusive" } else { "" })
-        }
-        Body::RstStream { error_code } => format!("{} (0x{error_code:x})", error_name(*error_code)),
-        Body::Settings { ack: true, .. } => "ACK".into(),
-        Body::Settings { params, .. } if params.is_empty() => "(no parameters)".into(),
-        Body::Settings { params, .. } => {
-            params.iter().map(|(id, v)| format!("{}={v}", setting_name(*id))).collect::<Vec<_>>().join(" ")
-        }
-        Body::Ping { ack, opaque } => {
-            format!("{}opaque {}", if *ack { "ACK " } else { "" }, hex(opaque))
-        }
-        Body::GoAway { last_stream_id, error_code, debug } => {
-            let text = p.get(debug.clone()).map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
-            let mut s = format!("last stream {last_stream_id}, {}", error_name(*error_code));
-            if !text.is_empty() {
-                s.push_str(&format!(", debug \"{}\"", super::text::truncate(&text, 80)));
-            }
-            s
-        }
-        Body::WindowUpdate { increment } => format!("+{increment}"),
-        Body::Unknown => format!("extension frame type {}: {} bytes, ignored", f.header.kind.0, p.len()),
-        Body::Malformed(why) => format!("malformed: {why}"),
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A header field as JSON: `[name, value]`, `null` for what is unknown.

@@ -5,7 +5,6 @@ pub mod conns;
 pub mod frames;
 pub mod offload;
 pub mod stats;
-pub mod text;
 
 use std::io::{self, Write};
 

@@ -1,9 +1,9 @@
 //! `grpcscope stats`: tables a person can read at 80 columns, or JSON rows.
 
-use super::text::human_bytes;
 use super::{write_json_line, Format};
 use crate::analysis::hops::HopReport;
 use crate::analysis::stats::{Group, Stats};
+use crate::present::text::human_bytes;
 use crate::time::{human_duration, Timestamp};
 use serde_json::{json, Map, Value};
 use std::io::{self, Write};

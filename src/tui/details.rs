@@ -7,8 +7,8 @@ use crate::grpc::message::{decompress, Codec};
 use crate::grpc::{Call, Message, Origin};
 use crate::h2::frame::{error_name, setting_name, Body, HEADER_LEN};
 use crate::h2::{Frame, HeaderBlock};
-use crate::output::calls::{status_cell, Decoder};
-use crate::output::frames::{describe_repr, summary};
+use crate::present::{describe_repr, summary};
+use crate::present::{status_cell, Decoder};
 use crate::proto::tree::{fields, FieldNode};
 use crate::time::{human_duration, Timestamp};
 use bytes::Bytes;
@@ -551,7 +551,7 @@ pub fn conn_tree(
     );
     t.link(calls, Link::CallsOf(c.id));
     let ladder = t.add(Some(root), "bring-up", Tone::Heading, None);
-    for (ts, step) in crate::output::conns::ladder(r) {
+    for (ts, step) in crate::present::ladder(r) {
         t.add(Some(ladder), format!("{}  {step}", ts.clock()), Tone::Plain, None);
     }
     t.expand(ladder);

@@ -15,7 +15,7 @@ pub mod render;
 pub mod tree;
 
 use crate::analysis::PipelineConfig;
-use crate::output::calls::Decoder;
+use crate::present::Decoder;
 use app::App;
 use model::Model;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};

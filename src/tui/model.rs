@@ -8,7 +8,7 @@ use crate::capture::live::DropStats;
 use crate::grpc::Call;
 use crate::h2::Frame;
 use crate::net::TcpFlags;
-use crate::output::calls::Decoder;
+use crate::present::Decoder;
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;

@@ -6,9 +6,9 @@ use super::model::FrameRow;
 use super::tree::Tone;
 use crate::grpc::Origin;
 use crate::h2::frame::{error_name, Body};
-use crate::output::calls::status_cell;
-use crate::output::frames::summary;
-use crate::output::text::truncate;
+use crate::present::status_cell;
+use crate::present::summary;
+use crate::present::text::truncate;
 use crate::tcp::Dir;
 use crate::time::human_duration;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -248,7 +248,7 @@ fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
                     "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {}",
                     fr.ts.clock(),
                     fr.conn,
-                    crate::output::frames::arrow(fr.dir),
+                    crate::present::arrow(fr.dir),
                     fr.header.stream_id,
                     fr.header.kind.name(),
                     fr.header.length,
@@ -262,7 +262,7 @@ fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
                 "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  TCP {}",
                 ts.clock(),
                 conn,
-                crate::output::frames::arrow(*dir),
+                crate::present::arrow(*dir),
                 "-",
                 "(tcp)",
                 "-",
@@ -288,7 +288,7 @@ fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
                 "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {bytes} bytes never captured",
                 ts.clock(),
                 conn,
-                crate::output::frames::arrow(*dir),
+                crate::present::arrow(*dir),
                 "-",
                 "(gap)",
                 "-"

@@ -5,7 +5,7 @@ use super::model::Model;
 use super::render;
 use crate::analysis::PipelineConfig;
 use crate::capture::FileCapture;
-use crate::output::calls::Decoder;
+use crate::present::Decoder;
 use crate::proto::{Schema, SchemaSources};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;

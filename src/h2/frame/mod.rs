@@ -339,16 +339,38 @@ fn settings(h: &FrameHeader, p: &[u8]) -> Body {
 /// SETTINGS parameter names (§6.5.2 and registered extensions).
 pub fn setting_name(id: u16) -> String {
     match id {
-        1 => "HEADER_TABLE_SIZE".into(),
-        2 => "ENABLE_PUSH".into(),
-        3 => "MAX_CONCURRENT_STREAMS".into(),
-        4 => "INITIAL_WINDOW_SIZE".into(),
-        5 => "MAX_FRAME_SIZE".into(),
-        6 => "MAX_HEADER_LIST_SIZE".into(),
-        8 => "ENABLE_CONNECT_PROTOCOL".into(),
-        9 => "NO_RFC7540_PRIORITIES".into(),
+        setting::HEADER_TABLE_SIZE => "HEADER_TABLE_SIZE".into(),
+        setting::ENABLE_PUSH => "ENABLE_PUSH".into(),
+        setting::MAX_CONCURRENT_STREAMS => "MAX_CONCURRENT_STREAMS".into(),
+        setting::INITIAL_WINDOW_SIZE => "INITIAL_WINDOW_SIZE".into(),
+        setting::MAX_FRAME_SIZE => "MAX_FRAME_SIZE".into(),
+        setting::MAX_HEADER_LIST_SIZE => "MAX_HEADER_LIST_SIZE".into(),
+        setting::ENABLE_CONNECT_PROTOCOL => "ENABLE_CONNECT_PROTOCOL".into(),
+        setting::NO_RFC7540_PRIORITIES => "NO_RFC7540_PRIORITIES".into(),
         n => format!("UNKNOWN_0x{n:x}"),
     }
+}
+
+/// SETTINGS identifiers (RFC 9113 §6.5.2, RFC 8441, RFC 9218), and gRPC's own.
+pub mod setting {
+    /// SETTINGS_HEADER_TABLE_SIZE.
+    pub const HEADER_TABLE_SIZE: u16 = 0x1;
+    /// SETTINGS_ENABLE_PUSH.
+    pub const ENABLE_PUSH: u16 = 0x2;
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    /// SETTINGS_INITIAL_WINDOW_SIZE.
+    pub const INITIAL_WINDOW_SIZE: u16 = 0x4;
+    /// SETTINGS_MAX_FRAME_SIZE.
+    pub const MAX_FRAME_SIZE: u16 = 0x5;
+    /// SETTINGS_MAX_HEADER_LIST_SIZE.
+    pub const MAX_HEADER_LIST_SIZE: u16 = 0x6;
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441).
+    pub const ENABLE_CONNECT_PROTOCOL: u16 = 0x8;
+    /// SETTINGS_NO_RFC7540_PRIORITIES (RFC 9218).
+    pub const NO_RFC7540_PRIORITIES: u16 = 0x9;
+    /// gRPC C-core's GRPC_ALLOW_TRUE_BINARY_METADATA.
+    pub const GRPC_TRUE_BINARY: u16 = 0xfe03;
 }
 
 /// Error code names (§7); the table lives with the exchange's reset cause.
