@@ -3,14 +3,13 @@
 
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
-use crate::grpc::status::{bin_as_base64, decode_bin, status_name};
+use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
-use crate::notes::{Level, Note, NoteCode};
 use crate::present::text::truncate;
-use crate::present::{status_cell, Decoded, Decoder};
+use crate::present::{status_cell, CallRecord, Decoded, Decoder};
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
@@ -106,7 +105,7 @@ impl<W: Write> CallsPrinter<W> {
         }
         self.printed += 1;
         let r = match self.format {
-            Format::Json => write_json_line(&mut self.out, &call_json(call, &self.decoder)),
+            Format::Json => write_json_line(&mut self.out, &CallRecord::new(call, &self.decoder)),
             Format::Text if self.verbose => self.verbose_text(call),
             Format::Text => self.text_line(call),
         };
@@ -323,103 +322,4 @@ fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Deco
         writeln!(o, "    ! {} field(s) not in the schema", d.unknown_fields)?;
     }
     Ok(())
-}
-
-fn header_json(list: &[HeaderPair]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|(n, v)| {
-                let name = n.as_ref().map_or(Value::Null, |n| json!(String::from_utf8_lossy(n)));
-                let value = match (n, v) {
-                    (_, None) => Value::Null,
-                    (Some(n), Some(v)) if n.ends_with(b"-bin") => json!(bin_as_base64(v)),
-                    (_, Some(v)) => json!(String::from_utf8_lossy(v)),
-                };
-                json!([name, value])
-            })
-            .collect(),
-    )
-}
-
-fn message_json(call: &Call, m: &Message, request: bool, dec: &Decoder) -> Value {
-    let d = dec.message(call, m, request);
-    let mut o = Map::new();
-    o.insert("ts".into(), json!(m.ts));
-    o.insert("compressed".into(), json!(m.compressed));
-    o.insert("length".into(), json!(m.length));
-    o.insert("type".into(), json!(d.type_name));
-    o.insert("json".into(), d.json.unwrap_or(Value::Null));
-    o.insert("fields".into(), d.fields.unwrap_or(Value::Null));
-    o.insert("error".into(), json!(d.error));
-    if let Some(n) = d.decompressed {
-        o.insert("decompressed_length".into(), json!(n));
-    }
-    if d.unknown_fields > 0 {
-        o.insert("unknown_fields".into(), json!(d.unknown_fields));
-    }
-    Value::Object(o)
-}
-
-/// The JSON record of a call (docs/calls-jsonl.md).
-pub fn call_json(call: &Call, dec: &Decoder) -> Value {
-    let (origin, transport) = call.verdict();
-    let mut o = Map::new();
-    o.insert(
-        "conn".into(),
-        json!({"id": call.conn, "client": call.client.to_string(), "server": call.server.to_string()}),
-    );
-    o.insert("stream_id".into(), json!(call.stream_id));
-    o.insert("method".into(), json!(call.method()));
-    o.insert("authority".into(), json!(call.authority()));
-    o.insert("start".into(), json!(call.start));
-    o.insert("end".into(), json!(call.end));
-    o.insert("duration_ms".into(), json!(call.end.map(|e| e.millis_since(call.start))));
-    o.insert("request_headers".into(), header_json(&call.request_headers));
-    o.insert("response_headers".into(), header_json(&call.response_headers));
-    o.insert("trailers".into(), header_json(&call.trailers));
-    o.insert("http_status".into(), json!(call.http_status()));
-    let grpc_status = call.grpc_status();
-    o.insert("grpc_status".into(), json!(grpc_status));
-    o.insert("grpc_status_name".into(), json!(grpc_status.and_then(status_name)));
-    o.insert("grpc_message".into(), json!(call.grpc_message()));
-    let details = call.status_details().map(|b| dec.schema.status_details(&b));
-    o.insert("status_details".into(), details.as_ref().and_then(|d| d.as_ref().ok().cloned()).unwrap_or(Value::Null));
-    o.insert("error_origin".into(), json!(origin));
-    o.insert(
-        "rst_stream".into(),
-        call.rst.map_or(
-            Value::Null,
-            |r| json!({"error_code": r.error_code, "name": crate::h2::frame::error_name(r.error_code), "from": r.from}),
-        ),
-    );
-    o.insert("requests".into(), Value::Array(call.requests.iter().map(|m| message_json(call, m, true, dec)).collect()));
-    o.insert(
-        "responses".into(),
-        Value::Array(call.responses.iter().map(|m| message_json(call, m, false, dec)).collect()),
-    );
-    o.insert("complete".into(), json!(call.complete()));
-    // Fields beyond the contract's.
-    o.insert("transport_error".into(), json!(transport));
-    o.insert("first_response".into(), json!(call.first_response));
-    o.insert("timeout_ms".into(), json!(call.timeout_nanos().map(|n| n as f64 / 1e6)));
-    o.insert("content_type".into(), json!(call.content_type()));
-    o.insert("request_encoding".into(), json!(call.encoding(true)));
-    o.insert("response_encoding".into(), json!(call.encoding(false)));
-    o.insert("trailers_only".into(), json!(call.trailers_only));
-    if let Some(body) = &call.response_body {
-        o.insert(
-            "response_body".into(),
-            json!({"content_type": call.response_content_type(), "length": call.bytes[1], "excerpt": String::from_utf8_lossy(body)}),
-        );
-    }
-    o.insert("request_bytes".into(), json!(call.bytes[0]));
-    o.insert("response_bytes".into(), json!(call.bytes[1]));
-    let mut notes: Vec<Value> = call.notes.iter().map(|n| json!(n)).collect();
-    if let Some(Err(e)) = details {
-        let note =
-            Note::new(Level::Error, NoteCode::StatusDetails, format!("grpc-status-details-bin is not decodable: {e}"));
-        notes.push(json!(note));
-    }
-    o.insert("notes".into(), Value::Array(notes));
-    Value::Object(o)
 }

@@ -8,12 +8,10 @@ use crate::analysis::pipeline::ConnReport;
 use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::filter::Filter;
 use crate::h2::frame::setting_name;
-use crate::h2::SettingsRecord;
-use crate::present::ladder;
 use crate::present::text::{human_bytes, or_dash};
+use crate::present::{ladder, ConnRecord};
 use crate::tcp::ConnId;
 use crate::time::human_duration;
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -60,7 +58,7 @@ impl<W: Write> ConnsPrinter<W> {
                 let wanted: Vec<&ConnReport> = reports.iter().filter(|r| self.wanted(r)).collect();
                 wanted
                     .into_iter()
-                    .try_for_each(|r| write_json_line(&mut self.out, &conn_json(r, reconnects.get(&r.tcp.id))))
+                    .try_for_each(|r| write_json_line(&mut self.out, &ConnRecord::new(r, reconnects.get(&r.tcp.id))))
             }
             Format::Text => self.text(&chans, &by_id, &reconnects, counters, reports.len()),
         };
@@ -230,7 +228,7 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         }
         let rc = reconnects.get(&last.tcp.id).cloned();
         let r = match self.format {
-            Format::Json => write_json_line(&mut self.out, &conn_json(last, rc.as_ref())),
+            Format::Json => write_json_line(&mut self.out, &ConnRecord::new(last, rc.as_ref())),
             Format::Text => {
                 let last = last.clone();
                 self.text_row(&last, rc.as_ref())
@@ -244,69 +242,4 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         }
         flow_of(self.error.as_ref())
     }
-}
-
-fn settings_json(list: &[SettingsRecord]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|s| {
-                let params: Map<String, Value> = s.params.iter().map(|(id, v)| (setting_name(*id), json!(v))).collect();
-                json!({"ts": s.ts, "params": params, "acked": s.acked})
-            })
-            .collect(),
-    )
-}
-
-/// The JSON record of a connection.
-pub fn conn_json(r: &ConnReport, reconnect: Option<&Reconnect>) -> Value {
-    let c = &r.tcp;
-    let mut o = Map::new();
-    o.insert("id".into(), json!(c.id));
-    o.insert("client".into(), json!(c.client.to_string()));
-    o.insert("server".into(), json!(c.server.to_string()));
-    o.insert("roles_from".into(), json!(c.roles_from));
-    o.insert("first_ts".into(), json!(c.first_ts));
-    o.insert("last_ts".into(), json!(c.last_ts));
-    let handshake = c.syn_ts.map(|_| json!({"syn": c.syn_ts, "syn_ack": c.synack_ts, "ack": c.ack_ts, "rtt_ms": c.handshake_rtt_nanos().map(|n| n as f64 / 1e6)}));
-    o.insert("handshake".into(), json!(handshake));
-    o.insert("established".into(), json!(c.established));
-    o.insert("client_to_server".into(), json!(c.dirs[0]));
-    o.insert("server_to_client".into(), json!(c.dirs[1]));
-    o.insert("end".into(), json!(c.end));
-    o.insert("end_ts".into(), json!(c.end_ts));
-    o.insert("end_text".into(), json!(c.end_text()));
-    o.insert("why_ended".into(), json!(channels::why_ended(r)));
-    o.insert("channel".into(), json!({"client_host": c.client.ip().to_string(), "server": c.server.to_string()}));
-    o.insert("reconnect_of".into(), json!(reconnect.map(|x| x.reconnect_of)));
-    o.insert("reconnect_gap_ms".into(), json!(reconnect.map(|x| x.gap_ms)));
-    o.insert("previous_end".into(), json!(reconnect.map(|x| x.previous_end.clone())));
-    o.insert("protocol".into(), json!(r.h2.as_ref().map(|_| r.protocol)));
-    o.insert("calls".into(), json!(r.calls));
-    let steps: Vec<Value> = ladder(r).into_iter().map(|(ts, s)| json!({"ts": ts, "step": s})).collect();
-    o.insert("ladder".into(), Value::Array(steps));
-    if let Some(h) = &r.h2 {
-        let pings: Vec<Value> = h.pings.iter().map(|p| json!({"from": p.from, "ts": p.ts, "opaque": p.opaque, "rtt_ms": p.rtt_nanos.map(|n| n as f64 / 1e6)})).collect();
-        o.insert(
-            "h2".into(),
-            json!({
-                "evidence": h.evidence,
-                "preface_ts": h.preface_ts,
-                "tls_server_name": r.tls_server_name,
-                "client_settings": settings_json(&h.client_settings),
-                "server_settings": settings_json(&h.server_settings),
-                "pings": pings,
-                "goaways": h.goaways,
-                "frames": {"client_to_server": h.frames[0], "server_to_client": h.frames[1]},
-                "streams": h.streams,
-                "unknown_header_fields": h.unknown_header_fields,
-                "problems": h.problems,
-                "problem_codes": h.problem_codes,
-                "resyncs": {"client_to_server": h.resyncs[0], "server_to_client": h.resyncs[1]},
-                "skipped_bytes": {"client_to_server": h.skipped_bytes[0], "server_to_client": h.skipped_bytes[1]},
-            }),
-        );
-    } else {
-        o.insert("h2".into(), Value::Null);
-    }
-    Value::Object(o)
 }

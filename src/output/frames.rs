@@ -2,13 +2,10 @@
 
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
-use crate::h2::frame::{error_name, setting_name, Body};
-use crate::h2::hpack::{FieldRepr, HeaderField};
 use crate::h2::{Frame, H2Event, Note};
-use crate::present::{arrow, describe_repr, hex, summary};
+use crate::present::{arrow, describe_repr, summary, FrameRecord};
 use crate::tcp::{ConnId, Dir};
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::io::{self, Write};
 
 /// Which frames to print.
@@ -123,7 +120,7 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 self.unknown_fields += f.block.as_ref().map_or(0, |b| b.decoded.unknown as u64);
                 self.text_header();
                 self.write(|o, fmt, verbose| match fmt {
-                    Format::Json => write_json_line(o, &frame_json(f, verbose)),
+                    Format::Json => write_json_line(o, &FrameRecord::new(f, verbose)),
                     Format::Text => frame_text(o, f, verbose),
                 });
             }
@@ -245,146 +242,5 @@ fn level_word(n: &Note) -> &'static str {
         crate::h2::Level::Info => "note",
         crate::h2::Level::Warning => "warning",
         crate::h2::Level::Error => "error",
-    }
-}
-
-/// A header field as JSON: `[name, value]`, `null` for what is unknown.
-fn field_pair(f: &HeaderField) -> (Value, Value) {
-    let text = |b: &Option<bytes::Bytes>| {
-        b.as_ref().map_or(Value::Null, |b| Value::String(String::from_utf8_lossy(b).into_owned()))
-    };
-    (text(&f.name), text(&f.value))
-}
-
-#[derive(Serialize)]
-struct HpackJson<'a> {
-    name: Value,
-    value: Value,
-    #[serde(flatten)]
-    repr: &'a FieldRepr,
-    bytes: [usize; 2],
-}
-
-/// The JSON object of a frame.
-pub fn frame_json(f: &Frame, verbose: bool) -> Value {
-    let mut m = Map::new();
-    m.insert("ts".into(), json!(f.ts));
-    m.insert("conn".into(), json!(f.conn));
-    m.insert("dir".into(), json!(f.dir));
-    m.insert("stream_id".into(), json!(f.header.stream_id));
-    m.insert("type".into(), json!(f.header.kind.name()));
-    m.insert("type_id".into(), json!(f.header.kind.0));
-    m.insert("flags".into(), json!(f.header.kind.flag_names(f.header.flags)));
-    m.insert("flags_raw".into(), json!(f.header.flags));
-    m.insert("length".into(), json!(f.header.length));
-    m.insert("offset".into(), json!(f.offset));
-    m.insert("packet".into(), json!(f.packet));
-    body_json(f, &mut m);
-    if let Some(b) = &f.block {
-        m.insert(
-            "headers".into(),
-            Value::Array(
-                b.decoded
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let (name, value) = field_pair(f);
-                        json!([name, value])
-                    })
-                    .collect(),
-            ),
-        );
-        m.insert("unknown_header_fields".into(), json!(b.decoded.unknown));
-        if verbose {
-            let reprs: Vec<Value> = b
-                .decoded
-                .fields
-                .iter()
-                .map(|fl| {
-                    let (name, value) = field_pair(fl);
-                    json!(HpackJson { name, value, repr: &fl.repr, bytes: [fl.range.start, fl.range.end] })
-                })
-                .collect();
-            m.insert("hpack".into(), Value::Array(reprs));
-            m.insert("table_size_updates".into(), json!(b.decoded.size_updates));
-            if let Some(t) = &b.table_after {
-                let entries: Vec<Value> = t
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (n, v, s))| json!({"index": 62 + i, "name": n, "value": v, "size": s}))
-                    .collect();
-                m.insert("dynamic_table".into(), json!({"size": b.table_size, "entries": entries}));
-            }
-        }
-    }
-    if let Some(flow) = &f.flow {
-        m.insert("window".into(), json!(flow));
-    }
-    if let Some(s) = f.state {
-        m.insert("state".into(), json!(s));
-    }
-    if let Some(r) = &f.missing {
-        m.insert("missing_bytes".into(), json!(r.len()));
-    }
-    if !f.notes.is_empty() {
-        m.insert("notes".into(), json!(f.notes));
-    }
-    Value::Object(m)
-}
-
-fn body_json(f: &Frame, m: &mut Map<String, Value>) {
-    let p = &f.payload;
-    match &f.body {
-        Body::Data { pad_len, data } => {
-            m.insert("data_length".into(), json!(data.len()));
-            if let Some(pl) = pad_len {
-                m.insert("pad_length".into(), json!(pl));
-            }
-        }
-        Body::Headers { pad_len, priority, .. } => {
-            if let Some(pl) = pad_len {
-                m.insert("pad_length".into(), json!(pl));
-            }
-            if let Some(pr) = priority {
-                m.insert("priority".into(), json!(pr));
-            }
-        }
-        Body::PushPromise { promised_stream_id, .. } => {
-            m.insert("promised_stream_id".into(), json!(promised_stream_id));
-        }
-        Body::Priority(pr) => {
-            m.insert("priority".into(), json!(pr));
-        }
-        Body::RstStream { error_code } => {
-            m.insert("error_code".into(), json!(error_code));
-            m.insert("error_name".into(), json!(error_name(*error_code)));
-        }
-        Body::Settings { ack, params } => {
-            m.insert("ack".into(), json!(ack));
-            let ps: Vec<Value> =
-                params.iter().map(|(id, v)| json!({"id": id, "name": setting_name(*id), "value": v})).collect();
-            m.insert("settings".into(), Value::Array(ps));
-        }
-        Body::Ping { ack, opaque } => {
-            m.insert("ack".into(), json!(ack));
-            m.insert("opaque".into(), json!(hex(opaque)));
-        }
-        Body::GoAway { last_stream_id, error_code, debug } => {
-            m.insert("last_stream_id".into(), json!(last_stream_id));
-            m.insert("error_code".into(), json!(error_code));
-            m.insert("error_name".into(), json!(error_name(*error_code)));
-            let text = p.get(debug.clone()).map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
-            m.insert("debug".into(), json!(text));
-        }
-        Body::WindowUpdate { increment } => {
-            m.insert("increment".into(), json!(increment));
-        }
-        Body::Continuation { .. } => {}
-        Body::Unknown => {
-            m.insert("payload_hex".into(), json!(hex(p)));
-        }
-        Body::Malformed(why) => {
-            m.insert("malformed".into(), json!(why));
-        }
     }
 }

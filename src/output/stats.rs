@@ -3,9 +3,9 @@
 use super::{write_json_line, Format};
 use crate::analysis::hops::HopReport;
 use crate::analysis::stats::{Group, Stats};
+use crate::present::stats_record::{GroupFields, GroupRow, HopRow, RowKey, SummaryRow, TimelineRow};
 use crate::present::text::human_bytes;
 use crate::time::{human_duration, Timestamp};
-use serde_json::{json, Map, Value};
 use std::io::{self, Write};
 
 /// Which breakdown to print.
@@ -22,49 +22,6 @@ pub enum By {
     Conn,
 }
 
-fn ms(n: Option<f64>) -> Value {
-    json!(n.map(|v| (v / 1e3).round() / 1e3))
-}
-
-fn group_json(g: &Group) -> Map<String, Value> {
-    let mut o = Map::new();
-    o.insert("calls".into(), json!(g.calls));
-    o.insert("ok".into(), json!(g.ok));
-    o.insert("errors".into(), json!(g.errors));
-    o.insert("application_errors".into(), json!(g.application));
-    o.insert("transport_errors".into(), json!(g.transport));
-    o.insert("unknown".into(), json!(g.unknown));
-    o.insert("incomplete".into(), json!(g.incomplete));
-    let l = &g.latency;
-    o.insert(
-        "latency_ms".into(),
-        json!({
-            "min": ms(l.min().map(|v| v as f64)),
-            "p50": ms(l.percentile(50.0)),
-            "p90": ms(l.percentile(90.0)),
-            "p99": ms(l.percentile(99.0)),
-            "max": ms(l.max().map(|v| v as f64)),
-            "mean": ms(l.mean()),
-            "samples": l.count(),
-        }),
-    );
-    o.insert("request_messages".into(), json!(g.request_messages));
-    o.insert("response_messages".into(), json!(g.response_messages));
-    o.insert("request_bytes".into(), json!(g.request_bytes));
-    o.insert("response_bytes".into(), json!(g.response_bytes));
-    o
-}
-
-fn row(section: &str, keys: &[(&str, Value)], g: &Group) -> Value {
-    let mut o = Map::new();
-    o.insert("section".into(), json!(section));
-    for (k, v) in keys {
-        o.insert((*k).into(), v.clone());
-    }
-    o.extend(group_json(g));
-    Value::Object(o)
-}
-
 /// Prints `stats` for the breakdown `by`.
 pub fn print<W: Write>(out: &mut W, s: &Stats, by: By, format: Format) -> io::Result<()> {
     let hops = s.hops.report();
@@ -75,46 +32,34 @@ pub fn print<W: Write>(out: &mut W, s: &Stats, by: By, format: Format) -> io::Re
 }
 
 fn json_rows<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
-    let mut summary = row("summary", &[], &s.total);
-    if let Value::Object(o) = &mut summary {
-        o.insert("packets".into(), json!(s.capture.packets));
-        o.insert("tcp_packets".into(), json!(s.capture.tcp_packets));
-        o.insert("ignored_packets".into(), json!(s.capture.ignored));
-        o.insert("connections".into(), json!(s.connections));
-        o.insert("established_connections".into(), json!(s.established));
-        o.insert("first_call".into(), json!(s.span.map(|x| x.0)));
-        o.insert("last_call".into(), json!(s.span.map(|x| x.1)));
-        o.insert("problems".into(), json!(s.problems));
-    }
-    write_json_line(out, &summary)?;
+    write_json_line(out, &SummaryRow::new(s))?;
+    let mut group = |section, key, g| write_json_line(out, &GroupRow { section, key, group: GroupFields::from(g) });
     match by {
-        By::Method => s
-            .by_method
+        By::Method => s.by_method.iter().try_for_each(|(m, g)| group("method", RowKey::Method { method: m }, g))?,
+        By::Server => s.by_server.iter().try_for_each(|(k, g)| group("server", RowKey::Server { server: k }, g))?,
+        By::Edge => {
+            s.by_edge.iter().try_for_each(|((c, sv), g)| group("edge", RowKey::Edge { client: c, server: sv }, g))?
+        }
+        By::Conn => s
+            .by_conn
             .iter()
-            .try_for_each(|(m, g)| write_json_line(out, &row("method", &[("method", json!(m))], g)))?,
-        By::Server => s
-            .by_server
-            .iter()
-            .try_for_each(|(k, g)| write_json_line(out, &row("server", &[("server", json!(k))], g)))?,
-        By::Edge => s.by_edge.iter().try_for_each(|((c, sv), g)| {
-            write_json_line(out, &row("edge", &[("client", json!(c)), ("server", json!(sv))], g))
-        })?,
-        By::Conn => s.by_conn.iter().try_for_each(|(id, (c, sv, g))| {
-            write_json_line(out, &row("conn", &[("conn", json!(id)), ("client", json!(c)), ("server", json!(sv))], g))
-        })?,
+            .try_for_each(|(id, (c, sv, g))| group("conn", RowKey::Conn { conn: *id, client: c, server: sv }, g))?,
     }
     for (sec, x) in &s.timeline {
         if x.application + x.transport + x.unknown > 0 {
-            let t = json!({"section": "timeline", "second": sec, "calls": x.calls, "application_errors": x.application, "transport_errors": x.transport, "unknown": x.unknown});
-            write_json_line(out, &t)?;
+            let row = TimelineRow {
+                section: "timeline",
+                second: *sec,
+                calls: x.calls,
+                application_errors: x.application,
+                transport_errors: x.transport,
+                unknown: x.unknown,
+            };
+            write_json_line(out, &row)?;
         }
     }
-    for h in hops {
-        let mut v = json!(h);
-        if let Value::Object(o) = &mut v {
-            o.insert("section".into(), json!("hop"));
-        }
-        write_json_line(out, &v)?;
+    for hop in hops {
+        write_json_line(out, &HopRow { hop, section: "hop" })?;
     }
     Ok(())
 }

@@ -3,10 +3,17 @@
 //! frame's one-line summary, a connection's ladder and decoded messages the
 //! same way, from this one module (which none of them owns).
 
+pub mod conn_record;
+pub mod frame_record;
 pub mod message;
+pub mod record;
+pub mod stats_record;
 pub mod text;
 
+pub use conn_record::ConnRecord;
+pub use frame_record::FrameRecord;
 pub use message::{Decoded, Decoder};
+pub use record::CallRecord;
 
 use crate::chain::ConnReport;
 use crate::grpc::status::status_name;
