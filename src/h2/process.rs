@@ -120,8 +120,10 @@ impl H2Conn {
                 "the reserved bit of the stream identifier is set (ignored)",
             ));
         }
-        let needs_stream = matches!(h.kind.0, 0 | 1 | 2 | 3 | 5 | 9);
-        let needs_zero = matches!(h.kind.0, 4 | 6 | 7);
+        use FrameType as T;
+        let needs_stream =
+            matches!(h.kind, T::DATA | T::HEADERS | T::PRIORITY | T::RST_STREAM | T::PUSH_PROMISE | T::CONTINUATION);
+        let needs_zero = matches!(h.kind, T::SETTINGS | T::PING | T::GOAWAY);
         if needs_stream && h.stream_id == 0 {
             notes.push(Note::new(
                 Level::Error,
@@ -144,7 +146,7 @@ impl H2Conn {
             ));
         }
         if let Body::Malformed(why) = body {
-            notes.push(Note::new(Level::Error, NoteCode::MalformedFrame, why.clone()));
+            notes.push(Note::new(Level::Error, NoteCode::MalformedFrame, why.to_string()));
         }
     }
 
@@ -201,7 +203,9 @@ impl H2Conn {
             Body::Continuation { fragment } => {
                 self.continuation(dir, h, payload.slice(fragment.clone()), at(fragment), max_block, notes)
             }
-            Body::Malformed(_) if matches!(h.kind.0, 1 | 5 | 9) => {
+            Body::Malformed(_)
+                if matches!(h.kind, FrameType::HEADERS | FrameType::PUSH_PROMISE | FrameType::CONTINUATION) =>
+            {
                 ds.abandon_block(h);
                 None
             }
@@ -311,7 +315,7 @@ impl H2Conn {
         };
         let decoded = ds.hpack.decode(&bytes);
         if let Some(e) = &decoded.error {
-            notes.push(Note::new(Level::Error, NoteCode::HpackError, e.clone()));
+            notes.push(Note::new(Level::Error, NoteCode::HpackError, e.to_string()));
         }
         if decoded.unknown > 0 {
             notes.push(Note::new(

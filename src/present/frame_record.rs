@@ -283,6 +283,6 @@ fn body_fields(f: &Frame) -> BodyFields {
         Body::WindowUpdate { increment } => BodyFields::WindowUpdate { increment: *increment },
         Body::Continuation { .. } => BodyFields::Nothing {},
         Body::Unknown => BodyFields::Unknown { payload_hex: hex(p) },
-        Body::Malformed(why) => BodyFields::Malformed { malformed: why.clone() },
+        Body::Malformed(why) => BodyFields::Malformed { malformed: why.to_string() },
     }
 }

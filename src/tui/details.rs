@@ -64,7 +64,7 @@ fn add_block(t: &mut Tree, parent: usize, title: &str, block: &HeaderBlock) {
         );
     }
     if let Some(e) = &block.decoded.error {
-        t.add(Some(node), e.clone(), Tone::Bad, None);
+        t.add(Some(node), e.to_string(), Tone::Bad, None);
     }
     t.expand(node);
 }

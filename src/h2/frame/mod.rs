@@ -235,18 +235,84 @@ pub enum Body {
     /// An extension frame type: kept with its bytes, ignored as the RFC says.
     Unknown,
     /// The payload breaks its type's rules; the reason.
-    Malformed(String),
+    Malformed(FrameError),
+}
+
+/// How a frame's payload breaks its type's rules (RFC 9113 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// Fewer bytes than the type's fixed fields.
+    ShorterThanFixed {
+        /// Payload bytes.
+        len: usize,
+        /// Fixed bytes the type needs.
+        fixed: usize,
+    },
+    /// PADDED without the pad-length byte.
+    NoPadLength,
+    /// Padding longer than the payload can hold (§6.1: PROTOCOL_ERROR).
+    PaddingTooLong {
+        /// Pad length.
+        pad: u8,
+        /// Payload bytes.
+        len: usize,
+    },
+    /// A payload whose length the type fixes (PRIORITY 5, RST_STREAM 4,
+    /// PING 8, WINDOW_UPDATE 4) is another length.
+    WrongLength {
+        /// The frame type.
+        kind: FrameType,
+        /// The length it must have.
+        want: usize,
+        /// The length it has.
+        len: usize,
+    },
+    /// GOAWAY shorter than its 8 fixed bytes.
+    GoAwayTooShort {
+        /// Payload bytes.
+        len: usize,
+    },
+    /// SETTINGS with ACK and a payload (FRAME_SIZE_ERROR).
+    SettingsAckNotEmpty,
+    /// SETTINGS whose length is not a multiple of 6 (FRAME_SIZE_ERROR).
+    SettingsLength {
+        /// Payload bytes.
+        len: usize,
+    },
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::ShorterThanFixed { len, fixed } => {
+                write!(f, "payload of {len} bytes is shorter than its {fixed} fixed bytes")
+            }
+            FrameError::NoPadLength => f.write_str("PADDED frame without a pad length byte"),
+            FrameError::PaddingTooLong { pad, len } => {
+                write!(f, "padding of {pad} bytes does not fit in a {len}-byte payload (RFC 9113 §6.1: PROTOCOL_ERROR)")
+            }
+            FrameError::WrongLength { kind, want, len } => {
+                write!(f, "{} payload must be {want} bytes, not {len}", kind.name())
+            }
+            FrameError::GoAwayTooShort { len } => write!(f, "GOAWAY payload must be at least 8 bytes, not {len}"),
+            FrameError::SettingsAckNotEmpty => f.write_str("SETTINGS with ACK must be empty (FRAME_SIZE_ERROR)"),
+            FrameError::SettingsLength { len } => {
+                write!(f, "SETTINGS payload of {len} bytes is not a multiple of 6 (FRAME_SIZE_ERROR)")
+            }
+        }
+    }
 }
 
 /// Parses a payload of a frame with header `h`.
 pub fn parse_body(h: &FrameHeader, p: &Bytes) -> Body {
     let len = p.len();
-    match h.kind.0 {
-        0 => match strip_padding(h, p, 0) {
+    let wrong = |want| Body::Malformed(FrameError::WrongLength { kind: h.kind, want, len });
+    match h.kind {
+        FrameType::DATA => match strip_padding(h, p, 0) {
             Ok((pad_len, data)) => Body::Data { pad_len, data },
             Err(e) => Body::Malformed(e),
         },
-        1 => {
+        FrameType::HEADERS => {
             let extra = if h.has(flags::PRIORITY) { 5 } else { 0 };
             match strip_padding(h, p, extra) {
                 Ok((pad_len, range)) => {
@@ -256,12 +322,12 @@ pub fn parse_body(h: &FrameHeader, p: &Bytes) -> Body {
                 Err(e) => Body::Malformed(e),
             }
         }
-        2 if len == 5 => priority_at(p, 0).map_or_else(|| Body::Malformed("short".into()), Body::Priority),
-        2 => Body::Malformed(format!("PRIORITY payload must be 5 bytes, not {len}")),
-        3 if len == 4 => Body::RstStream { error_code: be32(p, 0) },
-        3 => Body::Malformed(format!("RST_STREAM payload must be 4 bytes, not {len}")),
-        4 => settings(h, p),
-        5 => match strip_padding(h, p, 4) {
+        FrameType::PRIORITY if len == 5 => priority_at(p, 0).map_or_else(|| wrong(5), Body::Priority),
+        FrameType::PRIORITY => wrong(5),
+        FrameType::RST_STREAM if len == 4 => Body::RstStream { error_code: be32(p, 0) },
+        FrameType::RST_STREAM => wrong(4),
+        FrameType::SETTINGS => settings(h, p),
+        FrameType::PUSH_PROMISE => match strip_padding(h, p, 4) {
             Ok((pad_len, range)) => Body::PushPromise {
                 pad_len,
                 promised_stream_id: be32(p, range.start - 4) & 0x7fff_ffff,
@@ -269,19 +335,19 @@ pub fn parse_body(h: &FrameHeader, p: &Bytes) -> Body {
             },
             Err(e) => Body::Malformed(e),
         },
-        6 if len == 8 => {
+        FrameType::PING if len == 8 => {
             let mut opaque = [0u8; 8];
             opaque.copy_from_slice(p.get(..8).unwrap_or(&[0; 8]));
             Body::Ping { ack: h.has(flags::ACK), opaque }
         }
-        6 => Body::Malformed(format!("PING payload must be 8 bytes, not {len}")),
-        7 if len >= 8 => {
+        FrameType::PING => wrong(8),
+        FrameType::GOAWAY if len >= 8 => {
             Body::GoAway { last_stream_id: be32(p, 0) & 0x7fff_ffff, error_code: be32(p, 4), debug: 8..len }
         }
-        7 => Body::Malformed(format!("GOAWAY payload must be at least 8 bytes, not {len}")),
-        8 if len == 4 => Body::WindowUpdate { increment: be32(p, 0) & 0x7fff_ffff },
-        8 => Body::Malformed(format!("WINDOW_UPDATE payload must be 4 bytes, not {len}")),
-        9 => Body::Continuation { fragment: 0..len },
+        FrameType::GOAWAY => Body::Malformed(FrameError::GoAwayTooShort { len }),
+        FrameType::WINDOW_UPDATE if len == 4 => Body::WindowUpdate { increment: be32(p, 0) & 0x7fff_ffff },
+        FrameType::WINDOW_UPDATE => wrong(4),
+        FrameType::CONTINUATION => Body::Continuation { fragment: 0..len },
         _ => Body::Unknown,
     }
 }
@@ -299,32 +365,28 @@ fn priority_at(p: &[u8], at: usize) -> Option<Priority> {
 
 /// Removes padding (§6.1): returns the pad length and the range after
 /// `fixed` fixed bytes that follow the pad-length byte.
-fn strip_padding(h: &FrameHeader, p: &[u8], fixed: usize) -> Result<(Option<u8>, Range<usize>), String> {
+fn strip_padding(h: &FrameHeader, p: &[u8], fixed: usize) -> Result<(Option<u8>, Range<usize>), FrameError> {
     let len = p.len();
     if !h.has(flags::PADDED) {
         if len < fixed {
-            return Err(format!("payload of {len} bytes is shorter than its {fixed} fixed bytes"));
+            return Err(FrameError::ShorterThanFixed { len, fixed });
         }
         return Ok((None, fixed..len));
     }
-    let pad = *p.first().ok_or("PADDED frame without a pad length byte")?;
+    let pad = *p.first().ok_or(FrameError::NoPadLength)?;
     let start = 1 + fixed;
-    let end = len.checked_sub(usize::from(pad)).filter(|e| *e >= start).ok_or_else(|| {
-        format!("padding of {pad} bytes does not fit in a {len}-byte payload (RFC 9113 §6.1: PROTOCOL_ERROR)")
-    })?;
+    let end =
+        len.checked_sub(usize::from(pad)).filter(|e| *e >= start).ok_or(FrameError::PaddingTooLong { pad, len })?;
     Ok((Some(pad), start..end))
 }
 
 fn settings(h: &FrameHeader, p: &[u8]) -> Body {
     let ack = h.has(flags::ACK);
     if ack && !p.is_empty() {
-        return Body::Malformed("SETTINGS with ACK must be empty (FRAME_SIZE_ERROR)".into());
+        return Body::Malformed(FrameError::SettingsAckNotEmpty);
     }
     if !p.len().is_multiple_of(6) {
-        return Body::Malformed(format!(
-            "SETTINGS payload of {} bytes is not a multiple of 6 (FRAME_SIZE_ERROR)",
-            p.len()
-        ));
+        return Body::Malformed(FrameError::SettingsLength { len: p.len() });
     }
     let params = p
         .chunks_exact(6)

@@ -26,7 +26,7 @@ fn data_padding_rules() {
     assert_eq!(parse_body(&h, &p), Body::Data { pad_len: Some(2), data: 1..1 });
     // Padding longer than the payload: PROTOCOL_ERROR, reported not trusted.
     let (h, p) = frame(3, 0, flags::PADDED, 1, &[9, 0, 0]);
-    assert!(matches!(parse_body(&h, &p), Body::Malformed(m) if m.contains("padding of 9")));
+    assert!(matches!(parse_body(&h, &p), Body::Malformed(m) if m.to_string().contains("padding of 9")));
     // PADDED with an empty payload has no pad-length byte.
     let (h, p) = frame(0, 0, flags::PADDED, 1, &[]);
     assert!(matches!(parse_body(&h, &p), Body::Malformed(_)));
@@ -70,7 +70,9 @@ fn settings_goaway_push_continuation_unknown() {
     assert_eq!(parse_body(&h, &p), Body::Settings { ack: false, params: vec![(4, 65536), (5, 16384)] });
     assert_eq!(setting_name(4), "INITIAL_WINDOW_SIZE");
     let (h, p) = frame(7, 4, 0, 0, &[0; 7]);
-    assert!(matches!(parse_body(&h, &p), Body::Malformed(m) if m.contains("multiple of 6")));
+    assert!(
+        matches!(parse_body(&h, &p), Body::Malformed(m) if m == FrameError::SettingsLength { len: 7 } || m.to_string().contains("multiple of 6"))
+    );
     let (h, p) = frame(6, 4, flags::ACK, 0, &[0; 6]);
     assert!(matches!(parse_body(&h, &p), Body::Malformed(_)));
     let (h, p) = frame(12, 7, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 2, b'b', b'y', b'e', b'!']);

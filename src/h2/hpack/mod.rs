@@ -120,7 +120,92 @@ pub struct DecodedBlock {
     /// Header list size by RFC 7541 §4.1 (names + values + 32 per field).
     pub list_size: usize,
     /// Why decoding stopped early, if it did.
-    pub error: Option<String>,
+    pub error: Option<BlockError>,
+}
+
+/// What is wrong with an HPACK representation (RFC 7541).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HpackError {
+    /// The block ended inside a representation.
+    UnexpectedEnd,
+    /// The block ended inside an integer (§5.1).
+    IntegerCut,
+    /// An integer past 2^32 - 1.
+    IntegerOverflow,
+    /// An integer encoded in more than 5 bytes.
+    IntegerTooLong,
+    /// The block ended inside a string literal's length (§5.2).
+    StringCut,
+    /// A string literal longer than what is left of the block.
+    StringPastBlock {
+        /// Its declared length.
+        len: usize,
+    },
+    /// A Huffman string that does not decode (§5.2: EOS, bad padding).
+    Huffman,
+    /// A dynamic table size update after the first field (§4.2).
+    SizeUpdateNotFirst {
+        /// The size it asked for.
+        size: u32,
+    },
+    /// A size update above the decoder's SETTINGS_HEADER_TABLE_SIZE (§6.3).
+    SizeUpdateOverLimit {
+        /// The size it asked for.
+        size: u32,
+        /// The limit.
+        limit: usize,
+    },
+    /// An indexed field whose index is in neither table (§6.1).
+    IndexOutsideTable {
+        /// The index.
+        index: u32,
+        /// Dynamic entries there were.
+        dynamic_entries: usize,
+    },
+    /// A literal whose name index is in neither table (§6.2).
+    NameIndexOutsideTable {
+        /// The index.
+        index: u32,
+    },
+}
+
+impl std::fmt::Display for HpackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HpackError::UnexpectedEnd => f.write_str("unexpected end"),
+            HpackError::IntegerCut => f.write_str("unexpected end in an integer"),
+            HpackError::IntegerOverflow => f.write_str("integer larger than 2^32"),
+            HpackError::IntegerTooLong => f.write_str("integer encoding longer than 5 bytes"),
+            HpackError::StringCut => f.write_str("unexpected end in a string"),
+            HpackError::StringPastBlock { len } => write!(f, "string of {len} bytes runs past the block"),
+            HpackError::Huffman => f.write_str("invalid Huffman code (or EOS / bad padding)"),
+            HpackError::SizeUpdateNotFirst { size } => {
+                write!(f, "dynamic table size update ({size}) after the first field (RFC 7541 §4.2)")
+            }
+            HpackError::SizeUpdateOverLimit { size, limit } => {
+                write!(f, "dynamic table size update to {size} exceeds SETTINGS_HEADER_TABLE_SIZE {limit}")
+            }
+            HpackError::IndexOutsideTable { index, dynamic_entries } => {
+                write!(f, "index {index} is outside the table ({dynamic_entries} dynamic entries)")
+            }
+            HpackError::NameIndexOutsideTable { index } => write!(f, "name index {index} is outside the table"),
+        }
+    }
+}
+
+/// Where in a header block decoding stopped, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockError {
+    /// Offset in the block of the representation that failed.
+    pub at: usize,
+    /// What was wrong.
+    pub error: HpackError,
+}
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HPACK decoding error at byte {} of the block: {}", self.at, self.error)
+    }
 }
 
 /// Memory limits of the decoder.
@@ -171,7 +256,7 @@ impl HuffmanMemo {
     }
 
     /// Decodes `raw`, from the memo when it was seen.
-    fn decode(&mut self, raw: &Bytes) -> Result<Bytes, String> {
+    fn decode(&mut self, raw: &Bytes) -> Result<Bytes, HpackError> {
         let cacheable = raw.len() <= Self::MAX_LEN;
         let slot = Self::slot(raw);
         if cacheable {
@@ -183,7 +268,7 @@ impl HuffmanMemo {
         }
         let mut dst = Vec::with_capacity(raw.len() * 8 / 5 + 1);
         httlib_huffman::decode(raw, &mut dst, httlib_huffman::DecoderSpeed::FiveBits)
-            .map_err(|_| "invalid Huffman code (or EOS / bad padding)".to_string())?;
+            .map_err(|_| HpackError::Huffman)?;
         let value = Bytes::from(dst);
         if cacheable {
             if self.slots.is_empty() {
@@ -251,7 +336,7 @@ impl Decoder {
                     }
                 }
                 Err(e) => {
-                    out.error = Some(format!("HPACK decoding error at byte {start} of the block: {e}"));
+                    out.error = Some(BlockError { at: start, error: e });
                     // Whatever the rest of the block inserted is unknown now.
                     self.lose_track();
                     break;
@@ -261,8 +346,8 @@ impl Decoder {
         out
     }
 
-    fn field(&mut self, b: &Bytes, at: &mut usize, at_block_start: bool) -> Result<Step, String> {
-        let first = *b.get(*at).ok_or("unexpected end")?;
+    fn field(&mut self, b: &Bytes, at: &mut usize, at_block_start: bool) -> Result<Step, HpackError> {
+        let first = *b.get(*at).ok_or(HpackError::UnexpectedEnd)?;
         if first & 0x80 != 0 {
             let index = integer(b, at, 7)?;
             return self.indexed(index).map(Step::Field);
@@ -273,7 +358,7 @@ impl Decoder {
         if first & 0xe0 == 0x20 {
             let size = integer(b, at, 5)?;
             if !at_block_start {
-                return Err(format!("dynamic table size update ({size}) after the first field (RFC 7541 §4.2)"));
+                return Err(HpackError::SizeUpdateNotFirst { size });
             }
             return self.size_update(size).map(Step::SizeUpdate);
         }
@@ -281,7 +366,7 @@ impl Decoder {
         self.literal(b, at, 4, kind).map(Step::Field)
     }
 
-    fn indexed(&self, index: u32) -> Result<HeaderField, String> {
+    fn indexed(&self, index: u32) -> Result<HeaderField, HpackError> {
         let repr = FieldRepr {
             kind: Representation::Indexed,
             index: Some(index),
@@ -295,16 +380,19 @@ impl Decoder {
             Lookup::Dynamic(e) => (e.name, Some(e.value)),
             Lookup::Unknown => (None, None),
             Lookup::Invalid => {
-                return Err(format!(
-                    "index {index} is outside the table ({} dynamic entries)",
-                    self.table.entries().count()
-                ))
+                return Err(HpackError::IndexOutsideTable { index, dynamic_entries: self.table.entries().count() })
             }
         };
         Ok(HeaderField { name, value, repr, range: 0..0 })
     }
 
-    fn literal(&mut self, b: &Bytes, at: &mut usize, prefix: u8, kind: Representation) -> Result<HeaderField, String> {
+    fn literal(
+        &mut self,
+        b: &Bytes,
+        at: &mut usize,
+        prefix: u8,
+        kind: Representation,
+    ) -> Result<HeaderField, HpackError> {
         let name_index = integer(b, at, prefix)?;
         let (name, name_literal) = if name_index == 0 {
             let (s, r) = string(b, at, &mut self.huffman)?;
@@ -314,7 +402,7 @@ impl Decoder {
                 Lookup::Static(n, _) => Some(Bytes::from_static(n.as_bytes())),
                 Lookup::Dynamic(e) => e.name,
                 Lookup::Unknown => None,
-                Lookup::Invalid => return Err(format!("name index {name_index} is outside the table")),
+                Lookup::Invalid => return Err(HpackError::NameIndexOutsideTable { index: name_index }),
             };
             (name, None)
         };
@@ -337,10 +425,10 @@ impl Decoder {
         Ok(HeaderField { name, value: Some(value), repr, range: 0..0 })
     }
 
-    fn size_update(&mut self, size: u32) -> Result<SizeUpdate, String> {
+    fn size_update(&mut self, size: u32) -> Result<SizeUpdate, HpackError> {
         if let Some(limit) = self.settings_limit {
             if size as usize > limit {
-                return Err(format!("dynamic table size update to {size} exceeds SETTINGS_HEADER_TABLE_SIZE {limit}"));
+                return Err(HpackError::SizeUpdateOverLimit { size, limit });
             }
         }
         // Memory stays bounded whatever the peer asks for.
@@ -356,9 +444,9 @@ enum Step {
 }
 
 /// Decodes an integer with an `n`-bit prefix (§5.1), at most 2^32 - 1.
-pub fn integer(b: &[u8], at: &mut usize, n: u8) -> Result<u32, String> {
+pub fn integer(b: &[u8], at: &mut usize, n: u8) -> Result<u32, HpackError> {
     let mask: u32 = (1u32 << n) - 1;
-    let first = u32::from(*b.get(*at).ok_or("unexpected end in an integer")?);
+    let first = u32::from(*b.get(*at).ok_or(HpackError::IntegerCut)?);
     *at += 1;
     let mut value = first & mask;
     if value < mask {
@@ -366,29 +454,26 @@ pub fn integer(b: &[u8], at: &mut usize, n: u8) -> Result<u32, String> {
     }
     let mut shift = 0u32;
     loop {
-        let byte = *b.get(*at).ok_or("unexpected end in an integer")?;
+        let byte = *b.get(*at).ok_or(HpackError::IntegerCut)?;
         *at += 1;
         let add = u64::from(byte & 0x7f) << shift;
         let sum = u64::from(value) + add;
-        value = u32::try_from(sum).map_err(|_| "integer larger than 2^32".to_string())?;
+        value = u32::try_from(sum).map_err(|_| HpackError::IntegerOverflow)?;
         if byte & 0x80 == 0 {
             return Ok(value);
         }
         shift += 7;
         if shift > 28 {
-            return Err("integer encoding longer than 5 bytes".into());
+            return Err(HpackError::IntegerTooLong);
         }
     }
 }
 
 /// Decodes a string literal (§5.2).
-fn string(b: &Bytes, at: &mut usize, memo: &mut HuffmanMemo) -> Result<(Bytes, StringRepr), String> {
-    let huffman = b.get(*at).ok_or("unexpected end in a string")? & 0x80 != 0;
+fn string(b: &Bytes, at: &mut usize, memo: &mut HuffmanMemo) -> Result<(Bytes, StringRepr), HpackError> {
+    let huffman = b.get(*at).ok_or(HpackError::StringCut)? & 0x80 != 0;
     let len = integer(b, at, 7)? as usize;
-    let end = at
-        .checked_add(len)
-        .filter(|e| *e <= b.len())
-        .ok_or_else(|| format!("string of {len} bytes runs past the block"))?;
+    let end = at.checked_add(len).filter(|e| *e <= b.len()).ok_or(HpackError::StringPastBlock { len })?;
     let raw = b.slice(*at..end);
     *at = end;
     let value = if huffman { memo.decode(&raw)? } else { raw };
