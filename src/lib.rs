@@ -3,8 +3,11 @@
 //! The library is a pipeline of pure state machines, one module per layer:
 //!
 //! ```text
-//! capture ─Packet─▶ net ─Segment─▶ tcp ─StreamEvent─▶ h2 ─Frame─▶ grpc ─Call─▶ output / tui
+//! capture ─Packet─▶ net ─Segment─▶ tcp ─StreamEvent─▶ chain: detector ─▶ h2 ─Exchange─▶ grpc ─Call─▶ output / tui
 //! ```
+//!
+//! docs/architecture.md draws it whole, with the layer order that
+//! `tests/layering.rs` enforces.
 //!
 //! None of the layers below [`capture`] and the sinks does I/O, so the same
 //! code serves capture files, live interfaces, tests, fuzzers and benchmarks.

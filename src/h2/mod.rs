@@ -1,5 +1,6 @@
 //! HTTP/2 (RFC 9113): frames, HPACK, streams and flow control, per connection.
 
+mod blocks;
 pub mod conn;
 pub mod detect;
 mod direction;

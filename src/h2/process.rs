@@ -4,13 +4,12 @@
 //! frame; decoding always goes on.
 
 use super::conn::H2Conn;
-use super::direction::BlockState;
-use super::frame::{flags, parse_body, Body, FrameHeader, FrameType};
+use super::frame::{parse_body, Body, FrameHeader, FrameType};
 use super::types::{Frame, H2Event, HeaderBlock, Level, Note};
 use crate::notes::NoteCode;
 use crate::tcp::{Dir, Side};
 use crate::time::Timestamp;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -43,7 +42,15 @@ impl H2Conn {
             ));
         }
         self.check_header(dir, &h, &body, &mut notes);
-        let block = self.header_block(dir, &h, &body, &payload, offset, missing.is_some(), &mut notes);
+        let block = self
+            .dirs
+            .get_mut(dir.index())
+            .and_then(|ds| ds.header_block(&h, &body, &payload, offset, missing.is_some(), &self.cfg, &mut notes));
+        let block = block.map(|b| {
+            self.summary.unknown_header_fields += b.decoded.unknown as u64;
+            self.confirm_roles(dir, &b);
+            Arc::new(b)
+        });
         // Telling client from server by content may have swapped the directions.
         let dir =
             if block.as_ref().is_some_and(|_| self.swapped) && self.roles_just_swapped() { dir.other() } else { dir };
@@ -148,231 +155,6 @@ impl H2Conn {
         if let Body::Malformed(why) = body {
             notes.push(Note::new(Level::Error, NoteCode::MalformedFrame, why.to_string()));
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn header_block(
-        &mut self,
-        dir: Dir,
-        h: &FrameHeader,
-        body: &Body,
-        payload: &Bytes,
-        offset: u64,
-        damaged: bool,
-        notes: &mut Vec<Note>,
-    ) -> Option<Arc<HeaderBlock>> {
-        let max_block = self.cfg.max_header_block;
-        let ds = self.dirs.get_mut(dir.index())?;
-        let at = |r: &Range<usize>| offset + super::frame::HEADER_LEN as u64 + r.start as u64;
-        let starts_block = matches!(body, Body::Headers { .. } | Body::PushPromise { .. });
-        if damaged && (starts_block || matches!(body, Body::Continuation { .. })) {
-            notes.push(Note::new(Level::Warning, NoteCode::HeaderBlockLost, "part of this header block was not captured: it cannot be decoded, and the HPACK table is no longer known"));
-            ds.abandon_block(h);
-            return None;
-        }
-        match body {
-            Body::Headers { fragment, .. } | Body::PushPromise { fragment, .. } => {
-                if let BlockState::Open { stream_id, .. } = ds.block {
-                    notes.push(Note::new(
-                        Level::Error,
-                        NoteCode::UnfinishedHeaderBlock,
-                        format!("a header block began before the one on stream {stream_id} ended (PROTOCOL_ERROR)"),
-                    ));
-                    ds.hpack.lose_track();
-                }
-                let promised = match body {
-                    Body::PushPromise { promised_stream_id, .. } => Some(*promised_stream_id),
-                    _ => None,
-                };
-                let end_stream = matches!(body, Body::Headers { .. }) && h.has(flags::END_STREAM);
-                let frag = payload.slice(fragment.clone());
-                let fragments = vec![(at(fragment), frag.len())];
-                if h.has(flags::END_HEADERS) {
-                    ds.block = BlockState::None;
-                    return Some(self.finish_block(dir, h.stream_id, promised, end_stream, frag, fragments, notes));
-                }
-                ds.block = BlockState::Open {
-                    stream_id: h.stream_id,
-                    promised,
-                    end_stream,
-                    buf: BytesMut::from(&frag[..]),
-                    fragments,
-                };
-                None
-            }
-            Body::Continuation { fragment } => {
-                self.continuation(dir, h, payload.slice(fragment.clone()), at(fragment), max_block, notes)
-            }
-            Body::Malformed(_)
-                if matches!(h.kind, FrameType::HEADERS | FrameType::PUSH_PROMISE | FrameType::CONTINUATION) =>
-            {
-                ds.abandon_block(h);
-                None
-            }
-            _ => {
-                if let BlockState::Open { stream_id, .. } = ds.block {
-                    notes.push(Note::new(
-                        Level::Error,
-                        NoteCode::InterleavedFrame,
-                        format!(
-                            "{} inside the unfinished header block of stream {stream_id} (PROTOCOL_ERROR)",
-                            h.kind.name()
-                        ),
-                    ));
-                }
-                None
-            }
-        }
-    }
-
-    fn continuation(
-        &mut self,
-        dir: Dir,
-        h: &FrameHeader,
-        frag: Bytes,
-        at: u64,
-        max_block: usize,
-        notes: &mut Vec<Note>,
-    ) -> Option<Arc<HeaderBlock>> {
-        let ds = self.dirs.get_mut(dir.index())?;
-        let end = h.has(flags::END_HEADERS);
-        match &mut ds.block {
-            BlockState::Open { stream_id, buf, fragments, .. } if *stream_id == h.stream_id => {
-                buf.extend_from_slice(&frag);
-                fragments.push((at, frag.len()));
-                if buf.len() > max_block {
-                    notes.push(Note::new(
-                        Level::Error,
-                        NoteCode::ContinuationFlood,
-                        format!("header block of stream {} passed {max_block} bytes over {} frames: dropped (CONTINUATION flood defence, --max-header-block)", h.stream_id, fragments.len()),
-                    ));
-                    ds.abandon_block(h);
-                    return None;
-                }
-                if !end {
-                    return None;
-                }
-                let BlockState::Open { stream_id, promised, end_stream, buf, fragments } =
-                    std::mem::replace(&mut ds.block, BlockState::None)
-                else {
-                    return None;
-                };
-                Some(self.finish_block(dir, stream_id, promised, end_stream, buf.freeze(), fragments, notes))
-            }
-            BlockState::Discarding { stream_id } if *stream_id == h.stream_id => {
-                if end {
-                    ds.block = BlockState::None;
-                }
-                None
-            }
-            BlockState::Open { stream_id, .. } | BlockState::Discarding { stream_id } => {
-                let open = *stream_id;
-                notes.push(Note::new(
-                    Level::Error,
-                    NoteCode::ContinuationMismatch,
-                    format!(
-                        "CONTINUATION for stream {} while the block of stream {open} is open (PROTOCOL_ERROR)",
-                        h.stream_id
-                    ),
-                ));
-                None
-            }
-            BlockState::None => {
-                notes.push(Note::new(
-                    Level::Error,
-                    NoteCode::OrphanContinuation,
-                    "CONTINUATION without a HEADERS or PUSH_PROMISE before it (PROTOCOL_ERROR)",
-                ));
-                ds.hpack.lose_track();
-                None
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finish_block(
-        &mut self,
-        dir: Dir,
-        stream_id: u32,
-        promised: Option<u32>,
-        end_stream: bool,
-        bytes: Bytes,
-        fragments: Vec<(u64, usize)>,
-        notes: &mut Vec<Note>,
-    ) -> Arc<HeaderBlock> {
-        let snapshot = self.cfg.snapshot_tables;
-        let Some(ds) = self.dirs.get_mut(dir.index()) else {
-            return Arc::new(HeaderBlock {
-                stream_id,
-                promised_stream_id: promised,
-                end_stream,
-                decoded: Default::default(),
-                bytes,
-                fragments,
-                table_after: None,
-                table_size: 0,
-            });
-        };
-        let decoded = ds.hpack.decode(&bytes);
-        if let Some(e) = &decoded.error {
-            notes.push(Note::new(Level::Error, NoteCode::HpackError, e.to_string()));
-        }
-        if decoded.unknown > 0 {
-            notes.push(Note::new(
-                Level::Info,
-                NoteCode::UnknownHeaderFields,
-                format!("{} header field(s) refer to dynamic-table entries inserted before the capture saw them: shown as unknown", decoded.unknown),
-            ));
-        }
-        if decoded.dropped > 0 {
-            notes.push(Note::new(
-                Level::Warning,
-                NoteCode::HeaderListLimit,
-                format!(
-                    "the header list is {} bytes; the {} field(s) past --max-header-list {} were not kept",
-                    decoded.list_size, decoded.dropped, self.cfg.hpack.max_header_list
-                ),
-            ));
-        }
-        let table_cap = self.cfg.hpack.max_table_size;
-        if let Some(u) = decoded.size_updates.iter().find(|u| u.max_size as usize > table_cap) {
-            notes.push(Note::new(
-                Level::Warning,
-                NoteCode::HpackTableLimit,
-                format!(
-                    "dynamic table size update to {} bytes; grpcscope keeps {table_cap} (--max-hpack-table): \
-                     fields later taken from older entries cannot be decoded",
-                    u.max_size
-                ),
-            ));
-        }
-        let table_after = snapshot.then(|| {
-            ds.hpack
-                .table
-                .entries()
-                .map(|e| {
-                    (
-                        e.name.as_ref().map_or_else(|| "<unknown>".into(), |n| String::from_utf8_lossy(n).into_owned()),
-                        String::from_utf8_lossy(&e.value).into_owned(),
-                        e.size(),
-                    )
-                })
-                .collect()
-        });
-        let table_size = ds.hpack.table.size();
-        self.summary.unknown_header_fields += decoded.unknown as u64;
-        let block = HeaderBlock {
-            stream_id,
-            promised_stream_id: promised,
-            end_stream,
-            decoded,
-            bytes,
-            fragments,
-            table_after,
-            table_size,
-        };
-        self.confirm_roles(dir, &block);
-        Arc::new(block)
     }
 
     /// Pseudo-headers say who is who: `:method`/`:path` come from the
