@@ -26,6 +26,11 @@ const LAYERS: &[&[&str]] = &[
     &["fuzzing", "cli"],
 ];
 
+/// Uses the ranks allow but the design does not: the gRPC layer sees
+/// protocol-neutral exchanges only, never an HTTP/2 type (so that gRPC-Web
+/// and Connect over HTTP/1.1 share it).
+const FORBIDDEN: &[(&str, &str)] = &[("grpc", "h2")];
+
 fn rank(layer: &str) -> Option<usize> {
     LAYERS.iter().position(|r| r.contains(&layer))
 }
@@ -114,6 +119,9 @@ fn no_module_imports_from_a_layer_above_its_own() {
             continue;
         };
         for target in references(&path, &text) {
+            if FORBIDDEN.contains(&(layer.as_str(), target[0].as_str())) {
+                wrong.push(format!("{} uses {} (forbidden)", path.join("::"), target.join("::")));
+            }
             if let Some(theirs) = rank(&target[0]) {
                 if theirs > mine || (theirs == mine && &target[0] != layer) {
                     wrong.push(format!("{} uses {}", path.join("::"), target.join("::")));
