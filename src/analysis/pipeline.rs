@@ -170,9 +170,7 @@ impl<S: Sink> Pipeline<S> {
 
     /// Records the sink's answer; the first stop wins.
     fn obey(&mut self, flow: Flow) {
-        if let Flow::Break(why) = flow {
-            self.stopped.get_or_insert(why);
-        }
+        obey(&mut self.stopped, flow);
     }
 
     /// Processes one packet; [`Flow::Break`] once the sink has stopped the
@@ -305,9 +303,7 @@ impl<S: Sink> Pipeline<S> {
             if let Some(r) = &self.redact {
                 r.event(&mut ev);
             }
-            if let Flow::Break(why) = self.sink.h2_event(&ev) {
-                self.stopped.get_or_insert(why);
-            }
+            obey(&mut self.stopped, self.sink.h2_event(&ev));
             if let Some(u) = self.conns.get_mut(&h2_conn(&ev)) {
                 u.chain.h2_event(&ev, &mut self.exchange_events, &mut self.grpc_events);
             }
@@ -325,9 +321,7 @@ impl<S: Sink> Pipeline<S> {
             if self.stopped.is_some() {
                 continue;
             }
-            if let Flow::Break(why) = self.sink.grpc_event(ev) {
-                self.stopped.get_or_insert(why);
-            }
+            obey(&mut self.stopped, self.sink.grpc_event(ev));
         }
     }
 
@@ -359,6 +353,15 @@ impl<S: Sink> Pipeline<S> {
     /// Connections seen so far.
     pub fn connections_seen(&self) -> u64 {
         self.tcp.connections_seen()
+    }
+}
+
+/// Records a sink's answer in `stopped`; the first stop wins. A free
+/// function, for the loops that drain one of the pipeline's buffers while
+/// they deliver (they cannot borrow the whole pipeline).
+fn obey(stopped: &mut Option<Stop>, flow: Flow) {
+    if let Flow::Break(why) = flow {
+        stopped.get_or_insert(why);
     }
 }
 
