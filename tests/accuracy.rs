@@ -6,17 +6,17 @@ use std::process::Command;
 
 /// Scenarios below 100, at the score they have today: a floor stops them
 /// getting worse, and is raised as the issue that targets each lands.
-const FLOORS: [(&str, f64); 5] = [
+const FLOORS: [(&str, f64); 4] = [
     // The capture itself lost 446 kB of one request (tshark agrees): that
     // request cannot be decoded honestly.
     ("large_messages", 91.6),
-    // Issue 17 (mid-connection captures): every `:path` is a reference to
-    // an HPACK entry inserted before the capture began.
-    ("midstream_multiplex", 0.0),
-    // Issue 17: statuses are HPACK references from before the capture.
+    // Cut inside a connection (issue 17): found, requests and responses are
+    // 100; statuses are HPACK entries from before the cut (honestly
+    // unknown), and 81 calls begun before the cut have no request head, so
+    // no method: the scorer counts them as extra.
+    ("midstream_multiplex", 38.2),
+    // The same: grpc-js indexes grpc-status too.
     ("midstream_node", 79.3),
-    // Issue 17: responses captured before their requests lose the request.
-    ("reordered_errors", 44.4),
     // Issue 19 (TLS decryption): encrypted, no calls without the key log.
     ("tls_keylog", 0.0),
 ];

@@ -82,7 +82,8 @@ fn mid_connection_capture_marks_unknown_fields_never_guesses() {
     assert!(headers.iter().any(|h| h[0] == ":path" && h[1] == "/grpcscope.fixtures.v1.Inventory/GetPart"));
     let (_, text, _) = grpcscope(&["frames", path.to_str().unwrap()]);
     assert!(text.lines().last().unwrap().contains("header field(s) unknown"), "{text}");
-    assert!(text.contains("<unknown #"), "{text}");
+    let (_, verbose, _) = grpcscope(&["frames", "-v", path.to_str().unwrap()]);
+    assert!(verbose.contains("?dyn#1: ?dyn#1") && verbose.contains("(inserted before the capture)"), "{verbose}");
 }
 
 #[test]

@@ -140,8 +140,10 @@ fn theirs(path: &Path, port: u16) -> Conns {
     out
 }
 
-/// Captures whose segments are swapped across the two directions: frames
-/// are compared as a collection, not in order (issue 17 raises this).
+/// Captures whose segments are swapped across the two directions: grpcscope
+/// holds a response captured before its request until the request arrives
+/// (the order the endpoints saw), tshark keeps capture order, so frames are
+/// compared as a collection, not in order.
 const CROSS_DIRECTION_ORDER_FLOOR: [&str; 1] = ["reordered_errors"];
 
 fn compare(name: &str, path: &Path, port: u16, check_headers: bool) {
@@ -167,10 +169,8 @@ fn compare(name: &str, path: &Path, port: u16, check_headers: bool) {
             continue;
         }
         if CROSS_DIRECTION_ORDER_FLOOR.contains(&name) {
-            // Floor until issue 17's cross-direction hold: a response
-            // captured before its request is decoded, but placed before it
-            // in the connection's frame order. Every frame tshark decodes
-            // must be among ours.
+            // Every frame tshark decodes must be among ours; the order
+            // across directions is the endpoints', not the capture's.
             assert!(contains_all(mine, frames), "{name} conn {conn}: a frame tshark decodes is missing from ours");
             continue;
         }

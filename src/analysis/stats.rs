@@ -152,7 +152,12 @@ impl Stats {
         let method = match call.method_str() {
             Some(m) => m,
             None => {
-                lossy = call.method().unwrap_or_else(|| "(method unknown)".into());
+                // Calls sharing an unknown `:path` entry share a method: one row
+                // ("method ?dyn#3 (conn 1)"), even without its name.
+                lossy = call.method().unwrap_or_else(|| match call.method_key() {
+                    Some(k) => format!("{k} (conn {})", call.conn),
+                    None => "(method unknown)".into(),
+                });
                 &lossy
             }
         };

@@ -245,6 +245,16 @@ pub struct DecodeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::tcp::TcpConfig::default().max_buffered_per_direction, help_heading = "Limits")]
     pub max_reassembly_buffer: usize,
 
+    /// A segment that acknowledges bytes of the other direction not captured yet (a response
+    /// captured before its request: -i any, multi-queue NICs, merged files) is held until they
+    /// arrive, up to this many bytes per connection; past it, it is processed anyway (hold_expired).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::tcp::TcpConfig::default().max_hold_bytes, help_heading = "Limits")]
+    pub max_reorder_hold: usize,
+
+    /// How long (capture time, milliseconds) such a segment is held at most.
+    #[arg(long, value_name = "MS", default_value_t = crate::tcp::TcpConfig::default().max_hold_nanos / 1_000_000, help_heading = "Limits")]
+    pub reorder_hold_time: i64,
+
     /// TCP connections tracked at once; past it the least recently active tenth is evicted
     /// (flow_table_full). Each tracked connection costs about 1.5 kB before it carries data.
     #[arg(long, value_name = "N", default_value_t = crate::tcp::TcpConfig::default().max_connections, help_heading = "Limits")]
@@ -301,6 +311,8 @@ impl DecodeArgs {
         let mut cfg = PipelineConfig::new();
         cfg.tcp.max_buffered_per_direction = self.max_reassembly_buffer;
         cfg.tcp.max_connections = self.max_connections.max(1);
+        cfg.tcp.max_hold_bytes = self.max_reorder_hold;
+        cfg.tcp.max_hold_nanos = self.reorder_hold_time.max(0).saturating_mul(1_000_000);
         cfg.tcp.server_ports = self.h2_ports.clone();
         cfg.h2.h2_ports = self.h2_ports.clone();
         cfg.h2.max_streams = self.max_streams;

@@ -53,6 +53,39 @@ impl Protocol {
 /// recoverable (e.g. an HPACK entry inserted before the capture began).
 pub type HeaderPair = (Option<Bytes>, Option<Bytes>);
 
+/// A header-compression entry inserted before the capture saw its table
+/// (the capture began mid-connection, or lost the bytes that inserted
+/// it). Its content is unknown, but every reference to it names the same
+/// entry: a variable, never a guess. Slot `n` of the first epoch is the
+/// entry that sat at HPACK index `61 + n` when the table became unknown;
+/// a later loss of bytes starts a new epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Slot {
+    /// 0 for entries from before the capture; 1, 2, ... after each later loss.
+    pub epoch: u32,
+    /// Position in the unknown part of the table when it became unknown, from 1.
+    pub number: u32,
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.epoch {
+            0 => write!(f, "?dyn#{}", self.number),
+            e => write!(f, "?dyn#{}.{}", e, self.number),
+        }
+    }
+}
+
+impl Slot {
+    /// Where the entry came from, for a reader.
+    pub fn origin(&self) -> &'static str {
+        match self.epoch {
+            0 => "inserted before the capture",
+            _ => "inserted in bytes the capture lost",
+        }
+    }
+}
+
 /// Where some decoded bytes were captured: a range of one direction's TCP
 /// byte stream, and the packet that completed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,6 +113,12 @@ pub struct Head {
     pub fields: Vec<HeaderPair>,
     /// Where the head's bytes were captured (one span per fragment).
     pub spans: Vec<Span>,
+    /// For fields whose name or value is unknown (`None` in `fields`):
+    /// (the field's position, the entry it refers to).
+    pub slots: Vec<(usize, Slot)>,
+    /// Fields decoded but not kept because the head passed a size limit:
+    /// what they said is unknown.
+    pub dropped: usize,
     /// The protocol's own record of the head.
     pub wire: Option<WireRecord>,
 }

@@ -131,7 +131,14 @@ fn flow_sentence(flow: &crate::h2::FlowInfo, from: &str, to: &str) -> String {
 pub fn hpack_sentence(f: &crate::h2::hpack::HeaderField) -> String {
     use crate::h2::hpack::Representation::*;
     if f.is_unknown() {
-        return "refers to a dynamic-table entry inserted before the capture began: unknown".into();
+        return match f.slot {
+            Some(slot) => format!(
+                "refers to dynamic-table entry {slot}, {}: its {} unknown, but every reference to {slot} is this same entry",
+                slot.origin(),
+                if f.value.is_some() { "name is" } else { "name and value are" }
+            ),
+            None => "refers to a dynamic-table entry inserted before the capture began: unknown".into(),
+        };
     }
     let r = &f.repr;
     let table = |i: u32| if i <= 61 { format!("static table index {i}") } else { format!("dynamic table index {i}") };

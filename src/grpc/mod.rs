@@ -6,7 +6,7 @@ pub mod message;
 pub mod status;
 mod tracker;
 
-use crate::exchange::Head;
+use crate::exchange::{Head, Slot};
 use crate::notes::Note;
 use crate::tcp::{ConnId, EndReason, Side};
 use crate::time::Timestamp;
@@ -66,6 +66,75 @@ pub struct TransportError {
     pub implied_status: u32,
     /// Its name.
     pub implied_status_name: &'static str,
+}
+
+/// What identifies the method of a call whose `:path` was not decoded
+/// because it refers to an HPACK entry inserted before the capture: calls
+/// of one connection with the same key called the same method, even when
+/// its name is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MethodKey {
+    /// `:path` is this unknown entry: the only unknown field of the
+    /// request, or the only unknown pseudo-header beside a decoded
+    /// `:method`, `:scheme` and `:authority` (pseudo-headers come first,
+    /// RFC 9113 §8.3).
+    Path(Slot),
+    /// `:path` is one of these unknown entries (which one, the capture does
+    /// not say): an entry has one name, so calls with the same set share
+    /// their `:path`.
+    OneOf(Vec<Slot>),
+}
+
+impl std::fmt::Display for MethodKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MethodKey::Path(s) => write!(f, "{s}"),
+            // Compact, for a table column: `?dyn#{1-5,7}` (slots are sorted).
+            MethodKey::OneOf(v) => {
+                let mut epochs: Vec<String> = Vec::new();
+                for chunk in v.chunk_by(|a, b| a.epoch == b.epoch) {
+                    let numbers: Vec<u32> = chunk.iter().map(|s| s.number).collect();
+                    let ranges: Vec<String> = numbers
+                        .chunk_by(|a, b| a.checked_add(1) == Some(*b))
+                        .map(|r| match r {
+                            [one] => one.to_string(),
+                            [first, .., last] => format!("{first}-{last}"),
+                            [] => String::new(),
+                        })
+                        .collect();
+                    let epoch = chunk.first().map_or(0, |s| s.epoch);
+                    let prefix = if epoch == 0 { "?dyn#".to_string() } else { format!("?dyn#{epoch}.") };
+                    epochs.push(format!("{prefix}{{{}}}", ranges.join(",")));
+                }
+                f.write_str(&epochs.join("+"))
+            }
+        }
+    }
+}
+
+/// The evidence a call's method rests on (calls JSON `method_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodSource {
+    /// The decoded `:path`.
+    Header,
+    /// The same request bytes were seen on another connection of the
+    /// capture whose `:path` was decoded.
+    Peer,
+    /// Of the schema's methods exactly one fits every call sharing the
+    /// `:path` entry: types, wire types, no unknown fields, streaming kind.
+    Schema,
+}
+
+/// A method identified without a decoded `:path`, or the candidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodInference {
+    /// The method, when the evidence names exactly one.
+    pub method: Option<String>,
+    /// Its evidence (`Peer` or `Schema`).
+    pub source: MethodSource,
+    /// Every method that fits, when more than one does.
+    pub candidates: Vec<String>,
 }
 
 /// A RST_STREAM that ended a call.
@@ -133,6 +202,9 @@ pub struct Call {
     pub blocks: [Option<std::sync::Arc<Head>>; 3],
     /// Problems seen on this call.
     pub notes: Vec<Note>,
+    /// The method found from other evidence when `:path` was an unknown
+    /// entry (set by the layer that sees the whole capture and the schema).
+    pub inferred: Option<MethodInference>,
 }
 
 impl Call {
@@ -157,6 +229,42 @@ impl Call {
     /// `:path`, e.g. `/pkg.Service/Method`.
     pub fn method(&self) -> Option<String> {
         Self::header_str(&self.request_headers, ":path")
+    }
+
+    /// The method and the evidence it rests on: the decoded `:path`, or an
+    /// inference that names exactly one method.
+    pub fn resolved_method(&self) -> Option<(std::borrow::Cow<'_, str>, MethodSource)> {
+        if let Some(p) = Self::header(&self.request_headers, ":path") {
+            return Some((String::from_utf8_lossy(p), MethodSource::Header));
+        }
+        let inf = self.inferred.as_ref()?;
+        Some((std::borrow::Cow::Borrowed(inf.method.as_deref()?), inf.source))
+    }
+
+    /// What identifies this call's method when `:path` refers to an entry
+    /// inserted before the capture; `None` when `:path` was decoded (or
+    /// is missing for another reason).
+    pub fn method_key(&self) -> Option<MethodKey> {
+        if Self::header(&self.request_headers, ":path").is_some() {
+            return None;
+        }
+        let head = self.blocks.first()?.as_ref()?;
+        let nameless: Vec<(usize, Slot)> =
+            head.slots.iter().copied().filter(|(i, _)| head.fields.get(*i).is_some_and(|(n, _)| n.is_none())).collect();
+        if let [(_, only)] = nameless.as_slice() {
+            return Some(MethodKey::Path(*only));
+        }
+        let known = |name: &str| Self::header(&self.request_headers, name).is_some();
+        let last_pseudo = head.fields.iter().rposition(|(n, _)| n.as_ref().is_some_and(|n| n.starts_with(b":")));
+        let pseudo: Vec<Slot> =
+            nameless.iter().filter(|(i, _)| last_pseudo.is_some_and(|l| *i < l)).map(|(_, s)| *s).collect();
+        if let ([only], true) = (pseudo.as_slice(), known(":method") && known(":scheme") && known(":authority")) {
+            return Some(MethodKey::Path(*only));
+        }
+        let mut all: Vec<Slot> = nameless.into_iter().map(|(_, s)| s).collect();
+        all.sort_unstable();
+        all.dedup();
+        (!all.is_empty()).then_some(MethodKey::OneOf(all))
     }
 
     /// `:authority`.
@@ -236,9 +344,10 @@ impl Call {
         (self.request_ended && self.response_ended) || self.rst.is_some()
     }
 
-    /// Duration in nanoseconds, when the end was seen.
+    /// Duration in nanoseconds, when both its start (the request head)
+    /// and its end were seen: a call begun before the capture has none.
     pub fn duration_nanos(&self) -> Option<i64> {
-        self.end.map(|e| e.nanos_since(self.start))
+        self.end.filter(|_| self.request_headers_seen).map(|e| e.nanos_since(self.start))
     }
 
     /// Where a failure came from, and the transport reason if it was the transport.
@@ -302,8 +411,33 @@ impl Call {
     /// The status may exist but cannot be read: an unknown header field in
     /// the response, or response bytes lost while the call was open.
     fn status_unreadable(&self) -> bool {
+        self.status_unknown_reason().is_some()
+    }
+
+    /// Why the status cannot be read, when it cannot: the response's heads
+    /// refer to HPACK entries from before the capture, lost fields to a
+    /// size limit, or bytes of the server that could have carried it were
+    /// lost. Such a status is unknown, never an error.
+    pub fn status_unknown_reason(&self) -> Option<String> {
+        for (i, what) in [(2, "trailers"), (1, "response headers")] {
+            let Some(head) = self.blocks.get(i).and_then(|b| b.as_ref()) else { continue };
+            if let Some((_, slot)) = head.slots.first() {
+                return Some(format!("status not captured: the {what} refer to HPACK entry {slot}, {}", slot.origin()));
+            }
+            if head.dropped > 0 {
+                return Some(format!(
+                    "status unreadable: {} field(s) of the {what} were dropped by the header list limit (--max-header-list)",
+                    head.dropped
+                ));
+            }
+        }
         let unknown = |l: &[HeaderPair]| l.iter().any(|(n, v)| n.is_none() || v.is_none());
-        unknown(&self.trailers) || unknown(&self.response_headers) || self.lost[1]
+        if unknown(&self.trailers) || unknown(&self.response_headers) {
+            return Some("status not captured: the response refers to HPACK entries the capture never showed".into());
+        }
+        self.lost[1].then(|| {
+            "status not captured: bytes from the server were lost while the call was open (a capture gap); its end may lie in them".into()
+        })
     }
 
     fn rst_verdict(&self, rst: &RstInfo) -> (Origin, Option<TransportError>) {

@@ -186,6 +186,7 @@ impl CallTracker {
                 response_body: None,
                 blocks: [None, None, None],
                 notes: Vec::new(),
+                inferred: None,
             });
             out.push(GrpcEvent::Started { conn: self.conn, stream_id: id, start: at.ts });
             let asm = [Assembler::new(self.limits), Assembler::new(self.limits)];
@@ -207,7 +208,9 @@ impl CallTracker {
             Dir::ToClient if !open.response_headers_seen && !end => 1,
             Dir::ToClient => 2,
         };
-        if let Some(b) = open.call.blocks.get_mut(slot) {
+        // A second client block (request trailers) must not replace the request head.
+        let keep = !(at.dir == Dir::ToServer && open.call.request_headers_seen);
+        if let Some(b) = open.call.blocks.get_mut(slot).filter(|_| keep) {
             *b = Some(head.clone());
         }
         match at.dir {

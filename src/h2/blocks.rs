@@ -177,7 +177,7 @@ impl DirState {
             notes.push(Note::new(
                 Level::Info,
                 NoteCode::UnknownHeaderFields,
-                format!("{} header field(s) refer to dynamic-table entries inserted before the capture saw them: shown as unknown", decoded.unknown),
+                format!("{} header field(s) refer to dynamic-table entries inserted before the capture saw them: shown as numbered unknown entries (?dyn#N)", decoded.unknown),
             ));
         }
         if decoded.dropped > 0 {

@@ -110,5 +110,6 @@ fn head(f: &Frame, block: &Arc<HeaderBlock>) -> Head {
             packet: if i == last { f.packet } else { 0 },
         })
         .collect();
-    Head { fields, spans, wire: Some(block.clone()) }
+    let slots = block.decoded.fields.iter().enumerate().filter_map(|(i, x)| Some((i, x.slot?))).collect();
+    Head { fields, spans, slots, dropped: block.decoded.dropped, wire: Some(block.clone()) }
 }

@@ -3,10 +3,11 @@
 
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
+use crate::exchange::Head;
 use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
 use crate::present::text::truncate;
-use crate::present::{status_cell, CallRecord, Decoded, Decoder};
+use crate::present::{method_label, status_cell, CallRecord, Decoded, Decoder, MethodResolver};
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
 use serde_json::Value;
@@ -31,7 +32,12 @@ pub struct CallsPrinter<W: Write> {
     /// How messages are decoded.
     pub decoder: Decoder,
     open: BTreeSet<Key>,
+    /// Calls whose `:path` is an unknown HPACK entry: held (with every call
+    /// started after them) until the capture ends, so that each gets the
+    /// evidence of all the calls sharing its entry.
+    awaiting: BTreeSet<Key>,
     ready: BTreeMap<Key, Box<Call>>,
+    resolver: MethodResolver,
     header_done: bool,
     /// Calls printed.
     pub printed: u64,
@@ -48,6 +54,8 @@ impl<W: Write> CallsPrinter<W> {
     /// captures print each call as it ends.
     pub fn new(out: W, format: Format, verbose: bool, color: bool, ordered: bool, decoder: Decoder) -> Self {
         CallsPrinter {
+            resolver: MethodResolver::new(&decoder),
+            awaiting: BTreeSet::new(),
             out,
             format,
             verbose,
@@ -75,9 +83,10 @@ impl<W: Write> CallsPrinter<W> {
         if self.error.is_some() {
             return;
         }
+        self.awaiting.clear();
         let rest = std::mem::take(&mut self.ready);
-        for call in rest.into_values() {
-            self.print(&call);
+        for mut call in rest.into_values() {
+            self.print(&mut call);
         }
         if let Err(e) = self.out.flush() {
             self.error.get_or_insert(e);
@@ -85,7 +94,10 @@ impl<W: Write> CallsPrinter<W> {
     }
 
     fn release(&mut self) {
-        let bound = self.open.first().copied();
+        let bound = match (self.open.first(), self.awaiting.first()) {
+            (Some(a), Some(b)) => Some(*a.min(b)),
+            (a, b) => a.or(b).copied(),
+        };
         loop {
             let held = self.ready.len();
             let Some(entry) = self.ready.first_entry() else { break };
@@ -94,12 +106,17 @@ impl<W: Write> CallsPrinter<W> {
             if bound.is_some_and(|b| *entry.key() >= b) && held <= MAX_HELD {
                 break;
             }
-            let call = entry.remove();
-            self.print(&call);
+            let mut call = entry.remove();
+            self.awaiting.remove(&(call.start, call.conn, call.stream_id));
+            self.print(&mut call);
         }
     }
 
-    fn print(&mut self, call: &Call) {
+    fn print(&mut self, call: &mut Call) {
+        if call.inferred.is_none() {
+            call.inferred = self.resolver.resolve(call);
+        }
+        let call = &*call;
         if self.error.is_some() || self.filter.as_ref().is_some_and(|f| !f(call)) {
             return;
         }
@@ -133,7 +150,7 @@ impl<W: Write> CallsPrinter<W> {
             call.start.clock(),
             call.conn,
             call.stream_id,
-            left_truncate(&call.method().unwrap_or_else(|| "(method not captured)".into()), 44),
+            left_truncate(&method_label(call), 44),
             painted,
             call.duration_nanos().map_or_else(|| "-".into(), human_duration),
             call.requests.len(),
@@ -144,15 +161,17 @@ impl<W: Write> CallsPrinter<W> {
 
     fn verbose_text(&mut self, call: &Call) -> io::Result<()> {
         let (status, origin) = status_cell(call);
-        let method = call.method().unwrap_or_else(|| "(method not captured)".into());
         writeln!(
             self.out,
             "conn {} stream {}  {}  {}",
             call.conn,
             call.stream_id,
-            method,
+            method_label(call),
             paint(&status, origin, self.color)
         )?;
+        if let Some(e) = method_evidence(call) {
+            writeln!(self.out, "  method: {e}")?;
+        }
         let end = call.end.map_or_else(
             || "capture ended first".into(),
             |e| format!("{} ({})", e.clock(), call.duration_nanos().map(human_duration).unwrap_or_default()),
@@ -161,12 +180,12 @@ impl<W: Write> CallsPrinter<W> {
         if let Some(t) = call.timeout_nanos() {
             writeln!(self.out, "  deadline {} (grpc-timeout)", human_duration(t as i64))?;
         }
-        headers_text(&mut self.out, "request headers", &call.request_headers)?;
+        headers_text(&mut self.out, "request headers", &call.request_headers, call.blocks[0].as_deref())?;
         for (i, m) in call.requests.iter().enumerate() {
             message_text(&mut self.out, "request", i, m, &self.decoder.message(call, m, true))?;
         }
         if !call.response_headers.is_empty() {
-            headers_text(&mut self.out, "response headers", &call.response_headers)?;
+            headers_text(&mut self.out, "response headers", &call.response_headers, call.blocks[1].as_deref())?;
         }
         for (i, m) in call.responses.iter().enumerate() {
             message_text(&mut self.out, "response", i, m, &self.decoder.message(call, m, false))?;
@@ -181,7 +200,7 @@ impl<W: Write> CallsPrinter<W> {
         }
         let label = if call.trailers_only { "trailers (Trailers-Only response)" } else { "trailers" };
         if !call.trailers.is_empty() {
-            headers_text(&mut self.out, label, &call.trailers)?;
+            headers_text(&mut self.out, label, &call.trailers, call.blocks[2].as_deref())?;
         }
         let (o, t) = call.verdict();
         match (o, t) {
@@ -191,6 +210,11 @@ impl<W: Write> CallsPrinter<W> {
                 "  status: {} (application){}",
                 status,
                 call.grpc_message().map(|m| format!(": {m}")).unwrap_or_default()
+            )?,
+            (Origin::Unknown, _) => writeln!(
+                self.out,
+                "  status: unknown ({})",
+                call.status_unknown_reason().unwrap_or_else(|| "not captured".into())
             )?,
             _ => writeln!(self.out, "  status: {status}")?,
         }
@@ -215,22 +239,43 @@ impl<W: Write> Sink for CallsPrinter<W> {
                     self.open.insert((start, conn, stream_id));
                 }
             }
-            GrpcEvent::Finished(call) => {
+            GrpcEvent::Finished(mut call) => {
+                self.resolver.observe(&self.decoder, &call);
                 if !self.ordered {
-                    self.print(&call);
+                    self.print(&mut call);
                     return flow_of(self.error.as_ref());
                 }
                 let key = (call.start, call.conn, call.stream_id);
                 self.open.remove(&key);
+                if call.method_key().is_some() {
+                    self.awaiting.insert(key);
+                }
                 self.ready.insert(key, call);
                 self.release();
             }
             GrpcEvent::Schema(files) => {
                 self.decoder.schema.learn(&files);
+                self.resolver.refresh(&self.decoder);
             }
         }
         flow_of(self.error.as_ref())
     }
+}
+
+/// Why an inferred method is believed, for `calls -v`.
+fn method_evidence(call: &Call) -> Option<String> {
+    use crate::grpc::MethodSource;
+    let key = call.method_key()?;
+    let inf = call.inferred.as_ref()?;
+    Some(match (inf.source, &inf.method) {
+        (MethodSource::Peer, Some(m)) => {
+            format!("{m}, inferred: :path is {key}, and the same request was sent to {m} on another connection")
+        }
+        (_, Some(m)) => format!(
+            "{m}, inferred: :path is {key}, and of the schema's methods only {m} fits every call sharing it (types, wire types, streaming)"
+        ),
+        (_, None) => format!("not captured (:path is {key}); fit every call sharing it: {}", inf.candidates.join(", ")),
+    })
 }
 
 fn paint(s: &str, origin: Option<Origin>, color: bool) -> String {
@@ -273,12 +318,15 @@ fn indent(s: &str, n: usize) -> String {
     s.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
 }
 
-fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair]) -> io::Result<()> {
+fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair], head: Option<&Head>) -> io::Result<()> {
     writeln!(o, "  {label}:")?;
-    for (n, v) in list {
-        let name = n.as_ref().map_or_else(|| "<unknown>".into(), |n| String::from_utf8_lossy(n));
+    for (i, (n, v)) in list.iter().enumerate() {
+        // An unknown part is the HPACK entry from before the capture it refers to.
+        let slot = head.and_then(|h| h.slots.iter().find(|(at, _)| *at == i)).map(|(_, s)| s.to_string());
+        let unknown = || slot.clone().unwrap_or_else(|| "<unknown>".into());
+        let name = n.as_ref().map_or_else(|| unknown().into(), |n| String::from_utf8_lossy(n));
         let value = match v {
-            None => "<unknown>".to_string(),
+            None => unknown(),
             Some(v) if name.ends_with("-bin") => match decode_bin(v) {
                 Some((bytes, _)) => {
                     let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();

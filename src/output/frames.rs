@@ -195,11 +195,13 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
     if verbose {
         if let Some(b) = &f.block {
             for field in &b.decoded.fields {
+                let origin = field.slot.filter(|_| field.is_unknown()).map(|s| format!(" ({})", s.origin()));
                 writeln!(
                     o,
-                    "      {:<40} {}",
+                    "      {:<40} {}{}",
                     crate::present::text::truncate(&format!("{}: {}", field.name_str(), field.value_str()), 40),
-                    describe_repr(&field.repr)
+                    describe_repr(&field.repr),
+                    origin.unwrap_or_default()
                 )?;
             }
             for u in &b.decoded.size_updates {

@@ -124,6 +124,10 @@ pub struct HpackField<'a> {
     pub repr: &'a FieldRepr,
     /// Its bytes within the header block.
     pub bytes: [usize; 2],
+    /// The unknown entry (inserted before the capture) its unknown parts
+    /// belong to, e.g. `?dyn#3`: the same text at every reference to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
 }
 
 /// A dynamic-table entry after the block (`frames -v`).
@@ -232,7 +236,8 @@ impl<'a> FrameRecord<'a> {
                     .iter()
                     .map(|fl| {
                         let (name, value) = field_text(fl);
-                        HpackField { name, value, repr: &fl.repr, bytes: [fl.range.start, fl.range.end] }
+                        let slot = fl.slot.filter(|_| fl.is_unknown()).map(|s| s.to_string());
+                        HpackField { name, value, repr: &fl.repr, bytes: [fl.range.start, fl.range.end], slot }
                     })
                     .collect()
             }),

@@ -48,8 +48,33 @@ impl Decoder {
         d
     }
 
+    /// The bytes of message `m` as sent before compression: decompressed
+    /// when its prefix says so, within the size limit.
+    pub fn plain_bytes(&self, call: &Call, m: &Message, request: bool) -> Result<(Vec<u8>, Option<usize>), String> {
+        let Some(raw) = &m.data else {
+            return Err(m.error.clone().unwrap_or_else(|| "not captured".into()));
+        };
+        if !m.compressed {
+            return Ok((raw.to_vec(), None));
+        }
+        let enc = call.encoding(request);
+        match enc.as_deref().and_then(Codec::from_header) {
+            Some(c) => match decompress(c, raw, self.max_decompressed) {
+                Ok(b) => {
+                    let n = b.len();
+                    Ok((b, Some(n)))
+                }
+                Err(e) => Err(format!("{} decompression failed: {e}", enc.unwrap_or_default())),
+            },
+            None => Err(match enc {
+                Some(e) => format!("compressed with unsupported grpc-encoding {e:?}"),
+                None => "the compressed flag is set but no grpc-encoding header says how".into(),
+            }),
+        }
+    }
+
     fn decode_message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
-        let types = call.method().and_then(|p| self.schema.method(&p));
+        let types = call.resolved_method().and_then(|(p, _)| self.schema.method(&p));
         let desc = types.map(|(i, o)| if request { i } else { o });
         let mut d = Decoded {
             type_name: desc.as_ref().map(|x| x.full_name().to_string()),
@@ -59,36 +84,15 @@ impl Decoder {
             unknown_fields: 0,
             decompressed: None,
         };
-        let Some(raw) = &m.data else {
-            if d.error.is_none() {
-                d.error = Some("not captured".into());
+        let bytes = match self.plain_bytes(call, m, request) {
+            Ok((b, decompressed)) => {
+                d.decompressed = decompressed;
+                b
             }
-            return d;
-        };
-        let bytes = if m.compressed {
-            let enc = call.encoding(request);
-            let codec = enc.as_deref().and_then(Codec::from_header);
-            match codec {
-                Some(c) => match decompress(c, raw, self.max_decompressed) {
-                    Ok(b) => {
-                        d.decompressed = Some(b.len());
-                        b
-                    }
-                    Err(e) => {
-                        d.error = Some(format!("{} decompression failed: {e}", enc.unwrap_or_default()));
-                        return d;
-                    }
-                },
-                None => {
-                    d.error = Some(match enc {
-                        Some(e) => format!("compressed with unsupported grpc-encoding {e:?}"),
-                        None => "the compressed flag is set but no grpc-encoding header says how".into(),
-                    });
-                    return d;
-                }
+            Err(e) => {
+                d.error = Some(e);
+                return d;
             }
-        } else {
-            raw.to_vec()
         };
         if call.content_type().is_some_and(|ct| ct.contains("+json")) {
             match serde_json::from_slice::<Value>(&bytes) {

@@ -5,6 +5,7 @@
 
 pub mod conn_record;
 pub mod frame_record;
+pub mod infer;
 pub mod message;
 pub mod record;
 pub mod stats_record;
@@ -12,6 +13,7 @@ pub mod text;
 
 pub use conn_record::ConnRecord;
 pub use frame_record::FrameRecord;
+pub use infer::MethodResolver;
 pub use message::{Decoded, Decoder};
 pub use record::CallRecord;
 
@@ -23,6 +25,22 @@ use crate::h2::hpack::{FieldRepr, Representation};
 use crate::h2::{Frame, HeaderBlock};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
+
+/// The method as text views show it: the decoded `:path`; an inferred
+/// method marked `~` (its evidence is in `calls -v` and JSON); the unknown
+/// entry `:path` refers to, with the candidates when several fit.
+pub fn method_label(call: &Call) -> String {
+    use crate::grpc::MethodSource;
+    match call.resolved_method() {
+        Some((m, MethodSource::Header)) => m.into_owned(),
+        Some((m, _)) => format!("~{m}"),
+        None => match (call.method_key(), &call.inferred) {
+            (Some(k), Some(i)) if !i.candidates.is_empty() => format!("{k} (one of {})", i.candidates.join(", ")),
+            (Some(k), _) => format!("{k} (method not captured)"),
+            (None, _) => "(method not captured)".into(),
+        },
+    }
+}
 
 /// The status column: a name and where it came from.
 pub fn status_cell(call: &Call) -> (String, Option<Origin>) {
@@ -41,7 +59,11 @@ pub fn status_cell(call: &Call) -> (String, Option<Origin>) {
         return (format!("{} ({short})", t.implied_status_name), Some(origin));
     }
     if origin == Origin::Unknown {
-        return ("? (status unreadable)".into(), Some(origin));
+        let why = match call.status_unknown_reason() {
+            Some(r) if r.starts_with("status not captured: the") => "? (status not captured)",
+            _ => "? (status unreadable)",
+        };
+        return (why.into(), Some(origin));
     }
     match call.grpc_status() {
         Some(c) => (status_name(c).map_or_else(|| format!("status {c}"), str::to_string), Some(origin)),

@@ -105,8 +105,20 @@ pub struct CallRecord<'a> {
     pub conn: ConnRef,
     /// HTTP/2 stream id.
     pub stream_id: u32,
-    /// `:path`.
+    /// `:path`, or the method its evidence names (`method_source`).
     pub method: Option<String>,
+    /// What `method` rests on: `header`, `peer` or `schema`.
+    pub method_source: Option<crate::grpc::MethodSource>,
+    /// Every method that fits when more than one does (`method` is then null).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub method_candidates: Vec<String>,
+    /// The unknown HPACK entry (or entries) `:path` refers to, e.g.
+    /// `?dyn#3`: calls of one connection with the same value share a method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method_slot: Option<String>,
+    /// Why the status is unknown, when `error_origin` is `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_unknown: Option<String>,
     /// `:authority`.
     pub authority: Option<String>,
     /// Time of its first frame.
@@ -185,11 +197,15 @@ impl<'a> CallRecord<'a> {
         CallRecord {
             conn: ConnRef { id: call.conn, client: call.client.to_string(), server: call.server.to_string() },
             stream_id: call.stream_id,
-            method: call.method(),
+            method: call.resolved_method().map(|(m, _)| m.into_owned()),
+            method_source: call.resolved_method().map(|(_, s)| s),
+            method_candidates: call.inferred.as_ref().map(|i| i.candidates.clone()).unwrap_or_default(),
+            method_slot: call.method_key().map(|k| k.to_string()),
+            status_unknown: call.status_unknown_reason().filter(|_| call.verdict().0 == Origin::Unknown),
             authority: call.authority(),
             start: call.start,
             end: call.end,
-            duration_ms: call.end.map(|e| e.millis_since(call.start)),
+            duration_ms: call.duration_nanos().map(|n| n as f64 / 1e6),
             request_headers: Headers(&call.request_headers),
             response_headers: Headers(&call.response_headers),
             trailers: Headers(&call.trailers),

@@ -7,4 +7,4 @@ pub mod schemaless;
 pub mod tree;
 pub mod wire;
 
-pub use schema::{Schema, SchemaSources};
+pub use schema::{MethodInfo, Schema, SchemaSources};

@@ -63,6 +63,21 @@ pub struct SchemaSources {
     pub descriptor_sets: Vec<PathBuf>,
 }
 
+/// One method of a service, as the schema defines it.
+#[derive(Debug, Clone)]
+pub struct MethodInfo {
+    /// `/pkg.Service/Method`.
+    pub path: String,
+    /// Request type.
+    pub input: MessageDescriptor,
+    /// Response type.
+    pub output: MessageDescriptor,
+    /// The client sends a stream.
+    pub client_streaming: bool,
+    /// The server sends a stream.
+    pub server_streaming: bool,
+}
+
 /// All known message types and services.
 #[derive(Debug, Clone)]
 pub struct Schema {
@@ -163,6 +178,36 @@ impl Schema {
         let svc = self.pool.get_service_by_name(service)?;
         let m = svc.methods().find(|m| m.name() == method)?;
         Some((m.input(), m.output()))
+    }
+
+    /// Every method of the user's services (the built-in reflection and
+    /// health services left out), in path order.
+    pub fn methods(&self) -> Vec<MethodInfo> {
+        let mut out: Vec<MethodInfo> = self
+            .pool
+            .services()
+            .filter(|s| !s.full_name().starts_with("grpc.reflection.") && !s.full_name().starts_with("grpc.health."))
+            .flat_map(|s| {
+                s.methods()
+                    .map(|m| MethodInfo {
+                        path: format!("/{}/{}", s.full_name(), m.name()),
+                        input: m.input(),
+                        output: m.output(),
+                        client_streaming: m.is_client_streaming(),
+                        server_streaming: m.is_server_streaming(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    /// Whether `bytes` is a `desc` by every rule a decoder can check: it
+    /// parses (known fields with their wire types, valid UTF-8 strings)
+    /// and carries no field the schema does not define, at any depth.
+    pub fn fits(&self, desc: &MessageDescriptor, bytes: &[u8]) -> bool {
+        DynamicMessage::decode(desc.clone(), bytes).is_ok_and(|m| count_unknown(&m) == 0)
     }
 
     /// Whether any service is known beyond the built-in ones.

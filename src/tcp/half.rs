@@ -29,6 +29,12 @@ pub struct HalfStats {
     /// Segments whose checksum matched neither their bytes nor the offload
     /// pattern: damaged somewhere before the capture point, decoded anyway.
     pub bad_checksums: u64,
+    /// Segments held back because they acknowledged bytes of the other
+    /// direction not yet captured (a response captured before its request).
+    pub held_for_peer: u64,
+    /// Of those, segments released unmatched when the hold's byte or time
+    /// bound was reached: the acknowledged bytes were never captured.
+    pub hold_expired: u64,
 }
 
 /// A piece of the stream waiting ahead of a hole.
@@ -116,6 +122,19 @@ impl HalfStream {
             self.fin_at = Some(off + captured + missing);
         }
         self.drain(e);
+    }
+
+    /// Whether `ack` (sent by the peer) acknowledges bytes of this direction
+    /// that have not been delivered yet: the segment carrying it was
+    /// captured before the bytes it answers.
+    pub fn acks_unseen(&self, ack: u32) -> bool {
+        let Some(off) = self.offset_of(ack) else {
+            return false;
+        };
+        // The FIN takes one sequence number. Bytes already acknowledged by a
+        // segment processed unmatched were given up on: not waited for twice.
+        let fin = u64::from(self.fin_at.is_some_and(|f| f <= self.next));
+        off > self.next.max(self.peer_acked) + fin
     }
 
     /// The peer acknowledged up to `ack`: bytes below it that we never saw
@@ -232,11 +251,19 @@ impl HalfStream {
                     self.deliver(e, off, piece);
                 }
             }
+            // The peer acknowledged bytes never captured. A segment that
+            // did so was held until they could arrive (the cross-direction
+            // hold), so they were lost: say so now, not at the end, so a
+            // call open across them is known to have lost them.
             let acked_hole = self.peer_acked > self.next;
             match self.ooo.keys().next().copied() {
                 Some(first) if acked_hole => {
                     let upto = first.min(self.peer_acked);
                     self.gap(e, upto - self.next);
+                }
+                None if acked_hole && self.base.is_some() => {
+                    let len = self.peer_acked - self.next;
+                    self.gap(e, len);
                 }
                 _ => break,
             }

@@ -8,6 +8,7 @@ use crate::net::Segment;
 use crate::time::Timestamp;
 use ahash::AHashMap;
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 const SECOND: i64 = 1_000_000_000;
@@ -29,6 +30,14 @@ pub struct TcpConfig {
     /// Ports known to be servers (`--h2-port`), to tell client from server
     /// when the handshake was not captured.
     pub server_ports: Vec<u16>,
+    /// A segment that acknowledges bytes of the other direction not yet
+    /// captured is held until they arrive: at most this many payload bytes
+    /// per connection (`--max-reorder-hold`) ...
+    pub max_hold_bytes: usize,
+    /// ... and in all connections together ...
+    pub max_hold_total: usize,
+    /// ... and for at most this long in capture time (`--reorder-hold-time`).
+    pub max_hold_nanos: i64,
 }
 
 impl Default for TcpConfig {
@@ -40,6 +49,9 @@ impl Default for TcpConfig {
             closed_linger_nanos: 60 * SECOND,
             max_connections: 250_000,
             server_ports: Vec::new(),
+            max_hold_bytes: 1024 * 1024,
+            max_hold_total: 64 * 1024 * 1024,
+            max_hold_nanos: SECOND,
         }
     }
 }
@@ -60,6 +72,27 @@ struct Conn {
     state: State,
     client_isn: Option<u32>,
     end: Option<(EndReason, Timestamp)>,
+    /// Segments held back, in capture order (see [`Hold`]).
+    held: VecDeque<Held>,
+    held_bytes: usize,
+}
+
+/// A segment captured before the bytes of the other direction it
+/// acknowledges: processing it later puts a response after its request,
+/// as the endpoints saw them.
+struct Held {
+    ts: Timestamp,
+    packet: u64,
+    seg: Segment,
+    payload: Bytes,
+}
+
+/// The bounds of holding segments back, and what all connections hold.
+struct Hold {
+    per_conn: usize,
+    total_cap: usize,
+    total: usize,
+    nanos: i64,
 }
 
 /// The flow table: feed it segments in capture order, get [`StreamEvent`]s.
@@ -70,6 +103,7 @@ pub struct FlowTable {
     next_id: ConnId,
     clock: Timestamp,
     next_sweep: Option<Timestamp>,
+    hold: Hold,
     /// Packets with RST for no known connection, ignored.
     pub stray_resets: u64,
     /// Connections evicted because the table was full.
@@ -87,7 +121,10 @@ fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
 impl FlowTable {
     /// An empty table.
     pub fn new(cfg: TcpConfig) -> Self {
+        let hold =
+            Hold { per_conn: cfg.max_hold_bytes, total_cap: cfg.max_hold_total, total: 0, nanos: cfg.max_hold_nanos };
         FlowTable {
+            hold,
             cfg,
             conns: AHashMap::new(),
             next_id: 1,
@@ -141,7 +178,7 @@ impl FlowTable {
         }
         let cap = self.cfg.max_buffered_per_direction;
         if let Some(conn) = self.conns.get_mut(&k) {
-            conn.segment(ts, packet, seg, payload, cap, out);
+            conn.arrive(Held { ts, packet, seg: seg.clone(), payload }, cap, &mut self.hold, out);
         }
     }
 
@@ -180,6 +217,15 @@ impl FlowTable {
     /// Retires connections whose time is up, in id order for determinism.
     fn sweep(&mut self, out: &mut Vec<StreamEvent>) {
         let now = self.clock;
+        let cap = self.cfg.max_buffered_per_direction;
+        let mut holding: Vec<(ConnId, (SocketAddr, SocketAddr))> =
+            self.conns.iter().filter(|(_, c)| !c.held.is_empty()).map(|(k, c)| (c.summary.id, *k)).collect();
+        holding.sort_unstable();
+        for (_, k) in holding {
+            if let Some(c) = self.conns.get_mut(&k) {
+                c.release_expired(now, cap, &mut self.hold, out);
+            }
+        }
         let cfg = &self.cfg;
         let mut expired: Vec<((SocketAddr, SocketAddr), ConnId, EndReason)> = self
             .conns
@@ -224,6 +270,7 @@ impl FlowTable {
     /// A connection leaves the table: flush, close if it was not, report.
     fn retire(&mut self, mut conn: Box<Conn>, reason: EndReason, out: &mut Vec<StreamEvent>) {
         let ts = conn.summary.last_ts;
+        conn.release_all(self.cfg.max_buffered_per_direction, &mut self.hold, out);
         conn.flush(ts, out);
         let (end, end_ts) = conn.end.unwrap_or((reason, ts));
         if conn.state != State::Closed {
@@ -272,6 +319,8 @@ impl FlowTable {
             state,
             client_isn: None,
             end: None,
+            held: VecDeque::new(),
+            held_bytes: 0,
         }
     }
 
@@ -319,6 +368,105 @@ impl Conn {
         });
     }
 
+    fn dir_of(&self, seg: &Segment) -> Dir {
+        if seg.src == self.summary.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        }
+    }
+
+    /// A segment arrives: it is processed now, or held while it
+    /// acknowledges bytes of the other direction not captured yet (and
+    /// then so are the later segments of its direction, to keep their
+    /// order). Each arrival may release what was held.
+    fn arrive(&mut self, h: Held, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
+        self.release_expired(h.ts, cap, hold, out);
+        let dir = self.dir_of(&h.seg);
+        let behind_held = self.held.iter().any(|x| self.dir_of(&x.seg) == dir);
+        if (behind_held || self.acks_unseen(dir, &h.seg)) && !h.seg.flags.syn {
+            let size = h.payload.len();
+            let fits = self.held_bytes + size <= hold.per_conn && hold.total + size <= hold.total_cap;
+            if fits {
+                if !behind_held {
+                    self.count(dir, |s| s.held_for_peer += 1);
+                }
+                self.held_bytes += size;
+                hold.total += size;
+                self.held.push_back(h);
+                return;
+            }
+            self.release_all_expired(cap, hold, out);
+        }
+        self.segment(h.ts, h.packet, &h.seg, h.payload, cap, out);
+        self.release_ready(cap, hold, out);
+    }
+
+    /// Whether `seg`, sent in `dir`, acknowledges bytes of the other direction not seen yet.
+    fn acks_unseen(&self, dir: Dir, seg: &Segment) -> bool {
+        seg.flags.ack && self.halves.get(dir.other().index()).is_some_and(|peer| peer.acks_unseen(seg.ack))
+    }
+
+    fn count(&mut self, dir: Dir, f: impl FnOnce(&mut super::HalfStats)) {
+        if let Some(h) = self.halves.get_mut(dir.index()) {
+            f(&mut h.stats);
+        }
+    }
+
+    /// Processes held segments whose acknowledged bytes have arrived, the
+    /// first of each direction first, until none can go.
+    fn release_ready(&mut self, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
+        loop {
+            let ready = [Dir::ToServer, Dir::ToClient].into_iter().find_map(|dir| {
+                let i = self.held.iter().position(|x| self.dir_of(&x.seg) == dir)?;
+                let first = self.held.get(i)?;
+                (!self.acks_unseen(dir, &first.seg)).then_some(i)
+            });
+            let Some(i) = ready else { return };
+            if let Some(h) = self.held.remove(i) {
+                self.unhold(&h, hold);
+                self.segment(h.ts, h.packet, &h.seg, h.payload, cap, out);
+            }
+        }
+    }
+
+    /// Releases, unmatched, what has been held longer than the bound allows.
+    fn release_expired(&mut self, now: Timestamp, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
+        while self.held.front().is_some_and(|h| now.nanos_since(h.ts) > hold.nanos) {
+            self.release_oldest(cap, hold, out);
+        }
+    }
+
+    /// The byte bound is reached: releases everything held, oldest first.
+    fn release_all_expired(&mut self, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
+        while !self.held.is_empty() {
+            self.release_oldest(cap, hold, out);
+        }
+    }
+
+    fn release_oldest(&mut self, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
+        if let Some(h) = self.held.pop_front() {
+            self.unhold(&h, hold);
+            let dir = self.dir_of(&h.seg);
+            if self.acks_unseen(dir, &h.seg) {
+                self.count(dir, |s| s.hold_expired += 1);
+            }
+            self.segment(h.ts, h.packet, &h.seg, h.payload, cap, out);
+            self.release_ready(cap, hold, out);
+        }
+    }
+
+    /// The connection leaves the table: what is held goes through first.
+    fn release_all(&mut self, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
+        self.release_ready(cap, hold, out);
+        self.release_all_expired(cap, hold, out);
+    }
+
+    fn unhold(&mut self, h: &Held, hold: &mut Hold) {
+        self.held_bytes = self.held_bytes.saturating_sub(h.payload.len());
+        hold.total = hold.total.saturating_sub(h.payload.len());
+    }
+
     fn segment(
         &mut self,
         ts: Timestamp,
@@ -328,9 +476,10 @@ impl Conn {
         cap: usize,
         out: &mut Vec<StreamEvent>,
     ) {
-        let dir = if seg.src == self.summary.client { Dir::ToServer } else { Dir::ToClient };
+        let dir = self.dir_of(seg);
         let id = self.summary.id;
-        self.summary.last_ts = ts;
+        // A held segment is processed later than newer ones were.
+        self.summary.last_ts = self.summary.last_ts.max(ts);
         if let Some(h) = self.halves.get_mut(dir.index()) {
             h.stats.packets += 1;
             if seg.checksum == crate::net::Checksum::Bad {
@@ -366,13 +515,15 @@ impl Conn {
             Dir::ToClient => (to_client, to_server),
         };
         let seq = if seg.flags.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+        // The acknowledgment first: it answers what the peer sent before
+        // this segment, so a hole it reveals comes before this data and FIN.
+        if seg.flags.ack {
+            let mut pe = Emit { conn: id, dir: dir.other(), ts, packet, out };
+            peer.peer_ack(&mut pe, seg.ack);
+        }
         let mut e = Emit { conn: id, dir, ts, packet, out };
         if seg.wire_payload_len > 0 || seg.flags.fin {
             this.accept(&mut e, seq, payload, seg.wire_payload_len, seg.flags.fin, cap);
-        }
-        if seg.flags.ack {
-            let mut pe = Emit { conn: id, dir: dir.other(), ts, packet, out: e.out };
-            peer.peer_ack(&mut pe, seg.ack);
         }
         if seg.flags.fin {
             self.fin(ts, dir, out);

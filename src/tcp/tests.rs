@@ -273,3 +273,47 @@ fn a_full_table_evicts_and_memory_stays_flat() {
     assert_eq!(table.connections_seen(), 1_000);
     assert!(table.evicted_full >= 900);
 }
+
+#[test]
+fn a_response_captured_before_its_request_is_held_until_the_request_arrives() {
+    let mut c = conv();
+    c.handshake().send(S::Client, b"request").send(S::Server, b"response").send(S::Client, b"next");
+    // As -i any or a multi-queue NIC may write them: the response first.
+    let n = c.packets.len();
+    c.packets.swap(n - 3, n - 2);
+    let ev = run(&c);
+    let pos = |want: &[u8]| ev.iter().position(|e| matches!(e, StreamEvent::Data { data, .. } if &data[..] == want));
+    assert!(pos(b"request").unwrap() < pos(b"response").unwrap(), "the request comes first, as the peers saw it");
+    assert!(pos(b"response").unwrap() < pos(b"next").unwrap());
+    let s = &summaries(&ev)[0];
+    assert_eq!((s.dirs[1].held_for_peer, s.dirs[1].hold_expired), (1, 0));
+    assert_eq!(streams(&ev)[&(1, Dir::ToServer)], "requestnext");
+}
+
+#[test]
+fn a_held_segment_is_released_at_the_time_bound_and_the_unseen_bytes_become_a_gap() {
+    let mut c = conv();
+    c.handshake().lose(S::Client, 7).send(S::Server, b"reply").wait(2_000_000_000).send(S::Server, b"later");
+    let ev = run(&c);
+    assert_eq!(streams(&ev)[&(1, Dir::ToServer)], "[gap 7]");
+    assert_eq!(streams(&ev)[&(1, Dir::ToClient)], "replylater");
+    let s = &summaries(&ev)[0];
+    assert_eq!((s.dirs[1].held_for_peer, s.dirs[1].hold_expired), (1, 1));
+    // Released when the bound passed, before the later segment: the gap precedes both.
+    let gap = ev.iter().position(|e| matches!(e, StreamEvent::Gap { .. })).unwrap();
+    let reply = ev.iter().position(|e| matches!(e, StreamEvent::Data { data, .. } if &data[..] == b"reply")).unwrap();
+    assert!(gap < reply);
+}
+
+#[test]
+fn the_hold_is_bounded_in_bytes() {
+    let mut c = conv();
+    c.handshake().lose(S::Client, 7);
+    for _ in 0..4 {
+        c.send(S::Server, &[b'x'; 1000]);
+    }
+    let cfg = TcpConfig { max_hold_bytes: 2500, ..TcpConfig::default() };
+    let ev = run_packets(&c.packets, cfg);
+    assert_eq!(streams(&ev)[&(1, Dir::ToClient)].len(), 4000, "nothing is lost to the bound, only released early");
+    assert!(summaries(&ev)[0].dirs[1].hold_expired >= 1);
+}

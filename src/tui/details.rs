@@ -70,7 +70,7 @@ fn add_block(t: &mut Tree, parent: usize, title: &str, block: &HeaderBlock) {
 }
 
 fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, request: bool, dec: &Decoder) {
-    let types = call.method().and_then(|p| dec.schema.method(&p));
+    let types = call.resolved_method().and_then(|(p, _)| dec.schema.method(&p));
     let desc = types.map(|(a, b)| if request { a } else { b });
     let type_name = desc.as_ref().map_or("no schema".to_string(), |d| d.full_name().to_string());
     let mut label = format!("#{} {type_name}: {} bytes", i + 1, m.length);
@@ -149,7 +149,7 @@ fn at(ts: Timestamp, start: Timestamp) -> String {
 /// The tree of a call.
 pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
     let mut t = Tree::default();
-    let method = call.method().unwrap_or_else(|| "(method not captured)".into());
+    let method = crate::present::method_label(call);
     let root = t.add(None, format!("conn {} stream {}  {method}", call.conn, call.stream_id), Tone::Heading, None);
     t.link(root, Link::Frames { conn: call.conn, stream: call.stream_id });
     let (status, origin) = status_cell(call);

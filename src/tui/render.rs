@@ -146,7 +146,7 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
                 .filter_map(|i| app.model.calls.get(*i))
                 .map(|c| {
                     let (status, origin) = status_cell(c);
-                    let method = c.method().unwrap_or_else(|| "(method not captured)".into());
+                    let method = crate::present::method_label(c);
                     let method = if method.chars().count() > mw {
                         format!("…{}", method.chars().skip(method.chars().count() + 1 - mw).collect::<String>())
                     } else {

@@ -8,7 +8,7 @@ mod tests;
 use bytes::Bytes;
 use serde::Serialize;
 use std::ops::Range;
-pub use table::{DynamicTable, Entry, Lookup, STATIC, STATIC_LEN};
+pub use table::{DynamicTable, Entry, Lookup, Slot, STATIC, STATIC_LEN};
 
 /// How a field was represented (RFC 7541 §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,20 +75,28 @@ pub struct HeaderField {
     pub repr: FieldRepr,
     /// Its bytes within the header block.
     pub range: Range<usize>,
+    /// The entry inserted before the capture that the unknown name (and,
+    /// for an indexed field, value) belongs to.
+    pub slot: Option<Slot>,
 }
 
 impl HeaderField {
-    /// The name as text (`?` when unknown).
+    /// The name as text: the unknown entry's slot (`?dyn#3`) when unknown.
     pub fn name_str(&self) -> String {
-        self.name.as_ref().map_or_else(
-            || format!("<unknown #{}>", self.repr.index.unwrap_or(0)),
-            |n| String::from_utf8_lossy(n).into_owned(),
-        )
+        match (&self.name, self.slot) {
+            (Some(n), _) => String::from_utf8_lossy(n).into_owned(),
+            (None, Some(slot)) => slot.to_string(),
+            (None, None) => format!("<unknown #{}>", self.repr.index.unwrap_or(0)),
+        }
     }
 
-    /// The value as text (`?` when unknown).
+    /// The value as text: the unknown entry's slot when unknown.
     pub fn value_str(&self) -> String {
-        self.value.as_ref().map_or_else(|| "<unknown>".to_string(), |v| String::from_utf8_lossy(v).into_owned())
+        match (&self.value, self.slot) {
+            (Some(v), _) => String::from_utf8_lossy(v).into_owned(),
+            (None, Some(slot)) => slot.to_string(),
+            (None, None) => "<unknown>".to_string(),
+        }
     }
 
     /// Whether any part of the field could not be recovered.
@@ -289,8 +297,11 @@ pub const DEFAULT_TABLE_SIZE: usize = 4096;
 impl Decoder {
     /// A decoder; `complete` when the connection was seen from its start.
     pub fn new(complete: bool, limits: Limits) -> Self {
+        // A table that predates the capture may have any size: our own
+        // limit bounds it until a size update says.
+        let max = if complete { DEFAULT_TABLE_SIZE.min(limits.max_table_size) } else { limits.max_table_size };
         Decoder {
-            table: DynamicTable::new(DEFAULT_TABLE_SIZE.min(limits.max_table_size), complete),
+            table: DynamicTable::new(max, complete),
             settings_limit: complete.then_some(DEFAULT_TABLE_SIZE),
             limits,
             huffman: HuffmanMemo::default(),
@@ -375,15 +386,17 @@ impl Decoder {
             value_literal: None,
             evicted: 0,
         };
-        let (name, value) = match self.table.get(index) {
-            Lookup::Static(n, v) => (Some(Bytes::from_static(n.as_bytes())), Some(Bytes::from_static(v.as_bytes()))),
-            Lookup::Dynamic(e) => (e.name, Some(e.value)),
-            Lookup::Unknown => (None, None),
+        let (name, value, slot) = match self.table.get(index) {
+            Lookup::Static(n, v) => {
+                (Some(Bytes::from_static(n.as_bytes())), Some(Bytes::from_static(v.as_bytes())), None)
+            }
+            Lookup::Dynamic(e) => (e.name, Some(e.value), e.name_of),
+            Lookup::Unknown(slot) => (None, None, Some(slot)),
             Lookup::Invalid => {
                 return Err(HpackError::IndexOutsideTable { index, dynamic_entries: self.table.entries().count() })
             }
         };
-        Ok(HeaderField { name, value, repr, range: 0..0 })
+        Ok(HeaderField { name, value, repr, range: 0..0, slot })
     }
 
     fn literal(
@@ -394,24 +407,27 @@ impl Decoder {
         kind: Representation,
     ) -> Result<HeaderField, HpackError> {
         let name_index = integer(b, at, prefix)?;
-        let (name, name_literal) = if name_index == 0 {
+        let (name, name_literal, slot) = if name_index == 0 {
             let (s, r) = string(b, at, &mut self.huffman)?;
-            (Some(s), Some(r))
+            (Some(s), Some(r), None)
         } else {
-            let name = match self.table.get(name_index) {
-                Lookup::Static(n, _) => Some(Bytes::from_static(n.as_bytes())),
-                Lookup::Dynamic(e) => e.name,
-                Lookup::Unknown => None,
+            let (name, slot) = match self.table.get(name_index) {
+                Lookup::Static(n, _) => (Some(Bytes::from_static(n.as_bytes())), None),
+                Lookup::Dynamic(e) => (e.name, e.name_of),
+                Lookup::Unknown(slot) => (None, Some(slot)),
                 Lookup::Invalid => return Err(HpackError::NameIndexOutsideTable { index: name_index }),
             };
-            (name, None)
+            (name, None, slot)
         };
         let (value, value_literal) = string(b, at, &mut self.huffman)?;
         let mut evicted = 0;
         if kind == Representation::IncrementalIndexing {
             // Copy: the entry outlives the packet buffer the block came from.
-            let entry =
-                Entry { name: name.as_ref().map(|n| Bytes::copy_from_slice(n)), value: Bytes::copy_from_slice(&value) };
+            let entry = Entry {
+                name: name.as_ref().map(|n| Bytes::copy_from_slice(n)),
+                value: Bytes::copy_from_slice(&value),
+                name_of: slot,
+            };
             evicted = self.table.insert(entry);
         }
         let repr = FieldRepr {
@@ -422,7 +438,7 @@ impl Decoder {
             value_literal: Some(value_literal),
             evicted,
         };
-        Ok(HeaderField { name, value: Some(value), repr, range: 0..0 })
+        Ok(HeaderField { name, value: Some(value), repr, range: 0..0, slot })
     }
 
     fn size_update(&mut self, size: u32) -> Result<SizeUpdate, HpackError> {

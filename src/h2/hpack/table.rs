@@ -5,8 +5,10 @@
 //! saw. What we do know is the newest entries, in order, because every
 //! insertion we observe goes to the front. A reference to index `62 + i`
 //! with `i` below the number of entries we know is therefore exact; past
-//! that it is unknown, and is reported as unknown, never guessed.
+//! that it is a numbered unknown slot ([`Slot`]), the same one at every
+//! reference, and never a guess.
 
+pub use crate::exchange::Slot;
 use bytes::Bytes;
 use std::collections::VecDeque;
 
@@ -82,16 +84,24 @@ pub const STATIC_LEN: u32 = 61;
 pub const ENTRY_OVERHEAD: usize = 32;
 
 /// A dynamic-table entry. The name is unknown when it was inserted by a
-/// literal whose name referred to an entry we never saw.
+/// literal whose name referred to an entry we never saw; `name_of` then
+/// says which.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Header name, if known.
     pub name: Option<Bytes>,
     /// Header value (always known: insertions carry it literally).
     pub value: Bytes,
+    /// The unknown entry whose name this one shares, when `name` is unknown.
+    pub name_of: Option<Slot>,
 }
 
 impl Entry {
+    /// An entry with a known name.
+    pub fn new(name: Bytes, value: Bytes) -> Self {
+        Entry { name: Some(name), value, name_of: None }
+    }
+
     /// Size by RFC 7541 §4.1 (a lower bound when the name is unknown).
     pub fn size(&self) -> usize {
         self.name.as_ref().map_or(0, |n| n.len()) + self.value.len() + ENTRY_OVERHEAD
@@ -105,44 +115,82 @@ pub enum Lookup {
     Static(&'static str, &'static str),
     /// A dynamic entry we know.
     Dynamic(Entry),
-    /// A dynamic entry inserted before what we observed.
-    Unknown,
+    /// A dynamic entry inserted before what we observed: always the same
+    /// slot for the same entry, however the table moved since.
+    Unknown(Slot),
     /// An index that cannot exist (a decoding error).
     Invalid,
 }
 
+/// The entries older than every entry we saw inserted, when there may be
+/// any: slot `n` sits right after the `n - 1`th of them, behind the known
+/// entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UnknownTail {
+    epoch: u32,
+}
+
 /// The dynamic table of one decoder (one direction of one connection).
+///
+/// When the table predates what we saw, it is modelled exactly as the
+/// entries we saw inserted (newest first) followed by an unknown tail of
+/// numbered [`Slot`]s. Insertions push the tail back without renumbering
+/// it, and the encoder evicts the tail before any entry we know, so an
+/// index past the known entries always resolves to the same slot. Entry
+/// sizes in the tail are unknown, so a known entry is evicted only when
+/// the known entries alone overflow the table, and the tail is known gone
+/// when no entry (32 bytes at least) fits beside them.
 #[derive(Debug, Clone)]
 pub struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     max_size: usize,
-    /// False when entries older than the ones we hold may exist.
-    complete: bool,
+    /// Whether `max_size` is the encoder's (false until a size update or
+    /// SETTINGS when the table predates the capture: eviction then waits
+    /// for our own limit, which only ever keeps entries the encoder no
+    /// longer references).
+    max_known: bool,
+    tail: Option<UnknownTail>,
+    /// Epochs of unknown tails begun so far.
+    epochs: u32,
     /// Entries evicted so far (for the HPACK view).
     pub evictions: u64,
 }
 
 impl DynamicTable {
     /// An empty table of `max_size` bytes; `complete` when we saw the
-    /// connection from its start.
+    /// connection from its start. An incomplete table starts as an unknown
+    /// tail only, of unknown maximum size (bounded by `max_size`).
     pub fn new(max_size: usize, complete: bool) -> Self {
-        DynamicTable { entries: VecDeque::new(), size: 0, max_size, complete, evictions: 0 }
+        let tail = (!complete).then_some(UnknownTail { epoch: 0 });
+        DynamicTable {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size,
+            max_known: complete,
+            tail,
+            epochs: u32::from(!complete),
+            evictions: 0,
+        }
     }
 
-    /// Forgets everything: bytes were lost, so insertions may have been missed.
+    /// Forgets everything: bytes were lost, so insertions may have been
+    /// missed. What the table holds becomes a new epoch of unknown slots.
     pub fn lose_track(&mut self) {
         self.entries.clear();
         self.size = 0;
-        self.complete = false;
+        self.tail = Some(UnknownTail { epoch: self.epochs });
+        self.epochs = self.epochs.saturating_add(1);
+        // A size update may have been lost too.
+        self.max_known = false;
     }
 
     /// Whether every entry the encoder holds is known to us.
     pub fn is_complete(&self) -> bool {
-        self.complete
+        self.tail.is_none()
     }
 
-    /// Current size in bytes.
+    /// Current size in bytes (of the known entries).
     pub fn size(&self) -> usize {
         self.size
     }
@@ -169,36 +217,61 @@ impl DynamicTable {
             };
         }
         let i = (index - STATIC_LEN - 1) as usize;
-        match self.entries.get(i) {
-            Some(e) => Lookup::Dynamic(e.clone()),
-            None if !self.complete => Lookup::Unknown,
+        if let Some(e) = self.entries.get(i) {
+            return Lookup::Dynamic(e.clone());
+        }
+        match self.tail {
+            Some(tail) => {
+                let number = i - self.entries.len() + 1;
+                // Every entry takes 32 bytes at least: more cannot fit.
+                let room = self.max_size.saturating_sub(self.size) / ENTRY_OVERHEAD;
+                match u32::try_from(number) {
+                    Ok(number) if number as usize <= room => Lookup::Unknown(Slot { epoch: tail.epoch, number }),
+                    _ => Lookup::Invalid,
+                }
+            }
             None => Lookup::Invalid,
         }
     }
 
     /// Inserts at the front, evicting from the back (§4.4). Returns how many
-    /// entries were evicted.
+    /// known entries were evicted.
     pub fn insert(&mut self, entry: Entry) -> usize {
         let size = entry.size();
-        let evicted = self.evict_to(self.max_size.saturating_sub(size));
-        if size <= self.max_size {
-            self.size += size;
-            self.entries.push_front(entry);
-        } else {
+        if size > self.max_size {
             // §4.4: an entry larger than the table empties it and is not added.
             let more = self.entries.len();
             self.entries.clear();
             self.size = 0;
             self.evictions += more as u64;
-            return evicted + more;
+            if self.max_known {
+                self.tail = None;
+            }
+            return more;
         }
+        let evicted = self.evict_to(self.max_size - size);
+        self.size += size;
+        self.entries.push_front(entry);
+        self.settle_tail();
         evicted
     }
 
-    /// A dynamic table size update or a new SETTINGS limit (§4.3).
+    /// A dynamic table size update or a new SETTINGS limit (§4.3): the
+    /// maximum is the encoder's from now on.
     pub fn set_max_size(&mut self, max_size: usize) -> usize {
         self.max_size = max_size;
-        self.evict_to(max_size)
+        self.max_known = true;
+        let n = self.evict_to(max_size);
+        self.settle_tail();
+        n
+    }
+
+    /// The unknown tail is gone once not even the smallest entry fits
+    /// beside the known ones.
+    fn settle_tail(&mut self) {
+        if self.max_known && self.size + ENTRY_OVERHEAD > self.max_size {
+            self.tail = None;
+        }
     }
 
     fn evict_to(&mut self, target: usize) -> usize {
@@ -214,6 +287,10 @@ impl DynamicTable {
                     break;
                 }
             }
+        }
+        if n > 0 {
+            // The encoder evicts its oldest entries first: the tail went before these.
+            self.tail = None;
         }
         self.evictions += n as u64;
         n

@@ -199,7 +199,7 @@ fn an_incomplete_table_reports_unknown_entries_and_relearns() {
     // Indexed 62 (unknown), then a literal with incremental indexing of a new name.
     let b = d.decode(&hex("be 400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"));
     assert_eq!(b.unknown, 1);
-    assert_eq!(b.fields[0].name_str(), "<unknown #62>");
+    assert_eq!(b.fields[0].name_str(), "?dyn#1");
     assert!(b.error.is_none());
     // Now 62 is the entry just learned; 63 is still unknown.
     let b = d.decode(&hex("be bf"));
@@ -250,4 +250,73 @@ fn huge_size_updates_and_header_lists_stay_within_limits() {
     let block: Vec<u8> = big.iter().copied().cycle().take(big.len() * 3).collect();
     let b = d.decode(&Bytes::from(block));
     assert_eq!((b.fields.len(), b.dropped), (1, 2));
+}
+
+fn slot(n: u32) -> Option<Slot> {
+    Some(Slot { epoch: 0, number: n })
+}
+
+#[test]
+fn rfc7541_c3_started_mid_way_resolves_every_reference_to_the_same_slot() {
+    // C.3 without C.3.1: the decoder joins at the second request. The entry
+    // C.3.1 inserted (:authority: www.example.com) is unknown, but it is
+    // the same unknown entry at both of its later references.
+    let mut d = Decoder::new(false, Limits::default());
+    let b = d.decode(&hex("8286 84be 5808 6e6f 2d63 6163 6865"));
+    assert!(b.error.is_none(), "{:?}", b.error);
+    assert_eq!(b.fields[3].slot, slot(1), "index 62 was the first entry before the capture");
+    assert_eq!(b.fields[3].name_str(), "?dyn#1");
+    assert_eq!(
+        pairs_known(&b),
+        vec![p(":method", "GET"), p(":scheme", "http"), p(":path", "/"), p("cache-control", "no-cache")]
+    );
+    // C.3.3: index 63 is now that same entry, pushed back by cache-control.
+    let b = d.decode(&hex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65"));
+    assert!(b.error.is_none(), "{:?}", b.error);
+    assert_eq!((b.fields[3].repr.index, b.fields[3].slot), (Some(63), slot(1)));
+    assert_eq!(table(&d), vec![p("custom-key", "custom-value"), p("cache-control", "no-cache")]);
+    // The next entry behind it is a different unknown entry.
+    let b = d.decode(&hex("c1"));
+    assert_eq!(b.fields[0].slot, slot(2));
+}
+
+fn pairs_known(b: &DecodedBlock) -> Vec<(String, String)> {
+    b.fields.iter().filter(|f| !f.is_unknown()).map(|f| (f.name_str(), f.value_str())).collect()
+}
+
+#[test]
+fn a_literal_named_by_an_unknown_entry_keeps_that_entry_as_its_name() {
+    let mut d = Decoder::new(false, Limits::default());
+    // Literal with incremental indexing, name index 62 (unknown), value "v1".
+    let b = d.decode(&hex("7e02 7631"));
+    assert_eq!((b.fields[0].slot, b.fields[0].value_str().as_str()), (slot(1), "v1"));
+    // The new entry (62) has ?dyn#1's name; the old ?dyn#1 is at 63 now.
+    let b = d.decode(&hex("bebf"));
+    assert_eq!((b.fields[0].slot, b.fields[0].value.as_deref()), (slot(1), Some(&b"v1"[..])));
+    assert_eq!((b.fields[1].slot, b.fields[1].value.is_none()), (slot(1), true));
+}
+
+#[test]
+fn unknown_entries_are_evicted_before_known_ones_and_the_table_becomes_complete() {
+    let mut d = Decoder::new(false, Limits::default());
+    // A size update to 100 bytes: the maximum is now known. Index 62 is still unknown.
+    let b = d.decode(&hex("3f45 be"));
+    assert_eq!(b.fields[0].slot, slot(1));
+    // Insert "aaaa: " + 34 bytes: 70 bytes; no 32-byte entry fits beside it.
+    let value = "62".repeat(34);
+    let b = d.decode(&hex(&format!("4004 6161 6161 22{value}")));
+    assert!(b.error.is_none(), "{:?}", b.error);
+    assert!(d.table.is_complete(), "the unknown entries were evicted to make room");
+    let b = d.decode(&hex("bf"));
+    assert!(matches!(b.error.map(|e| e.error), Some(HpackError::IndexOutsideTable { index: 63, .. })));
+}
+
+#[test]
+fn a_loss_of_bytes_starts_a_new_epoch_of_slots() {
+    let mut d = Decoder::new(false, Limits::default());
+    assert_eq!(d.decode(&hex("be")).fields[0].slot, slot(1));
+    d.lose_track();
+    let f = &d.decode(&hex("be")).fields[0];
+    assert_eq!(f.slot, Some(Slot { epoch: 1, number: 1 }));
+    assert_eq!(f.name_str(), "?dyn#1.1");
 }

@@ -1,0 +1,131 @@
+//! Captures that begin inside a long-lived connection (issue 17): methods
+//! recovered from evidence and labelled by it, statuses never guessed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use common::{grpcscope, scratch_dir, shared_captures};
+use grpcscope::capture::LinkType;
+use grpcscope::synth::h2::{
+    frame, grpc_message, indexed, kind, literal, request_block, response_block, trailers_block,
+};
+use grpcscope::synth::{Conversation, PcapBuilder, Side};
+use grpcscope::time::Timestamp;
+use serde_json::Value;
+
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+fn calls(args: &[&str]) -> Vec<Value> {
+    let mut full = vec!["calls", "--format", "json"];
+    full.extend_from_slice(args);
+    let (code, out, err) = grpcscope(&full);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// One call on `c`: request head `head`, a request, an answer with status 0.
+fn call(c: &mut Conversation, head: Vec<u8>, request: &[u8]) {
+    let mut req = frame(kind::HEADERS, END_HEADERS, 1, &head);
+    req.extend(frame(kind::DATA, END_STREAM, 1, &grpc_message(false, request)));
+    let mut resp = frame(kind::HEADERS, END_HEADERS, 1, &response_block());
+    resp.extend(frame(kind::DATA, 0, 1, &grpc_message(false, b"\x0a\x02ok")));
+    resp.extend(frame(kind::HEADERS, END_HEADERS | END_STREAM, 1, &trailers_block(0)));
+    c.send(Side::Client, &req).send(Side::Server, &resp);
+}
+
+#[test]
+fn the_same_request_on_another_connection_names_the_method_as_peer_evidence() {
+    let request = b"\x0a\x0dsame-bytes-42";
+    let start = Timestamp::from_parts(1_700_000_000, 0);
+    // Connection 1, seen from its start: :path is a literal.
+    let mut a = Conversation::new("10.0.0.1:40001".parse().unwrap(), "10.0.0.2:50051".parse().unwrap(), start);
+    a.handshake();
+    let mut preface = grpcscope::synth::h2::PREFACE.to_vec();
+    preface.extend(frame(kind::SETTINGS, 0, 0, &[]));
+    a.send(Side::Client, &preface).send(Side::Server, &frame(kind::SETTINGS, 0, 0, &[]));
+    call(&mut a, request_block("/demo.Peer/Echo", &[]), request);
+    // Connection 2, picked up mid-way: :path is dynamic entry 62, inserted before the capture.
+    let mut b =
+        Conversation::new("10.0.0.3:40002".parse().unwrap(), "10.0.0.2:50051".parse().unwrap(), start.add_nanos(1_000));
+    let mut head = indexed(62);
+    head.extend([0x83, 0x86]); // :method POST, :scheme http
+    head.extend(literal(":authority", b"localhost:50051"));
+    head.extend(literal("content-type", b"application/grpc"));
+    call(&mut b, head, request);
+    let mut pcap = PcapBuilder::new(LinkType::RAW);
+    for (ts, ip) in a.packets.iter().chain(b.packets.iter()) {
+        pcap.push_ip(*ts, ip);
+    }
+    let path = scratch_dir("midstream-peer").join("peer.pcap");
+    std::fs::write(&path, pcap.finish()).unwrap();
+    let all = calls(&["--h2-port", "50051", path.to_str().unwrap()]);
+    assert_eq!(all.len(), 2, "{all:?}");
+    let direct = all.iter().find(|c| c["conn"]["id"] == 1).unwrap();
+    assert_eq!(
+        (direct["method"].as_str(), direct["method_source"].as_str()),
+        (Some("/demo.Peer/Echo"), Some("header"))
+    );
+    let inferred = all.iter().find(|c| c["conn"]["id"] == 2).unwrap();
+    assert_eq!(inferred["method"], "/demo.Peer/Echo");
+    assert_eq!(inferred["method_source"], "peer");
+    assert_eq!(inferred["method_slot"], "?dyn#1", ":path is the only unknown field");
+    assert_eq!(inferred["grpc_status"], 0, "a literal grpc-status is read, whatever the table");
+    let (_, text, _) = grpcscope(&["calls", "--h2-port", "50051", path.to_str().unwrap()]);
+    assert!(text.contains("~/demo.Peer/Echo"), "an inferred method is marked: {text}");
+}
+
+#[test]
+fn the_schema_names_the_one_method_that_fits_every_call_sharing_the_path_entry() {
+    let Some(dir) = shared_captures("the_schema_names_the_one_method...") else { return };
+    let protos = dir.join("protos");
+    let pcap = dir.join("midstream_multiplex.pcap");
+    let all = calls(&["--proto-path", protos.to_str().unwrap(), pcap.to_str().unwrap()]);
+    let with_head: Vec<&Value> = all.iter().filter(|c| c["method_slot"].is_string()).collect();
+    assert_eq!(with_head.len(), 84, "every request head captured shares one unknown :path entry");
+    for c in &with_head {
+        assert_eq!(c["method"], "/demo.shop.v1.Catalog/GetItem");
+        assert_eq!(c["method_source"], "schema");
+        assert_eq!(c["requests"][0]["type"], "demo.shop.v1.GetItemRequest");
+        assert!(c["requests"][0]["json"]["id"].as_str().unwrap().starts_with("conc-"));
+        // C-core indexes grpc-status: its entry predates the capture.
+        assert_eq!(c["grpc_status"], Value::Null);
+        assert_eq!(c["error_origin"], "unknown");
+        assert!(c["status_unknown"].as_str().unwrap().contains("HPACK entry ?dyn#1"), "{}", c["status_unknown"]);
+    }
+    // Calls begun before the capture have no request head: no evidence, no method, no duration.
+    let headless: Vec<&Value> = all.iter().filter(|c| c["method_slot"].is_null()).collect();
+    assert!(!headless.is_empty());
+    assert!(headless.iter().all(|c| c["method"].is_null() && c["duration_ms"].is_null()));
+    let (_, stats, _) = grpcscope(&["stats", pcap.to_str().unwrap()]);
+    let row = stats.lines().find(|l| l.starts_with("?dyn#{1-7} (conn 1)")).unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(row.split_whitespace().nth(3), Some("84"), "one row for the 84 calls sharing the entry: {row}");
+}
+
+#[test]
+fn when_several_methods_fit_all_are_listed_and_the_method_stays_unknown() {
+    let Some(dir) = shared_captures("when_several_methods_fit...") else { return };
+    // A second service with the very same types makes the schema ambiguous.
+    let extra = scratch_dir("midstream-ambiguous");
+    std::fs::write(
+        extra.join("twin.proto"),
+        "syntax = \"proto3\";\npackage twin;\nimport \"demo/shop/v1/shop.proto\";\n\
+         service Twin { rpc Fetch(demo.shop.v1.GetItemRequest) returns (demo.shop.v1.Item); }\n",
+    )
+    .unwrap();
+    let protos = dir.join("protos");
+    let pcap = dir.join("midstream_multiplex.pcap");
+    let all = calls(&[
+        "--proto-path",
+        protos.to_str().unwrap(),
+        "--proto-path",
+        extra.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    let c = all.iter().find(|c| c["method_slot"].is_string()).unwrap();
+    assert_eq!(c["method"], Value::Null);
+    assert_eq!(c["method_source"], Value::Null);
+    let candidates: Vec<&str> =
+        c["method_candidates"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(candidates, vec!["/demo.shop.v1.Catalog/GetItem", "/twin.Twin/Fetch"]);
+}
