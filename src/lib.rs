@@ -31,6 +31,7 @@ pub mod notes;
 pub mod output;
 pub mod present;
 pub mod proto;
+pub mod reflect;
 pub mod synth;
 pub mod tcp;
 pub mod time;

@@ -111,6 +111,8 @@ pub enum NoteCode {
     ResponseNotGrpc,
     /// Frame boundaries were found again after lost or missing bytes.
     Resynchronised,
+    /// TCP bytes were retransmitted with different content.
+    RetransmitConflict,
     /// Grpc-status-details-bin does not decode.
     StatusDetails,
     /// A stream id used again.
@@ -133,7 +135,7 @@ pub enum NoteCode {
 
 impl NoteCode {
     /// Every code, in alphabetical order.
-    pub const ALL: [NoteCode; 42] = [
+    pub const ALL: [NoteCode; 43] = [
         NoteCode::AfterEndStream,
         NoteCode::BadChecksum,
         NoteCode::BadSetting,
@@ -167,6 +169,7 @@ impl NoteCode {
         NoteCode::ReservedBit,
         NoteCode::ResponseNotGrpc,
         NoteCode::Resynchronised,
+        NoteCode::RetransmitConflict,
         NoteCode::StatusDetails,
         NoteCode::StreamIdReused,
         NoteCode::StreamLimit,
@@ -214,6 +217,7 @@ impl NoteCode {
             NoteCode::ReservedBit => "reserved_bit",
             NoteCode::ResponseNotGrpc => "response_not_grpc",
             NoteCode::Resynchronised => "resynchronised",
+            NoteCode::RetransmitConflict => "retransmit_conflict",
             NoteCode::StatusDetails => "status_details",
             NoteCode::StreamIdReused => "stream_id_reused",
             NoteCode::StreamLimit => "stream_limit",
@@ -262,6 +266,9 @@ impl NoteCode {
             NoteCode::ReservedBit => "the reserved bit of a stream id is set",
             NoteCode::ResponseNotGrpc => "the response's content-type is not gRPC (a proxy's page)",
             NoteCode::Resynchronised => "frame boundaries were found again after lost or missing bytes",
+            NoteCode::RetransmitConflict => {
+                "TCP bytes were retransmitted with different content: the first copy is decoded, as Linux keeps it"
+            }
             NoteCode::StatusDetails => "grpc-status-details-bin does not decode",
             NoteCode::StreamIdReused => "a stream id used again",
             NoteCode::StreamLimit => "a stream past --max-streams was not tracked",

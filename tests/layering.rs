@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["filter"],
     &["analysis", "synth"],
     &["present"],
-    &["output", "explain"],
+    &["output", "explain", "reflect"],
     &["tui"],
     &["fuzzing", "cli"],
 ];

@@ -291,6 +291,12 @@ impl<S: Sink> Pipeline<S> {
                 self.obey(flow);
                 None
             }
+            StreamEvent::Conflict { conn, dir, offset, packet, .. } => {
+                // The calls open now are the ones whose bytes may be disputed.
+                self.flush_h2();
+                self.conns.get_mut(conn)?.chain.retransmit_conflict(*dir, *offset, *packet);
+                None
+            }
             StreamEvent::Control { .. } | StreamEvent::Fin { .. } => None,
         }
     }
@@ -339,6 +345,7 @@ impl<S: Sink> Pipeline<S> {
             match ev {
                 StreamEvent::Data { conn: c, dir, .. }
                 | StreamEvent::Gap { conn: c, dir, .. }
+                | StreamEvent::Conflict { conn: c, dir, .. }
                 | StreamEvent::Fin { conn: c, dir, .. }
                 | StreamEvent::Control { conn: c, dir, .. }
                     if *c == conn =>

@@ -139,7 +139,9 @@ pub struct Stats {
 impl Stats {
     /// Adds one finished call.
     pub fn add_call(&mut self, call: &Call) {
-        for n in &call.notes {
+        // A retransmission conflict is counted once, on its connection,
+        // not again on every call open at the time.
+        for n in call.notes.iter().filter(|n| n.code != NoteCode::RetransmitConflict) {
             *self.problems.entry(n.code).or_default() += 1;
         }
         if self.filter.as_ref().is_some_and(|f| !f.matches(call)) {
@@ -228,6 +230,9 @@ impl Sink for Stats {
             }
             if d.bad_checksums > 0 {
                 *self.problems.entry(NoteCode::BadChecksum).or_default() += d.bad_checksums;
+            }
+            if d.retransmit_conflicts > 0 {
+                *self.problems.entry(NoteCode::RetransmitConflict).or_default() += d.retransmit_conflicts;
             }
         }
         if matches!(c.tcp.end, crate::tcp::EndReason::Evicted) {

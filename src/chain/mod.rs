@@ -324,6 +324,14 @@ impl Chain {
         self.stage = Stage::Done(summary);
     }
 
+    /// Bytes of `dir` at `offset` were retransmitted with other content
+    /// (in packet `packet`): the calls open now say so.
+    pub fn retransmit_conflict(&mut self, dir: Dir, offset: u64, packet: u64) {
+        if let Stage::Http2(s) = &mut self.stage {
+            s.calls.retransmit_conflict(dir, offset, packet);
+        }
+    }
+
     /// What the chain knows about its connection.
     pub fn report(&self) -> StackReport {
         let (protocol, h2) = match &self.stage {

@@ -365,6 +365,11 @@ pub struct SchemaArgs {
     /// A binary FileDescriptorSet (protoc -o / --descriptor_set_out, grpcurl -protoset). Repeatable.
     #[arg(long = "descriptor-set", value_name = "FILE")]
     pub descriptor_sets: Vec<PathBuf>,
+    /// Fetch the schema from a live server's reflection service (plaintext h2c, like
+    /// `grpcurl -plaintext HOST:PORT list`), for a debug pod without .proto files. Opt-in:
+    /// without it grpcscope never sends a byte. Repeatable.
+    #[arg(long = "reflect", value_name = "HOST:PORT")]
+    pub reflect: Vec<String>,
 }
 
 /// Limits on what one call may cost.

@@ -351,9 +351,19 @@ fn load_schema(args: &SchemaArgs) -> Result<Schema, Failure> {
         protos: args.protos.clone(),
         descriptor_sets: args.descriptor_sets.clone(),
     };
-    let schema = Schema::load(&sources).map_err(|e| Failure::BadInput(format!("cannot load the schemas: {e}")))?;
+    let mut schema = Schema::load(&sources).map_err(|e| Failure::BadInput(format!("cannot load the schemas: {e}")))?;
     for skipped in &schema.skipped {
         eprintln!("grpcscope: warning: skipped a .proto that does not compile: {skipped}");
+    }
+    for target in &args.reflect {
+        let files = crate::reflect::fetch(target, std::time::Duration::from_secs(10)).map_err(|e| {
+            Failure::BadInput(format!(
+                "--reflect {target}: {e}. Check that the server is reachable from here and serves gRPC \
+                 reflection in clear text, or give the schema with --proto-path/--descriptor-set"
+            ))
+        })?;
+        let added = schema.learn(&files);
+        eprintln!("grpcscope: --reflect {target}: {added} schema file(s) learned");
     }
     Ok(schema)
 }

@@ -232,8 +232,12 @@ fn call_end(call: &Call) -> String {
     let name = status.and_then(status_name).unwrap_or("no grpc-status");
     let mut s = format!(
         "{} ended after {}.",
-        call.method().unwrap_or_else(|| "the call".into()),
-        call.end.map_or("?".into(), |e| crate::time::human_duration(e.nanos_since(call.start)))
+        call.method().unwrap_or_else(|| match call.method_key() {
+            Some(k) => format!("The call whose :path is HPACK entry {k} (inserted before the capture)"),
+            None => "The call".into(),
+        }),
+        call.duration_nanos()
+            .map_or("an unknown time (its start was not captured)".into(), crate::time::human_duration)
     );
     match origin {
         Origin::None => s.push_str(" The trailers say grpc-status 0, OK: the server's handler returned normally."),
@@ -247,9 +251,10 @@ fn call_end(call: &Call) -> String {
             transport.as_ref().map_or("unknown", |t| t.detail.as_str()),
             transport.as_ref().map_or("UNAVAILABLE", |t| t.implied_status_name)
         )),
-        Origin::Unknown => {
-            s.push_str(" Its status cannot be read: the trailers refer to HPACK entries the capture never showed.")
-        }
+        Origin::Unknown => s.push_str(&format!(
+            " Its status is unknown, not an error: {}.",
+            call.status_unknown_reason().unwrap_or_else(|| "the capture does not hold it".into())
+        )),
     }
     if call.trailers_only {
         s.push_str(

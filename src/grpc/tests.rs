@@ -51,6 +51,15 @@ impl Harness {
         h
     }
 
+    /// A connection picked up mid-way: no preface, HPACK tables unknown.
+    fn midstream() -> Self {
+        let mut h = Harness::new();
+        let cfg = H2Config { h2_ports: vec![50051], ..H2Config::default() };
+        h.h2 = H2Conn::new(1, Arc::new(cfg), 50051, false, crate::h2::Start::Search, false);
+        h.offset = [0; 2];
+        h
+    }
+
     fn send(&mut self, dir: Dir, bytes: &[u8]) {
         self.now += 1_000_000;
         let mut ev = Vec::new();
@@ -235,4 +244,38 @@ fn a_message_cut_by_the_end_of_the_stream_says_so() {
     );
     let m = &h.done[0].requests[0];
     assert_eq!(m.error.as_deref(), Some("truncated: the stream ended after 2 of 10 bytes"));
+}
+
+/// Request heads whose `:path` is an HPACK entry from before the capture.
+fn midstream_call(h: &mut Harness, sid: u32, head: &[u8]) -> Call {
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS, sid, head));
+    h.send(Dir::ToServer, &frame(0, flags::END_STREAM, sid, &lpm(b"\x08\x01")));
+    let trailers = literal_block(&[(":status", "200"), ("grpc-status", "0")]);
+    h.send(Dir::ToClient, &frame(1, flags::END_HEADERS | flags::END_STREAM, sid, &trailers));
+    h.done.pop().expect("the call ended")
+}
+
+#[test]
+fn the_path_slot_follows_from_the_pseudo_header_rules_or_is_one_of_a_set() {
+    let mut h = Harness::midstream();
+    let slot = |number| Slot { epoch: 0, number };
+    // [?dyn#1, :method, :scheme, :authority, ?dyn#2]: pseudo-headers come
+    // first, so ?dyn#1 is a pseudo-header, and the only one missing is :path.
+    let mut head = vec![0xbe, 0x83, 0x86];
+    head.extend(literal_block(&[(":authority", "svc:50051")]));
+    head.push(0xbf);
+    let a = midstream_call(&mut h, 1, &head);
+    assert_eq!(a.method(), None);
+    assert_eq!(a.method_key(), Some(MethodKey::Path(slot(1))));
+    assert_eq!(a.grpc_status(), Some(0), "a literal grpc-status is read whatever the table");
+    // Two unknown fields before the pseudo-headers, no :authority: :path is one of them.
+    let b = midstream_call(&mut h, 3, &[0xbe, 0xbf, 0x83, 0x86]);
+    assert_eq!(b.method_key(), Some(MethodKey::OneOf(vec![slot(1), slot(2)])));
+    assert_eq!(b.method_key().unwrap().to_string(), "?dyn#{1-2}");
+    // The only unknown field of a request is :path, wherever it is.
+    let c = midstream_call(&mut h, 5, &[0x83, 0x86, 0xc0]);
+    assert_eq!(c.method_key(), Some(MethodKey::Path(slot(3))));
+    // A decoded :path needs no key.
+    let d = midstream_call(&mut h, 7, &request("/s.S/M", &[]));
+    assert_eq!((d.method_str(), d.method_key()), (Some("/s.S/M"), None));
 }

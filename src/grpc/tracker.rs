@@ -363,6 +363,27 @@ impl CallTracker {
         }
     }
 
+    /// Bytes of `dir` were retransmitted with other content: every call
+    /// open now may have been decoded from either copy, so each says which.
+    pub fn retransmit_conflict(&mut self, dir: Dir, offset: u64, packet: u64) {
+        for o in self.calls.values_mut() {
+            if o.call.notes.iter().any(|n| n.code == NoteCode::RetransmitConflict) {
+                continue;
+            }
+            o.call.notes.push(Note::new(
+                Level::Warning,
+                NoteCode::RetransmitConflict,
+                format!(
+                    "packet {packet} retransmitted bytes at offset {offset} of the {} stream with different content: the first copy is decoded, as the Linux receiver keeps it",
+                    match dir {
+                        Dir::ToServer => "client→server",
+                        Dir::ToClient => "server→client",
+                    }
+                ),
+            ));
+        }
+    }
+
     fn remember_finished(&mut self, sid: u32) {
         if self.finished.len() >= FINISHED_MEMORY {
             if let Some(old) = self.finished.pop_front() {

@@ -139,6 +139,24 @@ impl<W: Write> ConnsPrinter<W> {
             end.push_str(&format!("; {retx} retransmitted segment(s)"));
         }
         writeln!(self.out, "{end}")?;
+        let conflicts = cs.retransmit_conflicts + sc.retransmit_conflicts;
+        if conflicts > 0 {
+            writeln!(
+                self.out,
+                "        retransmit_conflict: {conflicts} retransmission(s) with different bytes than the copy \
+                 taken; the first copy is decoded, as the Linux receiver keeps it"
+            )?;
+        }
+        let held = cs.held_for_peer + sc.held_for_peer;
+        if held > 0 {
+            let expired = cs.hold_expired + sc.hold_expired;
+            writeln!(
+                self.out,
+                "        {held} segment(s) captured before the bytes they acknowledge were put after them \
+                 (cross-direction order){}",
+                if expired > 0 { format!("; {expired} released unmatched (never captured)") } else { String::new() }
+            )?;
+        }
         let bad = cs.bad_checksums + sc.bad_checksums;
         if bad > 0 {
             writeln!(

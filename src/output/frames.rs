@@ -3,7 +3,7 @@
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
 use crate::h2::{Frame, H2Event, Note};
-use crate::present::{arrow, describe_repr, summary, FrameRecord};
+use crate::present::{arrow, describe_field, summary, FrameRecord};
 use crate::tcp::{ConnId, Dir};
 use serde_json::json;
 use std::io::{self, Write};
@@ -195,13 +195,11 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
     if verbose {
         if let Some(b) = &f.block {
             for field in &b.decoded.fields {
-                let origin = field.slot.filter(|_| field.is_unknown()).map(|s| format!(" ({})", s.origin()));
                 writeln!(
                     o,
-                    "      {:<40} {}{}",
+                    "      {:<40} {}",
                     crate::present::text::truncate(&format!("{}: {}", field.name_str(), field.value_str()), 40),
-                    describe_repr(&field.repr),
-                    origin.unwrap_or_default()
+                    describe_field(field)
                 )?;
             }
             for u in &b.decoded.size_updates {

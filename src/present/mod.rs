@@ -81,6 +81,15 @@ pub fn arrow(d: Dir) -> &'static str {
 }
 
 /// How a field was encoded, in words.
+/// How one field was encoded, and for an unknown entry where it came from:
+/// `indexed, dynamic 64 (inserted before the capture)`.
+pub fn describe_field(f: &crate::h2::hpack::HeaderField) -> String {
+    match f.slot.filter(|_| f.is_unknown()) {
+        Some(slot) => format!("{} ({})", describe_repr(&f.repr), slot.origin()),
+        None => describe_repr(&f.repr),
+    }
+}
+
 pub fn describe_repr(r: &FieldRepr) -> String {
     let idx = |i: u32| {
         if i > 61 {

@@ -22,13 +22,7 @@ pub mod kind {
 
 /// One frame: the 9-byte header, then `payload`.
 pub fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(9 + payload.len());
-    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-    b.push(kind);
-    b.push(flags);
-    b.extend_from_slice(&stream_id.to_be_bytes());
-    b.extend_from_slice(payload);
-    b
+    crate::h2::frame::emit(crate::h2::frame::FrameType(kind), flags, stream_id, payload)
 }
 
 /// A SETTINGS frame with the given (identifier, value) pairs.
@@ -49,32 +43,16 @@ pub fn window_update(stream_id: u32, increment: u32) -> Vec<u8> {
 /// An HPACK integer (RFC 7541 §5.1) with an `n`-bit prefix; `high` holds
 /// the representation's pattern bits above the prefix.
 pub fn hpack_int(n: u8, high: u8, value: u64) -> Vec<u8> {
-    let max = (1u64 << n) - 1;
-    if value < max {
-        return vec![high | value as u8];
-    }
-    let mut out = vec![high | max as u8];
-    let mut rest = value - max;
-    while rest >= 128 {
-        out.push((rest % 128) as u8 | 0x80);
-        rest /= 128;
-    }
-    out.push(rest as u8);
-    out
+    crate::h2::hpack::emit_integer(n, high, value)
 }
 
 fn raw_string(s: &[u8]) -> Vec<u8> {
-    let mut out = hpack_int(7, 0, s.len() as u64);
-    out.extend_from_slice(s);
-    out
+    crate::h2::hpack::emit_string(s)
 }
 
 /// A literal field with a new name, not indexed (RFC 7541 §6.2.2), raw strings.
 pub fn literal(name: &str, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x00];
-    out.extend(raw_string(name.as_bytes()));
-    out.extend(raw_string(value));
-    out
+    crate::h2::hpack::literal_without_indexing(name.as_bytes(), value)
 }
 
 /// A literal field with a new name, added to the dynamic table (RFC 7541 §6.2.1).

@@ -5,7 +5,12 @@ use super::{ConnId, Dir, StreamEvent};
 use crate::time::Timestamp;
 use bytes::Bytes;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+
+/// Delivered pieces remembered (offset, length, hash) to tell a faithful
+/// retransmission from one with other bytes.
+const RECENT: usize = 64;
 
 /// Counters for one direction of a connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -35,6 +40,9 @@ pub struct HalfStats {
     /// Of those, segments released unmatched when the hold's byte or time
     /// bound was reached: the acknowledged bytes were never captured.
     pub hold_expired: u64,
+    /// Retransmissions whose bytes differ from the copy already taken (the
+    /// first copy is kept, as the Linux receiver keeps it).
+    pub retransmit_conflicts: u64,
 }
 
 /// A piece of the stream waiting ahead of a hole.
@@ -76,7 +84,16 @@ pub(crate) struct HalfStream {
     fin_done: bool,
     /// Highest offset the peer acknowledged.
     peer_acked: u64,
+    /// The last pieces delivered: (offset, length, hash of the bytes).
+    recent: VecDeque<(u64, usize, u64)>,
     pub stats: HalfStats,
+}
+
+/// A fixed-key hash: the same bytes hash the same in every run.
+fn digest(b: &[u8]) -> u64 {
+    let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+    h.write(b);
+    h.finish()
 }
 
 impl HalfStream {
@@ -154,6 +171,11 @@ impl HalfStream {
 
     fn place(&mut self, e: &mut Emit<'_>, off: u64, piece: Piece, cap: usize) {
         let end = off + piece.len();
+        if off < self.next {
+            if let Piece::Data(b) = &piece {
+                self.check_copy(e, off, b);
+            }
+        }
         if end <= self.next {
             if matches!(piece, Piece::Data(_)) {
                 self.stats.retransmitted += 1;
@@ -166,6 +188,12 @@ impl HalfStream {
             }
             self.deliver(e, off, piece);
             return;
+        }
+        if let (Some(Piece::Data(old)), Piece::Data(new)) = (self.ooo.get(&off), &piece) {
+            let n = old.len().min(new.len());
+            if old.get(..n) != new.get(..n) {
+                self.conflict(e, off, n as u64);
+            }
         }
         if matches!(piece, Piece::Data(_)) {
             self.stats.out_of_order += 1;
@@ -199,6 +227,23 @@ impl HalfStream {
         }
     }
 
+    /// A copy of bytes already delivered: the same bytes, or a conflict.
+    /// Compared where the copy has the boundaries of a delivered piece (a
+    /// sender retransmits its segments as they were).
+    fn check_copy(&mut self, e: &mut Emit<'_>, off: u64, b: &Bytes) {
+        let Some(&(_, len, hash)) = self.recent.iter().find(|(o, l, _)| *o == off && *l <= b.len()) else {
+            return;
+        };
+        if b.get(..len).is_some_and(|same| digest(same) != hash) {
+            self.conflict(e, off, len as u64);
+        }
+    }
+
+    fn conflict(&mut self, e: &mut Emit<'_>, offset: u64, len: u64) {
+        self.stats.retransmit_conflicts += 1;
+        e.out.push(StreamEvent::Conflict { conn: e.conn, dir: e.dir, ts: e.ts, offset, len, packet: e.packet });
+    }
+
     /// Emits `piece` (which starts at or before `next`), trimmed to what is new.
     fn deliver(&mut self, e: &mut Emit<'_>, off: u64, piece: Piece) {
         let skip = self.next.saturating_sub(off);
@@ -209,6 +254,10 @@ impl HalfStream {
                     return;
                 }
                 let len = b.len() as u64;
+                if self.recent.len() >= RECENT {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back((self.next, b.len(), digest(&b)));
                 e.out.push(StreamEvent::Data {
                     conn: e.conn,
                     dir: e.dir,

@@ -282,6 +282,23 @@ pub enum StreamEvent {
         /// How many bytes are missing.
         len: u64,
     },
+    /// Bytes already delivered were retransmitted with different content
+    /// (packet `packet`); the copy delivered first stands, as the Linux
+    /// receiver keeps it.
+    Conflict {
+        /// Connection.
+        conn: ConnId,
+        /// Direction.
+        dir: Dir,
+        /// When.
+        ts: Timestamp,
+        /// Stream position of the disputed bytes.
+        offset: u64,
+        /// How many.
+        len: u64,
+        /// The packet with the other copy.
+        packet: u64,
+    },
     /// The sender in `dir` finished its stream (FIN, in order).
     Fin {
         /// Connection.
@@ -312,6 +329,7 @@ impl StreamEvent {
             | StreamEvent::Control { conn, .. }
             | StreamEvent::Data { conn, .. }
             | StreamEvent::Gap { conn, .. }
+            | StreamEvent::Conflict { conn, .. }
             | StreamEvent::Fin { conn, .. }
             | StreamEvent::Closed { conn, .. } => *conn,
             StreamEvent::Finished(s) => s.id,

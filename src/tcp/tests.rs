@@ -317,3 +317,21 @@ fn the_hold_is_bounded_in_bytes() {
     assert_eq!(streams(&ev)[&(1, Dir::ToClient)].len(), 4000, "nothing is lost to the bound, only released early");
     assert!(summaries(&ev)[0].dirs[1].hold_expired >= 1);
 }
+
+#[test]
+fn a_retransmission_with_other_bytes_is_a_conflict_and_the_first_copy_stands() {
+    let mut c = conv();
+    c.handshake();
+    let seq = c.next_seq(S::Client);
+    c.send(S::Client, b"abcdef").send_at(S::Client, seq, b"abcxyz").send_at(S::Client, seq, b"abcdef");
+    // Ahead of a hole too: two copies of the same out-of-order piece.
+    c.send_at(S::Client, seq + 10, b"late").send_at(S::Client, seq + 10, b"LATE").send_at(S::Client, seq + 6, b"ghij");
+    let ev = run(&c);
+    assert_eq!(streams(&ev)[&(1, Dir::ToServer)], "abcdefghijlate");
+    assert_eq!(summaries(&ev)[0].dirs[0].retransmit_conflicts, 2, "the faithful copy is no conflict");
+    let conflicts: Vec<u64> = ev
+        .iter()
+        .filter_map(|e| if let StreamEvent::Conflict { offset, .. } = e { Some(*offset) } else { None })
+        .collect();
+    assert_eq!(conflicts, vec![0, 10]);
+}

@@ -7,7 +7,7 @@ use crate::grpc::message::{decompress, Codec};
 use crate::grpc::{Call, Message, Origin};
 use crate::h2::frame::{error_name, setting_name, Body, HEADER_LEN};
 use crate::h2::{Frame, HeaderBlock};
-use crate::present::{describe_repr, summary};
+use crate::present::{describe_field, summary};
 use crate::present::{status_cell, Decoder};
 use crate::proto::tree::{fields, FieldNode};
 use crate::time::{human_duration, Timestamp};
@@ -53,7 +53,7 @@ fn add_block(t: &mut Tree, parent: usize, title: &str, block: &HeaderBlock) {
     for f in &block.decoded.fields {
         let tone = if f.is_unknown() { Tone::Dim } else { Tone::Plain };
         let id = t.add(Some(node), format!("{}: {}", f.name_str(), f.value_str()), tone, Some((src, f.range.clone())));
-        t.add(Some(id), describe_repr(&f.repr), Tone::Dim, Some((src, f.range.clone())));
+        t.add(Some(id), describe_field(f), Tone::Dim, Some((src, f.range.clone())));
     }
     for u in &block.decoded.size_updates {
         t.add(
@@ -469,7 +469,7 @@ fn hpack_fields(
             tone,
             Some((block_src, range.clone())),
         );
-        t.add(Some(id), describe_repr(&field.repr), Tone::Dim, Some((block_src, range)));
+        t.add(Some(id), describe_field(field), Tone::Dim, Some((block_src, range)));
     }
     if let Some(table) = &b.table_after {
         let id = t.add(

@@ -5,10 +5,10 @@ use crate::analysis::channels::{self, Channel, Reconnect};
 use crate::analysis::pipeline::ConnReport;
 use crate::analysis::stats::Stats;
 use crate::capture::live::DropStats;
-use crate::grpc::Call;
+use crate::grpc::{Call, MethodInference, MethodKey};
 use crate::h2::Frame;
 use crate::net::TcpFlags;
-use crate::present::Decoder;
+use crate::present::{Decoder, MethodResolver};
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -110,6 +110,10 @@ pub struct Model {
     pub stats: Stats,
     /// Message decoding (schemas grow with reflection traffic).
     pub decoder: Decoder,
+    /// Methods of calls whose `:path` is an HPACK entry from before the capture.
+    resolver: MethodResolver,
+    /// What each group of such calls resolved to when its calls were last updated.
+    resolved: BTreeMap<(ConnId, MethodKey), Option<MethodInference>>,
     /// Where the packets come from, for the title.
     pub source: String,
     /// A live capture.
@@ -138,6 +142,8 @@ impl Model {
             channel_of: BTreeMap::new(),
             channels_stale: false,
             stats: Stats::default(),
+            resolver: MethodResolver::new(&decoder),
+            resolved: BTreeMap::new(),
             decoder,
             source,
             live,
@@ -153,7 +159,8 @@ impl Model {
     /// (which shifts indices: visible lists must be rebuilt).
     pub fn apply(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Call(c) => {
+            Msg::Call(mut c) => {
+                self.infer(&mut c);
                 self.stats.add_call(&c);
                 let key = (c.start, c.conn, c.stream_id);
                 let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
@@ -178,6 +185,7 @@ impl Model {
             }
             Msg::Schema(files) => {
                 self.decoder.schema.learn(&files);
+                self.resolver.refresh(&self.decoder);
             }
             Msg::Progress(read, total) => self.progress = (read, total),
             Msg::Drops(n, d) => self.drops = Some((n, d)),
@@ -191,6 +199,26 @@ impl Model {
             }
         }
         false
+    }
+
+    /// Learns from a call and gives it (and, when the evidence changed,
+    /// the earlier calls sharing its `:path` entry) the method the evidence
+    /// names. A group's answer changes a few times at most (its candidates
+    /// only shrink), so the earlier calls are revisited rarely.
+    fn infer(&mut self, c: &mut Call) {
+        self.resolver.observe(&self.decoder, c);
+        let Some(key) = c.method_key() else { return };
+        c.inferred = self.resolver.resolve(c);
+        let group = (c.conn, key);
+        if self.resolved.get(&group) == Some(&c.inferred) {
+            return;
+        }
+        for call in self.calls.iter_mut().filter(|x| x.conn == group.0) {
+            if call.method_key().as_ref() == Some(&group.1) {
+                Arc::make_mut(call).inferred = c.inferred.clone();
+            }
+        }
+        self.resolved.insert(group, c.inferred.clone());
     }
 
     /// Recomputes channels and reconnects if connections arrived: once per

@@ -87,6 +87,18 @@ pub mod flags {
     pub const PRIORITY: u8 = 0x20;
 }
 
+/// A frame as bytes: the 9-byte header (RFC 9113 §4.1), then `payload`:
+/// the emit that [`FrameHeader::parse`] mirrors.
+pub fn emit(kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(HEADER_LEN + payload.len());
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    b.push(kind.0);
+    b.push(flags);
+    b.extend_from_slice(&stream_id.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
 /// The 9-byte frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FrameHeader {

@@ -459,6 +459,39 @@ enum Step {
     SizeUpdate(SizeUpdate),
 }
 
+/// Encodes an integer with an `n`-bit prefix (§5.1); `high` holds the
+/// representation's pattern bits above the prefix. Mirrors [`integer`].
+pub fn emit_integer(n: u8, high: u8, value: u64) -> Vec<u8> {
+    let max = (1u64 << n) - 1;
+    if value < max {
+        return vec![high | value as u8];
+    }
+    let mut out = vec![high | max as u8];
+    let mut rest = value - max;
+    while rest >= 128 {
+        out.push((rest % 128) as u8 | 0x80);
+        rest /= 128;
+    }
+    out.push(rest as u8);
+    out
+}
+
+/// A raw (not Huffman-coded) string literal (§5.2).
+pub fn emit_string(s: &[u8]) -> Vec<u8> {
+    let mut out = emit_integer(7, 0, s.len() as u64);
+    out.extend_from_slice(s);
+    out
+}
+
+/// A literal field with a new name, not indexed (§6.2.2), raw strings:
+/// the simplest encoding every decoder accepts.
+pub fn literal_without_indexing(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x00];
+    out.extend(emit_string(name));
+    out.extend(emit_string(value));
+    out
+}
+
 /// Decodes an integer with an `n`-bit prefix (§5.1), at most 2^32 - 1.
 pub fn integer(b: &[u8], at: &mut usize, n: u8) -> Result<u32, HpackError> {
     let mask: u32 = (1u32 << n) - 1;

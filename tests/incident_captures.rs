@@ -1,5 +1,6 @@
-//! Captures that begin inside a long-lived connection (issue 17): methods
-//! recovered from evidence and labelled by it, statuses never guessed.
+//! Captures as incidents produce them (issue 17): begun inside a long-lived
+//! connection (methods recovered from evidence and labelled by it, statuses
+//! never guessed), and retransmissions that disagree.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -24,6 +25,16 @@ fn calls(args: &[&str]) -> Vec<Value> {
     out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// A connection seen from its SYN, its preface and SETTINGS exchanged.
+fn opened(start: Timestamp) -> Conversation {
+    let mut c = Conversation::new("10.0.0.1:40001".parse().unwrap(), "10.0.0.2:50051".parse().unwrap(), start);
+    c.handshake();
+    let mut preface = grpcscope::synth::h2::PREFACE.to_vec();
+    preface.extend(frame(kind::SETTINGS, 0, 0, &[]));
+    c.send(Side::Client, &preface).send(Side::Server, &frame(kind::SETTINGS, 0, 0, &[]));
+    c
+}
+
 /// One call on `c`: request head `head`, a request, an answer with status 0.
 fn call(c: &mut Conversation, head: Vec<u8>, request: &[u8]) {
     let mut req = frame(kind::HEADERS, END_HEADERS, 1, &head);
@@ -39,11 +50,7 @@ fn the_same_request_on_another_connection_names_the_method_as_peer_evidence() {
     let request = b"\x0a\x0dsame-bytes-42";
     let start = Timestamp::from_parts(1_700_000_000, 0);
     // Connection 1, seen from its start: :path is a literal.
-    let mut a = Conversation::new("10.0.0.1:40001".parse().unwrap(), "10.0.0.2:50051".parse().unwrap(), start);
-    a.handshake();
-    let mut preface = grpcscope::synth::h2::PREFACE.to_vec();
-    preface.extend(frame(kind::SETTINGS, 0, 0, &[]));
-    a.send(Side::Client, &preface).send(Side::Server, &frame(kind::SETTINGS, 0, 0, &[]));
+    let mut a = opened(start);
     call(&mut a, request_block("/demo.Peer/Echo", &[]), request);
     // Connection 2, picked up mid-way: :path is dynamic entry 62, inserted before the capture.
     let mut b =
@@ -128,4 +135,72 @@ fn when_several_methods_fit_all_are_listed_and_the_method_stays_unknown() {
     let candidates: Vec<&str> =
         c["method_candidates"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(candidates, vec!["/demo.shop.v1.Catalog/GetItem", "/twin.Twin/Fetch"]);
+}
+
+#[test]
+fn a_retransmission_with_other_bytes_is_flagged_on_the_connection_and_the_call() {
+    let mut c = opened(Timestamp::from_parts(1_700_000_000, 0));
+    let head = frame(kind::HEADERS, END_HEADERS, 1, &request_block("/demo.Svc/Put", &[]));
+    c.send(Side::Client, &head);
+    // The request message, then a "retransmission" of it with other bytes.
+    let seq = c.next_seq(Side::Client);
+    c.send(Side::Client, &frame(kind::DATA, END_STREAM, 1, &grpc_message(false, b"\x0a\x03one")));
+    c.send_at(Side::Client, seq, &frame(kind::DATA, END_STREAM, 1, &grpc_message(false, b"\x0a\x03two")));
+    let mut resp = frame(kind::HEADERS, END_HEADERS, 1, &response_block());
+    resp.extend(frame(kind::HEADERS, END_HEADERS | END_STREAM, 1, &trailers_block(0)));
+    c.send(Side::Server, &resp);
+    let path = scratch_dir("retransmit-conflict").join("conflict.pcap");
+    std::fs::write(&path, c.to_pcap(LinkType::ETHERNET)).unwrap();
+    let all = calls(&[path.to_str().unwrap()]);
+    let note = all[0]["notes"].as_array().unwrap().iter().find(|n| n["code"] == "retransmit_conflict");
+    assert!(note.is_some_and(|n| n["text"].as_str().unwrap().contains("first copy")), "{:?}", all[0]["notes"]);
+    let (_, conns, _) = grpcscope(&["conns", "-v", path.to_str().unwrap()]);
+    assert!(conns.contains("retransmit_conflict: 1 retransmission(s)"), "{conns}");
+    let (_, stats, _) = grpcscope(&["stats", path.to_str().unwrap()]);
+    assert!(stats.lines().any(|l| l.starts_with("retransmit_conflict") && l.ends_with(" 1")), "{stats}");
+}
+
+/// A call on a fresh connection; `answer` writes the server's side.
+fn capture_of(name: &str, answer: impl FnOnce(&mut Conversation)) -> std::path::PathBuf {
+    let mut c = opened(Timestamp::from_parts(1_700_000_000, 0));
+    let mut req = frame(kind::HEADERS, END_HEADERS, 1, &request_block("/demo.Svc/Get", &[]));
+    req.extend(frame(kind::DATA, END_STREAM, 1, &grpc_message(false, b"\x0a\x01x")));
+    c.send(Side::Client, &req);
+    answer(&mut c);
+    let path = scratch_dir(name).join("capture.pcap");
+    std::fs::write(&path, c.to_pcap(LinkType::ETHERNET)).unwrap();
+    path
+}
+
+#[test]
+fn trailers_lost_in_a_capture_gap_leave_the_status_unknown_not_a_transport_failure() {
+    let path = capture_of("trailers-gap", |c| {
+        let mut resp = frame(kind::HEADERS, END_HEADERS, 1, &response_block());
+        resp.extend(frame(kind::DATA, 0, 1, &grpc_message(false, b"\x0a\x02ok")));
+        c.send(Side::Server, &resp);
+        // The trailers and 512 kB more never reached the capture; the client's
+        // FIN acknowledges them.
+        c.lose(Side::Server, 512 * 1024).fin(Side::Client);
+    });
+    let all = calls(&[path.to_str().unwrap()]);
+    assert_eq!(all[0]["error_origin"], "unknown", "{}", all[0]);
+    assert!(all[0]["status_unknown"].as_str().unwrap().contains("capture gap"), "{}", all[0]["status_unknown"]);
+    assert_eq!(all[0]["transport_error"], Value::Null);
+}
+
+#[test]
+fn trailers_dropped_by_the_header_list_limit_leave_the_status_unreadable() {
+    let path = capture_of("trailers-limit", |c| {
+        let mut resp = frame(kind::HEADERS, END_HEADERS, 1, &response_block());
+        resp.extend(frame(kind::DATA, 0, 1, &grpc_message(false, b"\x0a\x02ok")));
+        let big = "x".repeat(600);
+        let trailers = grpcscope::synth::h2::literal_block(&[("x-padding", &big), ("grpc-status", "5")]);
+        resp.extend(frame(kind::HEADERS, END_HEADERS | END_STREAM, 1, &trailers));
+        c.send(Side::Server, &resp);
+    });
+    let all = calls(&["--max-header-list", "300", path.to_str().unwrap()]);
+    assert_eq!(all[0]["error_origin"], "unknown", "{}", all[0]);
+    assert!(all[0]["status_unknown"].as_str().unwrap().contains("--max-header-list"), "{}", all[0]["status_unknown"]);
+    // Without the limit the status is read.
+    assert_eq!(calls(&[path.to_str().unwrap()])[0]["grpc_status"], 5);
 }
