@@ -103,6 +103,8 @@ pub enum NoteCode {
     PushFromClient,
     /// TCP bytes ahead of a hole passed the reassembly buffer.
     ReassemblyBufferFull,
+    /// A segment held for the other direction's bytes was released unmatched.
+    ReorderHoldExpired,
     /// The client sent a second header block.
     RequestTrailers,
     /// The reserved bit of a stream id is set.
@@ -135,7 +137,7 @@ pub enum NoteCode {
 
 impl NoteCode {
     /// Every code, in alphabetical order.
-    pub const ALL: [NoteCode; 43] = [
+    pub const ALL: [NoteCode; 44] = [
         NoteCode::AfterEndStream,
         NoteCode::BadChecksum,
         NoteCode::BadSetting,
@@ -165,6 +167,7 @@ impl NoteCode {
         NoteCode::OrphanContinuation,
         NoteCode::PushFromClient,
         NoteCode::ReassemblyBufferFull,
+        NoteCode::ReorderHoldExpired,
         NoteCode::RequestTrailers,
         NoteCode::ReservedBit,
         NoteCode::ResponseNotGrpc,
@@ -213,6 +216,7 @@ impl NoteCode {
             NoteCode::OrphanContinuation => "orphan_continuation",
             NoteCode::PushFromClient => "push_from_client",
             NoteCode::ReassemblyBufferFull => "reassembly_buffer_full",
+            NoteCode::ReorderHoldExpired => "reorder_hold_expired",
             NoteCode::RequestTrailers => "request_trailers",
             NoteCode::ReservedBit => "reserved_bit",
             NoteCode::ResponseNotGrpc => "response_not_grpc",
@@ -262,6 +266,9 @@ impl NoteCode {
             NoteCode::OrphanContinuation => "a CONTINUATION with no header block open",
             NoteCode::PushFromClient => "PUSH_PROMISE sent by the client",
             NoteCode::ReassemblyBufferFull => "TCP bytes ahead of a hole passed the reassembly buffer",
+            NoteCode::ReorderHoldExpired => {
+                "a segment acknowledging bytes of the other direction never captured was released at the hold's bound"
+            }
             NoteCode::RequestTrailers => "the client sent a second header block",
             NoteCode::ReservedBit => "the reserved bit of a stream id is set",
             NoteCode::ResponseNotGrpc => "the response's content-type is not gRPC (a proxy's page)",

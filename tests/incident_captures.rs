@@ -186,6 +186,9 @@ fn trailers_lost_in_a_capture_gap_leave_the_status_unknown_not_a_transport_failu
     assert_eq!(all[0]["error_origin"], "unknown", "{}", all[0]);
     assert!(all[0]["status_unknown"].as_str().unwrap().contains("capture gap"), "{}", all[0]["status_unknown"]);
     assert_eq!(all[0]["transport_error"], Value::Null);
+    // The FIN waited for the bytes it acknowledged, which never came.
+    let (_, stats, _) = grpcscope(&["stats", path.to_str().unwrap()]);
+    assert!(stats.lines().any(|l| l.starts_with("reorder_hold_expired") && l.ends_with(" 1")), "{stats}");
 }
 
 #[test]
@@ -203,4 +206,33 @@ fn trailers_dropped_by_the_header_list_limit_leave_the_status_unreadable() {
     assert!(all[0]["status_unknown"].as_str().unwrap().contains("--max-header-list"), "{}", all[0]["status_unknown"]);
     // Without the limit the status is read.
     assert_eq!(calls(&[path.to_str().unwrap()])[0]["grpc_status"], 5);
+}
+
+#[test]
+fn under_redact_a_value_whose_name_is_an_unknown_entry_is_redacted() {
+    // Mid-connection: `authorization` sent as a literal whose name is an
+    // HPACK entry from before the capture (index 62).
+    let start = Timestamp::from_parts(1_700_000_000, 0);
+    let mut c =
+        Conversation::new("10.0.0.3:40002".parse().unwrap(), "10.0.0.2:50051".parse().unwrap(), start.add_nanos(1_000));
+    let mut head = request_block("/demo.Svc/Get", &[]);
+    let secret = b"Bearer s3cr3t-token";
+    // A literal without indexing, name index 62 (4-bit prefix: 15, then 47), raw value.
+    head.extend([0x0f, 0x2f, secret.len() as u8]);
+    head.extend_from_slice(secret);
+    call(&mut c, head, b"\x0a\x01x");
+    let path = scratch_dir("redact-unnamed").join("capture.pcap");
+    std::fs::write(&path, c.to_pcap(LinkType::ETHERNET)).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        &["calls", "--h2-port", "50051", "--redact", "-v", p][..],
+        &["frames", "--h2-port", "50051", "--redact", "-v", p],
+    ] {
+        let (code, out, err) = grpcscope(args);
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains("s3cr3t"), "{args:?} leaks the value:\n{out}");
+        assert!(out.contains("<redacted 19 bytes"), "{args:?}:\n{out}");
+    }
+    let (_, out, _) = grpcscope(&["calls", "--h2-port", "50051", "--redact", "--redact-keep-unnamed", "-v", p]);
+    assert!(out.contains("Bearer s3cr3t-token"), "the user opted out:\n{out}");
 }

@@ -34,6 +34,9 @@ pub struct Redactor {
     pattern: Regex,
     fields: Vec<String>,
     key: ahash::RandomState,
+    /// Show in clear the values of headers whose name is unknown (an HPACK
+    /// entry from before the capture): `--redact-keep-unnamed`.
+    pub keep_unnamed: bool,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -62,7 +65,7 @@ impl Redactor {
             }
             None => ahash::RandomState::new(),
         };
-        Ok(Redactor { pattern, fields, key })
+        Ok(Redactor { pattern, fields, key, keep_unnamed: false })
     }
 
     /// Whether message fields are redacted too.
@@ -77,6 +80,16 @@ impl Redactor {
             return false;
         }
         ALWAYS.contains(&name.as_str()) || self.pattern.is_match(&name)
+    }
+
+    /// Whether the value of a header named `name` is redacted; a name the
+    /// capture does not hold (an HPACK entry from before it) might be
+    /// `authorization`, so its value is, unless the user opted out.
+    pub fn value_of(&self, name: Option<&[u8]>) -> bool {
+        match name {
+            Some(n) => self.header(n),
+            None => !self.keep_unnamed,
+        }
     }
 
     /// What replaces a redacted value: its length and a keyed 64-bit hash.
@@ -122,7 +135,7 @@ impl Redactor {
         let mut out = block.clone();
         let mut ranges = Vec::new();
         for f in &mut out.decoded.fields {
-            let sensitive = f.name.as_deref().is_some_and(|n| self.header(n));
+            let sensitive = self.value_of(f.name.as_deref());
             if let (true, Some(v)) = (sensitive, &f.value) {
                 f.value = Some(Bytes::from(self.hash(v)));
                 ranges.push(f.range.clone());
@@ -130,7 +143,8 @@ impl Redactor {
         }
         if let Some(table) = &mut out.table_after {
             for (name, value, _) in table.iter_mut() {
-                if self.header(name.as_bytes()) {
+                let unnamed = name.starts_with("?dyn#") || name == "<unknown>";
+                if self.value_of((!unnamed).then_some(name.as_bytes())) {
                     *value = self.hash(value.as_bytes());
                 }
             }

@@ -231,6 +231,9 @@ impl Sink for Stats {
             if d.bad_checksums > 0 {
                 *self.problems.entry(NoteCode::BadChecksum).or_default() += d.bad_checksums;
             }
+            if d.hold_expired > 0 {
+                *self.problems.entry(NoteCode::ReorderHoldExpired).or_default() += d.hold_expired;
+            }
             if d.retransmit_conflicts > 0 {
                 *self.problems.entry(NoteCode::RetransmitConflict).or_default() += d.retransmit_conflicts;
             }

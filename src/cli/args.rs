@@ -294,6 +294,11 @@ pub struct DecodeArgs {
     #[arg(long = "redact-field", value_name = "NAME", help_heading = "Redaction")]
     pub redact_fields: Vec<String>,
 
+    /// Under redaction, show in clear the values of headers whose name is an HPACK entry from
+    /// before the capture (by default they are redacted: the name might be authorization).
+    #[arg(long, help_heading = "Redaction")]
+    pub redact_keep_unnamed: bool,
+
     /// Makes the hashes repeatable across runs (by default each run uses a new random key,
     /// so equal values match only within one output).
     #[arg(long, value_name = "STRING", help_heading = "Redaction")]
@@ -331,9 +336,10 @@ impl DecodeArgs {
             return None;
         }
         // The pattern was checked when the flags were parsed.
-        Redactor::new(Some(&self.redact_headers), self.redact_fields.clone(), self.redact_salt.as_deref())
-            .ok()
-            .map(std::sync::Arc::new)
+        let mut r =
+            Redactor::new(Some(&self.redact_headers), self.redact_fields.clone(), self.redact_salt.as_deref()).ok()?;
+        r.keep_unnamed = self.redact_keep_unnamed;
+        Some(std::sync::Arc::new(r))
     }
 }
 

@@ -208,7 +208,11 @@ impl DirState {
                 .entries()
                 .map(|e| {
                     (
-                        e.name.as_ref().map_or_else(|| "<unknown>".into(), |n| String::from_utf8_lossy(n).into_owned()),
+                        match (&e.name, e.name_of) {
+                            (Some(n), _) => String::from_utf8_lossy(n).into_owned(),
+                            (None, Some(slot)) => slot.to_string(),
+                            (None, None) => "<unknown>".into(),
+                        },
                         String::from_utf8_lossy(&e.value).into_owned(),
                         e.size(),
                     )

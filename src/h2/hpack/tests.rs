@@ -320,3 +320,12 @@ fn a_loss_of_bytes_starts_a_new_epoch_of_slots() {
     assert_eq!(f.slot, Some(Slot { epoch: 1, number: 1 }));
     assert_eq!(f.name_str(), "?dyn#1.1");
 }
+
+#[test]
+fn on_a_table_seen_from_its_start_an_index_past_it_is_an_error_not_an_unknown_entry() {
+    let mut d = Decoder::new(true, Limits::default());
+    // Indexed 5000: 7-bit prefix 127, then 4873 as a varint (0x89 0x26).
+    let b = d.decode(&hex("ff 89 26"));
+    assert!(matches!(b.error.map(|e| e.error), Some(HpackError::IndexOutsideTable { index: 5000, .. })));
+    assert_eq!(b.unknown, 0, "never called an entry inserted before the capture");
+}
