@@ -236,3 +236,43 @@ fn under_redact_a_value_whose_name_is_an_unknown_entry_is_redacted() {
     let (_, out, _) = grpcscope(&["calls", "--h2-port", "50051", "--redact", "--redact-keep-unnamed", "-v", p]);
     assert!(out.contains("Bearer s3cr3t-token"), "the user opted out:\n{out}");
 }
+
+#[test]
+fn no_text_output_passes_a_control_character_from_the_capture_to_the_terminal() {
+    let mut c = opened(Timestamp::from_parts(1_700_000_000, 0));
+    let head = request_block("/demo.Svc/Get\nFORGED ROW \x1b[2J", &[("x-note", "ring\x07bell\r\0")]);
+    let mut req = frame(kind::HEADERS, END_HEADERS, 1, &head);
+    req.extend(frame(kind::DATA, END_STREAM, 1, &grpc_message(false, b"\x0a\x01x")));
+    c.send(Side::Client, &req);
+    let mut resp = frame(kind::HEADERS, END_HEADERS, 1, &response_block());
+    let trailers = grpcscope::synth::h2::literal_block(&[("grpc-status", "13"), ("grpc-message", "%1b[31mred%0aline")]);
+    resp.extend(frame(kind::HEADERS, END_HEADERS | END_STREAM, 1, &trailers));
+    let mut goaway = 0u32.to_be_bytes().to_vec();
+    goaway.extend(0u32.to_be_bytes());
+    goaway.extend_from_slice(b"\x1b]0;owned\x07\x9b");
+    resp.extend(frame(7, 0, 0, &goaway));
+    c.send(Side::Server, &resp);
+    let path = scratch_dir("terminal-injection").join("capture.pcap");
+    std::fs::write(&path, c.to_pcap(LinkType::ETHERNET)).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        &["calls", p][..],
+        &["calls", "-v", p],
+        &["frames", p],
+        &["frames", "-v", p],
+        &["stats", p],
+        &["conns", "-v", p],
+        &["explain", p],
+    ] {
+        let (code, out, err) = grpcscope(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let bad = out.char_indices().find(|(_, ch)| ch.is_control() && *ch != '\n');
+        assert!(bad.is_none(), "{args:?} passes {bad:?} to the terminal:\n{out}");
+        assert!(!out.contains("\nFORGED"), "{args:?}: a newline in :path forges a line:\n{out}");
+    }
+    let (_, table, _) = grpcscope(&["calls", p]);
+    assert_eq!(table.lines().count(), 2, "a header and one row:\n{table}");
+    assert!(table.contains("/demo.Svc/Get\\nFORGED ROW \\x1b[2J"), "escaped, not dropped:\n{table}");
+    // JSON keeps the value as it is (JSON escapes it).
+    assert_eq!(calls(&[p])[0]["method"], "/demo.Svc/Get\nFORGED ROW \x1b[2J");
+}

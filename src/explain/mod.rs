@@ -61,7 +61,9 @@ pub fn frame(f: &Frame) -> String {
                     ));
                 }
                 for field in &b.decoded.fields {
-                    s.push_str(&format!("  {}: {}  <- {}\n", field.name_str(), field.value_str(), hpack_sentence(field)));
+                    let (name, value) = (field.name_str(), field.value_str());
+                    let (name, value) = (crate::present::text::clean(&name), crate::present::text::clean(&value));
+                    s.push_str(&format!("  {name}: {value}  <- {}\n", hpack_sentence(field)));
                 }
                 s.push_str(&format!("The dynamic table of this direction now holds {} bytes.", b.table_size));
             } else {

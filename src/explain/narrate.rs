@@ -152,7 +152,7 @@ impl Narrator {
     }
 
     fn end_steps(&mut self, r: &ConnReport, next: Option<&ConnReport>) {
-        let why = crate::analysis::channels::why_ended(r);
+        let why = crate::present::text::clean(&crate::analysis::channels::why_ended(r)).into_owned();
         let text = format!(
             "The connection ends: {why}. A FIN closes one direction gracefully; a RST aborts both \
              (RFC 9293 §3.6). Calls still open on it fail with UNAVAILABLE on the client."
@@ -232,9 +232,11 @@ fn call_end(call: &Call) -> String {
     let name = status.and_then(status_name).unwrap_or("no grpc-status");
     let mut s = format!(
         "{} ended after {}.",
-        call.method().unwrap_or_else(|| match call.method_key() {
-            Some(k) => format!("The call whose :path is HPACK entry {k} (inserted before the capture)"),
-            None => "The call".into(),
+        call.method().map(|m| crate::present::text::clean(&m).into_owned()).unwrap_or_else(|| {
+            match call.method_key() {
+                Some(k) => format!("The call whose :path is HPACK entry {k} (inserted before the capture)"),
+                None => "The call".into(),
+            }
         }),
         call.duration_nanos()
             .map_or("an unknown time (its start was not captured)".into(), crate::time::human_duration)

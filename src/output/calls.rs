@@ -6,7 +6,7 @@ use crate::analysis::{flow_of, Flow, Sink};
 use crate::exchange::Head;
 use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
-use crate::present::text::truncate;
+use crate::present::text::{clean, truncate};
 use crate::present::{method_label, status_cell, CallRecord, Decoded, Decoder, MethodResolver};
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
@@ -144,6 +144,7 @@ impl<W: Write> CallsPrinter<W> {
         let (status, origin) = status_cell(call);
         let painted = paint(&format!("{status:<34}"), origin, self.color);
         let first = call.requests.first().map(|m| summary(&self.decoder.message(call, m, true))).unwrap_or_default();
+        let first = crate::present::text::clean(&first);
         writeln!(
             self.out,
             "{:<15} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
@@ -209,7 +210,7 @@ impl<W: Write> CallsPrinter<W> {
                 self.out,
                 "  status: {} (application){}",
                 status,
-                call.grpc_message().map(|m| format!(": {m}")).unwrap_or_default()
+                call.grpc_message().map(|m| format!(": {}", clean(&m))).unwrap_or_default()
             )?,
             (Origin::Unknown, _) => writeln!(
                 self.out,
@@ -225,7 +226,7 @@ impl<W: Write> CallsPrinter<W> {
             }
         }
         for n in &call.notes {
-            writeln!(self.out, "  ! {}", n.text)?;
+            writeln!(self.out, "  ! {}", clean(&n.text))?;
         }
         writeln!(self.out)
     }
@@ -340,7 +341,7 @@ fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair], head: Opt
             }
             Some(v) => String::from_utf8_lossy(v).into_owned(),
         };
-        writeln!(o, "    {name}: {value}")?;
+        writeln!(o, "    {}: {}", clean(&name), clean(&value))?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::analysis::pipeline::ConnReport;
 use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::filter::Filter;
 use crate::h2::frame::setting_name;
-use crate::present::text::{human_bytes, or_dash};
+use crate::present::text::{clean, human_bytes, or_dash};
 use crate::present::{ladder, ConnRecord};
 use crate::tcp::ConnId;
 use crate::time::human_duration;
@@ -109,7 +109,7 @@ impl<W: Write> ConnsPrinter<W> {
         if counters.snaplen_cut > 0 {
             line.push_str(&format!("; {} packet(s) cut by the snaplen", counters.snaplen_cut));
         }
-        writeln!(self.out, "{line}")
+        writeln!(self.out, "{}", clean(&line))
     }
 
     fn text_row(&mut self, r: &ConnReport, reconnect: Option<&Reconnect>) -> io::Result<()> {
@@ -138,7 +138,7 @@ impl<W: Write> ConnsPrinter<W> {
         if retx > 0 {
             end.push_str(&format!("; {retx} retransmitted segment(s)"));
         }
-        writeln!(self.out, "{end}")?;
+        writeln!(self.out, "{}", clean(&end))?;
         let conflicts = cs.retransmit_conflicts + sc.retransmit_conflicts;
         if conflicts > 0 {
             writeln!(
@@ -196,7 +196,7 @@ impl<W: Write> ConnsPrinter<W> {
 
     fn verbose_rows(&mut self, r: &ConnReport) -> io::Result<()> {
         for (ts, step) in ladder(r) {
-            writeln!(self.out, "          {}  {step}", ts.clock())?;
+            writeln!(self.out, "          {}  {}", ts.clock(), clean(&step))?;
         }
         if let Some(h) = &r.h2 {
             for (who, list) in [("client", &h.client_settings), ("server", &h.server_settings)] {

@@ -3,6 +3,7 @@
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
 use crate::h2::{Frame, H2Event, Note};
+use crate::present::text::clean;
 use crate::present::{arrow, describe_field, summary, FrameRecord};
 use crate::tcp::{ConnId, Dir};
 use serde_json::json;
@@ -198,7 +199,7 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
                 writeln!(
                     o,
                     "      {:<40} {}",
-                    crate::present::text::truncate(&format!("{}: {}", field.name_str(), field.value_str()), 40),
+                    crate::present::text::truncate(&clean(&format!("{}: {}", field.name_str(), field.value_str())), 40),
                     describe_field(field)
                 )?;
             }
@@ -212,7 +213,7 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
                         o,
                         "        [{:>3}] {} ({size})",
                         62 + i,
-                        crate::present::text::truncate(&format!("{n}: {v}"), 60)
+                        crate::present::text::truncate(&clean(&format!("{n}: {v}")), 60)
                     )?;
                 }
             }
@@ -232,7 +233,7 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
         }
     }
     for n in &f.notes {
-        writeln!(o, "      ! {}: {}", level_word(n), n.text)?;
+        writeln!(o, "      ! {}: {}", level_word(n), clean(&n.text))?;
     }
     Ok(())
 }

@@ -95,7 +95,9 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
     }
     writeln!(out)?;
     let (title, rows): (&str, Vec<(String, &Group)>) = match by {
-        By::Method => ("METHOD", s.by_method.iter().map(|(k, g)| (k.clone(), g)).collect()),
+        By::Method => {
+            ("METHOD", s.by_method.iter().map(|(k, g)| (crate::present::text::clean(k).into_owned(), g)).collect())
+        }
         By::Server => ("SERVER", s.by_server.iter().map(|(k, g)| (k.to_string(), g)).collect()),
         By::Edge => {
             ("CLIENT HOST -> SERVER", s.by_edge.iter().map(|((c, sv), g)| (format!("{c} -> {sv}"), g)).collect())
@@ -152,7 +154,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
         writeln!(out, "\nFAILURES ACROSS HOPS (legs paired by request id, or by method and request)")?;
         for h in hops {
             let method = h.legs.first().and_then(|l| l.method.clone()).unwrap_or_default();
-            writeln!(out, "{}  {}", h.paired_by, method)?;
+            writeln!(out, "{}  {}", h.paired_by, crate::present::text::clean(&method))?;
             for (i, l) in h.legs.iter().enumerate() {
                 let mark = if i == h.failed_first && h.refused_upstream.is_none() { "  <- failed first" } else { "" };
                 let at = l.end.map_or("-".into(), |e| format!("+{}", human_duration(e.nanos_since(l.start))));

@@ -30,6 +30,10 @@ use crate::time::Timestamp;
 /// method marked `~` (its evidence is in `calls -v` and JSON); the unknown
 /// entry `:path` refers to, with the candidates when several fit.
 pub fn method_label(call: &Call) -> String {
+    text::clean(&method_label_raw(call)).into_owned()
+}
+
+fn method_label_raw(call: &Call) -> String {
     use crate::grpc::MethodSource;
     match call.resolved_method() {
         Some((m, MethodSource::Header)) => m.into_owned(),
@@ -138,8 +142,12 @@ fn header_list(b: &HeaderBlock) -> String {
     s
 }
 
-/// The one-line summary of a frame's content.
+/// The one-line summary of a frame's content, safe for a terminal.
 pub fn summary(f: &Frame) -> String {
+    text::clean(&summary_raw(f)).into_owned()
+}
+
+fn summary_raw(f: &Frame) -> String {
     let p = &f.payload;
     match &f.body {
         Body::Data { pad_len, data } => {

@@ -23,6 +23,28 @@ pub fn or_dash<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// Text from a capture made safe for a terminal: every control character
+/// (C0, DEL, C1) is escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{9b}`), so a
+/// header value can neither move the cursor nor forge a row. The one
+/// function every text printer uses; JSON needs none (it escapes).
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Cuts `s` to at most `width` characters, marking the cut with `…`.
 pub fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -44,5 +66,11 @@ mod tests {
         assert_eq!(human_bytes(3_100_000), "3.1 MB");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_not_copied() {
+        assert_eq!(clean("/a\nb\x1b[2J\x07\0\r\t\u{7f}\u{9b}é"), "/a\\nb\\x1b[2J\\x07\\x00\\r\\t\\x7f\\u{9b}é");
+        assert!(matches!(clean("/demo.Svc/Get"), std::borrow::Cow::Borrowed(_)));
     }
 }
