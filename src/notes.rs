@@ -75,6 +75,10 @@ pub enum NoteCode {
     FlowTableFull,
     /// A frame larger than the receiver's SETTINGS_MAX_FRAME_SIZE.
     FrameTooLarge,
+    /// Trailers carried grpc-status more than once.
+    GrpcStatusDuplicated,
+    /// A grpc-status that is not a number gRPC accepts.
+    GrpcStatusMalformed,
     /// Part of a header block was not captured.
     HeaderBlockLost,
     /// A header list passed --max-header-list; later fields were not kept.
@@ -137,7 +141,7 @@ pub enum NoteCode {
 
 impl NoteCode {
     /// Every code, in alphabetical order.
-    pub const ALL: [NoteCode; 44] = [
+    pub const ALL: [NoteCode; 46] = [
         NoteCode::AfterEndStream,
         NoteCode::BadChecksum,
         NoteCode::BadSetting,
@@ -153,6 +157,8 @@ impl NoteCode {
         NoteCode::FlowControlViolation,
         NoteCode::FlowTableFull,
         NoteCode::FrameTooLarge,
+        NoteCode::GrpcStatusDuplicated,
+        NoteCode::GrpcStatusMalformed,
         NoteCode::HeaderBlockLost,
         NoteCode::HeaderListLimit,
         NoteCode::HeadersLost,
@@ -202,6 +208,8 @@ impl NoteCode {
             NoteCode::FlowControlViolation => "flow_control_violation",
             NoteCode::FlowTableFull => "flow_table_full",
             NoteCode::FrameTooLarge => "frame_too_large",
+            NoteCode::GrpcStatusDuplicated => "grpc_status_duplicated",
+            NoteCode::GrpcStatusMalformed => "grpc_status_malformed",
             NoteCode::HeaderBlockLost => "header_block_lost",
             NoteCode::HeaderListLimit => "header_list_limit",
             NoteCode::HeadersLost => "headers_lost",
@@ -252,6 +260,12 @@ impl NoteCode {
             NoteCode::FlowControlViolation => "a WINDOW_UPDATE broke the flow-control rules",
             NoteCode::FlowTableFull => "a connection was evicted: the flow table reached --max-connections",
             NoteCode::FrameTooLarge => "a frame larger than the receiver's SETTINGS_MAX_FRAME_SIZE",
+            NoteCode::GrpcStatusDuplicated => {
+                "trailers carried grpc-status more than once: the last counts, as in grpc-go"
+            }
+            NoteCode::GrpcStatusMalformed => {
+                "grpc-status is not a number gRPC accepts: INTERNAL, as grpc-go reports it"
+            }
             NoteCode::HeaderBlockLost => "part of a header block was not captured",
             NoteCode::HeaderListLimit => "a header list passed --max-header-list; later fields were not kept",
             NoteCode::HeadersLost => "a header block of the call was not captured",

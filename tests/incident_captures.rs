@@ -276,3 +276,31 @@ fn no_text_output_passes_a_control_character_from_the_capture_to_the_terminal() 
     // JSON keeps the value as it is (JSON escapes it).
     assert_eq!(calls(&[p])[0]["method"], "/demo.Svc/Get\nFORGED ROW \x1b[2J");
 }
+
+#[test]
+fn malformed_and_duplicated_grpc_status_are_read_as_grpc_go_reads_them() {
+    let with_trailers = |name: &str, fields: &[(&str, &str)]| {
+        let block = grpcscope::synth::h2::literal_block(fields);
+        let path = capture_of(name, |c| {
+            let mut resp = frame(kind::HEADERS, END_HEADERS, 1, &response_block());
+            resp.extend(frame(kind::HEADERS, END_HEADERS | END_STREAM, 1, &block));
+            c.send(Side::Server, &resp);
+        });
+        calls(&[path.to_str().unwrap()]).remove(0)
+    };
+    let codes = |call: &Value| -> Vec<String> {
+        call["notes"].as_array().unwrap().iter().map(|n| n["code"].as_str().unwrap().to_string()).collect()
+    };
+    for (i, bad) in ["-1", "abc", "", "4294967296"].into_iter().enumerate() {
+        let call = with_trailers(&format!("status-malformed-{i}"), &[("grpc-status", bad)]);
+        assert_eq!(
+            (call["grpc_status"].as_u64(), call["error_origin"].as_str()),
+            (Some(13), Some("application")),
+            "{bad:?}"
+        );
+        assert!(codes(&call).contains(&"grpc_status_malformed".to_string()), "{bad:?}: {:?}", call["notes"]);
+    }
+    let call = with_trailers("status-twice", &[("grpc-status", "0"), ("grpc-status", "5")]);
+    assert_eq!(call["grpc_status"], 5, "the last counts");
+    assert_eq!(codes(&call), vec!["grpc_status_duplicated"]);
+}

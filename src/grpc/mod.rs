@@ -287,9 +287,17 @@ impl Call {
         Self::header_number(from, ":status")
     }
 
-    /// The numeric `grpc-status`, when present and well-formed.
+    /// The numeric `grpc-status` as a client takes it: the last one sent
+    /// (grpc-go and grpc-java), and INTERNAL (13) when it is not a number
+    /// gRPC accepts, as grpc-go reports it (the call carries a note).
     pub fn grpc_status(&self) -> Option<u32> {
-        Self::header_number(self.status_block(), "grpc-status")
+        let last = self
+            .status_block()
+            .iter()
+            .rev()
+            .find(|(n, _)| n.as_deref() == Some(&b"grpc-status"[..]))
+            .and_then(|(_, v)| v.as_ref())?;
+        Some(status::parse_status(last).unwrap_or(13))
     }
 
     /// `grpc-message`, percent-decoded.

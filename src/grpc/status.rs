@@ -52,6 +52,15 @@ pub fn from_rst_code(code: u32) -> u32 {
     }
 }
 
+/// A `grpc-status` value as gRPC accepts it: decimal digits only, at most
+/// 2^31 - 1 (grpc-go parses it as a 32-bit signed integer); `None` otherwise.
+pub fn parse_status(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse::<u32>().ok().filter(|n| *n <= i32::MAX as u32)
+}
+
 /// Decodes `grpc-message`: percent-encoded UTF-8 (invalid escapes kept as they are).
 pub fn percent_decode(s: &[u8]) -> String {
     let mut out = Vec::with_capacity(s.len());

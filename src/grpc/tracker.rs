@@ -249,6 +249,9 @@ impl CallTracker {
             }
             Dir::ToClient => open.call.trailers = fields,
         }
+        if at.dir == Dir::ToClient && end {
+            check_status(&mut open.call);
+        }
         if end {
             self.end_direction(id, at, out);
         }
@@ -461,6 +464,40 @@ fn push_messages(call: &mut Call, dir: Dir, msgs: Vec<Message>) {
 }
 
 /// Request checks: content-type (gRPC's own, or flagged).
+/// Notes a grpc-status sent twice (the last counts, as grpc-go and
+/// grpc-java take it) or that is not a number gRPC accepts (INTERNAL, as
+/// grpc-go reports it).
+fn check_status(call: &mut Call) {
+    let values: Vec<&Bytes> = call
+        .trailers
+        .iter()
+        .filter(|(n, _)| n.as_deref() == Some(&b"grpc-status"[..]))
+        .filter_map(|(_, v)| v.as_ref())
+        .collect();
+    let shown = |v: &Bytes| format!("{:?}", String::from_utf8_lossy(v));
+    let mut notes = Vec::new();
+    if values.len() > 1 {
+        let all: Vec<String> = values.iter().map(|v| shown(v)).collect();
+        notes.push(Note::new(
+            Level::Warning,
+            NoteCode::GrpcStatusDuplicated,
+            format!(
+                "grpc-status sent {} times ({}): the last counts, as in grpc-go and grpc-java",
+                values.len(),
+                all.join(", ")
+            ),
+        ));
+    }
+    if let Some(last) = values.last().filter(|v| super::status::parse_status(v).is_none()) {
+        notes.push(Note::new(
+            Level::Error,
+            NoteCode::GrpcStatusMalformed,
+            format!("malformed grpc-status {}: reported as INTERNAL, as grpc-go does", shown(last)),
+        ));
+    }
+    call.notes.extend(notes);
+}
+
 fn check_request(call: &mut Call) {
     if let Some(ct) = Call::header(&call.request_headers, "content-type") {
         let base = ct.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
