@@ -204,6 +204,8 @@ fn trailers_dropped_by_the_header_list_limit_leave_the_status_unreadable() {
     let all = calls(&["--max-header-list", "300", path.to_str().unwrap()]);
     assert_eq!(all[0]["error_origin"], "unknown", "{}", all[0]);
     assert!(all[0]["status_unknown"].as_str().unwrap().contains("--max-header-list"), "{}", all[0]["status_unknown"]);
+    let notes = all[0]["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n["code"] == "header_list_limit"), "the limit is noted on the call too: {notes:?}");
     // Without the limit the status is read.
     assert_eq!(calls(&[path.to_str().unwrap()])[0]["grpc_status"], 5);
 }

@@ -139,9 +139,10 @@ pub struct Stats {
 impl Stats {
     /// Adds one finished call.
     pub fn add_call(&mut self, call: &Call) {
-        // A retransmission conflict is counted once, on its connection,
-        // not again on every call open at the time.
-        for n in call.notes.iter().filter(|n| n.code != NoteCode::RetransmitConflict) {
+        // Counted once where they happen (the connection, the frame), not
+        // again on the calls they touched.
+        let elsewhere = [NoteCode::RetransmitConflict, NoteCode::HeaderListLimit];
+        for n in call.notes.iter().filter(|n| !elsewhere.contains(&n.code)) {
             *self.problems.entry(n.code).or_default() += 1;
         }
         if self.filter.as_ref().is_some_and(|f| !f.matches(call)) {

@@ -249,6 +249,21 @@ impl CallTracker {
             }
             Dir::ToClient => open.call.trailers = fields,
         }
+        if head.dropped > 0 {
+            let which = match slot {
+                0 => "request headers",
+                1 => "response headers",
+                _ => "trailers",
+            };
+            open.call.notes.push(Note::new(
+                Level::Warning,
+                NoteCode::HeaderListLimit,
+                format!(
+                    "{} field(s) of the {which} passed --max-header-list and were not kept: what they said is unknown",
+                    head.dropped
+                ),
+            ));
+        }
         if at.dir == Dir::ToClient && end {
             check_status(&mut open.call);
         }

@@ -21,7 +21,7 @@ use crate::grpc::{Call, MethodInference, MethodKey, MethodSource};
 use crate::proto::MethodInfo;
 use crate::tcp::ConnId;
 use ahash::AHashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 
 /// Request fingerprints remembered for peer evidence, at most.
 const MAX_PEER_REQUESTS: usize = 1_000_000;
@@ -142,12 +142,17 @@ impl MethodResolver {
 /// A fingerprint of a call's first request message as sent.
 fn first_request(decoder: &Decoder, call: &Call) -> Option<u64> {
     let m = call.requests.first()?;
-    let (bytes, _) = decoder.plain_bytes(call, m, true).ok()?;
-    // An empty message is what every method may send: no evidence.
-    if bytes.is_empty() {
-        return None;
+    let hash = |bytes: &[u8]| {
+        // An empty message is what every method may send: no evidence.
+        (!bytes.is_empty()).then(|| {
+            let mut h = ahash::RandomState::with_seeds(5, 6, 7, 8).build_hasher();
+            h.write(bytes);
+            h.finish()
+        })
+    };
+    match &m.data {
+        // Hashed where it lies: most messages are not compressed.
+        Some(raw) if !m.compressed => hash(raw),
+        _ => hash(&decoder.plain_bytes(call, m, true).ok()?.0),
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    Some(h.finish())
 }
