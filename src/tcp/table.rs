@@ -75,6 +75,8 @@ struct Conn {
     /// Segments held back, in capture order (see [`Hold`]).
     held: VecDeque<Held>,
     held_bytes: usize,
+    /// Held segments per direction: whether a new one must queue behind them.
+    held_per_dir: [usize; 2],
 }
 
 /// A segment captured before the bytes of the other direction it
@@ -85,6 +87,12 @@ struct Held {
     packet: u64,
     seg: Segment,
     payload: Bytes,
+}
+
+/// What a held segment costs against the hold's bounds: its payload and
+/// its record, so that a flood of bare ACKs is bounded too.
+fn held_size(h: &Held) -> usize {
+    h.payload.len() + std::mem::size_of::<Held>()
 }
 
 /// The bounds of holding segments back, and what all connections hold.
@@ -143,6 +151,11 @@ impl FlowTable {
     /// Whether no connection is tracked.
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()
+    }
+
+    /// Segments held back right now by the cross-direction hold, in all connections.
+    pub fn held_segments(&self) -> usize {
+        self.conns.values().map(|c| c.held.len()).sum()
     }
 
     /// Connections seen so far (tracked or not).
@@ -321,6 +334,7 @@ impl FlowTable {
             end: None,
             held: VecDeque::new(),
             held_bytes: 0,
+            held_per_dir: [0; 2],
         }
     }
 
@@ -358,6 +372,7 @@ impl Conn {
         s.roles_from = RoleEvidence::Content;
         s.first_fin = s.first_fin.map(Side::other);
         self.halves.swap(0, 1);
+        self.held_per_dir.swap(0, 1);
         self.end = self.end.map(|(r, ts)| {
             let r = match r {
                 EndReason::Fin { by, both } => EndReason::Fin { by: by.other(), both },
@@ -383,9 +398,9 @@ impl Conn {
     fn arrive(&mut self, h: Held, cap: usize, hold: &mut Hold, out: &mut Vec<StreamEvent>) {
         self.release_expired(h.ts, cap, hold, out);
         let dir = self.dir_of(&h.seg);
-        let behind_held = self.held.iter().any(|x| self.dir_of(&x.seg) == dir);
+        let behind_held = self.held_per_dir.get(dir.index()).is_some_and(|n| *n > 0);
         if (behind_held || self.acks_unseen(dir, &h.seg)) && !h.seg.flags.syn {
-            let size = h.payload.len();
+            let size = held_size(&h);
             let fits = self.held_bytes + size <= hold.per_conn && hold.total + size <= hold.total_cap;
             if fits {
                 if !behind_held {
@@ -393,7 +408,12 @@ impl Conn {
                 }
                 self.held_bytes += size;
                 hold.total += size;
-                self.held.push_back(h);
+                if let Some(n) = self.held_per_dir.get_mut(dir.index()) {
+                    *n += 1;
+                }
+                // Copied: a slice would keep its whole packet buffer alive.
+                let payload = Bytes::copy_from_slice(&h.payload);
+                self.held.push_back(Held { payload, ..h });
                 return;
             }
             self.release_all_expired(cap, hold, out);
@@ -463,8 +483,12 @@ impl Conn {
     }
 
     fn unhold(&mut self, h: &Held, hold: &mut Hold) {
-        self.held_bytes = self.held_bytes.saturating_sub(h.payload.len());
-        hold.total = hold.total.saturating_sub(h.payload.len());
+        let dir = self.dir_of(&h.seg);
+        if let Some(n) = self.held_per_dir.get_mut(dir.index()) {
+            *n = n.saturating_sub(1);
+        }
+        self.held_bytes = self.held_bytes.saturating_sub(held_size(h));
+        hold.total = hold.total.saturating_sub(held_size(h));
     }
 
     fn segment(

@@ -335,3 +335,25 @@ fn a_retransmission_with_other_bytes_is_a_conflict_and_the_first_copy_stands() {
         .collect();
     assert_eq!(conflicts, vec![0, 10]);
 }
+
+#[test]
+fn a_flood_of_bare_acks_for_bytes_never_seen_is_bounded_by_the_hold() {
+    let mut c = conv();
+    c.handshake().lose(S::Client, 7);
+    for _ in 0..20_000 {
+        c.ack(S::Server);
+    }
+    let cfg = TcpConfig { max_hold_bytes: 64 * 1024, ..TcpConfig::default() };
+    let mut table = FlowTable::new(cfg);
+    let mut out = Vec::new();
+    for (i, (ts, ip)) in c.packets.iter().enumerate() {
+        let data = bytes::Bytes::from(with_link(LinkType::RAW, ip));
+        if let Decoded::Tcp(seg) = decode(LinkType::RAW, &data) {
+            let payload = data.slice(seg.payload.clone());
+            table.segment(*ts, i as u64 + 1, &seg, payload, &mut out);
+        }
+        // Each held record counts against the 64 KiB, payload or not.
+        let held = table.held_segments();
+        assert!(held <= 64 * 1024 / 64, "{held} bare ACKs held");
+    }
+}
