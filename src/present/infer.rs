@@ -78,16 +78,17 @@ impl MethodResolver {
         if !self.groups.contains_key(&(call.conn, key.clone())) && self.groups.len() >= MAX_GROUPS {
             return;
         }
-        let fits: Vec<usize> = (0..self.methods.len()).filter(|&i| self.fits(decoder, call, i)).collect();
         let peer = first_request(decoder, call)
             .and_then(|fp| self.peers.get(&fp))
             .filter(|(_, conn)| *conn != call.conn)
             .map(|(m, _)| m.clone());
-        let g = self.groups.entry((call.conn, key)).or_default();
-        g.fitting = Some(match g.fitting.take() {
-            None => fits,
-            Some(before) => before.into_iter().filter(|i| fits.contains(i)).collect(),
-        });
+        let group = (call.conn, key);
+        // Only the methods still in the running are tried again.
+        let before = self.groups.get(&group).and_then(|g| g.fitting.clone());
+        let tried: Vec<usize> = before.unwrap_or_else(|| (0..self.methods.len()).collect());
+        let fits: Vec<usize> = tried.into_iter().filter(|&i| self.fits(decoder, call, i)).collect();
+        let g = self.groups.entry(group).or_default();
+        g.fitting = Some(fits);
         if let Some(m) = peer {
             g.peer = match g.peer.take() {
                 None => Some(Ok(m)),
