@@ -24,6 +24,16 @@ pub struct Message {
     pub packet: u64,
 }
 
+/// A Length-Prefixed-Message as bytes: the compressed flag, the 4-byte
+/// big-endian length, then `body` (the emit that [`Assembler`] mirrors).
+pub fn emit(compressed: bool, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + body.len());
+    out.push(u8::from(compressed));
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
 /// Limits on what a message may cost.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageLimits {

@@ -107,6 +107,17 @@ pub fn field_with_range<'a>(b: &'a [u8], at: &mut usize) -> Option<(u32, WireTyp
     Some((n, wt, v, start..*at))
 }
 
+/// Encodes a varint (the emit that [`varint`] mirrors).
+pub fn emit_varint(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out
+}
+
 /// The length-delimited fields of a message, in order (others skipped);
 /// stops at the first malformed byte.
 pub fn length_delimited_fields(b: &[u8]) -> Vec<(u32, &[u8])> {

@@ -13,7 +13,7 @@ mod tests;
 
 use crate::h2::frame::{flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
 use crate::h2::hpack::{Decoder, Limits};
-use crate::proto::wire::length_delimited_fields;
+use crate::proto::wire::{emit_varint, length_delimited_fields};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{Read, Write};
@@ -278,13 +278,10 @@ impl Session {
             return;
         }
         let mut req = vec![(field << 3) | 2];
-        req.extend(varint(value.len() as u64));
+        req.extend(emit_varint(value.len() as u64));
         req.extend_from_slice(value.as_bytes());
-        let mut msg = vec![0];
-        msg.extend_from_slice(&(req.len() as u32).to_be_bytes());
-        msg.extend(req);
         self.outstanding += 1;
-        self.send(&frame(FrameType::DATA, 0, self.stream_id, &msg));
+        self.send(&frame(FrameType::DATA, 0, self.stream_id, &crate::grpc::message::emit(false, &req)));
     }
 
     fn open_stream(&mut self) {
@@ -344,16 +341,6 @@ fn data_payload(h: &FrameHeader, p: &Bytes) -> Bytes {
 
 fn frame(kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
     crate::h2::frame::emit(kind, flags, stream_id, payload)
-}
-
-fn varint(mut n: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-    out
 }
 
 /// Fetches the schema of the server at `target` (`host:port`) within `timeout`.

@@ -6,15 +6,12 @@ fn server_frame(kind: FrameType, flags: u8, stream: u32, payload: &[u8]) -> Vec<
 }
 
 fn grpc(body: &[u8]) -> Vec<u8> {
-    let mut m = vec![0];
-    m.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    m.extend_from_slice(body);
-    m
+    crate::grpc::message::emit(false, body)
 }
 
 fn len_field(n: u8, v: &[u8]) -> Vec<u8> {
     let mut out = vec![(n << 3) | 2];
-    out.extend(varint(v.len() as u64));
+    out.extend(emit_varint(v.len() as u64));
     out.extend_from_slice(v);
     out
 }

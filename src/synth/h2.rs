@@ -80,10 +80,7 @@ pub fn literal_block(fields: &[(&str, &str)]) -> Vec<u8> {
 
 /// A gRPC Length-Prefixed-Message: the compressed flag, a 4-byte length, the bytes.
 pub fn grpc_message(compressed: bool, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![u8::from(compressed)];
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
+    crate::grpc::message::emit(compressed, body)
 }
 
 /// The request headers of a gRPC call to `path` (literal, unindexed).
