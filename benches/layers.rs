@@ -264,7 +264,7 @@ fn protobuf(c: &mut Criterion) {
         })
         .collect();
     let bytes: usize = messages.iter().map(|(_, m, _)| m.length as usize).sum();
-    let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20, redact: None };
+    let decoder = Decoder::new(schema(), 1 << 20, None, 32 << 20);
     let mut g = c.benchmark_group("protobuf");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("schema_to_json", |b| {
@@ -286,7 +286,7 @@ fn whole_pipeline(c: &mut Criterion) {
     g.bench_function("stats", |b| b.iter(|| run(&packets, Stats::default()).total.calls));
     g.bench_function("calls_json", |b| {
         b.iter(|| {
-            let decoder = Decoder { schema: schema(), max_decompressed: 1 << 20, redact: None };
+            let decoder = Decoder::new(schema(), 1 << 20, None, 32 << 20);
             let printer = CallsPrinter::new(std::io::sink(), Format::Json, false, false, true, decoder);
             let mut printer = run(&packets, printer);
             printer.flush();

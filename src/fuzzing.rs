@@ -92,6 +92,7 @@ pub fn tcp_segments(data: &[u8]) {
             ack,
             flags: tcp_flags_from_byte(flags),
             window: 65_535,
+            window_scale: None,
             payload: 0..payload.len(),
             // A snaplen cut: the wire carried more than was captured.
             wire_payload_len: payload.len() as u32 + u32::from(flags >> 6),

@@ -55,6 +55,8 @@ pub enum NoteCode {
     BytesNotCaptured,
     /// A frame on a stream that was already closed.
     ClosedStream,
+    /// Bytes after the last gzip member of a compressed message that are not a gzip member.
+    CompressedTrailingData,
     /// SETTINGS, PING or GOAWAY on a stream other than 0.
     ConnectionFrameOnStream,
     /// The request's content-type is missing or not gRPC's.
@@ -89,18 +91,24 @@ pub enum NoteCode {
     HpackError,
     /// A dynamic-table size update past --max-hpack-table.
     HpackTableLimit,
+    /// A `:status` that is not a three-digit code.
+    HttpStatusMalformed,
     /// The capture ended before the call did.
     Incomplete,
     /// Another frame inside an unfinished header block.
     InterleavedFrame,
     /// A frame whose payload does not parse.
     MalformedFrame,
+    /// A request gRPC would reject as malformed (RFC 9113 §8.3): not POST, `:path` missing or repeated, a pseudo-header after a regular one.
+    MalformedRequest,
     /// A message longer than --max-message-size.
     MessageTooLarge,
     /// Message boundaries were lost in a capture gap.
     MessagesLost,
     /// The client did not start with the HTTP/2 preface.
     NoPreface,
+    /// Header lists past --max-open-headers across open streams; later fields were not kept.
+    OpenHeadersLimit,
     /// A CONTINUATION with no header block open.
     OrphanContinuation,
     /// PUSH_PROMISE sent by the client.
@@ -119,6 +127,8 @@ pub enum NoteCode {
     Resynchronised,
     /// TCP bytes were retransmitted with different content.
     RetransmitConflict,
+    /// A TCP RST whose sequence number is outside the receive window (RFC 5961): ignored, as a TCP stack would.
+    RstOutsideWindow,
     /// Grpc-status-details-bin does not decode.
     StatusDetails,
     /// A stream id used again.
@@ -141,12 +151,13 @@ pub enum NoteCode {
 
 impl NoteCode {
     /// Every code, in alphabetical order.
-    pub const ALL: [NoteCode; 46] = [
+    pub const ALL: [NoteCode; 51] = [
         NoteCode::AfterEndStream,
         NoteCode::BadChecksum,
         NoteCode::BadSetting,
         NoteCode::BytesNotCaptured,
         NoteCode::ClosedStream,
+        NoteCode::CompressedTrailingData,
         NoteCode::ConnectionFrameOnStream,
         NoteCode::ContentType,
         NoteCode::ContinuationFlood,
@@ -164,12 +175,15 @@ impl NoteCode {
         NoteCode::HeadersLost,
         NoteCode::HpackError,
         NoteCode::HpackTableLimit,
+        NoteCode::HttpStatusMalformed,
         NoteCode::Incomplete,
         NoteCode::InterleavedFrame,
         NoteCode::MalformedFrame,
+        NoteCode::MalformedRequest,
         NoteCode::MessageTooLarge,
         NoteCode::MessagesLost,
         NoteCode::NoPreface,
+        NoteCode::OpenHeadersLimit,
         NoteCode::OrphanContinuation,
         NoteCode::PushFromClient,
         NoteCode::ReassemblyBufferFull,
@@ -179,6 +193,7 @@ impl NoteCode {
         NoteCode::ResponseNotGrpc,
         NoteCode::Resynchronised,
         NoteCode::RetransmitConflict,
+        NoteCode::RstOutsideWindow,
         NoteCode::StatusDetails,
         NoteCode::StreamIdReused,
         NoteCode::StreamLimit,
@@ -198,6 +213,7 @@ impl NoteCode {
             NoteCode::BadSetting => "bad_setting",
             NoteCode::BytesNotCaptured => "bytes_not_captured",
             NoteCode::ClosedStream => "closed_stream",
+            NoteCode::CompressedTrailingData => "compressed_trailing_data",
             NoteCode::ConnectionFrameOnStream => "connection_frame_on_stream",
             NoteCode::ContentType => "content_type",
             NoteCode::ContinuationFlood => "continuation_flood",
@@ -215,12 +231,15 @@ impl NoteCode {
             NoteCode::HeadersLost => "headers_lost",
             NoteCode::HpackError => "hpack_error",
             NoteCode::HpackTableLimit => "hpack_table_limit",
+            NoteCode::HttpStatusMalformed => "http_status_malformed",
             NoteCode::Incomplete => "incomplete",
             NoteCode::InterleavedFrame => "interleaved_frame",
             NoteCode::MalformedFrame => "malformed_frame",
+            NoteCode::MalformedRequest => "malformed_request",
             NoteCode::MessageTooLarge => "message_too_large",
             NoteCode::MessagesLost => "messages_lost",
             NoteCode::NoPreface => "no_preface",
+            NoteCode::OpenHeadersLimit => "open_headers_limit",
             NoteCode::OrphanContinuation => "orphan_continuation",
             NoteCode::PushFromClient => "push_from_client",
             NoteCode::ReassemblyBufferFull => "reassembly_buffer_full",
@@ -230,6 +249,7 @@ impl NoteCode {
             NoteCode::ResponseNotGrpc => "response_not_grpc",
             NoteCode::Resynchronised => "resynchronised",
             NoteCode::RetransmitConflict => "retransmit_conflict",
+            NoteCode::RstOutsideWindow => "rst_outside_window",
             NoteCode::StatusDetails => "status_details",
             NoteCode::StreamIdReused => "stream_id_reused",
             NoteCode::StreamLimit => "stream_limit",
@@ -250,6 +270,7 @@ impl NoteCode {
             NoteCode::BadSetting => "a SETTINGS value outside what RFC 9113 allows",
             NoteCode::BytesNotCaptured => "part of a frame's payload was never captured",
             NoteCode::ClosedStream => "a frame on a stream that was already closed",
+            NoteCode::CompressedTrailingData => "bytes after the last gzip member that are not one",
             NoteCode::ConnectionFrameOnStream => "SETTINGS, PING or GOAWAY on a stream other than 0",
             NoteCode::ContentType => "the request's content-type is missing or not gRPC's",
             NoteCode::ContinuationFlood => "a header block grew past --max-header-block over CONTINUATIONs",
@@ -271,12 +292,17 @@ impl NoteCode {
             NoteCode::HeadersLost => "a header block of the call was not captured",
             NoteCode::HpackError => "a header block failed to decode (HPACK)",
             NoteCode::HpackTableLimit => "a dynamic-table size update past --max-hpack-table",
+            NoteCode::HttpStatusMalformed => "a :status that is not a three-digit code",
             NoteCode::Incomplete => "the capture ended before the call did",
             NoteCode::InterleavedFrame => "another frame inside an unfinished header block",
             NoteCode::MalformedFrame => "a frame whose payload does not parse",
+            NoteCode::MalformedRequest => "a request gRPC rejects as malformed (:method, :path, pseudo-header order)",
             NoteCode::MessageTooLarge => "a message longer than --max-message-size",
             NoteCode::MessagesLost => "message boundaries were lost in a capture gap",
             NoteCode::NoPreface => "the client did not start with the HTTP/2 preface",
+            NoteCode::OpenHeadersLimit => {
+                "open streams' header lists passed --max-open-headers; later fields were not kept"
+            }
             NoteCode::OrphanContinuation => "a CONTINUATION with no header block open",
             NoteCode::PushFromClient => "PUSH_PROMISE sent by the client",
             NoteCode::ReassemblyBufferFull => "TCP bytes ahead of a hole passed the reassembly buffer",
@@ -290,6 +316,7 @@ impl NoteCode {
             NoteCode::RetransmitConflict => {
                 "TCP bytes were retransmitted with different content: the first copy is decoded, as Linux keeps it"
             }
+            NoteCode::RstOutsideWindow => "a TCP RST outside the receive window, ignored as a TCP stack would",
             NoteCode::StatusDetails => "grpc-status-details-bin does not decode",
             NoteCode::StreamIdReused => "a stream id used again",
             NoteCode::StreamLimit => "a stream past --max-streams was not tracked",

@@ -7,10 +7,10 @@
 
 mod common;
 
-use common::{fixture, grpcscope_bin, json_lines, root, scratch_dir};
+use common::measure::run_measured;
+use common::{fixture, json_lines, scratch_dir};
 use grpcscope::synth::adversarial::{self, FIXTURES, GOOD_METHOD, HOSTILE_METHOD};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// The resident-memory cap every adversarial run must stay under
 /// (docs/robustness.md, "Adversarial fixtures").
@@ -19,48 +19,6 @@ const MEMORY_CAP_MB: u64 = 256;
 /// The cap with the flow table full (250,000 connections that never carried
 /// data, about 1.5 kB each): docs/robustness.md, "Adversarial fixtures".
 const SYN_FLOOD_CAP_MB: u64 = 512;
-
-/// What one measured run left behind.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    max_rss_mb: u64,
-}
-
-/// GNU time, which reaps grpcscope itself and so reports grpcscope's own
-/// peak memory. (Reaping the child here would not do: Rust spawns with
-/// vfork, and Linux carries the test process's peak over into the child's.)
-const GNU_TIME: &str = "/usr/bin/time";
-
-/// Runs grpcscope with `args` under GNU time; `max_rss_mb` is 0 (and the
-/// test says so) where GNU time is missing (.ci/run installs it).
-fn run_measured(test: &str, args: &[&str]) -> Run {
-    let dir = scratch_dir(test);
-    let rss_path = dir.join("rss");
-    let measured = Path::new(GNU_TIME).exists();
-    let mut cmd = if measured {
-        let mut c = Command::new(GNU_TIME);
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_path).arg(grpcscope_bin());
-        c
-    } else {
-        eprintln!("SKIP memory check in {test}: {GNU_TIME} is missing (apt-get install time)");
-        Command::new(grpcscope_bin())
-    };
-    let out = cmd.args(args).current_dir(root()).stdin(Stdio::null()).output().unwrap();
-    // GNU time reports the peak resident set in kilobytes.
-    let rss_kb: u64 = std::fs::read_to_string(&rss_path)
-        .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0);
-    let _ = std::fs::remove_dir_all(&dir);
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        max_rss_mb: rss_kb / 1024,
-    }
-}
 
 /// The `problems` counters of `stats --format json`.
 fn problems(stats: &str) -> serde_json::Value {

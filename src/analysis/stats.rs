@@ -141,7 +141,8 @@ impl Stats {
     pub fn add_call(&mut self, call: &Call) {
         // Counted once where they happen (the connection, the frame), not
         // again on the calls they touched.
-        let elsewhere = [NoteCode::RetransmitConflict, NoteCode::HeaderListLimit];
+        let elsewhere =
+            [NoteCode::RetransmitConflict, NoteCode::HeaderListLimit, NoteCode::StreamIdReused, NoteCode::EvenStream];
         for n in call.notes.iter().filter(|n| !elsewhere.contains(&n.code)) {
             *self.problems.entry(n.code).or_default() += 1;
         }
@@ -237,6 +238,9 @@ impl Sink for Stats {
             }
             if d.retransmit_conflicts > 0 {
                 *self.problems.entry(NoteCode::RetransmitConflict).or_default() += d.retransmit_conflicts;
+            }
+            if d.rst_outside_window > 0 {
+                *self.problems.entry(NoteCode::RstOutsideWindow).or_default() += d.rst_outside_window;
             }
         }
         if matches!(c.tcp.end, crate::tcp::EndReason::Evicted) {

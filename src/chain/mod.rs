@@ -253,7 +253,7 @@ impl Chain {
     fn http2(&self, cfg: &ChainConfig, start: Start) -> Stage {
         let h2 = H2Conn::new(self.id, cfg.h2.clone(), self.server.port(), self.syn_seen, start, self.roles_guessed);
         let calls = CallTracker::new(self.id, self.client, self.server, cfg.limits, cfg.max_call_bytes);
-        Stage::Http2(Box::new(Http2Stack { h2, exchanges: ToExchanges, calls }))
+        Stage::Http2(Box::new(Http2Stack { h2, exchanges: ToExchanges::default(), calls }))
     }
 
     /// Hands an HTTP/2 event (after redaction, and after the sinks saw it)

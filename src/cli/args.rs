@@ -273,6 +273,10 @@ pub struct DecodeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::h2::hpack::Limits::default().max_header_list, help_heading = "Limits")]
     pub max_header_list: usize,
 
+    /// Header fields kept by all open streams of all connections together, in bytes (names, values and 256 per field); past it fields are counted, not kept (open_headers_limit).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::h2::header_budget::DEFAULT_OPEN_HEADERS, help_heading = "Limits")]
+    pub max_open_headers: usize,
+
     /// Largest header block assembled from HEADERS and CONTINUATION frames: the
     /// CONTINUATION-flood guard (continuation_flood).
     #[arg(long, value_name = "BYTES", default_value_t = crate::h2::H2Config::default().max_header_block, help_heading = "Limits")]
@@ -323,6 +327,7 @@ impl DecodeArgs {
         cfg.h2.max_streams = self.max_streams;
         cfg.h2.hpack.max_table_size = self.max_hpack_table;
         cfg.h2.hpack.max_header_list = self.max_header_list;
+        cfg.h2.open_headers = std::sync::Arc::new(crate::h2::header_budget::HeaderBudget::new(self.max_open_headers));
         cfg.h2.max_header_block = self.max_header_block;
         cfg.redact = self.redactor();
         cfg
@@ -390,6 +395,9 @@ pub struct MessageArgs {
     /// Message bytes kept per call; past it messages keep their length, not their bytes.
     #[arg(long, value_name = "BYTES", default_value_t = crate::analysis::PipelineConfig::new().max_call_bytes, help_heading = "Limits")]
     pub max_call_bytes: usize,
+    /// Rendered output (JSON bytes, estimated before decoding) of one call's messages; past it they are cut, marked "truncated".
+    #[arg(long, value_name = "BYTES", default_value_t = crate::proto::budget::DEFAULT_RENDER_BYTES, help_heading = "Limits")]
+    pub max_rendered_size: usize,
 }
 
 /// `grpcscope calls`.
@@ -485,6 +493,7 @@ impl Default for MessageArgs {
             max_message_size: limits.max_message,
             max_decompressed_size: limits.max_decompressed,
             max_call_bytes: crate::analysis::PipelineConfig::new().max_call_bytes,
+            max_rendered_size: crate::proto::budget::DEFAULT_RENDER_BYTES,
         }
     }
 }

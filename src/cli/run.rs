@@ -130,7 +130,8 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
         }
     };
     let max_decompressed = MessageLimits::default().max_decompressed;
-    let decoder = Decoder { schema, max_decompressed, redact: cfg.redact.clone() };
+    let max_rendered = crate::proto::budget::DEFAULT_RENDER_BYTES;
+    let decoder = Decoder::new(schema, max_decompressed, cfg.redact.clone(), max_rendered);
     crate::tui::run(source, cfg, decoder, title, args.filter)?;
     Ok(())
 }
@@ -383,7 +384,8 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     let live = args.common.input.is_live();
     let out = BufWriter::new(io::stdout());
     let mut cfg = pipeline_config(&args.common.decode);
-    let decoder = Decoder { schema, max_decompressed: args.messages.max_decompressed_size, redact: cfg.redact.clone() };
+    let decoder =
+        Decoder::new(schema, args.messages.max_decompressed_size, cfg.redact.clone(), args.messages.max_rendered_size);
     // A file prints in start order; live prints each call as it ends.
     let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
     printer.flush_each = live;
@@ -439,10 +441,10 @@ fn explain(args: ExplainArgs) -> Result<(), Failure> {
     let mut cfg = pipeline_config(&args.decode);
     // Each header field's HPACK encoding needs the table as it evolves.
     cfg.h2.snapshot_tables = true;
-    let p = drive_with(&args.input, cfg, Narrator::new(choice), None)?;
-    let mut out = BufWriter::new(io::stdout().lock());
-    p.sink.write(&mut out)?;
-    out.flush()?;
+    let out = BufWriter::new(io::stdout().lock());
+    let p = drive_with(&args.input, cfg, Narrator::new(choice, out), None)?;
+    let (_, written) = p.sink.finish();
+    written?;
     Ok(())
 }
 

@@ -121,6 +121,9 @@ pub struct Head {
     pub dropped: usize,
     /// The protocol's own record of the head.
     pub wire: Option<WireRecord>,
+    /// What the protocol layer found wrong with how this head opened its
+    /// exchange (a reused or even HTTP/2 stream id): the call keeps it.
+    pub notes: Vec<crate::notes::Note>,
 }
 
 impl std::fmt::Debug for Head {

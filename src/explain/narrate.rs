@@ -1,20 +1,34 @@
 //! `grpcscope explain`: a narrated walkthrough of one connection (or one
 //! call), step by step, in plain English with the RFC section of each step.
-//! A [`Sink`]: it keeps the steps of the chosen connection only, then
-//! prints them in capture order with what came after (the reconnect).
+//! A [`Sink`] that writes as it goes: steps wait only until no open call
+//! can still add an earlier one (its messages are narrated when it ends),
+//! so a connection of a million PINGs is not a million steps in memory.
 
 use super::frame as explain_frame;
-use crate::analysis::{ConnReport, Flow, Sink, CONTINUE};
+use crate::analysis::{flow_of, ConnReport, Flow, Sink, CONTINUE};
 use crate::grpc::status::status_name;
 use crate::grpc::{Call, GrpcEvent, Message, Origin};
 use crate::h2::H2Event;
 use crate::tcp::{ConnId, Dir, StreamEvent};
 use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
+use std::net::SocketAddr;
+
+/// Steps held for time order at most; past it the oldest are written even
+/// though an open call may still add an earlier one (marked when it does).
+const MAX_PENDING_STEPS: usize = 10_000;
+
+/// Packets whose TCP direction is remembered until the first frame.
+const TCP_DIRS_KEPT: usize = 4_096;
+
+/// Steps wait this long behind the latest event: the TCP layer may still
+/// deliver earlier segments it held for the other direction (up to
+/// `--reorder-hold-time`, 1 s by default).
+const REORDER_SLACK_NANOS: i64 = 2_000_000_000;
 
 /// One step of the walkthrough.
 struct Step {
-    ts: Timestamp,
     dir: Option<Dir>,
     title: String,
     text: String,
@@ -29,23 +43,60 @@ pub struct Choice {
     pub stream: Option<u32>,
 }
 
-/// Collects the steps of the chosen connection.
-pub struct Narrator {
+/// Narrates the chosen connection to `out` as the capture is read.
+pub struct Narrator<W: Write> {
     choice: Choice,
-    steps: Vec<Step>,
+    out: W,
+    /// Steps not written yet, in time order (ties in the order they were made).
+    pending: BTreeMap<(Timestamp, u64), Step>,
+    made: u64,
+    /// Calls of the chosen connection still open: (start, stream).
+    open_calls: BTreeSet<(Timestamp, u32)>,
+    /// The latest time seen on the chosen connection.
+    latest: Option<Timestamp>,
+    /// Client and server, once the connection was seen.
+    ends: Option<(SocketAddr, SocketAddr)>,
+    /// Until HTTP/2 has said who is the client: the TCP layer's direction
+    /// of the first packets (frames carry HTTP/2's, which may be swapped).
+    tcp_dirs: Option<Vec<(u64, Dir)>>,
+    syn_ts: Option<Timestamp>,
+    /// The chosen call ended then (connection-level frames after it are not its).
+    chosen_end: Option<Timestamp>,
+    /// Steps written, and the time of the first.
+    written: usize,
+    first_ts: Option<Timestamp>,
+    /// The last step written: a later one from before it is marked.
+    written_up_to: Option<Timestamp>,
     /// Every connection's report: the reconnect analysis needs the channel's others.
     reports: Vec<ConnReport>,
-    calls: Vec<Call>,
+    error: Option<io::Error>,
 }
 
-impl Narrator {
-    /// A narrator of `choice`.
-    pub fn new(choice: Choice) -> Self {
-        Narrator { choice, steps: Vec::new(), reports: Vec::new(), calls: Vec::new() }
+impl<W: Write> Narrator<W> {
+    /// A narrator of `choice` writing to `out`.
+    pub fn new(choice: Choice, out: W) -> Self {
+        Narrator {
+            choice,
+            out,
+            pending: BTreeMap::new(),
+            made: 0,
+            open_calls: BTreeSet::new(),
+            latest: None,
+            ends: None,
+            tcp_dirs: Some(Vec::new()),
+            syn_ts: None,
+            chosen_end: None,
+            written: 0,
+            first_ts: None,
+            written_up_to: None,
+            reports: Vec::new(),
+            error: None,
+        }
     }
 
     fn push(&mut self, ts: Timestamp, dir: Option<Dir>, title: String, text: String) {
-        self.steps.push(Step { ts, dir, title, text });
+        self.made += 1;
+        self.pending.insert((ts, self.made), Step { dir, title, text });
     }
 
     /// Whether a frame on `stream` belongs in the walkthrough: with a call
@@ -54,101 +105,168 @@ impl Narrator {
         match self.choice.stream {
             None => true,
             Some(s) if stream == s => true,
-            Some(s) => stream == 0 && !self.calls.iter().any(|c| c.stream_id == s && c.end.is_some_and(|e| e < ts)),
+            Some(_) => stream == 0 && self.chosen_end.is_none_or(|e| e >= ts),
         }
     }
 
-    /// Writes the walkthrough.
-    pub fn write(mut self, out: &mut dyn Write) -> io::Result<()> {
+    /// Writes the steps no open call can precede any more, then the oldest
+    /// beyond the hold's bound.
+    fn flush_ready(&mut self) -> Flow {
+        let Some(latest) = self.latest else { return CONTINUE };
+        let settled = latest.add_nanos(-REORDER_SLACK_NANOS);
+        let bound = self.open_calls.first().map_or(settled, |(start, _)| (*start).min(settled));
+        loop {
+            let over = self.pending.len() > MAX_PENDING_STEPS;
+            let Some(entry) = self.pending.first_entry() else { break };
+            let (ts, _) = *entry.key();
+            if ts >= bound && !over {
+                break;
+            }
+            let step = entry.remove();
+            self.write_step(ts, &step);
+            if self.error.is_some() {
+                break;
+            }
+        }
+        flow_of(self.error.as_ref())
+    }
+
+    fn write_step(&mut self, ts: Timestamp, s: &Step) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.write_step_inner(ts, s) {
+            self.error = Some(e);
+        }
+    }
+
+    fn write_step_inner(&mut self, ts: Timestamp, s: &Step) -> io::Result<()> {
+        if self.written == 0 {
+            let (client, server) = self.ends.map_or(("?".into(), "?".into()), |(c, s)| (c.to_string(), s.to_string()));
+            let what = match self.choice.stream {
+                Some(s) => format!("call on stream {s} of connection {}", self.choice.conn),
+                None => format!("connection {}", self.choice.conn),
+            };
+            writeln!(self.out, "Walkthrough of {what}: client {client} -> server {server}")?;
+            writeln!(self.out, "(C->S: client to server; S->C: server to client. Times are capture times.)\n")?;
+            self.first_ts = Some(ts);
+        }
+        self.written += 1;
+        let dir = match s.dir {
+            Some(Dir::ToServer) => "C->S",
+            Some(Dir::ToClient) => "S->C",
+            None => "    ",
+        };
+        let start = self.first_ts.unwrap_or(ts);
+        let at = crate::time::human_duration(ts.nanos_since(start));
+        let late = if self.written_up_to.is_some_and(|w| ts < w) {
+            "  (out of time order: held past the walkthrough's bound)"
+        } else {
+            ""
+        };
+        self.written_up_to = Some(self.written_up_to.map_or(ts, |w| w.max(ts)));
+        writeln!(self.out, "{:>3}. {} (+{at})  {dir}  {}{late}", self.written, ts.clock(), s.title)?;
+        for line in s.text.lines() {
+            for wrapped in wrap(line, WIDTH) {
+                writeln!(self.out, "       {wrapped}")?;
+            }
+        }
+        writeln!(self.out)
+    }
+
+    /// Writes what is left: the connection's end and its reconnect, which
+    /// only the connection reports say. Returns the output and its error.
+    pub fn finish(mut self) -> (W, io::Result<()>) {
+        if let Some(e) = self.error.take() {
+            return (self.out, Err(e));
+        }
         let reports = std::mem::take(&mut self.reports);
         let Some(report) = reports.iter().find(|r| r.tcp.id == self.choice.conn) else {
-            return writeln!(
-                out,
+            let r = writeln!(
+                self.out,
                 "connection {} is not in this capture (`grpcscope conns` lists them)",
                 self.choice.conn
             );
+            return (self.out, r);
         };
         let (_, reconnects) = crate::analysis::channels::analyze(&reports);
         let next = reconnects
             .iter()
             .find(|(_, r)| r.reconnect_of == self.choice.conn)
             .and_then(|(id, _)| reports.iter().find(|r| r.tcp.id == *id));
-        self.handshake_steps(report);
-        self.call_steps();
-        self.end_steps(report, next);
-        // Capture order; steps at the same instant keep the order they were made in.
-        self.steps.sort_by_key(|s| s.ts);
-        let c = &report.tcp;
-        let what = match self.choice.stream {
-            Some(s) => format!("call on stream {s} of connection {}", c.id),
-            None => format!("connection {}", c.id),
-        };
-        writeln!(out, "Walkthrough of {what}: client {} -> server {}", c.client, c.server)?;
-        writeln!(out, "(C->S: client to server; S->C: server to client. Times are capture times.)\n")?;
-        let start = self.steps.first().map_or(c.first_ts, |s| s.ts);
-        for (i, s) in self.steps.iter().enumerate() {
-            let dir = match s.dir {
-                Some(Dir::ToServer) => "C->S",
-                Some(Dir::ToClient) => "S->C",
-                None => "    ",
-            };
-            let at = crate::time::human_duration(s.ts.nanos_since(start));
-            writeln!(out, "{:>3}. {} (+{at})  {dir}  {}", i + 1, s.ts.clock(), s.title)?;
-            for line in s.text.lines() {
-                for wrapped in wrap(line, WIDTH) {
-                    writeln!(out, "       {wrapped}")?;
-                }
-            }
-            writeln!(out)?;
+        if self.ends.is_none() {
+            self.ends = Some((report.tcp.client, report.tcp.server));
         }
-        Ok(())
+        self.end_steps(report, next);
+        for ((ts, _), step) in std::mem::take(&mut self.pending) {
+            self.write_step(ts, &step);
+        }
+        let r = match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        };
+        (self.out, r)
     }
 
-    fn handshake_steps(&mut self, r: &ConnReport) {
-        let c = &r.tcp;
-        if let Some(ts) = c.syn_ts {
+    /// The TCP handshake, step by step, as its packets arrive.
+    fn control_step(&mut self, dir: Dir, ts: Timestamp, flags: crate::net::TcpFlags) {
+        let (from, to) = super::who(dir);
+        if flags.syn && !flags.ack {
+            self.syn_ts = Some(ts);
             let t = "The client asks to open a TCP connection: SYN carries its initial sequence number \
                      (RFC 9293 §3.5, the three-way handshake).";
-            self.push(ts, Some(Dir::ToServer), "TCP SYN".into(), t.into());
-        } else {
-            let t = "The capture began after this connection was opened: its handshake (and maybe its \
-                     HTTP/2 preface and SETTINGS) were never seen, so HPACK entries made before the \
-                     capture are unknown.";
-            self.push(c.first_ts, None, "Joined mid-connection".into(), t.into());
-        }
-        if let Some(ts) = c.synack_ts {
+            self.push(ts, Some(dir), "TCP SYN".into(), t.into());
+        } else if flags.syn {
             let t = "The server accepts: SYN-ACK acknowledges the client's SYN and carries the server's \
                      own initial sequence number (RFC 9293 §3.5).";
-            self.push(ts, Some(Dir::ToClient), "TCP SYN-ACK".into(), t.into());
-        }
-        if let Some(ts) = c.ack_ts {
-            let rtt = c.handshake_rtt_nanos().map(crate::time::human_duration).unwrap_or_else(|| "?".into());
+            self.push(ts, Some(dir), "TCP SYN-ACK".into(), t.into());
+        } else if flags.rst {
+            let t = format!("{from} resets the TCP connection: everything in flight is lost (RFC 9293 §3.10.7).");
+            self.push(ts, Some(dir), "TCP RST".into(), t);
+        } else if flags.fin {
+            let t = format!(
+                "{from} has no more bytes to send: FIN half-closes its direction; {to} may still send (RFC 9293 §3.6)."
+            );
+            self.push(ts, Some(dir), "TCP FIN".into(), t);
+        } else if flags.ack {
+            let rtt = self.syn_ts.map_or("?".into(), |s| crate::time::human_duration(ts.nanos_since(s)));
             let t = format!(
                 "The client acknowledges the SYN-ACK: the connection is established. SYN to this ACK \
                  took {rtt}, one network round trip seen from the capture point (RFC 9293 §3.5)."
             );
-            self.push(ts, Some(Dir::ToServer), "TCP ACK: established".into(), t);
+            self.push(ts, Some(dir), "TCP ACK: established".into(), t);
         }
     }
 
-    fn call_steps(&mut self) {
-        let calls = std::mem::take(&mut self.calls);
-        for call in &calls {
-            if self.choice.stream.is_some_and(|s| s != call.stream_id) {
-                continue;
-            }
-            for (request, msgs) in [(true, &call.requests), (false, &call.responses)] {
-                for (i, m) in msgs.iter().enumerate() {
-                    let (title, text) = message_step(call, m, i, request);
-                    let dir = if request { Dir::ToServer } else { Dir::ToClient };
-                    self.push(m.ts, Some(dir), title, text);
-                }
-            }
-            if let Some(end) = call.end {
-                self.push(end, None, format!("Call on stream {} ends", call.stream_id), call_end(call));
+    fn call_steps(&mut self, call: &Call) {
+        if self.choice.stream.is_some_and(|s| s != call.stream_id) {
+            return;
+        }
+        for (request, msgs) in [(true, &call.requests), (false, &call.responses)] {
+            for (i, m) in msgs.iter().enumerate() {
+                let (title, text) = message_step(call, m, i, request);
+                let dir = if request { Dir::ToServer } else { Dir::ToClient };
+                self.push(m.ts, Some(dir), title, text);
             }
         }
-        self.calls = calls;
+        if let Some(end) = call.end {
+            self.push(end, None, format!("Call on stream {} ends", call.stream_id), call_end(call));
+        }
+    }
+
+    /// The first frame says whether HTTP/2 told client and server the
+    /// other way round from the TCP layer's guess: the header then swaps them.
+    fn confirm_roles(&mut self, packet: u64, dir: Dir) {
+        let Some(dirs) = self.tcp_dirs.take() else { return };
+        let swapped = dirs.iter().find(|(p, _)| *p == packet).is_some_and(|(_, d)| *d != dir);
+        if let (true, Some((c, s))) = (swapped, self.ends) {
+            self.ends = Some((s, c));
+        }
+    }
+
+    /// Notes the time of an event of the chosen connection.
+    fn seen(&mut self, ts: Timestamp) {
+        self.latest = Some(self.latest.map_or(ts, |l| l.max(ts)));
     }
 
     fn end_steps(&mut self, r: &ConnReport, next: Option<&ConnReport>) {
@@ -290,55 +408,81 @@ pub fn status_meaning(code: u32) -> &'static str {
     }
 }
 
-impl Sink for Narrator {
+impl<W: Write> Sink for Narrator<W> {
     fn stream_event(&mut self, ev: &StreamEvent) -> Flow {
-        if let StreamEvent::Control { conn, dir, ts, flags, .. } = ev {
-            if *conn != self.choice.conn {
-                return CONTINUE;
-            }
-            let (from, to) = super::who(*dir);
-            if flags.rst {
-                let t = format!("{from} resets the TCP connection: everything in flight is lost (RFC 9293 §3.10.7).");
-                self.push(*ts, Some(*dir), "TCP RST".into(), t);
-            } else if flags.fin {
-                let t = format!("{from} has no more bytes to send: FIN half-closes its direction; {to} may still send (RFC 9293 §3.6).");
-                self.push(*ts, Some(*dir), "TCP FIN".into(), t);
-            }
+        if ev.conn() != self.choice.conn {
+            return CONTINUE;
         }
-        CONTINUE
+        match ev {
+            StreamEvent::Open { ts, client, server, syn_seen, .. } => {
+                self.ends = Some((*client, *server));
+                self.seen(*ts);
+                if !syn_seen {
+                    let t = "The capture began after this connection was opened: its handshake (and maybe its \
+                             HTTP/2 preface and SETTINGS) were never seen, so HPACK entries made before the \
+                             capture are unknown.";
+                    self.push(*ts, None, "Joined mid-connection".into(), t.into());
+                }
+            }
+            StreamEvent::Control { dir, ts, flags, .. } => {
+                self.seen(*ts);
+                self.control_step(*dir, *ts, *flags);
+            }
+            StreamEvent::Data { dir, packet, .. } => {
+                if let Some(d) = self.tcp_dirs.as_mut().filter(|d| d.len() < TCP_DIRS_KEPT) {
+                    d.push((*packet, *dir));
+                }
+            }
+            _ => {}
+        }
+        self.flush_ready()
     }
 
     fn h2_event(&mut self, ev: &H2Event) -> Flow {
         match ev {
             H2Event::Preface { conn, ts, .. } if *conn == self.choice.conn => {
+                self.seen(*ts);
                 let t = "The client's 24-byte connection preface, \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\": it \
                          proves the client speaks HTTP/2 (prior knowledge, as gRPC over plain TCP does) and is \
                          followed at once by its SETTINGS (RFC 9113 §3.4).";
                 self.push(*ts, Some(Dir::ToServer), "HTTP/2 client preface".into(), t.into());
             }
-            H2Event::Frame(f) if f.conn == self.choice.conn && self.wanted_stream(f.header.stream_id, f.ts) => {
-                let title = format!("{} on stream {}", f.header.kind.name(), f.header.stream_id);
-                self.push(f.ts, Some(f.dir), title, explain_frame(f));
+            H2Event::Frame(f) if f.conn == self.choice.conn => {
+                self.seen(f.ts);
+                self.confirm_roles(f.packet, f.dir);
+                if self.wanted_stream(f.header.stream_id, f.ts) {
+                    let title = format!("{} on stream {}", f.header.kind.name(), f.header.stream_id);
+                    self.push(f.ts, Some(f.dir), title, explain_frame(f));
+                }
             }
             H2Event::Lost { conn, dir, ts, bytes, .. } if *conn == self.choice.conn => {
+                self.seen(*ts);
                 let t = format!(
                     "{bytes} bytes of this direction were never captured. Frames there are lost, and so is \
                      HPACK state: header fields that refer to table entries made in the gap are unknown."
                 );
                 self.push(*ts, Some(*dir), "Bytes lost".into(), t);
             }
-            _ => {}
+            _ => return CONTINUE,
         }
-        CONTINUE
+        self.flush_ready()
     }
 
     fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
-        if let GrpcEvent::Finished(call) = ev {
-            if call.conn == self.choice.conn {
-                self.calls.push(*call);
+        match ev {
+            GrpcEvent::Started { conn, stream_id, start } if conn == self.choice.conn => {
+                self.open_calls.insert((start, stream_id));
             }
+            GrpcEvent::Finished(call) if call.conn == self.choice.conn => {
+                self.open_calls.remove(&(call.start, call.stream_id));
+                if self.choice.stream == Some(call.stream_id) {
+                    self.chosen_end = call.end;
+                }
+                self.call_steps(&call);
+            }
+            _ => return CONTINUE,
         }
-        CONTINUE
+        self.flush_ready()
     }
 
     fn connection(&mut self, c: ConnReport) -> Flow {

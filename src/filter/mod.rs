@@ -182,10 +182,13 @@ struct Field {
     arg: Option<String>,
 }
 
+/// A parsed expression. `&&` and `||` chains are flat lists and runs of
+/// `!` collapse, so a generated 10,000-term chain or 100,000 `!` are as
+/// shallow as one term; only parentheses nest, up to [`MAX_PARENS`].
 #[derive(Debug, Clone)]
 enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
     Not(Box<Expr>),
     Truthy(Field),
     Cmp(Field, &'static str, Value, Option<Regex>),
@@ -199,9 +202,14 @@ pub struct Filter {
     pub source: String,
 }
 
+/// Parentheses nest at most this deep: the parser recurses once per level.
+pub const MAX_PARENS: usize = 256;
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// Parentheses open at `pos`.
+    depth: usize,
     input: &'a str,
     fields: &'a FieldSet,
 }
@@ -220,37 +228,45 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.peek() == Some(&Tok::Op("||")) {
             self.pos += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 { terms.swap_remove(0) } else { Expr::Or(terms) })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.not()?;
+        let mut terms = vec![self.not()?];
         while self.peek() == Some(&Tok::Op("&&")) {
             self.pos += 1;
-            left = Expr::And(Box::new(left), Box::new(self.not()?));
+            terms.push(self.not()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 { terms.swap_remove(0) } else { Expr::And(terms) })
     }
 
+    /// Any run of `!`, counted in a loop: an odd count negates.
     fn not(&mut self) -> Result<Expr, FilterError> {
-        if self.peek() == Some(&Tok::Op("!")) {
+        let mut negations = 0usize;
+        while self.peek() == Some(&Tok::Op("!")) {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            negations += 1;
         }
-        self.primary()
+        let e = self.primary()?;
+        Ok(if negations % 2 == 1 { Expr::Not(Box::new(e)) } else { e })
     }
 
     fn primary(&mut self) -> Result<Expr, FilterError> {
         let at = self.here();
         match self.toks.get(self.pos).cloned() {
-            Some((Tok::LParen, _)) => {
+            Some((Tok::LParen, p)) => {
+                if self.depth >= MAX_PARENS {
+                    return Err(self.err(p, format!("parentheses nested deeper than {MAX_PARENS} levels")));
+                }
                 self.pos += 1;
+                self.depth += 1;
                 let e = self.or()?;
+                self.depth -= 1;
                 if self.peek() != Some(&Tok::RParen) {
                     return Err(self.err(self.here(), "expected `)`"));
                 }
@@ -353,7 +369,7 @@ impl Filter {
         if toks.is_empty() {
             return Err(FilterError { input: input.into(), at: 0, message: "the filter is empty".into() });
         }
-        let mut p = Parser { toks, pos: 0, input, fields };
+        let mut p = Parser { toks, pos: 0, depth: 0, input, fields };
         let expr = p.or()?;
         if let Some((t, at)) = p.toks.get(p.pos) {
             let why = if *t == Tok::RParen {
@@ -374,8 +390,8 @@ impl Filter {
 
 fn eval(e: &Expr, r: &dyn Record) -> bool {
     match e {
-        Expr::And(a, b) => eval(a, r) && eval(b, r),
-        Expr::Or(a, b) => eval(a, r) || eval(b, r),
+        Expr::And(terms) => terms.iter().all(|t| eval(t, r)),
+        Expr::Or(terms) => terms.iter().any(|t| eval(t, r)),
         Expr::Not(a) => !eval(a, r),
         Expr::Truthy(f) => match r.field(&f.name, f.arg.as_deref()) {
             Value::Null | Value::Bool(false) => false,

@@ -87,3 +87,27 @@ fn errors_point_at_the_offending_character() {
     assert!(Filter::parse("type == DATA", &CALL_FIELDS).is_err(), "frame fields are not call fields");
     assert!(Filter::parse("type == DATA", &FRAME_FIELDS).is_ok());
 }
+
+/// Issue 18: inputs an attacker (or a script) generates: none may
+/// overflow the stack, in parsing, evaluation or dropping the tree.
+#[test]
+fn generated_expressions_are_flat_or_refused() {
+    let failed = call(Some("UNAVAILABLE"), "transport", "/shop.Cart/Add", 3.0, Some(250.0));
+    // 10,000 nested parentheses: a clear error at the first one too deep.
+    let deep = format!("{}conn == 3{}", "(".repeat(10_000), ")".repeat(10_000));
+    let e = Filter::parse(&deep, &CALL_FIELDS).unwrap_err();
+    assert!(e.message.contains("nested deeper than 256"), "{e}");
+    assert_eq!(e.at, MAX_PARENS);
+    // 256 levels are fine.
+    let ok = format!("{}conn == 3{}", "(".repeat(MAX_PARENS), ")".repeat(MAX_PARENS));
+    assert!(check(&ok, &failed));
+    // 100,000 `!` (even: no negation) and 100,001 (odd).
+    assert!(check(&format!("{}conn == 3", "!".repeat(100_000)), &failed));
+    assert!(!check(&format!("{}conn == 3", "!".repeat(100_001)), &failed));
+    // A 10,000-term `||` chain of ids, the last one matching, and a long `&&` chain.
+    let ids: Vec<String> = (10_000..20_000).map(|n| format!("conn == {n}")).collect();
+    assert!(!check(&ids.join(" || "), &failed));
+    assert!(check(&format!("{} || conn == 3", ids.join(" || ")), &failed));
+    let all: Vec<&str> = std::iter::repeat_n("conn == 3", 10_000).collect();
+    assert!(check(&all.join(" && "), &failed));
+}

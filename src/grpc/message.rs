@@ -294,10 +294,12 @@ pub fn decompress(codec: Codec, data: &[u8], limit: usize) -> Result<Vec<u8>, De
 
 /// The decompressed size of `data`, found without keeping the output: the
 /// compression-bomb check, cheap enough for every compressed message.
-pub fn decompressed_len(codec: Codec, data: &[u8], limit: usize) -> Result<u64, DecompressError> {
+/// Also returns how many bytes follow the last gzip member without being
+/// one (trailing garbage, which clients treat differently).
+pub fn decompressed_len(codec: Codec, data: &[u8], limit: usize) -> Result<(u64, usize), DecompressError> {
     if let Codec::Snappy = codec {
         if !data.starts_with(SNAPPY_STREAM) {
-            return raw_snappy_len(data, limit).map(|n| n as u64);
+            return raw_snappy_len(data, limit).map(|n| (n as u64, 0));
         }
     }
     inflate(codec, data, limit, &mut std::io::sink())
@@ -320,8 +322,8 @@ fn has_zlib_header(data: &[u8]) -> bool {
 }
 
 /// Streams the decompressed bytes of `data` into `out`, stopping one byte
-/// past `limit`.
-fn inflate(codec: Codec, data: &[u8], limit: usize, out: &mut dyn Write) -> Result<u64, DecompressError> {
+/// past `limit`; returns the size and the bytes of trailing garbage.
+fn inflate(codec: Codec, data: &[u8], limit: usize, out: &mut dyn Write) -> Result<(u64, usize), DecompressError> {
     let capped = |r: &mut dyn Read, out: &mut dyn Write| -> Result<u64, DecompressError> {
         let n = std::io::copy(&mut r.take(limit as u64 + 1), out).map_err(corrupt)?;
         if n > limit as u64 {
@@ -329,17 +331,42 @@ fn inflate(codec: Codec, data: &[u8], limit: usize, out: &mut dyn Write) -> Resu
         }
         Ok(n)
     };
+    let whole = |n: Result<u64, DecompressError>| n.map(|n| (n, 0));
     match codec {
-        Codec::Identity => out.write_all(data).map(|()| data.len() as u64).map_err(corrupt),
-        Codec::Gzip => capped(&mut flate2::read::GzDecoder::new(data), out),
+        Codec::Identity => out.write_all(data).map(|()| (data.len() as u64, 0)).map_err(corrupt),
+        Codec::Gzip => gunzip_members(data, limit, out),
         // zlib-wrapped is what the spec means; raw deflate is what some peers send.
-        Codec::Deflate if has_zlib_header(data) => capped(&mut flate2::read::ZlibDecoder::new(data), out),
-        Codec::Deflate => capped(&mut flate2::read::DeflateDecoder::new(data), out),
+        Codec::Deflate if has_zlib_header(data) => whole(capped(&mut flate2::read::ZlibDecoder::new(data), out)),
+        Codec::Deflate => whole(capped(&mut flate2::read::DeflateDecoder::new(data), out)),
         Codec::Zstd => {
             let mut d = zstd::stream::read::Decoder::new(data).map_err(corrupt)?;
-            capped(&mut d, out)
+            whole(capped(&mut d, out))
         }
-        Codec::Snappy => capped(&mut snap::read::FrameDecoder::new(data), out),
+        Codec::Snappy => whole(capped(&mut snap::read::FrameDecoder::new(data), out)),
+    }
+}
+
+/// Every member of a gzip stream, one after another, as gzip readers do
+/// (RFC 1952 §2.2; Go's gzip.Reader, Java's GZIPInputStream): a message
+/// of two members is both. Bytes after the last member that do not start
+/// another are counted, not decoded.
+fn gunzip_members(data: &[u8], limit: usize, out: &mut dyn Write) -> Result<(u64, usize), DecompressError> {
+    let mut rest = data;
+    let mut total: u64 = 0;
+    loop {
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        let room = (limit as u64 + 1).saturating_sub(total);
+        total += std::io::copy(&mut (&mut member).take(room), out).map_err(corrupt)?;
+        if total > limit as u64 {
+            return Err(DecompressError::Limit { limit, declared: None });
+        }
+        rest = member.into_inner();
+        if rest.is_empty() {
+            return Ok((total, 0));
+        }
+        if !rest.starts_with(&[0x1f, 0x8b]) {
+            return Ok((total, rest.len()));
+        }
     }
 }
 

@@ -216,11 +216,6 @@ impl Call {
         Self::header(list, name).map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
-    /// A header parsed as a number, without a copy.
-    fn header_number<T: std::str::FromStr>(list: &[HeaderPair], name: &str) -> Option<T> {
-        Self::header(list, name).and_then(|v| std::str::from_utf8(v).ok()).and_then(|s| s.trim().parse().ok())
-    }
-
     /// `:path` without a copy, when it is UTF-8.
     pub fn method_str(&self) -> Option<&str> {
         Self::header(&self.request_headers, ":path").and_then(|v| std::str::from_utf8(v).ok())
@@ -279,12 +274,25 @@ impl Call {
 
     /// `:status` of the response.
     pub fn http_status(&self) -> Option<u16> {
-        let from = if self.trailers_only || self.response_headers.is_empty() {
+        let v = Self::header(self.status_head(), ":status")?;
+        // RFC 9113 §8.3.2: three digits, nothing else.
+        (v.len() == 3 && v.iter().all(u8::is_ascii_digit)).then(|| std::str::from_utf8(v).ok()?.parse().ok())?
+    }
+
+    /// The head that carries `:status`: the response headers, or the
+    /// trailers of a Trailers-Only response.
+    fn status_head(&self) -> &[HeaderPair] {
+        if self.trailers_only || self.response_headers.is_empty() {
             &self.trailers
         } else {
             &self.response_headers
-        };
-        Self::header_number(from, ":status")
+        }
+    }
+
+    /// A `:status` that is there but is not a three-digit code, as sent.
+    pub fn malformed_http_status(&self) -> Option<String> {
+        let v = Self::header(self.status_head(), ":status")?;
+        self.http_status().is_none().then(|| format!("{:?}", String::from_utf8_lossy(v)))
     }
 
     /// The numeric `grpc-status` as a client takes it: the last one sent
@@ -364,6 +372,14 @@ impl Call {
             let name = status::status_name(code).unwrap_or("UNKNOWN");
             (Origin::Transport, Some(TransportError { kind, detail, implied_status: code, implied_status_name: name }))
         };
+        if let Some(raw) = self.malformed_http_status() {
+            // grpc-go fails the call at once: "malformed http-status".
+            return transport(
+                TransportKind::HttpStatus,
+                format!("malformed :status {raw} (not a three-digit code): gRPC clients fail the call as INTERNAL"),
+                13,
+            );
+        }
         let http = self.http_status();
         if let Some(h) = http.filter(|h| *h != 200) {
             // gRPC servers always answer 200: anything else came from something in between.
@@ -434,7 +450,7 @@ impl Call {
             }
             if head.dropped > 0 {
                 return Some(format!(
-                    "status unreadable: {} field(s) of the {what} were dropped by the header list limit (--max-header-list)",
+                    "status unreadable: {} field(s) of the {what} were dropped by a header limit (--max-header-list, --max-open-headers)",
                     head.dropped
                 ));
             }

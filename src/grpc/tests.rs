@@ -9,6 +9,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 struct Harness {
+    exchanges: crate::h2::ToExchanges,
     h2: H2Conn,
     calls: CallTracker,
     offset: [u64; 2],
@@ -41,6 +42,7 @@ impl Harness {
                 MessageLimits::default(),
                 1 << 20,
             ),
+            exchanges: crate::h2::ToExchanges::default(),
             offset: [0; 2],
             now: 0,
             done: Vec::new(),
@@ -73,7 +75,7 @@ impl Harness {
         let mut out = Vec::new();
         let mut exchanges = Vec::new();
         for e in &ev {
-            crate::h2::ToExchanges.event(e, &mut exchanges);
+            self.exchanges.event(e, &mut exchanges);
         }
         for x in &exchanges {
             self.calls.exchange(x, &mut out);

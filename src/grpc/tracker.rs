@@ -1,7 +1,7 @@
 //! Turns one connection's exchanges (HTTP/2 streams) into calls.
 
 use super::message::{Assembler, Message, MessageLimits};
-use super::{Call, RstInfo};
+use super::{Call, HeaderPair, RstInfo};
 use crate::exchange::{At, ExchangeEvent, Head, ResetCause};
 use crate::notes::{Level, Note, NoteCode};
 use crate::tcp::{ConnId, Dir, EndReason};
@@ -27,7 +27,12 @@ pub enum GrpcEvent {
     /// A call is over (or the capture ended): its full record.
     Finished(Box<Call>),
     /// A server reflection response carried these serialized FileDescriptorProtos.
-    Schema(Vec<Bytes>),
+    Schema {
+        /// The server that sent them: they describe its services, no one else's.
+        server: std::net::SocketAddr,
+        /// The files.
+        files: Vec<Bytes>,
+    },
 }
 
 struct Open {
@@ -202,6 +207,7 @@ impl CallTracker {
 
     fn head(&mut self, at: &At, id: u32, head: &Arc<Head>, end: bool, out: &mut Vec<GrpcEvent>) {
         let Some(open) = self.open(at, id, out) else { return };
+        open.call.notes.extend(head.notes.iter().cloned());
         let fields = head.fields.clone();
         let slot = match at.dir {
             Dir::ToServer => 0,
@@ -259,7 +265,7 @@ impl CallTracker {
                 Level::Warning,
                 NoteCode::HeaderListLimit,
                 format!(
-                    "{} field(s) of the {which} passed --max-header-list and were not kept: what they said is unknown",
+                    "{} field(s) of the {which} were not kept (a header limit: --max-header-list, --max-open-headers): what they said is unknown",
                     head.dropped
                 ),
             ));
@@ -310,7 +316,7 @@ impl CallTracker {
             };
             let learned: Vec<Bytes> = msgs.iter().filter_map(plain).flat_map(|d| reflected_files(&d)).collect();
             if !learned.is_empty() {
-                out.push(GrpcEvent::Schema(learned));
+                out.push(GrpcEvent::Schema { server: open.call.server, files: learned });
             }
         }
         for m in &mut msgs {
@@ -454,8 +460,8 @@ fn check_compression(call: &mut Call, dir: Dir, msgs: &mut [Message], limits: Me
     let codec = call.encoding(dir == Dir::ToServer).as_deref().and_then(super::Codec::from_header);
     for m in msgs.iter_mut().filter(|m| m.compressed) {
         let (Some(codec), Some(data)) = (codec, &m.data) else { continue };
-        if let Err(e) = super::message::decompressed_len(codec, data, limits.max_decompressed) {
-            if let super::message::DecompressError::Limit { .. } = e {
+        match super::message::decompressed_len(codec, data, limits.max_decompressed) {
+            Err(e @ super::message::DecompressError::Limit { .. }) => {
                 call.notes.push(Note::new(
                     Level::Warning,
                     NoteCode::DecompressionLimit,
@@ -464,6 +470,16 @@ fn check_compression(call: &mut Call, dir: Dir, msgs: &mut [Message], limits: Me
                 m.error = Some(e.to_string());
                 m.data = None;
             }
+            Ok((_, trailing)) if trailing > 0 => call.notes.push(Note::new(
+                Level::Warning,
+                NoteCode::CompressedTrailingData,
+                format!(
+                    "a {}-byte gzip message ends in {trailing} byte(s) that are not a gzip member: \
+                     decoded without them (grpc-java ignores them; grpc-go fails the call as INTERNAL)",
+                    m.length
+                ),
+            )),
+            _ => {}
         }
         if !limits.keep_payloads {
             m.data = None;
@@ -510,6 +526,13 @@ fn check_status(call: &mut Call) {
             format!("malformed grpc-status {}: reported as INTERNAL, as grpc-go does", shown(last)),
         ));
     }
+    if let Some(raw) = call.malformed_http_status() {
+        notes.push(Note::new(
+            Level::Error,
+            NoteCode::HttpStatusMalformed,
+            format!("malformed :status {raw}: reported as INTERNAL, as grpc-go does"),
+        ));
+    }
     call.notes.extend(notes);
 }
 
@@ -530,6 +553,46 @@ fn check_request(call: &mut Call) {
     } else if call.request_headers.iter().all(|(n, _)| n.is_some()) {
         call.notes.push(Note::new(Level::Warning, NoteCode::ContentType, "the request has no content-type"));
     }
+    for why in malformed_request(&call.request_headers) {
+        call.notes.push(Note::new(Level::Error, NoteCode::MalformedRequest, why));
+    }
+}
+
+/// What makes a request head malformed for gRPC (RFC 9113 §8.3.1, and
+/// gRPC over HTTP/2: `:method` POST, one `:path`), in the words of the
+/// note. Nothing is said when a field name is unknown (an HPACK entry from
+/// before the capture may be the missing pseudo-header).
+fn malformed_request(fields: &[HeaderPair]) -> Vec<String> {
+    if fields.iter().any(|(n, _)| n.is_none()) {
+        return Vec::new();
+    }
+    let named = |want: &'static str| fields.iter().filter(move |(n, _)| n.as_deref() == Some(want.as_bytes()));
+    let mut out = Vec::new();
+    match named(":path").count() {
+        0 => out.push(
+            "the request has no :path: gRPC servers reject it as malformed (RST_STREAM PROTOCOL_ERROR)".to_string(),
+        ),
+        1 => {}
+        n => out.push(format!(
+            "the request has {n} :path fields: malformed, gRPC servers reject it (RST_STREAM PROTOCOL_ERROR)"
+        )),
+    }
+    if let Some((_, Some(m))) = named(":method").next().filter(|(_, v)| v.as_deref() != Some(&b"POST"[..])) {
+        out.push(format!(
+            ":method is {:?}: gRPC requires POST (servers answer 405 or reset the stream)",
+            String::from_utf8_lossy(m)
+        ));
+    }
+    let first_regular = fields.iter().position(|(n, _)| n.as_ref().is_some_and(|n| !n.starts_with(b":")));
+    if let Some(after) = first_regular.and_then(|i| fields.get(i..)) {
+        if let Some((Some(p), _)) = after.iter().find(|(n, _)| n.as_ref().is_some_and(|n| n.starts_with(b":"))) {
+            out.push(format!(
+                "pseudo-header {} after regular header fields: malformed (RFC 9113 §8.3), servers reset the stream",
+                String::from_utf8_lossy(p)
+            ));
+        }
+    }
+    out
 }
 
 fn is_reflection(call: &Call) -> bool {

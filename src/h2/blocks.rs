@@ -23,6 +23,7 @@ impl DirState {
         payload: &Bytes,
         offset: u64,
         damaged: bool,
+        keep: usize,
         cfg: &H2Config,
         notes: &mut Vec<Note>,
     ) -> Option<HeaderBlock> {
@@ -54,7 +55,7 @@ impl DirState {
                 let fragments = vec![(at(fragment), frag.len())];
                 if h.has(flags::END_HEADERS) {
                     ds.block = BlockState::None;
-                    return Some(ds.finish_block(h.stream_id, promised, end_stream, frag, fragments, cfg, notes));
+                    return Some(ds.finish_block(h.stream_id, promised, end_stream, frag, fragments, keep, cfg, notes));
                 }
                 ds.block = BlockState::Open {
                     stream_id: h.stream_id,
@@ -66,7 +67,7 @@ impl DirState {
                 None
             }
             Body::Continuation { fragment } => {
-                ds.continuation(h, payload.slice(fragment.clone()), at(fragment), cfg, notes)
+                ds.continuation(h, payload.slice(fragment.clone()), at(fragment), keep, cfg, notes)
             }
             Body::Malformed(_)
                 if matches!(h.kind, FrameType::HEADERS | FrameType::PUSH_PROMISE | FrameType::CONTINUATION) =>
@@ -95,6 +96,7 @@ impl DirState {
         h: &FrameHeader,
         frag: Bytes,
         at: u64,
+        keep: usize,
         cfg: &H2Config,
         notes: &mut Vec<Note>,
     ) -> Option<HeaderBlock> {
@@ -122,7 +124,7 @@ impl DirState {
                 else {
                     return None;
                 };
-                Some(ds.finish_block(stream_id, promised, end_stream, buf.freeze(), fragments, cfg, notes))
+                Some(ds.finish_block(stream_id, promised, end_stream, buf.freeze(), fragments, keep, cfg, notes))
             }
             BlockState::Discarding { stream_id } if *stream_id == h.stream_id => {
                 if end {
@@ -164,12 +166,13 @@ impl DirState {
         end_stream: bool,
         bytes: Bytes,
         fragments: Vec<(u64, usize)>,
+        keep: usize,
         cfg: &H2Config,
         notes: &mut Vec<Note>,
     ) -> HeaderBlock {
         let snapshot = cfg.snapshot_tables;
         let ds = self;
-        let decoded = ds.hpack.decode(&bytes);
+        let decoded = ds.hpack.decode_keeping(&bytes, keep);
         if let Some(e) = &decoded.error {
             notes.push(Note::new(Level::Error, NoteCode::HpackError, e.to_string()));
         }
@@ -180,13 +183,26 @@ impl DirState {
                 format!("{} header field(s) refer to dynamic-table entries inserted before the capture saw them: shown as numbered unknown entries (?dyn#N)", decoded.unknown),
             ));
         }
-        if decoded.dropped > 0 {
+        if decoded.dropped > 0 && decoded.list_size > cfg.hpack.max_header_list {
             notes.push(Note::new(
                 Level::Warning,
                 NoteCode::HeaderListLimit,
                 format!(
                     "the header list is {} bytes; the {} field(s) past --max-header-list {} were not kept",
                     decoded.list_size, decoded.dropped, cfg.hpack.max_header_list
+                ),
+            ));
+        } else if decoded.dropped > 0 {
+            notes.push(Note::new(
+                Level::Warning,
+                NoteCode::OpenHeadersLimit,
+                format!(
+                    "open streams keep {} bytes of headers, {} of them on this connection (--max-open-headers {}, a quarter of it per connection): {} field(s) of this {}-byte header list were not kept",
+                    cfg.open_headers.limit() - cfg.open_headers.left(),
+                    cfg.open_headers.limit().saturating_sub(keep.min(cfg.open_headers.limit())),
+                    cfg.open_headers.limit(),
+                    decoded.dropped,
+                    decoded.list_size
                 ),
             ));
         }

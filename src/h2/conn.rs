@@ -35,6 +35,8 @@ pub struct H2Config {
     pub snapshot_tables: bool,
     /// Frames held back while client and server are being told apart.
     pub max_held_frames: usize,
+    /// Header bytes kept across all open streams and connections.
+    pub open_headers: std::sync::Arc<super::header_budget::HeaderBudget>,
 }
 
 impl Default for H2Config {
@@ -47,6 +49,7 @@ impl Default for H2Config {
             resync_window: 256 * 1024,
             snapshot_tables: false,
             max_held_frames: 512,
+            open_headers: Default::default(),
         }
     }
 }
@@ -112,7 +115,7 @@ impl H2Conn {
             port_forced,
             roles_guessed: roles_guessed && !port_forced,
             dirs: [DirState::new(client, complete, cfg.hpack), DirState::new(server, complete, cfg.hpack)],
-            streams: Streams::new(start_seen, cfg.max_streams),
+            streams: Streams::new(start_seen, cfg.max_streams, cfg.open_headers.clone()),
             summary,
             held: Vec::new(),
             records: super::records::Records::default(),

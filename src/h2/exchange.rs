@@ -13,16 +13,33 @@ use crate::notes::NoteCode;
 use crate::tcp::Dir;
 use std::sync::Arc;
 
-/// Turns one connection's HTTP/2 events into exchange events. Stateless:
-/// every frame says all it needs.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ToExchanges;
+/// Turns one connection's HTTP/2 events into exchange events. Frames say
+/// nearly all they need; what one does not say is remembered here: the
+/// even-numbered streams a client opened itself (a protocol error, but
+/// real requests, kept annotated), told apart from pushed streams.
+#[derive(Debug, Default, Clone)]
+pub struct ToExchanges {
+    client_even: std::collections::VecDeque<u32>,
+}
+
+/// Client-opened even streams remembered, at most.
+const MAX_CLIENT_EVEN: usize = 1_024;
 
 impl ToExchanges {
     /// The exchange events of `ev`, appended to `out`.
-    pub fn event(&self, ev: &H2Event, out: &mut Vec<ExchangeEvent>) {
+    pub fn event(&mut self, ev: &H2Event, out: &mut Vec<ExchangeEvent>) {
         match ev {
-            H2Event::Frame(f) => frame(f, out),
+            H2Event::Frame(f) => {
+                let id = f.header.stream_id;
+                if id != 0 && id.is_multiple_of(2) && f.notes.iter().any(|n| n.code == NoteCode::EvenStream) {
+                    if self.client_even.len() >= MAX_CLIENT_EVEN {
+                        self.client_even.pop_front();
+                    }
+                    self.client_even.push_back(id);
+                }
+                let pushed = id.is_multiple_of(2) && !self.client_even.contains(&id);
+                frame(f, pushed, out)
+            }
             H2Event::Lost { conn, dir, ts, framing_lost: true, .. } => {
                 out.push(ExchangeEvent::Lost { at: At { conn: *conn, dir: *dir, ts: *ts, packet: 0 } })
             }
@@ -31,7 +48,7 @@ impl ToExchanges {
     }
 }
 
-fn frame(f: &Frame, out: &mut Vec<ExchangeEvent>) {
+fn frame(f: &Frame, pushed: bool, out: &mut Vec<ExchangeEvent>) {
     let at = At { conn: f.conn, dir: f.dir, ts: f.ts, packet: f.packet };
     let id = f.header.stream_id;
     if let Body::GoAway { last_stream_id, .. } = &f.body {
@@ -45,7 +62,7 @@ fn frame(f: &Frame, out: &mut Vec<ExchangeEvent>) {
     // not requests; a stream the HTTP/2 layer refused to track
     // (--max-streams) gets no exchange either: that cap is what bounds the
     // memory of the layers above.
-    if id == 0 || id.is_multiple_of(2) || f.notes.iter().any(|n| n.code == NoteCode::StreamLimit) {
+    if id == 0 || pushed || f.notes.iter().any(|n| n.code == NoteCode::StreamLimit) {
         return;
     }
     match &f.body {
@@ -111,5 +128,8 @@ fn head(f: &Frame, block: &Arc<HeaderBlock>) -> Head {
         })
         .collect();
     let slots = block.decoded.fields.iter().enumerate().filter_map(|(i, x)| Some((i, x.slot?))).collect();
-    Head { fields, spans, slots, dropped: block.decoded.dropped, wire: Some(block.clone()) }
+    // Problems of the stream itself travel with the head to the call.
+    let notes =
+        f.notes.iter().filter(|n| matches!(n.code, NoteCode::StreamIdReused | NoteCode::EvenStream)).cloned().collect();
+    Head { fields, spans, slots, dropped: block.decoded.dropped, wire: Some(block.clone()), notes }
 }

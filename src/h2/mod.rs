@@ -6,6 +6,7 @@ pub mod detect;
 mod direction;
 pub mod exchange;
 pub mod frame;
+pub mod header_budget;
 pub mod hpack;
 mod process;
 mod records;

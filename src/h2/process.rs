@@ -42,10 +42,10 @@ impl H2Conn {
             ));
         }
         self.check_header(dir, &h, &body, &mut notes);
-        let block = self
-            .dirs
-            .get_mut(dir.index())
-            .and_then(|ds| ds.header_block(&h, &body, &payload, offset, missing.is_some(), &self.cfg, &mut notes));
+        let keep = self.streams.header_allowance();
+        let block = self.dirs.get_mut(dir.index()).and_then(|ds| {
+            ds.header_block(&h, &body, &payload, offset, missing.is_some(), keep, &self.cfg, &mut notes)
+        });
         let block = block.map(|b| {
             self.summary.unknown_header_fields += b.decoded.unknown as u64;
             self.confirm_roles(dir, &b);
@@ -55,6 +55,9 @@ impl H2Conn {
         let dir =
             if block.as_ref().is_some_and(|_| self.swapped) && self.roles_just_swapped() { dir.other() } else { dir };
         let (state, flow) = self.streams.on_frame(dir, &h, &body, &mut notes);
+        if let Some(b) = &block {
+            self.streams.keep_headers(b.stream_id, b.decoded.kept_memory);
+        }
         self.connection_frame(dir, ts, &body, &payload, &mut notes);
         if let Some(n) = self.summary.frames.get_mut(dir.index()) {
             *n += 1;

@@ -2,14 +2,18 @@
 //! one connection, as an observer reconstructs them.
 
 use super::frame::{flags, Body, FrameHeader};
+use super::header_budget::HeaderBudget;
 use super::types::{FlowInfo, Level, Note, StreamState};
 use crate::notes::NoteCode;
 use crate::tcp::Dir;
 use ahash::AHashMap;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// The initial window of every stream and of the connection (§6.9.2).
 pub const DEFAULT_WINDOW: i64 = 65_535;
+/// One connection's open streams keep at most this fraction of the header budget.
+const CONNECTION_SHARE: usize = 4;
 const MAX_WINDOW: i64 = (1 << 31) - 1;
 
 #[derive(Debug)]
@@ -17,6 +21,8 @@ struct StreamInfo {
     state: StreamState,
     /// Send window of each direction, when known.
     window: [Option<i64>; 2],
+    /// Header bytes charged to the open-headers budget for this stream.
+    headers_kept: usize,
 }
 
 /// Every stream of a connection.
@@ -32,11 +38,15 @@ pub struct Streams {
     max_streams: usize,
     /// Streams opened so far.
     pub opened: u64,
+    /// The header bytes open streams keep, shared by every connection.
+    open_headers: Arc<HeaderBudget>,
+    /// What this connection's open streams keep of it.
+    kept_total: usize,
 }
 
 impl Streams {
     /// Streams of a connection; windows are tracked only when its start was seen.
-    pub fn new(start_known: bool, max_streams: usize) -> Self {
+    pub fn new(start_known: bool, max_streams: usize, open_headers: Arc<HeaderBudget>) -> Self {
         let w = start_known.then_some(DEFAULT_WINDOW);
         Streams {
             map: AHashMap::new(),
@@ -47,6 +57,36 @@ impl Streams {
             start_known,
             max_streams,
             opened: 0,
+            open_headers,
+            kept_total: 0,
+        }
+    }
+
+    /// Charges `bytes` of decoded header list kept for stream `sid` until it
+    /// closes. A stream not tracked (closed by this very frame, or never
+    /// admitted) keeps nothing open.
+    pub fn keep_headers(&mut self, sid: u32, bytes: usize) {
+        if let Some(s) = self.map.get_mut(&sid) {
+            s.headers_kept = s.headers_kept.saturating_add(bytes);
+            self.kept_total = self.kept_total.saturating_add(bytes);
+            self.open_headers.charge(bytes);
+        }
+    }
+
+    /// Header memory a new block may keep: what the shared budget has
+    /// left, and no more than a quarter of it for all of this connection's
+    /// open streams, so that one connection cannot take the others' share.
+    pub fn header_allowance(&self) -> usize {
+        let kept: usize = self.kept_total;
+        let share = (self.open_headers.limit() / CONNECTION_SHARE).saturating_sub(kept);
+        self.open_headers.left().min(share)
+    }
+
+    /// Forgets stream `sid`, releasing what it kept.
+    fn remove(&mut self, sid: u32) {
+        if let Some(s) = self.map.remove(&sid) {
+            self.kept_total = self.kept_total.saturating_sub(s.headers_kept);
+            self.open_headers.release(s.headers_kept);
         }
     }
 
@@ -154,7 +194,8 @@ impl Streams {
                 NoteCode::StreamIdReused,
                 format!("HEADERS opens stream {sid}, not above stream {highest} already used (PROTOCOL_ERROR)"),
             ));
-            return false;
+            // Tracked all the same: its frames are a real exchange, and
+            // flagging each one as on a closed stream would bury the point.
         }
         if opens && sid.is_multiple_of(2) {
             notes.push(Note::new(
@@ -183,7 +224,7 @@ impl Streams {
     /// A stream starting now: its windows are the initial ones, when known.
     fn new_stream(&self, state: StreamState) -> StreamInfo {
         let w = |i: usize| self.start_known.then(|| self.initial_window.get(i).copied().unwrap_or(DEFAULT_WINDOW));
-        StreamInfo { state, window: [w(0), w(1)] }
+        StreamInfo { state, window: [w(0), w(1)], headers_kept: 0 }
     }
 
     fn reserve(&mut self, promised: u32, notes: &mut Vec<Note>) {
@@ -301,8 +342,15 @@ impl Streams {
         }
         let state = s.state;
         if state == StreamState::Closed {
-            self.map.remove(&sid);
+            self.remove(sid);
         }
         Some(state)
+    }
+}
+
+impl Drop for Streams {
+    /// A connection that ends (or is evicted) releases its open streams' headers.
+    fn drop(&mut self) {
+        self.open_headers.release(self.kept_total);
     }
 }

@@ -60,6 +60,8 @@ pub struct Segment {
     pub flags: TcpFlags,
     /// Advertised receive window (unscaled).
     pub window: u16,
+    /// The window scale option (RFC 7323 §2), on a SYN that carries one.
+    pub window_scale: Option<u8>,
     /// The captured payload bytes within the packet.
     pub payload: Range<usize>,
     /// Payload length according to the IP header; larger than the captured
@@ -204,9 +206,18 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
         ack: tcp.acknowledgment_number(),
         flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst(), psh: tcp.psh() },
         window: tcp.window_size(),
+        window_scale: if tcp.syn() { window_scale(tcp) } else { None },
         payload: start..start + captured,
         wire_payload_len: u32::try_from(wire).unwrap_or(u32::MAX),
         checksum,
+    })
+}
+
+/// The window scale option of a SYN, capped at 14 as RFC 7323 §2.3 says.
+fn window_scale(tcp: &etherparse::TcpSlice<'_>) -> Option<u8> {
+    tcp.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::WindowScale(s)) => Some(s.min(14)),
+        _ => None,
     })
 }
 

@@ -8,8 +8,12 @@ use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
 use crate::present::text::{clean, truncate};
 use crate::present::{method_label, status_cell, CallRecord, Decoded, Decoder, MethodResolver};
+use crate::proto::budget::RenderBudget;
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
+
+/// Rendering spent on the one-line summary of a call's first request.
+const SUMMARY_RENDER_BYTES: usize = 64 << 10;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -143,7 +147,13 @@ impl<W: Write> CallsPrinter<W> {
         }
         let (status, origin) = status_cell(call);
         let painted = paint(&format!("{status:<34}"), origin, self.color);
-        let first = call.requests.first().map(|m| summary(&self.decoder.message(call, m, true))).unwrap_or_default();
+        // A summary of 60 characters needs little of the message rendered.
+        let mut budget = RenderBudget::new(SUMMARY_RENDER_BYTES);
+        let first = call
+            .requests
+            .first()
+            .map(|m| summary(&self.decoder.message_within(call, m, true, &mut budget)))
+            .unwrap_or_default();
         let first = crate::present::text::clean(&first);
         writeln!(
             self.out,
@@ -182,14 +192,15 @@ impl<W: Write> CallsPrinter<W> {
             writeln!(self.out, "  deadline {} (grpc-timeout)", human_duration(t as i64))?;
         }
         headers_text(&mut self.out, "request headers", &call.request_headers, call.blocks[0].as_deref())?;
+        let mut budget = self.decoder.budget();
         for (i, m) in call.requests.iter().enumerate() {
-            message_text(&mut self.out, "request", i, m, &self.decoder.message(call, m, true))?;
+            message_text(&mut self.out, "request", i, m, &self.decoder.message_within(call, m, true, &mut budget))?;
         }
         if !call.response_headers.is_empty() {
             headers_text(&mut self.out, "response headers", &call.response_headers, call.blocks[1].as_deref())?;
         }
         for (i, m) in call.responses.iter().enumerate() {
-            message_text(&mut self.out, "response", i, m, &self.decoder.message(call, m, false))?;
+            message_text(&mut self.out, "response", i, m, &self.decoder.message_within(call, m, false, &mut budget))?;
         }
         if let Some(body) = &call.response_body {
             writeln!(
@@ -220,7 +231,7 @@ impl<W: Write> CallsPrinter<W> {
             _ => writeln!(self.out, "  status: {status}")?,
         }
         if let Some(d) = call.status_details() {
-            match self.decoder.schema.status_details(&d) {
+            match self.decoder.schema_for(call.server).status_details(&d) {
                 Ok(v) => writeln!(self.out, "  status details:\n{}", indent(&pretty(&v), 4))?,
                 Err(e) => writeln!(self.out, "  status details: not decodable: {e}")?,
             }
@@ -254,8 +265,8 @@ impl<W: Write> Sink for CallsPrinter<W> {
                 self.ready.insert(key, call);
                 self.release();
             }
-            GrpcEvent::Schema(files) => {
-                self.decoder.schema.learn(&files);
+            GrpcEvent::Schema { server, files } => {
+                self.decoder.learn(server, &files);
                 self.resolver.refresh(&self.decoder);
             }
         }
@@ -358,6 +369,9 @@ fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Deco
     if let Some(t) = &d.type_name {
         head.push_str(&format!(" {t}"));
     }
+    if let Some(s) = &d.type_source {
+        head.push_str(&format!(" (type from {s})"));
+    }
     writeln!(o, "{head}:")?;
     if let Some(j) = &d.json {
         writeln!(o, "{}", indent(&pretty(j), 4))?;
@@ -369,6 +383,9 @@ fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Deco
     }
     if d.unknown_fields > 0 {
         writeln!(o, "    ! {} field(s) not in the schema", d.unknown_fields)?;
+    }
+    if let Some(t) = &d.truncated {
+        writeln!(o, "    ! truncated: {t}")?;
     }
     Ok(())
 }

@@ -147,6 +147,14 @@ impl<W: Write> ConnsPrinter<W> {
                  taken; the first copy is decoded, as the Linux receiver keeps it"
             )?;
         }
+        let stray = cs.rst_outside_window + sc.rst_outside_window;
+        if stray > 0 {
+            writeln!(
+                self.out,
+                "        rst_outside_window: {stray} RST(s) with a sequence number outside the receive window \
+                 ignored, as a TCP stack ignores them (forged or stale)"
+            )?;
+        }
         let held = cs.held_for_peer + sc.held_for_peer;
         if held > 0 {
             let expired = cs.hold_expired + sc.hold_expired;

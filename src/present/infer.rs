@@ -22,6 +22,7 @@ use crate::proto::MethodInfo;
 use crate::tcp::ConnId;
 use ahash::AHashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
 
 /// Request fingerprints remembered for peer evidence, at most.
 const MAX_PEER_REQUESTS: usize = 1_000_000;
@@ -40,7 +41,10 @@ struct Group {
 
 /// Learns from calls and resolves the methods of those without `:path`.
 pub struct MethodResolver {
+    /// The methods of the schemas given; `learned`: of each server that
+    /// answered reflection (with the given ones).
     methods: Vec<MethodInfo>,
+    learned: AHashMap<SocketAddr, Vec<MethodInfo>>,
     groups: AHashMap<(ConnId, MethodKey), Group>,
     /// First request's bytes (fingerprint) -> (method, connection), from calls whose `:path` was decoded.
     peers: AHashMap<u64, (String, ConnId)>,
@@ -49,15 +53,28 @@ pub struct MethodResolver {
 impl MethodResolver {
     /// A resolver for the methods `decoder`'s schema knows now.
     pub fn new(decoder: &Decoder) -> Self {
-        MethodResolver { methods: decoder.schema.methods(), groups: AHashMap::new(), peers: AHashMap::new() }
+        MethodResolver {
+            methods: decoder.schema.methods(),
+            learned: learned_methods(decoder),
+            groups: AHashMap::new(),
+            peers: AHashMap::new(),
+        }
+    }
+
+    /// The methods a call to `server` may have called.
+    fn methods_for(&self, server: SocketAddr) -> &[MethodInfo] {
+        self.learned.get(&server).unwrap_or(&self.methods)
     }
 
     /// The schema grew (reflection traffic): its methods are candidates too.
     /// What was learned about the groups so far no longer covers them all.
     pub fn refresh(&mut self, decoder: &Decoder) {
         let methods = decoder.schema.methods();
-        if methods.len() != self.methods.len() {
+        let learned = learned_methods(decoder);
+        let count = |l: &AHashMap<SocketAddr, Vec<MethodInfo>>| l.values().map(Vec::len).sum::<usize>();
+        if methods.len() != self.methods.len() || count(&learned) != count(&self.learned) {
             self.methods = methods;
+            self.learned = learned;
             for g in self.groups.values_mut() {
                 g.fitting = None;
             }
@@ -85,7 +102,7 @@ impl MethodResolver {
         let group = (call.conn, key);
         // Only the methods still in the running are tried again.
         let before = self.groups.get(&group).and_then(|g| g.fitting.clone());
-        let tried: Vec<usize> = before.unwrap_or_else(|| (0..self.methods.len()).collect());
+        let tried: Vec<usize> = before.unwrap_or_else(|| (0..self.methods_for(call.server).len()).collect());
         let fits: Vec<usize> = tried.into_iter().filter(|&i| self.fits(decoder, call, i)).collect();
         let g = self.groups.entry(group).or_default();
         g.fitting = Some(fits);
@@ -111,7 +128,8 @@ impl MethodResolver {
             });
         }
         let fitting = g.fitting.as_ref()?;
-        let names: Vec<String> = fitting.iter().filter_map(|&i| self.methods.get(i)).map(|m| m.path.clone()).collect();
+        let methods = self.methods_for(call.server);
+        let names: Vec<String> = fitting.iter().filter_map(|&i| methods.get(i)).map(|m| m.path.clone()).collect();
         match names.as_slice() {
             [] => None,
             [only] => Some(MethodInference {
@@ -125,19 +143,25 @@ impl MethodResolver {
 
     /// Whether method `i` fits every message of `call` and its counts.
     fn fits(&self, decoder: &Decoder, call: &Call, i: usize) -> bool {
-        let Some(m) = self.methods.get(i) else { return false };
+        let Some(m) = self.methods_for(call.server).get(i) else { return false };
+        let schema = decoder.schema_for(call.server);
         if (!m.client_streaming && call.requests.len() > 1) || (!m.server_streaming && call.responses.len() > 1) {
             return false;
         }
         let all = |msgs: &[crate::grpc::Message], request: bool, desc: &prost_reflect::MessageDescriptor| {
             msgs.iter().all(|msg| match decoder.plain_bytes(call, msg, request) {
-                Ok((bytes, _)) => decoder.schema.fits(desc, &bytes),
+                Ok((bytes, _)) => schema.fits(desc, &bytes),
                 // A message not captured whole is no evidence either way.
                 Err(_) => true,
             })
         };
         all(&call.requests, true, &m.input) && all(&call.responses, false, &m.output)
     }
+}
+
+/// The methods of each server's learned schema.
+fn learned_methods(decoder: &Decoder) -> AHashMap<SocketAddr, Vec<MethodInfo>> {
+    decoder.learned.iter().map(|(server, schema)| (*server, schema.methods())).collect()
 }
 
 /// A fingerprint of a call's first request message as sent.

@@ -3,23 +3,35 @@
 
 use crate::grpc::message::{decompress, Codec};
 use crate::grpc::{Call, Message};
+use crate::proto::budget::RenderBudget;
 use crate::proto::{schemaless, Schema};
+use prost_reflect::MessageDescriptor;
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// How a call's messages are shown.
 pub struct Decoder {
-    /// Known schemas (grows with reflection traffic).
+    /// The schemas given (`--proto`, `--descriptor-set`, `--reflect`) and the built-in ones.
     pub schema: Schema,
+    /// Schemas learned from reflection traffic in the capture, by the
+    /// server that answered: each applies to that server's calls only
+    /// (with the given ones), never to another server's.
+    pub learned: BTreeMap<SocketAddr, Schema>,
     /// Largest decompressed message.
     pub max_decompressed: usize,
     /// `--redact-field`: message fields hashed as messages are rendered.
     pub redact: Option<std::sync::Arc<crate::analysis::redact::Redactor>>,
+    /// `--max-rendered-size`: rendered JSON per call (or per message shown alone).
+    pub max_rendered: usize,
 }
 
 /// A message decoded for output.
 pub struct Decoded {
     /// Fully-qualified type used.
     pub type_name: Option<String>,
+    /// Where the type comes from, when not from the schemas given.
+    pub type_source: Option<String>,
     /// Schema decode.
     pub json: Option<Value>,
     /// Schemaless decode.
@@ -30,12 +42,58 @@ pub struct Decoded {
     pub unknown_fields: usize,
     /// Size after decompression, when compressed.
     pub decompressed: Option<usize>,
+    /// Where rendering stopped when the budget ran out.
+    pub truncated: Option<String>,
 }
 
 impl Decoder {
-    /// Decodes message `m` of `call`, from the client when `request`.
+    /// A decoder with `schema` and nothing learned yet.
+    pub fn new(
+        schema: Schema,
+        max_decompressed: usize,
+        redact: Option<std::sync::Arc<crate::analysis::redact::Redactor>>,
+        max_rendered: usize,
+    ) -> Self {
+        Decoder { schema, learned: BTreeMap::new(), max_decompressed, redact, max_rendered }
+    }
+
+    /// Takes in the files `server` sent over reflection; how many were added.
+    pub fn learn(&mut self, server: SocketAddr, files: &[bytes::Bytes]) -> usize {
+        let base = &self.schema;
+        self.learned.entry(server).or_insert_with(|| base.clone()).learn(files)
+    }
+
+    /// The schema that applies to calls to `server`.
+    pub fn schema_for(&self, server: SocketAddr) -> &Schema {
+        self.learned.get(&server).unwrap_or(&self.schema)
+    }
+
+    /// The request and response types of `call`'s method, and where they
+    /// come from when not from the schemas given: `reflection from SERVER`.
+    pub fn method_types(&self, call: &Call) -> Option<(MessageDescriptor, MessageDescriptor, Option<String>)> {
+        let (path, _) = call.resolved_method()?;
+        if let Some((i, o)) = self.schema.method(&path) {
+            return Some((i, o, None));
+        }
+        let (i, o) = self.learned.get(&call.server)?.method(&path)?;
+        Some((i, o, Some(format!("reflection from {}", call.server))))
+    }
+
+    /// A rendering budget for one record (`--max-rendered-size`).
+    pub fn budget(&self) -> RenderBudget {
+        RenderBudget::new(self.max_rendered)
+    }
+
+    /// Decodes message `m` of `call`, from the client when `request`, with
+    /// a budget of its own.
     pub fn message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
-        let mut d = self.decode_message(call, m, request);
+        self.message_within(call, m, request, &mut self.budget())
+    }
+
+    /// Decodes message `m` spending from `budget`, which the messages of
+    /// one record share.
+    pub fn message_within(&self, call: &Call, m: &Message, request: bool, budget: &mut RenderBudget) -> Decoded {
+        let mut d = self.decode_message(call, m, request, budget);
         if let Some(r) = self.redact.as_ref().filter(|r| r.has_fields()) {
             if let Some(j) = &mut d.json {
                 r.json(j);
@@ -73,16 +131,20 @@ impl Decoder {
         }
     }
 
-    fn decode_message(&self, call: &Call, m: &Message, request: bool) -> Decoded {
-        let types = call.resolved_method().and_then(|(p, _)| self.schema.method(&p));
-        let desc = types.map(|(i, o)| if request { i } else { o });
+    fn decode_message(&self, call: &Call, m: &Message, request: bool, budget: &mut RenderBudget) -> Decoded {
+        let types = self.method_types(call);
+        let type_source = types.as_ref().and_then(|(_, _, s)| s.clone());
+        let desc = types.map(|(i, o, _)| if request { i } else { o });
+        let schema = self.schema_for(call.server);
         let mut d = Decoded {
             type_name: desc.as_ref().map(|x| x.full_name().to_string()),
+            type_source,
             json: None,
             fields: None,
             error: m.error.clone(),
             unknown_fields: 0,
             decompressed: None,
+            truncated: None,
         };
         let bytes = match self.plain_bytes(call, m, request) {
             Ok((b, decompressed)) => {
@@ -95,27 +157,40 @@ impl Decoder {
             }
         };
         if call.content_type().is_some_and(|ct| ct.contains("+json")) {
+            // JSON renders to about its own size.
+            if !budget.spend(bytes.len()) {
+                d.truncated = Some(budget.truncated(0, bytes.len()));
+                return d;
+            }
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) => d.json = Some(v),
                 Err(e) => d.error = Some(format!("application/grpc+json message is not JSON: {e}")),
             }
             return d;
         }
-        match &desc {
-            Some(desc) => match self.schema.decode(desc, &bytes) {
-                Ok((v, unknown)) => {
+        let before = budget.left();
+        if let Some(desc) = &desc {
+            match schema.decode_within(desc, &bytes, budget) {
+                Ok((v, unknown, truncated)) => {
                     d.json = Some(v);
                     d.unknown_fields = unknown;
+                    d.truncated = truncated;
+                    return d;
                 }
                 Err(e) => {
                     d.error = Some(e);
-                    d.fields = schemaless::decode(&bytes).ok();
+                    budget.restore(before);
                 }
-            },
-            None => match schemaless::decode(&bytes) {
-                Ok(f) => d.fields = Some(f),
-                Err(e) => d.error = Some(e),
-            },
+            }
+        }
+        match schemaless::decode_within(&bytes, budget) {
+            Ok((f, truncated)) => {
+                d.fields = Some(f);
+                d.truncated = truncated;
+            }
+            // The schema's complaint, when there was one, says more.
+            Err(e) if desc.is_none() => d.error = Some(e),
+            Err(_) => {}
         }
         d
     }

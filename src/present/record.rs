@@ -8,6 +8,7 @@ use super::Decoder;
 use crate::grpc::status::{bin_as_base64, status_name};
 use crate::grpc::{Call, HeaderPair, Message, Origin, TransportError};
 use crate::notes::{Level, Note, NoteCode};
+use crate::proto::budget::RenderBudget;
 use crate::tcp::{ConnId, Side};
 use crate::time::Timestamp;
 use serde::ser::{SerializeSeq, Serializer};
@@ -80,6 +81,10 @@ pub struct MessageRecord {
     /// The protobuf type used to decode it.
     #[serde(rename = "type")]
     pub type_name: Option<String>,
+    /// Where the type comes from when not from the schemas given
+    /// (`reflection from 10.0.0.2:50051`: that server's reflection traffic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_source: Option<String>,
     /// The schema decode (proto3 JSON).
     pub json: Option<Value>,
     /// The schemaless decode.
@@ -92,6 +97,9 @@ pub struct MessageRecord {
     /// Fields outside the schema, when any.
     #[serde(skip_serializing_if = "is_zero")]
     pub unknown_fields: usize,
+    /// Where rendering stopped (`--max-rendered-size`), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -183,7 +191,7 @@ impl<'a> CallRecord<'a> {
     pub fn new(call: &'a Call, dec: &Decoder) -> Self {
         let (origin, transport) = call.verdict();
         let grpc_status = call.grpc_status();
-        let details = call.status_details().map(|b| dec.schema.status_details(&b));
+        let details = call.status_details().map(|b| dec.schema_for(call.server).status_details(&b));
         let mut notes = call.notes.clone();
         if let Some(Err(e)) = &details {
             notes.push(Note::new(
@@ -192,7 +200,13 @@ impl<'a> CallRecord<'a> {
                 format!("grpc-status-details-bin is not decodable: {e}"),
             ));
         }
-        let messages = |list: &[Message], request: bool| list.iter().map(|m| message(call, m, request, dec)).collect();
+        // One budget for the whole record: a call of many messages is bounded too.
+        let mut budget = dec.budget();
+        let mut messages = |list: &[Message], request: bool| {
+            list.iter().map(|m| message(call, m, request, dec, &mut budget)).collect::<Vec<_>>()
+        };
+        let requests = messages(&call.requests, true);
+        let responses = messages(&call.responses, false);
         let [request_bytes, response_bytes] = call.bytes;
         CallRecord {
             conn: ConnRef { id: call.conn, client: call.client.to_string(), server: call.server.to_string() },
@@ -220,8 +234,8 @@ impl<'a> CallRecord<'a> {
                 name: crate::exchange::http2_error_name(r.error_code),
                 from: r.from,
             }),
-            requests: messages(&call.requests, true),
-            responses: messages(&call.responses, false),
+            requests,
+            responses,
             complete: call.complete(),
             transport_error: transport,
             first_response: call.first_response,
@@ -242,17 +256,19 @@ impl<'a> CallRecord<'a> {
     }
 }
 
-fn message(call: &Call, m: &Message, request: bool, dec: &Decoder) -> MessageRecord {
-    let d = dec.message(call, m, request);
+fn message(call: &Call, m: &Message, request: bool, dec: &Decoder, budget: &mut RenderBudget) -> MessageRecord {
+    let d = dec.message_within(call, m, request, budget);
     MessageRecord {
         ts: m.ts,
         compressed: m.compressed,
         length: m.length,
         type_name: d.type_name,
+        type_source: d.type_source,
         json: d.json,
         fields: d.fields,
         error: d.error,
         decompressed_length: d.decompressed,
         unknown_fields: d.unknown_fields,
+        truncated: d.truncated,
     }
 }

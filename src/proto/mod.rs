@@ -2,6 +2,7 @@
 //! two ways of showing a message, with its schema (canonical proto3 JSON) or
 //! honestly without one.
 
+pub mod budget;
 pub mod schema;
 pub mod schemaless;
 pub mod tree;

@@ -3,6 +3,7 @@
 //! all in one prost-reflect pool. Built in: the well-known types,
 //! google.rpc's Status and error details, and gRPC server reflection.
 
+use super::budget::RenderBudget;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
 use serde_json::Value;
@@ -78,12 +79,24 @@ pub struct MethodInfo {
     pub server_streaming: bool,
 }
 
+/// Reflected files waiting for imports, indexed both ways so that learning
+/// stays linear: 120,000 responses importing a file never sent are 120,000
+/// entries, not 120,000 rescans.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    /// File name -> (the file as sent, how many of its imports are still
+    /// missing). Kept encoded: a decoded descriptor is ten times larger.
+    files: ahash::AHashMap<String, (bytes::Bytes, usize)>,
+    /// Import name -> the files waiting for it.
+    waiting: ahash::AHashMap<String, Vec<String>>,
+}
+
 /// All known message types and services.
 #[derive(Debug, Clone)]
 pub struct Schema {
     pool: DescriptorPool,
     /// Files learned from reflection whose dependencies have not arrived yet.
-    pending: Vec<prost_types::FileDescriptorProto>,
+    pending: Pending,
     /// Files skipped while loading a whole directory, with why.
     pub skipped: Vec<String>,
 }
@@ -93,7 +106,7 @@ impl Schema {
     pub fn builtin() -> Schema {
         Schema::load(&SchemaSources::default()).unwrap_or_else(|_| Schema {
             pool: DescriptorPool::new(),
-            pending: Vec::new(),
+            pending: Pending::default(),
             skipped: Vec::new(),
         })
     }
@@ -135,37 +148,49 @@ impl Schema {
             pool.decode_file_descriptor_set(bytes.as_slice())
                 .map_err(|e| format!("--descriptor-set {}: not a usable FileDescriptorSet: {e}", path.display()))?;
         }
-        Ok(Schema { pool, pending: Vec::new(), skipped })
+        Ok(Schema { pool, pending: Pending::default(), skipped })
     }
 
     /// Adds FileDescriptorProtos seen in a reflection response. Files whose
     /// imports are not known yet wait for them. Returns how many were added.
     pub fn learn(&mut self, files: &[bytes::Bytes]) -> usize {
+        let mut ready = Vec::new();
         for f in files {
-            if let Ok(fdp) = <prost_types::FileDescriptorProto as prost::Message>::decode(f.as_ref()) {
-                if self.pool.get_file_by_name(fdp.name()).is_none() && !self.pending.iter().any(|p| p.name == fdp.name)
-                {
-                    self.pending.push(fdp);
-                }
+            let Ok(fdp) = <prost_types::FileDescriptorProto as prost::Message>::decode(f.as_ref()) else { continue };
+            let name = fdp.name().to_string();
+            if self.pool.get_file_by_name(&name).is_some() || self.pending.files.contains_key(&name) {
+                continue;
             }
+            let mut missing: Vec<String> =
+                fdp.dependency.iter().filter(|d| self.pool.get_file_by_name(d).is_none()).cloned().collect();
+            missing.sort();
+            missing.dedup();
+            if missing.is_empty() {
+                ready.push(fdp);
+                continue;
+            }
+            for d in &missing {
+                self.pending.waiting.entry(d.clone()).or_default().push(name.clone());
+            }
+            self.pending.files.insert(name, (f.clone(), missing.len()));
         }
+        // Each file added releases the files that waited for it: every
+        // file and every import is looked at once, whatever the order.
         let mut added = 0;
-        // Add what has its imports; repeat while that makes progress.
-        loop {
-            let ready: Vec<usize> = (0..self.pending.len())
-                .filter(|&i| {
-                    self.pending
-                        .get(i)
-                        .is_some_and(|f| f.dependency.iter().all(|d| self.pool.get_file_by_name(d).is_some()))
-                })
-                .collect();
-            if ready.is_empty() {
-                break;
+        while let Some(fdp) = ready.pop() {
+            let name = fdp.name().to_string();
+            if self.pool.add_file_descriptor_proto(fdp).is_err() {
+                continue;
             }
-            for i in ready.into_iter().rev() {
-                let f = self.pending.remove(i);
-                if self.pool.add_file_descriptor_proto(f).is_ok() {
-                    added += 1;
+            added += 1;
+            for waiter in self.pending.waiting.remove(&name).unwrap_or_default() {
+                let Some((_, missing)) = self.pending.files.get_mut(&waiter) else { continue };
+                *missing = missing.saturating_sub(1);
+                if *missing == 0 {
+                    let file = self.pending.files.remove(&waiter);
+                    if let Some(fdp) = file.and_then(|(f, _)| prost::Message::decode(f.as_ref()).ok()) {
+                        ready.push(fdp);
+                    }
                 }
             }
         }
@@ -226,10 +251,71 @@ impl Schema {
         let msg = DynamicMessage::decode(desc.clone(), bytes)
             .map_err(|e| format!("does not parse as {}: {e}", desc.full_name()))?;
         let unknown = count_unknown(&msg);
+        // The JSON mapping unpacks Any recursively; an Any of an Any ... a
+        // thousand deep would take the stack with it.
+        if let Some(depth) = self.any_nesting_beyond(&msg, 0) {
+            return Err(format!(
+                "google.protobuf.Any nested deeper than {} levels (at least {depth}): not rendered",
+                super::budget::MAX_NESTING
+            ));
+        }
         let json = msg
             .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
             .map_err(|e| format!("{} cannot be shown as JSON: {e}", desc.full_name()))?;
         Ok((json, unknown))
+    }
+
+    /// [`Schema::decode`] within a rendering budget: when the message would
+    /// render to more than is left, the top-level fields that fit are
+    /// decoded, and the third value says where it was cut.
+    pub fn decode_within(
+        &self,
+        desc: &MessageDescriptor,
+        bytes: &[u8],
+        budget: &mut RenderBudget,
+    ) -> Result<(Value, usize, Option<String>), String> {
+        let cut = super::budget::schema_prefix(bytes, desc, budget);
+        let shown = cut.and_then(|c| bytes.get(..c)).unwrap_or(bytes);
+        let (json, unknown) = self.decode(desc, shown)?;
+        Ok((json, unknown, cut.map(|c| budget.truncated(c, bytes.len()))))
+    }
+
+    /// How deep Any values nest in `msg` when deeper than the limit
+    /// (`None` within it). Bounded: it stops descending at the limit.
+    fn any_nesting_beyond(&self, msg: &DynamicMessage, depth: usize) -> Option<usize> {
+        if depth > super::budget::MAX_NESTING {
+            return Some(depth);
+        }
+        let visit = |v: &prost_reflect::Value| {
+            let m = v.as_message()?;
+            // An Any of an Any is unpacked in a loop: only other messages recurse.
+            let (mut inner, mut level) = (None, depth);
+            while let Some(next) = self.unpack_any(inner.as_ref().unwrap_or(m)) {
+                level += 1;
+                if level > super::budget::MAX_NESTING {
+                    return Some(level);
+                }
+                inner = Some(next);
+            }
+            self.any_nesting_beyond(inner.as_ref().unwrap_or(m), level)
+        };
+        msg.fields().find_map(|(_, v)| match v {
+            prost_reflect::Value::List(l) => l.iter().find_map(visit),
+            prost_reflect::Value::Map(m) => m.values().find_map(visit),
+            other => visit(other),
+        })
+    }
+
+    /// The message inside `m` when it is a google.protobuf.Any of a known type.
+    fn unpack_any(&self, m: &DynamicMessage) -> Option<DynamicMessage> {
+        if prost_reflect::ReflectMessage::descriptor(m).full_name() != "google.protobuf.Any" {
+            return None;
+        }
+        let url = m.get_field_by_name("type_url")?;
+        let name = url.as_str()?.rsplit('/').next()?.to_string();
+        let value = m.get_field_by_name("value")?;
+        let desc = self.pool.get_message_by_name(&name)?;
+        DynamicMessage::decode(desc, value.as_bytes()?.clone()).ok()
     }
 
     /// Decodes `grpc-status-details-bin` as google.rpc.Status, with its
@@ -362,5 +448,17 @@ mod tests {
         assert!(s.method("/grpcscope.fixtures.v1.Inventory/GetPart").is_none());
         assert!(s.learn(&encoded) >= 1);
         assert!(s.method("/grpcscope.fixtures.v1.Inventory/GetPart").is_some());
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn any_nested_a_thousand_deep_is_refused_not_recursed() {
+        let s = Schema::builtin();
+        let e = s.status_details(&crate::synth::hostile::deep_any_status()).unwrap_err();
+        assert!(e.contains("nested deeper than 32"), "{e}");
     }
 }

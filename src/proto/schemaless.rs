@@ -2,95 +2,152 @@
 //! number and wire type, and the readings the wire type allows. Never
 //! presented as a schema decode (it goes in `fields`, not `json`).
 
+use super::budget::{schemaless_cost, RenderBudget, MAX_NESTING};
 use super::wire::{self, Value, WireType};
 use base64::Engine;
 use serde_json::{json, Value as Json};
 
-/// Nesting deeper than this is shown as bytes.
-const MAX_DEPTH: usize = 32;
-/// Fields listed per message at most.
-const MAX_FIELDS: usize = 10_000;
-
-/// Decodes `b` as a message of unknown type. `Err` when it is not a
-/// well-formed protobuf message (with how far it got).
+/// Decodes `b` as a message of unknown type, within the default budget.
+/// `Err` when it is not a well-formed protobuf message (with how far it got).
 pub fn decode(b: &[u8]) -> Result<Json, String> {
-    fields(b, 0).map(Json::Array)
+    decode_within(b, &mut RenderBudget::new(super::budget::DEFAULT_RENDER_BYTES)).map(|(j, _)| j)
 }
 
-fn fields(b: &[u8], depth: usize) -> Result<Vec<Json>, String> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    let mut groups: Vec<(u32, Vec<Json>)> = Vec::new();
-    while at < b.len() {
-        let start = at;
-        let (number, wt, value) = wire::field(b, &mut at)
-            .ok_or_else(|| format!("not a protobuf message: malformed field at byte {start}"))?;
-        if number == 0 {
-            return Err(format!("not a protobuf message: field number 0 at byte {start}"));
-        }
-        if out.len() >= MAX_FIELDS {
-            return Err(format!("more than {MAX_FIELDS} fields"));
-        }
-        let item = match (wt, value) {
-            (WireType::StartGroup, _) => {
-                groups.push((number, std::mem::take(&mut out)));
-                continue;
+/// Decodes `b` spending from `budget`; the second value says where the
+/// output was cut when the budget ran out.
+pub fn decode_within(b: &[u8], budget: &mut RenderBudget) -> Result<(Json, Option<String>), String> {
+    let mut walk = Walk { budget, cut: false };
+    let (fields, stopped_at) = walk.fields(b, 0)?;
+    let marker = stopped_at.map(|at| walk.budget.truncated(at, b.len()));
+    Ok((Json::Array(fields), marker))
+}
+
+/// One decode: the budget, and whether it ran out (every level then stops).
+struct Walk<'b> {
+    budget: &'b mut RenderBudget,
+    cut: bool,
+}
+
+impl Walk<'_> {
+    /// The fields of `b`, and the byte where they stop when the budget ran out.
+    fn fields(&mut self, b: &[u8], depth: usize) -> Result<(Vec<Json>, Option<usize>), String> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        let mut groups: Vec<(u32, Vec<Json>)> = Vec::new();
+        while at < b.len() {
+            let start = at;
+            let (number, wt, value) = wire::field(b, &mut at)
+                .ok_or_else(|| format!("not a protobuf message: malformed field at byte {start}"))?;
+            if number == 0 {
+                return Err(format!("not a protobuf message: field number 0 at byte {start}"));
             }
-            (WireType::EndGroup, _) => {
-                let (open, outer) = groups.pop().ok_or_else(|| format!("end of group {number} without its start"))?;
-                if open != number {
-                    return Err(format!("group {open} closed as {number}"));
+            let item = match (wt, value) {
+                (WireType::StartGroup, _) if depth + groups.len() >= MAX_NESTING => {
+                    at = skip_group(b, at, number).ok_or_else(|| format!("group {number} never closed"))?;
+                    json!({"field": number, "wire_type": "group", "length": at - start,
+                        "not_decoded": format!("groups nested deeper than {MAX_NESTING} levels")})
                 }
-                let inner = std::mem::replace(&mut out, outer);
-                json!({"field": number, "wire_type": "group", "fields": inner})
+                (WireType::StartGroup, _) => {
+                    groups.push((number, std::mem::take(&mut out)));
+                    continue;
+                }
+                (WireType::EndGroup, _) => {
+                    let (open, outer) =
+                        groups.pop().ok_or_else(|| format!("end of group {number} without its start"))?;
+                    if open != number {
+                        return Err(format!("group {open} closed as {number}"));
+                    }
+                    let inner = std::mem::replace(&mut out, outer);
+                    json!({"field": number, "wire_type": "group", "fields": inner})
+                }
+                (_, Value::Len(v)) => self.len_field(number, v, depth)?,
+                (_, Value::Varint(v)) => json!({
+                    "field": number, "wire_type": "varint",
+                    "unsigned": v.to_string(), "signed": (v as i64).to_string(), "zigzag": zigzag(v).to_string(),
+                }),
+                (_, Value::Fixed64(v)) => json!({
+                    "field": number, "wire_type": "fixed64",
+                    "unsigned": v.to_string(), "signed": (v as i64).to_string(), "double": finite(f64::from_bits(v)),
+                }),
+                (_, Value::Fixed32(v)) => json!({
+                    "field": number, "wire_type": "fixed32",
+                    "unsigned": v, "signed": v as i32, "float": finite(f64::from(f32::from_bits(v))),
+                }),
+                (_, Value::Group) => continue,
+            };
+            if self.cut || !self.budget.spend(schemaless_cost(0)) {
+                self.cut = true;
+                // Groups left open by the cut are shown as far as they got.
+                while let Some((number, outer)) = groups.pop() {
+                    let inner = std::mem::replace(&mut out, outer);
+                    out.push(json!({"field": number, "wire_type": "group", "fields": inner}));
+                }
+                if matches!(item.get("message"), Some(Json::Array(a)) if !a.is_empty()) {
+                    out.push(item);
+                }
+                return Ok((out, Some(start)));
             }
-            (_, Value::Varint(v)) => json!({
-                "field": number, "wire_type": "varint",
-                "unsigned": v.to_string(), "signed": (v as i64).to_string(), "zigzag": zigzag(v).to_string(),
-            }),
-            (_, Value::Fixed64(v)) => json!({
-                "field": number, "wire_type": "fixed64",
-                "unsigned": v.to_string(), "signed": (v as i64).to_string(), "double": finite(f64::from_bits(v)),
-            }),
-            (_, Value::Fixed32(v)) => json!({
-                "field": number, "wire_type": "fixed32",
-                "unsigned": v, "signed": v as i32, "float": finite(f64::from(f32::from_bits(v))),
-            }),
-            (_, Value::Len(v)) => len_field(number, v, depth),
-            (_, Value::Group) => continue,
-        };
-        out.push(item);
+            out.push(item);
+        }
+        if let Some((open, _)) = groups.last() {
+            return Err(format!("group {open} never closed"));
+        }
+        Ok((out, None))
     }
-    if let Some((open, _)) = groups.last() {
-        return Err(format!("group {open} never closed"));
+
+    /// A length-delimited field: a nested message when it parses completely
+    /// and plausibly, else text when it is UTF-8, else bytes.
+    fn len_field(&mut self, number: u32, v: &[u8], depth: usize) -> Result<Json, String> {
+        let text = std::str::from_utf8(v).ok();
+        let printable = text
+            .is_some_and(|t| !t.is_empty() && t.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')));
+        if !printable && !v.is_empty() && depth + 1 < MAX_NESTING {
+            let before = self.budget.left();
+            match self.fields(v, depth + 1) {
+                Ok((inner, _)) if !inner.is_empty() => {
+                    return Ok(json!({"field": number, "wire_type": "len", "length": v.len(), "message": inner}));
+                }
+                // Not a message after all: what the attempt spent is not spent.
+                _ if !self.cut => self.budget.restore(before),
+                _ => {}
+            }
+        }
+        if !self.budget.spend(schemaless_cost(v.len())) {
+            self.cut = true;
+            return Ok(json!({"field": number, "wire_type": "len", "length": v.len()}));
+        }
+        if let Some(t) = text {
+            return Ok(json!({"field": number, "wire_type": "len", "length": v.len(), "string": t}));
+        }
+        let mut j = json!({"field": number, "wire_type": "len", "length": v.len(), "bytes": base64::engine::general_purpose::STANDARD.encode(v)});
+        // The reading costs a number per byte at worst: only when paid for.
+        let readings = v.iter().filter(|x| **x & 0x80 == 0).count();
+        if let Some(packed) = packed_varints(v).filter(|_| self.budget.spend(readings.saturating_mul(64))) {
+            // Repeated numbers are packed this way; show the reading, as a reading.
+            if let Some(o) = j.as_object_mut() {
+                o.insert("as_packed_varints".into(), json!(packed));
+            }
+        }
+        Ok(j)
     }
-    Ok(out)
 }
 
-/// A length-delimited field: a nested message when it parses completely
-/// and plausibly, else text when it is UTF-8, else bytes.
-fn len_field(number: u32, v: &[u8], depth: usize) -> Json {
-    let text = std::str::from_utf8(v).ok();
-    let printable =
-        text.is_some_and(|t| !t.is_empty() && t.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')));
-    if !printable && !v.is_empty() && depth < MAX_DEPTH {
-        if let Ok(inner) = fields(v, depth + 1) {
-            if !inner.is_empty() {
-                return json!({"field": number, "wire_type": "len", "length": v.len(), "message": inner});
+/// Where the group `number` whose start marker ends at `at` ends (just past
+/// its end marker), counting nested groups without descending into them.
+fn skip_group(b: &[u8], mut at: usize, number: u32) -> Option<usize> {
+    let mut open: Vec<u32> = vec![number];
+    while let Some(&top) = open.last() {
+        let (n, wt, _) = wire::field(b, &mut at)?;
+        match wt {
+            WireType::StartGroup => open.push(n),
+            WireType::EndGroup if n == top => {
+                open.pop();
             }
+            WireType::EndGroup => return None,
+            _ => {}
         }
     }
-    if let Some(t) = text {
-        return json!({"field": number, "wire_type": "len", "length": v.len(), "string": t});
-    }
-    let mut j = json!({"field": number, "wire_type": "len", "length": v.len(), "bytes": base64::engine::general_purpose::STANDARD.encode(v)});
-    if let Some(packed) = packed_varints(v) {
-        // Repeated numbers are packed this way; show the reading, as a reading.
-        if let Some(o) = j.as_object_mut() {
-            o.insert("as_packed_varints".into(), json!(packed));
-        }
-    }
-    j
+    Some(at)
 }
 
 fn packed_varints(v: &[u8]) -> Option<Vec<String>> {

@@ -81,27 +81,27 @@ const MAX_FRAME: usize = 16_384;
 const HEADER_TABLE_SIZE: u16 = 1;
 const INITIAL_WINDOW_SIZE: u16 = 4;
 
-fn start() -> Timestamp {
+pub(crate) fn start() -> Timestamp {
     Timestamp(1_764_000_000 * 1_000_000_000)
 }
 
-fn server() -> SocketAddr {
+pub(crate) fn server() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 50051)
 }
 
-fn hostile_client() -> SocketAddr {
+pub(crate) fn hostile_client() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 66)), 40066)
 }
 
 /// `bytes` sent by `side` in segments of at most 32,000 bytes.
-fn send_all(conv: &mut Conversation, side: Side, bytes: &[u8]) {
+pub(crate) fn send_all(conv: &mut Conversation, side: Side, bytes: &[u8]) {
     for chunk in bytes.chunks(SEGMENT) {
         conv.send(side, chunk);
     }
 }
 
 /// A header block as HEADERS plus as many CONTINUATIONs as the 16 KiB frame size needs.
-fn header_frames(stream_id: u32, block: &[u8], end_stream: bool) -> Vec<u8> {
+pub(crate) fn header_frames(stream_id: u32, block: &[u8], end_stream: bool) -> Vec<u8> {
     let mut chunks = block.chunks(MAX_FRAME).peekable();
     let mut out = Vec::with_capacity(block.len() + 64);
     let mut first = true;
@@ -121,7 +121,17 @@ fn header_frames(stream_id: u32, block: &[u8], end_stream: bool) -> Vec<u8> {
 /// Handshake, preface and both SETTINGS (with their ACKs); `server_settings`
 /// is what the server announces.
 pub fn open_h2(client: SocketAddr, at: Timestamp, server_settings: &[(u16, u32)]) -> Conversation {
-    let mut conv = Conversation::new(client, server(), at);
+    open_h2_to(client, server(), at, server_settings)
+}
+
+/// [`open_h2`] to another server.
+pub fn open_h2_to(
+    client: SocketAddr,
+    server: SocketAddr,
+    at: Timestamp,
+    server_settings: &[(u16, u32)],
+) -> Conversation {
+    let mut conv = Conversation::new(client, server, at);
     conv.handshake();
     let mut hello = h::PREFACE.to_vec();
     hello.extend(h::settings(&[]));
@@ -134,7 +144,7 @@ pub fn open_h2(client: SocketAddr, at: Timestamp, server_settings: &[(u16, u32)]
 }
 
 /// The server's answer to stream `sid`: headers, one message, grpc-status `status`.
-fn respond(conv: &mut Conversation, sid: u32, status: u32) {
+pub(crate) fn respond(conv: &mut Conversation, sid: u32, status: u32) {
     let mut out = h::frame(kind::HEADERS, END_HEADERS, sid, &h::response_block());
     out.extend(h::frame(kind::DATA, 0, sid, &h::grpc_message(false, b"\x08\x01")));
     out.extend(h::frame(kind::HEADERS, END_HEADERS | END_STREAM, sid, &h::trailers_block(status)));
@@ -142,7 +152,7 @@ fn respond(conv: &mut Conversation, sid: u32, status: u32) {
 }
 
 /// A complete request on stream `sid` with one small message.
-fn request(sid: u32, path: &str) -> Vec<u8> {
+pub(crate) fn request(sid: u32, path: &str) -> Vec<u8> {
     let mut out = h::frame(kind::HEADERS, END_HEADERS, sid, &h::request_block(path, &[]));
     out.extend(h::frame(kind::DATA, END_STREAM, sid, &h::grpc_message(false, b"\x08\x01")));
     out
@@ -150,7 +160,7 @@ fn request(sid: u32, path: &str) -> Vec<u8> {
 
 /// A request on stream 1 whose header block is `block` (split into
 /// CONTINUATIONs as needed), then one empty message.
-fn request_with_block(conv: &mut Conversation, block: &[u8]) {
+pub(crate) fn request_with_block(conv: &mut Conversation, block: &[u8]) {
     let mut out = header_frames(1, block, false);
     out.extend(h::frame(kind::DATA, END_STREAM, 1, &h::grpc_message(false, b"")));
     send_all(conv, Side::Client, &out);
@@ -158,7 +168,7 @@ fn request_with_block(conv: &mut Conversation, block: &[u8]) {
 
 /// Wraps the hostile conversation in the well-behaved call: the good call's
 /// request comes before the hostile traffic, its response after.
-fn around(hostile: Conversation) -> Vec<u8> {
+pub(crate) fn around(hostile: Conversation) -> Vec<u8> {
     let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
     let mut good = open_h2(client, start(), &[]);
     good.send(Side::Client, &request(1, GOOD_METHOD));
@@ -176,14 +186,14 @@ fn around(hostile: Conversation) -> Vec<u8> {
     gzip(&pcap.finish())
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     // Writing to a Vec cannot fail.
     let _ = gz.write_all(bytes);
     gz.finish().unwrap_or_default()
 }
 
-fn hostile_conn(server_settings: &[(u16, u32)]) -> Conversation {
+pub(crate) fn hostile_conn(server_settings: &[(u16, u32)]) -> Conversation {
     open_h2(hostile_client(), start().add_nanos(10_000_000), server_settings)
 }
 

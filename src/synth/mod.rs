@@ -6,6 +6,7 @@
 
 pub mod adversarial;
 pub mod h2;
+pub mod hostile;
 pub mod replay;
 
 use crate::capture::pcap_format::{encode_global_header, encode_record_header};
@@ -203,6 +204,12 @@ impl Conversation {
     /// `side` sends RST.
     pub fn rst(&mut self, side: Side) -> &mut Self {
         let seq = self.next_seq(side);
+        self.emit(side, seq, 0, TcpFlags { rst: true, ..Default::default() }, &[]);
+        self
+    }
+
+    /// `side` sends RST with sequence number `seq` (a forged or stale one).
+    pub fn rst_at(&mut self, side: Side, seq: u32) -> &mut Self {
         self.emit(side, seq, 0, TcpFlags { rst: true, ..Default::default() }, &[]);
         self
     }

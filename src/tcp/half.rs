@@ -43,6 +43,9 @@ pub struct HalfStats {
     /// Retransmissions whose bytes differ from the copy already taken (the
     /// first copy is kept, as the Linux receiver keeps it).
     pub retransmit_conflicts: u64,
+    /// RSTs whose sequence number lies outside the receiver's window: a
+    /// TCP stack ignores them (RFC 9293 §3.10.7.2), and so do we.
+    pub rst_outside_window: u64,
 }
 
 /// A piece of the stream waiting ahead of a hole.
@@ -86,6 +89,10 @@ pub(crate) struct HalfStream {
     peer_acked: u64,
     /// The last pieces delivered: (offset, length, hash of the bytes).
     recent: VecDeque<(u64, usize, u64)>,
+    /// The receive window this direction's sender last advertised (unscaled).
+    pub window: u16,
+    /// Its SYN was seen, with this window scale option (if any).
+    pub syn_scale: Option<Option<u8>>,
     pub stats: HalfStats,
 }
 
@@ -97,6 +104,11 @@ fn digest(b: &[u8]) -> u64 {
 }
 
 impl HalfStream {
+    /// The sequence number of the next byte expected, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        Some(self.base?.wrapping_add(self.next as u32))
+    }
+
     /// Offset 0 is the byte after the SYN.
     pub fn set_syn(&mut self, isn: u32) {
         if self.base.is_none() {

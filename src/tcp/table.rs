@@ -509,12 +509,22 @@ impl Conn {
             if seg.checksum == crate::net::Checksum::Bad {
                 h.stats.bad_checksums += 1;
             }
+            h.window = seg.window;
+            if seg.flags.syn {
+                h.syn_scale = Some(seg.window_scale);
+            }
         }
         let control = seg.flags.syn || seg.flags.fin || seg.flags.rst;
         if seg.flags.syn {
             self.syn(ts, dir, seg);
         }
         if seg.flags.rst {
+            if self.rst_outside_window(dir, seg.seq) {
+                if let Some(h) = self.halves.get_mut(dir.index()) {
+                    h.stats.rst_outside_window += 1;
+                }
+                return;
+            }
             self.reset(ts, packet, dir, seg.flags, out);
             return;
         }
@@ -552,6 +562,29 @@ impl Conn {
         if seg.flags.fin {
             self.fin(ts, dir, out);
         }
+    }
+
+    /// Whether an RST from `dir` with sequence number `seq` lies outside
+    /// the receiver's window around the next byte expected (RFC 9293
+    /// §3.10.7.2). An observer's "next" may lag or lead the receiver's, so
+    /// the window counts both ways; with the sender's position unknown
+    /// (no SYN, no byte yet), every RST counts.
+    fn rst_outside_window(&self, dir: Dir, seq: u32) -> bool {
+        let (Some(sender), Some(receiver)) = (self.halves.get(dir.index()), self.halves.get(dir.other().index()))
+        else {
+            return false;
+        };
+        let Some(expected) = sender.next_seq() else { return false };
+        // Scaling applies when both SYNs carried the option; unknown
+        // without both SYNs: then the largest scale is assumed.
+        let scale = match (sender.syn_scale, receiver.syn_scale) {
+            (Some(Some(_)), Some(Some(r))) => u32::from(r),
+            (Some(_), Some(_)) => 0,
+            _ => 14,
+        };
+        let window = (u64::from(receiver.window.max(1)) << scale).max(u64::from(u16::MAX));
+        let distance = i64::from(seq.wrapping_sub(expected) as i32).unsigned_abs();
+        distance > window
     }
 
     fn syn(&mut self, ts: Timestamp, dir: Dir, seg: &Segment) {

@@ -70,9 +70,10 @@ fn add_block(t: &mut Tree, parent: usize, title: &str, block: &HeaderBlock) {
 }
 
 fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, request: bool, dec: &Decoder) {
-    let types = call.resolved_method().and_then(|(p, _)| dec.schema.method(&p));
-    let desc = types.map(|(a, b)| if request { a } else { b });
-    let type_name = desc.as_ref().map_or("no schema".to_string(), |d| d.full_name().to_string());
+    let types = dec.method_types(call);
+    let source = types.as_ref().and_then(|(_, _, s)| s.as_ref()).map(|s| format!(" ({s})")).unwrap_or_default();
+    let desc = types.map(|(a, b, _)| if request { a } else { b });
+    let type_name = desc.as_ref().map_or("no schema".to_string(), |d| format!("{}{source}", d.full_name()));
     let mut label = format!("#{} {type_name}: {} bytes", i + 1, m.length);
     if m.compressed {
         label.push_str(" (compressed)");
@@ -213,7 +214,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
         add_block(&mut t, root, if call.trailers_only { "trailers (Trailers-Only)" } else { titles[2] }, b);
     }
     if let Some(d) = call.status_details() {
-        match dec.schema.status_details(&d) {
+        match dec.schema_for(call.server).status_details(&d) {
             Ok(v) => {
                 let id = t.add(Some(root), "status details (google.rpc.Status)", Tone::Heading, None);
                 if let serde_json::Value::Object(m) = v {

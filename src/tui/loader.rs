@@ -106,7 +106,7 @@ impl Sink for ToUi {
     fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
         let msg = match ev {
             GrpcEvent::Finished(c) => Msg::Call(c),
-            GrpcEvent::Schema(files) => Msg::Schema(files),
+            GrpcEvent::Schema { server, files } => Msg::Schema(server, files),
             GrpcEvent::Started { .. } => return CONTINUE,
         };
         self.deliver(msg)

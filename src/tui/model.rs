@@ -79,7 +79,7 @@ pub enum Msg {
     /// A finished connection.
     Conn(Box<ConnReport>),
     /// FileDescriptorProtos learned from reflection traffic.
-    Schema(Vec<bytes::Bytes>),
+    Schema(std::net::SocketAddr, Vec<bytes::Bytes>),
     /// Bytes read so far and the file's size.
     Progress(u64, Option<u64>),
     /// Live capture counters.
@@ -183,8 +183,8 @@ impl Model {
                 self.conns.insert(at, *c);
                 self.channels_stale = true;
             }
-            Msg::Schema(files) => {
-                self.decoder.schema.learn(&files);
+            Msg::Schema(server, files) => {
+                self.decoder.learn(server, &files);
                 self.resolver.refresh(&self.decoder);
             }
             Msg::Progress(read, total) => self.progress = (read, total),

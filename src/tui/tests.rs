@@ -24,8 +24,7 @@ pub fn app_for(fixture: &str) -> App {
         Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
     let cap = FileCapture::open(&root().join("fixtures").join(fixture)).unwrap();
     let msgs = loader::collect(cap, PipelineConfig::new());
-    let mut app =
-        App::new(Model::new(fixture.to_string(), false, Decoder { schema, max_decompressed: 1 << 20, redact: None }));
+    let mut app = App::new(Model::new(fixture.to_string(), false, Decoder::new(schema, 1 << 20, None, 1 << 20)));
     app.absorb(msgs);
     app
 }
@@ -306,8 +305,7 @@ fn redaction_reaches_every_tree_and_byte_pane() {
         Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
     let cap = FileCapture::open(&root().join("fixtures/metadata.pcap")).unwrap();
     let cfg = PipelineConfig { redact: Some(redact.clone()), ..PipelineConfig::new() };
-    let mut app =
-        App::new(Model::new("m".into(), false, Decoder { schema, max_decompressed: 1 << 20, redact: Some(redact) }));
+    let mut app = App::new(Model::new("m".into(), false, Decoder::new(schema, 1 << 20, Some(redact), 1 << 20)));
     app.absorb(loader::collect(cap, cfg));
     let secrets: [&[u8]; 2] = [b"acme corp", b"Part meta-0"];
     let leaks = |t: &super::tree::Tree| {

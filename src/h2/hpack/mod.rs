@@ -127,6 +127,9 @@ pub struct DecodedBlock {
     pub dropped: usize,
     /// Header list size by RFC 7541 §4.1 (names + values + 32 per field).
     pub list_size: usize,
+    /// What the kept fields cost in memory: names, values and
+    /// [`FIELD_MEMORY`] each (what --max-open-headers counts).
+    pub kept_memory: usize,
     /// Why decoding stopped early, if it did.
     pub error: Option<BlockError>,
 }
@@ -215,6 +218,11 @@ impl std::fmt::Display for BlockError {
         write!(f, "HPACK decoding error at byte {} of the block: {}", self.at, self.error)
     }
 }
+
+/// Memory one kept header field takes beyond its name and value: the
+/// decoded field, the exchange's copy and the call's (measured on
+/// header_amplification.pcap.gz).
+pub const FIELD_MEMORY: usize = 256;
 
 /// Memory limits of the decoder.
 #[derive(Debug, Clone, Copy)]
@@ -325,6 +333,13 @@ impl Decoder {
 
     /// Decodes a complete header block.
     pub fn decode(&mut self, block: &Bytes) -> DecodedBlock {
+        self.decode_keeping(block, usize::MAX)
+    }
+
+    /// Decodes a complete header block, keeping fields while the list is
+    /// within --max-header-list and their memory within `memory` bytes;
+    /// the rest are decoded (the table needs them) and counted, not kept.
+    pub fn decode_keeping(&mut self, block: &Bytes, memory: usize) -> DecodedBlock {
         let mut out = DecodedBlock::default();
         let mut at = 0usize;
         while at < block.len() {
@@ -340,9 +355,12 @@ impl Decoder {
                         + f.value.as_ref().map_or(0, |v| v.len())
                         + table::ENTRY_OVERHEAD;
                     out.list_size = out.list_size.saturating_add(size);
-                    if out.list_size > self.limits.max_header_list {
+                    let cost = size - table::ENTRY_OVERHEAD + FIELD_MEMORY;
+                    if out.list_size > self.limits.max_header_list || out.kept_memory + cost > memory || out.dropped > 0
+                    {
                         out.dropped += 1;
                     } else {
+                        out.kept_memory += cost;
                         out.fields.push(f);
                     }
                 }
