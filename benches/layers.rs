@@ -94,7 +94,7 @@ fn capture_and_tcp(c: &mut Criterion) {
                 let payload = p.data.slice(seg.payload.clone());
                 Some((p.ts, p.number, seg, payload))
             }
-            Decoded::Skipped(_) => None,
+            _ => None,
         })
         .collect();
     let mut g = c.benchmark_group("tcp");

@@ -168,5 +168,34 @@ fn main() {
     for (i, f) in docs.split("--filter '").skip(1).filter_map(|rest| rest.split('\'').next()).enumerate() {
         write(&corpus.join("filter_expression"), &format!("docs-{i}"), f.as_bytes());
     }
+    structured_seeds(&corpus);
     println!("corpora written to {}", corpus.display());
+}
+
+/// Programs for the structure-aware targets (src/fuzzing.rs describes the
+/// ops): the shapes of the hostile captures of issue 18, small.
+fn structured_seeds(corpus: &Path) {
+    let pb = corpus.join("protobuf_structured");
+    let mut groups = [6u8, 1].repeat(300);
+    groups.extend([0u8, 2, 0, 0, 0, 7]);
+    groups.extend([7u8, 0].repeat(300));
+    write(&pb, "deep_groups", &groups);
+    write(
+        &pb,
+        "deep_any",
+        &[[0u8, 1, 0, 0, 0, 3].to_vec(), [8u8, 3].repeat(60), vec![3, 1, 4, b'd', b'e', b'e', b'p']].concat(),
+    );
+    write(&pb, "deep_messages", &[[4u8, 5].repeat(200), vec![0, 1, 0, 0, 0, 9]].concat());
+    write(&pb, "packed", &[9u8, 1, 255, 0, 2, 0, 0, 1, 0, 3, 3, 3, b'a', b'b', b'c']);
+    let hp = corpus.join("hpack_structured");
+    let mut amplify = vec![0u8, 1, b'a', 1, b'b', 1, 0];
+    amplify.extend([2u8, 255].repeat(8));
+    amplify.push(4);
+    write(&hp, "amplify", &amplify);
+    write(&hp, "size_updates", &[3, 0, 0, 3, 16, 0, 0, 4, b'x', 3, b'y', b'y', b'y', 1, 0, 4, 6, 1, 6, 3, 4]);
+    write(
+        &hp,
+        "evictions",
+        &[[0u8, 3, b'k', b'e', b'y', 200].to_vec(), vec![b'v'; 200], vec![1, 0, 1, 1, 4]].concat().repeat(30),
+    );
 }

@@ -15,6 +15,9 @@ use crate::grpc::message::{decompress, Assembler, Codec};
 use crate::grpc::MessageLimits;
 use crate::h2::{hpack, H2Config, H2Conn};
 use crate::net::{Segment, TcpFlags};
+use crate::output::calls::CallsPrinter;
+use crate::output::frames::{FrameSelection, FramesPrinter};
+use crate::output::Format;
 use crate::tcp::{Dir, FlowTable, TcpConfig};
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -48,7 +51,9 @@ impl<'a> Reader<'a> {
 }
 
 /// A whole capture file (pcap, pcapng, compressed or not) through the whole
-/// pipeline into `stats`.
+/// pipeline into `stats`, then into `calls -v` and `frames -v` as text,
+/// whose every line must be free of control characters (a capture must not
+/// reach the terminal).
 pub fn capture_file(data: &[u8]) {
     let Ok((packets, _warnings)) = crate::capture::file::packets_from_bytes(data) else { return };
     let mut p = Pipeline::new(PipelineConfig::new(), Stats::default());
@@ -58,6 +63,40 @@ pub fn capture_file(data: &[u8]) {
     }
     p.finish();
     let _ = p.sink.hops.report();
+
+    let calls = CallsPrinter::new(Vec::new(), Format::Text, true, false, true, text_decoder());
+    let mut printer = run_into(&packets, calls);
+    printer.flush();
+    no_control_characters(&printer.into_inner());
+    let frames = FramesPrinter::new(Vec::new(), Format::Text, true, FrameSelection::default());
+    no_control_characters(&run_into(&packets, frames).into_inner());
+}
+
+/// The pipeline over `packets` into `sink`, which is handed back.
+fn run_into<S: crate::analysis::Sink>(packets: &[crate::capture::Packet], sink: S) -> S {
+    let mut p = Pipeline::new(PipelineConfig::new(), sink);
+    for pkt in packets {
+        if p.packet(pkt).is_break() {
+            break;
+        }
+    }
+    p.finish();
+    p.sink
+}
+
+/// A decoder with the built-in schemas, compiled once per process.
+fn text_decoder() -> crate::present::Decoder {
+    static SCHEMA: std::sync::OnceLock<crate::proto::Schema> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(crate::proto::Schema::builtin).clone();
+    crate::present::Decoder::new(schema, 1 << 20, None, 1 << 20)
+}
+
+/// The invariant of every text printer: only newlines end lines, nothing
+/// else below 0x20, no DEL, no C1 control.
+fn no_control_characters(out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    let bad = text.lines().find(|l| l.chars().any(char::is_control));
+    assert!(bad.is_none(), "a control character reached text output: {bad:?}");
 }
 
 /// Arbitrary TCP segments into a small flow table. Each record is
@@ -74,6 +113,7 @@ pub fn tcp_segments(data: &[u8]) {
         ..TcpConfig::default()
     };
     let mut table = FlowTable::new(cfg);
+    let mut tiles = Tiling::default();
     let mut events = Vec::new();
     let mut r = Reader(data);
     let mut now = Timestamp::from_parts(1_700_000_000, 0);
@@ -101,9 +141,51 @@ pub fn tcp_segments(data: &[u8]) {
         now = now.add_nanos(i64::from(step) * 50_000_000);
         packet += 1;
         table.segment(now, packet, &seg, payload, &mut events);
+        tiles.check(&events);
         events.clear();
     }
     table.finish(&mut events);
+    tiles.check(&events);
+}
+
+/// The TCP layer's promise to the layers above, checked on every event: in
+/// each direction, data and gap events tile the stream (each starts where
+/// the last ended), and at the end the bytes and gap bytes it counted are
+/// exactly what it delivered.
+#[derive(Default)]
+struct Tiling {
+    /// (connection, direction) -> (next offset, data bytes, gap bytes).
+    next: ahash::AHashMap<(crate::tcp::ConnId, usize), (u64, u64, u64)>,
+}
+
+impl Tiling {
+    fn check(&mut self, events: &[crate::tcp::StreamEvent]) {
+        use crate::tcp::StreamEvent;
+        for ev in events {
+            match ev {
+                StreamEvent::Data { conn, dir, offset, data, .. } => {
+                    let at = self.next.entry((*conn, dir.index())).or_default();
+                    assert_eq!(*offset, at.0, "data of {conn} {dir:?} does not start where the stream stands");
+                    at.0 += data.len() as u64;
+                    at.1 += data.len() as u64;
+                }
+                StreamEvent::Gap { conn, dir, offset, len, .. } => {
+                    let at = self.next.entry((*conn, dir.index())).or_default();
+                    assert_eq!(*offset, at.0, "a gap of {conn} {dir:?} does not start where the stream stands");
+                    at.0 += len;
+                    at.2 += len;
+                }
+                StreamEvent::Finished(s) => {
+                    for (i, d) in s.dirs.iter().enumerate() {
+                        let (end, bytes, gaps) = self.next.remove(&(s.id, i)).unwrap_or_default();
+                        assert_eq!((d.bytes, d.gap_bytes), (bytes, gaps), "{} dir {i}: counted vs delivered", s.id);
+                        assert_eq!(bytes + gaps, end, "{} dir {i}: bytes + gap bytes = final offset", s.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The flags byte of a `tcp_segments` record: FIN, SYN, RST, PSH, ACK from
@@ -230,6 +312,164 @@ pub fn filter_expression(data: &[u8]) {
     }
 }
 
+/// Structure-aware protobuf: the bytes are a program that builds a message
+/// (so the fuzzer reaches depth and amplification that random bytes
+/// rarely do), decoded without a schema and as google.rpc.Status. One op
+/// per byte: `0 n v` varint, `1 n` fixed32, `2 n` fixed64, `3 n len bytes`
+/// string, `4 n` open a nested message, `5` close it, `6 n` start a group,
+/// `7` end it, `8` open an Any of an Any, `9 n count` a packed field of
+/// `count`*256 zeros; what is open at the end is closed.
+pub fn protobuf_structured(data: &[u8]) {
+    let message = build_protobuf(data);
+    let mut budget = crate::proto::budget::RenderBudget::new(1 << 20);
+    if let Ok((json, _)) = crate::proto::schemaless::decode_within(&message, &mut budget) {
+        assert!(json_depth(&json) <= 4 * crate::proto::budget::MAX_NESTING + 8, "schemaless JSON too deep");
+    }
+    let schema = crate::proto::Schema::builtin();
+    if let Ok(json) = schema.status_details(&message) {
+        assert!(json_depth(&json) <= 8 * crate::proto::budget::MAX_NESTING + 16, "status JSON too deep");
+    }
+}
+
+/// The message [`protobuf_structured`]'s program builds.
+pub fn build_protobuf(data: &[u8]) -> Vec<u8> {
+    use crate::proto::wire::emit_varint;
+    let tag = |n: u8, wt: u64| emit_varint(u64::from(n % 31 + 1) << 3 | wt);
+    let len_field = |n: u8, body: &[u8]| [tag(n, 2), emit_varint(body.len() as u64), body.to_vec()].concat();
+    // Open frames: (field number, bytes so far, is an Any wrapper).
+    let mut stack: Vec<(u8, Vec<u8>, bool)> = vec![(0, Vec::new(), false)];
+    let mut groups: Vec<u8> = Vec::new();
+    let mut r = Reader(data);
+    let close = |stack: &mut Vec<(u8, Vec<u8>, bool)>| {
+        if stack.len() > 1 {
+            if let Some((n, body, any)) = stack.pop() {
+                let field = if any {
+                    let url = b"type.googleapis.com/google.protobuf.Any";
+                    let packed = [len_field(0, url), len_field(1, &body)].concat();
+                    len_field(2, &packed)
+                } else {
+                    len_field(n, &body)
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.1.extend(field);
+                }
+            }
+        }
+    };
+    while let Some(op) = r.u8() {
+        let n = r.u8().unwrap_or(1);
+        let Some(top) = stack.last_mut() else { break };
+        match op % 10 {
+            0 => {
+                let v = r.u32().unwrap_or(0);
+                top.1.extend([tag(n, 0), emit_varint(u64::from(v))].concat());
+            }
+            1 => top.1.extend([tag(n, 5), vec![1, 2, 3, 4]].concat()),
+            2 => top.1.extend([tag(n, 1), vec![0; 8]].concat()),
+            3 => {
+                let len = usize::from(r.u8().unwrap_or(0));
+                top.1.extend(len_field(n, r.take(len)));
+            }
+            4 => stack.push((n, Vec::new(), false)),
+            5 => close(&mut stack),
+            6 => {
+                top.1.extend(tag(n, 3));
+                groups.push(n);
+            }
+            7 => {
+                if let Some(g) = groups.pop() {
+                    top.1.extend(tag(g, 4));
+                }
+            }
+            8 => stack.push((n, Vec::new(), true)),
+            _ => {
+                let count = usize::from(r.u8().unwrap_or(1)) * 256;
+                top.1.extend(len_field(n, &vec![0; count]));
+            }
+        }
+    }
+    while stack.len() > 1 {
+        close(&mut stack);
+    }
+    let mut out = stack.pop().map(|(_, b, _)| b).unwrap_or_default();
+    while let Some(g) = groups.pop() {
+        out.extend(tag(g, 4));
+    }
+    out
+}
+
+/// Nesting depth of a JSON value, counted without recursion.
+fn json_depth(v: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            serde_json::Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Structure-aware HPACK: the bytes are a program that builds header
+/// blocks against one decoder, so that insertions, references and size
+/// updates line up as an attacker's would. Ops: `0 nlen name vlen value`
+/// literal with indexing, `1 i` a dynamic reference (62 + i % 64), `2 k`
+/// the last field again k*16 times, `3 size u16` a size update, `4` end
+/// the block, `5 nlen name vlen value` never-indexed literal, `6 i` a
+/// static reference. After each block the decoder's limits must hold.
+pub fn hpack_structured(data: &[u8]) {
+    use crate::h2::hpack::{emit_integer, emit_string};
+    let limits = hpack::Limits { max_table_size: 4096, max_header_list: 16 * 1024 };
+    let mut dec = hpack::Decoder::new(true, limits);
+    let mut r = Reader(data);
+    let mut block = Vec::new();
+    let mut last = Vec::new();
+    let decode = |dec: &mut hpack::Decoder, block: &mut Vec<u8>| {
+        let out = dec.decode(&Bytes::from(std::mem::take(block)));
+        let kept: usize = out
+            .fields
+            .iter()
+            .map(|f| f.name.as_ref().map_or(0, |n| n.len()) + f.value.as_ref().map_or(0, |v| v.len()) + 32)
+            .sum();
+        assert!(kept <= limits.max_header_list, "{kept} bytes kept past the header list limit");
+        assert!(dec.table.size() <= limits.max_table_size, "the table outgrew its limit");
+    };
+    while let Some(op) = r.u8() {
+        let field = match op % 7 {
+            0 | 5 => {
+                let name_len = usize::from(r.u8().unwrap_or(0) % 32);
+                let name = r.take(name_len).to_vec();
+                let value_len = usize::from(r.u8().unwrap_or(0));
+                let value = r.take(value_len).to_vec();
+                let first = if op % 7 == 0 { 0x40 } else { 0x10 };
+                [vec![first], emit_string(&name), emit_string(&value)].concat()
+            }
+            1 => emit_integer(7, 0x80, 62 + u64::from(r.u8().unwrap_or(0) % 64)),
+            2 => {
+                let times = usize::from(r.u8().unwrap_or(0)) * 16;
+                last.repeat(times)
+            }
+            3 => emit_integer(5, 0x20, u64::from(r.u16().unwrap_or(0))),
+            4 => {
+                decode(&mut dec, &mut block);
+                continue;
+            }
+            _ => emit_integer(7, 0x80, 1 + u64::from(r.u8().unwrap_or(0) % 61)),
+        };
+        if op % 7 != 2 {
+            last.clone_from(&field);
+        }
+        block.extend(field);
+        if block.len() > 1 << 20 {
+            decode(&mut dec, &mut block);
+        }
+    }
+    decode(&mut dec, &mut block);
+}
+
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
@@ -243,4 +483,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("protobuf_schemaless", protobuf_schemaless),
     ("protobuf_schema", protobuf_schema),
     ("filter_expression", filter_expression),
+    ("protobuf_structured", protobuf_structured),
+    ("hpack_structured", hpack_structured),
 ];

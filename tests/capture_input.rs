@@ -182,3 +182,27 @@ fn non_tcp_traffic_is_counted_and_ignored() {
     assert!(footer.contains("ignored: 1 ARP, 1 UDP"), "{footer}");
     assert!(footer.starts_with("1 connection(s);"), "{footer}");
 }
+
+/// Issue 18: a compressed capture cut short (an interrupted upload) warns and
+/// decodes what is there, whichever the compression, exactly as a cut pcap.
+#[test]
+fn truncated_gzip_and_zstd_both_warn_and_decode_the_prefix() {
+    // Large enough for several zstd blocks: a block cut short is lost whole.
+    let bytes = std::fs::read(fixture("bench_seed.pcap")).unwrap();
+    let dir = scratch_dir("truncated-compressed");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    gz.write_all(&bytes).unwrap();
+    // Stored, not compressed: cutting at a fraction cuts the capture at about that fraction.
+    let gz = gz.finish().unwrap();
+    let zst = zstd::stream::encode_all(&bytes[..], -5).unwrap();
+    let mut counts = Vec::new();
+    for (name, data) in [("cut.pcap.gz", gz), ("cut.pcap.zst", zst)] {
+        let path = dir.join(name);
+        std::fs::write(&path, &data[..data.len() * 3 / 4]).unwrap();
+        let (code, out, err) = grpcscope(&["calls", "--format", "json", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(err.contains("warning") && err.contains("every packet before it was read"), "{name}: {err}");
+        counts.push(json_lines(&out).len());
+    }
+    assert!(counts.iter().all(|n| *n >= 100), "{counts:?}");
+}

@@ -230,3 +230,78 @@ fn generated_filters_answer_or_fail_clearly() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["method"], HOSTILE_METHOD);
 }
+
+fn notes_of(c: &Value) -> Vec<String> {
+    c["notes"].as_array().unwrap().iter().map(|n| n["code"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn reused_and_even_stream_ids_keep_their_calls_annotated() {
+    let calls = calls_of("stream_id_misuse.pcap.gz", &[]);
+    let hostile: Vec<&Value> = calls.iter().filter(|c| c["method"] == HOSTILE_METHOD).collect();
+    let ids: Vec<u64> = hostile.iter().map(|c| c["stream_id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, vec![5, 3, 8]);
+    assert_eq!(notes_of(hostile[0]), Vec::<String>::new());
+    assert_eq!(notes_of(hostile[1]), vec!["stream_id_reused"]);
+    assert_eq!(notes_of(hostile[2]), vec!["even_stream"]);
+    for c in &hostile {
+        assert_eq!((c["grpc_status_name"].as_str(), c["responses"].as_array().unwrap().len()), (Some("OK"), 1));
+    }
+    let stats = json_lines(&run("stream_id_misuse.pcap.gz", &["stats", "--format", "json"]));
+    let p = &stats.iter().find(|l| l["section"] == "summary").unwrap()["problems"];
+    assert_eq!((p["stream_id_reused"].as_u64(), p["even_stream"].as_u64()), (Some(1), Some(1)), "counted once: {p}");
+    assert!(p["closed_stream"].is_null(), "the reused stream's frames are not on a closed stream: {p}");
+}
+
+#[test]
+fn requests_grpc_rejects_and_a_bad_status_line_are_annotated() {
+    let calls = calls_of("malformed_heads.pcap.gz", &[]);
+    let by_stream = |sid: u64| calls.iter().find(|c| c["conn"]["id"] == 2 && c["stream_id"] == sid).unwrap();
+    let text = |sid: u64| {
+        let c = by_stream(sid);
+        let n = c["notes"].as_array().unwrap().iter().find(|n| n["code"] == "malformed_request").expect("a note");
+        n["text"].as_str().unwrap().to_string()
+    };
+    assert!(text(1).contains(":method is \"GET\""), "{}", text(1));
+    assert!(text(3).contains("no :path"), "{}", text(3));
+    assert!(text(5).contains("2 :path fields"), "{}", text(5));
+    assert!(text(7).contains("pseudo-header :path after regular header fields"), "{}", text(7));
+    let bad = by_stream(9);
+    assert_eq!(notes_of(bad), vec!["http_status_malformed"]);
+    assert_eq!(bad["error_origin"], "transport");
+    assert_eq!(bad["transport_error"]["implied_status_name"], "INTERNAL");
+    assert!(bad["http_status"].is_null());
+}
+
+#[test]
+fn gzip_members_all_decode_and_trailing_garbage_is_noted() {
+    let calls = calls_of("gzip_members.pcap.gz", &[]);
+    let c = hostile_call(&calls);
+    let fields = c["requests"][0]["fields"].as_array().unwrap();
+    let strings: Vec<&str> = fields.iter().map(|f| f["string"].as_str().unwrap()).collect();
+    assert_eq!(strings, vec!["first", "second"], "both members");
+    assert_eq!(c["responses"][0]["fields"][0]["string"], "reply");
+    assert_eq!(notes_of(c), vec!["compressed_trailing_data"]);
+    assert!(c["notes"][0]["text"].as_str().unwrap().contains("7 byte(s) that are not a gzip member"));
+}
+
+#[test]
+fn an_rst_outside_the_window_is_ignored_as_a_tcp_stack_would() {
+    let calls = calls_of("rst_outside_window.pcap.gz", &[]);
+    let c = hostile_call(&calls);
+    assert_eq!(c["grpc_status_name"], "OK", "the response after the forged RST still counts: {c}");
+    assert_eq!(c["error_origin"], "none");
+    let conns = run("rst_outside_window.pcap.gz", &["conns"]);
+    assert!(conns.contains("rst_outside_window: 1 RST(s)"), "{conns}");
+    assert!(!conns.contains("RST by"), "{conns}");
+}
+
+#[test]
+fn nine_vlan_tags_and_ipv4_fragments_out_of_order_decode() {
+    let calls = calls_of("fragments_and_vlans.pcap.gz", &[]);
+    let c = hostile_call(&calls);
+    assert_eq!(c["requests"][0]["fields"][0]["length"], 3000, "the request rebuilt from its fragments");
+    assert_eq!(c["grpc_status_name"], "OK");
+    let conns = json_lines(&run("fragments_and_vlans.pcap.gz", &["conns", "--format", "json"]));
+    assert_eq!(conns.len(), 2);
+}

@@ -131,3 +131,45 @@ fn message_fields_are_redacted_by_name() {
     assert!(!out.contains("Part meta-0"), "{out}");
     assert!(out.contains("withheld by --redact-field"), "{out}");
 }
+
+/// Issue 18: `--redact-field` reaches inside grpc-status-details-bin: the
+/// decoded details, the base64 value in trailers and frames, and the frame
+/// bytes (the ErrorInfo's domain of errors.pcap is the secret here).
+#[test]
+fn redacted_fields_inside_status_details_leak_nowhere() {
+    use base64::Engine;
+    let p = fixture("errors.pcap");
+    let p = p.to_str().unwrap();
+    let secret = "inventory.fixtures";
+    let plain = run(&["calls", "--format", "json", "-v", p]);
+    assert!(plain.contains(secret), "the fixture carries the secret");
+    let args = ["--redact-field", "domain"];
+    let json = run(&[&["calls", "--format", "json", "-v"][..], &args, &[p]].concat());
+    assert!(!json.contains(secret));
+    let mut seen = 0;
+    for c in json_lines(&json) {
+        for (name, value) in
+            c["trailers"].as_array().unwrap().iter().map(|t| (t[0].as_str().unwrap(), t[1].as_str().unwrap()))
+        {
+            if name == "grpc-status-details-bin" {
+                let raw = base64::engine::general_purpose::STANDARD_NO_PAD.decode(value).unwrap();
+                assert!(!String::from_utf8_lossy(&raw).contains(secret));
+                seen += 1;
+            }
+        }
+        if let Some(d) = c["status_details"]["details"].as_array() {
+            for info in d.iter().filter(|x| x["@type"] == "type.googleapis.com/google.rpc.ErrorInfo") {
+                assert!(info["domain"].as_str().unwrap().starts_with("<redacted"), "{info}");
+                assert_eq!(info["reason"], "SKU_FORMAT", "other fields stay");
+            }
+        }
+    }
+    assert!(seen >= 4);
+    for cmd in
+        [&["frames", "-v"][..], &["frames", "--format", "json", "-v"], &["calls", "-v"], &["explain", "--call", "1"]]
+    {
+        let out = run(&[cmd, &args, &[p]].concat());
+        assert!(!out.contains(secret), "{cmd:?}");
+        assert!(!out.contains("aW52ZW50b3J5LmZpeHR1cmVz"), "{cmd:?}: its base64");
+    }
+}

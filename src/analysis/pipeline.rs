@@ -72,6 +72,10 @@ pub trait Sink {
     }
 }
 
+/// The `ignored` label of IPv4 fragments whose datagram never completed
+/// (a fragment lost, the 30 s lifetime, a limit, or overlaps that disagree).
+pub const FRAGMENTS_LOST: &str = "IPv4 fragments of datagrams never completed";
+
 /// Settings for every layer.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -113,8 +117,10 @@ pub struct CaptureCounters {
     pub packets: u64,
     /// Bytes captured (sum of captured lengths).
     pub captured_bytes: u64,
-    /// Packets carrying a TCP segment.
+    /// Packets carrying a TCP segment (a datagram rebuilt from fragments counts once).
     pub tcp_packets: u64,
+    /// IPv4 datagrams rebuilt from their fragments.
+    pub reassembled_datagrams: u64,
     /// Packets whose captured length was shorter than their wire length.
     pub snaplen_cut: u64,
     /// Packets ignored, by reason.
@@ -130,6 +136,7 @@ struct Upper {
 /// Packets in, events out.
 pub struct Pipeline<S: Sink> {
     tcp: FlowTable,
+    defrag: net::defrag::Defragmenter,
     chains: ChainConfig,
     redact: Option<Arc<super::redact::Redactor>>,
     conns: AHashMap<ConnId, Upper>,
@@ -150,6 +157,7 @@ impl<S: Sink> Pipeline<S> {
     pub fn new(cfg: PipelineConfig, sink: S) -> Self {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
+            defrag: net::defrag::Defragmenter::default(),
             chains: ChainConfig { h2: Arc::new(cfg.h2), limits: cfg.messages, max_call_bytes: cfg.max_call_bytes },
             redact: cfg.redact,
             conns: AHashMap::new(),
@@ -185,18 +193,31 @@ impl<S: Sink> Pipeline<S> {
             self.counters.snaplen_cut += 1;
         }
         match net::decode(pkt.link, &pkt.data) {
-            Decoded::Tcp(seg) => {
-                self.counters.tcp_packets += 1;
-                let payload = pkt.data.slice(seg.payload.clone());
-                self.tcp.segment(pkt.ts, pkt.number, &seg, payload, &mut self.events);
-                self.dispatch();
-            }
+            Decoded::Tcp(seg) => self.segment(pkt, &pkt.data, &seg),
+            Decoded::Ipv4Fragment(ip) => match self.defrag.add(pkt.ts, &pkt.data.slice(ip)) {
+                net::defrag::Outcome::Complete(whole) => match net::decode(crate::capture::LinkType::RAW, &whole) {
+                    Decoded::Tcp(seg) => self.segment(pkt, &whole, &seg),
+                    Decoded::Skipped(why) => self.ignore(why),
+                    Decoded::Ipv4Fragment(_) => self.ignore(Skip::Malformed),
+                },
+                net::defrag::Outcome::Held => {}
+                net::defrag::Outcome::Unusable => self.ignore(Skip::Malformed),
+            },
             Decoded::Skipped(why) => self.ignore(why),
         }
         match self.stopped {
             Some(why) => Flow::Break(why),
             None => CONTINUE,
         }
+    }
+
+    /// A TCP segment of `pkt` whose bytes are `data` (the packet's, or a
+    /// datagram rebuilt from its fragments, the last of which `pkt` is).
+    fn segment(&mut self, pkt: &Packet, data: &bytes::Bytes, seg: &net::Segment) {
+        self.counters.tcp_packets += 1;
+        let payload = data.slice(seg.payload.clone());
+        self.tcp.segment(pkt.ts, pkt.number, seg, payload, &mut self.events);
+        self.dispatch();
     }
 
     fn ignore(&mut self, why: Skip) {
@@ -211,6 +232,11 @@ impl<S: Sink> Pipeline<S> {
         }
         self.tcp.finish(&mut self.events);
         self.dispatch();
+        self.defrag.finish_capture();
+        if self.defrag.fragments_lost > 0 {
+            *self.counters.ignored.entry(FRAGMENTS_LOST.to_string()).or_default() += self.defrag.fragments_lost;
+        }
+        self.counters.reassembled_datagrams = self.defrag.reassembled;
     }
 
     fn dispatch(&mut self) {

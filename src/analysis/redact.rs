@@ -13,7 +13,10 @@
 
 use crate::h2::frame::FrameType;
 use crate::h2::{Frame, H2Event, HeaderBlock};
+use base64::Engine;
 use bytes::{Bytes, BytesMut};
+use prost::Message as _;
+use prost_reflect::{DynamicMessage, ReflectMessage};
 use regex::Regex;
 use serde_json::Value;
 use std::hash::{BuildHasher, Hasher};
@@ -37,6 +40,9 @@ pub struct Redactor {
     /// Show in clear the values of headers whose name is unknown (an HPACK
     /// entry from before the capture): `--redact-keep-unnamed`.
     pub keep_unnamed: bool,
+    /// google.rpc.Status and its details, to redact fields inside
+    /// `grpc-status-details-bin` (loaded when there are fields to redact).
+    status_types: Option<prost_reflect::DescriptorPool>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -65,7 +71,8 @@ impl Redactor {
             }
             None => ahash::RandomState::new(),
         };
-        Ok(Redactor { pattern, fields, key, keep_unnamed: false })
+        let status_types = (!fields.is_empty()).then(|| crate::proto::Schema::builtin().pool().clone());
+        Ok(Redactor { pattern, fields, key, keep_unnamed: false, status_types })
     }
 
     /// Whether message fields are redacted too.
@@ -122,11 +129,14 @@ impl Redactor {
             return;
         };
         let (redacted, ranges) = self.block(&block);
-        if ranges.is_empty() {
-            return;
+        if !ranges.is_empty() {
+            f.payload = mask_in_frame(f, &block, &ranges);
         }
-        f.payload = mask_in_frame(f, &block, &ranges);
-        f.block = Some(Arc::new(redacted));
+        // The table snapshot may hold a secret from an earlier block even
+        // when this block has none of its own.
+        if !ranges.is_empty() || redacted.table_after.is_some() {
+            f.block = Some(Arc::new(redacted));
+        }
     }
 
     /// The block with sensitive values hashed and their bytes zeroed, and
@@ -139,6 +149,9 @@ impl Redactor {
             if let (true, Some(v)) = (sensitive, &f.value) {
                 f.value = Some(Bytes::from(self.hash(v)));
                 ranges.push(f.range.clone());
+            } else if let (true, Some(v)) = (self.is_status_details(f.name.as_deref()), &f.value) {
+                f.value = Some(Bytes::from(self.status_details(v)));
+                ranges.push(f.range.clone());
             }
         }
         if let Some(table) = &mut out.table_after {
@@ -146,6 +159,8 @@ impl Redactor {
                 let unnamed = name.starts_with("?dyn#") || name == "<unknown>";
                 if self.value_of((!unnamed).then_some(name.as_bytes())) {
                     *value = self.hash(value.as_bytes());
+                } else if self.is_status_details(Some(name.as_bytes())) {
+                    *value = self.status_details(value.as_bytes());
                 }
             }
         }
@@ -159,6 +174,89 @@ impl Redactor {
             out.bytes = bytes.freeze();
         }
         (out, ranges)
+    }
+
+    /// Whether a header is `grpc-status-details-bin` and fields are redacted:
+    /// its Status may carry them (an ErrorInfo's metadata, a field violation).
+    fn is_status_details(&self, name: Option<&[u8]>) -> bool {
+        self.has_fields() && name.is_some_and(|n| n.eq_ignore_ascii_case(b"grpc-status-details-bin"))
+    }
+
+    /// A `grpc-status-details-bin` value with `--redact-field` fields
+    /// redacted inside it (details unpacked from their Any), re-encoded as
+    /// base64; a value that does not decode as a Status is hashed whole.
+    fn status_details(&self, v: &[u8]) -> String {
+        let redacted = (|| {
+            let pool = self.status_types.as_ref()?;
+            let (bytes, _) = crate::grpc::status::decode_bin(v)?;
+            let mut msg =
+                DynamicMessage::decode(pool.get_message_by_name("google.rpc.Status")?, bytes.as_slice()).ok()?;
+            self.message(pool, &mut msg, 0);
+            Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(msg.encode_to_vec()))
+        })();
+        redacted.unwrap_or_else(|| self.hash(v))
+    }
+
+    /// Redacts the named fields of `msg` at any depth (at most
+    /// [`crate::proto::budget::MAX_NESTING`]), Any values included.
+    fn message(&self, pool: &prost_reflect::DescriptorPool, msg: &mut DynamicMessage, depth: usize) {
+        if depth > crate::proto::budget::MAX_NESTING {
+            *msg = DynamicMessage::new(msg.descriptor());
+            return;
+        }
+        if msg.descriptor().full_name() == "google.protobuf.Any" {
+            self.any(pool, msg, depth);
+            return;
+        }
+        let set: Vec<_> = msg.descriptor().fields().filter(|f| msg.has_field(f)).collect();
+        for f in &set {
+            if self.fields.iter().any(|n| n == f.name() || n == f.json_name()) {
+                let hashed = self.hash(format!("{:?}", msg.get_field(f)).as_bytes());
+                match f.kind() {
+                    prost_reflect::Kind::String if !f.is_list() && !f.is_map() => {
+                        msg.set_field(f, prost_reflect::Value::String(hashed))
+                    }
+                    prost_reflect::Kind::Bytes if !f.is_list() && !f.is_map() => {
+                        msg.set_field(f, prost_reflect::Value::Bytes(Bytes::from(hashed)))
+                    }
+                    // No hash fits a number or a message: the field goes.
+                    _ => msg.clear_field(f),
+                }
+                continue;
+            }
+            match msg.get_field_mut(f) {
+                prost_reflect::Value::Message(m) => self.message(pool, m, depth + 1),
+                prost_reflect::Value::List(l) => {
+                    l.iter_mut().filter_map(|x| x.as_message_mut()).for_each(|m| self.message(pool, m, depth + 1))
+                }
+                prost_reflect::Value::Map(m) => {
+                    m.values_mut().filter_map(|x| x.as_message_mut()).for_each(|m| self.message(pool, m, depth + 1))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// An Any: its message redacted and packed again; an Any of a type not
+    /// known is left out entirely (its fields cannot be found).
+    fn any(&self, pool: &prost_reflect::DescriptorPool, any: &mut DynamicMessage, depth: usize) {
+        let url = any.get_field_by_name("type_url").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let value = any.get_field_by_name("value").and_then(|v| v.as_bytes().cloned()).unwrap_or_default();
+        let inner = url
+            .rsplit('/')
+            .next()
+            .and_then(|name| pool.get_message_by_name(name))
+            .and_then(|desc| DynamicMessage::decode(desc, value).ok());
+        match inner {
+            Some(mut m) => {
+                self.message(pool, &mut m, depth + 1);
+                any.set_field_by_name("value", prost_reflect::Value::Bytes(Bytes::from(m.encode_to_vec())));
+            }
+            None => {
+                let hashed = self.hash(b"");
+                any.set_field_by_name("value", prost_reflect::Value::Bytes(Bytes::from(hashed)));
+            }
+        }
     }
 
     /// Redacts message fields named in `--redact-field`, at any depth.

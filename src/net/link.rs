@@ -7,8 +7,6 @@ use etherparse::EtherType;
 /// What follows the link-layer header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inner {
-    /// An Ethernet II frame from the start (etherparse handles VLAN tags).
-    Ethernet,
     /// A payload of this EtherType starting at this offset.
     EtherType(EtherType, usize),
     /// An IPv4 or IPv6 packet starting at this offset.
@@ -28,7 +26,7 @@ const AF_INET: u32 = 2;
 /// Finds where the network layer starts for a packet of link type `link`.
 pub fn strip_link(link: LinkType, data: &[u8]) -> Inner {
     match link.0 {
-        1 => Inner::Ethernet,
+        1 => ethernet(data),
         12 | 14 | 101 | 228 | 229 => Inner::Ip(0),
         0 => loopback_family(data, None),
         108 => loopback_family(data, Some(true)),
@@ -42,6 +40,25 @@ pub fn strip_link(link: LinkType, data: &[u8]) -> Inner {
         },
         _ => Inner::Unsupported,
     }
+}
+
+/// VLAN tags (802.1Q, 802.1ad QinQ, and the older 0x9100) peeled
+/// off, as many as there are (tshark decodes nine): etherparse reads two.
+const VLAN_TYPES: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+/// Tags peeled at most: more is not a real frame.
+const MAX_VLAN_TAGS: usize = 16;
+
+/// Where an Ethernet II frame's payload starts, past its VLAN tags.
+fn ethernet(data: &[u8]) -> Inner {
+    let mut at = 12;
+    for _ in 0..=MAX_VLAN_TAGS {
+        match read_u16(data, at, true) {
+            Some(t) if VLAN_TYPES.contains(&t) => at += 4,
+            Some(t) => return Inner::EtherType(EtherType(t), at + 2),
+            None => return Inner::Truncated,
+        }
+    }
+    Inner::NotIp
 }
 
 /// NULL stores the family in the capturing host's byte order, which the file

@@ -1,8 +1,10 @@
-//! From captured bytes to TCP segments: link layers (Ethernet with VLAN
-//! tags, Linux cooked SLL/SLL2, BSD loopback NULL/LOOP, raw IP), IPv4/IPv6
-//! with extension headers (via `etherparse`), and the TCP header. Stateless.
+//! From captured bytes to TCP segments: link layers (Ethernet with any
+//! number of VLAN tags, Linux cooked SLL/SLL2, BSD loopback NULL/LOOP, raw
+//! IP), IPv4/IPv6 with extension headers (via `etherparse`), and the TCP
+//! header. Stateless but for IPv4 fragment reassembly ([`defrag`]).
 
 pub mod checksum;
+pub mod defrag;
 pub mod link;
 
 use crate::capture::LinkType;
@@ -92,7 +94,7 @@ pub enum Skip {
     OtherIp,
     /// A non-IP link-layer payload (LLDP, STP, ...).
     NotIp,
-    /// An IP fragment (not reassembled).
+    /// An IPv6 fragment (not reassembled).
     Fragment,
     /// Headers were cut short by the snaplen or the packet is malformed.
     Malformed,
@@ -111,7 +113,7 @@ impl Skip {
             Skip::Arp => "ARP",
             Skip::OtherIp => "other IP protocols",
             Skip::NotIp => "non-IP",
-            Skip::Fragment => "IP fragments (not reassembled)",
+            Skip::Fragment => "IPv6 fragments (not reassembled)",
             Skip::Malformed => "malformed or cut headers",
             Skip::UnsupportedLink => "unsupported link type",
             Skip::Empty => "empty packets",
@@ -124,6 +126,9 @@ impl Skip {
 pub enum Decoded {
     /// A TCP segment.
     Tcp(Segment),
+    /// An IPv4 fragment: the IP packet's bytes in the captured data, for
+    /// the [`defrag::Defragmenter`].
+    Ipv4Fragment(Range<usize>),
     /// Anything else, counted and ignored.
     Skipped(Skip),
 }
@@ -134,7 +139,6 @@ pub fn decode(link: LinkType, data: &[u8]) -> Decoded {
         return Decoded::Skipped(Skip::Empty);
     }
     let parsed = match strip_link(link, data) {
-        link::Inner::Ethernet => LaxSlicedPacket::from_ethernet(data).ok(),
         link::Inner::EtherType(t, at) => data.get(at..).map(|rest| LaxSlicedPacket::from_ether_type(t, rest)),
         link::Inner::Ip(at) => data.get(at..).and_then(|rest| LaxSlicedPacket::from_ip(rest).ok()),
         link::Inner::NotIp => return Decoded::Skipped(Skip::NotIp),
@@ -150,6 +154,12 @@ pub fn decode(link: LinkType, data: &[u8]) -> Decoded {
 fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
     let mut ip_checksum = Checksum::Good;
     let (src_ip, dst_ip, declared_ip_payload, fragmented) = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) if v4.payload().fragmented => {
+            let h = v4.header();
+            let start = (h.slice().as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+            let end = (start + usize::from(h.total_len())).min(data.len());
+            return Decoded::Ipv4Fragment(start..end.max(start));
+        }
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             ip_checksum = checksum::ipv4_header(h.slice());

@@ -40,7 +40,7 @@ fn every_link_type_reaches_the_same_segment() {
 #[test]
 fn vlan_and_qinq_tags_are_skipped() {
     let ip = ip_tcp(addr("10.0.0.1:1"), addr("10.0.0.2:2"), 1, 1, psh(), b"x");
-    for tags in [&[100u16][..], &[100, 200]] {
+    for tags in [&[100u16][..], &[100, 200], &[1, 2, 3, 4, 5, 6, 7, 8, 9]] {
         let data = with_vlans(tags, &ip);
         assert_eq!(&data[expect_segment(LinkType::ETHERNET, &data).payload], b"x");
     }

@@ -207,7 +207,16 @@ impl<W: Write> CallsPrinter<W> {
                 self.out,
                 "  response body (not gRPC, {} bytes):\n{}",
                 call.bytes[1],
-                indent(String::from_utf8_lossy(body).trim_end(), 4)
+                // Its lines stay lines; what is inside them is escaped.
+                indent(
+                    &String::from_utf8_lossy(body)
+                        .trim_end()
+                        .lines()
+                        .map(|l| clean(l).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    4
+                )
             )?;
         }
         let label = if call.trailers_only { "trailers (Trailers-Only response)" } else { "trailers" };

@@ -240,6 +240,11 @@ impl Schema {
         self.pool.services().any(|s| !s.full_name().starts_with("grpc.reflection."))
     }
 
+    /// The descriptor pool itself (for re-encoding a message).
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
     /// A message type by full name.
     pub fn message(&self, full_name: &str) -> Option<MessageDescriptor> {
         self.pool.get_message_by_name(full_name)

@@ -169,6 +169,12 @@ pub(crate) fn request_with_block(conv: &mut Conversation, block: &[u8]) {
 /// Wraps the hostile conversation in the well-behaved call: the good call's
 /// request comes before the hostile traffic, its response after.
 pub(crate) fn around(hostile: Conversation) -> Vec<u8> {
+    around_with(hostile, |pcap, ts, ip, _| pcap.push_ip(ts, ip))
+}
+
+/// [`around`], each packet written by `write` (given the packet, and
+/// whether it is the hostile connection's): to wrap or cut packets.
+pub(crate) fn around_with(hostile: Conversation, write: impl Fn(&mut PcapBuilder, Timestamp, &[u8], bool)) -> Vec<u8> {
     let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
     let mut good = open_h2(client, start(), &[]);
     good.send(Side::Client, &request(1, GOOD_METHOD));
@@ -177,11 +183,12 @@ pub(crate) fn around(hostile: Conversation) -> Vec<u8> {
     good.wait(wait);
     respond(&mut good, 1, 0);
     good.fin(Side::Client).fin(Side::Server);
-    let mut packets: Vec<&(Timestamp, Vec<u8>)> = good.packets.iter().chain(hostile.packets.iter()).collect();
-    packets.sort_by_key(|(ts, _)| *ts);
+    let mut packets: Vec<(&(Timestamp, Vec<u8>), bool)> =
+        good.packets.iter().map(|p| (p, false)).chain(hostile.packets.iter().map(|p| (p, true))).collect();
+    packets.sort_by_key(|((ts, _), _)| *ts);
     let mut pcap = PcapBuilder::new(LinkType::ETHERNET);
-    for (ts, ip) in packets {
-        pcap.push_ip(*ts, ip);
+    for ((ts, ip), is_hostile) in packets {
+        write(&mut pcap, *ts, ip, is_hostile);
     }
     gzip(&pcap.finish())
 }

@@ -45,6 +45,11 @@ pub const CASES: &[Case] = &[
         build: gzip_members,
     },
     Case {
+        file: "fragments_and_vlans.pcap.gz",
+        attack: "a call in nine VLAN tags, its request in IPv4 fragments out of order",
+        build: fragments_and_vlans,
+    },
+    Case {
         file: "rst_outside_window.pcap.gz",
         attack: "a forged RST far outside the window",
         build: rst_outside_window,
@@ -387,4 +392,27 @@ pub fn rst_outside_window() -> Vec<u8> {
     super::adversarial::respond(&mut conv, 1, 0);
     conv.fin(Side::Client).fin(Side::Server);
     around(conv)
+}
+
+/// VLAN tags around every packet of [`fragments_and_vlans`].
+pub const VLAN_TAGS: [u16; 9] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
+
+/// A call whose packets all carry nine VLAN tags (tshark decodes them;
+/// etherparse alone reads two), and whose 3 kB request segment was cut into
+/// IPv4 fragments of 1,200 bytes, sent last first.
+pub fn fragments_and_vlans() -> Vec<u8> {
+    let mut conv = hostile_conn(&[]);
+    let body = vec![0x42u8; 3000];
+    let mut req = h::frame(kind::HEADERS, END_HEADERS, 1, &h::request_block(super::adversarial::HOSTILE_METHOD, &[]));
+    req.extend(h::frame(kind::DATA, END_STREAM, 1, &h::grpc_message(false, &len_field(1, &body))));
+    conv.send(Side::Client, &req);
+    super::adversarial::respond(&mut conv, 1, 0);
+    conv.fin(Side::Client).fin(Side::Server);
+    super::adversarial::around_with(conv, |pcap, ts, ip, hostile| {
+        let pieces = if hostile && ip.len() > 3000 { super::ipv4_fragments(ip, 1200) } else { vec![ip.to_vec()] };
+        for piece in pieces.iter().rev() {
+            let frame = super::with_vlans(&VLAN_TAGS, piece);
+            pcap.push_raw(ts, &frame, frame.len() as u32);
+        }
+    })
 }

@@ -79,6 +79,38 @@ pub fn with_vlans(vlans: &[u16], ip: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An IPv4 packet cut into fragments of at most `size` payload bytes (a
+/// multiple of 8), in order (RFC 791 §3.2).
+pub fn ipv4_fragments(ip: &[u8], size: usize) -> Vec<Vec<u8>> {
+    let header_len = ip.first().map_or(20, |b| usize::from(b & 0x0f) * 4);
+    let (Some(header), Some(payload)) = (ip.get(..header_len), ip.get(header_len..)) else { return vec![ip.to_vec()] };
+    let size = (size / 8).max(1) * 8;
+    let count = payload.len().div_ceil(size);
+    payload
+        .chunks(size)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut h = header.to_vec();
+            let more = if i + 1 < count { 0x2000 } else { 0 };
+            let fo = ((i * size / 8) as u16) | more;
+            let mut put = |at: usize, v: [u8; 2]| {
+                if let Some(f) = h.get_mut(at..at + 2) {
+                    f.copy_from_slice(&v);
+                }
+            };
+            put(2, ((header_len + chunk.len()) as u16).to_be_bytes());
+            put(6, fo.to_be_bytes());
+            put(10, [0, 0]);
+            let sum = crate::net::checksum::ipv4_value(&h);
+            if let Some(f) = h.get_mut(10..12) {
+                f.copy_from_slice(&sum.to_be_bytes());
+            }
+            h.extend_from_slice(chunk);
+            h
+        })
+        .collect()
+}
+
 /// A pcap file under construction.
 pub struct PcapBuilder {
     link: LinkType,
