@@ -84,11 +84,16 @@ fn run_into<S: crate::analysis::Sink>(packets: &[crate::capture::Packet], sink: 
     p.sink
 }
 
-/// A decoder with the built-in schemas, compiled once per process.
-fn text_decoder() -> crate::present::Decoder {
+/// The built-in schemas, compiled once per process (compiling them is
+/// most of an execution's time otherwise).
+fn builtin_schema() -> crate::proto::Schema {
     static SCHEMA: std::sync::OnceLock<crate::proto::Schema> = std::sync::OnceLock::new();
-    let schema = SCHEMA.get_or_init(crate::proto::Schema::builtin).clone();
-    crate::present::Decoder::new(schema, 1 << 20, None, 1 << 20)
+    SCHEMA.get_or_init(crate::proto::Schema::builtin).clone()
+}
+
+/// A decoder with the built-in schemas.
+fn text_decoder() -> crate::present::Decoder {
+    crate::present::Decoder::new(builtin_schema(), 1 << 20, None, 1 << 20)
 }
 
 /// The invariant of every text printer: only newlines end lines, nothing
@@ -296,7 +301,7 @@ pub fn protobuf_schemaless(data: &[u8]) {
 /// bytes as a `google.protobuf.FileDescriptorProto` (what server reflection
 /// hands the schema).
 pub fn protobuf_schema(data: &[u8]) {
-    let mut schema = crate::proto::Schema::builtin();
+    let mut schema = builtin_schema();
     let _ = schema.status_details(data);
     if let Some(desc) = schema.message("google.rpc.Status") {
         let _ = schema.decode(&desc, data);
@@ -325,8 +330,7 @@ pub fn protobuf_structured(data: &[u8]) {
     if let Ok((json, _)) = crate::proto::schemaless::decode_within(&message, &mut budget) {
         assert!(json_depth(&json) <= 4 * crate::proto::budget::MAX_NESTING + 8, "schemaless JSON too deep");
     }
-    let schema = crate::proto::Schema::builtin();
-    if let Ok(json) = schema.status_details(&message) {
+    if let Ok(json) = builtin_schema().status_details(&message) {
         assert!(json_depth(&json) <= 8 * crate::proto::budget::MAX_NESTING + 16, "status JSON too deep");
     }
 }

@@ -201,7 +201,7 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
                     });
                     let chan = app.model.channel_of.get(&c.tcp.id).map_or("-".to_string(), |n| (n + 1).to_string());
                     // The reconnect first: it is what a narrow column must not lose.
-                    let mut end = c.tcp.end_text();
+                    let mut end = crate::present::text::clean(&c.tcp.end_text()).into_owned();
                     if let Some(r) = app.model.reconnects.get(&c.tcp.id) {
                         end = format!("reconnect of {}; {end}", r.reconnect_of);
                     }
@@ -370,7 +370,8 @@ fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
         } else {
             "▸ "
         };
-        let text = format!("{}{marker}{}", "  ".repeat(*depth), n.label);
+        // Labels carry captured text: escaped, so that widths add up.
+        let text = format!("{}{marker}{}", "  ".repeat(*depth), crate::present::text::clean(&n.label));
         let style = if row == t.selected && app.pane == Pane::Tree {
             SELECTED
         } else if row == t.selected {
@@ -511,7 +512,7 @@ fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     app.ladder_offset = app.ladder_offset.min(rows.len().saturating_sub(1));
     for (ts, dir, label) in rows.iter().skip(app.ladder_offset).take(h) {
         let t = start.map_or(String::new(), |s| format!("+{}", human_duration(ts.nanos_since(s))));
-        let label = truncate(label, span.saturating_sub(6));
+        let label = truncate(&crate::present::text::clean(label), span.saturating_sub(6));
         // "|-" + label + " " + fill + ">|" spans exactly the width between the lifelines.
         let fill = span.saturating_sub(label.chars().count() + 5);
         let (arrow, style) = match dir {
