@@ -179,7 +179,7 @@ impl Schema {
         let mut added = 0;
         while let Some(fdp) = ready.pop() {
             let name = fdp.name().to_string();
-            if self.pool.add_file_descriptor_proto(fdp).is_err() {
+            if !add_file(&mut self.pool, fdp) {
                 continue;
             }
             added += 1;
@@ -329,6 +329,21 @@ impl Schema {
         let desc = self.message("google.rpc.Status").ok_or("google.rpc.Status is not known")?;
         self.decode(&desc, bytes).map(|(v, _)| v)
     }
+}
+
+/// Adds one reflected file to `pool`; `false` when it is refused.
+///
+/// Reflected files are capture bytes. prost-reflect 0.16 indexes
+/// `dependency` with `public_dependency` and `weak_dependency` without a
+/// check and panics on an index past it (found by fuzzing:
+/// fuzz/regressions/protobuf_schema), so such a file is refused here.
+fn add_file(pool: &mut DescriptorPool, fdp: prost_types::FileDescriptorProto) -> bool {
+    let imports = fdp.dependency.len();
+    let valid = |i: &i32| usize::try_from(*i).is_ok_and(|i| i < imports);
+    if !fdp.public_dependency.iter().all(valid) || !fdp.weak_dependency.iter().all(valid) {
+        return false;
+    }
+    pool.add_file_descriptor_proto(fdp).is_ok()
 }
 
 /// Fields a message (and its sub-messages) carried that its schema does not define.
