@@ -402,8 +402,9 @@ pub fn build_protobuf(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Nesting depth of a JSON value, counted without recursion.
-fn json_depth(v: &serde_json::Value) -> usize {
+/// Nesting depth of a JSON value, counted without recursion (also what
+/// tests/hostile.rs checks output against).
+pub fn json_depth(v: &serde_json::Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(v, 1)];
     while let Some((v, d)) = stack.pop() {

@@ -8,6 +8,7 @@ mod common;
 
 use common::measure::{run_measured, run_measured_into};
 use common::{fixture, json_lines, scratch_dir};
+use grpcscope::fuzzing::json_depth;
 use grpcscope::synth::adversarial::{GOOD_METHOD, HOSTILE_METHOD};
 use grpcscope::synth::hostile::{self, CASES};
 use serde_json::Value;
@@ -47,21 +48,6 @@ fn assert_good(calls: &[Value]) {
     assert_eq!(good["notes"], serde_json::json!([]), "{good}");
 }
 
-/// Nesting depth of a JSON value, counted without recursion.
-fn depth(v: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(v, 1)];
-    while let Some((v, d)) = stack.pop() {
-        deepest = deepest.max(d);
-        match v {
-            Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
-            Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
-            _ => {}
-        }
-    }
-    deepest
-}
-
 /// Every command on every hostile capture: exit 0, under the cap, and no
 /// output line that the capture could have filled with control characters.
 #[test]
@@ -74,7 +60,7 @@ fn every_command_survives_every_hostile_capture() {
         let calls = calls_of(c.file, &[]);
         assert_good(&calls);
         for call in &calls {
-            assert!(depth(call) < 80, "{}: JSON {} levels deep", c.file, depth(call));
+            assert!(json_depth(call) < 80, "{}: JSON {} levels deep", c.file, json_depth(call));
         }
     }
 }
