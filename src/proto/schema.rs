@@ -336,11 +336,16 @@ impl Schema {
 /// Reflected files are capture bytes. prost-reflect 0.16 indexes
 /// `dependency` with `public_dependency` and `weak_dependency` without a
 /// check and panics on an index past it (found by fuzzing:
-/// fuzz/regressions/protobuf_schema), so such a file is refused here.
+/// fuzz/regressions/protobuf_schema), so such a file is refused here. It
+/// also panics labelling an unknown `syntax` (it looks up the file before
+/// adding it), so only the syntaxes it knows are let through.
 fn add_file(pool: &mut DescriptorPool, fdp: prost_types::FileDescriptorProto) -> bool {
     let imports = fdp.dependency.len();
     let valid = |i: &i32| usize::try_from(*i).is_ok_and(|i| i < imports);
     if !fdp.public_dependency.iter().all(valid) || !fdp.weak_dependency.iter().all(valid) {
+        return false;
+    }
+    if !matches!(fdp.syntax.as_deref(), None | Some("proto2" | "proto3")) {
         return false;
     }
     pool.add_file_descriptor_proto(fdp).is_ok()
@@ -415,6 +420,21 @@ mod tests {
         assert!(s.method("garbage").is_none());
         assert!(s.has_user_services());
         assert!(!Schema::builtin().has_user_services());
+    }
+
+    #[test]
+    fn reflected_files_prost_reflect_would_panic_on_are_refused() {
+        let mut pool = Schema::builtin().pool.clone();
+        let file = |syntax: Option<&str>, public: Vec<i32>| prost_types::FileDescriptorProto {
+            name: Some("x.proto".into()),
+            syntax: syntax.map(str::to_owned),
+            public_dependency: public,
+            ..Default::default()
+        };
+        assert!(!add_file(&mut pool, file(Some(""), vec![])));
+        assert!(!add_file(&mut pool, file(Some("editions"), vec![])));
+        assert!(!add_file(&mut pool, file(None, vec![0])));
+        assert!(add_file(&mut pool, file(Some("proto3"), vec![])));
     }
 
     #[test]
