@@ -35,4 +35,5 @@ pub mod reflect;
 pub mod synth;
 pub mod tcp;
 pub mod time;
+pub mod tls;
 pub mod tui;

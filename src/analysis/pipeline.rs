@@ -89,6 +89,9 @@ pub struct PipelineConfig {
     pub max_call_bytes: usize,
     /// `--redact`: header values hashed before any consumer sees them.
     pub redact: Option<Arc<super::redact::Redactor>>,
+    /// TLS secrets: key log files, SSLKEYLOGFILE and the capture's own
+    /// Decryption Secrets Blocks all add to this one store.
+    pub tls_keys: Arc<crate::tls::KeyStore>,
 }
 
 impl Default for PipelineConfig {
@@ -106,6 +109,7 @@ impl PipelineConfig {
             messages: MessageLimits::default(),
             max_call_bytes: 256 << 20,
             redact: None,
+            tls_keys: Arc::default(),
         }
     }
 }
@@ -158,7 +162,12 @@ impl<S: Sink> Pipeline<S> {
         Pipeline {
             tcp: FlowTable::new(cfg.tcp),
             defrag: net::defrag::Defragmenter::default(),
-            chains: ChainConfig { h2: Arc::new(cfg.h2), limits: cfg.messages, max_call_bytes: cfg.max_call_bytes },
+            chains: ChainConfig {
+                h2: Arc::new(cfg.h2),
+                limits: cfg.messages,
+                max_call_bytes: cfg.max_call_bytes,
+                tls_keys: cfg.tls_keys,
+            },
             redact: cfg.redact,
             conns: AHashMap::new(),
             events: Vec::with_capacity(16),
@@ -302,6 +311,7 @@ impl<S: Sink> Pipeline<S> {
                         tcp: (**summary).clone(),
                         protocol: stack.protocol,
                         tls_server_name: stack.tls_server_name,
+                        tls: stack.tls,
                         h2: Some(stack.h2),
                         calls,
                     },
@@ -309,6 +319,7 @@ impl<S: Sink> Pipeline<S> {
                         tcp: (**summary).clone(),
                         protocol: Protocol::Unknown,
                         tls_server_name: None,
+                        tls: None,
                         h2: None,
                         calls: CallCounts::default(),
                     },

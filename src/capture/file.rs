@@ -128,6 +128,10 @@ pub struct FileCapture {
     unsupported_links: Vec<LinkType>,
     raw_bytes_read: Arc<AtomicU64>,
     total_raw_bytes: Option<u64>,
+    /// Where Decryption Secrets Blocks' key logs go.
+    key_store: Option<Arc<crate::tls::KeyStore>>,
+    /// Key logs read from the last block, not yet handed on.
+    key_logs: Vec<Vec<u8>>,
 }
 
 impl FileCapture {
@@ -165,6 +169,8 @@ impl FileCapture {
             unsupported_links: Vec::new(),
             raw_bytes_read: count,
             total_raw_bytes: size,
+            key_store: None,
+            key_logs: Vec::new(),
         };
         cap.format = cap.detect_format()?;
         Ok(cap)
@@ -242,8 +248,9 @@ impl FileCapture {
         while !self.stopped {
             let step = match &mut self.format {
                 Format::Pcap(h) => pcap_step(&self.buf, h),
-                Format::Pcapng(section) => pcapng_step(&self.buf, section),
+                Format::Pcapng(section) => pcapng_step(&self.buf, section, &mut self.key_logs),
             };
+            self.keep_key_logs();
             match step {
                 Step::Need(n) => self.need(n),
                 Step::Done(Some(rec), total) => return Some(self.take_packet(rec, total)),
@@ -252,6 +259,22 @@ impl FileCapture {
             }
         }
         None
+    }
+
+    /// Key logs met in Decryption Secrets Blocks go to the key store (when
+    /// there is none, they are dropped: nobody asked to decrypt).
+    fn keep_key_logs(&mut self) {
+        for text in self.key_logs.drain(..) {
+            if let Some(store) = &self.key_store {
+                store.add_text(&String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
+    /// The store the TLS key logs of the capture's Decryption Secrets Blocks are added to.
+    pub fn with_key_store(mut self, store: Arc<crate::tls::KeyStore>) -> Self {
+        self.key_store = Some(store);
+        self
     }
 
     /// Makes `n` bytes available or stops, warning when the file ends mid-record.
@@ -390,8 +413,12 @@ fn pcap_step(buf: &[u8], h: &PcapHeader) -> Step<Option<RawRecord>> {
     }
 }
 
-fn pcapng_step(buf: &[u8], section: &mut Option<Section>) -> Step<Option<RawRecord>> {
+fn pcapng_step(buf: &[u8], section: &mut Option<Section>, key_logs: &mut Vec<Vec<u8>>) -> Step<Option<RawRecord>> {
     match pcapng::parse_block(buf, section) {
+        Step::Done(Block::TlsKeyLog(text), total) => {
+            key_logs.push(buf.get(text).unwrap_or_default().to_vec());
+            Step::Done(None, total)
+        }
         Step::Done(Block::Packet(p), total) => {
             let link = section
                 .as_ref()

@@ -13,6 +13,10 @@ const IDB: u32 = 1;
 const OLD_PB: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
+/// Decryption Secrets Block (pcapng §4.7).
+const DSB: u32 = 0x0A;
+/// Its secrets type for a TLS key log ("TLSK").
+const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 /// Largest block accepted: a maximal packet plus its block overhead and options.
 const MAX_BLOCK_LEN: u32 = MAX_RECORD_LEN + 64 * 1024;
@@ -80,6 +84,9 @@ pub enum Block {
     Interface,
     /// A packet.
     Packet(PacketRecord),
+    /// A Decryption Secrets Block holding a TLS key log: where its text is,
+    /// relative to the start of the block.
+    TlsKeyLog(Range<usize>),
     /// Any other block type (statistics, name resolution, custom...), skipped.
     Other(u32),
 }
@@ -113,6 +120,7 @@ pub fn parse_block(buf: &[u8], section: &mut Option<Section>) -> Step<Block> {
         EPB => parse_enhanced_packet(body, sec).map(Block::Packet),
         SPB => parse_simple_packet(body, sec).map(Block::Packet),
         OLD_PB => parse_old_packet(body, sec).map(Block::Packet),
+        DSB => Ok(parse_secrets(body, sec)),
         other => Ok(Block::Other(other)),
     };
     match block {
@@ -186,6 +194,32 @@ fn interface(sec: &Section, id: u32) -> Result<&Interface, String> {
 fn parse_enhanced_packet(body: &[u8], sec: &Section) -> Result<PacketRecord, String> {
     let id = read_u32(body, 8, sec.big_endian).ok_or("enhanced packet block too short")?;
     timed_packet(body, sec, id)
+}
+
+/// A Decryption Secrets Block: secrets type, length, the secrets. Other
+/// secrets types (WireGuard, ZigBee...) are skipped.
+fn parse_secrets(body: &[u8], sec: &Section) -> Block {
+    let be = sec.big_endian;
+    let (Some(kind), Some(len)) = (read_u32(body, 8, be), read_u32(body, 12, be)) else { return Block::Other(DSB) };
+    let end = 16usize.saturating_add(len as usize);
+    if kind != SECRETS_TLS_KEY_LOG || end > body.len().saturating_sub(4) {
+        return Block::Other(DSB);
+    }
+    Block::TlsKeyLog(16..end)
+}
+
+/// A Decryption Secrets Block carrying `key_log` (what `editcap --inject-secrets tls,FILE` writes).
+pub fn encode_secrets(key_log: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(key_log.len() + 12);
+    body.extend_from_slice(&SECRETS_TLS_KEY_LOG.to_le_bytes());
+    body.extend_from_slice(&(key_log.len() as u32).to_le_bytes());
+    body.extend_from_slice(key_log);
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    let mut out = Vec::new();
+    push_block(&mut out, DSB, &body);
+    out
 }
 
 fn parse_simple_packet(body: &[u8], sec: &Section) -> Result<PacketRecord, String> {

@@ -2,8 +2,8 @@
 //! detector from the connection's first bytes.
 //!
 //! ```text
-//! TCP byte streams ─▶ detector ─▶ [record layer: TLS, a later issue] ─▶ HTTP/2 ─▶ exchanges ─▶ gRPC calls
-//!                             └─▶ opaque (TLS without keys, HTTP/1.1, other): counted, not decoded
+//! TCP byte streams ─▶ detector ─▶ [TLS record layer, decrypting with a key log] ─▶ HTTP/2 ─▶ exchanges ─▶ gRPC calls
+//!                             └─▶ opaque (HTTP/1.1, other): counted, not decoded
 //! ```
 //!
 //! Until the detector decides, the connection's bytes wait here (bounded);
@@ -28,6 +28,7 @@ use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};
 use crate::h2::{H2Config, H2Conn, H2Event, H2Summary, Start, ToExchanges};
 use crate::tcp::{ConnId, Dir, EndReason};
 use crate::time::Timestamp;
+use crate::tls::{KeyStore, TlsConn, TlsOutput, TlsSummary};
 use bytes::{Bytes, BytesMut};
 use detect::ClientStart;
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct ChainConfig {
     pub limits: MessageLimits,
     /// Message bytes kept per call (`--max-call-bytes`).
     pub max_call_bytes: usize,
+    /// TLS secrets (`--tls-keylog`, SSLKEYLOGFILE, pcapng Decryption Secrets Blocks).
+    pub tls_keys: Arc<KeyStore>,
 }
 
 /// Bytes the detector may hold per direction before it decides with what
@@ -70,6 +73,14 @@ struct Http2Stack {
     calls: CallTracker,
 }
 
+/// A TLS connection: its record layer, and HTTP/2 on the plaintext once
+/// there is plaintext.
+struct TlsStack {
+    tls: TlsConn,
+    http2: Option<Box<Http2Stack>>,
+    plain: Vec<TlsOutput>,
+}
+
 /// Where the chain is.
 enum Stage {
     /// Not a byte yet: nothing is built (a SYN flood costs no decoders).
@@ -78,6 +89,8 @@ enum Stage {
     Detecting(Box<Pending>),
     /// HTTP/2, decoding.
     Http2(Box<Http2Stack>),
+    /// TLS: records followed, decrypted when keys are known.
+    Tls(Box<TlsStack>),
     /// Not decoded further (TLS without keys, HTTP/1.x, other).
     Opaque,
     /// The connection closed: the decoders are gone (a closed connection
@@ -101,6 +114,8 @@ pub struct Chain {
     /// decoder found instead).
     protocol: Protocol,
     tls_server_name: Option<String>,
+    /// What the TLS layer knew when the connection closed.
+    tls_done: Option<Box<TlsSummary>>,
 }
 
 /// What a chain knows about its connection at the end.
@@ -112,6 +127,8 @@ pub struct StackReport {
     pub tls_server_name: Option<String>,
     /// The HTTP/2 facts (empty when it was not HTTP/2).
     pub h2: H2Summary,
+    /// The TLS facts, when the connection was TLS.
+    pub tls: Option<TlsSummary>,
 }
 
 impl Chain {
@@ -126,6 +143,7 @@ impl Chain {
             stage: Stage::Idle,
             protocol: Protocol::Unknown,
             tls_server_name: None,
+            tls_done: None,
         }
     }
 
@@ -153,8 +171,52 @@ impl Chain {
                 self.detect(cfg, out);
             }
             Stage::Http2(s) => s.h2.data(dir, ts, offset, data.clone(), packet, out),
+            Stage::Tls(_) => self.tls_data(cfg, dir, ts, data, packet, out),
             Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
         }
+    }
+
+    fn tls_data(
+        &mut self,
+        cfg: &ChainConfig,
+        dir: Dir,
+        ts: Timestamp,
+        data: &[u8],
+        packet: u64,
+        out: &mut Vec<H2Event>,
+    ) {
+        let Stage::Tls(s) = &mut self.stage else { return };
+        let mut plain = std::mem::take(&mut s.plain);
+        s.tls.data(dir, ts, data, packet, &mut plain);
+        self.tls_plaintext(cfg, &mut plain, out);
+    }
+
+    /// Plaintext from the TLS layer goes to HTTP/2 (made at the first
+    /// plaintext: a decrypted stream starts at its beginning).
+    fn tls_plaintext(&mut self, cfg: &ChainConfig, plain: &mut Vec<TlsOutput>, out: &mut Vec<H2Event>) {
+        if plain.is_empty() {
+            if let Stage::Tls(s) = &mut self.stage {
+                s.plain = std::mem::take(plain);
+            }
+            return;
+        }
+        let h2 = (!self.stage_tls_has_h2()).then(|| self.http2_stack(cfg, Start::Preface));
+        let Stage::Tls(s) = &mut self.stage else { return };
+        if let Some(stack) = h2 {
+            s.http2 = Some(stack);
+        }
+        let Some(h) = s.http2.as_mut() else { return };
+        for p in plain.drain(..) {
+            match p {
+                TlsOutput::Plain { dir, ts, offset, data, packet } => h.h2.data(dir, ts, offset, data, packet, out),
+                TlsOutput::Gap { dir, ts, offset, len } => h.h2.gap(dir, ts, offset, len, out),
+            }
+        }
+        s.plain = std::mem::take(plain);
+    }
+
+    fn stage_tls_has_h2(&self) -> bool {
+        matches!(&self.stage, Stage::Tls(s) if s.http2.is_some())
     }
 
     /// `len` bytes of `dir` were never captured, starting at `offset`.
@@ -179,6 +241,11 @@ impl Chain {
                 p.held.push(Held::Gap { dir, ts, offset, len });
             }
             Stage::Http2(s) => s.h2.gap(dir, ts, offset, len, out),
+            Stage::Tls(s) => {
+                let mut plain = std::mem::take(&mut s.plain);
+                s.tls.gap(dir, ts, len, &mut plain);
+                self.tls_plaintext(cfg, &mut plain, out);
+            }
             Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
         }
     }
@@ -212,14 +279,7 @@ impl Chain {
             }
             ClientStart::NeedMore => {}
             ClientStart::Preface => self.decided_http2(cfg, Start::Preface, out),
-            ClientStart::Tls => {
-                let name = client_hello::server_name(client);
-                let whole = detect::tls_record_len(client).is_some_and(|n| client.len() >= 5 + n);
-                if name.is_some() || whole || client.len() >= MAX_PENDING {
-                    self.tls_server_name = name;
-                    self.opaque(Protocol::Tls);
-                }
-            }
+            ClientStart::Tls => self.decided_tls(cfg, out),
             ClientStart::Http1 => self.opaque(Protocol::Http1),
             // `--h2-port` named this port: look for frames whatever came first.
             ClientStart::Other if port_forced => self.decided_http2(cfg, Start::Search, out),
@@ -233,6 +293,21 @@ impl Chain {
         let held = std::mem::take(&mut p.held);
         self.stage = self.http2(cfg, start);
         self.replay(held, out);
+    }
+
+    /// TLS it is: the held bytes go to a new record layer.
+    fn decided_tls(&mut self, cfg: &ChainConfig, out: &mut Vec<H2Event>) {
+        let Stage::Detecting(p) = &mut self.stage else { return };
+        let held = std::mem::take(&mut p.held);
+        self.protocol = Protocol::Tls;
+        self.stage =
+            Stage::Tls(Box::new(TlsStack { tls: TlsConn::new(cfg.tls_keys.clone()), http2: None, plain: Vec::new() }));
+        for h in held {
+            match h {
+                Held::Data { dir, ts, data, packet, .. } => self.tls_data(cfg, dir, ts, &data, packet, out),
+                Held::Gap { dir, ts, offset, len } => self.gap(cfg, dir, ts, offset, len, out),
+            }
+        }
     }
 
     fn replay(&mut self, held: Vec<Held>, out: &mut Vec<H2Event>) {
@@ -251,15 +326,28 @@ impl Chain {
     }
 
     fn http2(&self, cfg: &ChainConfig, start: Start) -> Stage {
+        Stage::Http2(self.http2_stack(cfg, start))
+    }
+
+    fn http2_stack(&self, cfg: &ChainConfig, start: Start) -> Box<Http2Stack> {
         let h2 = H2Conn::new(self.id, cfg.h2.clone(), self.server.port(), self.syn_seen, start, self.roles_guessed);
         let calls = CallTracker::new(self.id, self.client, self.server, cfg.limits, cfg.max_call_bytes);
-        Stage::Http2(Box::new(Http2Stack { h2, exchanges: ToExchanges::default(), calls }))
+        Box::new(Http2Stack { h2, exchanges: ToExchanges::default(), calls })
+    }
+
+    /// The HTTP/2 decoders, over TCP or over TLS.
+    fn http2_mut(&mut self) -> Option<&mut Http2Stack> {
+        match &mut self.stage {
+            Stage::Http2(s) => Some(s),
+            Stage::Tls(s) => s.http2.as_deref_mut(),
+            _ => None,
+        }
     }
 
     /// Hands an HTTP/2 event (after redaction, and after the sinks saw it)
     /// to the exchange layer and the gRPC calls above it.
     pub fn h2_event(&mut self, ev: &H2Event, exchanges: &mut Vec<ExchangeEvent>, out: &mut Vec<GrpcEvent>) {
-        let Stage::Http2(s) = &mut self.stage else { return };
+        let Some(s) = self.http2_mut() else { return };
         exchanges.clear();
         s.exchanges.event(ev, exchanges);
         for x in exchanges.iter() {
@@ -270,10 +358,7 @@ impl Chain {
     /// Whether the content just showed the TCP layer's client and server
     /// reversed (asked once after each byte-stream event).
     pub fn take_swap(&mut self) -> bool {
-        match &mut self.stage {
-            Stage::Http2(s) => s.h2.take_swap(),
-            _ => false,
-        }
+        self.http2_mut().is_some_and(|s| s.h2.take_swap())
     }
 
     /// The connection's (client, server), as the chain knows them now.
@@ -286,7 +371,7 @@ impl Chain {
     /// itself; the TCP layer is the pipeline's.)
     pub fn roles_swapped(&mut self) {
         std::mem::swap(&mut self.client, &mut self.server);
-        if let Stage::Http2(s) = &mut self.stage {
+        if let Some(s) = self.http2_mut() {
             s.calls.swap_roles();
         }
     }
@@ -296,6 +381,21 @@ impl Chain {
     pub fn finish(&mut self, out: &mut Vec<H2Event>) {
         match &mut self.stage {
             Stage::Http2(s) => s.h2.finish(out),
+            Stage::Tls(s) => {
+                let mut plain = std::mem::take(&mut s.plain);
+                s.tls.finish(&mut plain);
+                if let Some(h) = s.http2.as_mut() {
+                    for p in plain.drain(..) {
+                        match p {
+                            TlsOutput::Plain { dir, ts, offset, data, packet } => {
+                                h.h2.data(dir, ts, offset, data, packet, out)
+                            }
+                            TlsOutput::Gap { dir, ts, offset, len } => h.h2.gap(dir, ts, offset, len, out),
+                        }
+                    }
+                    h.h2.finish(out);
+                }
+            }
             Stage::Detecting(p) => {
                 // Bytes came but said nothing recognisable before the end.
                 if p.first.iter().any(|b| !b.is_empty()) {
@@ -318,6 +418,15 @@ impl Chain {
                 self.protocol = s.h2.protocol();
                 Some(Box::new(s.h2.summary()))
             }
+            Stage::Tls(s) => {
+                let s = *s;
+                self.tls_done = Some(Box::new(s.tls.summary().clone()));
+                s.http2.map(|h| {
+                    let mut h = *h;
+                    h.calls.connection_closed(reason, ts, out);
+                    Box::new(h.h2.summary())
+                })
+            }
             Stage::Done(summary) => summary,
             Stage::Idle | Stage::Detecting(_) | Stage::Opaque => None,
         };
@@ -327,7 +436,7 @@ impl Chain {
     /// Bytes of `dir` at `offset` were retransmitted with other content
     /// (in packet `packet`): the calls open now say so.
     pub fn retransmit_conflict(&mut self, dir: Dir, offset: u64, packet: u64) {
-        if let Stage::Http2(s) = &mut self.stage {
+        if let Some(s) = self.http2_mut() {
             s.calls.retransmit_conflict(dir, offset, packet);
         }
     }
@@ -336,11 +445,17 @@ impl Chain {
     pub fn report(&self) -> StackReport {
         let (protocol, h2) = match &self.stage {
             Stage::Http2(s) => (s.h2.protocol(), s.h2.summary()),
+            Stage::Tls(s) => (Protocol::Tls, s.http2.as_ref().map_or_else(H2Summary::new, |h| h.h2.summary())),
             Stage::Done(Some(h2)) => (self.protocol, (**h2).clone()),
             Stage::Done(None) => (self.protocol, H2Summary::new()),
             Stage::Idle | Stage::Detecting(_) | Stage::Opaque => (self.protocol, H2Summary::new()),
         };
-        StackReport { protocol, tls_server_name: self.tls_server_name.clone(), h2 }
+        let tls = match &self.stage {
+            Stage::Tls(s) => Some(s.tls.summary().clone()),
+            _ => self.tls_done.as_deref().cloned(),
+        };
+        let tls_server_name = tls.as_ref().and_then(|t| t.server_name.clone()).or_else(|| self.tls_server_name.clone());
+        StackReport { protocol, tls_server_name, h2, tls }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct ConnReport {
     pub protocol: Protocol,
     /// The TLS server name (SNI), when the connection is TLS and sent one.
     pub tls_server_name: Option<String>,
+    /// TLS facts, when the connection was TLS.
+    pub tls: Option<crate::tls::TlsSummary>,
     /// HTTP/2 facts, when the connection was decoded as HTTP/2 (or tried).
     pub h2: Option<H2Summary>,
     /// Its gRPC calls, counted by outcome.

@@ -5,6 +5,7 @@ use crate::h2::testutil::frame;
 
 fn cfg(h2_ports: Vec<u16>) -> ChainConfig {
     ChainConfig {
+        tls_keys: Default::default(),
         h2: Arc::new(H2Config { h2_ports, ..H2Config::default() }),
         limits: MessageLimits::default(),
         max_call_bytes: 1 << 20,

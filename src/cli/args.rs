@@ -282,6 +282,12 @@ pub struct DecodeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::h2::H2Config::default().max_header_block, help_heading = "Limits")]
     pub max_header_block: usize,
 
+    /// An NSS key log (what SSLKEYLOGFILE writers produce) to decrypt TLS with (repeatable).
+    /// SSLKEYLOGFILE itself is read when set, and a pcapng's Decryption Secrets Blocks
+    /// (`editcap --inject-secrets tls,FILE`) need no flag. Secrets are never printed.
+    #[arg(long = "tls-keylog", value_name = "FILE", help_heading = "TLS")]
+    pub tls_keylog: Vec<std::path::PathBuf>,
+
     /// Replace the values of sensitive headers (authorization, proxy-authorization, cookie,
     /// set-cookie, x-api-key, and metadata keys matching --redact-headers) with
     /// `<redacted N bytes #hash>` in every output, raw header bytes zeroed: for pasting into a ticket.

@@ -116,7 +116,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
     if let Some(f) = &args.filter {
         compile_filter(&Some(f.clone()), &crate::filter::CALL_FIELDS)?;
     }
-    let cfg = pipeline_config(&args.decode);
+    let cfg = pipeline_config(&args.decode)?;
     let (source, title) = match &args.input.interface {
         Some(iface) => {
             let cap = open_live(&args.input, iface)?;
@@ -125,7 +125,9 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
         }
         None => {
             let path = args.input.path().cloned().unwrap_or_default();
-            let cap = FileCapture::open(&path).map_err(|e| Failure::BadInput(e.to_string()))?;
+            let cap = FileCapture::open(&path)
+                .map_err(|e| Failure::BadInput(e.to_string()))?
+                .with_key_store(cfg.tls_keys.clone());
             (crate::tui::loader::Source::File(cap), display_name(Some(&path)))
         }
     };
@@ -145,8 +147,33 @@ fn list_interfaces() -> Result<(), Failure> {
     Ok(())
 }
 
-fn pipeline_config(decode: &DecodeArgs) -> PipelineConfig {
-    decode.pipeline_config()
+fn pipeline_config(decode: &DecodeArgs) -> Result<PipelineConfig, Failure> {
+    let cfg = decode.pipeline_config();
+    load_key_logs(decode, &cfg.tls_keys)?;
+    Ok(cfg)
+}
+
+/// TLS secrets from `--tls-keylog FILE` (each given) and SSLKEYLOGFILE
+/// (when set and readable: a variable left over from another program's
+/// session is not worth failing for). A capture's own Decryption Secrets
+/// Blocks are added as the file is read.
+fn load_key_logs(decode: &DecodeArgs, store: &crate::tls::KeyStore) -> Result<(), Failure> {
+    for path in &decode.tls_keylog {
+        let text = std::fs::read(path)
+            .map_err(|e| Failure::BadInput(format!("cannot read the TLS key log {}: {e}", path.display())))?;
+        if store.add_text(&String::from_utf8_lossy(&text)) == 0 {
+            eprintln!(
+                "grpcscope: warning: {} holds no TLS secrets (an NSS key log has lines such as `CLIENT_TRAFFIC_SECRET_0 <client random> <secret>`)",
+                path.display()
+            );
+        }
+    }
+    if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
+        if let Ok(text) = std::fs::read(&path) {
+            store.add_text(&String::from_utf8_lossy(&text));
+        }
+    }
+    Ok(())
 }
 
 /// Something to do every so often during a live capture (print statistics).
@@ -154,7 +181,7 @@ pub type Tick<'a, S> = (Duration, &'a mut dyn FnMut(&mut Pipeline<S>) -> io::Res
 
 /// Feeds every packet of the source through a pipeline ending in `sink`.
 fn drive<S: Sink>(input: &InputArgs, decode: &DecodeArgs, sink: S) -> Result<Pipeline<S>, Failure> {
-    drive_with(input, pipeline_config(decode), sink, None)
+    drive_with(input, pipeline_config(decode)?, sink, None)
 }
 
 fn drive_with<S: Sink>(
@@ -175,7 +202,8 @@ fn drive_file<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Resul
             "no capture given: name a file (or `-` for standard input), or capture live with -i IFACE; e.g. `grpcscope calls capture.pcap`".into(),
         ));
     };
-    let cap = FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let cap =
+        FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))?.with_key_store(cfg.tls_keys.clone());
     let mut pipeline = Pipeline::new(cfg, sink);
     let warnings = read_in_background(cap, |pkt| pipeline.packet(pkt));
     pipeline.finish();
@@ -383,7 +411,7 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
     let live = args.common.input.is_live();
     let out = BufWriter::new(io::stdout());
-    let mut cfg = pipeline_config(&args.common.decode);
+    let mut cfg = pipeline_config(&args.common.decode)?;
     let decoder =
         Decoder::new(schema, args.messages.max_decompressed_size, cfg.redact.clone(), args.messages.max_rendered_size);
     // A file prints in start order; live prints each call as it ends.
@@ -416,7 +444,7 @@ fn frames(args: FramesArgs) -> Result<(), Failure> {
     let mut printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::FRAME_FIELDS)?;
     printer.flush_each = args.common.input.is_live();
-    let mut cfg = pipeline_config(&args.common.decode);
+    let mut cfg = pipeline_config(&args.common.decode)?;
     cfg.h2.snapshot_tables = args.verbose;
     let mut p = drive_with(&args.common.input, cfg, printer, None)?;
     p.sink.footer();
@@ -438,7 +466,7 @@ fn explain(args: ExplainArgs) -> Result<(), Failure> {
         None => Choice { conn: args.conn, stream: None },
         Some(n) => nth_call(&args, n)?,
     };
-    let mut cfg = pipeline_config(&args.decode);
+    let mut cfg = pipeline_config(&args.decode)?;
     // Each header field's HPACK encoding needs the table as it evolves.
     cfg.h2.snapshot_tables = true;
     let out = BufWriter::new(io::stdout().lock());
@@ -462,7 +490,7 @@ fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Cho
     if args.input.path().is_some_and(|p| p.as_os_str() == "-") {
         return Err(Failure::BadInput("--call reads the capture twice: give a file, not standard input".into()));
     }
-    let mut p = drive_with(&args.input, pipeline_config(&args.decode), Starts(Vec::new()), None)?;
+    let mut p = drive_with(&args.input, pipeline_config(&args.decode)?, Starts(Vec::new()), None)?;
     p.sink.0.sort();
     let total = p.sink.0.len();
     match n.checked_sub(1).and_then(|i| p.sink.0.get(i)) {
@@ -489,7 +517,7 @@ fn conns(args: ConnsArgs) -> Result<(), Failure> {
 
 fn stats(args: StatsArgs) -> Result<(), Failure> {
     let filter = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)?;
-    let mut cfg = pipeline_config(&args.common.decode);
+    let mut cfg = pipeline_config(&args.common.decode)?;
     // Statistics need lengths and counts, not message bytes, except the first
     // request of each call, which pairs proxied legs: keep payloads small.
     cfg.max_call_bytes = 64 * 1024;

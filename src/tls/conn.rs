@@ -1,0 +1,546 @@
+//! One TLS connection: records reassembled from each direction's byte
+//! stream, the handshake followed in clear, and with keys from the
+//! [`KeyStore`], records decrypted in order and their application data
+//! handed up as a plaintext byte stream per direction.
+//!
+//! Without keys the connection is still described ([`TlsSummary`]):
+//! version, suite, SNI, ALPN, alerts, records each way. A wrong key is an
+//! authentication failure, counted and noted, never garbage handed up.
+
+use super::crypto::{RecordKeys, Suite};
+use super::handshake::{self, content, kind, ClientHello, ServerHello};
+use super::keylog::{KeyStore, Secrets};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use bytes::Bytes;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The largest record body: 2^14 plus TLS 1.2's 2048 bytes of expansion.
+const MAX_RECORD: usize = (1 << 14) + 2048;
+/// Handshake messages larger than this (a certificate chain is a few kB)
+/// are skipped, not buffered.
+const MAX_HANDSHAKE_MESSAGE: usize = 256 * 1024;
+/// Encrypted bytes kept per connection while its keys are not known yet
+/// (a live key log may deliver them late); past it they are dropped and
+/// the direction is not decrypted.
+const MAX_HELD: usize = 4 << 20;
+
+/// What the layer above receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsOutput {
+    /// Decrypted application data of `dir`, at `offset` in its plaintext stream.
+    Plain {
+        /// Direction.
+        dir: Dir,
+        /// Capture time of the packet that completed the record.
+        ts: Timestamp,
+        /// Offset in the direction's plaintext stream.
+        offset: u64,
+        /// The bytes.
+        data: Bytes,
+        /// Packet that completed the record.
+        packet: u64,
+    },
+    /// Plaintext of `dir` that cannot be recovered (records lost or undecryptable).
+    Gap {
+        /// Direction.
+        dir: Dir,
+        /// When it was noticed.
+        ts: Timestamp,
+        /// Offset in the plaintext stream.
+        offset: u64,
+        /// Bytes lost (the ciphertext's length: an upper bound).
+        len: u64,
+    },
+}
+
+/// An alert, as sent.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TlsAlert {
+    /// Who sent it: `client` or `server`.
+    pub from: &'static str,
+    /// `warning` or `fatal`; `unknown` when it was encrypted and not decrypted.
+    pub level: &'static str,
+    /// Its name (`certificate_required`, ...), or `encrypted`.
+    pub description: String,
+    /// Capture time.
+    #[serde(skip)]
+    pub ts: Timestamp,
+}
+
+/// Whether and how the connection was decrypted.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Decryption {
+    /// Nothing encrypted was seen (or the handshake was not captured).
+    #[default]
+    NotNeeded,
+    /// Records were decrypted.
+    Decrypted,
+    /// The key log has no secret for this handshake's client random.
+    NoKey,
+    /// The handshake's start was not captured: no client random to look up.
+    NoHandshake,
+    /// The cipher suite is not one grpcscope decrypts.
+    UnsupportedSuite,
+    /// A key was found but records did not authenticate with it.
+    AuthenticationFailed,
+}
+
+/// What is known about a TLS connection.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TlsSummary {
+    /// `TLS 1.3`, `TLS 1.2`, ...
+    pub version: Option<String>,
+    /// The cipher suite's IANA name.
+    pub cipher_suite: Option<String>,
+    /// SNI.
+    pub server_name: Option<String>,
+    /// ALPN protocols the client offered.
+    pub alpn_offered: Vec<String>,
+    /// ALPN protocol the server chose (TLS 1.3: known only after decryption).
+    pub alpn: Option<String>,
+    /// The server asked for another ClientHello (HelloRetryRequest).
+    pub hello_retry: bool,
+    /// The session was resumed (pre-shared key, or a TLS 1.2 session id echoed).
+    pub resumed: bool,
+    /// Decryption outcome.
+    pub decryption: Decryption,
+    /// The first 8 hex digits of the client random (what a missing key is looked up by).
+    pub client_random: Option<String>,
+    /// Application-data records client to server and server to client.
+    pub app_records: [u64; 2],
+    /// Records that failed authentication.
+    pub auth_failures: u64,
+    /// KeyUpdates followed.
+    pub key_updates: u64,
+    /// Alerts, in order.
+    pub alerts: Vec<TlsAlert>,
+    /// Seconds from the ClientHello to the first application data.
+    pub handshake_seconds: Option<f64>,
+    /// Records lost to gaps, oversize or bytes that are not TLS.
+    pub records_lost: bool,
+}
+
+#[derive(Default)]
+struct Side {
+    /// Bytes of an incomplete record.
+    buf: Vec<u8>,
+    /// Records are protected now.
+    protected: bool,
+    keys: Option<RecordKeys>,
+    /// TLS 1.2: keys that take effect at this side's ChangeCipherSpec.
+    pending: Option<RecordKeys>,
+    /// TLS 1.3: the handshake is over for this side (its Finished was sent).
+    finished: bool,
+    hs: Vec<u8>,
+    plain_offset: u64,
+    /// The stream cannot be followed further.
+    lost: bool,
+    /// Records waiting for keys.
+    held: Vec<Held>,
+}
+
+struct Held {
+    ts: Timestamp,
+    header: [u8; 5],
+    body: Vec<u8>,
+    packet: u64,
+}
+
+/// A TLS connection's record layer.
+pub struct TlsConn {
+    keys: Arc<KeyStore>,
+    sides: [Side; 2],
+    client_hello: Option<ClientHello>,
+    server_hello: Option<ServerHello>,
+    secrets: Option<Secrets>,
+    held_bytes: usize,
+    hello_ts: Option<Timestamp>,
+    summary: TlsSummary,
+}
+
+impl TlsConn {
+    /// A connection whose client's first bytes were captured.
+    pub fn new(keys: Arc<KeyStore>) -> Self {
+        TlsConn {
+            keys,
+            sides: Default::default(),
+            client_hello: None,
+            server_hello: None,
+            secrets: None,
+            held_bytes: 0,
+            hello_ts: None,
+            summary: TlsSummary::default(),
+        }
+    }
+
+    /// What is known so far.
+    pub fn summary(&self) -> &TlsSummary {
+        &self.summary
+    }
+
+    /// The ALPN protocol chosen, or offered when the choice is not known.
+    pub fn speaks_h2(&self) -> bool {
+        match &self.summary.alpn {
+            Some(p) => p == "h2",
+            None => self.summary.alpn_offered.iter().any(|p| p == "h2"),
+        }
+    }
+
+    /// In-order bytes of `dir`.
+    pub fn data(&mut self, dir: Dir, ts: Timestamp, data: &[u8], packet: u64, out: &mut Vec<TlsOutput>) {
+        self.retry_held(out);
+        let side = pick(&mut self.sides, dir);
+        if side.lost {
+            return;
+        }
+        side.buf.extend_from_slice(data);
+        let mut at = 0;
+        loop {
+            let side = pick(&mut self.sides, dir);
+            let Some(header) = side.buf.get(at..at + 5).and_then(|h| <[u8; 5]>::try_from(h).ok()) else { break };
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if !(20..=24).contains(&header[0]) || header[1] != 3 || len > MAX_RECORD {
+                side.lost = true;
+                side.buf.clear();
+                self.summary.records_lost = true;
+                return;
+            }
+            let Some(body) = side.buf.get(at + 5..at + 5 + len) else { break };
+            let body = body.to_vec();
+            at += 5 + len;
+            self.record(dir, ts, header, body, packet, out);
+        }
+        let side = pick(&mut self.sides, dir);
+        side.buf.drain(..at.min(side.buf.len()));
+    }
+
+    /// `len` bytes of `dir` were not captured: its records cannot be
+    /// followed (TLS 1.3's nonces count records), so the rest of it is lost.
+    pub fn gap(&mut self, dir: Dir, ts: Timestamp, len: u64, out: &mut Vec<TlsOutput>) {
+        let side = pick(&mut self.sides, dir);
+        if !side.lost {
+            side.lost = true;
+            side.buf.clear();
+            self.summary.records_lost = true;
+            out.push(TlsOutput::Gap { dir, ts, offset: side.plain_offset, len });
+        }
+    }
+
+    fn record(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        header: [u8; 5],
+        body: Vec<u8>,
+        packet: u64,
+        out: &mut Vec<TlsOutput>,
+    ) {
+        let side = pick(&mut self.sides, dir);
+        match header[0] {
+            content::CHANGE_CIPHER_SPEC => {
+                // TLS 1.2: this side's records are protected from here on.
+                // (TLS 1.3 sends one for middleboxes only.)
+                if self.summary.version.as_deref() != Some("TLS 1.3") {
+                    side.protected = true;
+                    side.keys = side.pending.take();
+                }
+                return;
+            }
+            content::APPLICATION_DATA => {
+                *pick(&mut self.summary.app_records, dir) += 1;
+                if self.summary.handshake_seconds.is_none() && pick_ref(&self.sides, dir).finished_or_12(&self.summary) {
+                    self.summary.handshake_seconds = self.hello_ts.map(|h| ts.millis_since(h) / 1000.0);
+                }
+            }
+            _ => {}
+        }
+        if !pick_ref(&self.sides, dir).protected {
+            return self.clear_record(dir, ts, header[0], &body);
+        }
+        if pick_ref(&self.sides, dir).keys.is_none() && !self.install_keys(dir) {
+            return self.hold(dir, Held { ts, header, body, packet });
+        }
+        self.open(dir, Held { ts, header, body, packet }, out);
+    }
+
+    fn clear_record(&mut self, dir: Dir, ts: Timestamp, kind: u8, body: &[u8]) {
+        match kind {
+            content::HANDSHAKE => self.handshake_bytes(dir, ts, body),
+            content::ALERT => self.alert(dir, ts, body),
+            // Application data in clear: the handshake was not captured.
+            content::APPLICATION_DATA if self.summary.decryption == Decryption::NotNeeded => {
+                self.summary.decryption = Decryption::NoHandshake;
+            }
+            _ => {}
+        }
+    }
+
+    fn open(&mut self, dir: Dir, rec: Held, out: &mut Vec<TlsOutput>) {
+        let Held { ts, header, mut body, packet } = rec;
+        let side = pick(&mut self.sides, dir);
+        let Some(keys) = side.keys.as_mut() else { return };
+        let opened = match keys.open(&header, &mut body) {
+            Ok(r) => Some(r),
+            // A TLS 1.3 Finished that was not seen leaves a side on its
+            // handshake keys: its traffic keys are the next to try.
+            Err(_) => self.traffic_keys(dir).and_then(|mut k| {
+                let r = k.open(&header, &mut body).ok()?;
+                let side = pick(&mut self.sides, dir);
+                side.keys = Some(k);
+                side.finished = true;
+                Some(r)
+            }),
+        };
+        let Some((range, inner)) = opened else {
+            self.summary.auth_failures += 1;
+            if self.summary.decryption != Decryption::Decrypted {
+                self.summary.decryption = Decryption::AuthenticationFailed;
+            }
+            return;
+        };
+        self.summary.decryption = Decryption::Decrypted;
+        let kind = inner.unwrap_or(header[0]);
+        let plain = body.get(range).unwrap_or(&[]);
+        match kind {
+            content::APPLICATION_DATA => {
+                let side = pick(&mut self.sides, dir);
+                let offset = side.plain_offset;
+                side.plain_offset += plain.len() as u64;
+                if !plain.is_empty() {
+                    out.push(TlsOutput::Plain { dir, ts, offset, data: Bytes::copy_from_slice(plain), packet });
+                }
+            }
+            content::HANDSHAKE => self.handshake_bytes(dir, ts, plain),
+            content::ALERT => self.alert(dir, ts, plain),
+            _ => {}
+        }
+    }
+
+    /// Keys for `dir` from the secrets of this handshake, when known.
+    fn install_keys(&mut self, dir: Dir) -> bool {
+        let (Some(ch), Some(sh)) = (&self.client_hello, &self.server_hello) else {
+            self.summary.decryption = Decryption::NoHandshake;
+            return false;
+        };
+        let Some(suite) = Suite::from_id(sh.suite) else {
+            self.summary.decryption = Decryption::UnsupportedSuite;
+            return false;
+        };
+        if self.secrets.is_none() {
+            self.secrets = self.keys.get(&ch.random);
+        }
+        let Some(secrets) = &self.secrets else {
+            self.summary.decryption = Decryption::NoKey;
+            return false;
+        };
+        let keys = if sh.version == 0x0304 {
+            let secret = match dir {
+                Dir::ToServer => &secrets.client_handshake,
+                Dir::ToClient => &secrets.server_handshake,
+            };
+            match secret {
+                Some(s) => RecordKeys::tls13(suite, s),
+                // Only the traffic secrets (a key log written after the handshake).
+                None => self.traffic_keys(dir),
+            }
+        } else {
+            secrets.master.as_ref().and_then(|m| RecordKeys::tls12(suite, m, &ch.random, &sh.random)).map(|(c, s)| {
+                match dir {
+                    Dir::ToServer => c,
+                    Dir::ToClient => s,
+                }
+            })
+        };
+        let Some(keys) = keys else {
+            self.summary.decryption = Decryption::NoKey;
+            return false;
+        };
+        pick(&mut self.sides, dir).keys = Some(keys);
+        true
+    }
+
+    fn traffic_keys(&self, dir: Dir) -> Option<RecordKeys> {
+        let side = &pick_ref(&self.sides, dir);
+        let sh = self.server_hello.as_ref().filter(|sh| sh.version == 0x0304 && !side.finished)?;
+        let secrets = self.secrets.as_ref()?;
+        let secret = match dir {
+            Dir::ToServer => secrets.client_traffic.as_ref(),
+            Dir::ToClient => secrets.server_traffic.as_ref(),
+        }?;
+        RecordKeys::tls13(Suite::from_id(sh.suite)?, secret)
+    }
+
+    fn hold(&mut self, dir: Dir, rec: Held) {
+        if self.held_bytes + rec.body.len() > MAX_HELD {
+            pick(&mut self.sides, dir).lost = true;
+            self.summary.records_lost = true;
+            return;
+        }
+        self.held_bytes += rec.body.len();
+        pick(&mut self.sides, dir).held.push(rec);
+    }
+
+    /// Records held for keys are decrypted once the key store has them (a
+    /// live key log is appended to after the handshake).
+    fn retry_held(&mut self, out: &mut Vec<TlsOutput>) {
+        if self.held_bytes == 0 || self.client_hello.as_ref().is_none_or(|ch| self.keys.get(&ch.random).is_none()) {
+            return;
+        }
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let held = std::mem::take(&mut pick(&mut self.sides, dir).held);
+            for rec in held {
+                self.held_bytes = self.held_bytes.saturating_sub(rec.body.len());
+                if pick_ref(&self.sides, dir).keys.is_some() || self.install_keys(dir) {
+                    self.open(dir, rec, out);
+                }
+            }
+        }
+    }
+
+    /// The capture ended: records still held are retried one last time.
+    pub fn finish(&mut self, out: &mut Vec<TlsOutput>) {
+        self.retry_held(out);
+    }
+
+    fn handshake_bytes(&mut self, dir: Dir, ts: Timestamp, bytes: &[u8]) {
+        let side = pick(&mut self.sides, dir);
+        side.hs.extend_from_slice(bytes);
+        loop {
+            let side = pick(&mut self.sides, dir);
+            let Some(&[t, a, b, c]) = side.hs.get(..4) else { return };
+            let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+            if len > MAX_HANDSHAKE_MESSAGE {
+                side.hs.clear();
+                return;
+            }
+            let Some(body) = side.hs.get(4..4 + len) else { return };
+            let body = body.to_vec();
+            side.hs.drain(..4 + len);
+            self.message(dir, ts, t, &body);
+        }
+    }
+
+    fn message(&mut self, dir: Dir, ts: Timestamp, t: u8, body: &[u8]) {
+        match (dir, t) {
+            (Dir::ToServer, kind::CLIENT_HELLO) => {
+                if let Some(ch) = handshake::client_hello(body) {
+                    self.hello_ts.get_or_insert(ts);
+                    self.summary.server_name = ch.server_name.clone();
+                    self.summary.alpn_offered = ch.alpn.clone();
+                    self.summary.client_random = Some(ch.random.iter().take(4).map(|b| format!("{b:02x}")).collect());
+                    self.secrets = None;
+                    self.client_hello = Some(ch);
+                }
+            }
+            (Dir::ToClient, kind::SERVER_HELLO) => self.server_hello_seen(body),
+            (Dir::ToClient, kind::ENCRYPTED_EXTENSIONS) => {
+                if let Some(alpn) = handshake::encrypted_extensions_alpn(body) {
+                    self.summary.alpn = Some(alpn);
+                }
+            }
+            (_, kind::FINISHED) if self.summary.version.as_deref() == Some("TLS 1.3") => {
+                // This side's next records use its application traffic keys.
+                let next = self.traffic_keys(dir);
+                let side = pick(&mut self.sides, dir);
+                side.finished = true;
+                side.keys = next;
+            }
+            (_, kind::KEY_UPDATE) => {
+                let side = pick(&mut self.sides, dir);
+                side.keys = side.keys.as_ref().and_then(RecordKeys::updated);
+                self.summary.key_updates += 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn server_hello_seen(&mut self, body: &[u8]) {
+        let Some(sh) = handshake::server_hello(body) else { return };
+        self.summary.version = Some(handshake::version_name(sh.version));
+        self.summary.cipher_suite = Some(handshake::suite_name(sh.suite));
+        if sh.retry_request {
+            // A second ClientHello follows, then the real ServerHello.
+            self.summary.hello_retry = true;
+            return;
+        }
+        // TLS 1.2 has no resumption flag: the server echoing the session id
+        // the client offered is the sign (RFC 5246 §7.4.1.3).
+        let echoed =
+            self.client_hello.as_ref().is_some_and(|c| !c.session_id.is_empty() && c.session_id == sh.session_id);
+        self.summary.resumed = sh.psk_accepted || (sh.version != 0x0304 && echoed);
+        if sh.alpn.is_some() {
+            self.summary.alpn = sh.alpn.clone();
+        }
+        let tls13 = sh.version == 0x0304;
+        self.server_hello = Some(sh);
+        if tls13 {
+            // Everything after the ServerHello is protected, both ways.
+            for side in &mut self.sides {
+                side.protected = true;
+            }
+        } else if let (Some(ch), Some(sh)) = (&self.client_hello, &self.server_hello) {
+            if self.secrets.is_none() {
+                self.secrets = self.keys.get(&ch.random);
+            }
+            let keys = Suite::from_id(sh.suite).zip(self.secrets.as_ref().and_then(|s| s.master.clone()));
+            match keys.and_then(|(suite, m)| RecordKeys::tls12(suite, &m, &ch.random, &sh.random)) {
+                Some((c, s)) => {
+                    pick(&mut self.sides, Dir::ToServer).pending = Some(c);
+                    pick(&mut self.sides, Dir::ToClient).pending = Some(s);
+                }
+                None => {
+                    self.summary.decryption = if Suite::from_id(sh.suite).is_none() {
+                        Decryption::UnsupportedSuite
+                    } else {
+                        Decryption::NoKey
+                    }
+                }
+            }
+        }
+    }
+
+    fn alert(&mut self, dir: Dir, ts: Timestamp, body: &[u8]) {
+        let from = match dir {
+            Dir::ToServer => "client",
+            Dir::ToClient => "server",
+        };
+        let (level, description) = match body {
+            [1, d] => ("warning", handshake::alert_name(*d)),
+            [2, d] => ("fatal", handshake::alert_name(*d)),
+            _ => ("unknown", "encrypted".to_string()),
+        };
+        if self.summary.alerts.len() < 16 {
+            self.summary.alerts.push(TlsAlert { from, level, description, ts });
+        }
+    }
+}
+
+/// The element of a (client to server, server to client) pair for `dir`.
+fn pick<T>(pair: &mut [T; 2], dir: Dir) -> &mut T {
+    let [to_server, to_client] = pair;
+    match dir {
+        Dir::ToServer => to_server,
+        Dir::ToClient => to_client,
+    }
+}
+
+fn pick_ref<T>(pair: &[T; 2], dir: Dir) -> &T {
+    let [to_server, to_client] = pair;
+    match dir {
+        Dir::ToServer => to_server,
+        Dir::ToClient => to_client,
+    }
+}
+
+impl Side {
+    /// Whether application data from this side counts as the handshake's end.
+    fn finished_or_12(&self, summary: &TlsSummary) -> bool {
+        summary.version.as_deref() != Some("TLS 1.3") || self.finished || self.protected
+    }
+}
+
+#[cfg(test)]
+mod tests;
