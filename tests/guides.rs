@@ -1,5 +1,5 @@
 //! The guides never go stale (issue 10, part 3): every ```console block in
-//! docs/incident.md and docs/workshop.md is run and its output compared.
+//! docs/incident.md, docs/workshop.md and docs/tls.md is run and its output compared.
 //!
 //! In a block, a line starting with `$ ` is a command (run by `sh` in the
 //! project root, with the built grpcscope first on PATH); the lines after
@@ -100,6 +100,11 @@ fn the_matcher_understands_ellipses() {
 #[test]
 fn the_incident_guide_is_current() {
     check_guide("incident.md", 5);
+}
+
+#[test]
+fn the_tls_guide_is_current() {
+    check_guide("tls.md", 4);
 }
 
 #[test]

@@ -60,9 +60,14 @@ impl Sink for Conns {
     }
 }
 
-fn ours(path: &Path) -> Conns {
-    let mut cap = FileCapture::open(path).unwrap();
-    let mut p = Pipeline::new(PipelineConfig::new(), Conns::default());
+fn ours(path: &Path, keylog: Option<&Path>) -> Conns {
+    // A pcapng's own Decryption Secrets Blocks decrypt its TLS, for both tools.
+    let cfg = PipelineConfig::new();
+    if let Some(k) = keylog {
+        cfg.tls_keys.add_text(&std::fs::read_to_string(k).unwrap());
+    }
+    let mut cap = FileCapture::open(path).unwrap().with_key_store(cfg.tls_keys.clone());
+    let mut p = Pipeline::new(cfg, Conns::default());
     while let Some(pkt) = cap.next_packet() {
         let _ = p.packet(&pkt);
     }
@@ -77,8 +82,9 @@ fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn theirs(path: &Path, port: u16) -> Conns {
+fn theirs(path: &Path, port: u16, keylog: Option<&Path>) -> Conns {
     let decode_as = format!("tcp.port=={port},http2");
+    let keylog_pref = keylog.map(|k| format!("tls.keylog_file:{}", k.display()));
     let fields = [
         "tcp.stream",
         "http2.streamid",
@@ -91,16 +97,12 @@ fn theirs(path: &Path, port: u16) -> Conns {
     ];
     // Out-of-order reassembly: captures with segments swapped (-i any,
     // multi-queue NICs) are otherwise cut short by tshark.
-    let mut args = vec![
-        "-r",
-        path.to_str().unwrap(),
-        "-d",
-        decode_as.as_str(),
-        "-o",
-        "tcp.reassemble_out_of_order:TRUE",
-        "-T",
-        "json",
-    ];
+    let mut args = vec!["-r", path.to_str().unwrap(), "-o", "tcp.reassemble_out_of_order:TRUE", "-T", "json"];
+    match &keylog_pref {
+        // TLS is found on any port, HTTP/2 inside it by ALPN.
+        Some(pref) => args.extend(["-o", pref.as_str()]),
+        None => args.extend(["-d", decode_as.as_str()]),
+    }
     for f in &fields {
         args.extend(["-e", f]);
     }
@@ -147,7 +149,18 @@ fn theirs(path: &Path, port: u16) -> Conns {
 const CROSS_DIRECTION_ORDER_FLOOR: [&str; 1] = ["reordered_errors"];
 
 fn compare(name: &str, path: &Path, port: u16, check_headers: bool) {
-    let (a, b) = (ours(path), theirs(path, port));
+    compare_with_keys(name, path, port, check_headers, None)
+}
+
+/// Compares with TLS decrypted by both tools from `keylog` (a pcapng
+/// carrying its keys needs none: both read its Decryption Secrets Block).
+fn compare_with_keys(name: &str, path: &Path, port: u16, check_headers: bool, keylog: Option<&Path>) {
+    let tls = keylog.is_some() || name == "tls_keylog";
+    let (a, b) = (ours(path, keylog), theirs(path, port, keylog.or(tls.then_some(Path::new("/dev/null")))));
+    if tls {
+        let frames: usize = a.frames.values().map(Vec::len).sum();
+        assert!(frames >= 10, "{name}: decrypted only {frames} HTTP/2 frames from {}", path.display());
+    }
     assert_eq!(
         a.frames.keys().collect::<Vec<_>>(),
         b.frames.keys().collect::<Vec<_>>(),
@@ -220,8 +233,14 @@ fn shared_captures_frames_and_headers_match_tshark() {
         return;
     }
     for (name, path) in common::shared_scenarios(&dir) {
-        let port = common::meta(&dir, &name)["server_port"].as_u64().unwrap() as u16;
-        compare(&name, &path, port, true);
+        let meta = common::meta(&dir, &name);
+        let port = meta["server_port"].as_u64().unwrap() as u16;
+        // A TLS scenario's .pcap is decrypted with its key log file, its
+        // .pcapng with the keys inside.
+        let keylog =
+            meta["keylog"].as_str().map(|k| dir.join(k)).filter(|_| path.extension().is_some_and(|e| e == "pcap"));
+        eprintln!("{name}: {}", path.display());
+        compare_with_keys(&name, &path, port, true, keylog.as_deref());
     }
 }
 
@@ -247,4 +266,10 @@ fn own_fixtures_frames_and_headers_match_tshark() {
     // Mid-connection: tshark cannot know the HPACK table either, so only
     // the frame sequence is compared.
     compare("mid_connection", &common::fixture("mid_connection.pcap"), 50070, false);
+    // TLS, decrypted by both from the client's key log: every suite, a
+    // HelloRetryRequest, a KeyUpdate, and failed mTLS handshakes.
+    for (name, port) in [("tls13", 50072), ("tls12", 50073), ("tls_failures", 50074)] {
+        let keys = common::fixture(&format!("{name}.keys"));
+        compare_with_keys(name, &common::fixture(&format!("{name}.pcap")), port, true, Some(&keys));
+    }
 }

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["net"],
     &["tcp"],
     &["exchange", "proto"],
-    &["h2"],
+    &["h2", "tls"],
     &["grpc"],
     &["chain"],
     &["filter"],

@@ -400,3 +400,45 @@ fn the_ui_on_live_traffic_follows_pauses_and_counts_drops() {
     let s = t.wait_for(&["grpcscope exited with 0"]);
     assert!(s.contains("0 dropped by the kernel"), "{s}");
 }
+
+#[test]
+fn live_tls_follows_a_key_log_written_after_the_records() {
+    if !can_capture("live_tls_follows_a_key_log_written_after_the_records") {
+        return;
+    }
+    let p = port(7);
+    let dir = scratch_dir("live-tls");
+    let keys = dir.join("keys.log");
+    std::fs::write(&keys, "").unwrap();
+    let bpf = format!("tcp port {p}");
+    let (gs, err) = start_grpcscope(
+        &[
+            "calls",
+            "-i",
+            "lo",
+            "-f",
+            &bpf,
+            "--format",
+            "json",
+            "--proto-path",
+            "protos",
+            "--tls-keylog",
+            keys.to_str().unwrap(),
+        ],
+        None,
+    );
+    // Three calls whose keys reach the file only after them, then one after.
+    let status =
+        Command::new(fixturegen()).args(["tls-live", &p.to_string(), keys.to_str().unwrap(), "3"]).status().unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&gs);
+    let (code, out, stderr) = finish(gs, err);
+    assert_eq!(code, 0, "{stderr}");
+    let calls = json_lines(&out);
+    let mut skus: Vec<&str> = calls.iter().map(|c| c["requests"][0]["json"]["sku"].as_str().unwrap_or("?")).collect();
+    skus.sort();
+    assert_eq!(skus, ["after-keys", "live-tls-0", "live-tls-1", "live-tls-2"], "{out}\n{stderr}");
+    assert!(calls.iter().all(|c| c["grpc_status_name"] == "OK"), "{out}");
+    assert!(!stderr.contains("no keys"), "every connection was decrypted: {stderr}");
+}

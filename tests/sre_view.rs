@@ -67,10 +67,17 @@ fn shared_reconnect_counts_and_stats_totals_match_the_truth() {
         let stats = run_json(&["stats", "--format", "json", path.to_str().unwrap()]);
         assert_eq!(stats[0]["section"], "summary");
         let calls = stats[0]["calls"].as_u64().unwrap();
-        if meta["tls"] == true {
-            // Floor until issue 19 (TLS decryption): an encrypted connection
-            // shows no calls. Raise this to the truth's count when it lands.
-            assert_eq!(calls, 0, "{name}: calls of an encrypted connection");
+        let keys_inside = path.extension().is_some_and(|e| e == "pcapng") && meta["pcapng_with_secrets"].is_string();
+        if meta["tls"] == true && !keys_inside {
+            // Encrypted, and no key log given: no call can be shown.
+            assert_eq!(calls, 0, "{name}: calls of an encrypted connection without keys");
+        } else if meta["tls"] == true {
+            // The pcapng carries its keys: every call of the truth.
+            assert_eq!(
+                calls,
+                meta["calls_in_truth"].as_u64().unwrap(),
+                "{name}: calls decrypted with the pcapng's keys"
+            );
         } else if meta["handshake_captured"] == false {
             // Cut inside a connection: the calls in flight at the cut are in
             // the capture in part (the truth marks them optional), so the

@@ -321,6 +321,11 @@ impl InventoryClient {
     /// A lazily connecting client of `addr` (`host:port`).
     pub fn lazy_at(addr: &str) -> Self {
         let channel = tonic::transport::Endpoint::try_from(format!("http://{addr}")).unwrap().connect_lazy();
+        Self::from_channel(channel)
+    }
+
+    /// A client on a channel built elsewhere (the TLS scenarios' connector).
+    pub fn from_channel(channel: tonic::transport::Channel) -> Self {
         InventoryClient { grpc: tonic::client::Grpc::new(channel) }
     }
 

@@ -8,6 +8,7 @@
 mod inventory;
 mod proxy;
 mod recorder;
+mod tls;
 
 use inventory::*;
 use std::time::Duration;
@@ -70,6 +71,21 @@ const SCENARIOS: &[Scenario] = &[
         port: proxy::FRONT,
         about: "client -> nginx (grpc_pass) -> server: OK, an application error, a proxy timeout (504), the upstream down (502), a client deadline",
     },
+    Scenario {
+        name: "tls13",
+        port: 50072,
+        about: "TLS 1.3 with its key log (tls13.keys): one connection per suite, a HelloRetryRequest, a KeyUpdate",
+    },
+    Scenario {
+        name: "tls12",
+        port: 50073,
+        about: "TLS 1.2 (extended master secret) with its key log: one connection per ECDHE-ECDSA suite",
+    },
+    Scenario {
+        name: "tls_failures",
+        port: 50074,
+        about: "an mTLS server: a client without a certificate, two trusting the wrong CA (TLS 1.3, 1.2), one that gets through",
+    },
 ];
 
 #[tokio::main]
@@ -92,6 +108,16 @@ async fn main() {
             let _ = c.get_part(tonic::Request::new(GetPartRequest { sku: "slow-live".into(), delay_ms: 5000 })).await;
             return;
         }
+        Some("tls-live") => {
+            // fixturegen tls-live PORT KEYLOG N: a TLS server and N calls to
+            // it; the client's key log is appended to KEYLOG only after the
+            // calls, as a slow SSLKEYLOGFILE writer would (tests/live.rs).
+            let port: u16 = wanted.get(1).and_then(|p| p.parse().ok()).expect("tls-live PORT KEYLOG N");
+            let keylog = std::path::PathBuf::from(wanted.get(2).expect("tls-live PORT KEYLOG N"));
+            let n: usize = wanted.get(3).and_then(|n| n.parse().ok()).unwrap_or(1);
+            tls::live(port, &keylog, n).await;
+            return;
+        }
         Some("call") => {
             let addr = wanted.get(1).expect("call ADDR N");
             let n: usize = wanted.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
@@ -111,7 +137,13 @@ async fn main() {
             continue;
         }
         let path = out_dir.join(format!("{}.pcap", s.name));
-        let packets = run(s).await;
+        let keys = out_dir.join(format!("{}.keys", s.name));
+        let packets = match s.name {
+            "tls13" => tls::tls13(s.port, &keys).await,
+            "tls12" => tls::tls12(s.port, &keys).await,
+            "tls_failures" => tls::tls_failures(s.port, &keys).await,
+            _ => run(s).await,
+        };
         recorder::write_pcap(&path, &packets);
         println!("{:<16} {:>4} packets  {}", s.name, packets.packets.len(), s.about);
     }

@@ -60,6 +60,13 @@ pub fn why_ended(c: &ConnReport) -> String {
             }
         }
     }
+    // A fatal TLS alert is why a connection failed its handshake (or was
+    // torn down): it names the cause the TCP close does not.
+    if let Some(tls) = &c.tls {
+        for a in tls.alerts.iter().filter(|a| a.level == "fatal") {
+            parts.push(format!("{} sent TLS alert {}", a.from, a.description));
+        }
+    }
     parts.push(c.tcp.end_text());
     parts.join("; then ")
 }

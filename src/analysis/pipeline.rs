@@ -92,6 +92,9 @@ pub struct PipelineConfig {
     /// TLS secrets: key log files, SSLKEYLOGFILE and the capture's own
     /// Decryption Secrets Blocks all add to this one store.
     pub tls_keys: Arc<crate::tls::KeyStore>,
+    /// The key log files `tls_keys` was loaded from, with the bytes read:
+    /// a live capture follows them as their writers append.
+    pub tls_key_files: Vec<(std::path::PathBuf, u64)>,
 }
 
 impl Default for PipelineConfig {
@@ -110,6 +113,7 @@ impl PipelineConfig {
             max_call_bytes: 256 << 20,
             redact: None,
             tls_keys: Arc::default(),
+            tls_key_files: Vec::new(),
         }
     }
 }
@@ -129,6 +133,9 @@ pub struct CaptureCounters {
     pub snaplen_cut: u64,
     /// Packets ignored, by reason.
     pub ignored: BTreeMap<String, u64>,
+    /// TLS connections that carried application data and were not decrypted
+    /// (no key, no captured handshake, or keys that did not authenticate).
+    pub tls_undecrypted: u64,
 }
 
 /// A connection's decoder chain and what the pipeline counts of it.
@@ -324,6 +331,9 @@ impl<S: Sink> Pipeline<S> {
                         calls: CallCounts::default(),
                     },
                 };
+                if report.tls.as_ref().is_some_and(crate::tls::TlsSummary::undecrypted) {
+                    self.counters.tls_undecrypted += 1;
+                }
                 let flow = self.sink.connection(report);
                 self.obey(flow);
                 None

@@ -103,6 +103,34 @@ impl Default for Breakdowns {
     }
 }
 
+/// What the TLS connections of a capture came to.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct TlsStats {
+    /// TLS connections.
+    pub connections: u64,
+    /// Those whose records were decrypted.
+    pub decrypted: u64,
+    /// Those that carried encrypted data grpcscope could not read.
+    pub undecrypted: u64,
+    /// Fatal alerts by sender and name (`client sent unknown_ca`): failed
+    /// handshakes, an infrastructure failure no call shows.
+    pub fatal_alerts: BTreeMap<String, u64>,
+}
+
+impl TlsStats {
+    fn add(&mut self, tls: &crate::tls::TlsSummary) {
+        self.connections += 1;
+        if tls.decryption == crate::tls::Decryption::Decrypted {
+            self.decrypted += 1;
+        } else if tls.undecrypted() {
+            self.undecrypted += 1;
+        }
+        for a in tls.alerts.iter().filter(|a| a.level == "fatal") {
+            *self.fatal_alerts.entry(format!("{} sent {}", a.from, a.description)).or_default() += 1;
+        }
+    }
+}
+
 /// Everything `stats` prints.
 #[derive(Default)]
 pub struct Stats {
@@ -128,6 +156,8 @@ pub struct Stats {
     pub connections: BTreeMap<String, u64>,
     /// Established connections.
     pub established: u64,
+    /// TLS connections: how many were decrypted, and why handshakes failed.
+    pub tls: TlsStats,
     /// Cross-hop pairing.
     pub hops: Hops,
     /// First and last call start.
@@ -222,6 +252,9 @@ impl Sink for Stats {
         *self.connections.entry(end).or_default() += 1;
         if c.tcp.established {
             self.established += 1;
+        }
+        if let Some(tls) = &c.tls {
+            self.tls.add(tls);
         }
         for d in &c.tcp.dirs {
             if d.buffer_overflows > 0 {

@@ -129,7 +129,7 @@ pub struct FileCapture {
     raw_bytes_read: Arc<AtomicU64>,
     total_raw_bytes: Option<u64>,
     /// Where Decryption Secrets Blocks' key logs go.
-    key_store: Option<Arc<crate::tls::KeyStore>>,
+    key_store: Option<Arc<dyn super::SecretsSink>>,
     /// Key logs read from the last block, not yet handed on.
     key_logs: Vec<Vec<u8>>,
 }
@@ -266,13 +266,13 @@ impl FileCapture {
     fn keep_key_logs(&mut self) {
         for text in self.key_logs.drain(..) {
             if let Some(store) = &self.key_store {
-                store.add_text(&String::from_utf8_lossy(&text));
+                store.add_key_log(&String::from_utf8_lossy(&text));
             }
         }
     }
 
-    /// The store the TLS key logs of the capture's Decryption Secrets Blocks are added to.
-    pub fn with_key_store(mut self, store: Arc<crate::tls::KeyStore>) -> Self {
+    /// Where the TLS key logs of the capture's Decryption Secrets Blocks go.
+    pub fn with_key_store(mut self, store: Arc<dyn super::SecretsSink>) -> Self {
         self.key_store = Some(store);
         self
     }

@@ -13,6 +13,7 @@
 //! slice of a large read buffer: no per-packet copy.
 
 pub mod file;
+pub mod keylog_follow;
 pub mod live;
 pub mod pcap_format;
 pub mod pcapng;
@@ -23,6 +24,14 @@ use bytes::Bytes;
 use std::fmt;
 
 pub use file::{CaptureError, FileCapture};
+
+/// Where the key logs a capture carries (pcapng Decryption Secrets Blocks
+/// of type TLS) are handed on. The capture layer only finds them; the TLS
+/// record layer, above it, implements this to keep them.
+pub trait SecretsSink: Send + Sync {
+    /// Takes NSS key log text; returns the secrets kept.
+    fn add_key_log(&self, text: &str) -> usize;
+}
 
 /// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -148,8 +148,8 @@ fn list_interfaces() -> Result<(), Failure> {
 }
 
 fn pipeline_config(decode: &DecodeArgs) -> Result<PipelineConfig, Failure> {
-    let cfg = decode.pipeline_config();
-    load_key_logs(decode, &cfg.tls_keys)?;
+    let mut cfg = decode.pipeline_config();
+    load_key_logs(decode, &mut cfg)?;
     Ok(cfg)
 }
 
@@ -157,21 +157,24 @@ fn pipeline_config(decode: &DecodeArgs) -> Result<PipelineConfig, Failure> {
 /// (when set and readable: a variable left over from another program's
 /// session is not worth failing for). A capture's own Decryption Secrets
 /// Blocks are added as the file is read.
-fn load_key_logs(decode: &DecodeArgs, store: &crate::tls::KeyStore) -> Result<(), Failure> {
+fn load_key_logs(decode: &DecodeArgs, cfg: &mut PipelineConfig) -> Result<(), Failure> {
     for path in &decode.tls_keylog {
         let text = std::fs::read(path)
             .map_err(|e| Failure::BadInput(format!("cannot read the TLS key log {}: {e}", path.display())))?;
-        if store.add_text(&String::from_utf8_lossy(&text)) == 0 {
+        // An empty file is no mistake (live, its writer appends as connections
+        // start); a file of something else is.
+        if cfg.tls_keys.add_text(&String::from_utf8_lossy(&text)) == 0 && !text.is_empty() {
             eprintln!(
                 "grpcscope: warning: {} holds no TLS secrets (an NSS key log has lines such as `CLIENT_TRAFFIC_SECRET_0 <client random> <secret>`)",
                 path.display()
             );
         }
+        cfg.tls_key_files.push((path.clone(), text.len() as u64));
     }
     if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
-        if let Ok(text) = std::fs::read(&path) {
-            store.add_text(&String::from_utf8_lossy(&text));
-        }
+        let text = std::fs::read(&path).unwrap_or_default();
+        cfg.tls_keys.add_text(&String::from_utf8_lossy(&text));
+        cfg.tls_key_files.push((path.into(), text.len() as u64));
     }
     Ok(())
 }
@@ -214,7 +217,20 @@ fn drive_file<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Resul
     for w in warnings {
         eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
     }
+    tls_hint(pipeline.counters.tls_undecrypted);
     Ok(pipeline)
+}
+
+/// Calls inside TLS without keys are not shown: say so rather than show fewer calls silently.
+fn tls_hint(undecrypted: u64) {
+    // Commands that read the capture twice (a schema pass, then the decode) say it once.
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if undecrypted > 0 && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "grpcscope: note: {undecrypted} connection(s) encrypted, no keys: their calls are not shown; pass --tls-keylog FILE \
+             (or set SSLKEYLOGFILE; `grpcscope conns` says why each was not decrypted; see docs/tls.md)"
+        );
+    }
 }
 
 /// Packets handed from the reading thread to the decoding one at a time:
@@ -301,6 +317,9 @@ fn drive_live<S: Sink>(
     let mut cap = open_live(input, iface)?;
     let stop = stop_flag();
     eprintln!("grpcscope: capturing on {}; Ctrl-C to stop", cap.description);
+    let (keys, mut key_logs) =
+        (cfg.tls_keys.clone(), crate::capture::keylog_follow::KeyLogFollower::new(&cfg.tls_key_files));
+    let mut last_key_poll = Instant::now();
     let mut pipeline = Pipeline::new(cfg, sink);
     let started = Instant::now();
     let (mut last_flush, mut last_tick) = (Instant::now(), Instant::now());
@@ -324,6 +343,12 @@ fn drive_live<S: Sink>(
                 break;
             }
         }
+        // Key log writers append as handshakes happen; records that came
+        // first wait in the TLS layer for these.
+        if last_key_poll.elapsed() >= Duration::from_millis(200) {
+            key_logs.poll(&*keys);
+            last_key_poll = Instant::now();
+        }
         if last_flush.elapsed() >= Duration::from_secs(1) {
             cap.flush().map_err(|e| Failure::BadInput(e.to_string()))?;
             last_flush = Instant::now();
@@ -335,7 +360,9 @@ fn drive_live<S: Sink>(
             }
         }
     }
-    // Calls still open end as incomplete; the -w file is completed.
+    // Calls still open end as incomplete; the -w file is completed. Keys
+    // written at the last moment still decrypt the records waiting for them.
+    key_logs.poll(&*keys);
     pipeline.finish();
     cap.flush().map_err(|e| Failure::BadInput(e.to_string()))?;
     report_drops(&mut cap, captured);

@@ -139,6 +139,12 @@ impl<W: Write> ConnsPrinter<W> {
             end.push_str(&format!("; {retx} retransmitted segment(s)"));
         }
         writeln!(self.out, "{}", clean(&end))?;
+        if let Some(tls) = &r.tls {
+            writeln!(self.out, "        tls: {}", clean(&tls.describe()))?;
+            for line in tls.alert_lines() {
+                writeln!(self.out, "        tls: {}", clean(&line))?;
+            }
+        }
         let conflicts = cs.retransmit_conflicts + sc.retransmit_conflicts;
         if conflicts > 0 {
             writeln!(

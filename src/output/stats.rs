@@ -77,6 +77,20 @@ fn left_trim(s: &str, width: usize) -> String {
     }
 }
 
+/// TLS connections, and the handshakes that failed (by fatal alert).
+fn tls_line<W: Write>(out: &mut W, t: &crate::analysis::stats::TlsStats) -> io::Result<()> {
+    write!(
+        out,
+        "{} TLS connection(s): {} decrypted, {} encrypted without keys",
+        t.connections, t.decrypted, t.undecrypted
+    )?;
+    if !t.fatal_alerts.is_empty() {
+        let alerts: Vec<String> = t.fatal_alerts.iter().map(|(a, n)| format!("{a} x{n}")).collect();
+        write!(out, "; fatal TLS alerts: {}", alerts.join(", "))?;
+    }
+    writeln!(out)
+}
+
 fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
     let t = &s.total;
     writeln!(
@@ -90,6 +104,9 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
         "{} packets ({} TCP), {conns} connections ({} established)",
         s.capture.packets, s.capture.tcp_packets, s.established
     )?;
+    if s.tls.connections > 0 {
+        tls_line(out, &s.tls)?;
+    }
     if let Some((a, b)) = s.span {
         writeln!(out, "calls from {} to {} ({})", a.clock(), b.clock(), human_duration(b.nanos_since(a)))?;
     }

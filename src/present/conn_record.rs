@@ -164,6 +164,8 @@ pub struct ConnRecord<'a> {
     pub ladder: Vec<Step>,
     /// HTTP/2 facts.
     pub h2: Option<H2Record<'a>>,
+    /// TLS facts (never a secret: the client random's first 8 hex digits at most).
+    pub tls: Option<&'a crate::tls::TlsSummary>,
 }
 
 fn settings(list: &[SettingsRecord]) -> Vec<SettingsSent> {
@@ -204,6 +206,7 @@ impl<'a> ConnRecord<'a> {
             protocol: r.h2.as_ref().map(|_| r.protocol),
             calls: r.calls,
             ladder: ladder(r).into_iter().map(|(ts, step)| Step { ts, step }).collect(),
+            tls: r.tls.as_ref(),
             h2: r.h2.as_ref().map(|h| H2Record {
                 evidence: h.evidence,
                 preface_ts: h.preface_ts,

@@ -109,6 +109,8 @@ pub struct SummaryRow<'a> {
     pub connections: &'a BTreeMap<String, u64>,
     /// Connections whose handshake was captured.
     pub established_connections: u64,
+    /// TLS connections, decrypted or not, and their fatal alerts.
+    pub tls: &'a crate::analysis::stats::TlsStats,
     /// Start of the first call.
     pub first_call: Option<Timestamp>,
     /// Start of the last call.
@@ -128,6 +130,7 @@ impl<'a> SummaryRow<'a> {
             ignored_packets: &s.capture.ignored,
             connections: &s.connections,
             established_connections: s.established,
+            tls: &s.tls,
             first_call: s.span.map(|x| x.0),
             last_call: s.span.map(|x| x.1),
             problems: &s.problems,

@@ -109,7 +109,8 @@ pub struct TlsSummary {
     pub decryption: Decryption,
     /// The first 8 hex digits of the client random (what a missing key is looked up by).
     pub client_random: Option<String>,
-    /// Application-data records client to server and server to client.
+    /// Protected records (outer type application_data: in TLS 1.3 the
+    /// encrypted handshake too) client to server and server to client.
     pub app_records: [u64; 2],
     /// Records that failed authentication.
     pub auth_failures: u64,
@@ -117,10 +118,105 @@ pub struct TlsSummary {
     pub key_updates: u64,
     /// Alerts, in order.
     pub alerts: Vec<TlsAlert>,
-    /// Seconds from the ClientHello to the first application data.
+    /// Seconds from the ClientHello to the client's first protected record
+    /// (its Finished in TLS 1.3): the handshake's duration.
     pub handshake_seconds: Option<f64>,
     /// Records lost to gaps, oversize or bytes that are not TLS.
     pub records_lost: bool,
+}
+
+impl TlsSummary {
+    /// Application data went by that was not decrypted: calls are missing.
+    pub fn undecrypted(&self) -> bool {
+        self.app_records.iter().any(|n| *n > 0) && self.decryption != Decryption::Decrypted
+    }
+
+    /// One line for people: version, suite, names, timing, and whether and
+    /// why not it was decrypted.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!(
+            "{} {}",
+            self.version.as_deref().unwrap_or("TLS (handshake not captured)"),
+            self.cipher_suite.as_deref().unwrap_or("")
+        )
+        .trim_end()
+        .to_string()];
+        if let Some(sni) = &self.server_name {
+            parts.push(format!("SNI {sni}"));
+        }
+        match (&self.alpn, self.alpn_offered.is_empty()) {
+            (Some(a), _) => parts.push(format!("ALPN {a} (offered {})", self.alpn_offered.join(","))),
+            (None, false) => parts.push(format!("ALPN offered {}", self.alpn_offered.join(","))),
+            (None, true) => {}
+        }
+        if self.hello_retry {
+            parts.push("HelloRetryRequest".into());
+        }
+        if self.resumed {
+            parts.push("resumed session".into());
+        }
+        if let Some(s) = self.handshake_seconds {
+            parts.push(format!("handshake {}", crate::time::human_duration((s * 1e9) as i64)));
+        }
+        parts.push(format!("{}/{} encrypted records c/s", self.app_records[0], self.app_records[1]));
+        if self.key_updates > 0 {
+            parts.push(format!("{} KeyUpdate(s)", self.key_updates));
+        }
+        let random = self.client_random.as_deref().unwrap_or("?");
+        let why = match self.decryption {
+            Decryption::Decrypted => "decrypted".to_string(),
+            Decryption::NotNeeded => String::new(),
+            // A handshake that failed before any protected record has nothing to decrypt.
+            Decryption::NoKey if self.app_records == [0, 0] => "no encrypted data sent".into(),
+            Decryption::NoKey => format!("encrypted: no key for client random {random}…; pass --tls-keylog"),
+            Decryption::NoHandshake => "encrypted: the handshake was not captured, so no key can be found".into(),
+            Decryption::UnsupportedSuite => "encrypted with a cipher suite grpcscope does not decrypt".into(),
+            Decryption::AuthenticationFailed => {
+                format!(
+                    "{} record(s) failed authentication: the key for client random {random}… is wrong",
+                    self.auth_failures
+                )
+            }
+        };
+        if !why.is_empty() {
+            parts.push(why);
+        }
+        parts.join(", ")
+    }
+
+    /// The alerts in plain words, with what each usually means.
+    pub fn alert_lines(&self) -> Vec<String> {
+        self.alerts
+            .iter()
+            .map(|a| {
+                let meaning = alert_meaning(&a.description);
+                format!(
+                    "{} sent alert {} {}{}",
+                    a.from,
+                    a.level,
+                    a.description,
+                    meaning.map(|m| format!(": {m}")).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
+
+/// What an alert usually means for a gRPC connection.
+fn alert_meaning(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "certificate_required" => "the client presented no certificate (mTLS)",
+        "unknown_ca" => "the peer's certificate is not signed by a CA it trusts",
+        "bad_certificate" => "the peer rejected the certificate",
+        "certificate_expired" => "a certificate has expired",
+        "handshake_failure" => "no cipher suite or parameters in common",
+        "protocol_version" => "no TLS version in common",
+        "no_application_protocol" => "no ALPN protocol in common (gRPC needs h2)",
+        "unrecognized_name" => "the server has no certificate for the SNI name",
+        "decrypt_error" | "bad_record_mac" => "a signature or record failed to verify",
+        "close_notify" => "an orderly close",
+        _ => return None,
+    })
 }
 
 #[derive(Default)]
@@ -251,7 +347,9 @@ impl TlsConn {
             }
             content::APPLICATION_DATA => {
                 *pick(&mut self.summary.app_records, dir) += 1;
-                if self.summary.handshake_seconds.is_none() && pick_ref(&self.sides, dir).finished_or_12(&self.summary) {
+                // The client's first protected record ends the handshake:
+                // its Finished (TLS 1.3) or its first data after it (1.2).
+                if dir == Dir::ToServer && self.summary.handshake_seconds.is_none() {
                     self.summary.handshake_seconds = self.hello_ts.map(|h| ts.millis_since(h) / 1000.0);
                 }
             }
@@ -532,13 +630,6 @@ fn pick_ref<T>(pair: &[T; 2], dir: Dir) -> &T {
     match dir {
         Dir::ToServer => to_server,
         Dir::ToClient => to_client,
-    }
-}
-
-impl Side {
-    /// Whether application data from this side counts as the handshake's end.
-    fn finished_or_12(&self, summary: &TlsSummary) -> bool {
-        summary.version.as_deref() != Some("TLS 1.3") || self.finished || self.protected
     }
 }
 

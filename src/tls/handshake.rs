@@ -81,7 +81,8 @@ pub fn client_hello(body: &[u8]) -> Option<ClientHello> {
     let random = r.array32()?;
     let session = r.vec8()?;
     let suites_bytes = r.vec16()?;
-    let suites = suites_bytes.chunks_exact(2).filter_map(|c| <[u8; 2]>::try_from(c).ok()).map(u16::from_be_bytes).collect();
+    let suites =
+        suites_bytes.chunks_exact(2).filter_map(|c| <[u8; 2]>::try_from(c).ok()).map(u16::from_be_bytes).collect();
     r.vec8()?; // compression methods
     let mut hello = ClientHello {
         random,

@@ -112,6 +112,14 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(hex(s)?).ok()
 }
 
+/// Key logs found inside a capture (pcapng Decryption Secrets Blocks) go
+/// to the same store as `--tls-keylog` files.
+impl crate::capture::SecretsSink for KeyStore {
+    fn add_key_log(&self, text: &str) -> usize {
+        self.add_text(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 use super::model::{FrameRow, Msg};
 use crate::analysis::pipeline::ConnReport;
 use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
+use crate::capture::keylog_follow::KeyLogFollower;
 use crate::capture::live::LiveCapture;
 use crate::capture::FileCapture;
 use crate::grpc::GrpcEvent;
@@ -182,6 +183,8 @@ fn load_live(
     duration: Option<Duration>,
 ) {
     let sink = ToUi::new(&tx, &cfg);
+    // Key logs appended while capturing decrypt the records waiting for them.
+    let (keys, mut key_logs) = (cfg.tls_keys.clone(), KeyLogFollower::new(&cfg.tls_key_files));
     let mut p = Pipeline::new(cfg, sink);
     let started = Instant::now();
     let mut last = Instant::now();
@@ -203,12 +206,14 @@ fn load_live(
         }
         if last.elapsed() >= Duration::from_millis(500) {
             last = Instant::now();
+            key_logs.poll(&*keys);
             let _ = cap.flush();
             if tx.send(Msg::Drops(n, cap.drops())).is_err() {
                 break;
             }
         }
     }
+    key_logs.poll(&*keys);
     p.finish();
     let _ = cap.flush();
     let _ = tx.send(Msg::Drops(n, cap.drops()));
