@@ -70,6 +70,29 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The UTC calendar date, `YYYY-MM-DD` (proleptic Gregorian, the
+    /// days-from-civil inverse of Howard Hinnant's algorithm).
+    pub fn date(self) -> String {
+        date_of_secs(self.secs())
+    }
+}
+
+/// The UTC calendar date of `secs` seconds since the epoch, `YYYY-MM-DD`:
+/// for dates a [`Timestamp`] cannot hold (a certificate valid until 4096).
+pub fn date_of_secs(secs: i64) -> String {
+    let z = secs.div_euclid(86_400).saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 impl fmt::Display for Timestamp {
     /// `seconds.microseconds`, like the JSON output.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,6 +127,17 @@ pub fn human_duration(nanos: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_across_leap_years_and_the_epoch() {
+        assert_eq!(Timestamp::from_parts(0, 0).date(), "1970-01-01");
+        assert_eq!(Timestamp::from_parts(951_782_400, 0).date(), "2000-02-29");
+        assert_eq!(Timestamp::from_parts(1_796_223_564, 0).date(), "2026-12-02");
+        assert_eq!(Timestamp::from_parts(-1, 0).date(), "1969-12-31");
+        assert_eq!(date_of_secs(67_767_976_233_532_799), "2147483647-12-31", "far past a Timestamp");
+        assert_eq!(date_of_secs(64_092_211_200), "4001-01-01");
+        let _ = (date_of_secs(i64::MAX), date_of_secs(i64::MIN));
+    }
 
     #[test]
     fn micros_round_half_up_and_display() {

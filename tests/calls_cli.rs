@@ -50,21 +50,12 @@ fn unary_calls_decode_with_the_schema() {
     assert_eq!(nf["response_headers"], json!([]));
 }
 
-/// RFC 3339 for whole seconds plus the fixtures' 0.5 s.
+/// RFC 3339 for whole seconds plus the fixtures' 0.5 s (the JSON is
+/// prost-reflect's; the date is grpcscope's own calendar).
 fn chrono_like(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.500Z", rem / 3600, rem / 60 % 60, rem % 60)
+    let date = grpcscope::time::date_of_secs(secs);
+    format!("{date}T{:02}:{:02}:{:02}.500Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 #[test]

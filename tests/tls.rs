@@ -229,31 +229,46 @@ fn tls12_every_ecdhe_suite_with_extended_master_secret_decrypts() {
 
 #[test]
 fn failed_mtls_handshakes_name_their_alert_with_and_without_keys() {
-    // Without keys: only TLS 1.2's alert is in the clear.
+    // Without keys: only TLS 1.2's alerts are in the clear, and its certificates.
     let plain = fixture_conns("tls_failures", false);
-    assert_eq!(plain.len(), 4);
+    assert_eq!(plain.len(), 5);
     assert_eq!(plain[2]["tls"]["alerts"][0]["description"], "unknown_ca");
     assert_eq!(plain[2]["tls"]["alerts"][0]["from"], "client");
     assert_eq!(plain[2]["why_ended"], "client sent TLS alert unknown_ca; then FIN by client");
     assert!(plain[0]["tls"]["alerts"].as_array().unwrap().is_empty(), "TLS 1.3 alerts are encrypted");
+    assert!(plain[0]["tls"]["server_certificates"].as_array().unwrap().is_empty(), "and so are its certificates");
+    let leaf = &plain[2]["tls"]["server_certificates"][0];
+    assert_eq!(leaf["subject"], "CN=inventory.fixtures.internal");
+    assert_eq!(leaf["issuer"], "CN=grpcscope fixtures CA");
+    assert_eq!(leaf["san"][0], "DNS:inventory.fixtures.internal");
+    assert_eq!(leaf["validity"], "valid");
+    // The server whose certificate expired in 2021, and the client that said so.
+    let stale = &plain[4];
+    assert_eq!(stale["tls"]["server_certificates"][0]["validity"], "expired");
+    assert_eq!(stale["tls"]["server_certificates"][0]["not_after"], 1_609_459_200, "2021-01-01");
+    assert_eq!(stale["why_ended"], "client sent TLS alert certificate_expired; then FIN by client");
 
     let keyed = fixture_conns("tls_failures", true);
     assert_eq!(keyed[0]["tls"]["alerts"][0]["description"], "certificate_required");
     assert_eq!(keyed[0]["tls"]["alerts"][0]["from"], "server");
     assert!(keyed[0]["why_ended"].as_str().unwrap().starts_with("server sent TLS alert certificate_required"));
+    assert_eq!(keyed[0]["tls"]["server_certificates"][0]["subject"], "CN=inventory.fixtures.internal", "decrypted");
     assert_eq!(keyed[1]["tls"]["alerts"][0]["description"], "unknown_ca");
     assert_eq!(keyed[1]["tls"]["alerts"][0]["from"], "client");
     assert_eq!(keyed[3]["tls"]["decryption"], "decrypted");
+    assert_eq!(keyed[3]["tls"]["client_certificates"][0]["subject"], "CN=checkout", "the mTLS client's, decrypted");
 
     let calls = fixture_calls("tls_failures");
-    assert_eq!(skus(&calls), ["?", "mtls-1"], "the call refused by the mTLS server, then the one that got through");
-    assert_eq!(calls[0]["error_origin"], "transport");
+    assert_eq!(skus(&calls), ["mtls-1"], "only the client with a certificate got a call through");
 
     let (code, out, _) =
         run(&["stats", "--tls-keylog", "fixtures/tls_failures.keys", "fixtures/tls_failures.pcap"], None);
     assert_eq!(code, 0);
     assert!(
-        out.contains("4 TLS connection(s): 3 decrypted, 0 encrypted without keys; fatal TLS alerts: client sent unknown_ca x2, server sent certificate_required x1"),
+        out.contains(
+            "5 TLS connection(s): 3 decrypted, 0 encrypted without keys; fatal TLS alerts: client sent \
+             certificate_expired x1, client sent unknown_ca x2, server sent certificate_required x1"
+        ),
         "{out}"
     );
 }

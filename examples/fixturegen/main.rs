@@ -84,7 +84,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "tls_failures",
         port: 50074,
-        about: "an mTLS server: a client without a certificate, two trusting the wrong CA (TLS 1.3, 1.2), one that gets through",
+        about: "an mTLS server: a client without a certificate, two trusting the wrong CA (TLS 1.3, 1.2), one that gets through; an expired certificate",
     },
 ];
 

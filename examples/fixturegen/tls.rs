@@ -31,6 +31,9 @@ pub struct Pki {
     other_ca: CertificateDer<'static>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivateKeyDer<'static>,
+    /// The same server name, but a certificate that expired in 2021.
+    expired_chain: Vec<CertificateDer<'static>>,
+    expired_key: PrivateKeyDer<'static>,
     client_chain: Vec<CertificateDer<'static>>,
     client_key: PrivateKeyDer<'static>,
 }
@@ -48,15 +51,20 @@ impl Pki {
         ca_params.distinguished_name.push(rcgen::DnType::CommonName, "grpcscope fixtures CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
 
-        let leaf = |names: Vec<String>, cn: &str| {
+        let leaf = |names: Vec<String>, cn: &str, expired: bool| {
             let key = rcgen::KeyPair::generate().unwrap();
             let mut params = rcgen::CertificateParams::new(names).unwrap();
             params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
             let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
             (cert.der().clone(), pkcs8(&key))
         };
-        let (server_cert, server_key) = leaf(vec![SERVER_NAME.into()], SERVER_NAME);
-        let (client_cert, client_key) = leaf(vec!["checkout.fixtures.internal".into()], "checkout");
+        let (server_cert, server_key) = leaf(vec![SERVER_NAME.into()], SERVER_NAME, false);
+        let (expired_cert, expired_key) = leaf(vec![SERVER_NAME.into()], SERVER_NAME, true);
+        let (client_cert, client_key) = leaf(vec!["checkout.fixtures.internal".into()], "checkout", false);
 
         let other_key = rcgen::KeyPair::generate().unwrap();
         let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -69,6 +77,8 @@ impl Pki {
             other_ca,
             server_chain: vec![server_cert],
             server_key,
+            expired_chain: vec![expired_cert],
+            expired_key,
             client_chain: vec![client_cert],
             client_key,
         }
@@ -126,6 +136,8 @@ pub struct ServerSetup {
     pub groups: Vec<&'static dyn SupportedKxGroup>,
     /// Whether clients must present a certificate from the CA (mTLS).
     pub require_client_cert: bool,
+    /// Serves the certificate that expired in 2021.
+    pub expired_cert: bool,
 }
 
 /// A TLS server running in the background until stopped.
@@ -149,7 +161,11 @@ impl TlsServer {
         } else {
             builder.with_no_client_auth()
         };
-        let mut config = builder.with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key()).unwrap();
+        let (chain, key) = match setup.expired_cert {
+            true => (&pki.expired_chain, &pki.expired_key),
+            false => (&pki.server_chain, &pki.server_key),
+        };
+        let mut config = builder.with_single_cert(chain.clone(), key.clone_key()).unwrap();
         config.alpn_protocols = vec![b"h2".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -331,7 +347,7 @@ pub async fn tls13(port: u16, keys: &std::path::Path) -> Recording {
     let server = TlsServer::start(
         port,
         &pki,
-        ServerSetup { groups: vec![kx::X25519, kx::SECP256R1], require_client_cert: false },
+        ServerSetup { groups: vec![kx::X25519, kx::SECP256R1], require_client_cert: false, expired_cert: false },
     )
     .await;
 
@@ -357,7 +373,12 @@ pub async fn tls12(port: u16, keys: &std::path::Path) -> Recording {
     let pki = Pki::generate();
     let log = Arc::new(KeyLogBuffer::default());
     let rec = Recorder::start(&format!("tcp port {port}"));
-    let server = TlsServer::start(port, &pki, ServerSetup { groups: Vec::new(), require_client_cert: false }).await;
+    let server = TlsServer::start(
+        port,
+        &pki,
+        ServerSetup { groups: Vec::new(), require_client_cert: false, expired_cert: false },
+    )
+    .await;
     for (s, tag) in [
         (suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "aes128"),
         (suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "aes256"),
@@ -372,12 +393,19 @@ pub async fn tls12(port: u16, keys: &std::path::Path) -> Recording {
 /// An mTLS server and four clients: TLS 1.3 without a certificate (the
 /// server's certificate_required alert), TLS 1.3 trusting the wrong CA
 /// (the client's unknown_ca alert), TLS 1.2 trusting the wrong CA (a
-/// plaintext alert, readable without keys), and one that gets through.
+/// plaintext alert, readable without keys), and one that gets through;
+/// then, on `port + 1`, a server whose certificate expired in 2021 and a
+/// TLS 1.2 client that refuses it (certificate_expired, in the clear).
 pub async fn tls_failures(port: u16, keys: &std::path::Path) -> Recording {
     let pki = Pki::generate();
     let log = Arc::new(KeyLogBuffer::default());
-    let rec = Recorder::start(&format!("tcp port {port}"));
-    let server = TlsServer::start(port, &pki, ServerSetup { groups: Vec::new(), require_client_cert: true }).await;
+    let rec = Recorder::start(&format!("tcp port {port} or tcp port {}", port + 1));
+    let server = TlsServer::start(
+        port,
+        &pki,
+        ServerSetup { groups: Vec::new(), require_client_cert: true, expired_cert: false },
+    )
+    .await;
     let get = || crate::inventory::get("mtls-1");
 
     let mut no_cert = TlsClient::new(port, &pki, client(TLS13, suite::TLS13_AES_128_GCM_SHA256), log.clone());
@@ -400,6 +428,19 @@ pub async fn tls_failures(port: u16, keys: &std::path::Path) -> Recording {
     good.client_cert = true;
     let mut ok = TlsClient::new(port, &pki, good, log.clone());
     ok.grpc.get_part(get()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let stale = TlsServer::start(
+        port + 1,
+        &pki,
+        ServerSetup { groups: Vec::new(), require_client_cert: false, expired_cert: true },
+    )
+    .await;
+    let mut expired =
+        TlsClient::new(port + 1, &pki, client(TLS12, suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256), log.clone());
+    assert!(expired.grpc.get_part(get()).await.is_err());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stale.stop().await;
 
     finish(rec, server, log, keys).await
 }
@@ -409,7 +450,12 @@ pub async fn tls_failures(port: u16, keys: &std::path::Path) -> Recording {
 pub async fn live(port: u16, keys: &std::path::Path, n: usize) {
     let pki = Pki::generate();
     let log = Arc::new(KeyLogBuffer::default());
-    let server = TlsServer::start(port, &pki, ServerSetup { groups: Vec::new(), require_client_cert: false }).await;
+    let server = TlsServer::start(
+        port,
+        &pki,
+        ServerSetup { groups: Vec::new(), require_client_cert: false, expired_cert: false },
+    )
+    .await;
     let mut c = TlsClient::new(port, &pki, client(TLS13, suite::TLS13_AES_128_GCM_SHA256), log.clone());
     for i in 0..n {
         c.grpc.get_part(crate::inventory::get(&format!("live-tls-{i}"))).await.unwrap();

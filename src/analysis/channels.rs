@@ -66,6 +66,7 @@ pub fn why_ended(c: &ConnReport) -> String {
         for a in tls.alerts.iter().filter(|a| a.level == "fatal") {
             parts.push(format!("{} sent TLS alert {}", a.from, a.description));
         }
+        parts.extend(tls.probable_rejection().map(str::to_string));
     }
     parts.push(c.tcp.end_text());
     parts.join("; then ")

@@ -141,7 +141,7 @@ impl<W: Write> ConnsPrinter<W> {
         writeln!(self.out, "{}", clean(&end))?;
         if let Some(tls) = &r.tls {
             writeln!(self.out, "        tls: {}", clean(&tls.describe()))?;
-            for line in tls.alert_lines() {
+            for line in tls.certificate_lines().into_iter().chain(tls.alert_lines()) {
                 writeln!(self.out, "        tls: {}", clean(&line))?;
             }
         }

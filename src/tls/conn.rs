@@ -123,6 +123,14 @@ pub struct TlsSummary {
     pub handshake_seconds: Option<f64>,
     /// Records lost to gaps, oversize or bytes that are not TLS.
     pub records_lost: bool,
+    /// The server's certificate chain, leaf first (TLS 1.2 in the clear,
+    /// TLS 1.3 once decrypted).
+    pub server_certificates: Vec<crate::tls::CertInfo>,
+    /// The client's (mTLS), likewise.
+    pub client_certificates: Vec<crate::tls::CertInfo>,
+    /// TLS 1.2: the client sent its ChangeCipherSpec (it accepted the
+    /// server's certificate and went on with the handshake).
+    pub client_change_cipher_spec: bool,
 }
 
 impl TlsSummary {
@@ -182,6 +190,30 @@ impl TlsSummary {
             parts.push(why);
         }
         parts.join(", ")
+    }
+
+    /// The certificates in plain words, one line each, the peer's leaf first.
+    pub fn certificate_lines(&self) -> Vec<String> {
+        let side = |who: &str, chain: &[crate::tls::CertInfo]| {
+            chain
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{who} certificate {}: {}", if i == 0 { "leaf" } else { "chain" }, c.describe()))
+                .collect::<Vec<_>>()
+        };
+        [side("server", &self.server_certificates), side("client", &self.client_certificates)].concat()
+    }
+
+    /// An inference, marked as one: a TLS 1.2 client that received the
+    /// server's certificate and closed without an alert or its
+    /// ChangeCipherSpec most likely refused the certificate.
+    pub fn probable_rejection(&self) -> Option<&'static str> {
+        let tls12 = self.version.as_deref() == Some("TLS 1.2");
+        let silent = !self.alerts.iter().any(|a| a.level == "fatal");
+        (tls12 && silent && !self.server_certificates.is_empty() && !self.client_change_cipher_spec && !self.resumed)
+            .then_some(
+                "the client closed right after the server's certificate, without an alert: it probably rejected it (inferred)",
+            )
     }
 
     /// The alerts in plain words, with what each usually means.
@@ -342,6 +374,9 @@ impl TlsConn {
                 if self.summary.version.as_deref() != Some("TLS 1.3") {
                     side.protected = true;
                     side.keys = side.pending.take();
+                    if dir == Dir::ToServer {
+                        self.summary.client_change_cipher_spec = true;
+                    }
                 }
                 return;
             }
@@ -545,6 +580,17 @@ impl TlsConn {
                 let side = pick(&mut self.sides, dir);
                 side.finished = true;
                 side.keys = next;
+            }
+            (_, kind::CERTIFICATE) => {
+                let tls13 = self.summary.version.as_deref() == Some("TLS 1.3");
+                let chain: Vec<_> = handshake::certificate_entries(body, tls13, crate::tls::cert::MAX_CHAIN)
+                    .into_iter()
+                    .filter_map(|der| crate::tls::cert::parse(der, ts.secs()))
+                    .collect();
+                match dir {
+                    Dir::ToClient => self.summary.server_certificates = chain,
+                    Dir::ToServer => self.summary.client_certificates = chain,
+                }
             }
             (_, kind::KEY_UPDATE) => {
                 let side = pick(&mut self.sides, dir);

@@ -141,6 +141,26 @@ pub fn encrypted_extensions_alpn(body: &[u8]) -> Option<String> {
     extensions_of(exts).find(|(k, _)| *k == 16).and_then(|(_, d)| alpn_list(d).into_iter().next())
 }
 
+/// The DER certificates of a Certificate message, leaf first, at most
+/// `max`. TLS 1.3 adds a request context before the list and extensions
+/// after each entry (RFC 8446 §4.4.2); TLS 1.2 has neither (RFC 5246 §7.4.2).
+pub fn certificate_entries(body: &[u8], tls13: bool, max: usize) -> Vec<&[u8]> {
+    let mut r = Reader::new(body);
+    if tls13 && r.vec8().is_none() {
+        return Vec::new();
+    }
+    let mut list = Reader::new(r.vec24().unwrap_or(&[]));
+    std::iter::from_fn(|| {
+        let der = list.vec24()?;
+        if tls13 {
+            list.vec16()?;
+        }
+        Some(der)
+    })
+    .take(max)
+    .collect()
+}
+
 /// The extensions block at `b` (a 2-byte length, then the extensions).
 fn extensions(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut r = Reader::new(b);
@@ -274,6 +294,12 @@ impl<'a> Reader<'a> {
         let n = usize::from(self.u16()?);
         self.take(n)
     }
+    fn vec24(&mut self) -> Option<&'a [u8]> {
+        let len = self.take(3)?;
+        let n = len.iter().fold(0usize, |n, b| n << 8 | usize::from(*b));
+        self.take(n)
+    }
+
     fn rest(&self) -> &'a [u8] {
         self.b
     }

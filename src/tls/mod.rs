@@ -3,6 +3,7 @@
 //! suite, SNI, ALPN, alerts), and with a key log, records decrypted and
 //! their plaintext handed to the layer above (HTTP/2).
 
+pub mod cert;
 pub mod crypto;
 pub mod keylog;
 
@@ -10,4 +11,5 @@ pub use keylog::{KeyStore, Secrets};
 pub mod conn;
 pub mod handshake;
 
+pub use cert::{CertInfo, Validity};
 pub use conn::{Decryption, TlsAlert, TlsConn, TlsOutput, TlsSummary};

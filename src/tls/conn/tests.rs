@@ -8,3 +8,51 @@ fn bytes_that_are_not_records_stop_the_direction() {
     assert!(conn.summary().records_lost, "a record longer than 2^14 + 2048 is not TLS");
     assert!(out.is_empty());
 }
+
+fn cert(validity: crate::tls::Validity) -> crate::tls::CertInfo {
+    crate::tls::CertInfo {
+        subject: "CN=a".into(),
+        issuer: "CN=b".into(),
+        san: Vec::new(),
+        not_before: 0,
+        not_after: 1,
+        validity,
+        is_ca: false,
+    }
+}
+
+#[test]
+fn a_silent_close_after_the_certificate_is_a_marked_inference() {
+    let mut s = TlsSummary { version: Some("TLS 1.2".into()), ..Default::default() };
+    assert_eq!(s.probable_rejection(), None, "no certificate seen, nothing to infer");
+    s.server_certificates.push(cert(crate::tls::Validity::Valid));
+    let why = s.probable_rejection().unwrap();
+    assert!(why.contains("probably rejected it") && why.ends_with("(inferred)"), "{why}");
+    // Going on with the handshake, or saying why in an alert, is no rejection to guess.
+    s.client_change_cipher_spec = true;
+    assert_eq!(s.probable_rejection(), None);
+    s.client_change_cipher_spec = false;
+    s.alerts.push(TlsAlert { from: "client", level: "fatal", description: "bad_certificate".into(), ts: Timestamp(0) });
+    assert_eq!(s.probable_rejection(), None);
+    // TLS 1.3 hides the certificate and what follows it: nothing to infer from.
+    let t = TlsSummary {
+        version: Some("TLS 1.3".into()),
+        server_certificates: vec![cert(crate::tls::Validity::Valid)],
+        ..Default::default()
+    };
+    assert_eq!(t.probable_rejection(), None);
+}
+
+#[test]
+fn certificate_lines_name_leaf_and_chain_of_each_side() {
+    let s = TlsSummary {
+        server_certificates: vec![cert(crate::tls::Validity::Expired), cert(crate::tls::Validity::Valid)],
+        client_certificates: vec![cert(crate::tls::Validity::NotYetValid)],
+        ..Default::default()
+    };
+    let lines = s.certificate_lines();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("server certificate leaf: CN=a (issuer CN=b), EXPIRED"), "{}", lines[0]);
+    assert!(lines[1].starts_with("server certificate chain: "));
+    assert!(lines[2].starts_with("client certificate leaf: ") && lines[2].contains("NOT YET VALID"));
+}
