@@ -24,6 +24,7 @@ use grpcscope::synth::replay::{Replay, Seed};
 use grpcscope::synth::{byte_streams, ip_tcp, with_link};
 use grpcscope::tcp::{FlowTable, TcpConfig};
 use grpcscope::time::Timestamp;
+use grpcscope::tls::crypto::{expand_label, RecordKeys, Suite};
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -295,5 +296,79 @@ fn whole_pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, capture_and_tcp, flow_table_100k, h2_and_hpack, protobuf, whole_pipeline);
+/// `count` TLS 1.3 records of `size` plaintext bytes each, sealed with the
+/// suite's RustCrypto cipher under the traffic secret `secret`.
+fn sealed_records(suite: Suite, secret: &[u8], count: u64, size: usize) -> Vec<([u8; 5], Vec<u8>)> {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let key = expand_label(suite, secret, b"key", &[], suite.key_len()).unwrap();
+    let iv = expand_label(suite, secret, b"iv", &[], 12).unwrap();
+    (0..count)
+        .map(|seq| {
+            let mut nonce = iv.clone();
+            for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+                *n ^= s;
+            }
+            let mut buf = vec![0x42u8; size];
+            buf.push(23); // the inner content type
+            let len = (buf.len() + 16) as u16;
+            let header = [23u8, 3, 3, (len >> 8) as u8, len as u8];
+            let tag: Vec<u8> = match suite {
+                Suite::ChaCha20Poly1305Sha256 => chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
+                    .unwrap()
+                    .encrypt_inout_detached(&nonce[..].try_into().unwrap(), &header, buf.as_mut_slice().into())
+                    .unwrap()
+                    .to_vec(),
+                _ => aes_gcm::Aes128Gcm::new_from_slice(&key)
+                    .unwrap()
+                    .encrypt_inout_detached(&nonce[..].try_into().unwrap(), &header, buf.as_mut_slice().into())
+                    .unwrap()
+                    .to_vec(),
+            };
+            buf.extend_from_slice(&tag);
+            (header, buf)
+        })
+        .collect()
+}
+
+/// TLS record decryption: full-size records (what a bulk gRPC stream
+/// sends) through `RecordKeys::open`, and the whole pipeline on the tls13
+/// fixture with its key log.
+fn tls(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tls");
+    let secret = [7u8; 32];
+    for (name, suite) in
+        [("open_16k_aes128gcm", Suite::Aes128GcmSha256), ("open_16k_chacha20poly1305", Suite::ChaCha20Poly1305Sha256)]
+    {
+        let records = sealed_records(suite, &secret, 64, 16 * 1024);
+        g.throughput(Throughput::Bytes(64 * 16 * 1024));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || records.clone(),
+                |mut records| {
+                    let mut keys = RecordKeys::tls13(suite, &secret).unwrap();
+                    records.iter_mut().map(|(h, body)| keys.open(h, body).unwrap().0.len()).sum::<usize>()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    let packets = read_all(std::fs::read(root().join("fixtures/tls13.pcap")).unwrap());
+    let keys = std::fs::read_to_string(root().join("fixtures/tls13.keys")).unwrap();
+    g.throughput(Throughput::Elements(packets.len() as u64));
+    g.bench_function("pipeline_stats_tls13_fixture", |b| {
+        b.iter(|| {
+            let cfg = PipelineConfig::new();
+            cfg.tls_keys.add_text(&keys);
+            let mut p = Pipeline::new(cfg, Stats::default());
+            for pkt in &packets {
+                let _ = p.packet(pkt);
+            }
+            p.finish();
+            assert_eq!(p.sink.total.calls, 12);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, capture_and_tcp, flow_table_100k, h2_and_hpack, protobuf, whole_pipeline, tls);
 criterion_main!(benches);

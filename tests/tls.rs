@@ -272,3 +272,43 @@ fn failed_mtls_handshakes_name_their_alert_with_and_without_keys() {
         "{out}"
     );
 }
+
+#[test]
+fn explain_narrates_the_handshake_in_order_with_the_labels_of_its_secrets() {
+    let keys = common::fixture("tls13.keys");
+    let pcap = common::fixture("tls13.pcap");
+    let args = ["explain", "--tls-keylog", keys.to_str().unwrap(), "--conn", "1", pcap.to_str().unwrap()];
+    let (code, text, err) = run(&args, None);
+    assert_eq!(code, 0, "{err}");
+    let order = [
+        "C->S  TLS ClientHello",
+        "S->C  TLS HelloRetryRequest",
+        "S->C  TLS ServerHello",
+        "S->C  TLS keys from SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "S->C  TLS EncryptedExtensions (decrypted)",
+        "S->C  TLS Certificate (decrypted)",
+        "S->C  TLS Finished (decrypted)",
+        "S->C  TLS keys from SERVER_TRAFFIC_SECRET_0",
+        "C->S  TLS keys from CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "C->S  TLS Finished (decrypted)",
+        "C->S  TLS keys from CLIENT_TRAFFIC_SECRET_0",
+        "C->S  HTTP/2 client preface",
+    ];
+    let at: Vec<usize> = order.iter().map(|s| text.find(s).unwrap_or_else(|| panic!("no {s:?} in:\n{text}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order: {at:?}");
+    assert!(text.contains("CN=inventory.fixtures.internal"), "the decrypted certificate is named");
+
+    let args = ["explain", "--tls-keylog", keys.to_str().unwrap(), "--conn", "2", pcap.to_str().unwrap()];
+    let (_, text, _) = run(&args, None);
+    assert_eq!(text.matches("TLS KeyUpdate (decrypted)").count(), 2, "the client's, then the server's answer");
+
+    // Without keys, only what is in the clear: TLS 1.2's whole handshake up
+    // to ChangeCipherSpec, and its alert.
+    let pcap = common::fixture("tls_failures.pcap");
+    let (_, text, _) = run(&["explain", "--conn", "5", pcap.to_str().unwrap()], None);
+    for s in ["TLS ServerHello", "TLS Certificate", "TLS ServerKeyExchange", "TLS ServerHelloDone"] {
+        assert!(text.contains(s), "no {s:?} in:\n{text}");
+    }
+    assert!(text.contains("C->S  TLS alert fatal certificate_expired"), "{text}");
+    assert!(!text.contains("(decrypted)"), "{text}");
+}

@@ -66,6 +66,11 @@ pub trait Sink {
     fn grpc_event(&mut self, _ev: GrpcEvent) -> Flow {
         CONTINUE
     }
+    /// A TLS step of connection `conn`: a handshake message, an alert, keys
+    /// taking effect (before the HTTP/2 events of the same bytes).
+    fn tls_step(&mut self, _conn: ConnId, _step: &crate::tls::TlsStep) -> Flow {
+        CONTINUE
+    }
     /// A connection left the flow table with its final record.
     fn connection(&mut self, _conn: ConnReport) -> Flow {
         CONTINUE
@@ -153,6 +158,8 @@ pub struct Pipeline<S: Sink> {
     conns: AHashMap<ConnId, Upper>,
     events: Vec<StreamEvent>,
     h2_events: Vec<H2Event>,
+    /// TLS steps the chains released, delivered before `h2_events`.
+    tls_steps: Vec<(ConnId, crate::tls::TlsStep)>,
     exchange_events: Vec<ExchangeEvent>,
     grpc_events: Vec<GrpcEvent>,
     /// Packet-level counters.
@@ -179,6 +186,7 @@ impl<S: Sink> Pipeline<S> {
             conns: AHashMap::new(),
             events: Vec::with_capacity(16),
             h2_events: Vec::with_capacity(16),
+            tls_steps: Vec::new(),
             exchange_events: Vec::with_capacity(4),
             grpc_events: Vec::with_capacity(4),
             counters: CaptureCounters::default(),
@@ -291,6 +299,7 @@ impl<S: Sink> Pipeline<S> {
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
                 let chain = &mut self.conns.get_mut(conn)?.chain;
                 chain.data(cfg, *dir, *ts, *offset, data, *packet, out);
+                self.tls_steps.extend(chain.take_tls_steps().into_iter().map(|s| (*conn, s)));
                 Some(chain.take_swap())
             }
             StreamEvent::Gap { conn, dir, ts, offset, len } => {
@@ -299,7 +308,9 @@ impl<S: Sink> Pipeline<S> {
                 Some(chain.take_swap())
             }
             StreamEvent::Closed { conn, ts, reason } => {
-                self.conns.get_mut(conn)?.chain.finish(out);
+                let chain = &mut self.conns.get_mut(conn)?.chain;
+                chain.finish(out);
+                self.tls_steps.extend(chain.take_tls_steps().into_iter().map(|s| (*conn, s)));
                 // What the decoders released reaches the calls before they close.
                 self.flush_h2();
                 let u = self.conns.get_mut(conn)?;
@@ -308,8 +319,10 @@ impl<S: Sink> Pipeline<S> {
                 Some(false)
             }
             StreamEvent::Finished(summary) => {
+                let steps = &mut self.tls_steps;
                 let upper = self.conns.remove(&summary.id).map(|mut u| {
                     u.chain.finish(out);
+                    steps.extend(u.chain.take_tls_steps().into_iter().map(|s| (summary.id, s)));
                     (u.chain.report(), u.counts)
                 });
                 self.flush_h2();
@@ -349,6 +362,11 @@ impl<S: Sink> Pipeline<S> {
     }
 
     fn flush_h2(&mut self) {
+        for (conn, step) in self.tls_steps.drain(..) {
+            if self.stopped.is_none() {
+                obey(&mut self.stopped, self.sink.tls_step(conn, &step));
+            }
+        }
         for mut ev in self.h2_events.drain(..) {
             if self.stopped.is_some() {
                 continue;

@@ -361,6 +361,15 @@ impl Chain {
         self.http2_mut().is_some_and(|s| s.h2.take_swap())
     }
 
+    /// The TLS steps made since the last call (empty unless the chain has a
+    /// TLS record layer).
+    pub fn take_tls_steps(&mut self) -> Vec<crate::tls::TlsStep> {
+        match &mut self.stage {
+            Stage::Tls(s) => s.tls.take_steps(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The connection's (client, server), as the chain knows them now.
     pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
         (self.client, self.server)

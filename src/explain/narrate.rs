@@ -489,6 +489,109 @@ impl<W: Write> Sink for Narrator<W> {
         self.reports.push(c);
         CONTINUE
     }
+
+    fn tls_step(&mut self, conn: ConnId, step: &crate::tls::TlsStep) -> Flow {
+        if conn != self.choice.conn || self.choice.stream.is_some() {
+            return CONTINUE;
+        }
+        self.seen(step.ts);
+        let (title, text) = tls_step_text(step);
+        let title = if step.decrypted { format!("{title} (decrypted)") } else { title };
+        self.push(step.ts, Some(step.dir), title, text);
+        self.flush_ready()
+    }
+}
+
+/// A TLS step in plain words, with its RFC section.
+fn tls_step_text(step: &crate::tls::TlsStep) -> (String, String) {
+    use crate::tls::handshake::{kind, message_name};
+    use crate::tls::StepKind;
+    let side = if step.dir == Dir::ToServer { "client" } else { "server" };
+    match &step.kind {
+        StepKind::Handshake(t, detail) => {
+            let detail = crate::present::text::clean(detail).into_owned();
+            let text = match *t {
+                kind::CLIENT_HELLO => format!(
+                    "The client opens the TLS handshake: the versions, cipher suites and key shares it offers. \
+                     {detail}. SNI names the server it wants; ALPN the protocols it speaks (gRPC needs h2). \
+                     The client random is what a key log line is found by (RFC 8446 §4.1.2)."
+                ),
+                kind::SERVER_HELLO if detail == "HelloRetryRequest" => "A HelloRetryRequest: the server accepts \
+                     none of the client's key shares and names the group it wants; a second ClientHello follows \
+                     (RFC 8446 §4.1.4)."
+                    .into(),
+                kind::SERVER_HELLO => format!(
+                    "The server chooses: {detail}, and its key share. In TLS 1.3 everything after this is \
+                     encrypted, the rest of the handshake included; TLS 1.2 stays in the clear until \
+                     ChangeCipherSpec (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3)."
+                ),
+                kind::ENCRYPTED_EXTENSIONS => format!(
+                    "The server's extensions that need no clear text: {detail}. With ALPN h2 both sides speak \
+                     HTTP/2 on the decrypted bytes (RFC 8446 §4.3.1)."
+                ),
+                kind::CERTIFICATE => format!(
+                    "The {side}'s certificate chain: {detail}. The peer checks it against the CAs it trusts \
+                     and the name it asked for (RFC 8446 §4.4.2)."
+                ),
+                kind::CERTIFICATE_REQUEST => "The server asks the client for a certificate: mutual TLS, as \
+                     a service mesh does between pods (RFC 8446 §4.3.2)."
+                    .into(),
+                kind::CERTIFICATE_VERIFY => format!(
+                    "The {side} signs the handshake so far with its certificate's key: proof it holds that \
+                     key (RFC 8446 §4.4.3)."
+                ),
+                kind::FINISHED => format!(
+                    "A MAC over the whole handshake: the {side}'s side of it is complete, and its next records \
+                     use the application traffic keys (RFC 8446 §4.4.4, RFC 5246 §7.4.9)."
+                ),
+                kind::NEW_SESSION_TICKET => "A ticket the client may present later to resume without a full \
+                     handshake (RFC 8446 §4.6.1)."
+                    .into(),
+                kind::KEY_UPDATE => format!(
+                    "The {side} moves to the next generation of its traffic keys (derived from the last, \
+                     nothing new in the key log is needed); long-lived gRPC connections do this \
+                     (RFC 8446 §4.6.3)."
+                ),
+                kind::SERVER_KEY_EXCHANGE => "TLS 1.2: the server's ephemeral (EC)DHE public key, signed with \
+                     its certificate's key (RFC 5246 §7.4.3)."
+                    .into(),
+                kind::SERVER_HELLO_DONE => "TLS 1.2: the server's part of the hello is over (RFC 5246 §7.4.5).".into(),
+                kind::CLIENT_KEY_EXCHANGE => "TLS 1.2: the client's ephemeral public key; both sides now \
+                     derive the master secret (RFC 5246 §7.4.7)."
+                    .into(),
+                _ => "A handshake message grpcscope does not narrate.".into(),
+            };
+            let name = if *t == kind::SERVER_HELLO && detail == "HelloRetryRequest" {
+                "HelloRetryRequest"
+            } else {
+                message_name(*t)
+            };
+            (format!("TLS {name}"), text)
+        }
+        StepKind::ChangeCipherSpec => (
+            "TLS ChangeCipherSpec".into(),
+            format!("TLS 1.2: from the next record on, the {side} encrypts (RFC 5246 §7.1).",),
+        ),
+        StepKind::Alert(level, name) => {
+            let name = crate::present::text::clean(name).into_owned();
+            let meaning = crate::tls::conn::alert_meaning(&name).map(|m| format!(": {m}")).unwrap_or_default();
+            (
+                format!("TLS alert {level} {name}"),
+                format!(
+                    "The {side} sends a {level} alert, {name}{meaning}. A fatal alert ends the connection \
+                     (RFC 8446 §6)."
+                ),
+            )
+        }
+        StepKind::Keys(label) => (
+            format!("TLS keys from {label}"),
+            format!(
+                "The key log's {label} secret for this client random gives the {side}'s record keys \
+                 (HKDF-Expand-Label, RFC 8446 §7.3; TLS 1.2's PRF, RFC 5246 §6.3): its records from here \
+                 on are shown decrypted."
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

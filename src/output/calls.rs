@@ -330,8 +330,22 @@ fn summary(d: &Decoded) -> String {
     }
 }
 
+/// Pretty JSON safe for a terminal: serde_json escapes only the C0
+/// controls, so DEL and the C1 controls of a hostile capture's strings are
+/// escaped here (still valid JSON: they only occur inside strings).
 fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text;
+    }
+    text.chars().fold(String::with_capacity(text.len() + 16), |mut out, c| {
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+        out
+    })
 }
 
 fn indent(s: &str, n: usize) -> String {
@@ -397,4 +411,18 @@ fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Deco
         writeln!(o, "    ! truncated: {t}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_json_escapes_del_and_c1_controls_and_stays_json() {
+        let v = serde_json::json!({"sym": "Invent\u{0}\u{1}\u{7f}\u{85}ory"});
+        let text = pretty(&v);
+        assert!(!text.lines().any(|l| l.chars().any(char::is_control)), "{text:?}");
+        assert!(text.contains("\\u007f") && text.contains("\\u0085"), "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v, "the same value, escaped");
+    }
 }

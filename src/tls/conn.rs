@@ -55,6 +55,39 @@ pub enum TlsOutput {
     },
 }
 
+/// One step of a TLS connection, for teaching (`explain`): a handshake
+/// message, a ChangeCipherSpec, an alert, or keys taking effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsStep {
+    /// Who sent it.
+    pub dir: Dir,
+    /// Capture time of the record that completed it.
+    pub ts: Timestamp,
+    /// What it was.
+    pub kind: StepKind,
+    /// Whether it travelled encrypted (and was decrypted to be seen).
+    pub decrypted: bool,
+}
+
+/// What a [`TlsStep`] was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// A handshake message, by type (see [`handshake::message_name`]),
+    /// with what it said that matters (names, version, suite).
+    Handshake(u8, String),
+    /// TLS 1.2's ChangeCipherSpec: this side encrypts from here on.
+    ChangeCipherSpec,
+    /// An alert: level and name.
+    Alert(&'static str, String),
+    /// Keys from the key log took effect for this direction: the labels
+    /// of the secrets they came from.
+    Keys(&'static str),
+}
+
+/// Steps kept per connection at most (a handshake has about a dozen; a
+/// flood of KeyUpdates or alerts is cut, not stored).
+const MAX_STEPS: usize = 64;
+
 /// An alert, as sent.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TlsAlert {
@@ -235,7 +268,7 @@ impl TlsSummary {
 }
 
 /// What an alert usually means for a gRPC connection.
-fn alert_meaning(name: &str) -> Option<&'static str> {
+pub fn alert_meaning(name: &str) -> Option<&'static str> {
     Some(match name {
         "certificate_required" => "the client presented no certificate (mTLS)",
         "unknown_ca" => "the peer's certificate is not signed by a CA it trusts",
@@ -287,6 +320,11 @@ pub struct TlsConn {
     held_bytes: usize,
     hello_ts: Option<Timestamp>,
     summary: TlsSummary,
+    /// Steps not yet taken by the layer above, and how many were made.
+    steps: Vec<TlsStep>,
+    steps_made: usize,
+    /// The record being handled was decrypted.
+    in_decrypted: bool,
 }
 
 impl TlsConn {
@@ -301,12 +339,30 @@ impl TlsConn {
             held_bytes: 0,
             hello_ts: None,
             summary: TlsSummary::default(),
+            steps: Vec::new(),
+            steps_made: 0,
+            in_decrypted: false,
         }
     }
 
     /// What is known so far.
     pub fn summary(&self) -> &TlsSummary {
         &self.summary
+    }
+
+    /// The steps made since the last call (handshake messages, alerts,
+    /// keys taking effect), in order.
+    pub fn take_steps(&mut self) -> Vec<TlsStep> {
+        std::mem::take(&mut self.steps)
+    }
+
+    fn step(&mut self, dir: Dir, ts: Timestamp, kind: StepKind) {
+        if self.steps_made < MAX_STEPS {
+            self.steps_made += 1;
+            // Keys taking effect is no record of the capture, decrypted or not.
+            let decrypted = self.in_decrypted && !matches!(kind, StepKind::Keys(_));
+            self.steps.push(TlsStep { dir, ts, kind, decrypted });
+        }
     }
 
     /// The ALPN protocol chosen, or offered when the choice is not known.
@@ -374,8 +430,13 @@ impl TlsConn {
                 if self.summary.version.as_deref() != Some("TLS 1.3") {
                     side.protected = true;
                     side.keys = side.pending.take();
+                    let keyed = side.keys.is_some();
                     if dir == Dir::ToServer {
                         self.summary.client_change_cipher_spec = true;
+                    }
+                    self.step(dir, ts, StepKind::ChangeCipherSpec);
+                    if keyed {
+                        self.step(dir, ts, StepKind::Keys("CLIENT_RANDOM"));
                     }
                 }
                 return;
@@ -393,7 +454,7 @@ impl TlsConn {
         if !pick_ref(&self.sides, dir).protected {
             return self.clear_record(dir, ts, header[0], &body);
         }
-        if pick_ref(&self.sides, dir).keys.is_none() && !self.install_keys(dir) {
+        if pick_ref(&self.sides, dir).keys.is_none() && !self.install_keys(dir, ts) {
             return self.hold(dir, Held { ts, header, body, packet });
         }
         self.open(dir, Held { ts, header, body, packet }, out);
@@ -446,14 +507,22 @@ impl TlsConn {
                     out.push(TlsOutput::Plain { dir, ts, offset, data: Bytes::copy_from_slice(plain), packet });
                 }
             }
-            content::HANDSHAKE => self.handshake_bytes(dir, ts, plain),
-            content::ALERT => self.alert(dir, ts, plain),
+            content::HANDSHAKE | content::ALERT => {
+                let plain = plain.to_vec();
+                self.in_decrypted = true;
+                if kind == content::HANDSHAKE {
+                    self.handshake_bytes(dir, ts, &plain);
+                } else {
+                    self.alert(dir, ts, &plain);
+                }
+                self.in_decrypted = false;
+            }
             _ => {}
         }
     }
 
     /// Keys for `dir` from the secrets of this handshake, when known.
-    fn install_keys(&mut self, dir: Dir) -> bool {
+    fn install_keys(&mut self, dir: Dir, ts: Timestamp) -> bool {
         let (Some(ch), Some(sh)) = (&self.client_hello, &self.server_hello) else {
             self.summary.decryption = Decryption::NoHandshake;
             return false;
@@ -469,29 +538,31 @@ impl TlsConn {
             self.summary.decryption = Decryption::NoKey;
             return false;
         };
-        let keys = if sh.version == 0x0304 {
+        let (label, keys) = if sh.version == 0x0304 {
             let secret = match dir {
                 Dir::ToServer => &secrets.client_handshake,
                 Dir::ToClient => &secrets.server_handshake,
             };
             match secret {
-                Some(s) => RecordKeys::tls13(suite, s),
+                Some(s) => (handshake_label(dir), RecordKeys::tls13(suite, s)),
                 // Only the traffic secrets (a key log written after the handshake).
-                None => self.traffic_keys(dir),
+                None => (traffic_label(dir), self.traffic_keys(dir)),
             }
         } else {
-            secrets.master.as_ref().and_then(|m| RecordKeys::tls12(suite, m, &ch.random, &sh.random)).map(|(c, s)| {
-                match dir {
+            let keys = secrets.master.as_ref().and_then(|m| RecordKeys::tls12(suite, m, &ch.random, &sh.random)).map(
+                |(c, s)| match dir {
                     Dir::ToServer => c,
                     Dir::ToClient => s,
-                }
-            })
+                },
+            );
+            ("CLIENT_RANDOM", keys)
         };
         let Some(keys) = keys else {
             self.summary.decryption = Decryption::NoKey;
             return false;
         };
         pick(&mut self.sides, dir).keys = Some(keys);
+        self.step(dir, ts, StepKind::Keys(label));
         true
     }
 
@@ -526,7 +597,7 @@ impl TlsConn {
             let held = std::mem::take(&mut pick(&mut self.sides, dir).held);
             for rec in held {
                 self.held_bytes = self.held_bytes.saturating_sub(rec.body.len());
-                if pick_ref(&self.sides, dir).keys.is_some() || self.install_keys(dir) {
+                if pick_ref(&self.sides, dir).keys.is_some() || self.install_keys(dir, rec.ts) {
                     self.open(dir, rec, out);
                 }
             }
@@ -557,6 +628,45 @@ impl TlsConn {
     }
 
     fn message(&mut self, dir: Dir, ts: Timestamp, t: u8, body: &[u8]) {
+        // A Finished or KeyUpdate changes keys: the step comes before the
+        // keys it brings. Other messages are told with what they set.
+        if matches!(t, kind::FINISHED | kind::KEY_UPDATE) {
+            self.step(dir, ts, StepKind::Handshake(t, String::new()));
+            self.message_effects(dir, ts, t, body);
+        } else {
+            self.message_effects(dir, ts, t, body);
+            let detail = self.message_detail(dir, t);
+            self.step(dir, ts, StepKind::Handshake(t, detail));
+        }
+    }
+
+    /// What a handshake message just told, for its step.
+    fn message_detail(&self, dir: Dir, t: u8) -> String {
+        let s = &self.summary;
+        match t {
+            kind::CLIENT_HELLO => format!(
+                "SNI {}, ALPN offered {}, client random {}…",
+                s.server_name.as_deref().unwrap_or("(none)"),
+                if s.alpn_offered.is_empty() { "(none)".to_string() } else { s.alpn_offered.join(",") },
+                s.client_random.as_deref().unwrap_or("?")
+            ),
+            kind::SERVER_HELLO if s.hello_retry && self.server_hello.is_none() => "HelloRetryRequest".into(),
+            kind::SERVER_HELLO => {
+                format!("{}, {}", s.version.as_deref().unwrap_or("?"), s.cipher_suite.as_deref().unwrap_or("?"))
+            }
+            kind::ENCRYPTED_EXTENSIONS => format!("ALPN {}", s.alpn.as_deref().unwrap_or("(none)")),
+            kind::CERTIFICATE => {
+                let chain = if dir == Dir::ToClient { &s.server_certificates } else { &s.client_certificates };
+                match chain.first() {
+                    Some(leaf) => format!("{} certificate(s), leaf {}", chain.len(), leaf.describe()),
+                    None => "no certificate".into(),
+                }
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn message_effects(&mut self, dir: Dir, ts: Timestamp, t: u8, body: &[u8]) {
         match (dir, t) {
             (Dir::ToServer, kind::CLIENT_HELLO) => {
                 if let Some(ch) = handshake::client_hello(body) {
@@ -577,6 +687,9 @@ impl TlsConn {
             (_, kind::FINISHED) if self.summary.version.as_deref() == Some("TLS 1.3") => {
                 // This side's next records use its application traffic keys.
                 let next = self.traffic_keys(dir);
+                if next.is_some() {
+                    self.step(dir, ts, StepKind::Keys(traffic_label(dir)));
+                }
                 let side = pick(&mut self.sides, dir);
                 side.finished = true;
                 side.keys = next;
@@ -656,9 +769,26 @@ impl TlsConn {
             [2, d] => ("fatal", handshake::alert_name(*d)),
             _ => ("unknown", "encrypted".to_string()),
         };
+        self.step(dir, ts, StepKind::Alert(level, description.clone()));
         if self.summary.alerts.len() < 16 {
             self.summary.alerts.push(TlsAlert { from, level, description, ts });
         }
+    }
+}
+
+/// The key log label of `dir`'s TLS 1.3 handshake traffic secret.
+fn handshake_label(dir: Dir) -> &'static str {
+    match dir {
+        Dir::ToServer => "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        Dir::ToClient => "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    }
+}
+
+/// The key log label of `dir`'s first TLS 1.3 application traffic secret.
+fn traffic_label(dir: Dir) -> &'static str {
+    match dir {
+        Dir::ToServer => "CLIENT_TRAFFIC_SECRET_0",
+        Dir::ToClient => "SERVER_TRAFFIC_SECRET_0",
     }
 }
 

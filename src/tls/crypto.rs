@@ -33,7 +33,8 @@ impl Suite {
         })
     }
 
-    fn key_len(self) -> usize {
+    /// The AEAD key's length in bytes.
+    pub fn key_len(self) -> usize {
         match self {
             Suite::Aes128GcmSha256 => 16,
             Suite::Aes256GcmSha384 | Suite::ChaCha20Poly1305Sha256 => 32,

@@ -26,10 +26,39 @@ pub mod kind {
     pub const ENCRYPTED_EXTENSIONS: u8 = 8;
     /// Certificate.
     pub const CERTIFICATE: u8 = 11;
+    /// ServerKeyExchange (TLS 1.2).
+    pub const SERVER_KEY_EXCHANGE: u8 = 12;
+    /// CertificateRequest.
+    pub const CERTIFICATE_REQUEST: u8 = 13;
+    /// ServerHelloDone (TLS 1.2).
+    pub const SERVER_HELLO_DONE: u8 = 14;
+    /// CertificateVerify.
+    pub const CERTIFICATE_VERIFY: u8 = 15;
+    /// ClientKeyExchange (TLS 1.2).
+    pub const CLIENT_KEY_EXCHANGE: u8 = 16;
     /// Finished.
     pub const FINISHED: u8 = 20;
     /// KeyUpdate (TLS 1.3).
     pub const KEY_UPDATE: u8 = 24;
+}
+
+/// A handshake message type's name.
+pub fn message_name(t: u8) -> &'static str {
+    match t {
+        kind::CLIENT_HELLO => "ClientHello",
+        kind::SERVER_HELLO => "ServerHello",
+        kind::NEW_SESSION_TICKET => "NewSessionTicket",
+        kind::ENCRYPTED_EXTENSIONS => "EncryptedExtensions",
+        kind::CERTIFICATE => "Certificate",
+        kind::SERVER_KEY_EXCHANGE => "ServerKeyExchange",
+        kind::CERTIFICATE_REQUEST => "CertificateRequest",
+        kind::SERVER_HELLO_DONE => "ServerHelloDone",
+        kind::CERTIFICATE_VERIFY => "CertificateVerify",
+        kind::CLIENT_KEY_EXCHANGE => "ClientKeyExchange",
+        kind::FINISHED => "Finished",
+        kind::KEY_UPDATE => "KeyUpdate",
+        _ => "an unknown handshake message",
+    }
 }
 
 /// A HelloRetryRequest is a ServerHello with this random (RFC 8446 §4.1.3).

@@ -12,4 +12,4 @@ pub mod conn;
 pub mod handshake;
 
 pub use cert::{CertInfo, Validity};
-pub use conn::{Decryption, TlsAlert, TlsConn, TlsOutput, TlsSummary};
+pub use conn::{Decryption, StepKind, TlsAlert, TlsConn, TlsOutput, TlsStep, TlsSummary};
