@@ -31,6 +31,34 @@ const FIXTURES: &[&str] = &[
     "proxy",
 ];
 
+/// The TLS fixtures: whole captures for `capture_file`, and each
+/// connection's records for `tls_records`.
+const TLS_FIXTURES: &[&str] = &["tls13", "tls12", "tls_failures"];
+
+/// Each TCP connection's payloads in capture order as `tls_records` input
+/// (`[dir] [len u16] [bytes]`), by client port, with the key logs on.
+fn tls_record_seeds(packets: &[Packet]) -> BTreeMap<u16, Vec<u8>> {
+    let mut servers = Vec::new();
+    let mut out: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+    for p in packets {
+        let Decoded::Tcp(seg) = decode(p.link, &p.data) else { continue };
+        if seg.flags.syn && !seg.flags.ack && !servers.contains(&seg.dst.port()) {
+            servers.push(seg.dst.port());
+        }
+        let to_client = servers.contains(&seg.src.port());
+        let client = if to_client { seg.dst.port() } else { seg.src.port() };
+        let payload = &p.data[seg.payload.clone()];
+        if payload.is_empty() {
+            continue;
+        }
+        let seed = out.entry(client).or_insert_with(|| vec![1u8]);
+        seed.push(u8::from(to_client));
+        seed.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        seed.extend_from_slice(payload);
+    }
+    out
+}
+
 struct Collect {
     calls: Vec<Call>,
 }
@@ -95,6 +123,18 @@ fn tcp_records(packets: &[Packet]) -> Vec<u8> {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("fuzz/corpus");
+    for name in TLS_FIXTURES {
+        let bytes = std::fs::read(root.join(format!("fixtures/{name}.pcap"))).unwrap();
+        let (packets, _) = packets_from_bytes(&bytes).unwrap();
+        write(&corpus.join("capture_file"), &format!("{name}.pcap"), &bytes);
+        for (port, seed) in tls_record_seeds(&packets) {
+            write(&corpus.join("tls_records"), &format!("{name}-{port}"), &seed);
+            // The same bytes without keys: what the handshake shows in the clear.
+            let mut plain = seed.clone();
+            plain[0] = 0;
+            write(&corpus.join("tls_records"), &format!("{name}-{port}-nokeys"), &plain);
+        }
+    }
     for name in FIXTURES {
         let bytes = std::fs::read(root.join(format!("fixtures/{name}.pcap"))).unwrap();
         let (packets, _) = packets_from_bytes(&bytes).unwrap();

@@ -479,6 +479,68 @@ pub fn hpack_structured(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every entry point by the name of its fuzz target.
+/// The key logs of the TLS fixtures: with them, the seeds of `tls_records`
+/// decrypt, so mutations reach the record layer's plaintext paths.
+const FIXTURE_KEY_LOGS: [&str; 3] = [
+    include_str!("../fixtures/tls13.keys"),
+    include_str!("../fixtures/tls12.keys"),
+    include_str!("../fixtures/tls_failures.keys"),
+];
+
+/// A TLS connection's two byte streams through the record layer. The first
+/// byte's low bit loads the fixtures' key logs (decryption on); then
+/// records of `[dir] [len u16] [bytes]` deliver data, or (high bit of
+/// `dir`) a gap. Checks that plaintext offsets only grow, and that every
+/// description the printers use can be made.
+pub fn tls_records(data: &[u8]) {
+    let mut r = Reader(data);
+    let Some(mode) = r.u8() else { return };
+    let keys = Arc::new(crate::tls::KeyStore::default());
+    if mode & 1 != 0 {
+        for log in FIXTURE_KEY_LOGS {
+            keys.add_text(log);
+        }
+    }
+    let mut conn = crate::tls::TlsConn::new(keys);
+    let mut out = Vec::new();
+    let mut next = [0u64; 2];
+    let mut now = Timestamp::from_parts(1_796_223_562, 0);
+    let mut packet = 0;
+    let mut check = |out: &mut Vec<crate::tls::TlsOutput>| {
+        for o in out.drain(..) {
+            if let crate::tls::TlsOutput::Plain { dir, offset, data, .. } = o {
+                let at = if dir == Dir::ToServer { &mut next[0] } else { &mut next[1] };
+                assert!(offset >= *at, "plaintext went backwards: {offset} after {at}");
+                *at = offset + data.len() as u64;
+            }
+        }
+    };
+    while let (Some(kind), Some(len)) = (r.u8(), r.u16()) {
+        let dir = if kind & 1 == 0 { Dir::ToServer } else { Dir::ToClient };
+        now = now.add_nanos(1_000_000);
+        packet += 1;
+        if kind & 0x80 != 0 {
+            conn.gap(dir, now, u64::from(len), &mut out);
+        } else {
+            conn.data(dir, now, r.take(usize::from(len)), packet, &mut out);
+        }
+        check(&mut out);
+    }
+    conn.finish(&mut out);
+    check(&mut out);
+    let steps = conn.take_steps();
+    assert!(steps.len() <= 64, "steps are bounded");
+    let summary = conn.summary();
+    let text = [summary.describe()]
+        .into_iter()
+        .chain(summary.certificate_lines())
+        .chain(summary.alert_lines())
+        .collect::<Vec<_>>()
+        .join("\n");
+    no_control_characters(crate::present::text::clean(&text).as_bytes());
+    let _ = serde_json::to_string(summary);
+}
+
 pub const TARGETS: &[(&str, Target)] = &[
     ("capture_file", capture_file),
     ("tcp_segments", tcp_segments),
@@ -490,4 +552,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("filter_expression", filter_expression),
     ("protobuf_structured", protobuf_structured),
     ("hpack_structured", hpack_structured),
+    ("tls_records", tls_records),
 ];

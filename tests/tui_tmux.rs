@@ -87,3 +87,21 @@ fn a_panic_restores_the_terminal() {
     assert!(!s.contains('┌'), "the UI's screen is still there: {s}");
     assert_eq!(t.tmux(&["display-message", "-p", "-t", "t", "#{alternate_on}#{mouse_any_flag}"]).trim(), "00");
 }
+
+#[test]
+fn tls_connections_say_what_is_missing_and_why_handshakes_failed() {
+    let Some(t) = Tmux::start("tui_tls", &ui_command("fixtures/tls_failures.pcap"), 160, 40) else {
+        return;
+    };
+    // Without keys: the missing calls are said in the header.
+    t.wait_for(&["3 TLS conn(s) encrypted, no keys: --tls-keylog"]);
+    t.keys(&["3"]);
+    t.wait_for(&["Connections 5"]);
+    // The third connection: a TLS 1.2 client refusing the server's CA.
+    t.keys(&["Down", "Down", "Enter"]);
+    let s =
+        t.wait_for(&["client sent alert fatal unknown_ca", "server certificate leaf: CN=inventory.fixtures.internal"]);
+    assert!(s.contains("TLS 1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"), "{s}");
+    t.keys(&["q"]);
+    t.wait_for(&["grpcscope exited with 0"]);
+}

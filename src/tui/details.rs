@@ -35,6 +35,28 @@ pub fn frame_bytes(f: &Frame) -> Bytes {
     Bytes::from(b)
 }
 
+/// A TLS connection: what its handshake showed, its certificates, its
+/// alerts, and whether (or why not) it was decrypted.
+fn tls_tree(t: &mut Tree, root: usize, tls: &crate::tls::TlsSummary) {
+    use crate::present::text::clean;
+    let tone = if tls.undecrypted() { Tone::AppError } else { Tone::Plain };
+    let id = t.add(Some(root), "TLS", Tone::Heading, None);
+    t.add(Some(id), clean(&tls.describe()).into_owned(), tone, None);
+    let certs = tls.server_certificates.iter().chain(&tls.client_certificates);
+    for (line, cert) in tls.certificate_lines().into_iter().zip(certs) {
+        let tone = if cert.validity == crate::tls::Validity::Valid { Tone::Plain } else { Tone::Bad };
+        t.add(Some(id), clean(&line).into_owned(), tone, None);
+    }
+    for (line, alert) in tls.alert_lines().into_iter().zip(&tls.alerts) {
+        let tone = if alert.level == "fatal" { Tone::Bad } else { Tone::Dim };
+        t.add(Some(id), clean(&line).into_owned(), tone, None);
+    }
+    if let Some(why) = tls.probable_rejection() {
+        t.add(Some(id), why, Tone::AppError, None);
+    }
+    t.expand(id);
+}
+
 fn add_fields(t: &mut Tree, parent: usize, src: usize, nodes: &[FieldNode]) {
     for n in nodes {
         let id = t.add(Some(parent), n.label.clone(), Tone::Plain, Some((src, n.range.clone())));
@@ -596,9 +618,9 @@ pub fn conn_tree(
                 None,
             );
         }
-        if let Some(sni) = &r.tls_server_name {
-            t.add(Some(root), format!("TLS, server name {sni} (encrypted: not decoded)"), Tone::Dim, None);
-        }
+    }
+    if let Some(tls) = &r.tls {
+        tls_tree(&mut t, root, tls);
     }
     let tcp = t.add(Some(root), "TCP", Tone::Heading, None);
     for (name, d) in [("client -> server", &c.dirs[0]), ("server -> client", &c.dirs[1])] {

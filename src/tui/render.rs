@@ -103,9 +103,18 @@ fn draw_tabs(f: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         Span::styled(format!("{} ", m.source), Style::new().fg(Color::DarkGray))
     };
-    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    // Calls inside TLS without keys are missing: say so, not fewer calls silently.
+    let undecrypted = m.stats.tls.undecrypted;
+    let note = (undecrypted > 0).then(|| {
+        Span::styled(
+            format!("{undecrypted} TLS conn(s) encrypted, no keys: --tls-keylog | "),
+            Style::new().fg(Color::Yellow),
+        )
+    });
+    let used: usize = spans.iter().chain(&note).map(|s| s.content.chars().count()).sum();
     let pad = (area.width as usize).saturating_sub(used + right.content.chars().count());
     spans.push(Span::raw(" ".repeat(pad)));
+    spans.extend(note);
     spans.push(right);
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -193,12 +202,8 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
             let rows = window()
                 .filter_map(|i| app.model.conns.get(*i))
                 .map(|c| {
-                    let proto = c.h2.as_ref().map_or("-".to_string(), |h| {
-                        serde_json::to_value(h.protocol)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    });
+                    // The connection's protocol (the chain's), as `conns` prints it.
+                    let proto = if c.h2.is_some() { c.protocol.as_str() } else { "-" }.to_string();
                     let chan = app.model.channel_of.get(&c.tcp.id).map_or("-".to_string(), |n| (n + 1).to_string());
                     // The reconnect first: it is what a narrow column must not lose.
                     let mut end = crate::present::text::clean(&c.tcp.end_text()).into_owned();
