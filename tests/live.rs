@@ -411,6 +411,7 @@ fn live_tls_follows_a_key_log_written_after_the_records() {
     let keys = dir.join("keys.log");
     std::fs::write(&keys, "").unwrap();
     let bpf = format!("tcp port {p}");
+    let with_keys = dir.join("ticket.pcapng");
     let (gs, err) = start_grpcscope(
         &[
             "calls",
@@ -424,6 +425,9 @@ fn live_tls_follows_a_key_log_written_after_the_records() {
             "protos",
             "--tls-keylog",
             keys.to_str().unwrap(),
+            "-w",
+            with_keys.to_str().unwrap(),
+            "--write-keys",
         ],
         None,
     );
@@ -441,4 +445,44 @@ fn live_tls_follows_a_key_log_written_after_the_records() {
     assert_eq!(skus, ["after-keys", "live-tls-0", "live-tls-1", "live-tls-2"], "{out}\n{stderr}");
     assert!(calls.iter().all(|c| c["grpc_status_name"] == "OK"), "{out}");
     assert!(!stderr.contains("no keys"), "every connection was decrypted: {stderr}");
+    // The -w file carries the keys it was given (--write-keys): it decodes
+    // alone. (Here the keys came after the records they decrypt, and so do
+    // their Decryption Secrets Blocks: tshark applies a block only to the
+    // packets after it; grpcscope holds the records until it has the keys.)
+    let (code, from_file, err) =
+        grpcscope(&["calls", "--format", "json", "--proto-path", "protos", with_keys.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_lines(&from_file).len(), 4, "{from_file}\n{err}");
+    assert!(!err.contains("no keys"), "{err}");
+}
+
+#[test]
+fn the_w_file_holds_no_keys_unless_asked() {
+    if !can_capture("the_w_file_holds_no_keys_unless_asked") {
+        return;
+    }
+    let p = port(8);
+    let dir = scratch_dir("live-tls-nokeys");
+    let keys = dir.join("keys.log");
+    std::fs::write(&keys, "").unwrap();
+    let w = dir.join("ticket.pcap");
+    let bpf = format!("tcp port {p}");
+    let (gs, err) = start_grpcscope(
+        &["calls", "-i", "lo", "-f", &bpf, "--tls-keylog", keys.to_str().unwrap(), "-w", w.to_str().unwrap()],
+        None,
+    );
+    let status =
+        Command::new(fixturegen()).args(["tls-live", &p.to_string(), keys.to_str().unwrap(), "1"]).status().unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&gs);
+    let (code, _, stderr) = finish(gs, err);
+    assert_eq!(code, 0, "{stderr}");
+    let bytes = std::fs::read(&w).unwrap();
+    assert_eq!(bytes[..4], [0x4d, 0x3c, 0xb2, 0xa1], "a nanosecond pcap, not pcapng");
+    let secret = std::fs::read_to_string(&keys).unwrap();
+    let one = secret.split_whitespace().nth(2).unwrap().to_string();
+    assert!(!String::from_utf8_lossy(&bytes).contains(&one), "no secret in the -w file");
+    let (_, _, err) = grpcscope(&["calls", w.to_str().unwrap()]);
+    assert!(err.contains("encrypted, no keys"), "{err}");
 }

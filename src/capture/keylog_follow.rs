@@ -38,10 +38,11 @@ impl KeyLogFollower {
     }
 
     /// Reads what was appended since the last poll into `store`; returns
-    /// the secrets added. A file that shrank was rewritten: it is read again
-    /// from its start. Unreadable files are skipped (they may appear later).
-    pub fn poll(&mut self, store: &dyn SecretsSink) -> usize {
-        let mut added = 0;
+    /// the whole lines read (for a `-w` file that keeps them). A file that
+    /// shrank was rewritten: it is read again from its start. Unreadable
+    /// files are skipped (they may appear later).
+    pub fn poll(&mut self, store: &dyn SecretsSink) -> Vec<u8> {
+        let mut read = Vec::new();
         for f in &mut self.files {
             let Ok(len) = std::fs::metadata(&f.path).map(|m| m.len()) else { continue };
             if len < f.offset {
@@ -67,9 +68,10 @@ impl KeyLogFollower {
                 continue;
             };
             let lines: Vec<u8> = f.partial.drain(..=end).collect();
-            added += store.add_key_log(&String::from_utf8_lossy(&lines));
+            store.add_key_log(&String::from_utf8_lossy(&lines));
+            read.extend_from_slice(&lines);
         }
-        added
+        read
     }
 }
 
@@ -89,17 +91,17 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         let store = KeyStore::default();
         let mut follow = KeyLogFollower::new(&[(path.clone(), 0)]);
-        assert_eq!(follow.poll(&store), 0);
+        assert!(follow.poll(&store).is_empty());
         let (head, tail) = LINE.split_at(40);
         std::fs::write(&path, head).unwrap();
-        assert_eq!(follow.poll(&store), 0, "half a line waits");
+        assert!(follow.poll(&store).is_empty(), "half a line waits");
         std::fs::write(&path, LINE).unwrap();
-        assert_eq!(follow.poll(&store), 1, "the line completed by {tail:?}");
-        assert_eq!(follow.poll(&store), 0, "read once");
+        assert_eq!(follow.poll(&store), LINE.as_bytes(), "the line completed by {tail:?}");
+        assert!(follow.poll(&store).is_empty(), "read once");
         assert!(store.get(&[0x11; 32]).is_some());
         // Rewritten shorter: read again from the start.
         std::fs::write(&path, "# comment\n").unwrap();
-        assert_eq!(follow.poll(&store), 0);
+        assert_eq!(follow.poll(&store), b"# comment\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

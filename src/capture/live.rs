@@ -1,7 +1,7 @@
 //! Live capture with libpcap: an interface, a BPF filter, an optional copy
 //! of every packet to a pcap file (`-w`), and the kernel's drop counters.
 
-use super::writer::PcapWriter;
+use super::writer::{PcapWriter, PcapngWriter};
 use super::{LinkType, Packet};
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -26,6 +26,31 @@ pub struct LiveOptions {
     pub buffer_bytes: u32,
     /// Write every captured packet to this pcap file too.
     pub write: Option<PathBuf>,
+    /// Write that file as pcapng, with the TLS key log lines handed to
+    /// [`LiveCapture::write_key_log`] in Decryption Secrets Blocks.
+    pub write_keys: bool,
+}
+
+/// The `-w` copy: pcap, or pcapng when it carries TLS secrets.
+enum Tee {
+    Pcap(PcapWriter<BufWriter<File>>),
+    Pcapng(PcapngWriter<BufWriter<File>>),
+}
+
+impl Tee {
+    fn write_packet(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
+        match self {
+            Tee::Pcap(w) => w.write_packet(ts, data, orig_len),
+            Tee::Pcapng(w) => w.write_packet(ts, data, orig_len),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Tee::Pcap(w) => w.flush(),
+            Tee::Pcapng(w) => w.flush(),
+        }
+    }
 }
 
 /// Why a live capture could not start (or went on).
@@ -141,7 +166,7 @@ pub struct LiveCapture {
     fd: RawFd,
     link: LinkType,
     nanos: bool,
-    tee: Option<PcapWriter<BufWriter<File>>>,
+    tee: Option<Tee>,
     number: u64,
     /// What is being captured, for messages.
     pub description: String,
@@ -194,9 +219,13 @@ impl LiveCapture {
         let tee = match &opts.write {
             Some(path) => {
                 let file = File::create(path).map_err(|source| LiveError::Write { path: path.clone(), source })?;
-                let w = PcapWriter::new(BufWriter::with_capacity(1 << 20, file), link, opts.snaplen)
-                    .map_err(|source| LiveError::Write { path: path.clone(), source })?;
-                Some(w)
+                let out = BufWriter::with_capacity(1 << 20, file);
+                let w = if opts.write_keys {
+                    PcapngWriter::new(out, link).map(Tee::Pcapng)
+                } else {
+                    PcapWriter::new(out, link, opts.snaplen).map(Tee::Pcap)
+                };
+                Some(w.map_err(|source| LiveError::Write { path: path.clone(), source })?)
             }
             None => None,
         };
@@ -240,6 +269,30 @@ impl LiveCapture {
                 Err(e) => return Err(LiveError::Other(format!("capture failed: {e}"))),
             }
         }
+    }
+
+    /// Adds TLS key log lines to the -w file when it is written with keys
+    /// (`--write-keys`); otherwise they are not written anywhere.
+    pub fn write_key_log(&mut self, lines: &[u8]) -> Result<(), LiveError> {
+        if let Some(Tee::Pcapng(w)) = &mut self.tee {
+            w.write_key_log(lines).map_err(|source| LiveError::Write { path: PathBuf::from("-w file"), source })?;
+        }
+        Ok(())
+    }
+
+    /// With `--write-keys`, the key log files as far as they were read when
+    /// the capture started (what is appended later comes through
+    /// [`LiveCapture::write_key_log`]).
+    pub fn write_key_files(&mut self, files: &[(PathBuf, u64)]) -> Result<(), LiveError> {
+        if !matches!(self.tee, Some(Tee::Pcapng(_))) {
+            return Ok(());
+        }
+        for (path, read) in files {
+            let text = std::fs::read(path).unwrap_or_default();
+            let upto = usize::try_from(*read).unwrap_or(usize::MAX).min(text.len());
+            self.write_key_log(text.get(..upto).unwrap_or_default())?;
+        }
+        Ok(())
     }
 
     /// Flushes the -w file so that it is complete and valid as of now.

@@ -195,6 +195,12 @@ pub struct InputArgs {
     #[arg(short = 'w', long = "write", value_name = "FILE", requires = "interface", help_heading = "Live capture")]
     pub write: Option<PathBuf>,
 
+    /// Write the -w file as pcapng with the TLS key log inside (Decryption Secrets Blocks, as
+    /// `editcap --inject-secrets tls,FILE` writes), so it decrypts anywhere with no key file.
+    /// Off by default: whoever holds such a file can read the traffic.
+    #[arg(long = "write-keys", requires = "write", help_heading = "Live capture")]
+    pub write_keys: bool,
+
     /// Stop after this many packets.
     #[arg(short = 'c', long = "count", value_name = "COUNT", requires = "interface", help_heading = "Live capture")]
     pub count: Option<u64>,

@@ -299,6 +299,7 @@ pub fn open_live(input: &InputArgs, iface: &str) -> Result<LiveCapture, Failure>
         promisc: input.promisc,
         buffer_bytes: input.buffer_bytes,
         write: input.write.clone(),
+        write_keys: input.write_keys,
     };
     let cap = LiveCapture::open(&opts).map_err(|e| Failure::BadInput(e.to_string()))?;
     if let Some(user) = &input.user {
@@ -319,6 +320,7 @@ fn drive_live<S: Sink>(
     eprintln!("grpcscope: capturing on {}; Ctrl-C to stop", cap.description);
     let (keys, mut key_logs) =
         (cfg.tls_keys.clone(), crate::capture::keylog_follow::KeyLogFollower::new(&cfg.tls_key_files));
+    cap.write_key_files(&cfg.tls_key_files).map_err(|e| Failure::BadInput(e.to_string()))?;
     let mut last_key_poll = Instant::now();
     let mut pipeline = Pipeline::new(cfg, sink);
     let started = Instant::now();
@@ -346,7 +348,8 @@ fn drive_live<S: Sink>(
         // Key log writers append as handshakes happen; records that came
         // first wait in the TLS layer for these.
         if last_key_poll.elapsed() >= Duration::from_millis(200) {
-            key_logs.poll(&*keys);
+            let lines = key_logs.poll(&*keys);
+            cap.write_key_log(&lines).map_err(|e| Failure::BadInput(e.to_string()))?;
             last_key_poll = Instant::now();
         }
         if last_flush.elapsed() >= Duration::from_secs(1) {
@@ -362,7 +365,8 @@ fn drive_live<S: Sink>(
     }
     // Calls still open end as incomplete; the -w file is completed. Keys
     // written at the last moment still decrypt the records waiting for them.
-    key_logs.poll(&*keys);
+    let lines = key_logs.poll(&*keys);
+    cap.write_key_log(&lines).map_err(|e| Failure::BadInput(e.to_string()))?;
     pipeline.finish();
     cap.flush().map_err(|e| Failure::BadInput(e.to_string()))?;
     report_drops(&mut cap, captured);

@@ -185,6 +185,9 @@ fn load_live(
     let sink = ToUi::new(&tx, &cfg);
     // Key logs appended while capturing decrypt the records waiting for them.
     let (keys, mut key_logs) = (cfg.tls_keys.clone(), KeyLogFollower::new(&cfg.tls_key_files));
+    if let Err(e) = cap.write_key_files(&cfg.tls_key_files) {
+        let _ = tx.send(Msg::Failed(e.to_string()));
+    }
     let mut p = Pipeline::new(cfg, sink);
     let started = Instant::now();
     let mut last = Instant::now();
@@ -206,14 +209,18 @@ fn load_live(
         }
         if last.elapsed() >= Duration::from_millis(500) {
             last = Instant::now();
-            key_logs.poll(&*keys);
+            let lines = key_logs.poll(&*keys);
+            if let Err(e) = cap.write_key_log(&lines) {
+                let _ = tx.send(Msg::Failed(e.to_string()));
+            }
             let _ = cap.flush();
             if tx.send(Msg::Drops(n, cap.drops())).is_err() {
                 break;
             }
         }
     }
-    key_logs.poll(&*keys);
+    let lines = key_logs.poll(&*keys);
+    let _ = cap.write_key_log(&lines);
     p.finish();
     let _ = cap.flush();
     let _ = tx.send(Msg::Drops(n, cap.drops()));

@@ -26,7 +26,11 @@ pub fn run_measured(test: &str, args: &[&str]) -> Run {
 /// [`run_measured`] with standard output written to `stdout_file` when
 /// given (output too large to hold; `stdout` is then empty).
 pub fn run_measured_into(test: &str, args: &[&str], stdout_file: Option<&Path>) -> Run {
-    let dir = scratch_dir(test);
+    // One directory per run: tests of one file run in parallel under the
+    // same name, and one's clean-up must not take another's rss file.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = scratch_dir(&format!("{test}-run{n}"));
     let rss_path = dir.join("rss");
     let measured = Path::new(GNU_TIME).exists();
     let mut cmd = if measured {
