@@ -258,6 +258,13 @@ fn failed_mtls_handshakes_name_their_alert_with_and_without_keys() {
     assert_eq!(keyed[3]["tls"]["decryption"], "decrypted");
     assert_eq!(keyed[3]["tls"]["client_certificates"][0]["subject"], "CN=checkout", "the mTLS client's, decrypted");
 
+    // The channel counts its failed handshakes: those whose alert could be read.
+    let (_, text, _) = run(&["conns", "fixtures/tls_failures.pcap"], None);
+    assert!(text.contains("127.0.0.1:50074: 4 connection(s), 4 established, 3 reconnect(s), 0 failed attempt(s), 1 failed TLS handshake(s)"), "{text}");
+    let (_, text, _) =
+        run(&["conns", "--tls-keylog", "fixtures/tls_failures.keys", "fixtures/tls_failures.pcap"], None);
+    assert!(text.contains("0 failed attempt(s), 3 failed TLS handshake(s)"), "{text}");
+
     let calls = fixture_calls("tls_failures");
     assert_eq!(skus(&calls), ["mtls-1"], "only the client with a certificate got a call through");
 

@@ -34,6 +34,9 @@ pub struct Channel {
     pub reconnects: u64,
     /// Attempts that got no connection (refused or unanswered).
     pub failed_attempts: u64,
+    /// Connections a fatal TLS alert ended: failed handshakes (a wrong CA,
+    /// a missing client certificate), the channel's TLS failures.
+    pub tls_failures: u64,
 }
 
 /// When a connection stopped being usable: its end, or a GOAWAY from the
@@ -94,12 +97,16 @@ pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconn
             established: 0,
             reconnects: 0,
             failed_attempts: 0,
+            tls_failures: 0,
         };
         for (i, c) in conns.iter().enumerate() {
             if usable(c) {
                 ch.established += 1;
             } else {
                 ch.failed_attempts += 1;
+            }
+            if c.tls.as_ref().is_some_and(|t| t.alerts.iter().any(|a| a.level == "fatal")) {
+                ch.tls_failures += 1;
             }
             // The latest earlier usable connection that was done when this one began.
             let previous =

@@ -81,9 +81,13 @@ impl<W: Write> ConnsPrinter<W> {
             if members.is_empty() {
                 continue;
             }
+            let tls = match ch.tls_failures {
+                0 => String::new(),
+                n => format!(", {n} failed TLS handshake(s)"),
+            };
             writeln!(
                 self.out,
-                "channel {} -> {}: {} connection(s), {} established, {} reconnect(s), {} failed attempt(s)",
+                "channel {} -> {}: {} connection(s), {} established, {} reconnect(s), {} failed attempt(s){tls}",
                 ch.client,
                 ch.server,
                 ch.conns.len(),

@@ -529,7 +529,7 @@ pub fn conn_tree(
         let id = t.add(
             Some(root),
             label,
-            if ch.reconnects + ch.failed_attempts > 0 { Tone::AppError } else { Tone::Plain },
+            if ch.reconnects + ch.failed_attempts + ch.tls_failures > 0 { Tone::AppError } else { Tone::Plain },
             None,
         );
         let ids: Vec<String> = ch.conns.iter().map(u64::to_string).collect();
