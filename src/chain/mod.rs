@@ -200,6 +200,13 @@ impl Chain {
             }
             return;
         }
+        // HTTP/2 is built only for a connection that negotiated it (or said
+        // nothing): the plaintext of `http/1.1` is not HTTP/2 frames.
+        let wants_h2 = matches!(&self.stage, Stage::Tls(s) if s.tls.speaks_h2());
+        if !wants_h2 {
+            plain.clear();
+            return;
+        }
         let h2 = (!self.stage_tls_has_h2()).then(|| self.http2_stack(cfg, Start::Preface));
         let Stage::Tls(s) = &mut self.stage else { return };
         if let Some(stack) = h2 {

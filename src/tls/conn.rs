@@ -167,6 +167,16 @@ pub struct TlsSummary {
 }
 
 impl TlsSummary {
+    /// Whether the decrypted bytes are HTTP/2: the ALPN protocol chosen is
+    /// h2, or (not known) the client offered it, or offered nothing at all
+    /// (then HTTP/2 is tried, as `--h2-port` would).
+    pub fn speaks_h2(&self) -> bool {
+        match &self.alpn {
+            Some(p) => p == "h2",
+            None => self.alpn_offered.is_empty() || self.alpn_offered.iter().any(|p| p == "h2"),
+        }
+    }
+
     /// Application data went by that was not decrypted: calls are missing.
     pub fn undecrypted(&self) -> bool {
         self.app_records.iter().any(|n| *n > 0) && self.decryption != Decryption::Decrypted
@@ -205,6 +215,12 @@ impl TlsSummary {
         }
         let random = self.client_random.as_deref().unwrap_or("?");
         let why = match self.decryption {
+            Decryption::Decrypted if !self.speaks_h2() => {
+                format!(
+                    "decrypted; ALPN {} is not HTTP/2: its bytes are not decoded",
+                    self.alpn.as_deref().unwrap_or("?")
+                )
+            }
             Decryption::Decrypted => "decrypted".to_string(),
             Decryption::NotNeeded => String::new(),
             // A handshake that failed before any protected record has nothing to decrypt.
@@ -367,10 +383,7 @@ impl TlsConn {
 
     /// The ALPN protocol chosen, or offered when the choice is not known.
     pub fn speaks_h2(&self) -> bool {
-        match &self.summary.alpn {
-            Some(p) => p == "h2",
-            None => self.summary.alpn_offered.iter().any(|p| p == "h2"),
-        }
+        self.summary.speaks_h2()
     }
 
     /// In-order bytes of `dir`.

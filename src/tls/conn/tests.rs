@@ -56,3 +56,20 @@ fn certificate_lines_name_leaf_and_chain_of_each_side() {
     assert!(lines[1].starts_with("server certificate chain: "));
     assert!(lines[2].starts_with("client certificate leaf: ") && lines[2].contains("NOT YET VALID"));
 }
+
+#[test]
+fn http2_only_where_alpn_chose_it_or_said_nothing() {
+    let with = |alpn: Option<&str>, offered: &[&str]| TlsSummary {
+        alpn: alpn.map(str::to_string),
+        alpn_offered: offered.iter().map(|s| s.to_string()).collect(),
+        decryption: Decryption::Decrypted,
+        ..Default::default()
+    };
+    assert!(with(Some("h2"), &["h2", "http/1.1"]).speaks_h2());
+    assert!(!with(Some("http/1.1"), &["h2", "http/1.1"]).speaks_h2());
+    assert!(with(None, &["h2"]).speaks_h2(), "TLS 1.3 without the EncryptedExtensions: what was offered");
+    assert!(!with(None, &["http/1.1"]).speaks_h2());
+    assert!(with(None, &[]).speaks_h2(), "no ALPN at all: HTTP/2 is tried");
+    let d = with(Some("http/1.1"), &["http/1.1"]).describe();
+    assert!(d.ends_with("decrypted; ALPN http/1.1 is not HTTP/2: its bytes are not decoded"), "{d}");
+}
