@@ -236,6 +236,13 @@ fn failed_mtls_handshakes_name_their_alert_with_and_without_keys() {
     assert_eq!(plain[2]["tls"]["alerts"][0]["from"], "client");
     assert_eq!(plain[2]["why_ended"], "client sent TLS alert unknown_ca; then FIN by client");
     assert!(plain[0]["tls"]["alerts"].as_array().unwrap().is_empty(), "TLS 1.3 alerts are encrypted");
+    // What is left is an inference, marked as one; the good connection gets none.
+    let why = plain[0]["why_ended"].as_str().unwrap();
+    assert!(
+        why.starts_with("closed after only 2/2 encrypted records c/s: the TLS handshake probably failed (inferred;"),
+        "{why}"
+    );
+    assert!(!plain[3]["why_ended"].as_str().unwrap().contains("inferred"), "{}", plain[3]["why_ended"]);
     assert!(plain[0]["tls"]["server_certificates"].as_array().unwrap().is_empty(), "and so are its certificates");
     let leaf = &plain[2]["tls"]["server_certificates"][0];
     assert_eq!(leaf["subject"], "CN=inventory.fixtures.internal");

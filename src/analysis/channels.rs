@@ -70,6 +70,9 @@ pub fn why_ended(c: &ConnReport) -> String {
             parts.push(format!("{} sent TLS alert {}", a.from, a.description));
         }
         parts.extend(tls.probable_rejection().map(str::to_string));
+        if c.tcp.end.is_closed() {
+            parts.extend(tls.probable_tls13_failure());
+        }
     }
     parts.push(c.tcp.end_text());
     parts.join("; then ")

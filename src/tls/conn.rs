@@ -265,6 +265,22 @@ impl TlsSummary {
             )
     }
 
+    /// An inference, marked as one: a TLS 1.3 connection not decrypted
+    /// that carried at most two protected records each way (the
+    /// handshake's own flights and an alert fit; a call needs more) most
+    /// likely failed its handshake. Its alert is encrypted, so the why is
+    /// in the key log.
+    pub fn probable_tls13_failure(&self) -> Option<String> {
+        let tls13 = self.version.as_deref() == Some("TLS 1.3");
+        let [c, s] = self.app_records;
+        (tls13 && self.decryption != Decryption::Decrypted && c <= 2 && s <= 2 && c + s > 0).then(|| {
+            format!(
+                "closed after only {c}/{s} encrypted records c/s: the TLS handshake probably failed \
+                 (inferred; TLS 1.3 encrypts its alert: pass --tls-keylog to read it)"
+            )
+        })
+    }
+
     /// The alerts in plain words, with what each usually means.
     pub fn alert_lines(&self) -> Vec<String> {
         self.alerts
