@@ -373,6 +373,7 @@ fn drive_live<S: Sink>(
     if let Some(e) = failure {
         eprintln!("grpcscope: warning: the capture stopped: {e}");
     }
+    tls_hint(pipeline.counters.tls_undecrypted);
     Ok(pipeline)
 }
 
