@@ -42,14 +42,19 @@ fn pkcs8(key: &rcgen::KeyPair) -> PrivateKeyDer<'static> {
     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))
 }
 
+/// A self-signed CA certificate named `cn`, and its key.
+fn self_signed_ca(cn: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    (params.self_signed(&key).unwrap(), key)
+}
+
 impl Pki {
     /// A CA with a server and a client certificate, and an unrelated CA.
     pub fn generate() -> Pki {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "grpcscope fixtures CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let (ca, ca_key) = self_signed_ca("grpcscope fixtures CA");
 
         let leaf = |names: Vec<String>, cn: &str, expired: bool| {
             let key = rcgen::KeyPair::generate().unwrap();
@@ -66,11 +71,7 @@ impl Pki {
         let (expired_cert, expired_key) = leaf(vec![SERVER_NAME.into()], SERVER_NAME, true);
         let (client_cert, client_key) = leaf(vec!["checkout.fixtures.internal".into()], "checkout", false);
 
-        let other_key = rcgen::KeyPair::generate().unwrap();
-        let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        other.distinguished_name.push(rcgen::DnType::CommonName, "some other CA");
-        let other_ca = other.self_signed(&other_key).unwrap().der().clone();
+        let other_ca = self_signed_ca("some other CA").0.der().clone();
 
         Pki {
             ca: ca.der().clone(),

@@ -66,7 +66,7 @@ pub fn why_ended(c: &ConnReport) -> String {
     // A fatal TLS alert is why a connection failed its handshake (or was
     // torn down): it names the cause the TCP close does not.
     if let Some(tls) = &c.tls {
-        for a in tls.alerts.iter().filter(|a| a.level == "fatal") {
+        for a in tls.fatal_alerts() {
             parts.push(format!("{} sent TLS alert {}", a.from, a.description));
         }
         parts.extend(tls.probable_rejection().map(str::to_string));
@@ -108,7 +108,7 @@ pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconn
             } else {
                 ch.failed_attempts += 1;
             }
-            if c.tls.as_ref().is_some_and(|t| t.alerts.iter().any(|a| a.level == "fatal")) {
+            if c.tls.as_ref().is_some_and(|t| t.fatal_alerts().next().is_some()) {
                 ch.tls_failures += 1;
             }
             // The latest earlier usable connection that was done when this one began.

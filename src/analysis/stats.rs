@@ -125,7 +125,7 @@ impl TlsStats {
         } else if tls.undecrypted() {
             self.undecrypted += 1;
         }
-        for a in tls.alerts.iter().filter(|a| a.level == "fatal") {
+        for a in tls.fatal_alerts() {
             *self.fatal_alerts.entry(format!("{} sent {}", a.from, a.description)).or_default() += 1;
         }
     }

@@ -102,6 +102,13 @@ pub struct TlsAlert {
     pub ts: Timestamp,
 }
 
+impl TlsAlert {
+    /// A fatal alert ends the connection: a failed handshake, or a torn-down one.
+    pub fn is_fatal(&self) -> bool {
+        self.level == "fatal"
+    }
+}
+
 /// Whether and how the connection was decrypted.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +182,11 @@ impl TlsSummary {
             Some(p) => p == "h2",
             None => self.alpn_offered.is_empty() || self.alpn_offered.iter().any(|p| p == "h2"),
         }
+    }
+
+    /// The fatal alerts, in order.
+    pub fn fatal_alerts(&self) -> impl Iterator<Item = &TlsAlert> {
+        self.alerts.iter().filter(|a| a.is_fatal())
     }
 
     /// Application data went by that was not decrypted: calls are missing.
@@ -258,7 +270,7 @@ impl TlsSummary {
     /// ChangeCipherSpec most likely refused the certificate.
     pub fn probable_rejection(&self) -> Option<&'static str> {
         let tls12 = self.version.as_deref() == Some("TLS 1.2");
-        let silent = !self.alerts.iter().any(|a| a.level == "fatal");
+        let silent = self.fatal_alerts().next().is_none();
         (tls12 && silent && !self.server_certificates.is_empty() && !self.client_change_cipher_spec && !self.resumed)
             .then_some(
                 "the client closed right after the server's certificate, without an alert: it probably rejected it (inferred)",

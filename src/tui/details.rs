@@ -48,7 +48,7 @@ fn tls_tree(t: &mut Tree, root: usize, tls: &crate::tls::TlsSummary) {
         t.add(Some(id), clean(&line).into_owned(), tone, None);
     }
     for (line, alert) in tls.alert_lines().into_iter().zip(&tls.alerts) {
-        let tone = if alert.level == "fatal" { Tone::Bad } else { Tone::Dim };
+        let tone = if alert.is_fatal() { Tone::Bad } else { Tone::Dim };
         t.add(Some(id), clean(&line).into_owned(), tone, None);
     }
     if let Some(why) = tls.probable_rejection() {
