@@ -504,14 +504,23 @@ pub fn tls_records(data: &[u8]) {
     let mut conn = crate::tls::TlsConn::new(keys);
     let mut out = Vec::new();
     let mut next = [0u64; 2];
+    let mut tcp = [0u64; 2];
     let mut now = Timestamp::from_parts(1_796_223_562, 0);
     let mut packet = 0;
-    let mut check = |out: &mut Vec<crate::tls::TlsOutput>| {
+    let mut check = |out: &mut Vec<crate::tls::TlsOutput>, tcp: &[u64; 2]| {
         for o in out.drain(..) {
-            if let crate::tls::TlsOutput::Plain { dir, offset, data, .. } = o {
+            if let crate::tls::TlsOutput::Plain { dir, offset, data, carrier, .. } = o {
                 let at = if dir == Dir::ToServer { &mut next[0] } else { &mut next[1] };
                 assert!(offset >= *at, "plaintext went backwards: {offset} after {at}");
                 *at = offset + data.len() as u64;
+                // The record that carried them is where the bytes were.
+                assert_eq!(carrier.plain, offset..*at, "a carrier's plaintext range");
+                let end = carrier.span.offset + carrier.span.len;
+                assert!(
+                    tcp.get(dir.index()).is_some_and(|t| end <= *t),
+                    "a record ends at {end}, past the bytes given"
+                );
+                assert!(carrier.captured(*at - 1).is_some_and(|c| c < end), "plaintext mapped outside its record");
             }
         }
     };
@@ -519,15 +528,21 @@ pub fn tls_records(data: &[u8]) {
         let dir = if kind & 1 == 0 { Dir::ToServer } else { Dir::ToClient };
         now = now.add_nanos(1_000_000);
         packet += 1;
+        let at = tcp.get_mut(dir.index()).map_or(0, |t| std::mem::replace(t, *t + u64::from(len)));
         if kind & 0x80 != 0 {
             conn.gap(dir, now, u64::from(len), &mut out);
         } else {
-            conn.data(dir, now, r.take(usize::from(len)), packet, &mut out);
+            let data = r.take(usize::from(len));
+            // What was given is what counts (the input may run short).
+            if let Some(t) = tcp.get_mut(dir.index()) {
+                *t = at + data.len() as u64;
+            }
+            conn.data(dir, now, at, data, packet, &mut out);
         }
-        check(&mut out);
+        check(&mut out, &tcp);
     }
     conn.finish(&mut out);
-    check(&mut out);
+    check(&mut out, &tcp);
     let steps = conn.take_steps();
     assert!(steps.len() <= 64, "steps are bounded");
     let summary = conn.summary();

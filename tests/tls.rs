@@ -326,3 +326,119 @@ fn explain_narrates_the_handshake_in_order_with_the_labels_of_its_secrets() {
     assert!(text.contains("C->S  TLS alert fatal certificate_expired"), "{text}");
     assert!(!text.contains("(decrypted)"), "{text}");
 }
+
+/// Each direction's TCP byte stream as tshark reassembles it (by relative
+/// sequence number), with the packet each byte came in: an oracle for where
+/// grpcscope says a decrypted frame's records were captured.
+type Streams = std::collections::HashMap<(u64, bool), Vec<Option<(u8, u64)>>>;
+
+fn tshark_streams(pcap: &Path, server_port: u16) -> Streams {
+    let p = pcap.to_str().unwrap();
+    let text = common::tshark(&[
+        "-r",
+        p,
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "tcp.seq",
+        "-e",
+        "tcp.payload",
+        "-Y",
+        "tcp.len > 0",
+    ]);
+    let mut out = Streams::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (packet, stream, to_server, seq) = (
+            f[0].parse::<u64>().unwrap(),
+            f[1].parse::<u64>().unwrap(),
+            f[2] == server_port.to_string(),
+            f[3].parse::<u64>().unwrap(),
+        );
+        let bytes: Vec<u8> =
+            (0..f[4].len() / 2).map(|i| u8::from_str_radix(&f[4][2 * i..2 * i + 2], 16).unwrap()).collect();
+        let s = out.entry((stream + 1, to_server)).or_default();
+        // Relative sequence numbers start at 1 after the SYN: byte 0 is seq 1.
+        let at = (seq - 1) as usize;
+        if s.len() < at + bytes.len() {
+            s.resize(at + bytes.len(), None);
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            s[at + i].get_or_insert((*b, packet));
+        }
+    }
+    out
+}
+
+type Carriers = Vec<std::sync::Arc<grpcscope::exchange::Carrier>>;
+
+/// Frames of a decrypted capture (connection, direction, decrypted range),
+/// with the TLS records that carried them.
+#[derive(Default)]
+struct Carried(Vec<(u64, grpcscope::tcp::Dir, u64, u64, Carriers)>);
+
+impl grpcscope::analysis::Sink for Carried {
+    fn h2_event(&mut self, ev: &grpcscope::h2::H2Event) -> grpcscope::analysis::Flow {
+        if let grpcscope::h2::H2Event::Frame(f) = ev {
+            let end = f.offset + 9 + u64::from(f.header.length);
+            self.0.push((f.conn, f.dir, f.offset, end, f.carriers.clone()));
+        }
+        grpcscope::analysis::CONTINUE
+    }
+}
+
+#[test]
+fn every_decrypted_frame_points_at_the_captured_records_that_carried_it() {
+    if !common::have_tshark("every_decrypted_frame_points_at_the_captured_records_that_carried_it") {
+        return;
+    }
+    for (name, port) in [("tls13", 50072u16), ("tls12", 50073)] {
+        let pcap = common::fixture(&format!("{name}.pcap"));
+        let mut cfg = grpcscope::analysis::PipelineConfig::new();
+        cfg.keep_tls_records = true;
+        cfg.tls_keys.add_text(&std::fs::read_to_string(common::fixture(&format!("{name}.keys"))).unwrap());
+        let mut cap = grpcscope::capture::FileCapture::open(&pcap).unwrap();
+        let mut p = grpcscope::analysis::Pipeline::new(cfg, Carried::default());
+        while let Some(pkt) = cap.next_packet() {
+            let _ = p.packet(&pkt);
+        }
+        p.finish();
+        let streams = tshark_streams(&pcap, port);
+        let frames = &p.sink.0;
+        assert!(frames.len() > 50, "{name}: {} frames decrypted", frames.len());
+        let mut records = 0;
+        let mut plain_at = std::collections::BTreeSet::new();
+        for (conn, dir, start, end, carriers) in frames {
+            assert!(!carriers.is_empty(), "{name} conn {conn}: a decrypted frame with no record");
+            // Together the records hold every byte of the frame, in order.
+            assert!(carriers.first().unwrap().plain.start <= *start && carriers.last().unwrap().plain.end >= *end);
+            assert!(carriers.windows(2).all(|w| w[0].plain.end == w[1].plain.start && w[0].seq < w[1].seq));
+            let stream = &streams[&(*conn, *dir == grpcscope::tcp::Dir::ToServer)];
+            for c in carriers {
+                let at = c.span.offset as usize;
+                let captured: Vec<u8> = stream[at..at + c.span.len as usize].iter().map(|b| b.unwrap().0).collect();
+                assert_eq!(c.captured_bytes.as_deref(), Some(&captured[..]), "{name} conn {conn} record {}", c.seq);
+                assert_eq!((captured[0], captured[1]), (23, 3), "an application_data record's header");
+                assert_eq!(u16::from_be_bytes([captured[3], captured[4]]) as u64 + 5, c.span.len);
+                // Its packets are those tshark saw its first and last bytes in.
+                assert_eq!(c.first_packet, stream[at].unwrap().1, "{name} conn {conn} record {}", c.seq);
+                assert_eq!(c.span.packet, stream[at + c.span.len as usize - 1].unwrap().1);
+                // Plaintext sits after the header (and TLS 1.2's explicit nonce).
+                plain_at.insert(c.plain_at);
+                assert_eq!(c.captured(c.plain.start), Some(c.span.offset + u64::from(c.plain_at)));
+                records += 1;
+            }
+        }
+        assert!(records >= frames.len() / 4, "{name}: {records} records for {} frames", frames.len());
+        // TLS 1.2's AES-GCM records carry an 8-byte explicit nonce; its
+        // ChaCha20 records and all of TLS 1.3's do not.
+        let expect: Vec<u32> = if name == "tls12" { vec![5, 13] } else { vec![5] };
+        assert_eq!(plain_at.into_iter().collect::<Vec<_>>(), expect, "{name}");
+    }
+}

@@ -100,6 +100,9 @@ pub struct PipelineConfig {
     /// The key log files `tls_keys` was loaded from, with the bytes read:
     /// a live capture follows them as their writers append.
     pub tls_key_files: Vec<(std::path::PathBuf, u64)>,
+    /// Keep each decrypted TLS record's captured bytes in the frames it
+    /// carried (the terminal UI shows them beside the plaintext).
+    pub keep_tls_records: bool,
 }
 
 impl Default for PipelineConfig {
@@ -119,6 +122,7 @@ impl PipelineConfig {
             redact: None,
             tls_keys: Arc::default(),
             tls_key_files: Vec::new(),
+            keep_tls_records: false,
         }
     }
 }
@@ -181,6 +185,7 @@ impl<S: Sink> Pipeline<S> {
                 limits: cfg.messages,
                 max_call_bytes: cfg.max_call_bytes,
                 tls_keys: cfg.tls_keys,
+                keep_tls_records: cfg.keep_tls_records,
             },
             redact: cfg.redact,
             conns: AHashMap::new(),

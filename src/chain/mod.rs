@@ -23,14 +23,16 @@ mod report;
 
 pub use report::{CallCounts, ConnReport};
 
-use crate::exchange::{ExchangeEvent, Protocol};
+use crate::exchange::{Carrier, ExchangeEvent, Protocol};
 use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};
+use crate::h2::frame::HEADER_LEN;
 use crate::h2::{H2Config, H2Conn, H2Event, H2Summary, Start, ToExchanges};
 use crate::tcp::{ConnId, Dir, EndReason};
 use crate::time::Timestamp;
 use crate::tls::{KeyStore, TlsConn, TlsOutput, TlsSummary};
 use bytes::{Bytes, BytesMut};
 use detect::ClientStart;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -45,6 +47,10 @@ pub struct ChainConfig {
     pub max_call_bytes: usize,
     /// TLS secrets (`--tls-keylog`, SSLKEYLOGFILE, pcapng Decryption Secrets Blocks).
     pub tls_keys: Arc<KeyStore>,
+    /// Keep each decrypted TLS record's captured bytes beside its
+    /// plaintext (the terminal UI shows them; other outputs need only
+    /// where the record was).
+    pub keep_tls_records: bool,
 }
 
 /// Bytes the detector may hold per direction before it decides with what
@@ -79,6 +85,68 @@ struct TlsStack {
     tls: TlsConn,
     http2: Option<Box<Http2Stack>>,
     plain: Vec<TlsOutput>,
+    /// Per direction: the records whose plaintext HTTP/2 has not finished
+    /// with (a frame not complete yet), to tell each frame what carried it.
+    carriers: [VecDeque<Arc<Carrier>>; 2],
+}
+
+/// Records remembered per direction for frames still being received. A
+/// 16 kB frame spans two or three records; a frame that needs more (up to
+/// 16 MiB in HTTP/2, in records of one byte each) keeps its last ones.
+const MAX_CARRIERS: usize = 4_096;
+
+impl TlsStack {
+    /// Plaintext from the record layer to HTTP/2; each frame it completes
+    /// is told which records carried it.
+    fn feed_http2(&mut self, plain: &mut Vec<TlsOutput>, out: &mut Vec<H2Event>) {
+        let Some(h) = self.http2.as_mut() else {
+            plain.clear();
+            return;
+        };
+        for p in plain.drain(..) {
+            let from = out.len();
+            match p {
+                TlsOutput::Plain { dir, ts, offset, data, packet, carrier } => {
+                    let Some(q) = self.carriers.get_mut(dir.index()) else { continue };
+                    if q.len() >= MAX_CARRIERS {
+                        q.pop_front();
+                    }
+                    q.push_back(carrier);
+                    h.h2.data(dir, ts, offset, data, packet, out);
+                    attach_carriers(q, out.get_mut(from..).unwrap_or_default());
+                }
+                TlsOutput::Gap { dir, ts, offset, len } => {
+                    if let Some(q) = self.carriers.get_mut(dir.index()) {
+                        q.clear();
+                    }
+                    h.h2.gap(dir, ts, offset, len, out);
+                }
+            }
+        }
+    }
+
+    /// The capture ended: HTTP/2 releases what it holds.
+    fn finish(&mut self, out: &mut Vec<H2Event>) {
+        let mut plain = std::mem::take(&mut self.plain);
+        self.tls.finish(&mut plain);
+        self.feed_http2(&mut plain, out);
+        if let Some(h) = self.http2.as_mut() {
+            h.h2.finish(out);
+        }
+    }
+}
+
+/// Tells each frame in `events` the records (in `q`) its bytes came from,
+/// and forgets the records wholly before the end of the last one.
+fn attach_carriers(q: &mut VecDeque<Arc<Carrier>>, events: &mut [H2Event]) {
+    for ev in events {
+        let H2Event::Frame(f) = ev else { continue };
+        let range = f.offset..f.offset + (HEADER_LEN as u64) + u64::from(f.header.length);
+        f.carriers = q.iter().filter(|c| c.overlap(&range).is_some()).cloned().collect();
+        while q.front().is_some_and(|c| c.plain.end <= range.end) {
+            q.pop_front();
+        }
+    }
 }
 
 /// Where the chain is.
@@ -171,23 +239,25 @@ impl Chain {
                 self.detect(cfg, out);
             }
             Stage::Http2(s) => s.h2.data(dir, ts, offset, data.clone(), packet, out),
-            Stage::Tls(_) => self.tls_data(cfg, dir, ts, data, packet, out),
+            Stage::Tls(_) => self.tls_data(cfg, dir, ts, offset, data, packet, out),
             Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn tls_data(
         &mut self,
         cfg: &ChainConfig,
         dir: Dir,
         ts: Timestamp,
+        offset: u64,
         data: &[u8],
         packet: u64,
         out: &mut Vec<H2Event>,
     ) {
         let Stage::Tls(s) = &mut self.stage else { return };
         let mut plain = std::mem::take(&mut s.plain);
-        s.tls.data(dir, ts, data, packet, &mut plain);
+        s.tls.data(dir, ts, offset, data, packet, &mut plain);
         self.tls_plaintext(cfg, &mut plain, out);
     }
 
@@ -212,13 +282,7 @@ impl Chain {
         if let Some(stack) = h2 {
             s.http2 = Some(stack);
         }
-        let Some(h) = s.http2.as_mut() else { return };
-        for p in plain.drain(..) {
-            match p {
-                TlsOutput::Plain { dir, ts, offset, data, packet } => h.h2.data(dir, ts, offset, data, packet, out),
-                TlsOutput::Gap { dir, ts, offset, len } => h.h2.gap(dir, ts, offset, len, out),
-            }
-        }
+        s.feed_http2(plain, out);
         s.plain = std::mem::take(plain);
     }
 
@@ -307,11 +371,12 @@ impl Chain {
         let Stage::Detecting(p) = &mut self.stage else { return };
         let held = std::mem::take(&mut p.held);
         self.protocol = Protocol::Tls;
+        let tls = TlsConn::new(cfg.tls_keys.clone()).keeping_captured_bytes(cfg.keep_tls_records);
         self.stage =
-            Stage::Tls(Box::new(TlsStack { tls: TlsConn::new(cfg.tls_keys.clone()), http2: None, plain: Vec::new() }));
+            Stage::Tls(Box::new(TlsStack { tls, http2: None, plain: Vec::new(), carriers: Default::default() }));
         for h in held {
             match h {
-                Held::Data { dir, ts, data, packet, .. } => self.tls_data(cfg, dir, ts, &data, packet, out),
+                Held::Data { dir, ts, offset, data, packet } => self.tls_data(cfg, dir, ts, offset, &data, packet, out),
                 Held::Gap { dir, ts, offset, len } => self.gap(cfg, dir, ts, offset, len, out),
             }
         }
@@ -397,21 +462,7 @@ impl Chain {
     pub fn finish(&mut self, out: &mut Vec<H2Event>) {
         match &mut self.stage {
             Stage::Http2(s) => s.h2.finish(out),
-            Stage::Tls(s) => {
-                let mut plain = std::mem::take(&mut s.plain);
-                s.tls.finish(&mut plain);
-                if let Some(h) = s.http2.as_mut() {
-                    for p in plain.drain(..) {
-                        match p {
-                            TlsOutput::Plain { dir, ts, offset, data, packet } => {
-                                h.h2.data(dir, ts, offset, data, packet, out)
-                            }
-                            TlsOutput::Gap { dir, ts, offset, len } => h.h2.gap(dir, ts, offset, len, out),
-                        }
-                    }
-                    h.h2.finish(out);
-                }
-            }
+            Stage::Tls(s) => s.finish(out),
             Stage::Detecting(p) => {
                 // Bytes came but said nothing recognisable before the end.
                 if p.first.iter().any(|b| !b.is_empty()) {

@@ -9,6 +9,7 @@ fn cfg(h2_ports: Vec<u16>) -> ChainConfig {
         h2: Arc::new(H2Config { h2_ports, ..H2Config::default() }),
         limits: MessageLimits::default(),
         max_call_bytes: 1 << 20,
+        keep_tls_records: false,
     }
 }
 

@@ -101,6 +101,61 @@ pub struct Span {
     pub packet: u64,
 }
 
+/// Captured bytes that a layer below the application protocol transformed
+/// into the bytes it decoded: one TLS record, decrypted. A decoded range
+/// that came through carriers is found in the capture through them
+/// ([`Carrier::captured`]), byte for byte: the AEAD suites TLS uses for
+/// HTTP/2 keep each plaintext byte at a fixed place in its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carrier {
+    /// Which record of its direction (0 for the first, handshake included).
+    pub seq: u64,
+    /// The record's header and body in the direction's TCP byte stream.
+    pub span: Span,
+    /// The packet holding the record's first byte (`span.packet` holds its last).
+    pub first_packet: u64,
+    /// The plaintext the record carried, as a range of the decrypted stream
+    /// the layer above reads.
+    pub plain: Range<u64>,
+    /// Where that plaintext's first byte sits in the record (after the
+    /// 5-byte header, and TLS 1.2's explicit nonce).
+    pub plain_at: u32,
+    /// The record as captured (header and ciphertext), kept only when the
+    /// chain was asked to (the terminal UI shows it beside the plaintext).
+    pub captured_bytes: Option<Bytes>,
+}
+
+impl Carrier {
+    /// Where plaintext byte `at` of the decrypted stream was captured: its
+    /// offset in the TCP byte stream, when this record carried it.
+    pub fn captured(&self, at: u64) -> Option<u64> {
+        self.plain.contains(&at).then(|| self.span.offset + u64::from(self.plain_at) + (at - self.plain.start))
+    }
+
+    /// The part of `plain` (a range of the decrypted stream) this record
+    /// carried, as a range of the decrypted stream.
+    pub fn overlap(&self, plain: &Range<u64>) -> Option<Range<u64>> {
+        let r = self.plain.start.max(plain.start)..self.plain.end.min(plain.end);
+        (r.start < r.end).then_some(r)
+    }
+}
+
+/// The captured range, in `dir`'s TCP byte stream, that holds decrypted
+/// range `plain`: from the record of its first byte to the record of its
+/// last (record headers and tags between them included); an empty range is
+/// an empty span where its first byte would be. `None` when the carriers
+/// do not cover both ends.
+pub fn captured_span(carriers: &[Arc<Carrier>], plain: &Range<u64>) -> Option<Span> {
+    let first = carriers.iter().find_map(|c| c.captured(plain.start))?;
+    let Some(last_byte) = plain.end.checked_sub(1).filter(|l| *l >= plain.start) else {
+        let c = carriers.iter().find(|c| c.plain.contains(&plain.start))?;
+        return Some(Span { dir: c.span.dir, offset: first, len: 0, packet: c.span.packet });
+    };
+    let (last, packet) = carriers.iter().find_map(|c| Some((c.captured(last_byte)?, c.span.packet)))?;
+    let dir = carriers.first()?.span.dir;
+    Some(Span { dir, offset: first, len: (last + 1).saturating_sub(first), packet })
+}
+
 /// The record an application protocol keeps of a head, for viewers that
 /// know that protocol (the TUI and `explain` show an HTTP/2 head's HPACK
 /// encoding from it). Opaque to the gRPC layer.
@@ -236,8 +291,9 @@ pub enum ExchangeEvent {
         data: Bytes,
         /// The part of `data` that was never captured.
         missing: Option<Range<usize>>,
-        /// Where `data` was captured.
-        span: Span,
+        /// Where `data` was captured (`None` when the TLS records that
+        /// carried it were not all kept).
+        span: Option<Span>,
         /// The sender's side ends with it.
         end: bool,
     },
@@ -280,5 +336,46 @@ impl ExchangeEvent {
             | ExchangeEvent::Refused { at, .. }
             | ExchangeEvent::Lost { at } => at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record at TCP offset `tcp` carrying plaintext `plain`, 5 header
+    /// bytes before it and a 16-byte tag after.
+    fn record(seq: u64, tcp: u64, plain: Range<u64>) -> Arc<Carrier> {
+        let len = 5 + (plain.end - plain.start) + 16;
+        Arc::new(Carrier {
+            seq,
+            span: Span { dir: Dir::ToClient, offset: tcp, len, packet: 10 + seq },
+            first_packet: 10 + seq,
+            plain,
+            plain_at: 5,
+            captured_bytes: None,
+        })
+    }
+
+    #[test]
+    fn a_decrypted_range_maps_back_through_its_records() {
+        // Records of 100 and 50 plaintext bytes, back to back at TCP offset 1000.
+        let a = record(3, 1000, 0..100);
+        let b = record(4, 1000 + 121, 100..150);
+        assert_eq!(a.captured(0), Some(1005));
+        assert_eq!(a.captured(99), Some(1104));
+        assert_eq!(a.captured(100), None, "not this record's byte");
+        assert_eq!(b.captured(100), Some(1126));
+        // Within one record: exact.
+        let one = captured_span(std::slice::from_ref(&a), &(10..20)).unwrap();
+        assert_eq!((one.offset, one.len, one.packet), (1015, 10, 13));
+        // Across two: from the first byte to the last, the second record's
+        // header and the first's tag between them.
+        let both = captured_span(&[a.clone(), b.clone()], &(90..110)).unwrap();
+        assert_eq!((both.offset, both.len, both.packet), (1095, 1135 - 1095 + 1, 14));
+        // A range whose records were not all kept has no span.
+        assert_eq!(captured_span(&[b], &(90..110)), None);
+        let empty = captured_span(&[a], &(5..5)).unwrap();
+        assert_eq!((empty.offset, empty.len), (1010, 0), "an empty range is where its byte would be");
     }
 }

@@ -104,7 +104,28 @@ pub fn frame(f: &Frame) -> String {
         Body::Unknown => s.push_str("An extension frame type: receivers ignore types they do not know (§4.1)."),
         Body::Malformed(why) => s.push_str(&format!("This frame breaks its type's rules: {why}.")),
     }
+    if !f.carriers.is_empty() {
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s.push_str(&carried_by(f));
+    }
     s
+}
+
+/// Where a decrypted frame was captured: the TLS records that carried it
+/// (a frame may span records, and a record hold several frames).
+fn carried_by(f: &Frame) -> String {
+    const SHOWN: usize = 3;
+    if f.carriers.is_empty() {
+        return String::new();
+    }
+    let mut list: Vec<String> =
+        f.carriers.iter().take(SHOWN).map(|c| crate::present::CarrierRecord::new(c).describe()).collect();
+    if f.carriers.len() > SHOWN {
+        list.push(format!("{} more", f.carriers.len() - SHOWN));
+    }
+    format!("It travelled encrypted, in {} (RFC 8446 §5.2, RFC 5246 §6.2.3.3).", list.join(", "))
 }
 
 /// Windows before and after a frame (RFC 9113 §5.2, §6.9.1): what the

@@ -8,7 +8,7 @@
 
 use super::frame::{flags, Body, HEADER_LEN};
 use super::types::{Frame, H2Event, HeaderBlock};
-use crate::exchange::{At, ExchangeEvent, Head, HeaderPair, ResetCause, Span};
+use crate::exchange::{captured_span, At, Carrier, ExchangeEvent, Head, HeaderPair, ResetCause, Span};
 use crate::notes::NoteCode;
 use crate::tcp::Dir;
 use std::sync::Arc;
@@ -17,13 +17,29 @@ use std::sync::Arc;
 /// nearly all they need; what one does not say is remembered here: the
 /// even-numbered streams a client opened itself (a protocol error, but
 /// real requests, kept annotated), told apart from pushed streams.
+///
+/// A header block split over frames is reported with where each fragment
+/// was captured: the frames before the last are remembered (their packet,
+/// and the TLS records that carried them) until the block completes.
 #[derive(Debug, Default, Clone)]
 pub struct ToExchanges {
     client_even: std::collections::VecDeque<u32>,
+    /// Per direction: the frames of the header block being received.
+    open_block: [Vec<FrameOrigin>; 2],
+}
+
+/// Where one frame was captured.
+#[derive(Debug, Clone)]
+struct FrameOrigin {
+    packet: u64,
+    carriers: Vec<Arc<Carrier>>,
 }
 
 /// Client-opened even streams remembered, at most.
 const MAX_CLIENT_EVEN: usize = 1_024;
+/// Frames of one header block remembered, at most (a block of more
+/// fragments reports spans for its first ones and its last).
+const MAX_BLOCK_FRAMES: usize = 64;
 
 impl ToExchanges {
     /// The exchange events of `ev`, appended to `out`.
@@ -38,7 +54,8 @@ impl ToExchanges {
                     self.client_even.push_back(id);
                 }
                 let pushed = id.is_multiple_of(2) && !self.client_even.contains(&id);
-                frame(f, pushed, out)
+                let earlier = self.block_frames(f);
+                frame(f, pushed, &earlier, out)
             }
             H2Event::Lost { conn, dir, ts, framing_lost: true, .. } => {
                 out.push(ExchangeEvent::Lost { at: At { conn: *conn, dir: *dir, ts: *ts, packet: 0 } })
@@ -48,7 +65,29 @@ impl ToExchanges {
     }
 }
 
-fn frame(f: &Frame, pushed: bool, out: &mut Vec<ExchangeEvent>) {
+impl ToExchanges {
+    /// The earlier frames of the header block `f` completes (empty when it
+    /// completes none); a HEADERS or CONTINUATION that leaves the block
+    /// open is remembered.
+    fn block_frames(&mut self, f: &Frame) -> Vec<FrameOrigin> {
+        let Some(open) = self.open_block.get_mut(f.dir.index()) else { return Vec::new() };
+        if !matches!(f.body, Body::Headers { .. } | Body::Continuation { .. }) {
+            return Vec::new();
+        }
+        if matches!(f.body, Body::Headers { .. }) {
+            open.clear();
+        }
+        if f.block.is_some() || f.header.has(flags::END_HEADERS) {
+            return std::mem::take(open);
+        }
+        if open.len() < MAX_BLOCK_FRAMES {
+            open.push(FrameOrigin { packet: f.packet, carriers: f.carriers.clone() });
+        }
+        Vec::new()
+    }
+}
+
+fn frame(f: &Frame, pushed: bool, earlier: &[FrameOrigin], out: &mut Vec<ExchangeEvent>) {
     let at = At { conn: f.conn, dir: f.dir, ts: f.ts, packet: f.packet };
     let id = f.header.stream_id;
     if let Body::GoAway { last_stream_id, .. } = &f.body {
@@ -66,7 +105,7 @@ fn frame(f: &Frame, pushed: bool, out: &mut Vec<ExchangeEvent>) {
         return;
     }
     match &f.body {
-        Body::Headers { .. } | Body::Continuation { .. } => headers(f, at, id, out),
+        Body::Headers { .. } | Body::Continuation { .. } => headers(f, at, id, earlier, out),
         Body::Data { data, .. } => {
             let payload_start = f.offset + HEADER_LEN as u64;
             let missing = f
@@ -78,12 +117,7 @@ fn frame(f: &Frame, pushed: bool, out: &mut Vec<ExchangeEvent>) {
                 id,
                 data: f.payload.slice(data.clone()),
                 missing,
-                span: Span {
-                    dir: f.dir,
-                    offset: payload_start + data.start as u64,
-                    len: data.len() as u64,
-                    packet: f.packet,
-                },
+                span: span(f.dir, &f.carriers, payload_start + data.start as u64, data.len(), f.packet),
                 end: f.header.has(flags::END_STREAM),
             });
         }
@@ -99,10 +133,12 @@ fn frame(f: &Frame, pushed: bool, out: &mut Vec<ExchangeEvent>) {
 
 /// A HEADERS frame begins (or is) a head; a CONTINUATION only matters when
 /// it completes one.
-fn headers(f: &Frame, at: At, id: u32, out: &mut Vec<ExchangeEvent>) {
+fn headers(f: &Frame, at: At, id: u32, earlier: &[FrameOrigin], out: &mut Vec<ExchangeEvent>) {
     let starts_head = matches!(f.body, Body::Headers { .. });
     match &f.block {
-        Some(block) => out.push(ExchangeEvent::Head { at, id, head: Arc::new(head(f, block)), end: block.end_stream }),
+        Some(block) => {
+            out.push(ExchangeEvent::Head { at, id, head: Arc::new(head(f, block, earlier)), end: block.end_stream })
+        }
         None if starts_head && f.notes.iter().any(|n| n.code == NoteCode::HeaderBlockLost) => {
             out.push(ExchangeEvent::HeadLost { at, id })
         }
@@ -111,20 +147,34 @@ fn headers(f: &Frame, at: At, id: u32, out: &mut Vec<ExchangeEvent>) {
     }
 }
 
+/// Where `len` decoded bytes at `offset` of `dir` were captured: through
+/// the TLS records that carried them, or (in clear) at that offset of the
+/// TCP byte stream. A decrypted range its records do not cover has no span.
+fn span(dir: Dir, carriers: &[Arc<Carrier>], offset: u64, len: usize, packet: u64) -> Option<Span> {
+    if carriers.is_empty() {
+        return Some(Span { dir, offset, len: len as u64, packet });
+    }
+    captured_span(carriers, &(offset..offset + len as u64))
+}
+
 /// A decoded header block as a head; the block is its wire record. The
-/// block keeps each fragment's offset; the packet is known for the last.
-fn head(f: &Frame, block: &Arc<HeaderBlock>) -> Head {
+/// block keeps each fragment's offset; `earlier` says where the frames
+/// before the last were captured.
+fn head(f: &Frame, block: &Arc<HeaderBlock>, earlier: &[FrameOrigin]) -> Head {
     let fields: Vec<HeaderPair> = block.decoded.fields.iter().map(|x| (x.name.clone(), x.value.clone())).collect();
     let last = block.fragments.len().saturating_sub(1);
+    let origin = |i: usize| match earlier.get(i) {
+        _ if i == last => Some((f.packet, f.carriers.as_slice())),
+        Some(o) => Some((o.packet, o.carriers.as_slice())),
+        None => None,
+    };
     let spans = block
         .fragments
         .iter()
         .enumerate()
-        .map(|(i, &(offset, len))| Span {
-            dir: f.dir,
-            offset,
-            len: len as u64,
-            packet: if i == last { f.packet } else { 0 },
+        .filter_map(|(i, &(offset, len))| {
+            let (packet, carriers) = origin(i)?;
+            span(f.dir, carriers, offset, len, packet)
         })
         .collect();
     let slots = block.decoded.fields.iter().enumerate().filter_map(|(i, x)| Some((i, x.slot?))).collect();

@@ -80,6 +80,7 @@ impl H2Conn {
             flow,
             state,
             notes,
+            carriers: Vec::new(),
         };
         self.emit(H2Event::Frame(Box::new(frame)), out);
         dir

@@ -3,7 +3,7 @@
 use super::detect::Evidence;
 use super::frame::{Body, FrameHeader};
 use super::hpack::DecodedBlock;
-use crate::exchange::Protocol;
+use crate::exchange::{Carrier, Protocol};
 use crate::tcp::{ConnId, Dir, Side};
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -111,6 +111,10 @@ pub struct Frame {
     pub state: Option<StreamState>,
     /// Problems and remarks.
     pub notes: Vec<Note>,
+    /// The TLS records that carried the frame, in order, when it was
+    /// decrypted (empty in clear text: `offset` is then in the captured
+    /// TCP byte stream). Set by the decoder chain, which owns both layers.
+    pub carriers: Vec<Arc<Carrier>>,
 }
 
 /// A SETTINGS frame one side sent, and when the other acknowledged it.

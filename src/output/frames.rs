@@ -218,6 +218,9 @@ fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
                 }
             }
         }
+        for c in &f.carriers {
+            writeln!(o, "      in {}", crate::present::CarrierRecord::new(c).describe())?;
+        }
         if let Some(flow) = &f.flow {
             let show = |w: Option<(i64, i64)>| w.map_or_else(|| "unknown".to_string(), |(a, b)| format!("{a} -> {b}"));
             writeln!(

@@ -3,6 +3,7 @@
 //! written; those a frame type does not have are left out.
 
 use super::hex;
+use crate::exchange::Carrier;
 use crate::h2::frame::{error_name, setting_name, Body, Priority};
 use crate::h2::hpack::{FieldRepr, HeaderField, SizeUpdate};
 use crate::h2::{FlowInfo, Frame, StreamState};
@@ -174,10 +175,15 @@ pub struct FrameRecord<'a> {
     pub flags_raw: u8,
     /// Payload length.
     pub length: u32,
-    /// Offset of its header in the direction's byte stream.
+    /// Offset of its header in the direction's byte stream (the decrypted
+    /// stream when `tls_records` is present).
     pub offset: u64,
     /// The packet that completed it.
     pub packet: u64,
+    /// The TLS records that carried it, where they were captured (only
+    /// for decrypted connections).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_records: Vec<CarrierRecord>,
     /// The type's own fields.
     #[serde(flatten)]
     pub body: BodyFields,
@@ -210,6 +216,51 @@ pub struct FrameRecord<'a> {
     pub notes: &'a [Note],
 }
 
+/// A TLS record that carried a decrypted frame: which one, and where the
+/// capture holds it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CarrierRecord {
+    /// Its number in its direction (0 is the first record, handshake included).
+    pub record: u64,
+    /// Offset of its 5-byte header in the direction's TCP byte stream.
+    pub tcp_offset: u64,
+    /// Its length, header included.
+    pub length: u64,
+    /// The packets holding its first and last bytes.
+    pub packets: [u64; 2],
+    /// The plaintext it carried, as a range of the decrypted stream.
+    pub plaintext: [u64; 2],
+}
+
+impl CarrierRecord {
+    /// The record of `c`.
+    pub fn new(c: &Carrier) -> Self {
+        CarrierRecord {
+            record: c.seq,
+            tcp_offset: c.span.offset,
+            length: c.span.len,
+            packets: [c.first_packet, c.span.packet],
+            plaintext: [c.plain.start, c.plain.end],
+        }
+    }
+
+    /// One line for text outputs: `TLS record #12 (packets 40-41, TCP bytes 1200..1290, plaintext 300..370)`.
+    pub fn describe(&self) -> String {
+        let packets = match self.packets {
+            [a, b] if a == b => format!("packet {a}"),
+            [a, b] => format!("packets {a}-{b}"),
+        };
+        format!(
+            "TLS record #{} ({packets}, TCP bytes {}..{}, plaintext {}..{})",
+            self.record,
+            self.tcp_offset,
+            self.tcp_offset + self.length,
+            self.plaintext[0],
+            self.plaintext[1]
+        )
+    }
+}
+
 impl<'a> FrameRecord<'a> {
     /// The record of `f`; `verbose` adds each field's HPACK encoding and the dynamic table.
     pub fn new(f: &'a Frame, verbose: bool) -> Self {
@@ -227,6 +278,7 @@ impl<'a> FrameRecord<'a> {
             length: f.header.length,
             offset: f.offset,
             packet: f.packet,
+            tls_records: f.carriers.iter().map(|c| CarrierRecord::new(c)).collect(),
             body: body_fields(f),
             headers: block.map(|b| b.decoded.fields.iter().map(field_text).collect()),
             unknown_header_fields: block.map(|b| b.decoded.unknown),

@@ -12,7 +12,7 @@ pub mod stats_record;
 pub mod text;
 
 pub use conn_record::ConnRecord;
-pub use frame_record::FrameRecord;
+pub use frame_record::{CarrierRecord, FrameRecord};
 pub use infer::MethodResolver;
 pub use message::{Decoded, Decoder};
 pub use record::CallRecord;

@@ -10,6 +10,7 @@
 use super::crypto::{RecordKeys, Suite};
 use super::handshake::{self, content, kind, ClientHello, ServerHello};
 use super::keylog::{KeyStore, Secrets};
+use crate::exchange::{Carrier, Span};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -41,6 +42,8 @@ pub enum TlsOutput {
         data: Bytes,
         /// Packet that completed the record.
         packet: u64,
+        /// The record that carried them, where it was captured.
+        carrier: Arc<Carrier>,
     },
     /// Plaintext of `dir` that cannot be recovered (records lost or undecryptable).
     Gap {
@@ -345,13 +348,48 @@ struct Side {
     lost: bool,
     /// Records waiting for keys.
     held: Vec<Held>,
+    /// Offset of `buf`'s first byte in the direction's TCP byte stream.
+    buf_offset: u64,
+    /// Where each segment in `buf` starts and its packet (the first may
+    /// start before `buf`): a record's first packet is looked up here.
+    segs: Vec<(u64, u64)>,
+    /// Records seen so far.
+    records: u64,
 }
 
+impl Side {
+    /// The packet holding stream byte `at` of this direction.
+    fn packet_at(&self, at: u64) -> u64 {
+        self.segs.iter().rev().find(|(start, _)| *start <= at).map_or(0, |(_, p)| *p)
+    }
+
+    /// `n` bytes of `buf` were handled: segments wholly before it go.
+    fn consumed(&mut self, n: usize) {
+        self.buf.drain(..n.min(self.buf.len()));
+        self.buf_offset += n as u64;
+        let keep_from = self.segs.iter().rposition(|(start, _)| *start <= self.buf_offset).unwrap_or(0);
+        self.segs.drain(..keep_from);
+    }
+}
+
+/// A record waiting for its keys, or being opened.
 struct Held {
     ts: Timestamp,
     header: [u8; 5],
     body: Vec<u8>,
     packet: u64,
+    origin: Origin,
+}
+
+/// Where a record was captured.
+#[derive(Clone)]
+struct Origin {
+    seq: u64,
+    /// Offset of its header in the TCP byte stream.
+    offset: u64,
+    first_packet: u64,
+    /// Header and ciphertext, when the chain keeps them.
+    captured: Option<Bytes>,
 }
 
 /// A TLS connection's record layer.
@@ -369,6 +407,8 @@ pub struct TlsConn {
     steps_made: usize,
     /// The record being handled was decrypted.
     in_decrypted: bool,
+    /// Keep each decrypted record's captured bytes in its [`Carrier`].
+    keep_captured: bool,
 }
 
 impl TlsConn {
@@ -386,7 +426,15 @@ impl TlsConn {
             steps: Vec::new(),
             steps_made: 0,
             in_decrypted: false,
+            keep_captured: false,
         }
+    }
+
+    /// Keeps each decrypted record's captured bytes (header and ciphertext)
+    /// in its carrier, for viewers that show them beside the plaintext.
+    pub fn keeping_captured_bytes(mut self, keep: bool) -> Self {
+        self.keep_captured = keep;
+        self
     }
 
     /// What is known so far.
@@ -414,14 +462,22 @@ impl TlsConn {
         self.summary.speaks_h2()
     }
 
-    /// In-order bytes of `dir`.
-    pub fn data(&mut self, dir: Dir, ts: Timestamp, data: &[u8], packet: u64, out: &mut Vec<TlsOutput>) {
+    /// In-order bytes of `dir`, at `offset` in its TCP byte stream, from
+    /// packet number `packet`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn data(&mut self, dir: Dir, ts: Timestamp, offset: u64, data: &[u8], packet: u64, out: &mut Vec<TlsOutput>) {
         self.retry_held(out);
         let side = pick(&mut self.sides, dir);
         if side.lost {
             return;
         }
+        if side.buf.is_empty() {
+            side.buf_offset = offset;
+            side.segs.clear();
+        }
+        side.segs.push((offset, packet));
         side.buf.extend_from_slice(data);
+        let keep = self.keep_captured;
         let mut at = 0;
         loop {
             let side = pick(&mut self.sides, dir);
@@ -435,11 +491,14 @@ impl TlsConn {
             }
             let Some(body) = side.buf.get(at + 5..at + 5 + len) else { break };
             let body = body.to_vec();
+            let start = side.buf_offset + at as u64;
+            let captured = keep.then(|| Bytes::copy_from_slice(side.buf.get(at..at + 5 + len).unwrap_or(&[])));
+            let origin = Origin { seq: side.records, offset: start, first_packet: side.packet_at(start), captured };
+            side.records += 1;
             at += 5 + len;
-            self.record(dir, ts, header, body, packet, out);
+            self.record(dir, Held { ts, header, body, packet, origin }, out);
         }
-        let side = pick(&mut self.sides, dir);
-        side.buf.drain(..at.min(side.buf.len()));
+        pick(&mut self.sides, dir).consumed(at);
     }
 
     /// `len` bytes of `dir` were not captured: its records cannot be
@@ -454,15 +513,8 @@ impl TlsConn {
         }
     }
 
-    fn record(
-        &mut self,
-        dir: Dir,
-        ts: Timestamp,
-        header: [u8; 5],
-        body: Vec<u8>,
-        packet: u64,
-        out: &mut Vec<TlsOutput>,
-    ) {
+    fn record(&mut self, dir: Dir, rec: Held, out: &mut Vec<TlsOutput>) {
+        let (ts, header) = (rec.ts, rec.header);
         let side = pick(&mut self.sides, dir);
         match header[0] {
             content::CHANGE_CIPHER_SPEC => {
@@ -493,12 +545,12 @@ impl TlsConn {
             _ => {}
         }
         if !pick_ref(&self.sides, dir).protected {
-            return self.clear_record(dir, ts, header[0], &body);
+            return self.clear_record(dir, ts, header[0], &rec.body);
         }
         if pick_ref(&self.sides, dir).keys.is_none() && !self.install_keys(dir, ts) {
-            return self.hold(dir, Held { ts, header, body, packet });
+            return self.hold(dir, rec);
         }
-        self.open(dir, Held { ts, header, body, packet }, out);
+        self.open(dir, rec, out);
     }
 
     fn clear_record(&mut self, dir: Dir, ts: Timestamp, kind: u8, body: &[u8]) {
@@ -514,7 +566,7 @@ impl TlsConn {
     }
 
     fn open(&mut self, dir: Dir, rec: Held, out: &mut Vec<TlsOutput>) {
-        let Held { ts, header, mut body, packet } = rec;
+        let Held { ts, header, mut body, packet, origin } = rec;
         let side = pick(&mut self.sides, dir);
         let Some(keys) = side.keys.as_mut() else { return };
         let opened = match keys.open(&header, &mut body) {
@@ -538,6 +590,7 @@ impl TlsConn {
         };
         self.summary.decryption = Decryption::Decrypted;
         let kind = inner.unwrap_or(header[0]);
+        let plain_at = 5 + range.start as u32;
         let plain = body.get(range).unwrap_or(&[]);
         match kind {
             content::APPLICATION_DATA => {
@@ -545,7 +598,22 @@ impl TlsConn {
                 let offset = side.plain_offset;
                 side.plain_offset += plain.len() as u64;
                 if !plain.is_empty() {
-                    out.push(TlsOutput::Plain { dir, ts, offset, data: Bytes::copy_from_slice(plain), packet });
+                    let carrier = Arc::new(Carrier {
+                        seq: origin.seq,
+                        span: Span { dir, offset: origin.offset, len: 5 + header_len(&header), packet },
+                        first_packet: origin.first_packet,
+                        plain: offset..side.plain_offset,
+                        plain_at,
+                        captured_bytes: origin.captured,
+                    });
+                    out.push(TlsOutput::Plain {
+                        dir,
+                        ts,
+                        offset,
+                        data: Bytes::copy_from_slice(plain),
+                        packet,
+                        carrier,
+                    });
                 }
             }
             content::HANDSHAKE | content::ALERT => {
@@ -834,6 +902,11 @@ fn traffic_label(dir: Dir) -> &'static str {
 }
 
 /// The element of a (client to server, server to client) pair for `dir`.
+/// The body length a record header gives.
+fn header_len(header: &[u8; 5]) -> u64 {
+    u64::from(u16::from_be_bytes([header[3], header[4]]))
+}
+
 fn pick<T>(pair: &mut [T; 2], dir: Dir) -> &mut T {
     let [to_server, to_client] = pair;
     match dir {

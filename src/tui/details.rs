@@ -35,6 +35,31 @@ pub fn frame_bytes(f: &Frame) -> Bytes {
     Bytes::from(b)
 }
 
+/// The TLS records a decrypted frame came in: a node each, selecting the
+/// bytes it carried, and the record as captured beside the plaintext.
+fn tls_records(t: &mut Tree, root: usize, src: usize, f: &Frame) {
+    if f.carriers.is_empty() {
+        return;
+    }
+    let end = f.offset + HEADER_LEN as u64 + u64::from(f.header.length);
+    let node = t.add(Some(root), format!("carried by {} TLS record(s)", f.carriers.len()), Tone::Heading, None);
+    for c in &f.carriers {
+        let Some(r) = c.overlap(&(f.offset..end)) else { continue };
+        let carries = (r.start - f.offset) as usize..(r.end - f.offset) as usize;
+        let described = crate::present::CarrierRecord::new(c).describe();
+        t.add(
+            Some(node),
+            format!("{described}: frame bytes {}..{}", carries.start, carries.end),
+            Tone::Plain,
+            Some((src, carries.clone())),
+        );
+        if let Some(data) = &c.captured_bytes {
+            let at = c.plain_at as usize + (r.start - c.plain.start) as usize;
+            t.captured(src, super::tree::CapturedPart { title: described, data: data.clone(), carries, at });
+        }
+    }
+}
+
 /// A TLS connection: what its handshake showed, its certificates, its
 /// alerts, and whether (or why not) it was decrypted.
 fn tls_tree(t: &mut Tree, root: usize, tls: &crate::tls::TlsSummary) {
@@ -319,14 +344,16 @@ pub fn frame_tree(f: &Frame) -> Tree {
     t.add(
         Some(root),
         format!(
-            "packet {}, offset {} in the {} byte stream",
+            "packet {}, offset {} in the {} {} stream",
             f.packet,
             f.offset,
-            if f.dir == crate::tcp::Dir::ToServer { "client's" } else { "server's" }
+            if f.dir == crate::tcp::Dir::ToServer { "client's" } else { "server's" },
+            if f.carriers.is_empty() { "byte" } else { "decrypted" }
         ),
         Tone::Dim,
         None,
     );
+    tls_records(&mut t, root, src, f);
     if h.stream_id != 0 {
         let l = t.add(Some(root), "the call on this stream (Enter: show it)", Tone::Dim, None);
         t.link(l, Link::CallsOf(f.conn));

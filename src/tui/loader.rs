@@ -121,6 +121,7 @@ impl Sink for ToUi {
 /// Reads a whole capture file into UI messages, in this thread (tests,
 /// documentation screenshots).
 pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
+    let cfg = for_ui(cfg);
     let (tx, rx) = channel();
     let sink = ToUi::new(&tx, &cfg);
     let mut p = Pipeline::new(cfg, sink);
@@ -138,6 +139,7 @@ pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
 
 /// Starts loading `source` in the background.
 pub fn spawn(source: Source, cfg: PipelineConfig) -> Loader {
+    let cfg = for_ui(cfg);
     let (tx, rx) = channel();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -149,6 +151,13 @@ pub fn spawn(source: Source, cfg: PipelineConfig) -> Loader {
         })
         .ok();
     Loader { rx, stop, handle }
+}
+
+/// What the UI needs beyond the other outputs: the captured bytes of each
+/// decrypted TLS record, shown beside the plaintext it carried.
+fn for_ui(mut cfg: PipelineConfig) -> PipelineConfig {
+    cfg.keep_tls_records = true;
+    cfg
 }
 
 fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: Sender<Msg>, stop: &AtomicBool) {

@@ -391,10 +391,6 @@ fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
 }
 
 fn draw_bytes(f: &mut Frame<'_>, app: &mut App, area: Rect) {
-    let inner_w = area.width.saturating_sub(2) as usize;
-    let h = area.height.saturating_sub(2) as usize;
-    // Offset (6) + per byte 3 hex + 1 ASCII + 2 spaces.
-    let per = (((inner_w.saturating_sub(8)) / 4) / 4 * 4).clamp(4, 16);
     let Some((src, range)) = app.tree.highlight() else {
         f.render_widget(
             Paragraph::new("select a node to see its bytes")
@@ -403,7 +399,18 @@ fn draw_bytes(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         );
         return;
     };
-    let data = &src.data;
+    // Decrypted bytes: the record they were captured in goes beside them.
+    let captured = src.captured_for(&range).cloned();
+    let (data, title) = (src.data.clone(), src.title.clone());
+    let (plain_area, captured_area) = match captured {
+        Some(_) => {
+            let [a, b] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+            (a, Some(b))
+        }
+        None => (area, None),
+    };
+    let per = bytes_per_row(plain_area);
+    let h = plain_area.height.saturating_sub(2) as usize;
     let rows_total = data.len().div_ceil(per);
     // Keep the highlight in view unless the user scrolls.
     let first_row = range.start / per;
@@ -411,16 +418,66 @@ fn draw_bytes(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         app.bytes_offset = first_row.saturating_sub(1);
     }
     app.bytes_offset = app.bytes_offset.min(rows_total.saturating_sub(1));
-    let hl = Style::new().bg(Color::Yellow).fg(Color::Black);
+    let lines = hex_rows(&data, per, app.bytes_offset, h, &[(range.clone(), HIGHLIGHT)]);
+    // The range first: a narrow pane truncates the end of the title.
+    let title = if range.is_empty() {
+        format!(" Bytes ({} of them): {title} ", data.len())
+    } else {
+        format!(" Bytes [{}..{}) of {}: {title} ", range.start, range.end, data.len())
+    };
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::Bytes)), plain_area);
+    if let (Some(part), Some(area)) = (captured, captured_area) {
+        draw_captured(f, &part, &range, area);
+    }
+}
+
+/// The selection's highlight in the bytes pane.
+const HIGHLIGHT: Style = Style::new().bg(Color::Yellow).fg(Color::Black);
+/// The captured bytes that carried the shown source, around the selection's.
+const CARRIED: Style = Style::new().fg(Color::Cyan);
+
+/// Bytes per hex row that fit `area`: offset (6), then per byte 3 hex
+/// columns and 1 ASCII, two spaces; a multiple of 4, 4 to 16.
+fn bytes_per_row(area: Rect) -> usize {
+    let inner_w = area.width.saturating_sub(2) as usize;
+    (((inner_w.saturating_sub(8)) / 4) / 4 * 4).clamp(4, 16)
+}
+
+/// The captured bytes (a TLS record) that carried `range` of a decrypted
+/// source: the record in full, the bytes it carried marked, and the
+/// ciphertext of the selection highlighted (AEAD keeps each plaintext
+/// byte at its place).
+fn draw_captured(f: &mut Frame<'_>, part: &super::tree::CapturedPart, range: &std::ops::Range<usize>, area: Rect) {
+    let per = bytes_per_row(area);
+    let h = area.height.saturating_sub(2) as usize;
+    let selected = part.mapped(range);
+    let carried = part.mapped(&part.carries);
+    let focus = if selected.is_empty() { carried.start } else { selected.start };
+    let first_row = (focus / per).saturating_sub(1).min(part.data.len().div_ceil(per).saturating_sub(1));
+    let lines = hex_rows(&part.data, per, first_row, h, &[(selected, HIGHLIGHT), (carried, CARRIED)]);
+    let title = format!(" Captured, encrypted: {} ", part.title);
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, false)), area);
+}
+
+/// Hex and ASCII rows of `data` from row `first_row`, `h` of them, `per`
+/// bytes each; a byte takes the style of the first range holding it.
+fn hex_rows(
+    data: &[u8],
+    per: usize,
+    first_row: usize,
+    h: usize,
+    marks: &[(std::ops::Range<usize>, Style)],
+) -> Vec<Line<'static>> {
+    let rows_total = data.len().div_ceil(per);
     let mut lines = Vec::new();
-    for row in app.bytes_offset..(app.bytes_offset + h).min(rows_total) {
+    for row in first_row..(first_row + h).min(rows_total) {
         let start = row * per;
         let mut spans = vec![Span::styled(format!("{start:05x} "), Style::new().fg(Color::DarkGray))];
         let mut ascii = Vec::new();
         for i in start..start + per {
             match data.get(i) {
                 Some(b) => {
-                    let style = if range.contains(&i) { hl } else { Style::new() };
+                    let style = marks.iter().find(|(r, _)| r.contains(&i)).map_or(Style::new(), |(_, s)| *s);
                     spans.push(Span::styled(format!("{b:02x}"), style));
                     spans.push(Span::raw(" "));
                     let c = if b.is_ascii_graphic() || *b == b' ' { *b as char } else { '.' };
@@ -433,13 +490,7 @@ fn draw_bytes(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         spans.extend(ascii);
         lines.push(Line::from(spans));
     }
-    // The range first: a narrow pane truncates the end of the title.
-    let title = if range.is_empty() {
-        format!(" Bytes ({} of them): {} ", data.len(), src.title)
-    } else {
-        format!(" Bytes [{}..{}) of {}: {} ", range.start, range.end, data.len(), src.title)
-    };
-    f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::Bytes)), area);
+    lines
 }
 
 fn draw_conns_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {

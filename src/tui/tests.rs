@@ -377,3 +377,31 @@ fn the_hpack_panel_matches_the_decoders_tables() {
         assert!(checked > 3, "{fixture}: {checked} blocks checked");
     }
 }
+
+#[test]
+fn a_decrypted_frame_shows_its_tls_record_beside_the_plaintext() {
+    let cfg = PipelineConfig::new();
+    cfg.tls_keys.add_text(&std::fs::read_to_string(root().join("fixtures/tls13.keys")).unwrap());
+    let cap = FileCapture::open(&root().join("fixtures/tls13.pcap")).unwrap().with_key_store(cfg.tls_keys.clone());
+    let mut app =
+        App::new(Model::new("tls13.pcap".into(), false, Decoder::new(Schema::builtin(), 1 << 20, None, 1 << 20)));
+    app.absorb(loader::collect(cap, cfg));
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Down); // the client's SETTINGS, after its preface
+    let b = draw(&mut app, 160, 50);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains("carried by 1 TLS record(s)"), "{screen}");
+    assert!(screen.contains("in the client's decrypted stream"), "{screen}");
+    // The record as captured: its header in clear (application_data, TLS
+    // 1.2 on the wire), the ciphertext of the selected frame highlighted.
+    let (x, y) = find(&b, "Captured, encrypted: TLS record #5 (packet 12, TCP bytes 682..840");
+    let (hx, hy) = find(&b, "00000 17 03 03 00 99");
+    assert!(hy > y && hx < x + 4, "the record's first row under its title");
+    assert_ne!(b[(hx + 6, hy)].bg, Color::Yellow, "the record header carried no frame byte");
+    // The frame is plaintext bytes 24..57 of the stream, the record's 24..160:
+    // its 33 bytes start after the header, at record byte 5.
+    assert_eq!(b[(hx + 6 + 5 * 3, hy)].bg, Color::Yellow, "the frame's first ciphertext byte");
+    assert_ne!(b[(hx + 6 + 4 * 3, hy)].bg, Color::Yellow);
+    // Above it the plaintext: the SETTINGS frame's header, 24 bytes, type 4.
+    assert!(screen.contains("00000 00 00 18 04 00 00 00 00 00"), "{screen}");
+}

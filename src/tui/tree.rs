@@ -62,6 +62,41 @@ pub struct Source {
     pub title: String,
     /// The bytes.
     pub data: Bytes,
+    /// The captured bytes `data` was decoded from, when a layer transformed
+    /// them (TLS records, decrypted): shown beside it, the selection mapped.
+    pub captured: Vec<CapturedPart>,
+}
+
+/// Captured bytes that carried part of a source: one TLS record.
+#[derive(Debug, Clone)]
+pub struct CapturedPart {
+    /// Its title (which record, which packets).
+    pub title: String,
+    /// The bytes as captured.
+    pub data: Bytes,
+    /// The part of the source's bytes it carried.
+    pub carries: Range<usize>,
+    /// Where the first of those sits in `data`.
+    pub at: usize,
+}
+
+impl CapturedPart {
+    /// The bytes of `data` that carried `range` of the source.
+    pub fn mapped(&self, range: &Range<usize>) -> Range<usize> {
+        let (start, end) = (range.start.max(self.carries.start), range.end.min(self.carries.end));
+        if start >= end {
+            return 0..0;
+        }
+        self.at + (start - self.carries.start)..self.at + (end - self.carries.start)
+    }
+}
+
+impl Source {
+    /// The captured part to show beside `range`: the one carrying its
+    /// first byte, else the first.
+    pub fn captured_for(&self, range: &Range<usize>) -> Option<&CapturedPart> {
+        self.captured.iter().find(|c| c.carries.contains(&range.start)).or_else(|| self.captured.first())
+    }
 }
 
 /// A tree with a selection.
@@ -82,8 +117,15 @@ pub struct Tree {
 impl Tree {
     /// Adds a byte source; returns its index.
     pub fn source(&mut self, title: impl Into<String>, data: Bytes) -> usize {
-        self.sources.push(Source { title: title.into(), data });
+        self.sources.push(Source { title: title.into(), data, captured: Vec::new() });
         self.sources.len() - 1
+    }
+
+    /// Adds the captured bytes that carried part of source `src`.
+    pub fn captured(&mut self, src: usize, part: CapturedPart) {
+        if let Some(s) = self.sources.get_mut(src) {
+            s.captured.push(part);
+        }
     }
 
     /// Adds a node under `parent` (or at the top); returns its index.
