@@ -6,6 +6,7 @@
 //! W3C `traceparent` trace id, B3's trace id); without one, by method and
 //! identical first request message within a short window.
 
+use crate::analysis::method_names::MethodNames;
 use crate::analysis::pipeline::ConnReport;
 use crate::grpc::{Call, Origin, TransportKind};
 use crate::tcp::{ConnId, EndReason, Side};
@@ -98,11 +99,8 @@ pub struct Hops {
     legs: VecDeque<Leg>,
     attempts: Vec<RefusedAttempt>,
     /// Method names, one allocation each however many calls they have.
-    methods: AHashMap<String, Arc<str>>,
+    methods: MethodNames,
 }
-
-/// Distinct method names shared at most (hostile input can invent a path per call).
-const MAX_METHODS: usize = 10_000;
 
 /// The id a proxy forwards with a request, if any.
 fn request_key(call: &Call) -> Option<String> {
@@ -157,7 +155,7 @@ impl Hops {
             stream_id: call.stream_id,
             client: call.client,
             server: call.server,
-            method: self.intern_method(call),
+            method: self.methods.of(call),
             start: call.start,
             end: call.end.or(call.rst.map(|r| r.ts)),
             status: call.effective_status(),
@@ -171,18 +169,6 @@ impl Hops {
             self.legs.pop_front();
         }
         self.legs.push_back(leg);
-    }
-
-    fn intern_method(&mut self, call: &Call) -> Option<Arc<str>> {
-        let Some(m) = call.method_str() else { return call.method().map(Arc::from) };
-        if let Some(shared) = self.methods.get(m) {
-            return Some(shared.clone());
-        }
-        let shared: Arc<str> = Arc::from(m);
-        if self.methods.len() < MAX_METHODS {
-            self.methods.insert(m.to_string(), shared.clone());
-        }
-        Some(shared)
     }
 
     /// Remembers connection attempts that failed (a proxy that cannot reach its upstream).

@@ -2,11 +2,14 @@
 //!
 //! [`pipeline::Pipeline`] feeds packets through net → tcp → h2 → grpc and
 //! hands every event to a [`pipeline::Sink`]; the commands are sinks.
-//! [`stats`], [`hops`] and [`channels`] analyse what the pipeline finds.
+//! [`stats`], [`hops`] and [`channels`] analyse what the pipeline finds;
+//! [`doctor`] turns it into findings.
 
 pub mod channels;
+pub mod doctor;
 pub mod histogram;
 pub mod hops;
+pub mod method_names;
 pub mod pipeline;
 pub mod redact;
 pub mod stats;

@@ -76,6 +76,22 @@ other calls without any schema option. Without a schema, messages are shown fiel
 and wire type, never presented as a schema decode.")]
     Calls(CallsArgs),
 
+    /// Findings an SRE can act on: which hop failed and why, each with its evidence (calls,
+    /// connections, packets), an explanation and what to change.
+    #[command(after_help = "\
+Examples:
+  grpcscope doctor capture.pcap                          findings, most severe first
+  grpcscope doctor --tls-keylog keys.log capture.pcap    TLS connections decrypted first
+  grpcscope doctor -i any                                live: findings when you stop with Ctrl-C
+  grpcscope doctor --format json capture.pcap | jq 'select(.severity == \"error\")'
+
+Each finding names its rule (see docs/doctor.md for every rule and its thresholds), its severity
+(error: calls failed because of it; warning: calls at risk; info: what the capture could not show),
+the calls (numbers as `calls` lists them and `explain --call N` takes them), connections and packets
+that show it, why it happens and what to change. A finding that rests on an inference says so.
+--filter limits the calls examined. The exit status is 0 whatever was found.")]
+    Doctor(DoctorArgs),
+
     /// Statistics: calls, errors by status and origin, latency percentiles, traffic; per method,
     /// server, client→server edge or connection; an error timeline; failures followed across proxies.
     #[command(after_help = "\
@@ -482,6 +498,13 @@ pub struct ConnsArgs {
     /// Also show each connection's handshake ladder, SETTINGS, PING round trips and problems.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// `grpcscope doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `grpcscope stats`.

@@ -2,8 +2,8 @@
 //! pipeline, print.
 
 use super::args::{
-    CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, ExplainArgs, FramesArgs, InputArgs, SchemaArgs,
-    StatsArgs,
+    CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, DoctorArgs, ExplainArgs, FramesArgs, InputArgs,
+    SchemaArgs, StatsArgs,
 };
 use super::args::{CommonArgs, MessageArgs, UiArgs};
 use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
@@ -67,6 +67,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Calls(args)) => calls(args),
         Some(Command::Conns(args)) => conns(args),
         Some(Command::Stats(args)) => stats(args),
+        Some(Command::Doctor(args)) => doctor(args),
         Some(Command::Frames(args)) => frames(args),
         Some(Command::Explain(args)) => explain(args),
         Some(Command::Completions { shell }) => {
@@ -578,6 +579,25 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     p.sink.capture = p.counters.clone();
     let mut out = BufWriter::new(io::stdout().lock());
     crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn doctor(args: DoctorArgs) -> Result<(), Failure> {
+    let filter = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)?;
+    let mut cfg = pipeline_config(&args.common.decode)?;
+    // The rules read lengths, statuses and times; the first request pairs proxied legs.
+    cfg.max_call_bytes = 64 * 1024;
+    let sink = crate::analysis::doctor::Doctor::new(filter);
+    let mut p = drive_with(&args.common.input, cfg, sink, None)?;
+    p.sink.facts.capture = p.counters.clone();
+    let findings = p.sink.findings();
+    let name = match &args.common.input.interface {
+        Some(iface) => format!("live {iface}"),
+        None => display_name(args.common.input.path()),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    crate::output::doctor::print(&mut out, &name, &p.sink.facts, &findings, args.common.format)?;
     out.flush()?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod conns;
+pub mod doctor;
 pub mod frames;
 pub mod offload;
 pub mod stats;

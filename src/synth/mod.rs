@@ -5,6 +5,7 @@
 //! cooked header).
 
 pub mod adversarial;
+pub mod doctor;
 pub mod h2;
 pub mod hostile;
 pub mod replay;

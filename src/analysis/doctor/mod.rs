@@ -1,0 +1,342 @@
+//! `grpcscope doctor`: findings an SRE can act on.
+//!
+//! The [`Doctor`] sink keeps a compact fact per call and per connection
+//! (never the calls' bytes), and when the capture ends [`rules`] turn the
+//! facts into [`Finding`]s: what is wrong, how bad, the connections, calls
+//! and packets that show it, why it happens and what to change. Each rule,
+//! with its thresholds, is listed in docs/doctor.md.
+
+pub mod rules;
+#[cfg(test)]
+mod tests;
+
+use super::hops::Hops;
+use super::method_names::MethodNames;
+use super::pipeline::{CaptureCounters, ConnReport, Flow, Sink, CONTINUE};
+use crate::grpc::{Call, GrpcEvent, Origin, TransportKind};
+use crate::h2::frame::Body;
+use crate::h2::H2Event;
+use crate::tcp::{ConnId, Side};
+use crate::time::Timestamp;
+use ahash::AHashMap;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Calls remembered at most; later ones are counted, not analysed (a
+/// finding says so).
+pub const MAX_CALLS: usize = 2_000_000;
+/// Connections remembered at most, likewise.
+pub const MAX_CONNS: usize = 500_000;
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Calls failed because of it.
+    Error,
+    /// Calls are at risk, or slower than they need be.
+    Warning,
+    /// Worth knowing when reading the rest: what the capture could not show.
+    Info,
+}
+
+impl Severity {
+    /// Its name, upper case, for text output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARNING",
+            Severity::Info => "INFO",
+        }
+    }
+}
+
+/// What a finding is about: one per rule of docs/doctor.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A proxy answered 504 or gave up on its upstream, at one duration.
+    ProxyTimeout,
+    /// A proxy could not reach its upstream (502/503, a refused connection).
+    UpstreamUnavailable,
+    /// Connection attempts refused or never answered.
+    ConnectFailed,
+    /// Calls ended by their deadline; deadlines shorter than the method takes.
+    DeadlineExceeded,
+    /// A channel reconnected repeatedly.
+    ConnectionChurn,
+    /// GOAWAY ENHANCE_YOUR_CALM: the server found the client's pings abusive.
+    TooManyPings,
+    /// Another GOAWAY with an error code.
+    GoawayError,
+    /// Many streams reset by the client: the Rapid Reset pattern.
+    RapidReset,
+    /// A TLS handshake failed (a fatal alert, or an inferred rejection).
+    TlsHandshakeFailed,
+    /// TLS connections without keys: their calls are not in the capture's results.
+    TlsNotDecrypted,
+    /// UNIMPLEMENTED answers: a method or service the server does not have.
+    Unimplemented,
+    /// A compression the peer does not accept.
+    CompressionRejected,
+    /// Messages near the 4 MiB default limit, or refused for size.
+    LargeMessages,
+    /// Calls that were retries (`grpc-previous-rpc-attempts`).
+    Retries,
+    /// TCP retransmissions concentrated on a connection.
+    Retransmissions,
+    /// TCP or TLS handshakes that took long.
+    SlowHandshake,
+    /// Calls whose outcome the capture does not hold.
+    StatusLost,
+    /// TCP bytes the capture never got: messages or frames are incomplete.
+    CaptureLoss,
+    /// More calls or connections than the doctor keeps: the rest was not analysed.
+    NotAnalysed,
+}
+
+/// A call named as evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CallRef {
+    /// Its number, as `calls` lists them and `explain --call` takes it.
+    pub call: usize,
+    /// Connection.
+    pub conn: ConnId,
+    /// Stream.
+    pub stream: u32,
+}
+
+/// What shows a finding: ids every other command accepts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Connections (`conns`, `--filter 'conn == N'`, `explain --conn N`).
+    pub conns: Vec<ConnId>,
+    /// Calls (`explain --call N`).
+    pub calls: Vec<CallRef>,
+    /// Packet numbers of the frames that show it (as tshark numbers them).
+    pub packets: Vec<u64>,
+    /// How many items the finding covers in all (the lists above stop at
+    /// [`rules::MAX_EVIDENCE`]).
+    pub count: u64,
+}
+
+/// One finding: the record printed as text and as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Which rule found it.
+    pub rule: Rule,
+    /// How much it matters.
+    pub severity: Severity,
+    /// One line.
+    pub title: String,
+    /// What shows it.
+    pub evidence: Evidence,
+    /// Why it happens, in a paragraph.
+    pub explanation: String,
+    /// What to change.
+    pub advice: String,
+    /// The finding rests on an inference (its explanation says from what),
+    /// not on a decoded fact.
+    pub inference: bool,
+}
+
+/// What the doctor remembers of one call.
+#[derive(Debug, Clone)]
+pub struct CallFact {
+    /// Connection.
+    pub conn: ConnId,
+    /// Stream.
+    pub stream: u32,
+    /// Server endpoint.
+    pub server: std::net::SocketAddr,
+    /// Method, shared between calls.
+    pub method: Option<Arc<str>>,
+    /// Start.
+    pub start: Timestamp,
+    /// Start to end, when the end was seen.
+    pub duration: Option<i64>,
+    /// The status a client saw (a transport failure's implied one).
+    pub status: Option<&'static str>,
+    /// Who produced a failure.
+    pub origin: Origin,
+    /// The transport failure's kind.
+    pub transport: Option<TransportKind>,
+    /// `:status`, when not 200.
+    pub http_status: Option<u16>,
+    /// The client's deadline (`grpc-timeout`).
+    pub timeout: Option<u64>,
+    /// Who reset the stream.
+    pub rst_by: Option<Side>,
+    /// The largest message each way (client's, server's), in bytes.
+    pub largest: [u32; 2],
+    /// `grpc-previous-rpc-attempts`.
+    pub previous_attempts: Option<u32>,
+    /// The status message mentions compression or encoding.
+    pub about_compression: bool,
+    /// The status message says a message was too large.
+    pub about_size: bool,
+    /// The packet that decided the outcome (the trailers, the answer, the reset).
+    pub packet: u64,
+    /// The end was never seen.
+    pub incomplete: bool,
+}
+
+/// Per connection: what frames showed that the connection report does not count.
+#[derive(Debug, Clone, Default)]
+pub struct FrameFacts {
+    /// RST_STREAM frames each side sent (client's, server's).
+    pub resets: [u64; 2],
+    /// Packets of the client's first RST_STREAM frames.
+    pub reset_packets: Vec<u64>,
+    /// Packets of GOAWAY frames.
+    pub goaway_packets: Vec<u64>,
+}
+
+/// Everything the rules read.
+#[derive(Default)]
+pub struct Facts {
+    /// Calls, in the order they ended.
+    pub calls: Vec<CallFact>,
+    /// Calls past [`MAX_CALLS`].
+    pub calls_dropped: u64,
+    /// Connection reports.
+    pub conns: Vec<ConnReport>,
+    /// Connections past [`MAX_CONNS`].
+    pub conns_dropped: u64,
+    /// Frame facts per connection.
+    pub frames: AHashMap<ConnId, FrameFacts>,
+    /// Cross-hop pairing.
+    pub hops: Hops,
+    /// Packet counters, set when the capture ends.
+    pub capture: CaptureCounters,
+}
+
+/// The sink of `grpcscope doctor`.
+#[derive(Default)]
+pub struct Doctor {
+    /// Only calls matching this are examined.
+    pub filter: Option<crate::filter::Filter>,
+    /// What was collected.
+    pub facts: Facts,
+    methods: MethodNames,
+}
+
+impl Doctor {
+    /// A doctor that examines the calls `filter` matches (all without one).
+    pub fn new(filter: Option<crate::filter::Filter>) -> Self {
+        Doctor { filter, ..Default::default() }
+    }
+
+    /// The findings, most severe first.
+    pub fn findings(&mut self) -> Vec<Finding> {
+        rules::run(&mut self.facts)
+    }
+
+    /// Remembers one finished call.
+    pub fn add_call(&mut self, call: &Call) {
+        if self.filter.as_ref().is_some_and(|f| !f.matches(call)) {
+            return;
+        }
+        self.facts.hops.add_call(call);
+        if self.facts.calls.len() >= MAX_CALLS {
+            self.facts.calls_dropped += 1;
+            return;
+        }
+        let fact = self.fact(call);
+        self.facts.calls.push(fact);
+    }
+
+    fn fact(&mut self, call: &Call) -> CallFact {
+        let (origin, transport) = call.verdict();
+        let message = call.grpc_message().unwrap_or_default().to_ascii_lowercase();
+        let largest = |m: &[crate::grpc::Message]| m.iter().map(|m| m.length).max().unwrap_or(0);
+        let head_packet =
+            |i: usize| call.blocks.get(i).and_then(|b| b.as_ref()).and_then(|h| h.spans.last()).map(|s| s.packet);
+        let packet = head_packet(2).or_else(|| head_packet(1)).or_else(|| head_packet(0)).unwrap_or(0);
+        CallFact {
+            conn: call.conn,
+            stream: call.stream_id,
+            server: call.server,
+            method: self.methods.of(call),
+            start: call.start,
+            duration: call.duration_nanos(),
+            status: call.effective_status(),
+            origin,
+            transport: transport.map(|t| t.kind),
+            http_status: call.http_status().filter(|s| *s != 200),
+            timeout: call.timeout_nanos(),
+            rst_by: call.rst.map(|r| r.from),
+            largest: [largest(&call.requests), largest(&call.responses)],
+            previous_attempts: header_number(call, b"grpc-previous-rpc-attempts"),
+            about_compression: message.contains("compress") || message.contains("encoding"),
+            about_size: message.contains("larger than") || message.contains("too large"),
+            packet,
+            incomplete: call.end.is_none() && call.rst.is_none(),
+        }
+    }
+
+    fn frame(&mut self, f: &crate::h2::Frame) {
+        let from = f.dir.sender();
+        match f.body {
+            Body::RstStream { .. } => {
+                let facts = self.facts.frames.entry(f.conn).or_default();
+                let i = usize::from(from == Side::Server);
+                if let Some(n) = facts.resets.get_mut(i) {
+                    *n += 1;
+                }
+                if from == Side::Client && facts.reset_packets.len() < rules::MAX_EVIDENCE {
+                    facts.reset_packets.push(f.packet);
+                }
+            }
+            Body::GoAway { .. } => {
+                let facts = self.facts.frames.entry(f.conn).or_default();
+                if facts.goaway_packets.len() < rules::MAX_EVIDENCE {
+                    facts.goaway_packets.push(f.packet);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A request header's value as a number.
+fn header_number(call: &Call, name: &[u8]) -> Option<u32> {
+    call.request_headers
+        .iter()
+        .find(|(k, _)| k.as_deref() == Some(name))
+        .and_then(|(_, v)| v.as_ref())
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl Sink for Doctor {
+    fn h2_event(&mut self, ev: &H2Event) -> Flow {
+        if let H2Event::Frame(f) = ev {
+            self.frame(f);
+        }
+        CONTINUE
+    }
+
+    fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
+        if let GrpcEvent::Finished(call) = ev {
+            self.add_call(&call);
+        }
+        CONTINUE
+    }
+
+    fn connection(&mut self, mut c: ConnReport) -> Flow {
+        self.facts.hops.add_conn(&c);
+        if self.facts.conns.len() >= MAX_CONNS {
+            self.facts.conns_dropped += 1;
+            return CONTINUE;
+        }
+        // The rules read GOAWAYs and counts, not every PING and SETTINGS.
+        if let Some(h2) = c.h2.as_mut() {
+            h2.pings = Vec::new();
+            h2.client_settings = Vec::new();
+            h2.server_settings = Vec::new();
+        }
+        self.facts.conns.push(c);
+        CONTINUE
+    }
+}

@@ -1,0 +1,90 @@
+use super::*;
+
+fn call(stream: u32, method: &str, status: &'static str) -> CallFact {
+    CallFact {
+        conn: 1,
+        stream,
+        server: "10.0.0.2:50051".parse().unwrap(),
+        method: Some(Arc::from(method)),
+        start: Timestamp(i64::from(stream) * 1_000_000),
+        duration: Some(2_000_000),
+        status: Some(status),
+        origin: if status == "OK" { Origin::None } else { Origin::Application },
+        transport: None,
+        http_status: None,
+        timeout: None,
+        rst_by: None,
+        largest: [10, 10],
+        previous_attempts: None,
+        about_compression: false,
+        about_size: false,
+        packet: u64::from(stream) + 100,
+        incomplete: false,
+    }
+}
+
+fn run(calls: Vec<CallFact>) -> Vec<Finding> {
+    let mut facts = Facts { calls, ..Facts::default() };
+    rules::run(&mut facts)
+}
+
+#[test]
+fn retries_are_a_finding_only_when_they_are_many() {
+    let mut calls: Vec<CallFact> = (0..100).map(|i| call(2 * i + 1, "/a.B/C", "OK")).collect();
+    for c in calls.iter_mut().take(9) {
+        c.previous_attempts = Some(1);
+    }
+    assert!(run(calls.clone()).is_empty(), "9 retries of 100 calls are below both thresholds");
+    calls.iter_mut().take(12).for_each(|c| c.previous_attempts = Some(2));
+    let found = run(calls);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].rule, found[0].severity, found[0].evidence.count), (Rule::Retries, Severity::Warning, 12));
+    assert_eq!(found[0].evidence.calls.len(), rules::MAX_EVIDENCE);
+    assert_eq!(found[0].evidence.calls[0], CallRef { call: 1, conn: 1, stream: 1 });
+}
+
+#[test]
+fn messages_near_the_limit_warn_and_refused_ones_are_errors() {
+    let mut near = call(1, "/a.B/Upload", "OK");
+    near.largest = [rules::NEAR_LIMIT_BYTES, 5];
+    let mut refused = call(3, "/a.B/Upload", "RESOURCE_EXHAUSTED");
+    refused.about_size = true;
+    let mut small = call(5, "/a.B/Upload", "OK");
+    small.largest = [rules::NEAR_LIMIT_BYTES - 1, 0];
+    let found = run(vec![near, refused, small]);
+    let kinds: Vec<(Rule, Severity, u64)> = found.iter().map(|f| (f.rule, f.severity, f.evidence.count)).collect();
+    assert_eq!(kinds, [(Rule::LargeMessages, Severity::Error, 1), (Rule::LargeMessages, Severity::Warning, 1)]);
+    assert_eq!(found[1].evidence.calls[0].stream, 1);
+}
+
+#[test]
+fn an_unsupported_encoding_is_not_told_as_a_missing_method() {
+    let mut c = call(1, "/a.B/C", "UNIMPLEMENTED");
+    c.about_compression = true;
+    let found = run(vec![c, call(3, "/a.B/Gone", "UNIMPLEMENTED")]);
+    let rules: Vec<Rule> = found.iter().map(|f| f.rule).collect();
+    assert_eq!(rules, [Rule::Unimplemented, Rule::CompressionRejected]);
+    assert!(found[0].title.contains("/a.B/Gone"));
+}
+
+#[test]
+fn a_deadline_shorter_than_the_usual_latency_says_so() {
+    let mut calls: Vec<CallFact> = (0..5).map(|i| call(2 * i + 1, "/a.B/Slow", "OK")).collect();
+    calls.iter_mut().for_each(|c| c.duration = Some(300_000_000));
+    let mut late = call(11, "/a.B/Slow", "DEADLINE_EXCEEDED");
+    late.timeout = Some(100_000_000);
+    late.rst_by = Some(Side::Client);
+    calls.push(late);
+    let found = run(calls);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].explanation.contains("the deadline is shorter than the method usually needs"), "{found:?}");
+    assert!(found[0].advice.starts_with("Raise the deadline"));
+}
+
+#[test]
+fn evidence_lists_are_capped_but_the_count_is_not() {
+    let calls: Vec<CallFact> = (0..50).map(|i| call(2 * i + 1, "/a.B/Gone", "UNIMPLEMENTED")).collect();
+    let found = run(calls);
+    let ev = &found[0].evidence;
+    assert_eq!((ev.count, ev.calls.len(), ev.packets.len(), ev.conns.as_slice()), (50, 10, 10, &[1u64][..]));
+}

@@ -1,0 +1,52 @@
+//! Captures for the doctor's rules that no real peer of the fixture
+//! generator produces on demand: a server's GOAWAY ENHANCE_YOUR_CALM
+//! "too_many_pings", and a client resetting every stream it opens (Rapid
+//! Reset). Byte layouts only; the doctor's tests read them.
+
+use super::adversarial::{open_h2, request, respond, send_all, start};
+use super::h2::{self as h, kind};
+use super::Side;
+use crate::capture::LinkType;
+use crate::h2::frame::flags::END_HEADERS;
+use crate::h2::frame::FrameType;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Streams the Rapid Reset client opens and resets.
+pub const RAPID_RESETS: u32 = 150;
+
+fn client() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)), 41000)
+}
+
+/// One OK call, then the client PINGs every 10 ms and the server answers
+/// the third with GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and closes.
+pub fn too_many_pings() -> Vec<u8> {
+    let mut conv = open_h2(client(), start(), &[]);
+    conv.send(Side::Client, &request(1, "/demo.v1.Echo/Say"));
+    respond(&mut conv, 1, 0);
+    for i in 0..3u8 {
+        conv.wait(10_000_000);
+        conv.send(Side::Client, &h::frame(FrameType::PING.0, 0, 0, &[i; 8]));
+    }
+    let mut goaway = 1u32.to_be_bytes().to_vec();
+    goaway.extend(0xbu32.to_be_bytes());
+    goaway.extend(b"too_many_pings");
+    conv.send(Side::Server, &h::frame(FrameType::GOAWAY.0, 0, 0, &goaway));
+    conv.fin(Side::Server).fin(Side::Client);
+    conv.to_pcap(LinkType::ETHERNET)
+}
+
+/// A client that opens [`RAPID_RESETS`] streams and resets each at once
+/// (RST_STREAM CANCEL), as the Rapid Reset attack does.
+pub fn rapid_reset() -> Vec<u8> {
+    let mut conv = open_h2(client(), start(), &[]);
+    let mut flood = Vec::new();
+    for n in 0..RAPID_RESETS {
+        let sid = 2 * n + 1;
+        flood.extend(h::frame(kind::HEADERS, END_HEADERS, sid, &h::request_block("/demo.v1.Echo/Say", &[])));
+        flood.extend(h::frame(FrameType::RST_STREAM.0, 0, sid, &8u32.to_be_bytes()));
+    }
+    send_all(&mut conv, Side::Client, &flood);
+    conv.fin(Side::Client).fin(Side::Server);
+    conv.to_pcap(LinkType::ETHERNET)
+}

@@ -1,0 +1,225 @@
+//! Issue 20: `grpcscope doctor` finds on each fixture what its scenario
+//! did, and nothing on the clean ones.
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The summary row and the findings.
+fn doctor(args: &[&str]) -> (Value, Vec<Value>) {
+    let mut argv = vec!["doctor", "--format", "json"];
+    argv.extend_from_slice(args);
+    let (code, out, err) = grpcscope(&argv);
+    assert_eq!(code, 0, "{err}");
+    let rows = json_lines(&out);
+    let summary = rows.first().cloned().expect("a summary row");
+    assert_eq!(summary["section"], "summary");
+    (summary, rows.into_iter().skip(1).collect())
+}
+
+/// `severity:rule` of each finding.
+fn rules(findings: &[Value]) -> BTreeSet<String> {
+    findings.iter().map(|f| format!("{}:{}", f["severity"].as_str().unwrap(), f["rule"].as_str().unwrap())).collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn finding<'a>(findings: &'a [Value], rule: &str) -> &'a Value {
+    findings.iter().find(|f| f["rule"] == rule).unwrap_or_else(|| panic!("no {rule} in {findings:#?}"))
+}
+
+fn ids(v: &Value) -> Vec<u64> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+}
+
+#[test]
+fn clean_fixtures_have_no_findings() {
+    for name in ["unary", "streaming", "compression", "metadata", "reflection", "cancel", "bench_seed"] {
+        let path = fixture(&format!("{name}.pcap"));
+        let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+        assert!(findings.is_empty(), "{name}: {findings:#?}");
+        assert!(summary["calls"].as_u64().unwrap() > 0, "{name}");
+    }
+    for name in ["tls13", "tls12"] {
+        let keys = fixture(&format!("{name}.keys"));
+        let path = fixture(&format!("{name}.pcap"));
+        let (_, findings) = doctor(&["--tls-keylog", keys.to_str().unwrap(), path.to_str().unwrap()]);
+        assert!(findings.is_empty(), "{name}: {findings:#?}");
+    }
+}
+
+#[test]
+fn a_proxys_timeout_and_its_missing_upstream_are_named_with_their_legs() {
+    let (summary, findings) = doctor(&[fixture("proxy.pcap").to_str().unwrap()]);
+    assert_eq!(summary["calls"], 9);
+    assert_eq!(
+        rules(&findings),
+        set(&["error:proxy_timeout", "error:upstream_unavailable", "error:deadline_exceeded"])
+    );
+
+    // nginx answered 504 after its 300 ms grpc_read_timeout; the upstream
+    // leg on another connection shows it giving up first.
+    let timeout = finding(&findings, "proxy_timeout");
+    let title = timeout["title"].as_str().unwrap();
+    let ms: f64 = title.rsplit("after ").next().unwrap().trim_end_matches("ms").parse().unwrap();
+    assert!((295.0..330.0).contains(&ms), "{title}");
+    assert!(timeout["explanation"].as_str().unwrap().contains("HTTP 504"));
+    assert!(timeout["explanation"].as_str().unwrap().contains("cluster at about"));
+    assert_eq!(timeout["inference"], true);
+    let conns = ids(&timeout["evidence"]["conns"]);
+    assert_eq!(conns.len(), 2, "the client's leg and the upstream leg: {conns:?}");
+    let call = &timeout["evidence"]["calls"][0];
+    assert_eq!((call["conn"].as_u64(), call["stream"].as_u64()), (Some(conns[0]), Some(5)));
+    assert!(timeout["evidence"]["packets"][0].as_u64().unwrap() > 0);
+
+    // The upstream was down: nginx's connect was refused, it answered 502.
+    let down = finding(&findings, "upstream_unavailable");
+    assert!(down["explanation"].as_str().unwrap().contains("refused"), "{down:#?}");
+    assert_eq!(down["evidence"]["calls"][0]["stream"], 9);
+    assert_eq!(ids(&down["evidence"]["conns"]).len(), 2);
+
+    // The call numbers are the ones `calls` lists and `explain --call` takes.
+    let (_, out, _) = grpcscope(&["calls", "--format", "json", fixture("proxy.pcap").to_str().unwrap()]);
+    let calls = json_lines(&out);
+    let n = call["call"].as_u64().unwrap() as usize;
+    assert_eq!((calls[n - 1]["conn"]["id"].as_u64(), calls[n - 1]["stream_id"].as_u64()), (Some(conns[0]), Some(5)));
+}
+
+#[test]
+fn a_deadline_is_compared_with_what_the_method_takes() {
+    let (_, findings) = doctor(&[fixture("deadline.pcap").to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:deadline_exceeded"]));
+    let f = finding(&findings, "deadline_exceeded");
+    let why = f["explanation"].as_str().unwrap();
+    assert!(why.contains("grpc-timeout) was 100.0ms"), "{why}");
+    assert!(why.contains("the client reset (RST_STREAM) every one"), "{why}");
+    assert!(why.contains("slower than usual"), "{why}");
+    assert_eq!(f["evidence"]["count"], 1);
+}
+
+#[test]
+fn restarts_are_churn_and_refused_attempts_are_told_once() {
+    let (_, findings) = doctor(&[fixture("reconnect.pcap").to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:connect_failed", "warning:connection_churn"]));
+    let refused = finding(&findings, "connect_failed");
+    assert_eq!(refused["evidence"]["count"], 2);
+    assert_eq!(ids(&refused["evidence"]["conns"]), [2, 4]);
+    let churn = finding(&findings, "connection_churn");
+    assert_eq!(churn["evidence"]["count"], 2);
+    assert!(churn["explanation"].as_str().unwrap().contains("server sent GOAWAY (NO_ERROR"));
+    assert!(!churn["evidence"]["packets"].as_array().unwrap().is_empty(), "the GOAWAY frames' packets");
+}
+
+#[test]
+fn failed_tls_handshakes_are_grouped_by_cause_with_and_without_keys() {
+    let pcap = fixture("tls_failures.pcap");
+    let keys = fixture("tls_failures.keys");
+    let (_, findings) = doctor(&["--tls-keylog", keys.to_str().unwrap(), pcap.to_str().unwrap()]);
+    let titles: BTreeSet<&str> = findings.iter().map(|f| f["title"].as_str().unwrap()).collect();
+    assert_eq!(rules(&findings), set(&["error:tls_handshake_failed"]), "{titles:#?}");
+    assert_eq!(findings.len(), 3, "{titles:#?}");
+    for cause in ["unknown_ca", "certificate_required", "certificate_expired"] {
+        assert!(titles.iter().any(|t| t.ends_with(cause)), "{cause}: {titles:#?}");
+    }
+    let required = findings.iter().find(|f| f["title"].as_str().unwrap().ends_with("certificate_required")).unwrap();
+    assert!(required["advice"].as_str().unwrap().contains("client certificate"));
+    assert_eq!(required["inference"], false);
+
+    // Without keys TLS 1.3's alerts are encrypted: the doctor still names
+    // the failures, marked as inferred where no alert was readable.
+    let (_, findings) = doctor(&[pcap.to_str().unwrap()]);
+    assert!(rules(&findings).contains("error:tls_handshake_failed"), "{findings:#?}");
+    assert!(findings.iter().any(|f| f["inference"] == true), "{findings:#?}");
+}
+
+#[test]
+fn unimplemented_and_lost_statuses_are_findings() {
+    let (_, findings) = doctor(&[fixture("errors.pcap").to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:unimplemented"]));
+    assert!(finding(&findings, "unimplemented")["title"].as_str().unwrap().contains("Inventory/Discontinue"));
+
+    // Joined mid-connection: the statuses refer to HPACK entries never seen,
+    // so "no errors" is not claimed.
+    let (_, findings) = doctor(&[fixture("mid_connection.pcap").to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["info:status_lost"]));
+    assert_eq!(finding(&findings, "status_lost")["evidence"]["count"], 6);
+}
+
+fn synth_capture(name: &str, bytes: Vec<u8>) -> std::path::PathBuf {
+    let path = scratch_dir("doctor").join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn too_many_pings_and_rapid_reset_are_recognised() {
+    let path = synth_capture("too_many_pings.pcap", grpcscope::synth::doctor::too_many_pings());
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:too_many_pings"]), "{findings:#?}");
+    let f = finding(&findings, "too_many_pings");
+    assert!(f["explanation"].as_str().unwrap().contains("\"too_many_pings\""));
+    assert!(f["advice"].as_str().unwrap().contains("keepalive"));
+    assert_eq!(f["evidence"]["packets"].as_array().unwrap().len(), 1, "the GOAWAY's packet");
+
+    let path = synth_capture("rapid_reset.pcap", grpcscope::synth::doctor::rapid_reset());
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    let f = finding(&findings, "rapid_reset");
+    assert_eq!(f["evidence"]["count"], u64::from(grpcscope::synth::doctor::RAPID_RESETS));
+    assert_eq!(f["severity"], "error");
+    let packets = f["evidence"]["packets"].as_array().unwrap().len();
+    assert!((1..=10).contains(&packets), "the first resets' packets: {f:#?}");
+}
+
+#[test]
+fn text_output_reads_as_findings_and_escapes_the_capture() {
+    let (code, out, err) = grpcscope(&["doctor", fixture("deadline.pcap").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].ends_with("2 calls on 1 connection (23 packets): 1 finding (1 error, 0 warning, 0 info)"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("ERROR   deadline_exceeded: 1 call to /grpcscope.fixtures.v1.Inventory/GetPart"));
+    assert!(lines[3].starts_with("  seen: call 1 (conn 1 stream 1); conn 1; packet "), "{out}");
+    assert!(out.lines().skip(1).all(|l| l.chars().count() <= 100), "{out}");
+    let (_, out, _) = grpcscope(&["doctor", fixture("unary.pcap").to_str().unwrap()]);
+    assert!(out.trim_end().ends_with("6 calls on 1 connection (41 packets): no findings"), "{out}");
+}
+
+/// Every shared capture: the doctor runs, counts what `calls` counts, and
+/// finds what each scenario holds.
+#[test]
+fn the_shared_corpus_gets_the_findings_its_scenarios_hold() {
+    let Some(dir) = shared_captures("the_shared_corpus_gets_the_findings_its_scenarios_hold") else { return };
+    let expected = |name: &str| -> &[&str] {
+        match name {
+            "deadline" => &["error:deadline_exceeded"],
+            "reconnect" => &["error:connect_failed", "warning:connection_churn"],
+            "midstream_multiplex" | "midstream_node" => &["info:status_lost"],
+            "large_messages" => &["info:capture_loss"],
+            "tls_keylog" => &["info:tls_not_decrypted"],
+            _ => &[],
+        }
+    };
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext != "pcap" && ext != "pcapng" {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        // The pcapng carries its keys: nothing is left undecrypted.
+        let scenario = if ext == "pcapng" && name == "tls_keylog" { "tls_keylog_with_keys" } else { &name };
+        let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+        assert_eq!(rules(&findings), set(expected(scenario)), "{}", path.display());
+        let (_, out, _) = grpcscope(&["calls", "--format", "json", path.to_str().unwrap()]);
+        assert_eq!(summary["calls"].as_u64().unwrap() as usize, json_lines(&out).len(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 20, "only {seen} captures in {}", Path::new(&dir).display());
+}
