@@ -149,6 +149,83 @@ fn unimplemented_and_lost_statuses_are_findings() {
     assert_eq!(finding(&findings, "status_lost")["evidence"]["count"], 6);
 }
 
+/// The frames of a capture, as `frames --format json` gives them.
+fn frames(path: &Path) -> Vec<Value> {
+    let (code, out, err) = grpcscope(&["frames", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    json_lines(&out)
+}
+
+#[test]
+fn calls_queued_at_the_stream_limit_and_a_sender_at_a_zero_window_are_found() {
+    let path = fixture("limits.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 10);
+    assert_eq!(rules(&findings), set(&["warning:stream_limit", "warning:flow_control_stall"]));
+
+    // Eight calls of 100 ms against a limit of 2: the first two get a
+    // stream, the other six wait in the client, two by two.
+    let limit = finding(&findings, "stream_limit");
+    assert_eq!(limit["evidence"]["count"], 6);
+    assert_eq!(ids(&limit["evidence"]["conns"]), [1]);
+    let streams: Vec<u64> =
+        limit["evidence"]["calls"].as_array().unwrap().iter().map(|c| c["stream"].as_u64().unwrap()).collect();
+    assert_eq!(streams, [7, 9, 11, 13, 15, 17]);
+    assert!(limit["explanation"].as_str().unwrap().contains("allows 2 concurrent streams"));
+    assert_eq!(limit["inference"], true);
+    // Each waiting stream's HEADERS is among the packets named.
+    let packets = ids(&limit["evidence"]["packets"]);
+    let all = frames(&path);
+    for sid in [7u64, 9, 11, 13, 15, 17] {
+        let opening = all
+            .iter()
+            .find(|f| f["conn"] == 1 && f["stream_id"] == sid && f["type"] == "HEADERS")
+            .unwrap_or_else(|| panic!("no HEADERS for stream {sid}"));
+        assert!(packets.contains(&opening["packet"].as_u64().unwrap()), "stream {sid}: {packets:?}");
+    }
+
+    // The client's 16 KiB stream window, read slowly: the server waits at
+    // zero for each WINDOW_UPDATE. 300 messages read 4 ms apart.
+    let stall = finding(&findings, "flow_control_stall");
+    assert_eq!(ids(&stall["evidence"]["conns"]), [2]);
+    assert_eq!(stall["evidence"]["calls"][0]["stream"], 1);
+    assert!(stall["evidence"]["count"].as_u64().unwrap() >= 10, "{stall:#?}");
+    let title = stall["title"].as_str().unwrap();
+    assert!(title.starts_with("conn 2: the server waited "), "{title}");
+    let waited: f64 = title["conn 2: the server waited ".len()..].split("ms").next().unwrap().parse().unwrap();
+    assert!((300.0..1300.0).contains(&waited), "{title}");
+    // The packets named are DATA that emptied the window and WINDOW_UPDATEs.
+    for p in ids(&stall["evidence"]["packets"]).iter().take(4) {
+        let kinds: Vec<&str> = all.iter().filter(|f| f["packet"] == *p).map(|f| f["type"].as_str().unwrap()).collect();
+        assert!(kinds.iter().any(|k| *k == "DATA" || *k == "WINDOW_UPDATE"), "packet {p}: {kinds:?}");
+    }
+}
+
+#[test]
+fn a_proxy_timeout_is_found_when_only_the_upstream_leg_carries_an_id() {
+    let (summary, findings) = doctor(&[fixture("ingress.pcap").to_str().unwrap()]);
+    assert_eq!(summary["calls"], 6);
+    assert_eq!(rules(&findings), set(&["error:proxy_timeout"]));
+    let f = finding(&findings, "proxy_timeout");
+    assert_eq!(ids(&f["evidence"]["conns"]), [1, 4], "the client's leg and the upstream leg");
+    assert!(f["explanation"].as_str().unwrap().contains("The upstream leg (conn 4) shows the proxy giving up first"));
+    assert!(f["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("the proxy 127.0.0.1:50082 timed out waiting for its upstream after 30"));
+}
+
+#[test]
+fn a_real_client_resetting_every_stream_is_the_rapid_reset_pattern() {
+    let (summary, findings) = doctor(&[fixture("rapid_reset.pcap").to_str().unwrap()]);
+    assert_eq!(summary["calls"], 152);
+    assert_eq!(rules(&findings), set(&["error:rapid_reset"]));
+    let f = finding(&findings, "rapid_reset");
+    assert_eq!(f["evidence"]["count"], 150);
+    assert_eq!(f["title"], "conn 1: the client reset 150 of its 152 streams");
+    assert_eq!(f["inference"], true);
+}
+
 fn synth_capture(name: &str, bytes: Vec<u8>) -> std::path::PathBuf {
     let path = scratch_dir("doctor").join(name);
     std::fs::write(&path, bytes).unwrap();

@@ -133,6 +133,35 @@ fn a_proxy_in_the_middle_names_the_failing_hop() {
     assert!(hops.iter().all(|h| h["paired_by"] != "x-request-id rid-ok"), "only failed calls are reported");
 }
 
+/// nginx as an ingress: the client sends no request id and nginx adds one
+/// on the upstream leg only; the legs still pair, by method and request.
+#[test]
+fn an_id_added_on_the_upstream_leg_only_still_pairs_the_legs() {
+    let path = fixture("ingress.pcap");
+    let calls = run_json(&["calls", "--format", "json", path.to_str().unwrap()]);
+    let has_id = |c: &Value| c["request_headers"].as_array().unwrap().iter().any(|h| h[0] == "x-request-id");
+    let upstream: Vec<&Value> = calls.iter().filter(|c| c["conn"]["server"] == "127.0.0.1:50083").collect();
+    assert_eq!(upstream.len(), 3);
+    assert!(upstream.iter().all(|c| has_id(c)), "nginx added x-request-id upstream");
+    assert!(calls.iter().filter(|c| c["conn"]["server"] == "127.0.0.1:50082").all(|c| !has_id(c)), "the client sent none");
+
+    let stats = run_json(&["stats", "--format", "json", path.to_str().unwrap()]);
+    let hops: Vec<&Value> = stats.iter().filter(|r| r["section"] == "hop").collect();
+    assert_eq!(hops.len(), 2, "NOT_FOUND and the 504, each with both legs: {hops:#?}");
+    for h in &hops {
+        let by = h["paired_by"].as_str().unwrap();
+        assert!(by.starts_with("method+request (x-request-id ") && by.ends_with(" on the upstream leg only)"), "{by}");
+        assert_eq!(h["legs"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            (h["legs"][0]["server"].as_str(), h["legs"][1]["server"].as_str()),
+            (Some("127.0.0.1:50082"), Some("127.0.0.1:50083"))
+        );
+        assert_eq!(h["failed_first"], 1);
+    }
+    let timeout = hops.iter().find(|h| h["legs"][0]["status"] == "UNAVAILABLE").unwrap();
+    assert!(timeout["summary"].as_str().unwrap().contains("(the proxy) gave up on it"), "{timeout:#?}");
+}
+
 #[test]
 fn stats_tables_fit_80_columns_and_every_breakdown_works() {
     let path = fixture("errors.pcap");

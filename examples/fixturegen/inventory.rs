@@ -288,7 +288,16 @@ pub async fn serve_at(
     reflection: Option<Vec<u8>>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut builder = tonic::transport::Server::builder();
+    serve_with(tonic::transport::Server::builder(), addr, reflection, stop).await
+}
+
+/// Serves with a server configured by the caller (limits, windows).
+pub async fn serve_with(
+    mut builder: tonic::transport::Server,
+    addr: std::net::SocketAddr,
+    reflection: Option<Vec<u8>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
     let router = match reflection {
         Some(fds) => {
             let refl = tonic_reflection::server::Builder::configure()

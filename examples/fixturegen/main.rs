@@ -72,6 +72,11 @@ const SCENARIOS: &[Scenario] = &[
         about: "client -> nginx (grpc_pass) -> server: OK, an application error, a proxy timeout (504), the upstream down (502), a client deadline",
     },
     Scenario {
+        name: "ingress",
+        port: proxy::INGRESS_FRONT,
+        about: "client -> nginx as an ingress (x-request-id added on the upstream leg only) -> server: OK, NOT_FOUND, a proxy timeout (504)",
+    },
+    Scenario {
         name: "tls13",
         port: 50072,
         about: "TLS 1.3 with its key log (tls13.keys): one connection per suite, a HelloRetryRequest, a KeyUpdate",
@@ -85,6 +90,16 @@ const SCENARIOS: &[Scenario] = &[
         name: "tls_failures",
         port: 50074,
         about: "an mTLS server: a client without a certificate, two trusting the wrong CA (TLS 1.3, 1.2), one that gets through; an expired certificate",
+    },
+    Scenario {
+        name: "limits",
+        port: 50076,
+        about: "a server allowing 2 concurrent streams: 8 concurrent slow calls wait their turn; a client with a 16 KiB stream window reading a server stream slowly: the server stalls at a zero window",
+    },
+    Scenario {
+        name: "rapid_reset",
+        port: 50077,
+        about: "a client that starts 150 slow calls at once on one channel and cancels each 20 ms later (RST_STREAM CANCEL), then one OK call",
     },
 ];
 
@@ -160,6 +175,12 @@ async fn run(s: &Scenario) -> recorder::Recording {
     if s.name == "proxy" {
         return proxied().await;
     }
+    if s.name == "ingress" {
+        return ingress().await;
+    }
+    if s.name == "limits" {
+        return limits(s.port, &filter).await;
+    }
     let reflection = (s.name == "reflection").then(encoded_descriptor_set);
     let rec = recorder::Recorder::start(&filter);
     let server = Running::start(s.port, reflection).await;
@@ -174,6 +195,7 @@ async fn run(s: &Scenario) -> recorder::Recording {
         "metadata" => metadata(client).await,
         "reflection" => reflection_then_calls(s.port, client).await,
         "bench_seed" => bench_seed(client).await,
+        "rapid_reset" => rapid_reset(client).await,
         other => panic!("no script for {other}"),
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -421,6 +443,94 @@ async fn mid_connection(port: u16, filter: &str) -> recorder::Recording {
     }
     c.get_part(get("missing-late")).await.unwrap_err();
     tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// Two limits a tonic peer enforces, each reached by a real client: the
+/// server's SETTINGS_MAX_CONCURRENT_STREAMS (2), so that of 8 concurrent
+/// calls 6 wait in the client for a stream to close; and a 16 KiB stream
+/// window on a client that reads a server stream slowly, so that the server
+/// sits at a zero window until the client's WINDOW_UPDATE.
+async fn limits(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let builder = tonic::transport::Server::builder().max_concurrent_streams(2);
+    let task = tokio::spawn(serve_with(builder, ([127, 0, 0, 1], port).into(), None, async move {
+        let _ = stop_rx.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut c = InventoryClient::lazy(port);
+    // One call first, so the client has the server's SETTINGS (and queues
+    // calls beyond the limit) before the eight start: streams opened before
+    // them are refused (REFUSED_STREAM).
+    c.get_part(get("warm-up")).await.unwrap();
+    let calls = (0..8).map(|i| {
+        let mut c = c.clone();
+        tokio::spawn(async move {
+            let req = tonic::Request::new(GetPartRequest { sku: format!("queued-{i}"), delay_ms: 100 });
+            c.get_part(req).await.unwrap();
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .initial_stream_window_size(16 * 1024)
+        .connect()
+        .await
+        .unwrap();
+    let mut slow = InventoryClient::from_channel(channel);
+    let mut parts = slow.watch(WatchRequest { count: 300, interval_ms: 0 }).await.unwrap().into_inner();
+    let mut n = 0;
+    while parts.message().await.unwrap().is_some() {
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    assert_eq!(n, 300);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = stop.send(());
+    task.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// The Rapid Reset pattern (CVE-2023-44487) from a real client: 150 calls
+/// started together and each dropped 20 ms later, so the client resets
+/// every stream it opened (a fan-out that gave up looks the same).
+async fn rapid_reset(mut c: InventoryClient) {
+    c.get_part(get("warm-up")).await.unwrap();
+    let calls = (0..150).map(|i| {
+        let mut c = c.clone();
+        tokio::spawn(async move {
+            let req = tonic::Request::new(GetPartRequest { sku: format!("abandoned-{i}"), delay_ms: 1000 });
+            let gave_up = tokio::time::timeout(Duration::from_millis(20), c.get_part(req)).await;
+            assert!(gave_up.is_err(), "call {i} should still be running");
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.get_part(get("after-resets")).await.unwrap();
+}
+
+/// nginx as an ingress controller runs it: the client sends no request id,
+/// nginx adds one on the upstream leg only, so the legs pair by method and
+/// request, not by id.
+async fn ingress() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::INGRESS_FRONT, proxy::INGRESS_UPSTREAM);
+    let rec = recorder::Recorder::start(&filter);
+    let _nginx = proxy::Nginx::ingress();
+    let server = Running::start(proxy::INGRESS_UPSTREAM, None).await;
+    let mut c = InventoryClient::lazy(proxy::INGRESS_FRONT);
+    c.get_part(get("bolt-7")).await.unwrap();
+    assert_eq!(c.get_part(get("missing-8")).await.unwrap_err().code(), tonic::Code::NotFound);
+    let slow = tonic::Request::new(GetPartRequest { sku: "slow-9".into(), delay_ms: 600 });
+    assert!(c.get_part(slow).await.is_err());
+    tokio::time::sleep(Duration::from_millis(400)).await;
     server.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     rec.stop()

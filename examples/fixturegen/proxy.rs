@@ -10,6 +10,10 @@ use std::time::Duration;
 pub const FRONT: u16 = 50080;
 /// Where the upstream gRPC server listens.
 pub const UPSTREAM: u16 = 50081;
+/// The `ingress` scenario's nginx, and its upstream.
+pub const INGRESS_FRONT: u16 = 50082;
+/// Where the `ingress` scenario's server listens.
+pub const INGRESS_UPSTREAM: u16 = 50083;
 
 /// A running nginx, stopped on drop.
 pub struct Nginx {
@@ -21,14 +25,30 @@ impl Nginx {
     /// Starts nginx proxying 127.0.0.1:FRONT to 127.0.0.1:UPSTREAM with a
     /// 300 ms upstream read timeout (so a slow server makes it answer 504).
     pub fn start() -> Nginx {
-        let dir = std::env::temp_dir().join(format!("grpcscope-nginx-{}", std::process::id()));
+        Self::run(FRONT, UPSTREAM, "", "")
+    }
+
+    /// As an ingress controller does (ingress-nginx's `$req_id`): the
+    /// client's x-request-id is passed on, and a request without one gets
+    /// nginx's `$request_id` on the upstream leg only.
+    pub fn ingress() -> Nginx {
+        Self::run(
+            INGRESS_FRONT,
+            INGRESS_UPSTREAM,
+            "map $http_x_request_id $req_id {\n    default $http_x_request_id;\n    \"\" $request_id;\n  }\n  ",
+            "grpc_set_header x-request-id $req_id;\n      ",
+        )
+    }
+
+    fn run(front: u16, upstream: u16, http_extra: &str, location_extra: &str) -> Nginx {
+        let dir = std::env::temp_dir().join(format!("grpcscope-nginx-{}-{front}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = format!(
             "worker_processes 1;\ndaemon off;\nerror_log {d}/error.log info;\npid {d}/nginx.pid;\n\
              events {{ worker_connections 64; }}\n\
-             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d};\n  \
-             server {{\n    listen 127.0.0.1:{FRONT} http2;\n    location / {{\n      \
-             grpc_pass grpc://127.0.0.1:{UPSTREAM};\n      grpc_read_timeout 300ms;\n      grpc_connect_timeout 1s;\n    }}\n  }}\n}}\n",
+             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d};\n  {http_extra}\
+             server {{\n    listen 127.0.0.1:{front} http2;\n    location / {{\n      {location_extra}\
+             grpc_pass grpc://127.0.0.1:{upstream};\n      grpc_read_timeout 300ms;\n      grpc_connect_timeout 1s;\n    }}\n  }}\n}}\n",
             d = dir.display()
         );
         let path = dir.join("nginx.conf");

@@ -198,6 +198,13 @@ impl Hops {
         }
         let mut out = Vec::new();
         for (key, legs) in groups {
+            // An id on one leg only is one a proxy added on its upstream leg
+            // (nginx ingress, Envoy): that leg pairs with the unkeyed client
+            // leg by method and request, as unkeyed legs do.
+            if let [only] = legs.as_slice() {
+                unkeyed.push(only);
+                continue;
+            }
             out.extend(self.judge(key, legs));
         }
         out.extend(self.pair_unkeyed(unkeyed));
@@ -243,7 +250,7 @@ impl Hops {
                         }
                     }
                 }
-                out.extend(self.judge("method+request".into(), group));
+                out.extend(self.judge(unkeyed_label(&group), group));
             }
         }
         out
@@ -278,6 +285,16 @@ impl Hops {
             .find(|a| a.client.ip() == leg.server.ip() && a.ts >= leg.start && a.ts <= end && a.server != leg.server)?;
         let summary = story(&legs, 0, Some(attempt));
         Some(HopReport { paired_by, legs, failed_first: 0, refused_upstream: Some(*attempt), summary })
+    }
+}
+
+/// What paired legs matched without a shared id: `method+request`, and the
+/// id a proxy added to its upstream leg when one did.
+fn unkeyed_label(group: &[&Leg]) -> String {
+    match (group.len(), group.iter().find_map(|l| l.key.as_deref())) {
+        (2.., Some(key)) => format!("method+request ({key} on the upstream leg only)"),
+        (_, Some(key)) => key.to_string(),
+        _ => "method+request".into(),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod rules;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 use super::hops::Hops;
 use super::method_names::MethodNames;
@@ -71,6 +72,10 @@ pub enum Rule {
     GoawayError,
     /// Many streams reset by the client: the Rapid Reset pattern.
     RapidReset,
+    /// Calls waited for a stream: the server's MAX_CONCURRENT_STREAMS was reached.
+    StreamLimit,
+    /// A sender waited at a zero flow-control window.
+    FlowControlStall,
     /// A TLS handshake failed (a fatal alert, or an inferred rejection).
     TlsHandshakeFailed,
     /// TLS connections without keys: their calls are not in the capture's results.
@@ -190,6 +195,10 @@ pub struct FrameFacts {
     pub reset_packets: Vec<u64>,
     /// Packets of GOAWAY frames.
     pub goaway_packets: Vec<u64>,
+    /// Streams against the server's concurrency limit.
+    pub stream_limit: watch::StreamLimitWatch,
+    /// Senders waiting at a zero flow-control window.
+    pub stalls: watch::StallWatch,
 }
 
 /// Everything the rules read.
@@ -276,10 +285,15 @@ impl Doctor {
     }
 
     fn frame(&mut self, f: &crate::h2::Frame) {
+        if !self.facts.frames.contains_key(&f.conn) && self.facts.frames.len() >= MAX_CONNS {
+            return;
+        }
+        let facts = self.facts.frames.entry(f.conn).or_default();
+        facts.stream_limit.frame(f);
+        facts.stalls.frame(f);
         let from = f.dir.sender();
         match f.body {
             Body::RstStream { .. } => {
-                let facts = self.facts.frames.entry(f.conn).or_default();
                 let i = usize::from(from == Side::Server);
                 if let Some(n) = facts.resets.get_mut(i) {
                     *n += 1;
@@ -288,11 +302,8 @@ impl Doctor {
                     facts.reset_packets.push(f.packet);
                 }
             }
-            Body::GoAway { .. } => {
-                let facts = self.facts.frames.entry(f.conn).or_default();
-                if facts.goaway_packets.len() < rules::MAX_EVIDENCE {
-                    facts.goaway_packets.push(f.packet);
-                }
+            Body::GoAway { .. } if facts.goaway_packets.len() < rules::MAX_EVIDENCE => {
+                facts.goaway_packets.push(f.packet);
             }
             _ => {}
         }

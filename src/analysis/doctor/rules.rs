@@ -38,6 +38,12 @@ pub const RETRANSMIT_SHARE: f64 = 0.01;
 pub const SLOW_TCP_HANDSHAKE_NANOS: i64 = 1_000_000_000;
 /// A TLS handshake slower than this is worth a look.
 pub const SLOW_TLS_HANDSHAKE_SECONDS: f64 = 1.0;
+/// Stream limit: at least this many calls opened right after a stream
+/// closed at the server's MAX_CONCURRENT_STREAMS (they had waited).
+pub const STREAM_LIMIT_QUEUED: u64 = 3;
+/// Flow control: a direction of a connection whose senders lost at least
+/// this long, in all, waiting at a zero window.
+pub const STALL_TOTAL_NANOS: i64 = 100_000_000;
 /// ENHANCE_YOUR_CALM.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
@@ -53,6 +59,8 @@ pub fn run(f: &mut Facts) -> Vec<Finding> {
     connection_churn(f, &mut out);
     goaways(f, &mut out);
     rapid_reset(f, &mut out);
+    stream_limit(f, &mut out);
+    flow_control_stall(f, &mut out);
     tls_handshake_failed(f, &mut out);
     tls_not_decrypted(f, &mut out);
     unimplemented(f, &mut out);
@@ -572,6 +580,132 @@ fn rapid_reset(f: &Facts, out: &mut Vec<Finding>) {
                 .into(),
             inference: true,
         });
+    }
+}
+
+/// Names the calls of `streams` on `conn` as evidence (their count is set
+/// after); `pos` is made on first use, as few connections have findings.
+fn streams_as_calls(
+    f: &Facts,
+    pos: &mut Option<ahash::AHashMap<(ConnId, u32), usize>>,
+    conn: ConnId,
+    streams: &[u32],
+    ev: &mut Collect,
+) {
+    let pos = pos.get_or_insert_with(|| positions(&f.calls));
+    for &sid in streams {
+        let Some(&i) = pos.get(&(conn, sid)) else { continue };
+        if let Some(c) = f.calls.get(i) {
+            ev.call(i, c);
+        }
+    }
+}
+
+/// Calls waiting for a stream: the server's MAX_CONCURRENT_STREAMS was reached.
+fn stream_limit(f: &Facts, out: &mut Vec<Finding>) {
+    let mut pos = None;
+    for c in &f.conns {
+        let Some(frames) = f.frames.get(&c.tcp.id) else { continue };
+        let w = &frames.stream_limit;
+        let Some(limit) = w.limit else { continue };
+        if w.reached == 0 || w.queued < STREAM_LIMIT_QUEUED {
+            continue;
+        }
+        let mut ev = Collect::default();
+        streams_as_calls(f, &mut pos, c.tcp.id, &w.queued_streams, &mut ev);
+        ev.ev.count = w.queued;
+        ev.conn(c.tcp.id);
+        w.packets.iter().for_each(|p| ev.packet(*p));
+        out.push(Finding {
+            rule: Rule::StreamLimit,
+            severity: Severity::Warning,
+            title: format!(
+                "conn {}: calls waited for a stream: {limit} open, the server's limit, for {}",
+                c.tcp.id,
+                human_duration(w.nanos_at_limit)
+            ),
+            evidence: ev.done(),
+            explanation: format!(
+                "The server {} allows {limit} concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS) and the client \
+                 {} had that many open {}, {} in all; {} opened within {} of a stream closing at the limit, \
+                 the sign of calls queued in the client until a stream was free. Their latency includes that wait, \
+                 which no server-side metric shows. (That they waited is inferred from the timing.)",
+                c.tcp.server,
+                c.tcp.client,
+                plural(w.reached, "time", "times"),
+                human_duration(w.nanos_at_limit),
+                plural(w.queued, "call", "calls"),
+                human_duration(super::watch::QUEUED_WITHIN_NANOS),
+            ),
+            advice: "Raise the server's limit (tonic `Server::builder().max_concurrent_streams(n)`, grpc-go \
+                     `grpc.MaxConcurrentStreams(n)`, C-core `grpc.max_concurrent_streams`), spread calls over more \
+                     connections (a channel pool, or L7 balancing over more backends), or find the long calls that \
+                     hold the streams."
+                .into(),
+            inference: true,
+        });
+    }
+}
+
+/// Senders that waited at a zero flow-control window, per connection and direction.
+fn flow_control_stall(f: &Facts, out: &mut Vec<Finding>) {
+    let mut pos = None;
+    for c in &f.conns {
+        let Some(frames) = f.frames.get(&c.tcp.id) else { continue };
+        let w = &frames.stalls;
+        for dir in [crate::tcp::Dir::ToServer, crate::tcp::Dir::ToClient] {
+            let i = dir.index();
+            let (Some(&n), Some(&lost), Some(&longest)) = (w.stalls.get(i), w.nanos.get(i), w.longest.get(i)) else {
+                continue;
+            };
+            if n == 0 || lost < STALL_TOTAL_NANOS {
+                continue;
+            }
+            let conn_level = w.connection_stalls.get(i).copied().unwrap_or(0);
+            let mut ev = Collect::default();
+            streams_as_calls(f, &mut pos, c.tcp.id, w.streams.get(i).map_or(&[], |s| s.as_slice()), &mut ev);
+            ev.ev.count = n;
+            ev.conn(c.tcp.id);
+            w.packets.get(i).into_iter().flatten().for_each(|p| ev.packet(*p));
+            let (sender, receiver) = match dir.sender() {
+                Side::Client => ("client", "server"),
+                Side::Server => ("server", "client"),
+            };
+            let window = match conn_level {
+                0 => "its stream windows".to_string(),
+                k if k == n => "the connection's window".to_string(),
+                k => format!("its stream windows ({k} of them the connection's)"),
+            };
+            out.push(Finding {
+                rule: Rule::FlowControlStall,
+                severity: Severity::Warning,
+                title: format!(
+                    "conn {}: the {sender} waited {} for flow-control window ({}, longest {})",
+                    c.tcp.id,
+                    human_duration(lost),
+                    plural(n, "stall", "stalls"),
+                    human_duration(longest)
+                ),
+                evidence: ev.done(),
+                explanation: format!(
+                    "{} times the {sender} sent DATA until {window} reached zero, then sent nothing until the \
+                     {receiver}'s WINDOW_UPDATE, and went on at once: it had more to send and lost {} in all \
+                     waiting. HTTP/2 flow control lets the receiver pace the sender; the {receiver} gives credit \
+                     back only as its application reads, so either the {receiver}'s application reads slowly or the \
+                     windows are too small for the data in flight.",
+                    n,
+                    human_duration(lost)
+                ),
+                advice: format!(
+                    "If the {receiver} reads slowly on purpose (backpressure), nothing is wrong. Otherwise give the \
+                     {receiver} larger windows: tonic `initial_stream_window_size` / `initial_connection_window_size` \
+                     or `http2_adaptive_window(true)`, grpc-go `grpc.WithInitialWindowSize` / \
+                     `grpc.InitialWindowSize` (setting them turns off its BDP estimation), grpc-java \
+                     `flowControlWindow`; and check what stops its application from reading."
+                ),
+                inference: false,
+            });
+        }
     }
 }
 

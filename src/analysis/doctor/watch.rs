@@ -1,0 +1,349 @@
+//! Per-connection watchers fed every HTTP/2 frame: the two limits a peer
+//! enforces that slow calls without failing them. [`StreamLimitWatch`]
+//! sees streams open at the server's SETTINGS_MAX_CONCURRENT_STREAMS while
+//! more calls wait; [`StallWatch`] sees a sender that used all of its
+//! flow-control window and waited for a WINDOW_UPDATE before it could go on.
+//!
+//! Both read what the h2 layer already decided (stream states, windows
+//! before and after each frame) and keep a few numbers per connection.
+
+use crate::h2::frame::{flags, setting, Body};
+use crate::h2::{Frame, StreamState};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use ahash::{AHashMap, AHashSet};
+
+/// A new stream opened at most this long after one closed at the limit was
+/// waiting for it (the client queues calls while the limit is reached; the
+/// time allows one round trip inside a data centre).
+pub const QUEUED_WITHIN_NANOS: i64 = 10_000_000;
+/// A wait at a zero window shorter than this is a round trip, not a stall.
+pub const MIN_STALL_NANOS: i64 = 10_000_000;
+/// Open streams tracked per connection at most (hostile input may open more
+/// than any limit it announces).
+const MAX_TRACKED: usize = 10_000;
+/// Windows waiting for a WINDOW_UPDATE tracked per direction at most.
+const MAX_PENDING: usize = 1_024;
+/// Packet numbers kept as evidence.
+const MAX_PACKETS: usize = 10;
+
+fn keep(packets: &mut Vec<u64>, p: u64) {
+    if packets.len() < MAX_PACKETS && !packets.contains(&p) {
+        packets.push(p);
+    }
+}
+
+fn keep_stream(streams: &mut Vec<u32>, sid: u32) {
+    if sid != 0 && streams.len() < MAX_PACKETS && !streams.contains(&sid) {
+        streams.push(sid);
+    }
+}
+
+/// Streams the client opened against the server's concurrency limit.
+#[derive(Debug, Clone, Default)]
+pub struct StreamLimitWatch {
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once seen.
+    pub limit: Option<u32>,
+    /// Client streams open now.
+    open: AHashSet<u32>,
+    /// Most client streams open at once.
+    pub peak: usize,
+    /// Times the open streams reached the limit.
+    pub reached: u64,
+    /// Streams opened within [`QUEUED_WITHIN_NANOS`] of a stream closing at
+    /// the limit: calls that had waited for it.
+    pub queued: u64,
+    /// Time spent at the limit, in nanoseconds.
+    pub nanos_at_limit: i64,
+    at_limit_since: Option<Timestamp>,
+    /// When a stream last closed while the limit was reached.
+    left_limit: Option<Timestamp>,
+    /// When a stream last closed.
+    last_close: Option<Timestamp>,
+    /// Packets of the frames that show it (streams opening after a wait).
+    pub packets: Vec<u64>,
+    /// The streams that waited (the first few).
+    pub queued_streams: Vec<u32>,
+}
+
+impl StreamLimitWatch {
+    /// Reads one frame of the connection.
+    pub fn frame(&mut self, f: &Frame) {
+        match &f.body {
+            Body::Settings { ack: false, params } if f.dir == Dir::ToClient => {
+                if let Some(&(_, v)) = params.iter().rev().find(|(id, _)| *id == setting::MAX_CONCURRENT_STREAMS) {
+                    self.limit = Some(v);
+                }
+            }
+            Body::Headers { .. }
+                if f.dir == Dir::ToServer
+                    && !self.open.contains(&f.header.stream_id)
+                    && f.state.is_some_and(|s| s != StreamState::Closed) =>
+            {
+                self.opened(f);
+            }
+            _ => {}
+        }
+        if f.state == Some(StreamState::Closed) && self.open.remove(&f.header.stream_id) {
+            self.closed(f.ts);
+        }
+    }
+
+    fn at_limit(&self) -> bool {
+        self.limit.is_some_and(|l| self.open.len() as u64 >= u64::from(l))
+    }
+
+    fn opened(&mut self, f: &Frame) {
+        // Waiting streams open in a burst as soon as streams close at the
+        // limit: each within a moment of the last close, which itself came
+        // within a moment of leaving the limit.
+        let soon = |t: Option<Timestamp>| t.is_some_and(|t| f.ts.nanos_since(t) <= QUEUED_WITHIN_NANOS);
+        if soon(self.left_limit) && soon(self.last_close) {
+            self.queued += 1;
+            keep(&mut self.packets, f.packet);
+            keep_stream(&mut self.queued_streams, f.header.stream_id);
+        }
+        if self.open.len() >= MAX_TRACKED {
+            return;
+        }
+        self.open.insert(f.header.stream_id);
+        self.peak = self.peak.max(self.open.len());
+        if self.at_limit() && self.at_limit_since.is_none() {
+            self.reached += 1;
+            self.at_limit_since = Some(f.ts);
+        }
+    }
+
+    fn closed(&mut self, ts: Timestamp) {
+        if let Some(since) = self.at_limit_since.take() {
+            self.nanos_at_limit = self.nanos_at_limit.saturating_add(ts.nanos_since(since).max(0));
+            self.left_limit = Some(ts);
+        }
+        self.last_close = Some(ts);
+        if self.at_limit() {
+            self.at_limit_since = Some(ts);
+        }
+    }
+}
+
+/// Remembers that window `key` is used up (within [`MAX_PENDING`]).
+fn exhaust(pending: &mut AHashMap<u32, Exhausted>, key: u32, e: Exhausted) {
+    if pending.len() < MAX_PENDING || pending.contains_key(&key) {
+        pending.insert(key, e);
+    }
+}
+
+/// A window used up, waiting for credit.
+#[derive(Debug, Clone, Copy)]
+struct Exhausted {
+    at: Timestamp,
+    packet: u64,
+    /// The WINDOW_UPDATE that gave credit back: when, and its packet.
+    granted: Option<(Timestamp, u64)>,
+}
+
+/// One direction's senders at a zero window.
+#[derive(Debug, Clone, Default)]
+pub struct StallWatch {
+    /// Windows (stream id; 0 for the connection's) at zero, per direction.
+    pending: [AHashMap<u32, Exhausted>; 2],
+    /// Stalls per direction (data flowing to the server, to the client):
+    /// waits of at least [`MIN_STALL_NANOS`] after which the sender went on.
+    pub stalls: [u64; 2],
+    /// Of those, the connection's window (not a stream's) was the one at zero.
+    pub connection_stalls: [u64; 2],
+    /// Time the sender lost waiting, in nanoseconds.
+    pub nanos: [i64; 2],
+    /// The longest wait.
+    pub longest: [i64; 2],
+    /// Packets: the DATA that used the window up and the WINDOW_UPDATE that freed it.
+    pub packets: [Vec<u64>; 2],
+    /// The streams whose sender waited (the first few).
+    pub streams: [Vec<u32>; 2],
+}
+
+impl StallWatch {
+    /// Reads one frame of the connection.
+    pub fn frame(&mut self, f: &Frame) {
+        let sid = f.header.stream_id;
+        match &f.body {
+            Body::Data { .. } => self.data(f, sid),
+            Body::WindowUpdate { .. } => {
+                let Some(flow) = &f.flow else { return };
+                let i = flow.window_of.index();
+                if let Some(e) = self.pending.get_mut(i).and_then(|p| p.get_mut(&sid)) {
+                    e.granted.get_or_insert((f.ts, f.packet));
+                }
+            }
+            Body::Headers { .. } | Body::RstStream { .. }
+                if f.header.has(flags::END_STREAM) || matches!(f.body, Body::RstStream { .. }) =>
+            {
+                // The stream's sender has nothing more to send: not a stall.
+                for p in &mut self.pending {
+                    p.remove(&sid);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn data(&mut self, f: &Frame, sid: u32) {
+        let i = f.dir.index();
+        // The sender goes on: a window it waited for was granted.
+        for key in [sid, 0] {
+            let done = self.pending.get(i).and_then(|p| p.get(&key)).is_some_and(|e| e.granted.is_some());
+            if done {
+                if let Some(e) = self.pending.get_mut(i).and_then(|p| p.remove(&key)) {
+                    let stalled = self.confirm(i, key == 0, e);
+                    if let Some(streams) = self.streams.get_mut(i).filter(|_| stalled) {
+                        keep_stream(streams, sid);
+                    }
+                }
+            }
+        }
+        let Some(flow) = &f.flow else { return };
+        let Some(pending) = self.pending.get_mut(i) else { return };
+        let used_up = |w: Option<(i64, i64)>| w.is_some_and(|(_, after)| after <= 0);
+        let now = Exhausted { at: f.ts, packet: f.packet, granted: None };
+        if f.header.has(flags::END_STREAM) {
+            pending.remove(&sid);
+        } else if used_up(flow.stream) {
+            exhaust(pending, sid, now);
+        }
+        if used_up(flow.connection) {
+            exhaust(pending, 0, now);
+        }
+    }
+
+    /// Counts a wait that ended, if it was long enough to be a stall.
+    fn confirm(&mut self, i: usize, connection: bool, e: Exhausted) -> bool {
+        let Some((granted, wu_packet)) = e.granted else { return false };
+        let wait = granted.nanos_since(e.at);
+        if wait < MIN_STALL_NANOS {
+            return false;
+        }
+        if let Some(n) = self.stalls.get_mut(i) {
+            *n += 1;
+        }
+        if connection {
+            if let Some(n) = self.connection_stalls.get_mut(i) {
+                *n += 1;
+            }
+        }
+        if let Some(n) = self.nanos.get_mut(i) {
+            *n = n.saturating_add(wait);
+        }
+        if let Some(n) = self.longest.get_mut(i) {
+            *n = (*n).max(wait);
+        }
+        if let Some(p) = self.packets.get_mut(i) {
+            keep(p, e.packet);
+            keep(p, wu_packet);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::h2::frame::{FrameHeader, FrameType};
+    use crate::h2::FlowInfo;
+
+    fn frame(dir: Dir, sid: u32, kind: FrameType, fl: u8, body: Body, ms: i64) -> Frame {
+        Frame {
+            conn: 1,
+            dir,
+            ts: Timestamp(ms * 1_000_000),
+            packet: ms as u64,
+            offset: 0,
+            header: FrameHeader { length: 0, kind, flags: fl, stream_id: sid, reserved_bit: false },
+            payload: bytes::Bytes::new(),
+            body,
+            missing: None,
+            block: None,
+            flow: None,
+            state: None,
+            notes: Vec::new(),
+            carriers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_stream_opened_right_after_one_closed_at_the_limit_had_waited() {
+        let mut w = StreamLimitWatch::default();
+        let settings = Body::Settings { ack: false, params: vec![(setting::MAX_CONCURRENT_STREAMS, 2)] };
+        w.frame(&frame(Dir::ToClient, 0, FrameType::SETTINGS, 0, settings, 0));
+        let open = |sid, ms| {
+            let mut f = frame(Dir::ToServer, sid, FrameType::HEADERS, 0, headers(sid), ms);
+            f.state = Some(StreamState::Open);
+            f
+        };
+        let close = |sid, ms| {
+            let mut f = frame(Dir::ToClient, sid, FrameType::HEADERS, flags::END_STREAM, headers(sid), ms);
+            f.state = Some(StreamState::Closed);
+            f
+        };
+        w.frame(&open(1, 1));
+        w.frame(&open(3, 2));
+        // Both close; the two calls that waited open at once.
+        w.frame(&close(1, 100));
+        w.frame(&close(3, 100));
+        w.frame(&open(5, 101));
+        w.frame(&open(7, 101));
+        w.frame(&close(5, 200));
+        // Opened 50 ms after the close: nothing waited for it.
+        w.frame(&open(9, 250));
+        assert_eq!((w.limit, w.peak, w.reached, w.queued), (Some(2), 2, 3, 2));
+        assert_eq!(w.packets, vec![101]);
+        assert_eq!(w.queued_streams, vec![5, 7]);
+        assert_eq!(w.nanos_at_limit, 98_000_000 + 99_000_000);
+    }
+
+    fn headers(_sid: u32) -> Body {
+        Body::Headers { pad_len: None, priority: None, fragment: 0..0 }
+    }
+
+    fn data(sid: u32, ms: i64, stream: (i64, i64), end: bool) -> Frame {
+        let fl = if end { flags::END_STREAM } else { 0 };
+        let mut f = frame(Dir::ToClient, sid, FrameType::DATA, fl, Body::Data { pad_len: None, data: 0..0 }, ms);
+        f.flow =
+            Some(FlowInfo { window_of: Dir::ToClient, stream: Some(stream), connection: Some((1 << 20, 1 << 19)) });
+        f
+    }
+
+    fn update(sid: u32, ms: i64) -> Frame {
+        let mut f = frame(Dir::ToServer, sid, FrameType::WINDOW_UPDATE, 0, Body::WindowUpdate { increment: 8192 }, ms);
+        f.flow = Some(FlowInfo { window_of: Dir::ToClient, stream: Some((0, 8192)), connection: None });
+        f
+    }
+
+    #[test]
+    fn a_sender_that_waited_for_a_window_update_and_went_on_stalled() {
+        let mut w = StallWatch::default();
+        w.frame(&data(1, 0, (16_384, 0), false));
+        w.frame(&update(1, 40));
+        w.frame(&data(1, 41, (8192, 0), false));
+        // A wait of one round trip is not a stall.
+        w.frame(&update(1, 42));
+        w.frame(&data(1, 43, (8192, 4096), false));
+        let to_client = Dir::ToClient.index();
+        assert_eq!(w.stalls[to_client], 1);
+        assert_eq!(w.nanos[to_client], 40_000_000);
+        assert_eq!(w.packets[to_client], vec![0, 40]);
+        assert_eq!(w.streams[to_client], vec![1]);
+    }
+
+    #[test]
+    fn a_window_used_up_by_the_last_data_is_no_stall() {
+        let mut w = StallWatch::default();
+        w.frame(&data(1, 0, (100, 0), true));
+        w.frame(&update(1, 500));
+        w.frame(&data(3, 501, (100, 50), false));
+        assert_eq!(w.stalls, [0, 0]);
+        // Nor one the sender never used again.
+        w.frame(&data(5, 600, (100, 0), false));
+        w.frame(&update(5, 900));
+        assert_eq!(w.stalls, [0, 0]);
+    }
+}
