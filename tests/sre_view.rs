@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 fn run_json(args: &[&str]) -> Vec<Value> {
     let (code, out, err) = grpcscope(args);
@@ -131,6 +132,39 @@ fn a_proxy_in_the_middle_names_the_failing_hop() {
         .unwrap()
         .contains("could not reach its upstream 127.0.0.1:50081: connection refused"));
     assert!(hops.iter().all(|h| h["paired_by"] != "x-request-id rid-ok"), "only failed calls are reported");
+
+    // Each report's cause class, and the frames that show it.
+    let causes: Vec<(&str, &str)> = ["rid-notfound", "rid-timeout", "rid-deadline", "rid-down"]
+        .iter()
+        .map(|rid| (*rid, find(rid)["cause"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            ("rid-notfound", "application"),
+            ("rid-timeout", "upstream_timeout"),
+            ("rid-deadline", "client_deadline"),
+            ("rid-down", "upstream_refused")
+        ]
+    );
+    // The client's 100 ms deadline, forwarded as grpc-timeout: the server
+    // behind nginx gave up with CANCELLED "Timeout expired", which is not
+    // the application failing first.
+    let dl = find("rid-deadline");
+    assert_eq!(dl["failed_first"], 0);
+    assert_eq!(dl["legs"][0]["deadline_nanos"], 100_000_000);
+    assert_eq!(dl["legs"][1]["status"], "CANCELLED");
+    assert!(dl["summary"].as_str().unwrap().starts_with("hop 1's client 127.0.0.1:"), "{dl:#?}");
+    assert!(dl["summary"].as_str().unwrap().contains("set a 100.0ms deadline (grpc-timeout) and it expired"));
+    let frames = run_json(&["frames", "--format", "json", path.to_str().unwrap()]);
+    for h in &hops {
+        let packets: Vec<u64> = h["packets"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+        assert_eq!(packets.len(), h["legs"].as_array().unwrap().len(), "{h:#?}");
+        for (leg, p) in h["legs"].as_array().unwrap().iter().zip(&packets) {
+            let on_leg = frames.iter().any(|f| f["packet"] == *p && f["conn"] == leg["conn"] && f["type"] == "HEADERS");
+            assert!(on_leg, "packet {p} holds a header block of conn {}", leg["conn"]);
+        }
+    }
 }
 
 /// nginx as an ingress: the client sends no request id and nginx adds one
@@ -143,7 +177,10 @@ fn an_id_added_on_the_upstream_leg_only_still_pairs_the_legs() {
     let upstream: Vec<&Value> = calls.iter().filter(|c| c["conn"]["server"] == "127.0.0.1:50083").collect();
     assert_eq!(upstream.len(), 3);
     assert!(upstream.iter().all(|c| has_id(c)), "nginx added x-request-id upstream");
-    assert!(calls.iter().filter(|c| c["conn"]["server"] == "127.0.0.1:50082").all(|c| !has_id(c)), "the client sent none");
+    assert!(
+        calls.iter().filter(|c| c["conn"]["server"] == "127.0.0.1:50082").all(|c| !has_id(c)),
+        "the client sent none"
+    );
 
     let stats = run_json(&["stats", "--format", "json", path.to_str().unwrap()]);
     let hops: Vec<&Value> = stats.iter().filter(|r| r["section"] == "hop").collect();
@@ -158,6 +195,8 @@ fn an_id_added_on_the_upstream_leg_only_still_pairs_the_legs() {
         );
         assert_eq!(h["failed_first"], 1);
     }
+    let causes: BTreeSet<&str> = hops.iter().map(|h| h["cause"].as_str().unwrap()).collect();
+    assert_eq!(causes, BTreeSet::from(["application", "upstream_timeout"]));
     let timeout = hops.iter().find(|h| h["legs"][0]["status"] == "UNAVAILABLE").unwrap();
     assert!(timeout["summary"].as_str().unwrap().contains("(the proxy) gave up on it"), "{timeout:#?}");
 }

@@ -51,6 +51,20 @@ pub struct Leg {
     /// Which side of this leg initiated the failure (the server answering
     /// with an error, or the client cancelling / closing).
     pub initiated_by: Option<Side>,
+    /// The deadline this leg's client set (`grpc-timeout`), in nanoseconds.
+    pub deadline_nanos: Option<u64>,
+    /// The packet of the frame that shows how the leg ended (its last
+    /// header block: trailers, an error answer), 0 when none was seen.
+    pub packet: u64,
+    /// `:status`, when not 200.
+    #[serde(skip)]
+    http_status: Option<u16>,
+    /// The status message says a message was too large.
+    #[serde(skip)]
+    about_size: bool,
+    /// Response messages the leg carried before it ended.
+    #[serde(skip)]
+    responses: usize,
     #[serde(skip)]
     key: Option<String>,
     #[serde(skip)]
@@ -60,6 +74,66 @@ pub struct Leg {
 impl Leg {
     fn failed(&self) -> bool {
         matches!(self.origin, Origin::Application | Origin::Transport)
+    }
+
+    /// Start to end, when the end was seen.
+    fn duration(&self) -> Option<i64> {
+        self.end.map(|e| e.nanos_since(self.start))
+    }
+
+    /// The leg ended because its deadline expired: DEADLINE_EXCEEDED, or a
+    /// cancellation (a client's RST_STREAM, a server's "Timeout expired")
+    /// at the deadline, within [`DEADLINE_SLACK`].
+    fn hit_its_deadline(&self) -> bool {
+        let (Some(d), Some(took)) = (self.deadline_nanos, self.duration()) else { return false };
+        let at_deadline = took as f64 >= (d as f64) * DEADLINE_SLACK;
+        at_deadline && matches!(self.status, Some("DEADLINE_EXCEEDED" | "CANCELLED"))
+    }
+}
+
+/// A leg that ended at this fraction of its deadline or later ended because of it.
+const DEADLINE_SLACK: f64 = 0.95;
+
+/// Why a call failed, in the classes an SRE acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A server chose the error status.
+    Application,
+    /// A proxy could not reach its upstream (a refused or unanswered
+    /// connection, or its 502/503).
+    UpstreamRefused,
+    /// The upstream reset the stream or dropped the connection.
+    UpstreamReset,
+    /// A proxy gave up waiting for an answer (its 504, or it closed or reset
+    /// the upstream leg before any answer came).
+    UpstreamTimeout,
+    /// A proxy gave up on a stream that had been answering and then went
+    /// quiet (a read or idle timeout between messages).
+    IdleTimeout,
+    /// A message over a limit (HTTP 413, or RESOURCE_EXHAUSTED saying a
+    /// message was too large).
+    RequestTooLarge,
+    /// A client's deadline (`grpc-timeout`) expired, on whichever hop
+    /// noticed first.
+    ClientDeadline,
+    /// A client cancelled before any deadline.
+    ClientCancel,
+}
+
+impl Cause {
+    /// In words, for text output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::Application => "application",
+            Cause::UpstreamRefused => "upstream refused",
+            Cause::UpstreamReset => "upstream reset",
+            Cause::UpstreamTimeout => "upstream timeout",
+            Cause::IdleTimeout => "idle timeout",
+            Cause::RequestTooLarge => "request too large",
+            Cause::ClientDeadline => "client deadline",
+            Cause::ClientCancel => "client cancel",
+        }
     }
 }
 
@@ -74,6 +148,11 @@ pub struct HopReport {
     pub failed_first: usize,
     /// A connection attempt of the proxy that failed, when that is the cause.
     pub refused_upstream: Option<RefusedAttempt>,
+    /// Why it failed.
+    pub cause: Cause,
+    /// Packets of the frames that show it: each leg's last header block,
+    /// and the refused attempt's first packet when there is one.
+    pub packets: Vec<u64>,
     /// The story in a sentence.
     pub summary: String,
 }
@@ -162,6 +241,14 @@ impl Hops {
             origin,
             detail: transport.map(|t| t.detail).or_else(|| call.grpc_message()),
             initiated_by,
+            deadline_nanos: call.timeout_nanos(),
+            packet: call.outcome_packet(),
+            http_status: call.http_status().filter(|s| *s != 200),
+            about_size: call.grpc_message().is_some_and(|m| {
+                let m = m.to_ascii_lowercase();
+                m.contains("larger than") || m.contains("too large")
+            }),
+            responses: call.responses.len(),
             key: request_key(call),
             fingerprint: fingerprint(call),
         };
@@ -266,9 +353,15 @@ impl Hops {
         if owned.len() == 1 {
             return self.single_leg(paired_by, owned);
         }
-        let first = blame(&owned, &failed);
-        let summary = story(&owned, first, None);
-        Some(HopReport { paired_by, legs: owned, failed_first: first, refused_upstream: None, summary })
+        let cause = classify(&owned, blame(&owned, &failed), None);
+        // A deadline is the client's decision, whichever hop noticed first.
+        let first = match cause {
+            Cause::ClientDeadline => owned.iter().position(Leg::hit_its_deadline).unwrap_or(0),
+            _ => blame(&owned, &failed),
+        };
+        let summary = story(&owned, first, None, cause);
+        let packets = owned.iter().map(|l| l.packet).filter(|p| *p > 0).collect();
+        Some(HopReport { paired_by, legs: owned, failed_first: first, refused_upstream: None, cause, packets, summary })
     }
 
     /// A failed call whose only leg is the client's: did the proxy fail to
@@ -283,8 +376,17 @@ impl Hops {
             .attempts
             .iter()
             .find(|a| a.client.ip() == leg.server.ip() && a.ts >= leg.start && a.ts <= end && a.server != leg.server)?;
-        let summary = story(&legs, 0, Some(attempt));
-        Some(HopReport { paired_by, legs, failed_first: 0, refused_upstream: Some(*attempt), summary })
+        let summary = story(&legs, 0, Some(attempt), Cause::UpstreamRefused);
+        let packets = legs.iter().map(|l| l.packet).filter(|p| *p > 0).collect();
+        Some(HopReport {
+            paired_by,
+            legs,
+            failed_first: 0,
+            refused_upstream: Some(*attempt),
+            cause: Cause::UpstreamRefused,
+            packets,
+            summary,
+        })
     }
 }
 
@@ -307,10 +409,40 @@ fn describe(l: &Leg) -> String {
     }
 }
 
+/// The cause class of a failure whose first failed leg is `first`.
+fn classify(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>) -> Cause {
+    let Some(bad) = legs.get(first) else { return Cause::Application };
+    if refused.is_some() {
+        return Cause::UpstreamRefused;
+    }
+    if legs.iter().any(Leg::hit_its_deadline) {
+        return Cause::ClientDeadline;
+    }
+    match bad.http_status {
+        Some(504) => return Cause::UpstreamTimeout,
+        Some(502 | 503) => return Cause::UpstreamRefused,
+        Some(413) => return Cause::RequestTooLarge,
+        _ => {}
+    }
+    if bad.about_size {
+        return Cause::RequestTooLarge;
+    }
+    match (bad.initiated_by, bad.origin) {
+        // A proxy closing its upstream leg: a timeout, before any answer or
+        // after the stream went quiet.
+        (Some(Side::Client), _) if first > 0 && bad.responses > 0 => Cause::IdleTimeout,
+        (Some(Side::Client), _) if first > 0 => Cause::UpstreamTimeout,
+        (Some(Side::Client), _) => Cause::ClientCancel,
+        (_, Origin::Application) => Cause::Application,
+        _ => Cause::UpstreamReset,
+    }
+}
+
 /// The sentence an SRE wants: which hop failed first, and what each hop
 /// nearer the client saw.
-fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>) -> String {
+fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>, cause: Cause) -> String {
     let Some(bad) = legs.get(first) else { return String::new() };
+    let deadline = |l: &Leg| l.deadline_nanos.map(|d| crate::time::human_duration(d as i64)).unwrap_or_default();
     let mut s = match refused {
         Some(a) => format!(
             "the proxy {} could not reach its upstream {}: connection {} (conn {})",
@@ -318,6 +450,13 @@ fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>) -> String
             a.server,
             if a.refused { "refused" } else { "never answered" },
             a.conn
+        ),
+        None if cause == Cause::ClientDeadline => format!(
+            "hop {}'s client {} set a {} deadline (grpc-timeout) and it expired: {}",
+            first + 1,
+            bad.client,
+            deadline(bad),
+            describe(bad)
         ),
         None if bad.initiated_by == Some(Side::Client) && first > 0 => format!(
             "hop {} ({} -> {}) failed first: its client {} (the proxy) gave up on it (no answer from {} within {}): {}",
@@ -331,11 +470,12 @@ fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>) -> String
         ),
         None => format!("hop {} ({} -> {}) failed first: {}", first + 1, bad.client, bad.server, describe(bad)),
     };
+    let deeper = cause == Cause::ClientDeadline;
     let nearer: Vec<String> = legs
         .iter()
         .enumerate()
         .rev()
-        .filter(|(i, _)| *i < first || (refused.is_some() && *i == 0))
+        .filter(|(i, _)| *i < first || (refused.is_some() && *i == 0) || (deeper && *i > first))
         .map(|(i, l)| format!("hop {} saw {}", i + 1, describe(l)))
         .collect();
     if !nearer.is_empty() {
@@ -377,4 +517,57 @@ fn blame(legs: &[Leg], failed: &[usize]) -> usize {
         })
         .min()
         .unwrap_or(deepest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leg(conn: ConnId, status: &'static str, origin: Origin, by: Side, ms: i64) -> Leg {
+        Leg {
+            conn,
+            stream_id: 1,
+            client: SocketAddr::from(([10, 0, 0, conn as u8], 40000)),
+            server: SocketAddr::from(([10, 0, 1, conn as u8], 50051)),
+            method: None,
+            start: Timestamp(0),
+            end: Some(Timestamp(ms * 1_000_000)),
+            status: Some(status),
+            origin,
+            detail: None,
+            initiated_by: Some(by),
+            deadline_nanos: None,
+            packet: conn,
+            http_status: None,
+            about_size: false,
+            responses: 0,
+            key: None,
+            fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn a_proxy_closing_a_stream_that_had_answered_is_an_idle_timeout() {
+        let client = leg(1, "UNAVAILABLE", Origin::Transport, Side::Server, 5_000);
+        let mut upstream = leg(2, "UNAVAILABLE", Origin::Transport, Side::Client, 5_000);
+        assert_eq!(classify(&[client.clone(), upstream.clone()], 1, None), Cause::UpstreamTimeout);
+        upstream.responses = 3;
+        assert_eq!(classify(&[client, upstream], 1, None), Cause::IdleTimeout);
+    }
+
+    #[test]
+    fn size_limits_cancels_and_resets_have_their_own_class() {
+        let mut too_big = leg(2, "RESOURCE_EXHAUSTED", Origin::Application, Side::Server, 1);
+        too_big.about_size = true;
+        let client = leg(1, "RESOURCE_EXHAUSTED", Origin::Application, Side::Server, 1);
+        assert_eq!(classify(&[client.clone(), too_big], 1, None), Cause::RequestTooLarge);
+        let cancelled = leg(1, "CANCELLED", Origin::Transport, Side::Client, 30);
+        assert_eq!(classify(std::slice::from_ref(&cancelled), 0, None), Cause::ClientCancel);
+        // Cancelled at its deadline: the deadline is the cause.
+        let mut at_deadline = cancelled;
+        at_deadline.deadline_nanos = Some(30_000_000);
+        assert_eq!(classify(&[at_deadline], 0, None), Cause::ClientDeadline);
+        let reset = leg(2, "INTERNAL", Origin::Transport, Side::Server, 1);
+        assert_eq!(classify(&[client, reset], 1, None), Cause::UpstreamReset);
+    }
 }

@@ -355,6 +355,13 @@ impl Call {
         }
     }
 
+    /// The packet of the last header block seen (trailers, else the
+    /// response head, else the request head): the frame that shows how the
+    /// call ended, as far as the capture holds it; 0 when none was seen.
+    pub fn outcome_packet(&self) -> u64 {
+        self.blocks.iter().rev().flatten().find_map(|h| h.spans.last()).map_or(0, |s| s.packet)
+    }
+
     /// The call's end was seen in both directions, or it was reset.
     pub fn complete(&self) -> bool {
         (self.request_ended && self.response_ended) || self.rst.is_some()

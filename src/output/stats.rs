@@ -186,6 +186,13 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
                     l.status.unwrap_or("?")
                 )?;
             }
+            let packets: Vec<String> = h.packets.iter().map(u64::to_string).collect();
+            let shown = match packets.len() {
+                0 => String::new(),
+                1 => format!("; packet {}", packets.join("")),
+                _ => format!("; packets {}", packets.join(", ")),
+            };
+            writeln!(out, "  cause: {}{shown}", h.cause.label())?;
             writeln!(out, "  {}", h.summary)?;
         }
     }

@@ -55,6 +55,26 @@ pub fn truncate(s: &str, width: usize) -> String {
     out
 }
 
+/// `text` with control characters escaped ([`clean`]), split into lines of
+/// at most `width` characters at spaces (a longer word gets a line of its own).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in clean(text).split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +92,12 @@ mod tests {
     fn control_characters_are_escaped_and_plain_text_is_not_copied() {
         assert_eq!(clean("/a\nb\x1b[2J\x07\0\r\t\u{7f}\u{9b}é"), "/a\\nb\\x1b[2J\\x07\\x00\\r\\t\\x7f\\u{9b}é");
         assert!(matches!(clean("/demo.Svc/Get"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn words_wrap_at_the_width_and_control_characters_are_escaped() {
+        let lines = super::wrap_words("one two three\x1b[2J four", 9);
+        assert_eq!(lines, ["one two", "three\\x1b[2J", "four"]);
+        assert!(super::wrap_words("  ", 10).is_empty());
     }
 }

@@ -4,11 +4,12 @@
 use super::details;
 use super::model::{FrameRow, Model, Msg};
 use super::tree::{Link, Tree};
+use crate::analysis::doctor::Finding;
 use crate::filter::{FieldSet, Filter, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
-/// The four views.
+/// The five views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     /// gRPC calls.
@@ -19,6 +20,8 @@ pub enum View {
     Conns,
     /// Statistics.
     Stats,
+    /// `doctor`'s findings.
+    Findings,
 }
 
 impl View {
@@ -29,16 +32,18 @@ impl View {
             View::Frames => 1,
             View::Conns => 2,
             View::Stats => 3,
+            View::Findings => 4,
         }
     }
 
-    /// This view's one of four things, in [`View::index`] order.
-    pub fn pick<T>(self, [calls, frames, conns, stats]: [T; 4]) -> T {
+    /// This view's one of five things, in [`View::index`] order.
+    pub fn pick<T>(self, [calls, frames, conns, stats, findings]: [T; 5]) -> T {
         match self {
             View::Calls => calls,
             View::Frames => frames,
             View::Conns => conns,
             View::Stats => stats,
+            View::Findings => findings,
         }
     }
 
@@ -49,6 +54,7 @@ impl View {
             View::Frames => "Frames",
             View::Conns => "Connections",
             View::Stats => "Stats",
+            View::Findings => "Findings",
         }
     }
 
@@ -58,12 +64,13 @@ impl View {
             View::Frames => Some(&FRAME_FIELDS),
             View::Conns => Some(&CONN_FIELDS),
             View::Stats => Some(&CALL_FIELDS),
+            View::Findings => None,
         }
     }
 }
 
 /// All views in key order.
-pub const VIEWS: [View; 4] = [View::Calls, View::Frames, View::Conns, View::Stats];
+pub const VIEWS: [View; 5] = [View::Calls, View::Frames, View::Conns, View::Stats, View::Findings];
 
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +118,11 @@ pub struct App {
     /// Focused pane.
     pub pane: Pane,
     /// Per view.
-    pub lists: [ListState; 4],
+    pub lists: [ListState; 5],
+    /// `doctor`'s findings, as of [`App::findings_at`] calls.
+    pub findings: Vec<Finding>,
+    /// Calls the findings were made from (`None`: never made).
+    pub findings_at: Option<usize>,
     /// Detail of the selected row.
     pub tree: Tree,
     tree_key: Option<(View, usize)>,
@@ -145,13 +156,13 @@ pub struct App {
     pub areas: Areas,
 }
 
-/// The list of view `v` among the four (no index to get wrong).
-pub fn list_of(lists: &[ListState; 4], v: View) -> &ListState {
+/// The list of view `v` among the five (no index to get wrong).
+pub fn list_of(lists: &[ListState; 5], v: View) -> &ListState {
     v.pick(lists.each_ref())
 }
 
 /// The list of view `v`, to scroll.
-pub fn list_of_mut(lists: &mut [ListState; 4], v: View) -> &mut ListState {
+pub fn list_of_mut(lists: &mut [ListState; 5], v: View) -> &mut ListState {
     v.pick(lists.each_mut())
 }
 
@@ -164,6 +175,8 @@ impl App {
             view: View::Calls,
             pane: Pane::List,
             lists: Default::default(),
+            findings: Vec::new(),
+            findings_at: None,
             tree: Tree::default(),
             tree_key: None,
             bytes_offset: 0,
@@ -208,6 +221,7 @@ impl App {
             View::Frames => self.model.frames.len(),
             View::Conns => self.model.conns.len(),
             View::Stats => self.model.stats.by_method.len(),
+            View::Findings => self.findings.len(),
         }
     }
 
@@ -222,15 +236,18 @@ impl App {
                 None => false,
             },
             View::Conns => self.model.conns.get(i).is_some_and(|c| filter.is_none_or(|f| f.matches(c))),
-            View::Stats => true,
+            View::Stats | View::Findings => true,
         }
     }
 
     /// Takes new model rows into every list (filtered), keeping selections.
     pub fn refresh(&mut self) {
+        if self.view == View::Findings {
+            self.update_findings();
+        }
         for v in VIEWS {
-            if v == View::Stats {
-                let n = self.model.stats.by_method.len();
+            if matches!(v, View::Stats | View::Findings) {
+                let n = self.model_len(v);
                 if let Some(l) = self.lists.get_mut(v.index()) {
                     l.visible = (0..n).collect();
                     l.seen = n;
@@ -300,8 +317,26 @@ impl App {
                     details::conn_tree(c, channel, self.model.reconnects.get(&id), self.model.followed_by(id))
                 })
                 .unwrap_or_default(),
+            Some((View::Findings, i)) => self.findings.get(i).map(details::finding_tree).unwrap_or_default(),
             _ => Tree::default(),
         };
+    }
+
+    /// Runs the doctor's rules over what was loaded, when calls came since
+    /// the last run: at once when the capture is read, then each time the
+    /// calls grew by a tenth (live), since the rules sort every call.
+    fn update_findings(&mut self) {
+        let calls = self.model.doctor.facts.calls.len();
+        let due = match self.findings_at {
+            None => true,
+            Some(at) => calls != at && (self.model.done || calls >= at + at / 10 + 100),
+        };
+        if !due {
+            return;
+        }
+        self.findings = self.model.doctor.findings();
+        self.findings_at = Some(calls);
+        self.tree_key = None;
     }
 
     fn list(&mut self) -> Option<&mut ListState> {
@@ -357,7 +392,7 @@ impl App {
         match key.code {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Char('?') => self.help = true,
-            KeyCode::Char(c @ '1'..='4') => {
+            KeyCode::Char(c @ '1'..='5') => {
                 self.switch(VIEWS.get(c as usize - '1' as usize).copied().unwrap_or(View::Calls))
             }
             KeyCode::Tab => self.cycle_pane(true),
@@ -465,7 +500,11 @@ impl App {
     /// expression keeps the input open with the error under it.
     pub fn apply_filter(&mut self, text: &str) {
         let view = if self.view == View::Stats { View::Calls } else { self.view };
-        let Some(fields) = view.fields() else { return };
+        let Some(fields) = view.fields() else {
+            self.input = None;
+            self.status = Some(format!("the {} view has no filter: doctor --filter does", view.title()));
+            return;
+        };
         let filter = if text.trim().is_empty() {
             None
         } else {
@@ -488,6 +527,10 @@ impl App {
 
     fn switch(&mut self, v: View) {
         self.view = v;
+        if v == View::Findings {
+            self.update_findings();
+            self.refresh();
+        }
         self.pane = Pane::List;
         self.tree_key = None;
         self.update_tree();
@@ -545,6 +588,7 @@ impl App {
             View::Frames => self.model.frames.get(i).map(|f| f.conn()),
             View::Conns => self.model.conns.get(i).map(|c| c.tcp.id),
             View::Stats => None,
+            View::Findings => self.findings.get(i).and_then(|f| f.evidence.conns.first().copied()),
         }
     }
 
@@ -555,6 +599,11 @@ impl App {
                 self.view = View::Frames;
                 self.apply_filter(&format!("conn == {conn} && stream == {stream}"));
                 self.status = Some(format!("frames of conn {conn} stream {stream} (/ to change the filter)"));
+            }
+            Some(Link::Call { conn, stream }) => {
+                self.view = View::Calls;
+                self.apply_filter(&format!("conn == {conn} && stream == {stream}"));
+                self.status = Some(format!("call on conn {conn} stream {stream} (/ to change the filter)"));
             }
             Some(Link::CallsOf(conn)) => {
                 self.view = View::Calls;

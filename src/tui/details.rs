@@ -2,6 +2,7 @@
 
 use super::tree::{Link, Tone, Tree};
 use crate::analysis::channels::{self, Channel, Reconnect};
+use crate::analysis::doctor::{Finding, Severity};
 use crate::analysis::pipeline::ConnReport;
 use crate::grpc::message::{decompress, Codec};
 use crate::grpc::{Call, Message, Origin};
@@ -710,4 +711,51 @@ fn tcp_meaning(f: &crate::net::TcpFlags) -> &'static str {
         (_, _, true, _) => "FIN: this side has nothing more to send",
         _ => "ACK: the handshake is complete",
     }
+}
+
+/// Paragraphs of a finding are wrapped this wide in the detail pane.
+const FINDING_WIDTH: usize = 72;
+
+/// A finding of `doctor`: its evidence (each call and connection one Enter
+/// away), why it happens and what to change.
+pub fn finding_tree(f: &Finding) -> Tree {
+    let mut t = Tree::default();
+    let tone = match f.severity {
+        Severity::Error => Tone::Bad,
+        Severity::Warning => Tone::AppError,
+        Severity::Info => Tone::Dim,
+    };
+    let rule = serde_json::to_value(f.rule).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let root = t.add(None, format!("{} {rule}", f.severity.label()), tone, None);
+    t.expand(root);
+    for line in crate::present::text::wrap_words(&f.title, FINDING_WIDTH) {
+        t.add(Some(root), line, Tone::Heading, None);
+    }
+    let e = &f.evidence;
+    let seen = t.add(Some(root), format!("seen ({} in all)", e.count), Tone::Heading, None);
+    t.expand(seen);
+    for c in &e.calls {
+        let id = t.add(Some(seen), format!("call {} (conn {} stream {})", c.call, c.conn, c.stream), Tone::Plain, None);
+        t.link(id, Link::Call { conn: c.conn, stream: c.stream });
+    }
+    for conn in &e.conns {
+        let id = t.add(Some(seen), format!("conn {conn}"), Tone::Plain, None);
+        t.link(id, Link::Conn(*conn));
+    }
+    if !e.packets.is_empty() {
+        let packets: Vec<String> = e.packets.iter().map(u64::to_string).collect();
+        let label = if packets.len() == 1 { "packet" } else { "packets" };
+        t.add(Some(seen), format!("{label} {}", packets.join(", ")), Tone::Dim, None);
+    }
+    for (label, text) in [("why", &f.explanation), ("fix", &f.advice)] {
+        let id = t.add(Some(root), label, Tone::Heading, None);
+        t.expand(id);
+        for line in crate::present::text::wrap_words(text, FINDING_WIDTH) {
+            t.add(Some(id), line, Tone::Plain, None);
+        }
+    }
+    if f.inference {
+        t.add(Some(root), "note: an inference from what the capture shows, not a decoded fact", Tone::Dim, None);
+    }
+    t
 }

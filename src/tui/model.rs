@@ -2,6 +2,7 @@
 //! far, and the statistics over them. Filled by messages from the loader.
 
 use crate::analysis::channels::{self, Channel, Reconnect};
+use crate::analysis::doctor::Doctor;
 use crate::analysis::pipeline::ConnReport;
 use crate::analysis::stats::Stats;
 use crate::capture::live::DropStats;
@@ -108,6 +109,8 @@ pub struct Model {
     channels_stale: bool,
     /// Statistics.
     pub stats: Stats,
+    /// What `doctor` reads, for the Findings view.
+    pub doctor: Doctor,
     /// Message decoding (schemas grow with reflection traffic).
     pub decoder: Decoder,
     /// Methods of calls whose `:path` is an HPACK entry from before the capture.
@@ -142,6 +145,7 @@ impl Model {
             channel_of: BTreeMap::new(),
             channels_stale: false,
             stats: Stats::default(),
+            doctor: Doctor::default(),
             resolver: MethodResolver::new(&decoder),
             resolved: BTreeMap::new(),
             decoder,
@@ -162,6 +166,7 @@ impl Model {
             Msg::Call(mut c) => {
                 self.infer(&mut c);
                 self.stats.add_call(&c);
+                self.doctor.add_call(&c);
                 let key = (c.start, c.conn, c.stream_id);
                 let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
                 let shifted = at < self.calls.len();
@@ -170,6 +175,7 @@ impl Model {
             }
             Msg::Frame(f) => {
                 if let FrameRow::Frame(fr) = &f {
+                    self.doctor.add_frame(fr);
                     for n in &fr.notes {
                         *self.stats.problems.entry(n.code).or_default() += 1;
                     }
@@ -179,6 +185,7 @@ impl Model {
             Msg::Conn(c) => {
                 // Statistics never stop: their answer is always to go on.
                 let _ = crate::analysis::Sink::connection(&mut self.stats, (*c).clone());
+                let _ = crate::analysis::Sink::connection(&mut self.doctor, (*c).clone());
                 let at = self.conns.partition_point(|x| x.tcp.id < c.tcp.id);
                 self.conns.insert(at, *c);
                 self.channels_stale = true;

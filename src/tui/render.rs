@@ -4,11 +4,12 @@
 use super::app::{App, Pane, View, VIEWS};
 use super::model::FrameRow;
 use super::tree::Tone;
+use crate::analysis::doctor::Severity;
 use crate::grpc::Origin;
 use crate::h2::frame::{error_name, Body};
 use crate::present::status_cell;
 use crate::present::summary;
-use crate::present::text::truncate;
+use crate::present::text::{clean, truncate};
 use crate::tcp::Dir;
 use crate::time::human_duration;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -61,6 +62,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
         View::Calls | View::Frames => draw_list_view(f, app, main),
         View::Conns => draw_conns_view(f, app, main),
         View::Stats => draw_stats_view(f, app, main),
+        View::Findings => draw_findings_view(f, app, main),
     }
     draw_bottom(f, app, bottom);
     if app.help {
@@ -235,7 +237,40 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
             (header, rows)
         }
         View::Stats => (String::new(), Vec::new()),
+        View::Findings => {
+            let header = format!("{:<8}{:<22}{}", "LEVEL", "RULE", "FINDING");
+            let rows = window()
+                .filter_map(|i| app.findings.get(*i))
+                .map(|x| {
+                    let rule = serde_json::to_value(x.rule).ok().and_then(|v| v.as_str().map(str::to_string));
+                    let style = match x.severity {
+                        Severity::Error => origin_style(Some(Origin::Transport)),
+                        Severity::Warning => origin_style(Some(Origin::Application)),
+                        Severity::Info => Style::new().fg(Color::DarkGray),
+                    };
+                    let text = format!("{:<8}{:<22}{}", x.severity.label(), rule.unwrap_or_default(), clean(&x.title));
+                    Line::styled(truncate(&text, width), style)
+                })
+                .collect();
+            (header, rows)
+        }
     }
+}
+
+/// `doctor`'s findings: the list, and the selected one's evidence,
+/// explanation and advice (Enter on a call or connection goes there).
+fn draw_findings_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let [list, tree] = Layout::vertical([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(area);
+    draw_list(f, app, list);
+    if app.findings.is_empty() {
+        let what = if app.model.done { "no findings" } else { "no findings yet (still loading)" };
+        let text = format!("{what}: {} calls examined", app.findings_at.unwrap_or(0));
+        f.render_widget(Paragraph::new(text).block(pane_block(" Finding ".into(), app.pane == Pane::Tree)), tree);
+        app.areas = super::app::Areas { list, tree, bytes: Rect::default() };
+        return;
+    }
+    let tree = draw_tree(f, app, tree);
+    app.areas = super::app::Areas { list, tree, bytes: Rect::default() };
 }
 
 fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
@@ -720,7 +755,7 @@ fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
     if let Some(e) = &app.model.failure {
         left = format!("{left}  | stopped: {e}");
     }
-    let hint = " / filter  1-4 views  Tab panes  Enter open  ? help  q quit";
+    let hint = " / filter  1-5 views  Tab panes  Enter open  ? help  q quit";
     let pad = (area.width as usize).saturating_sub(left.chars().count() + hint.chars().count());
     let line = Line::from(vec![
         Span::raw(left),
@@ -732,7 +767,7 @@ fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
 
 /// Every key, for the help overlay and docs/tui.md.
 pub const KEYS: &[(&str, &str)] = &[
-    ("1 2 3 4", "views: Calls, Frames, Connections, Stats"),
+    ("1 2 3 4 5", "views: Calls, Frames, Connections, Stats, Findings (doctor)"),
     ("Tab / Shift-Tab", "next / previous pane: list, detail, bytes (ladder)"),
     ("j k, Down Up", "move; in the bytes pane, scroll"),
     ("PgDn PgUp", "a page down / up"),

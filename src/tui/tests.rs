@@ -247,6 +247,7 @@ const DOC_SCREENS: &[(&str, &str, &str, u16, u16)] = &[
     ("frames", "deadline.pcap", "2jjjjjjjjjje", 120, 40),
     ("connections", "reconnect.pcap", "3", 120, 40),
     ("stats", "proxy.pcap", "4", 120, 34),
+    ("findings", "proxy.pcap", "5", 120, 36),
     ("filter", "proxy.pcap", "/status != OK)\n", 100, 20),
     ("help", "errors.pcap", "?", 100, 28),
 ];
@@ -404,4 +405,47 @@ fn a_decrypted_frame_shows_its_tls_record_beside_the_plaintext() {
     assert_ne!(b[(hx + 6 + 4 * 3, hy)].bg, Color::Yellow);
     // Above it the plaintext: the SETTINGS frame's header, 24 bytes, type 4.
     assert!(screen.contains("00000 00 00 18 04 00 00 00 00 00"), "{screen}");
+}
+
+#[test]
+fn the_findings_view_lists_doctors_findings_and_leads_to_their_calls() {
+    let mut app = app_for("limits.pcap");
+    key(&mut app, KeyCode::Char('5'));
+    assert_eq!(app.view, View::Findings);
+    let rules: Vec<String> =
+        app.findings.iter().map(|f| serde_json::to_value(f.rule).unwrap().as_str().unwrap().to_string()).collect();
+    assert_eq!(rules, ["stream_limit", "flow_control_stall"]);
+    let b = draw(&mut app, 140, 45);
+    let (_, list_row) = find(&b, "WARNING stream_limit");
+    let (_, tab_row) = find(&b, "5 Findings");
+    assert!(tab_row < list_row);
+    // The selected finding's evidence, explanation and advice.
+    find(&b, "call 4 (conn 1 stream 7)");
+    find(&b, "allows 2 concurrent streams");
+    find(&b, "fix");
+    // Enter on a call of the evidence opens it in the calls view.
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane, Pane::Tree);
+    let row = app.tree.visible().iter().position(|(id, _)| app.tree.nodes[*id].label.starts_with("call 4 ")).unwrap();
+    app.tree.selected = row;
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Calls);
+    let l = &app.lists[View::Calls.index()];
+    assert_eq!(l.filter.as_ref().unwrap().source, "conn == 1 && stream == 7");
+    assert_eq!(l.visible.len(), 1);
+    // The second finding: the stalled stream's connection is one Enter away.
+    key(&mut app, KeyCode::Char('5'));
+    key(&mut app, KeyCode::Down);
+    let b = draw(&mut app, 140, 45);
+    find(&b, "WARNING flow_control_stall");
+    find(&b, "conn 2");
+}
+
+#[test]
+fn a_clean_capture_says_it_has_no_findings() {
+    let mut app = app_for("unary.pcap");
+    key(&mut app, KeyCode::Char('5'));
+    assert!(app.findings.is_empty());
+    let b = draw(&mut app, 120, 30);
+    find(&b, "no findings: 6 calls examined");
 }

@@ -36,6 +36,13 @@ pub enum Link {
     Conn(u64),
     /// The calls of a connection.
     CallsOf(u64),
+    /// One call.
+    Call {
+        /// Connection.
+        conn: u64,
+        /// Stream.
+        stream: u32,
+    },
 }
 
 /// One node.

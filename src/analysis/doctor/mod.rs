@@ -259,9 +259,6 @@ impl Doctor {
         let (origin, transport) = call.verdict();
         let message = call.grpc_message().unwrap_or_default().to_ascii_lowercase();
         let largest = |m: &[crate::grpc::Message]| m.iter().map(|m| m.length).max().unwrap_or(0);
-        let head_packet =
-            |i: usize| call.blocks.get(i).and_then(|b| b.as_ref()).and_then(|h| h.spans.last()).map(|s| s.packet);
-        let packet = head_packet(2).or_else(|| head_packet(1)).or_else(|| head_packet(0)).unwrap_or(0);
         CallFact {
             conn: call.conn,
             stream: call.stream_id,
@@ -279,12 +276,13 @@ impl Doctor {
             previous_attempts: header_number(call, b"grpc-previous-rpc-attempts"),
             about_compression: message.contains("compress") || message.contains("encoding"),
             about_size: message.contains("larger than") || message.contains("too large"),
-            packet,
+            packet: call.outcome_packet(),
             incomplete: call.end.is_none() && call.rst.is_none(),
         }
     }
 
-    fn frame(&mut self, f: &crate::h2::Frame) {
+    /// Reads one HTTP/2 frame (the Sink does this for `H2Event::Frame`).
+    pub fn add_frame(&mut self, f: &crate::h2::Frame) {
         if !self.facts.frames.contains_key(&f.conn) && self.facts.frames.len() >= MAX_CONNS {
             return;
         }
@@ -323,7 +321,7 @@ fn header_number(call: &Call, name: &[u8]) -> Option<u32> {
 impl Sink for Doctor {
     fn h2_event(&mut self, ev: &H2Event) -> Flow {
         if let H2Event::Frame(f) = ev {
-            self.frame(f);
+            self.add_frame(f);
         }
         CONTINUE
     }
