@@ -244,10 +244,7 @@ impl Hops {
             deadline_nanos: call.timeout_nanos(),
             packet: call.outcome_packet(),
             http_status: call.http_status().filter(|s| *s != 200),
-            about_size: call.grpc_message().is_some_and(|m| {
-                let m = m.to_ascii_lowercase();
-                m.contains("larger than") || m.contains("too large")
-            }),
+            about_size: call.status_says_too_large(),
             responses: call.responses.len(),
             key: request_key(call),
             fingerprint: fingerprint(call),
@@ -353,14 +350,15 @@ impl Hops {
         if owned.len() == 1 {
             return self.single_leg(paired_by, owned);
         }
-        let cause = classify(&owned, blame(&owned, &failed), None);
+        let blamed = blame(&owned, &failed);
+        let cause = classify(&owned, blamed, None);
         // A deadline is the client's decision, whichever hop noticed first.
         let first = match cause {
             Cause::ClientDeadline => owned.iter().position(Leg::hit_its_deadline).unwrap_or(0),
-            _ => blame(&owned, &failed),
+            _ => blamed,
         };
         let summary = story(&owned, first, None, cause);
-        let packets = owned.iter().map(|l| l.packet).filter(|p| *p > 0).collect();
+        let packets = leg_packets(&owned);
         Some(HopReport { paired_by, legs: owned, failed_first: first, refused_upstream: None, cause, packets, summary })
     }
 
@@ -377,7 +375,7 @@ impl Hops {
             .iter()
             .find(|a| a.client.ip() == leg.server.ip() && a.ts >= leg.start && a.ts <= end && a.server != leg.server)?;
         let summary = story(&legs, 0, Some(attempt), Cause::UpstreamRefused);
-        let packets = legs.iter().map(|l| l.packet).filter(|p| *p > 0).collect();
+        let packets = leg_packets(&legs);
         Some(HopReport {
             paired_by,
             legs,
@@ -388,6 +386,11 @@ impl Hops {
             summary,
         })
     }
+}
+
+/// The packet that shows how each leg ended, in hop order (legs without one left out).
+fn leg_packets(legs: &[Leg]) -> Vec<u64> {
+    legs.iter().map(|l| l.packet).filter(|p| *p > 0).collect()
 }
 
 /// What paired legs matched without a shared id: `method+request`, and the

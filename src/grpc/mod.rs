@@ -313,6 +313,15 @@ impl Call {
         Self::header(self.status_block(), "grpc-message").map(|v| status::percent_decode(v))
     }
 
+    /// The status message says a message was over a size limit (the words
+    /// gRPC implementations use for RESOURCE_EXHAUSTED on a large message).
+    pub fn status_says_too_large(&self) -> bool {
+        self.grpc_message().is_some_and(|m| {
+            let m = m.to_ascii_lowercase();
+            m.contains("larger than") || m.contains("too large")
+        })
+    }
+
     /// The raw bytes of `grpc-status-details-bin` (a serialized google.rpc.Status).
     pub fn status_details(&self) -> Option<Vec<u8>> {
         Self::header(self.status_block(), "grpc-status-details-bin").and_then(|v| status::decode_bin(v)).map(|(b, _)| b)

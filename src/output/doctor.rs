@@ -95,7 +95,7 @@ fn text<W: Write>(out: &mut W, s: &DoctorSummary<'_>, findings: &[Finding]) -> i
     )?;
     for f in findings {
         writeln!(out)?;
-        let rule = serde_json::to_value(f.rule).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let rule = f.rule.name();
         let title = crate::present::text::truncate(&f.title, 400);
         wrapped(out, format!("{:<8}{rule}:", f.severity.label()), &title)?;
         paragraph(out, "seen:", &evidence_text(&f.evidence))?;

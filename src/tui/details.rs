@@ -725,7 +725,7 @@ pub fn finding_tree(f: &Finding) -> Tree {
         Severity::Warning => Tone::AppError,
         Severity::Info => Tone::Dim,
     };
-    let rule = serde_json::to_value(f.rule).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let rule = f.rule.name();
     let root = t.add(None, format!("{} {rule}", f.severity.label()), tone, None);
     t.expand(root);
     for line in crate::present::text::wrap_words(&f.title, FINDING_WIDTH) {

@@ -242,13 +242,13 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
             let rows = window()
                 .filter_map(|i| app.findings.get(*i))
                 .map(|x| {
-                    let rule = serde_json::to_value(x.rule).ok().and_then(|v| v.as_str().map(str::to_string));
+                    let rule = x.rule.name();
                     let style = match x.severity {
                         Severity::Error => origin_style(Some(Origin::Transport)),
                         Severity::Warning => origin_style(Some(Origin::Application)),
                         Severity::Info => Style::new().fg(Color::DarkGray),
                     };
-                    let text = format!("{:<8}{:<22}{}", x.severity.label(), rule.unwrap_or_default(), clean(&x.title));
+                    let text = format!("{:<8}{:<22}{}", x.severity.label(), rule, clean(&x.title));
                     Line::styled(truncate(&text, width), style)
                 })
                 .collect();

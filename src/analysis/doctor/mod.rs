@@ -100,6 +100,35 @@ pub enum Rule {
     NotAnalysed,
 }
 
+impl Rule {
+    /// Its name, as JSON writes it (`proxy_timeout`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::ProxyTimeout => "proxy_timeout",
+            Rule::UpstreamUnavailable => "upstream_unavailable",
+            Rule::ConnectFailed => "connect_failed",
+            Rule::DeadlineExceeded => "deadline_exceeded",
+            Rule::ConnectionChurn => "connection_churn",
+            Rule::TooManyPings => "too_many_pings",
+            Rule::GoawayError => "goaway_error",
+            Rule::RapidReset => "rapid_reset",
+            Rule::StreamLimit => "stream_limit",
+            Rule::FlowControlStall => "flow_control_stall",
+            Rule::TlsHandshakeFailed => "tls_handshake_failed",
+            Rule::TlsNotDecrypted => "tls_not_decrypted",
+            Rule::Unimplemented => "unimplemented",
+            Rule::CompressionRejected => "compression_rejected",
+            Rule::LargeMessages => "large_messages",
+            Rule::Retries => "retries",
+            Rule::Retransmissions => "retransmissions",
+            Rule::SlowHandshake => "slow_handshake",
+            Rule::StatusLost => "status_lost",
+            Rule::CaptureLoss => "capture_loss",
+            Rule::NotAnalysed => "not_analysed",
+        }
+    }
+}
+
 /// A call named as evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CallRef {
@@ -275,7 +304,7 @@ impl Doctor {
             largest: [largest(&call.requests), largest(&call.responses)],
             previous_attempts: header_number(call, b"grpc-previous-rpc-attempts"),
             about_compression: message.contains("compress") || message.contains("encoding"),
-            about_size: message.contains("larger than") || message.contains("too large"),
+            about_size: call.status_says_too_large(),
             packet: call.outcome_packet(),
             incomplete: call.end.is_none() && call.rst.is_none(),
         }

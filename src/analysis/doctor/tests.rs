@@ -88,3 +88,32 @@ fn evidence_lists_are_capped_but_the_count_is_not() {
     let ev = &found[0].evidence;
     assert_eq!((ev.count, ev.calls.len(), ev.packets.len(), ev.conns.as_slice()), (50, 10, 10, &[1u64][..]));
 }
+
+#[test]
+fn each_rule_is_named_as_json_writes_it() {
+    for rule in [
+        Rule::ProxyTimeout,
+        Rule::UpstreamUnavailable,
+        Rule::ConnectFailed,
+        Rule::DeadlineExceeded,
+        Rule::ConnectionChurn,
+        Rule::TooManyPings,
+        Rule::GoawayError,
+        Rule::RapidReset,
+        Rule::StreamLimit,
+        Rule::FlowControlStall,
+        Rule::TlsHandshakeFailed,
+        Rule::TlsNotDecrypted,
+        Rule::Unimplemented,
+        Rule::CompressionRejected,
+        Rule::LargeMessages,
+        Rule::Retries,
+        Rule::Retransmissions,
+        Rule::SlowHandshake,
+        Rule::StatusLost,
+        Rule::CaptureLoss,
+        Rule::NotAnalysed,
+    ] {
+        assert_eq!(serde_json::to_value(rule).unwrap(), rule.name(), "{rule:?}");
+    }
+}

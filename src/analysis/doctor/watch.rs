@@ -7,6 +7,7 @@
 //! Both read what the h2 layer already decided (stream states, windows
 //! before and after each frame) and keep a few numbers per connection.
 
+use super::rules::MAX_EVIDENCE;
 use crate::h2::frame::{flags, setting, Body};
 use crate::h2::{Frame, StreamState};
 use crate::tcp::Dir;
@@ -24,18 +25,11 @@ pub const MIN_STALL_NANOS: i64 = 10_000_000;
 const MAX_TRACKED: usize = 10_000;
 /// Windows waiting for a WINDOW_UPDATE tracked per direction at most.
 const MAX_PENDING: usize = 1_024;
-/// Packet numbers kept as evidence.
-const MAX_PACKETS: usize = 10;
-
-fn keep(packets: &mut Vec<u64>, p: u64) {
-    if packets.len() < MAX_PACKETS && !packets.contains(&p) {
-        packets.push(p);
-    }
-}
-
-fn keep_stream(streams: &mut Vec<u32>, sid: u32) {
-    if sid != 0 && streams.len() < MAX_PACKETS && !streams.contains(&sid) {
-        streams.push(sid);
+/// Keeps `x` among the first [`MAX_EVIDENCE`] distinct items of `v`
+/// (packets or streams named as evidence).
+fn keep<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if v.len() < MAX_EVIDENCE && !v.contains(&x) {
+        v.push(x);
     }
 }
 
@@ -101,7 +95,7 @@ impl StreamLimitWatch {
         if soon(self.left_limit) && soon(self.last_close) {
             self.queued += 1;
             keep(&mut self.packets, f.packet);
-            keep_stream(&mut self.queued_streams, f.header.stream_id);
+            keep(&mut self.queued_streams, f.header.stream_id);
         }
         if self.open.len() >= MAX_TRACKED {
             return;
@@ -175,15 +169,16 @@ impl StallWatch {
                     e.granted.get_or_insert((f.ts, f.packet));
                 }
             }
-            Body::Headers { .. } | Body::RstStream { .. }
-                if f.header.has(flags::END_STREAM) || matches!(f.body, Body::RstStream { .. }) =>
-            {
-                // The stream's sender has nothing more to send: not a stall.
-                for p in &mut self.pending {
-                    p.remove(&sid);
-                }
-            }
+            Body::RstStream { .. } => self.forget(sid),
+            Body::Headers { .. } if f.header.has(flags::END_STREAM) => self.forget(sid),
             _ => {}
+        }
+    }
+
+    /// The stream's sender has nothing more to send: its wait is no stall.
+    fn forget(&mut self, sid: u32) {
+        for p in &mut self.pending {
+            p.remove(&sid);
         }
     }
 
@@ -195,8 +190,8 @@ impl StallWatch {
             if done {
                 if let Some(e) = self.pending.get_mut(i).and_then(|p| p.remove(&key)) {
                     let stalled = self.confirm(i, key == 0, e);
-                    if let Some(streams) = self.streams.get_mut(i).filter(|_| stalled) {
-                        keep_stream(streams, sid);
+                    if let Some(streams) = self.streams.get_mut(i).filter(|_| stalled && sid != 0) {
+                        keep(streams, sid);
                     }
                 }
             }
