@@ -23,6 +23,9 @@ use ahash::AHashMap;
 use serde::Serialize;
 use std::sync::Arc;
 
+/// Ids listed per finding at most (the count says how many there were);
+/// the rules and the watchers both keep evidence up to it.
+pub const MAX_EVIDENCE: usize = 10;
 /// Calls remembered at most; later ones are counted, not analysed (a
 /// finding says so).
 pub const MAX_CALLS: usize = 2_000_000;
@@ -150,7 +153,7 @@ pub struct Evidence {
     /// Packet numbers of the frames that show it (as tshark numbers them).
     pub packets: Vec<u64>,
     /// How many items the finding covers in all (the lists above stop at
-    /// [`rules::MAX_EVIDENCE`]).
+    /// [`MAX_EVIDENCE`]).
     pub count: u64,
 }
 
@@ -325,11 +328,11 @@ impl Doctor {
                 if let Some(n) = facts.resets.get_mut(i) {
                     *n += 1;
                 }
-                if from == Side::Client && facts.reset_packets.len() < rules::MAX_EVIDENCE {
+                if from == Side::Client && facts.reset_packets.len() < MAX_EVIDENCE {
                     facts.reset_packets.push(f.packet);
                 }
             }
-            Body::GoAway { .. } if facts.goaway_packets.len() < rules::MAX_EVIDENCE => {
+            Body::GoAway { .. } if facts.goaway_packets.len() < MAX_EVIDENCE => {
                 facts.goaway_packets.push(f.packet);
             }
             _ => {}

@@ -2,7 +2,7 @@
 //! findings. Thresholds are constants here and are listed, with the fixture
 //! that shows each rule, in docs/doctor.md.
 
-use super::{CallFact, CallRef, Evidence, Facts, Finding, Rule, Severity};
+use super::{CallFact, CallRef, Evidence, Facts, Finding, Rule, Severity, MAX_EVIDENCE};
 use crate::analysis::channels;
 use crate::analysis::hops::HopReport;
 use crate::analysis::pipeline::ConnReport;
@@ -12,8 +12,6 @@ use crate::time::human_duration;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-/// Ids listed per finding at most (the count says how many there were).
-pub const MAX_EVIDENCE: usize = 10;
 /// Durations within this fraction of their median "cluster at one duration".
 pub const CLUSTER_SPREAD: f64 = 0.10;
 /// A channel churns when this many of its connections were replaced after

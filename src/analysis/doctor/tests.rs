@@ -39,7 +39,7 @@ fn retries_are_a_finding_only_when_they_are_many() {
     let found = run(calls);
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].rule, found[0].severity, found[0].evidence.count), (Rule::Retries, Severity::Warning, 12));
-    assert_eq!(found[0].evidence.calls.len(), rules::MAX_EVIDENCE);
+    assert_eq!(found[0].evidence.calls.len(), MAX_EVIDENCE);
     assert_eq!(found[0].evidence.calls[0], CallRef { call: 1, conn: 1, stream: 1 });
 }
 

@@ -7,7 +7,7 @@
 //! Both read what the h2 layer already decided (stream states, windows
 //! before and after each frame) and keep a few numbers per connection.
 
-use super::rules::MAX_EVIDENCE;
+use super::MAX_EVIDENCE;
 use crate::h2::frame::{flags, setting, Body};
 use crate::h2::{Frame, StreamState};
 use crate::tcp::Dir;
