@@ -105,3 +105,53 @@ fn tls_connections_say_what_is_missing_and_why_handshakes_failed() {
     t.keys(&["q"]);
     t.wait_for(&["grpcscope exited with 0"]);
 }
+
+/// Issue 18's memory cap holds for the UI too: on every adversarial
+/// capture, with every view drawn, the explain and HPACK panels opened and
+/// rows selected (each selection builds its detail tree), the UI's peak
+/// memory stays under what the other commands are held to.
+#[test]
+fn every_view_of_every_adversarial_capture_stays_under_the_memory_cap() {
+    const CAP_KB: u64 = 512 * 1024;
+    let dir = common::fixture("adversarial");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap.gz"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 19, "the adversarial fixtures: {files:?}");
+    let scratch = common::scratch_dir("tui_memory");
+    let mut peaks = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let pidfile = scratch.join(format!("{file}.pid"));
+        let cmd = format!(
+            "echo $$ > {}; exec {} fixtures/adversarial/{file}",
+            pidfile.display(),
+            common::grpcscope_bin().display()
+        );
+        // A server of its own per capture: a new session on a server being
+        // killed can fail.
+        let Some(t) = Tmux::start(&format!("tui_memory{i}"), &cmd, 80, 24) else {
+            return;
+        };
+        t.wait_until("the capture loaded", |s| s.contains("┌ Calls") && !s.contains("loading "));
+        for (key, title) in
+            [("1", "┌ Calls"), ("2", "┌ Frames"), ("3", "┌ Connections"), ("4", "Stats"), ("5", "┌ Findings")]
+        {
+            t.keys(&[key, "e", "H", "Down", "Down", "Down", "End"]);
+            t.wait_until(title, |s| s.contains(title));
+        }
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+        let peak: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        peaks.push(format!("{file}: {} MB", peak / 1024));
+        assert!(peak < CAP_KB, "the UI on {file} peaked at {} MB:\n{}", peak / 1024, t.screen());
+        t.keys(&["q"]);
+    }
+    eprintln!("UI peak memory per adversarial capture:\n{}", peaks.join("\n"));
+}

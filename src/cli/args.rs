@@ -457,6 +457,10 @@ pub struct UiArgs {
     /// A filter for the Calls view to start with.
     #[arg(long, short = 'Y', value_name = "EXPR")]
     pub filter: Option<String>,
+    /// Memory the Frames view may keep, in bytes (estimated); later frames are counted, not listed,
+    /// while calls, statistics and findings still see them all.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::tui::model::DEFAULT_FRAME_MEMORY, help_heading = "Limits")]
+    pub max_frame_memory: usize,
 }
 
 /// `grpcscope frames`.

@@ -135,7 +135,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
     let max_decompressed = MessageLimits::default().max_decompressed;
     let max_rendered = crate::proto::budget::DEFAULT_RENDER_BYTES;
     let decoder = Decoder::new(schema, max_decompressed, cfg.redact.clone(), max_rendered);
-    crate::tui::run(source, cfg, decoder, title, args.filter)?;
+    crate::tui::run(source, cfg, decoder, title, args.filter, args.max_frame_memory)?;
     Ok(())
 }
 

@@ -179,11 +179,13 @@ fn flow_control_windows_follow_data_updates_and_settings() {
     h.send(Dir::ToServer, &frame(0, 0, 1, &[0; 1000]));
     let data = *h.frames().last().unwrap();
     // The server's INITIAL_WINDOW_SIZE of 4096 governs what the client may send.
-    assert_eq!(data.flow.unwrap().stream, Some((4096, 3096)));
-    assert_eq!(data.flow.unwrap().connection, Some((65_535, 64_535)));
+    let flow = data.flow.as_deref().unwrap();
+    assert_eq!(flow.stream, Some((4096, 3096)));
+    assert_eq!(flow.connection, Some((65_535, 64_535)));
     h.send(Dir::ToClient, &frame(8, 0, 1, &500u32.to_be_bytes()));
     let wu = *h.frames().last().unwrap();
-    assert_eq!((wu.flow.unwrap().window_of, wu.flow.unwrap().stream), (Dir::ToServer, Some((3096, 3596))));
+    let flow = wu.flow.as_deref().unwrap();
+    assert_eq!((flow.window_of, flow.stream), (Dir::ToServer, Some((3096, 3596))));
     h.send(Dir::ToServer, &frame(0, 0, 1, &[0; 4000]));
     assert!(h.notes().contains(&"flow_control_violation"));
 }
@@ -211,7 +213,7 @@ fn a_gap_inside_a_data_frame_keeps_the_framing() {
     h.send(Dir::ToServer, &frame(0, flags::END_STREAM, 1, &[]));
     let f = h.frames();
     assert_eq!(f.len(), 3);
-    assert_eq!(f[1].missing, Some(21..71));
+    assert_eq!(f[1].missing.as_deref(), Some(&(21..71)));
     assert!(f[1].notes.iter().any(|n| n.code == NoteCode::BytesNotCaptured));
     assert_eq!(f[2].state, Some(StreamState::HalfClosedClient), "framing survived");
 }
@@ -252,7 +254,11 @@ fn a_mid_connection_capture_finds_frames_and_fixes_roles() {
     assert_eq!(f.len(), 5);
     assert!(f.iter().take(3).all(|f| f.dir == Dir::ToServer));
     assert!(f.iter().skip(3).all(|f| f.dir == Dir::ToClient));
-    assert_eq!(f[1].flow.unwrap().window_of, Dir::ToClient, "the held WINDOW_UPDATE credits the other direction");
+    assert_eq!(
+        f[1].flow.as_deref().unwrap().window_of,
+        Dir::ToClient,
+        "the held WINDOW_UPDATE credits the other direction"
+    );
     assert_eq!(h.conn.summary().evidence, Some(Evidence::FrameSync));
 }
 

@@ -102,11 +102,11 @@ pub struct Frame {
     /// The payload decoded.
     pub body: Body,
     /// Payload bytes that were never captured (zero-filled in `payload`).
-    pub missing: Option<Range<usize>>,
+    pub missing: Option<Box<Range<usize>>>,
     /// The decoded header block this frame completed.
     pub block: Option<Arc<HeaderBlock>>,
     /// Windows before and after.
-    pub flow: Option<FlowInfo>,
+    pub flow: Option<Box<FlowInfo>>,
     /// The stream's state after the frame.
     pub state: Option<StreamState>,
     /// Problems and remarks.

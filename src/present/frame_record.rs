@@ -303,7 +303,7 @@ impl<'a> FrameRecord<'a> {
                     .collect();
                 Some(TableRecord { size: b.table_size, entries })
             }),
-            window: f.flow.as_ref(),
+            window: f.flow.as_deref(),
             state: f.state,
             missing_bytes: f.missing.as_ref().map(|r| r.len()),
             notes: &f.notes,

@@ -4,13 +4,13 @@ use super::tree::{Link, Tone, Tree};
 use crate::analysis::channels::{self, Channel, Reconnect};
 use crate::analysis::doctor::{Finding, Severity};
 use crate::analysis::pipeline::ConnReport;
-use crate::grpc::message::{decompress, Codec};
+use crate::grpc::message::{decompress, Codec, DecompressError};
 use crate::grpc::{Call, Message, Origin};
 use crate::h2::frame::{error_name, setting_name, Body, HEADER_LEN};
 use crate::h2::{Frame, HeaderBlock};
 use crate::present::{describe_field, summary};
 use crate::present::{status_cell, Decoder};
-use crate::proto::tree::{fields, FieldNode};
+use crate::proto::tree::{fields_within, FieldNode};
 use crate::time::{human_duration, Timestamp};
 use bytes::Bytes;
 
@@ -117,7 +117,61 @@ fn add_block(t: &mut Tree, parent: usize, title: &str, block: &HeaderBlock) {
     t.expand(node);
 }
 
-fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, request: bool, dec: &Decoder) {
+/// Messages a call's tree lists at most each way; the rest are counted.
+pub const MAX_MESSAGES_SHOWN: usize = 1_000;
+
+/// Decompressed message bytes one call's tree holds at most.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// What one call's tree may still spend: its messages' fields and decoded
+/// bytes are bounded together, so the row selected in a stream of a
+/// million (or of a few huge compressed) messages costs the UI a bounded
+/// amount, like the CLI's render budget.
+struct TreeBudget {
+    fields: usize,
+    decoded: usize,
+}
+
+impl Default for TreeBudget {
+    fn default() -> Self {
+        TreeBudget { fields: crate::proto::tree::MAX_CALL_FIELDS, decoded: MAX_DECODED_BYTES }
+    }
+}
+
+/// The messages of one direction, the first [`MAX_MESSAGES_SHOWN`] of them.
+fn add_messages(t: &mut Tree, root: usize, call: &Call, request: bool, dec: &Decoder, budget: &mut TreeBudget) {
+    let msgs = if request { &call.requests } else { &call.responses };
+    if msgs.is_empty() {
+        return;
+    }
+    let title = if request { "requests" } else { "responses" };
+    let id = t.add(Some(root), format!("{title} ({})", msgs.len()), Tone::Heading, None);
+    for (i, m) in msgs.iter().enumerate().take(MAX_MESSAGES_SHOWN) {
+        add_message(t, id, call, m, i, request, dec, budget);
+    }
+    if msgs.len() > MAX_MESSAGES_SHOWN {
+        let more = msgs.len() - MAX_MESSAGES_SHOWN;
+        t.add(
+            Some(id),
+            format!("… {more} more not shown: the tree lists {MAX_MESSAGES_SHOWN} each way (`grpcscope calls -v --format json` has them all)"),
+            Tone::Dim,
+            None,
+        );
+    }
+    t.expand(id);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn add_message(
+    t: &mut Tree,
+    parent: usize,
+    call: &Call,
+    m: &Message,
+    i: usize,
+    request: bool,
+    dec: &Decoder,
+    budget: &mut TreeBudget,
+) {
     let types = dec.method_types(call);
     let source = types.as_ref().and_then(|(_, _, s)| s.as_ref()).map(|s| format!(" ({s})")).unwrap_or_default();
     let desc = types.map(|(a, b, _)| if request { a } else { b });
@@ -133,11 +187,22 @@ fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, 
     };
     let bytes = if m.compressed {
         let codec = call.encoding(request).as_deref().and_then(Codec::from_header);
-        match codec.map(|c| decompress(c, raw, dec.max_decompressed)) {
-            Some(Ok(b)) => Bytes::from(b),
+        let limit = dec.max_decompressed.min(budget.decoded);
+        match codec.map(|c| decompress(c, raw, limit)) {
+            Some(Ok(b)) => {
+                budget.decoded -= b.len().min(budget.decoded);
+                Bytes::from(b)
+            }
             Some(Err(e)) => {
                 let id = t.add(Some(parent), label, Tone::Bad, None);
-                t.add(Some(id), e.to_string(), Tone::Bad, None);
+                let why = match e {
+                    DecompressError::Limit { .. } if limit < dec.max_decompressed => format!(
+                        "not decompressed here: this call's tree already holds {} of decoded messages (`grpcscope calls -v` decodes every one)",
+                        crate::present::text::human_bytes(MAX_DECODED_BYTES as u64)
+                    ),
+                    e => e.to_string(),
+                };
+                t.add(Some(id), why, Tone::Bad, None);
                 return;
             }
             None => raw.clone(),
@@ -150,7 +215,7 @@ fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, 
         let d = dec.message(call, m, request);
         let id = t.add(Some(parent), label, Tone::Plain, None);
         match (d.json, d.error) {
-            (Some(j), _) => add_json(t, id, "message", &j),
+            (Some(j), _) => add_json(t, id, "message", &j, &mut budget.fields),
             (None, e) => {
                 t.add(Some(id), e.unwrap_or_else(|| "withheld".into()), Tone::Bad, None);
             }
@@ -160,7 +225,11 @@ fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, 
     }
     let src = t.source(format!("message #{} ({type_name})", i + 1), bytes.clone());
     let id = t.add(Some(parent), label, Tone::Plain, Some((src, 0..bytes.len())));
-    match fields(&bytes, desc.as_ref()) {
+    let mut left = budget.fields.min(crate::proto::tree::MAX_FIELDS);
+    let before = left;
+    let parsed = fields_within(&bytes, desc.as_ref(), &mut left);
+    budget.fields -= before - left;
+    match parsed {
         Ok(nodes) => add_fields(t, id, src, &nodes),
         Err(e) => {
             t.add(Some(id), format!("not a protobuf message: {e}"), Tone::Bad, None);
@@ -169,25 +238,40 @@ fn add_message(t: &mut Tree, parent: usize, call: &Call, m: &Message, i: usize, 
     t.expand(id);
 }
 
-fn add_json(t: &mut Tree, parent: usize, key: &str, v: &serde_json::Value) {
+/// A decoded JSON value as nodes, spending `left` (one per node). Its depth
+/// is bounded by the decoder's nesting limit, which made it.
+fn add_json(t: &mut Tree, parent: usize, key: &str, v: &serde_json::Value, left: &mut usize) {
+    if *left == 0 {
+        return;
+    }
+    *left -= 1;
     match v {
         serde_json::Value::Object(m) => {
             let id = t.add(Some(parent), key.to_string(), Tone::Plain, None);
             for (k, x) in m {
-                add_json(t, id, k, x);
+                add_json(t, id, k, x, left);
             }
+            json_cut(t, id, *left);
             t.expand(id);
         }
         serde_json::Value::Array(a) => {
             let id = t.add(Some(parent), format!("{key} [{}]", a.len()), Tone::Plain, None);
             for (i, x) in a.iter().enumerate() {
-                add_json(t, id, &i.to_string(), x);
+                add_json(t, id, &i.to_string(), x, left);
             }
+            json_cut(t, id, *left);
             t.expand(id);
         }
         other => {
             t.add(Some(parent), format!("{key}: {other}"), Tone::Plain, None);
         }
+    }
+}
+
+/// Marks where a JSON tree stopped because its budget ran out.
+fn json_cut(t: &mut Tree, id: usize, left: usize) {
+    if left == 0 {
+        t.add(Some(id), "… the rest not shown: a call's tree stops at its field budget", Tone::Dim, None);
     }
 }
 
@@ -229,23 +313,12 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
     if let Some(b) = call.blocks.first().and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
         add_block(&mut t, root, titles[0], b);
     }
-    if !call.requests.is_empty() {
-        let reqs = t.add(Some(root), format!("requests ({})", call.requests.len()), Tone::Heading, None);
-        for (i, m) in call.requests.iter().enumerate() {
-            add_message(&mut t, reqs, call, m, i, true, dec);
-        }
-        t.expand(reqs);
-    }
+    let mut budget = TreeBudget::default();
+    add_messages(&mut t, root, call, true, dec, &mut budget);
     if let Some(b) = call.blocks.get(1).and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
         add_block(&mut t, root, titles[1], b);
     }
-    if !call.responses.is_empty() {
-        let resps = t.add(Some(root), format!("responses ({})", call.responses.len()), Tone::Heading, None);
-        for (i, m) in call.responses.iter().enumerate() {
-            add_message(&mut t, resps, call, m, i, false, dec);
-        }
-        t.expand(resps);
-    }
+    add_messages(&mut t, root, call, false, dec, &mut budget);
     if let Some(body) = &call.response_body {
         let src = t.source("response body (not gRPC)", body.clone());
         t.add(
@@ -266,8 +339,10 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
             Ok(v) => {
                 let id = t.add(Some(root), "status details (google.rpc.Status)", Tone::Heading, None);
                 if let serde_json::Value::Object(m) = v {
+                    // Its own budget: the status must show even after huge messages.
+                    let mut left = crate::proto::tree::MAX_FIELDS;
                     for (k, x) in &m {
-                        add_json(&mut t, id, k, x);
+                        add_json(&mut t, id, k, x, &mut left);
                     }
                 }
                 t.expand(id);
@@ -388,7 +463,7 @@ fn payload_fields(
                     Some(parent),
                     format!("{} bytes never captured (zero-filled)", m.len()),
                     Tone::Bad,
-                    Some((src, off(m.clone()))),
+                    Some((src, off((**m).clone()))),
                 );
             }
         }

@@ -34,10 +34,13 @@ pub fn run(
     decoder: Decoder,
     title: String,
     filter: Option<String>,
+    frame_memory: usize,
 ) -> io::Result<()> {
     let live = matches!(source, loader::Source::Live { .. });
     let mut loader = loader::spawn(source, cfg);
-    let mut app = App::new(Model::new(title, live, decoder));
+    let mut model = Model::new(title, live, decoder);
+    model.frame_budget = frame_memory;
+    let mut app = App::new(model);
     if let Some(f) = filter {
         app.apply_filter(&f);
     }

@@ -7,8 +7,9 @@ use crate::analysis::pipeline::ConnReport;
 use crate::analysis::stats::Stats;
 use crate::capture::live::DropStats;
 use crate::grpc::{Call, MethodInference, MethodKey};
-use crate::h2::Frame;
+use crate::h2::{Frame, HeaderBlock};
 use crate::net::TcpFlags;
+use crate::notes::Note;
 use crate::present::{Decoder, MethodResolver};
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
@@ -71,6 +72,27 @@ impl FrameRow {
     }
 }
 
+/// What the Frames view keeps by default, in bytes (estimated by
+/// [`row_cost`]): a million frames of a hostile capture, or the first part
+/// of a very large one, within a debug pod's memory. Calls, statistics and
+/// findings see every frame; only the list stops growing.
+pub const DEFAULT_FRAME_MEMORY: usize = 256 << 20;
+
+/// What a row keeps alive, roughly: the frame, its payload and its header
+/// block (fields, names and values). An estimate for the budget.
+pub fn row_cost(r: &FrameRow) -> usize {
+    // An Arc's counts and the allocator's own header, per heap object.
+    const ALLOCATION: usize = 32;
+    let base = std::mem::size_of::<FrameRow>();
+    let FrameRow::Frame(f) = r else { return base };
+    let block = f
+        .block
+        .as_ref()
+        .map_or(0, |b| ALLOCATION + std::mem::size_of::<HeaderBlock>() + b.decoded.kept_memory + b.bytes.len());
+    let notes = f.notes.len() * std::mem::size_of::<Note>();
+    base + ALLOCATION + std::mem::size_of::<Frame>() + f.payload.len() + notes + block
+}
+
 /// A message from the loader thread.
 pub enum Msg {
     /// A finished call.
@@ -95,8 +117,12 @@ pub enum Msg {
 pub struct Model {
     /// Calls in start order.
     pub calls: Vec<Arc<Call>>,
-    /// Frames and TCP moments in capture order.
+    /// Frames and TCP moments in capture order, while [`Model::frame_budget`] lasts.
     pub frames: Vec<FrameRow>,
+    /// Bytes the frames list may still keep.
+    pub frame_budget: usize,
+    /// Rows read after the budget ran out: counted, not kept.
+    pub frames_not_kept: u64,
     /// Connections in id order.
     pub conns: Vec<ConnReport>,
     /// Channels and reconnects (recomputed when connections change).
@@ -139,6 +165,8 @@ impl Model {
         Model {
             calls: Vec::new(),
             frames: Vec::new(),
+            frame_budget: DEFAULT_FRAME_MEMORY,
+            frames_not_kept: 0,
             conns: Vec::new(),
             channels: Vec::new(),
             reconnects: BTreeMap::new(),
@@ -180,7 +208,7 @@ impl Model {
                         *self.stats.problems.entry(n.code).or_default() += 1;
                     }
                 }
-                self.frames.push(f);
+                self.keep_row(f);
             }
             Msg::Conn(c) => {
                 // Statistics never stop: their answer is always to go on.
@@ -206,6 +234,18 @@ impl Model {
             }
         }
         false
+    }
+
+    /// Lists a row while the budget lasts; once it is spent every later
+    /// row is counted instead, so the list never has gaps.
+    fn keep_row(&mut self, r: FrameRow) {
+        let cost = row_cost(&r);
+        if self.frames_not_kept > 0 || cost > self.frame_budget {
+            self.frames_not_kept += 1;
+            return;
+        }
+        self.frame_budget -= cost;
+        self.frames.push(r);
     }
 
     /// Learns from a call and gives it (and, when the evidence changed,

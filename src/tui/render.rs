@@ -360,6 +360,12 @@ fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     if let Some(flt) = &l.filter {
         title = format!(" {} {} matching {} ", app.view.title(), total, flt.source);
     }
+    if app.view == View::Frames && app.model.frames_not_kept > 0 {
+        title.push_str(&format!(
+            "+ {} not kept (--max-frame-memory; `grpcscope frames` lists all) ",
+            app.model.frames_not_kept
+        ));
+    }
     f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::List)), area);
 }
 

@@ -449,3 +449,26 @@ fn a_clean_capture_says_it_has_no_findings() {
     let b = draw(&mut app, 120, 30);
     find(&b, "no findings: 6 calls examined");
 }
+
+/// Past its memory budget the Frames view stops listing (no gaps) and its
+/// title says how many rows were left out; calls and statistics still see
+/// every frame.
+#[test]
+fn frames_past_the_memory_budget_are_counted_and_the_title_says_so() {
+    let full = app_for("streaming.pcap");
+    let all = full.model.frames.len();
+    let first_ten: usize = full.model.frames.iter().take(10).map(super::model::row_cost).sum();
+    let schema = Schema::builtin();
+    let cap = FileCapture::open(&root().join("fixtures/streaming.pcap")).unwrap();
+    let mut model = Model::new("streaming.pcap".into(), false, Decoder::new(schema, 1 << 20, None, 1 << 20));
+    model.frame_budget = first_ten;
+    let mut app = App::new(model);
+    app.absorb(loader::collect(cap, PipelineConfig::new()));
+    assert_eq!(app.model.frames.len(), 10);
+    assert_eq!(app.model.frames_not_kept, (all - 10) as u64);
+    assert_eq!(app.model.calls.len(), full.model.calls.len(), "calls see every frame");
+    key(&mut app, KeyCode::Char('2'));
+    let screen = text(&draw(&mut app, 120, 30)).join("\n");
+    let expected = format!("+ {} not kept (--max-frame-memory; `grpcscope frames` lists all)", all - 10);
+    assert!(screen.contains(&expected), "{screen}");
+}

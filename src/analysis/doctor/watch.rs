@@ -302,14 +302,17 @@ mod tests {
     fn data(sid: u32, ms: i64, stream: (i64, i64), end: bool) -> Frame {
         let fl = if end { flags::END_STREAM } else { 0 };
         let mut f = frame(Dir::ToClient, sid, FrameType::DATA, fl, Body::Data { pad_len: None, data: 0..0 }, ms);
-        f.flow =
-            Some(FlowInfo { window_of: Dir::ToClient, stream: Some(stream), connection: Some((1 << 20, 1 << 19)) });
+        f.flow = Some(Box::new(FlowInfo {
+            window_of: Dir::ToClient,
+            stream: Some(stream),
+            connection: Some((1 << 20, 1 << 19)),
+        }));
         f
     }
 
     fn update(sid: u32, ms: i64) -> Frame {
         let mut f = frame(Dir::ToServer, sid, FrameType::WINDOW_UPDATE, 0, Body::WindowUpdate { increment: 8192 }, ms);
-        f.flow = Some(FlowInfo { window_of: Dir::ToClient, stream: Some((0, 8192)), connection: None });
+        f.flow = Some(Box::new(FlowInfo { window_of: Dir::ToClient, stream: Some((0, 8192)), connection: None }));
         f
     }
 
