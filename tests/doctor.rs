@@ -251,6 +251,33 @@ fn too_many_pings_and_rapid_reset_are_recognised() {
     assert!((1..=10).contains(&packets), "the first resets' packets: {f:#?}");
 }
 
+/// ENHANCE_YOUR_CALM is read by its debug data: about resets it is the
+/// server's rapid-reset defence (a fact, even below the pattern's count);
+/// about anything else a goaway_error naming the words, never too_many_pings.
+#[test]
+fn a_calm_goaway_is_filed_by_what_its_debug_data_objects_to() {
+    let path = synth_capture("too_many_resets.pcap", grpcscope::synth::doctor::too_many_resets());
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:rapid_reset"]), "{findings:#?}");
+    let f = finding(&findings, "rapid_reset");
+    assert_eq!(
+        f["title"],
+        "conn 1: the server closed it for too many resets (GOAWAY ENHANCE_YOUR_CALM) after 20 from the client"
+    );
+    assert_eq!(f["evidence"]["count"], u64::from(grpcscope::synth::doctor::CALM_RESETS));
+    assert_eq!(f["inference"], false, "the server said so");
+    assert!(f["explanation"].as_str().unwrap().contains("(\"too_many_resets\")"), "{f:#?}");
+
+    let path = synth_capture("calm_control.pcap", grpcscope::synth::doctor::calm_about_control_frames());
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["warning:goaway_error"]), "{findings:#?}");
+    let f = finding(&findings, "goaway_error");
+    assert_eq!(
+        f["title"],
+        "GOAWAY ENHANCE_YOUR_CALM by the server (\"Maximum number 10000 of outstanding control frames reached\") on 1 connection(s)"
+    );
+}
+
 #[test]
 fn text_output_reads_as_findings_and_escapes_the_capture() {
     let (code, out, err) = grpcscope(&["doctor", fixture("deadline.pcap").to_str().unwrap()]);

@@ -5,7 +5,7 @@
 
 use super::adversarial::{open_h2, request, respond, send_all, start};
 use super::h2::{self as h, kind};
-use super::Side;
+use super::{Conversation, Side};
 use crate::capture::LinkType;
 use crate::h2::frame::flags::END_HEADERS;
 use crate::h2::frame::FrameType;
@@ -28,9 +28,41 @@ pub fn too_many_pings() -> Vec<u8> {
         conv.wait(10_000_000);
         conv.send(Side::Client, &h::frame(FrameType::PING.0, 0, 0, &[i; 8]));
     }
-    let mut goaway = 1u32.to_be_bytes().to_vec();
+    calm_down(conv, 1, b"too_many_pings")
+}
+
+/// Streams the client resets in [`too_many_resets`]: fewer than the
+/// doctor's pattern needs, so only the server's GOAWAY can tell.
+pub const CALM_RESETS: u32 = 20;
+
+/// A client that resets [`CALM_RESETS`] streams, and a server (as h2 does)
+/// that ends the connection with GOAWAY ENHANCE_YOUR_CALM "too_many_resets".
+pub fn too_many_resets() -> Vec<u8> {
+    let mut conv = open_h2(client(), start(), &[]);
+    let mut flood = Vec::new();
+    for n in 0..CALM_RESETS {
+        let sid = 2 * n + 1;
+        flood.extend(h::frame(kind::HEADERS, END_HEADERS, sid, &h::request_block("/demo.v1.Echo/Say", &[])));
+        flood.extend(h::frame(FrameType::RST_STREAM.0, 0, sid, &8u32.to_be_bytes()));
+    }
+    send_all(&mut conv, Side::Client, &flood);
+    calm_down(conv, 2 * CALM_RESETS - 1, b"too_many_resets")
+}
+
+/// A server that ends the connection with GOAWAY ENHANCE_YOUR_CALM about
+/// something else (netty's words for its control-frame limit).
+pub fn calm_about_control_frames() -> Vec<u8> {
+    let mut conv = open_h2(client(), start(), &[]);
+    conv.send(Side::Client, &request(1, "/demo.v1.Echo/Say"));
+    respond(&mut conv, 1, 0);
+    calm_down(conv, 1, b"Maximum number 10000 of outstanding control frames reached")
+}
+
+/// The server's GOAWAY ENHANCE_YOUR_CALM with `debug`, then both FINs.
+fn calm_down(mut conv: Conversation, last_stream: u32, debug: &[u8]) -> Vec<u8> {
+    let mut goaway = last_stream.to_be_bytes().to_vec();
     goaway.extend(0xbu32.to_be_bytes());
-    goaway.extend(b"too_many_pings");
+    goaway.extend(debug);
     conv.send(Side::Server, &h::frame(FrameType::GOAWAY.0, 0, 0, &goaway));
     conv.fin(Side::Server).fin(Side::Client);
     conv.to_pcap(LinkType::ETHERNET)

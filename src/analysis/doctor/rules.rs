@@ -471,7 +471,46 @@ fn connection_churn(f: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
-/// GOAWAYs with an error: ENHANCE_YOUR_CALM (too_many_pings), and the others.
+/// What a GOAWAY ENHANCE_YOUR_CALM objected to, by its debug data: each
+/// server words it its own way (grpc "too_many_pings", h2 "too_many_resets",
+/// netty "Maximum number ... of outstanding control frames").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Calm {
+    /// Keepalive pings: too_many_pings.
+    Pings,
+    /// Stream resets: a rapid-reset defence (rapid_reset).
+    Resets,
+    /// Something else: a goaway_error naming the debug data.
+    Other,
+}
+
+fn calm_reason(debug: &str) -> Calm {
+    let d = debug.to_ascii_lowercase();
+    if d.contains("ping") {
+        Calm::Pings
+    } else if d.contains("reset") || d.contains("rst") {
+        Calm::Resets
+    } else {
+        Calm::Other
+    }
+}
+
+/// The connection's GOAWAY ENHANCE_YOUR_CALM about resets, if it had one.
+fn calm_about_resets(c: &ConnReport) -> Option<&crate::h2::GoAwayRecord> {
+    c.h2.as_ref()?.goaways.iter().find(|g| g.error_code == ENHANCE_YOUR_CALM && calm_reason(&g.debug) == Calm::Resets)
+}
+
+/// Debug data fit for a title: its first 60 characters.
+fn debug_excerpt(debug: &str) -> String {
+    let mut s: String = debug.chars().take(60).collect();
+    if debug.chars().count() > 60 {
+        s.push('…');
+    }
+    s
+}
+
+/// GOAWAYs with an error: ENHANCE_YOUR_CALM about pings (too_many_pings),
+/// and the others; those about resets are rapid_reset's.
 fn goaways(f: &Facts, out: &mut Vec<Finding>) {
     let mut calm = Collect::default();
     let mut calm_pings = false;
@@ -480,11 +519,17 @@ fn goaways(f: &Facts, out: &mut Vec<Finding>) {
         let Some(h2) = &c.h2 else { continue };
         let packets = f.frames.get(&c.tcp.id).map(|x| x.goaway_packets.as_slice()).unwrap_or(&[]);
         for g in h2.goaways.iter().filter(|g| g.error_code != 0) {
-            let ev = if g.error_code == ENHANCE_YOUR_CALM {
-                calm_pings |= g.debug.contains("too_many_pings");
-                &mut calm
-            } else {
-                other.entry(format!("{} by the {}", g.error_name, g.from)).or_default()
+            let calm_why = (g.error_code == ENHANCE_YOUR_CALM).then(|| calm_reason(&g.debug));
+            let ev = match calm_why {
+                Some(Calm::Pings) => {
+                    calm_pings |= g.debug.contains("too_many_pings");
+                    &mut calm
+                }
+                Some(Calm::Resets) => continue,
+                Some(Calm::Other) => other
+                    .entry(format!("{} by the {} (\"{}\")", g.error_name, g.from, debug_excerpt(&g.debug)))
+                    .or_default(),
+                None => other.entry(format!("{} by the {}", g.error_name, g.from)).or_default(),
             };
             ev.ev.count += 1;
             ev.conn(c.tcp.id);
@@ -511,8 +556,8 @@ fn goaways(f: &Facts, out: &mut Vec<Finding>) {
         } else {
             (
                 format!(
-                    "The server closed {} with GOAWAY ENHANCE_YOUR_CALM: it judged the client's behaviour abusive \
-                     (too many pings, resets or settings changes).",
+                    "The server closed {} with GOAWAY ENHANCE_YOUR_CALM and debug data about pings: it judged the \
+                     client's keepalive pings too frequent.",
                     plural(n, "connection", "connections")
                 ),
                 "Read the GOAWAY's debug data in `grpcscope frames` and the server's logs for which limit was hit, \
@@ -549,34 +594,59 @@ fn goaways(f: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
-/// A client resetting most of the streams it opens, by the hundred.
+/// A client resetting most of the streams it opens, by the hundred, or a
+/// server that ended the connection saying the client reset too many.
 fn rapid_reset(f: &Facts, out: &mut Vec<Finding>) {
     for c in &f.conns {
         let (Some(h2), Some(frames)) = (&c.h2, f.frames.get(&c.tcp.id)) else { continue };
         let resets = frames.resets.first().copied().unwrap_or(0);
-        if resets < RAPID_RESET_MIN || (resets as f64) < RAPID_RESET_SHARE * h2.streams as f64 {
+        let pattern = resets >= RAPID_RESET_MIN && (resets as f64) >= RAPID_RESET_SHARE * h2.streams as f64;
+        let calm = calm_about_resets(c);
+        if !pattern && calm.is_none() {
             continue;
         }
         let mut ev = Collect::default();
         ev.ev.count = resets;
         ev.conn(c.tcp.id);
         frames.reset_packets.iter().for_each(|p| ev.packet(*p));
+        let mut explanation =
+            format!("The client {} opened streams and reset them with RST_STREAM {resets} times", c.tcp.client);
+        if let Some(g) = calm {
+            frames.goaway_packets.iter().for_each(|p| ev.packet(*p));
+            explanation.push_str(&format!(
+                ", and the server ended the connection with GOAWAY ENHANCE_YOUR_CALM (\"{}\"): its defence against \
+                 the HTTP/2 Rapid Reset attack (CVE-2023-44487) judged the resets abusive, and calls in flight \
+                 failed with UNAVAILABLE.",
+                debug_excerpt(&g.debug)
+            ));
+        } else {
+            explanation.push_str(
+                ": the pattern of the HTTP/2 Rapid Reset attack (CVE-2023-44487), where each stream costs the server \
+                 work and the reset frees the client's concurrency slot at once.",
+            );
+        }
+        explanation.push_str(
+            " A client cancelling many calls (a fan-out whose first answer wins) looks the same on the wire.",
+        );
+        let title = match calm {
+            Some(_) => format!(
+                "conn {}: the server closed it for too many resets (GOAWAY ENHANCE_YOUR_CALM) after {resets} from the client",
+                c.tcp.id
+            ),
+            None => format!("conn {}: the client reset {resets} of its {} streams", c.tcp.id, h2.streams),
+        };
         out.push(Finding {
             rule: Rule::RapidReset,
             severity: Severity::Error,
-            title: format!("conn {}: the client reset {resets} of its {} streams", c.tcp.id, h2.streams),
+            title,
             evidence: ev.done(),
-            explanation: format!(
-                "The client {} opened streams and reset them with RST_STREAM {resets} times: the pattern of the HTTP/2 \
-                 Rapid Reset attack (CVE-2023-44487), where each stream costs the server work and the reset frees \
-                 the client's concurrency slot at once. A client cancelling many calls (a fan-out whose first answer \
-                 wins) looks the same on the wire.",
-                c.tcp.client
-            ),
+            explanation,
             advice: "If this client is not yours, block it and make sure the server limits resets per connection \
-                     (recent grpc and Envoy versions do); if it is, check why it cancels so many calls."
+                     (recent grpc and Envoy versions do); if it is, check why it cancels so many calls, or raise the \
+                     server's reset limit."
                 .into(),
-            inference: true,
+            // The server's own words are a fact; the count alone is a pattern.
+            inference: calm.is_none(),
         });
     }
 }
