@@ -56,6 +56,12 @@ pub struct Leg {
     /// The packet of the frame that shows how the leg ended (its last
     /// header block: trailers, an error answer), 0 when none was seen.
     pub packet: u64,
+    /// Which attempt of its hop this leg is: a leg to a server the call
+    /// already reached is the client retrying that hop, not another hop.
+    pub attempt: u32,
+    /// `grpc-previous-rpc-attempts`, when the client sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_attempts: Option<u32>,
     /// `:status`, when not 200.
     #[serde(skip)]
     http_status: Option<u16>,
@@ -142,8 +148,12 @@ impl Cause {
 pub struct HopReport {
     /// What paired the legs: the request id, or `method+request`.
     pub paired_by: String,
-    /// The legs, client side first.
+    /// The legs, client side first: the last attempt of each hop.
     pub legs: Vec<Leg>,
+    /// Earlier attempts of a hop, retried by its client (to the same
+    /// server, on the same or a new connection), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retried: Vec<Leg>,
     /// Index of the leg that failed first.
     pub failed_first: usize,
     /// A connection attempt of the proxy that failed, when that is the cause.
@@ -243,6 +253,12 @@ impl Hops {
             initiated_by,
             deadline_nanos: call.timeout_nanos(),
             packet: call.outcome_packet(),
+            attempt: 1,
+            previous_attempts: call
+                .request_headers
+                .iter()
+                .find(|(k, _)| k.as_deref() == Some(b"grpc-previous-rpc-attempts".as_slice()))
+                .and_then(|(_, v)| std::str::from_utf8(v.as_deref()?).ok()?.trim().parse().ok()),
             http_status: call.http_status().filter(|s| *s != 200),
             about_size: call.status_says_too_large(),
             responses: call.responses.len(),
@@ -342,13 +358,14 @@ impl Hops {
 
     fn judge(&self, paired_by: String, mut legs: Vec<&Leg>) -> Option<HopReport> {
         legs.sort_by_key(|l| l.start);
-        let failed: Vec<usize> = (0..legs.len()).filter(|&i| legs.get(i).is_some_and(|l| l.failed())).collect();
+        let (owned, retried) = split_attempts(&legs);
+        let failed: Vec<usize> = (0..owned.len()).filter(|&i| owned.get(i).is_some_and(|l| l.failed())).collect();
         if failed.is_empty() {
+            // The last attempts succeeded: a call the retries saved.
             return None;
         }
-        let owned: Vec<Leg> = legs.iter().map(|l| (*l).clone()).collect();
         if owned.len() == 1 {
-            return self.single_leg(paired_by, owned);
+            return self.single_leg(paired_by, owned, retried);
         }
         let blamed = blame(&owned, &failed);
         let cause = classify(&owned, blamed, None);
@@ -357,14 +374,23 @@ impl Hops {
             Cause::ClientDeadline => owned.iter().position(Leg::hit_its_deadline).unwrap_or(0),
             _ => blamed,
         };
-        let summary = story(&owned, first, None, cause);
+        let summary = story(&owned, first, None, cause) + &retries_told(&retried, &owned);
         let packets = leg_packets(&owned);
-        Some(HopReport { paired_by, legs: owned, failed_first: first, refused_upstream: None, cause, packets, summary })
+        Some(HopReport {
+            paired_by,
+            legs: owned,
+            retried,
+            failed_first: first,
+            refused_upstream: None,
+            cause,
+            packets,
+            summary,
+        })
     }
 
     /// A failed call whose only leg is the client's: did the proxy fail to
     /// reach its upstream during the call?
-    fn single_leg(&self, paired_by: String, legs: Vec<Leg>) -> Option<HopReport> {
+    fn single_leg(&self, paired_by: String, legs: Vec<Leg>, retried: Vec<Leg>) -> Option<HopReport> {
         let leg = legs.first()?;
         if leg.origin != Origin::Transport {
             return None;
@@ -374,11 +400,12 @@ impl Hops {
             .attempts
             .iter()
             .find(|a| a.client.ip() == leg.server.ip() && a.ts >= leg.start && a.ts <= end && a.server != leg.server)?;
-        let summary = story(&legs, 0, Some(attempt), Cause::UpstreamRefused);
+        let summary = story(&legs, 0, Some(attempt), Cause::UpstreamRefused) + &retries_told(&retried, &legs);
         let packets = leg_packets(&legs);
         Some(HopReport {
             paired_by,
             legs,
+            retried,
             failed_first: 0,
             refused_upstream: Some(*attempt),
             cause: Cause::UpstreamRefused,
@@ -386,6 +413,58 @@ impl Hops {
             summary,
         })
     }
+}
+
+/// Splits a call's legs (sorted by start) into hops: a leg to a server an
+/// earlier leg already reached is its client retrying that hop, not a hop
+/// of its own. Returns the last attempt of each hop, in start order, and
+/// the earlier attempts, each numbered within its hop.
+fn split_attempts(legs: &[&Leg]) -> (Vec<Leg>, Vec<Leg>) {
+    let mut hops: Vec<Vec<Leg>> = Vec::new();
+    for &leg in legs {
+        let mut leg = leg.clone();
+        match hops.iter_mut().find(|h| h.first().is_some_and(|f| f.server == leg.server)) {
+            Some(h) => {
+                leg.attempt = h.len() as u32 + 1;
+                h.push(leg);
+            }
+            None => hops.push(vec![leg]),
+        }
+    }
+    let (mut last, mut earlier) = (Vec::new(), Vec::new());
+    for mut h in hops {
+        last.extend(h.pop());
+        earlier.extend(h);
+    }
+    last.sort_by_key(|l| l.start);
+    earlier.sort_by_key(|l| l.start);
+    (last, earlier)
+}
+
+/// The retries, for the end of a report's story; `legs` are the last
+/// attempts, which say how many came before when the client's retry
+/// policy sent `grpc-previous-rpc-attempts`.
+fn retries_told(retried: &[Leg], legs: &[Leg]) -> String {
+    let header = legs.iter().find_map(|l| l.previous_attempts.filter(|n| *n > 0));
+    let header =
+        header.map(|n| format!(" (the last attempt carried grpc-previous-rpc-attempts: {n})")).unwrap_or_default();
+    if retried.is_empty() {
+        return header;
+    }
+    let told: Vec<String> = retried
+        .iter()
+        .map(|l| {
+            format!(
+                "attempt {} to {} (conn {} stream {}) ended {}",
+                l.attempt,
+                l.server,
+                l.conn,
+                l.stream_id,
+                describe(l)
+            )
+        })
+        .collect();
+    format!("; before that the client retried: {}{header}", told.join(", "))
 }
 
 /// The packet that shows how each leg ended, in hop order (legs without one left out).
@@ -541,6 +620,8 @@ mod tests {
             initiated_by: Some(by),
             deadline_nanos: None,
             packet: conn,
+            attempt: 1,
+            previous_attempts: None,
             http_status: None,
             about_size: false,
             responses: 0,
@@ -572,5 +653,58 @@ mod tests {
         assert_eq!(classify(&[at_deadline], 0, None), Cause::ClientDeadline);
         let reset = leg(2, "INTERNAL", Origin::Transport, Side::Server, 1);
         assert_eq!(classify(&[client, reset], 1, None), Cause::UpstreamReset);
+    }
+
+    /// Legs sharing a request id: the client's two attempts to the proxy
+    /// (conns 1 and 3, one server) and the proxy's two to the upstream
+    /// (conns 2 and 4), all starting in that order.
+    fn retried_through_a_proxy(last_status: &'static str, last_origin: Origin) -> Vec<Leg> {
+        let proxy = SocketAddr::from(([10, 0, 1, 1], 8080));
+        let upstream = SocketAddr::from(([10, 0, 2, 1], 50051));
+        let mut legs = Vec::new();
+        for (n, (conn, server)) in [(1, proxy), (2, upstream), (3, proxy), (4, upstream)].into_iter().enumerate() {
+            let (status, origin) = if n < 2 { ("UNAVAILABLE", Origin::Transport) } else { (last_status, last_origin) };
+            let mut l = leg(conn, status, origin, Side::Server, 10);
+            l.server = server;
+            l.start = Timestamp(n as i64 * 1_000_000);
+            l.key = Some("x-request-id r".into());
+            legs.push(l);
+        }
+        legs
+    }
+
+    #[test]
+    fn a_retry_to_the_same_server_is_an_attempt_not_a_hop() {
+        let mut legs = retried_through_a_proxy("UNAVAILABLE", Origin::Transport);
+        if let Some(l) = legs.get_mut(2) {
+            l.previous_attempts = Some(1);
+        }
+        let refs: Vec<&Leg> = legs.iter().collect();
+        let (last, earlier) = split_attempts(&refs);
+        assert_eq!(last.iter().map(|l| (l.conn, l.attempt)).collect::<Vec<_>>(), [(3, 2), (4, 2)]);
+        assert_eq!(earlier.iter().map(|l| (l.conn, l.attempt)).collect::<Vec<_>>(), [(1, 1), (2, 1)]);
+        let hops = Hops { legs: legs.into(), ..Default::default() };
+        let [report] = hops.report().try_into().unwrap();
+        assert_eq!(report.legs.len(), 2, "two hops, not four");
+        assert_eq!(report.retried.len(), 2);
+        assert!(
+            report
+                .summary
+                .contains("; before that the client retried: attempt 1 to 10.0.1.1:8080 (conn 1 stream 1) ended"),
+            "{}",
+            report.summary
+        );
+        assert!(
+            report.summary.ends_with(" (the last attempt carried grpc-previous-rpc-attempts: 1)"),
+            "{}",
+            report.summary
+        );
+    }
+
+    #[test]
+    fn a_call_its_retry_saved_has_no_hop_report() {
+        let legs = retried_through_a_proxy("OK", Origin::None);
+        let hops = Hops { legs: legs.into(), ..Default::default() };
+        assert!(hops.report().is_empty());
     }
 }

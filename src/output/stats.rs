@@ -91,6 +91,21 @@ fn tls_line<W: Write>(out: &mut W, t: &crate::analysis::stats::TlsStats) -> io::
     writeln!(out)
 }
 
+/// One leg of a hop report: its hop, attempt (when told), connection,
+/// stream, addresses, status and how long it lasted.
+fn leg_line(hop: usize, l: &crate::analysis::hops::Leg, attempt: bool) -> String {
+    let at = l.end.map_or("-".into(), |e| format!("+{}", human_duration(e.nanos_since(l.start))));
+    let attempt = if attempt { format!(" attempt {}", l.attempt) } else { String::new() };
+    format!(
+        "  hop {hop}{attempt} conn {} stream {}: {} -> {}  {} {at}",
+        l.conn,
+        l.stream_id,
+        l.client,
+        l.server,
+        l.status.unwrap_or("?")
+    )
+}
+
 fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
     let t = &s.total;
     writeln!(
@@ -172,19 +187,13 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
         for h in hops {
             let method = h.legs.first().and_then(|l| l.method.clone()).unwrap_or_default();
             writeln!(out, "{}  {}", h.paired_by, crate::present::text::clean(&method))?;
+            for l in &h.retried {
+                let hop = h.legs.iter().position(|x| x.server == l.server).map_or(0, |i| i + 1);
+                writeln!(out, "{}  (retried)", leg_line(hop, l, true))?;
+            }
             for (i, l) in h.legs.iter().enumerate() {
                 let mark = if i == h.failed_first && h.refused_upstream.is_none() { "  <- failed first" } else { "" };
-                let at = l.end.map_or("-".into(), |e| format!("+{}", human_duration(e.nanos_since(l.start))));
-                writeln!(
-                    out,
-                    "  hop {} conn {} stream {}: {} -> {}  {} {at}{mark}",
-                    i + 1,
-                    l.conn,
-                    l.stream_id,
-                    l.client,
-                    l.server,
-                    l.status.unwrap_or("?")
-                )?;
+                writeln!(out, "{}{mark}", leg_line(i + 1, l, l.attempt > 1))?;
             }
             let packets: Vec<String> = h.packets.iter().map(u64::to_string).collect();
             let shown = match packets.len() {
