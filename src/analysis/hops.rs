@@ -187,6 +187,9 @@ pub struct RefusedAttempt {
 pub struct Hops {
     legs: VecDeque<Leg>,
     attempts: Vec<RefusedAttempt>,
+    /// When the client of a connection closed or reset it (a proxy giving
+    /// up on its upstream), for statuses written after that.
+    closed_by_client: AHashMap<ConnId, Timestamp>,
     /// Method names, one allocation each however many calls they have.
     methods: MethodNames,
 }
@@ -273,6 +276,13 @@ impl Hops {
 
     /// Remembers connection attempts that failed (a proxy that cannot reach its upstream).
     pub fn add_conn(&mut self, c: &ConnReport) {
+        let by_client = match c.tcp.end {
+            EndReason::Fin { by, .. } | EndReason::Rst { by } => by == Side::Client,
+            _ => false,
+        };
+        if by_client && self.closed_by_client.len() < MAX_LEGS {
+            self.closed_by_client.insert(c.tcp.id, c.tcp.end_ts);
+        }
         let refused = matches!(c.tcp.end, EndReason::Refused);
         if refused || matches!(c.tcp.end, EndReason::NoAnswer) {
             self.attempts.push(RefusedAttempt {
@@ -358,7 +368,12 @@ impl Hops {
 
     fn judge(&self, paired_by: String, mut legs: Vec<&Leg>) -> Option<HopReport> {
         legs.sort_by_key(|l| l.start);
-        let (owned, retried) = split_attempts(&legs);
+        let (mut owned, retried) = split_attempts(&legs);
+        for leg in owned.iter_mut().skip(1) {
+            if let Some(&closed) = self.closed_by_client.get(&leg.conn) {
+                answered_after_close(leg, closed);
+            }
+        }
         let failed: Vec<usize> = (0..owned.len()).filter(|&i| owned.get(i).is_some_and(|l| l.failed())).collect();
         if failed.is_empty() {
             // The last attempts succeeded: a call the retries saved.
@@ -413,6 +428,26 @@ impl Hops {
             summary,
         })
     }
+}
+
+/// A status a server wrote after the leg's client (the proxy) had closed
+/// the connection reached no one: the proxy gave up first (its read
+/// timeout), so the leg failed by its client at that moment, whatever the
+/// status said. C-core and Go servers still write it; the capture has it.
+fn answered_after_close(leg: &mut Leg, closed: Timestamp) {
+    let (Some(end), true) = (leg.end, leg.origin != Origin::Transport) else { return };
+    if end <= closed || closed < leg.start {
+        return;
+    }
+    let waited = crate::time::human_duration(closed.nanos_since(leg.start));
+    let late = crate::time::human_duration(end.nanos_since(closed));
+    leg.detail = Some(format!(
+        "its client closed the connection after {waited}, and the server's grpc-status {} came {late} later, to no one",
+        leg.status.unwrap_or("?")
+    ));
+    leg.origin = Origin::Transport;
+    leg.initiated_by = Some(Side::Client);
+    leg.end = Some(closed);
 }
 
 /// Splits a call's legs (sorted by start) into hops: a leg to a server an
@@ -699,6 +734,34 @@ mod tests {
             "{}",
             report.summary
         );
+    }
+
+    /// nginx's grpc_read_timeout closes the upstream connection; a C-core
+    /// server writes its status afterwards. The proxy's timeout is the
+    /// cause, measured to the close, not the application.
+    #[test]
+    fn a_status_written_after_the_proxy_closed_is_the_proxys_timeout() {
+        let mut client = leg(1, "UNAVAILABLE", Origin::Transport, Side::Server, 301);
+        client.key = Some("x-request-id t".into());
+        client.http_status = Some(504);
+        let mut upstream = leg(2, "UNAVAILABLE", Origin::Application, Side::Server, 900);
+        upstream.key = client.key.clone();
+        upstream.start = Timestamp(1_000_000);
+        let mut hops = Hops { legs: vec![client, upstream].into(), ..Default::default() };
+        hops.closed_by_client.insert(2, Timestamp(301_000_000));
+        let [report] = hops.report().try_into().unwrap();
+        assert_eq!(report.cause, Cause::UpstreamTimeout, "{report:#?}");
+        assert_eq!(report.failed_first, 1);
+        let up = &report.legs[1];
+        assert_eq!(up.end, Some(Timestamp(301_000_000)), "the leg ended when the proxy closed it");
+        assert_eq!(
+            up.detail.as_deref(),
+            Some("its client closed the connection after 300.0ms, and the server's grpc-status UNAVAILABLE came 599.0ms later, to no one")
+        );
+        // Without the close, the same legs are the application's failure.
+        let mut hops = Hops { legs: hops.legs.clone(), ..Default::default() };
+        hops.closed_by_client.clear();
+        assert_eq!(hops.report()[0].cause, Cause::Application);
     }
 
     #[test]
