@@ -2,6 +2,7 @@
 
 use super::Value;
 use crate::chain::ConnReport;
+use crate::grpc::status::STATUS_NAMES;
 use crate::grpc::{Call, Origin};
 use crate::h2::frame::{error_name, Body};
 use crate::h2::Frame;
@@ -15,6 +16,10 @@ pub struct FieldDef {
     pub takes_arg: bool,
     /// What it is.
     pub help: &'static str,
+    /// The only values it takes, when they are a closed set (status names,
+    /// origins): a filter comparing it to another is refused with the
+    /// nearest one, never silently matching nothing.
+    pub values: &'static [&'static str],
 }
 
 /// The fields of one kind of record.
@@ -45,11 +50,15 @@ impl FieldSet {
 }
 
 const fn f(name: &'static str, help: &'static str) -> FieldDef {
-    FieldDef { name, takes_arg: false, help }
+    FieldDef { name, takes_arg: false, help, values: &[] }
 }
 
 const fn arg(name: &'static str, help: &'static str) -> FieldDef {
-    FieldDef { name, takes_arg: true, help }
+    FieldDef { name, takes_arg: true, help, values: &[] }
+}
+
+const fn one_of(name: &'static str, help: &'static str, values: &'static [&'static str]) -> FieldDef {
+    FieldDef { name, takes_arg: false, help, values }
 }
 
 /// Fields of a call.
@@ -61,13 +70,14 @@ pub static CALL_FIELDS: FieldSet = FieldSet {
         f("method", "`:path`, e.g. /pkg.Service/Method"),
         f("service", "the service part of the method"),
         f("rpc", "the method name alone"),
-        f("status", "status name: grpc-status, or what a transport failure implies"),
+        one_of("status", "status name: grpc-status, or what a transport failure implies", &STATUS_NAMES),
         f("grpc_status", "numeric grpc-status"),
         f("http_status", "`:status`"),
-        f("origin", "none, application, transport or unknown"),
-        f(
+        one_of("origin", "none, application, transport or unknown", &["none", "application", "transport", "unknown"]),
+        one_of(
             "error",
             "transport failure: http_status, rst_stream, goaway, missing_trailers, connection_closed, connection_reset",
+            &["http_status", "rst_stream", "goaway", "missing_trailers", "connection_closed", "connection_reset"],
         ),
         f("message", "grpc-message"),
         f("duration", "start to end"),
@@ -97,7 +107,7 @@ pub static FRAME_FIELDS: FieldSet = FieldSet {
         f("type", "frame type name, e.g. HEADERS"),
         f("flags", "flag names joined by |"),
         f("length", "payload length"),
-        f("dir", "client_to_server or server_to_client"),
+        one_of("dir", "client_to_server or server_to_client", &["client_to_server", "server_to_client"]),
         f("error", "error code name of RST_STREAM or GOAWAY"),
         f("notes", "how many problems were noted on it"),
         f("start", "time, Unix seconds"),
@@ -112,9 +122,13 @@ pub static CONN_FIELDS: FieldSet = FieldSet {
         f("conn", "connection id"),
         f("client", "client address:port"),
         f("server", "server address:port"),
-        f("end", "fin, rst, refused, no_answer, open_at_end, idle, evicted, superseded"),
+        one_of(
+            "end",
+            "fin, rst, refused, no_answer, open_at_end, idle, evicted, superseded",
+            &["fin", "rst", "refused", "no_answer", "open_at_end", "idle", "evicted", "superseded"],
+        ),
         f("established", "the handshake was seen"),
-        f("protocol", "http2, tls, http1, other, unknown"),
+        one_of("protocol", "http2, tls, http1, other, unknown", &["http2", "tls", "http1", "other", "unknown"]),
         f("duration", "first to last packet"),
         f("start", "first packet, Unix seconds"),
         f("packets", "packets both ways"),

@@ -290,6 +290,9 @@ impl Parser<'_> {
                         if matches!(op, "<" | "<=" | ">" | ">=") && matches!(value, Value::Str(_)) {
                             return Err(self.err(vat, format!("`{op}` compares numbers or durations, not text")));
                         }
+                        if let (Value::Str(s), "==" | "!=") = (&value, op) {
+                            self.check_value(&field.name, s, vat)?;
+                        }
                         Ok(Expr::Cmp(field, op, value, regex))
                     }
                     _ => Ok(Expr::Truthy(field)),
@@ -329,6 +332,16 @@ impl Parser<'_> {
         Ok(Field { name: def.name.to_string(), arg })
     }
 
+    /// Refuses a value a closed field never takes, naming the nearest.
+    fn check_value(&self, field: &str, v: &str, at: usize) -> Result<(), FilterError> {
+        let Some(def) = self.fields.find(field).filter(|d| !d.values.is_empty()) else { return Ok(()) };
+        if def.values.iter().any(|x| x.eq_ignore_ascii_case(v)) {
+            return Ok(());
+        }
+        let hint = nearest(v, def.values).map(|n| format!("did you mean {n}? ")).unwrap_or_default();
+        Err(self.err(at, format!("`{field}` is never `{v}`: {hint}it is one of {}", def.values.join(", "))))
+    }
+
     fn value(&mut self) -> Result<Value, FilterError> {
         let at = self.here();
         let v = match self.toks.get(self.pos).cloned() {
@@ -346,6 +359,41 @@ impl Parser<'_> {
         self.pos += 1;
         Ok(v)
     }
+}
+
+/// The value nearest to `v` by edit distance (ignoring case and `_`), when
+/// near enough to be a slip: at most a third of its length away.
+fn nearest(v: &str, values: &[&'static str]) -> Option<&'static str> {
+    let norm =
+        |s: &str| -> Vec<char> { s.chars().filter(|c| *c != '_').map(|c| c.to_ascii_lowercase()).take(64).collect() };
+    let want = norm(v);
+    values
+        .iter()
+        .map(|x| (edit_distance(&want, &norm(x)), *x))
+        .filter(|(d, x)| *d <= (x.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, x)| x)
+}
+
+/// Levenshtein distance over two short strings (both cut at 64 characters).
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diag = row.first().copied().unwrap_or(0);
+        if let Some(r) = row.first_mut() {
+            *r = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let up = row.get(j + 1).copied().unwrap_or(0);
+            let left = row.get(j).copied().unwrap_or(0);
+            let best = (diag + usize::from(ca != cb)).min(up + 1).min(left + 1);
+            diag = up;
+            if let Some(r) = row.get_mut(j + 1) {
+                *r = best;
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
 }
 
 fn describe(t: &Tok) -> String {

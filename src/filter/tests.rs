@@ -111,3 +111,25 @@ fn generated_expressions_are_flat_or_refused() {
     let all: Vec<&str> = std::iter::repeat_n("conn == 3", 10_000).collect();
     assert!(check(&all.join(" && "), &failed));
 }
+
+#[test]
+fn a_value_a_closed_field_never_takes_is_refused_with_the_nearest() {
+    let e = Filter::parse("status == NOTFOUND", &CALL_FIELDS).unwrap_err();
+    assert_eq!(e.at, 10);
+    assert!(
+        e.message.starts_with("`status` is never `NOTFOUND`: did you mean NOT_FOUND? it is one of OK, CANCELLED"),
+        "{}",
+        e.message
+    );
+    let e = Filter::parse("origin != transprt", &CALL_FIELDS).unwrap_err();
+    assert!(e.message.contains("did you mean transport?"), "{}", e.message);
+    let e = Filter::parse("status == BANANA", &CALL_FIELDS).unwrap_err();
+    assert!(!e.message.contains("did you mean"), "nothing near: {}", e.message);
+    let e = Filter::parse("end == fim", &CONN_FIELDS).unwrap_err();
+    assert!(e.message.contains("did you mean fin?"), "{}", e.message);
+    // Any case, null, and patterns stay allowed.
+    for ok in ["status == not_found", "status == null", "status ~ \"NOT\"", "dir == client_to_server"] {
+        let set = if ok.starts_with("dir") { &FRAME_FIELDS } else { &CALL_FIELDS };
+        assert!(Filter::parse(ok, set).is_ok(), "{ok}");
+    }
+}
