@@ -49,3 +49,30 @@ fn completions_know_the_commands_and_flags() {
     assert_eq!(code, 2);
     assert!(err.contains("possible values"), "{err}");
 }
+
+/// Each command's `--filter` help suggests only filters that command
+/// accepts: every quoted example parses for its kind of record, and the
+/// examples' commands (`grpcscope conns --filter '...'`) do too.
+#[test]
+fn every_filter_example_in_help_parses_for_its_command() {
+    use grpcscope::filter::{Filter, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
+    for (c, fields) in
+        [("calls", &CALL_FIELDS), ("stats", &CALL_FIELDS), ("frames", &FRAME_FIELDS), ("conns", &CONN_FIELDS)]
+    {
+        let (_, help, _) = grpcscope(&[c, "--help"]);
+        // The option's own help, unwrapped, between "e.g." and "(see".
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let start = flat.find("that match EXPR, e.g.").or_else(|| flat.find("matches EXPR, e.g.")).expect(c);
+        let end = start + flat[start..].find("(see docs/filters.md)").unwrap();
+        let examples: Vec<&str> = flat[start..end].split('\'').skip(1).step_by(2).collect();
+        assert!(examples.len() >= 3, "{c}: {examples:?}");
+        let mut all = examples.clone();
+        let marker = format!("grpcscope {c} --filter '");
+        all.extend(flat.split(&marker).skip(1).filter_map(|s| s.split('\'').next()));
+        for e in all {
+            if let Err(err) = Filter::parse(e, fields) {
+                panic!("{c} --help suggests `{e}`, which {c} refuses: {err}");
+            }
+        }
+    }
+}

@@ -117,6 +117,7 @@ Examples:
 Connection ids count from 1 in order of first packet; every command prints the same ids. A channel is
 one client host talking to one server endpoint; a connection that replaces one that ended (FIN, RST,
 GOAWAY, or silence) is a reconnect.")]
+    #[command(mut_arg("filter", |a| a.help(CONNS_FILTER_HELP)))]
     Conns(ConnsArgs),
 
     /// HTTP/2 frames: one line per frame with its stream, type, flags, length and decoded content.
@@ -130,6 +131,7 @@ Examples:
 HTTP/2 is recognised by the client preface on any port. When a capture starts mid-connection,
 frame boundaries are found again from well-formed frames; header fields that refer to HPACK
 dynamic-table entries inserted before the capture began are shown as unknown, never guessed.")]
+    #[command(mut_arg("filter", |a| a.help(FRAMES_FILTER_HELP)))]
     Frames(FramesArgs),
 
     /// A narrated walkthrough of one connection or call, step by step: the TCP handshake, the
@@ -391,6 +393,14 @@ pub struct CommonArgs {
     #[arg(long, short = 'Y', value_name = "EXPR")]
     pub filter: Option<String>,
 }
+
+/// `--filter` of `frames`: examples of the fields frames have.
+const FRAMES_FILTER_HELP: &str = "Show only frames that match EXPR, e.g. 'type == RST_STREAM', 'stream == 3', \
+'dir == server_to_client', 'error == CANCEL', 'header[\"grpc-status\"] != \"0\"' (see docs/filters.md)";
+
+/// `--filter` of `conns`: examples of the fields connections have.
+const CONNS_FILTER_HELP: &str = "Show only connections that match EXPR, e.g. 'end == rst', 'protocol == tls', \
+'retransmissions > 0', 'duration > 10s' (see docs/filters.md)";
 
 /// Where schemas come from.
 #[derive(Debug, Args, Clone, Default)]
