@@ -226,24 +226,23 @@ fn a_real_client_resetting_every_stream_is_the_rapid_reset_pattern() {
     assert_eq!(f["inference"], true);
 }
 
-fn synth_capture(name: &str, bytes: Vec<u8>) -> std::path::PathBuf {
+/// The findings of `doctor` on a synthetic capture written as `name`.
+fn doctor_on_synth(name: &str, bytes: Vec<u8>) -> Vec<Value> {
     let path = scratch_dir("doctor").join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    doctor(&[path.to_str().unwrap()]).1
 }
 
 #[test]
 fn too_many_pings_and_rapid_reset_are_recognised() {
-    let path = synth_capture("too_many_pings.pcap", grpcscope::synth::doctor::too_many_pings());
-    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    let findings = doctor_on_synth("too_many_pings.pcap", grpcscope::synth::doctor::too_many_pings());
     assert_eq!(rules(&findings), set(&["error:too_many_pings"]), "{findings:#?}");
     let f = finding(&findings, "too_many_pings");
     assert!(f["explanation"].as_str().unwrap().contains("\"too_many_pings\""));
     assert!(f["advice"].as_str().unwrap().contains("keepalive"));
     assert_eq!(f["evidence"]["packets"].as_array().unwrap().len(), 1, "the GOAWAY's packet");
 
-    let path = synth_capture("rapid_reset.pcap", grpcscope::synth::doctor::rapid_reset());
-    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    let findings = doctor_on_synth("rapid_reset.pcap", grpcscope::synth::doctor::rapid_reset());
     let f = finding(&findings, "rapid_reset");
     assert_eq!(f["evidence"]["count"], u64::from(grpcscope::synth::doctor::RAPID_RESETS));
     assert_eq!(f["severity"], "error");
@@ -256,8 +255,7 @@ fn too_many_pings_and_rapid_reset_are_recognised() {
 /// about anything else a goaway_error naming the words, never too_many_pings.
 #[test]
 fn a_calm_goaway_is_filed_by_what_its_debug_data_objects_to() {
-    let path = synth_capture("too_many_resets.pcap", grpcscope::synth::doctor::too_many_resets());
-    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    let findings = doctor_on_synth("too_many_resets.pcap", grpcscope::synth::doctor::too_many_resets());
     assert_eq!(rules(&findings), set(&["error:rapid_reset"]), "{findings:#?}");
     let f = finding(&findings, "rapid_reset");
     assert_eq!(
@@ -268,8 +266,7 @@ fn a_calm_goaway_is_filed_by_what_its_debug_data_objects_to() {
     assert_eq!(f["inference"], false, "the server said so");
     assert!(f["explanation"].as_str().unwrap().contains("(\"too_many_resets\")"), "{f:#?}");
 
-    let path = synth_capture("calm_control.pcap", grpcscope::synth::doctor::calm_about_control_frames());
-    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    let findings = doctor_on_synth("calm_control.pcap", grpcscope::synth::doctor::calm_about_control_frames());
     assert_eq!(rules(&findings), set(&["warning:goaway_error"]), "{findings:#?}");
     let f = finding(&findings, "goaway_error");
     assert_eq!(

@@ -39,13 +39,7 @@ pub const CALM_RESETS: u32 = 20;
 /// that ends the connection with GOAWAY ENHANCE_YOUR_CALM "too_many_resets".
 pub fn too_many_resets() -> Vec<u8> {
     let mut conv = open_h2(client(), start(), &[]);
-    let mut flood = Vec::new();
-    for n in 0..CALM_RESETS {
-        let sid = 2 * n + 1;
-        flood.extend(h::frame(kind::HEADERS, END_HEADERS, sid, &h::request_block("/demo.v1.Echo/Say", &[])));
-        flood.extend(h::frame(FrameType::RST_STREAM.0, 0, sid, &8u32.to_be_bytes()));
-    }
-    send_all(&mut conv, Side::Client, &flood);
+    open_and_reset(&mut conv, CALM_RESETS);
     calm_down(conv, 2 * CALM_RESETS - 1, b"too_many_resets")
 }
 
@@ -72,13 +66,18 @@ fn calm_down(mut conv: Conversation, last_stream: u32, debug: &[u8]) -> Vec<u8> 
 /// (RST_STREAM CANCEL), as the Rapid Reset attack does.
 pub fn rapid_reset() -> Vec<u8> {
     let mut conv = open_h2(client(), start(), &[]);
+    open_and_reset(&mut conv, RAPID_RESETS);
+    conv.fin(Side::Client).fin(Side::Server);
+    conv.to_pcap(LinkType::ETHERNET)
+}
+
+/// The client opens `n` streams and resets each at once (RST_STREAM CANCEL).
+fn open_and_reset(conv: &mut Conversation, n: u32) {
     let mut flood = Vec::new();
-    for n in 0..RAPID_RESETS {
-        let sid = 2 * n + 1;
+    for i in 0..n {
+        let sid = 2 * i + 1;
         flood.extend(h::frame(kind::HEADERS, END_HEADERS, sid, &h::request_block("/demo.v1.Echo/Say", &[])));
         flood.extend(h::frame(FrameType::RST_STREAM.0, 0, sid, &8u32.to_be_bytes()));
     }
-    send_all(&mut conv, Side::Client, &flood);
-    conv.fin(Side::Client).fin(Side::Server);
-    conv.to_pcap(LinkType::ETHERNET)
+    send_all(conv, Side::Client, &flood);
 }
