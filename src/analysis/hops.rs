@@ -196,13 +196,7 @@ pub struct Hops {
 
 /// The id a proxy forwards with a request, if any.
 fn request_key(call: &Call) -> Option<String> {
-    let get = |n: &str| {
-        call.request_headers
-            .iter()
-            .find(|(k, _)| k.as_deref() == Some(n.as_bytes()))
-            .and_then(|(_, v)| v.as_ref())
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
+    let get = |n: &str| Call::header(&call.request_headers, n).map(|v| String::from_utf8_lossy(v).into_owned());
     if let Some(id) = get("x-request-id") {
         return Some(format!("x-request-id {id}"));
     }
@@ -257,11 +251,7 @@ impl Hops {
             deadline_nanos: call.timeout_nanos(),
             packet: call.outcome_packet(),
             attempt: 1,
-            previous_attempts: call
-                .request_headers
-                .iter()
-                .find(|(k, _)| k.as_deref() == Some(b"grpc-previous-rpc-attempts".as_slice()))
-                .and_then(|(_, v)| std::str::from_utf8(v.as_deref()?).ok()?.trim().parse().ok()),
+            previous_attempts: call.previous_attempts(),
             http_status: call.http_status().filter(|s| *s != 200),
             about_size: call.status_says_too_large(),
             responses: call.responses.len(),

@@ -348,6 +348,14 @@ impl Call {
         Self::header(&self.request_headers, "grpc-timeout").and_then(|v| status::parse_timeout(v))
     }
 
+    /// `grpc-previous-rpc-attempts`: the attempts of this call the client's
+    /// retry policy made before this one.
+    pub fn previous_attempts(&self) -> Option<u32> {
+        Self::header(&self.request_headers, "grpc-previous-rpc-attempts")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// `grpc-encoding` of the requests (client→server) or responses.
     pub fn encoding(&self, from_client: bool) -> Option<String> {
         let list = if from_client { &self.request_headers } else { &self.response_headers };

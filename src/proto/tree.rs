@@ -31,15 +31,10 @@ pub const MAX_CALL_FIELDS: usize = 50_000;
 /// Values of one packed field listed at most; the label counts the rest.
 pub const MAX_PACKED_VALUES: usize = 64;
 
-/// The fields of `bytes` (a message of type `desc`, when known), at most
-/// [`MAX_FIELDS`] of them.
-pub fn fields(bytes: &[u8], desc: Option<&MessageDescriptor>) -> Result<Vec<FieldNode>, String> {
-    let mut left = MAX_FIELDS;
-    fields_within(bytes, desc, &mut left)
-}
-
-/// [`fields`], spending a budget shared with other messages (a tree of
-/// many messages): at most `left` fields, fewer when it runs out.
+/// The fields of `bytes` (a message of type `desc`, when known), spending
+/// a budget shared with other messages (a tree of many messages): at most
+/// `left` fields, fewer when it runs out. A caller gives one message at
+/// most [`MAX_FIELDS`].
 pub fn fields_within(
     bytes: &[u8],
     desc: Option<&MessageDescriptor>,
@@ -189,6 +184,12 @@ fn packed(b: &[u8], k: &Kind) -> String {
 mod tests {
     use super::*;
     use crate::proto::{Schema, SchemaSources};
+
+    /// One message's fields within the per-message budget.
+    fn fields(bytes: &[u8], desc: Option<&MessageDescriptor>) -> Result<Vec<FieldNode>, String> {
+        let mut left = MAX_FIELDS;
+        fields_within(bytes, desc, &mut left)
+    }
 
     #[test]
     fn fields_carry_their_bytes_and_schema_names() {

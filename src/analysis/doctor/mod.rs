@@ -305,7 +305,7 @@ impl Doctor {
             timeout: call.timeout_nanos(),
             rst_by: call.rst.map(|r| r.from),
             largest: [largest(&call.requests), largest(&call.responses)],
-            previous_attempts: header_number(call, b"grpc-previous-rpc-attempts"),
+            previous_attempts: call.previous_attempts(),
             about_compression: message.contains("compress") || message.contains("encoding"),
             about_size: call.status_says_too_large(),
             packet: call.outcome_packet(),
@@ -341,15 +341,6 @@ impl Doctor {
 }
 
 /// A request header's value as a number.
-fn header_number(call: &Call, name: &[u8]) -> Option<u32> {
-    call.request_headers
-        .iter()
-        .find(|(k, _)| k.as_deref() == Some(name))
-        .and_then(|(_, v)| v.as_ref())
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
 impl Sink for Doctor {
     fn h2_event(&mut self, ev: &H2Event) -> Flow {
         if let H2Event::Frame(f) = ev {
