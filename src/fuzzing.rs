@@ -219,7 +219,7 @@ pub fn h2_stream(data: &[u8]) {
     };
     let start_seen = mode & 1 != 0;
     let start = if start_seen { crate::h2::Start::Preface } else { crate::h2::Start::Search };
-    let mut conn = H2Conn::new(1, Arc::new(cfg), 50_051, start_seen, start, mode & 2 != 0);
+    let mut conn = H2Conn::new(1, Arc::new(cfg), 50_051, start_seen, start);
     let mut out = Vec::new();
     let mut offsets = [0u64; 2];
     let mut now = Timestamp::from_parts(1_700_000_000, 0);
@@ -238,12 +238,10 @@ pub fn h2_stream(data: &[u8]) {
             conn.data(dir, now, *at, bytes, packet, &mut out);
             *at += n;
         }
-        if conn.take_swap() {
-            offsets.swap(0, 1);
-        }
         out.clear();
     }
-    conn.finish(&mut out);
+    conn.finish();
+    let _ = conn.roles_shown();
     let _ = conn.summary();
 }
 

@@ -314,7 +314,7 @@ impl<S: Sink> Pipeline<S> {
             }
             StreamEvent::Closed { conn, ts, reason } => {
                 let chain = &mut self.conns.get_mut(conn)?.chain;
-                chain.finish(out);
+                chain.finish(cfg, out);
                 self.tls_steps.extend(chain.take_tls_steps().into_iter().map(|s| (*conn, s)));
                 // What the decoders released reaches the calls before they close.
                 self.flush_h2();
@@ -326,7 +326,7 @@ impl<S: Sink> Pipeline<S> {
             StreamEvent::Finished(summary) => {
                 let steps = &mut self.tls_steps;
                 let upper = self.conns.remove(&summary.id).map(|mut u| {
-                    u.chain.finish(out);
+                    u.chain.finish(cfg, out);
                     steps.extend(u.chain.take_tls_steps().into_iter().map(|s| (summary.id, s)));
                     (u.chain.report(), u.counts)
                 });
@@ -401,16 +401,16 @@ impl<S: Sink> Pipeline<S> {
         }
     }
 
-    /// HTTP/2 content showed the client and server of `conn` reversed: the
-    /// TCP table, the chain above it and the byte-stream events not yet
-    /// delivered are relabelled together.
+    /// HTTP/2 content showed the client and server of `conn` reversed (the
+    /// chain settled its roles before building its decoders): the TCP
+    /// table, which guessed, and the byte-stream events not yet delivered
+    /// follow it.
     fn swap_roles(&mut self, conn: ConnId, rest: &mut [StreamEvent]) {
-        let Some(u) = self.conns.get_mut(&conn) else {
+        let Some(u) = self.conns.get(&conn) else {
             return;
         };
         let (client, server) = u.chain.endpoints();
         self.tcp.swap_roles(client, server);
-        u.chain.roles_swapped();
         for ev in rest {
             match ev {
                 StreamEvent::Data { conn: c, dir, .. }

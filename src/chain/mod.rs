@@ -14,12 +14,15 @@
 //! protocol of ours that can be found mid-stream).
 //!
 //! The chain owns what its connection decodes, and the roles of its two
-//! ends: when HTTP/2 content shows client and server reversed, the chain
-//! relabels everything above TCP in one place ([`Chain::roles_swapped`]).
+//! ends: in a capture without the SYN it settles who is client and who is
+//! server from the content before it builds the decoders ([`roles`]), so
+//! nothing above TCP is ever relabelled; [`Chain::take_swap`] tells the
+//! pipeline when the TCP layer's guess was backwards.
 
 pub mod client_hello;
 pub mod detect;
 mod report;
+mod roles;
 
 pub use report::{CallCounts, ConnReport};
 
@@ -131,7 +134,7 @@ impl TlsStack {
         self.tls.finish(&mut plain);
         self.feed_http2(&mut plain, out);
         if let Some(h) = self.http2.as_mut() {
-            h.h2.finish(out);
+            h.h2.finish();
         }
     }
 }
@@ -155,6 +158,9 @@ enum Stage {
     Idle,
     /// The detector is looking at the first bytes.
     Detecting(Box<Pending>),
+    /// No SYN, and ports were all that told client from server: the
+    /// content is consulted first (HTTP/2 is looked for by its framing).
+    Settling(Box<roles::Settling>),
     /// HTTP/2, decoding.
     Http2(Box<Http2Stack>),
     /// TLS: records followed, decrypted when keys are known.
@@ -177,6 +183,9 @@ pub struct Chain {
     syn_seen: bool,
     /// Client and server were told apart by port numbers alone.
     roles_guessed: bool,
+    /// The content showed the TCP layer's roles backwards; the pipeline has
+    /// not been told yet.
+    swap_untold: bool,
     stage: Stage,
     /// What the detector decided (HTTP/2 connections report what their
     /// decoder found instead).
@@ -208,6 +217,7 @@ impl Chain {
             server,
             syn_seen,
             roles_guessed,
+            swap_untold: false,
             stage: Stage::Idle,
             protocol: Protocol::Unknown,
             tls_server_name: None,
@@ -238,10 +248,27 @@ impl Chain {
                 p.held.push(Held::Data { dir, ts, offset, data: data.clone(), packet });
                 self.detect(cfg, out);
             }
+            Stage::Settling(r) => {
+                let verdict = r.event(Held::Data { dir, ts, offset, data: data.clone(), packet });
+                self.settled(cfg, verdict, out);
+            }
             Stage::Http2(s) => s.h2.data(dir, ts, offset, data.clone(), packet, out),
             Stage::Tls(_) => self.tls_data(cfg, dir, ts, offset, data, packet, out),
             Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
         }
+    }
+
+    /// Once the roles are settled, the decoders are built with them and
+    /// the held events replayed, their directions corrected.
+    fn settled(&mut self, cfg: &ChainConfig, verdict: roles::Verdict, out: &mut Vec<H2Event>) {
+        let roles::Verdict::Settled { reversed, held } = verdict else { return };
+        if reversed {
+            std::mem::swap(&mut self.client, &mut self.server);
+            self.swap_untold = true;
+        }
+        self.stage = self.http2(cfg, Start::Search);
+        let held = held.into_iter().map(|h| if reversed { h.reversed() } else { h }).collect();
+        self.replay(held, out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -311,6 +338,10 @@ impl Chain {
                 p.held.retain(|h| !matches!(h, Held::Data { dir: d, .. } if *d == dir));
                 p.held.push(Held::Gap { dir, ts, offset, len });
             }
+            Stage::Settling(r) => {
+                let verdict = r.event(Held::Gap { dir, ts, offset, len });
+                self.settled(cfg, verdict, out);
+            }
             Stage::Http2(s) => s.h2.gap(dir, ts, offset, len, out),
             Stage::Tls(s) => {
                 let mut plain = std::mem::take(&mut s.plain);
@@ -325,8 +356,12 @@ impl Chain {
     /// so that a connection that never carries data costs only its TCP state.
     fn begin(&mut self, cfg: &ChainConfig) {
         if let Stage::Idle = self.stage {
+            let port_forced = cfg.h2.h2_ports.contains(&self.server.port());
             self.stage = if self.syn_seen {
                 Stage::Detecting(Box::default())
+            } else if self.roles_guessed && !port_forced {
+                // No start, and roles from ports alone: the content tells first.
+                Stage::Settling(Box::new(roles::Settling::new(self.id, &cfg.h2, self.server.port())))
             } else {
                 // No start to look at: HTTP/2 is found by its framing.
                 self.http2(cfg, Start::Search)
@@ -402,7 +437,7 @@ impl Chain {
     }
 
     fn http2_stack(&self, cfg: &ChainConfig, start: Start) -> Box<Http2Stack> {
-        let h2 = H2Conn::new(self.id, cfg.h2.clone(), self.server.port(), self.syn_seen, start, self.roles_guessed);
+        let h2 = H2Conn::new(self.id, cfg.h2.clone(), self.server.port(), self.syn_seen, start);
         let calls = CallTracker::new(self.id, self.client, self.server, cfg.limits, cfg.max_call_bytes);
         Box::new(Http2Stack { h2, exchanges: ToExchanges::default(), calls })
     }
@@ -428,9 +463,10 @@ impl Chain {
     }
 
     /// Whether the content just showed the TCP layer's client and server
-    /// reversed (asked once after each byte-stream event).
+    /// reversed (asked once after each byte-stream event): the chain has
+    /// settled its own roles; the TCP layer, which guessed, is the caller's.
     pub fn take_swap(&mut self) -> bool {
-        self.http2_mut().is_some_and(|s| s.h2.take_swap())
+        std::mem::take(&mut self.swap_untold)
     }
 
     /// The TLS steps made since the last call (empty unless the chain has a
@@ -447,21 +483,16 @@ impl Chain {
         (self.client, self.server)
     }
 
-    /// Client and server are the other way round: relabels every layer
-    /// above TCP. (The HTTP/2 decoder, which found out, has relabelled
-    /// itself; the TCP layer is the pipeline's.)
-    pub fn roles_swapped(&mut self) {
-        std::mem::swap(&mut self.client, &mut self.server);
-        if let Some(s) = self.http2_mut() {
-            s.calls.swap_roles();
-        }
-    }
-
     /// The capture ended (or the connection's record is done): what the
     /// decoders still hold is released.
-    pub fn finish(&mut self, out: &mut Vec<H2Event>) {
+    pub fn finish(&mut self, cfg: &ChainConfig, out: &mut Vec<H2Event>) {
+        if let Stage::Settling(r) = &mut self.stage {
+            // The capture ended before the content told: the guess stands.
+            let held = r.give_up();
+            self.settled(cfg, roles::Verdict::Settled { reversed: false, held }, out);
+        }
         match &mut self.stage {
-            Stage::Http2(s) => s.h2.finish(out),
+            Stage::Http2(s) => s.h2.finish(),
             Stage::Tls(s) => s.finish(out),
             Stage::Detecting(p) => {
                 // Bytes came but said nothing recognisable before the end.
@@ -469,7 +500,7 @@ impl Chain {
                     self.opaque(Protocol::Other);
                 }
             }
-            Stage::Idle | Stage::Opaque | Stage::Done(_) => {}
+            Stage::Idle | Stage::Opaque | Stage::Done(_) | Stage::Settling(_) => {}
         }
     }
 
@@ -495,6 +526,7 @@ impl Chain {
                 })
             }
             Stage::Done(summary) => summary,
+            Stage::Settling(r) => Some(Box::new(r.summary())),
             Stage::Idle | Stage::Detecting(_) | Stage::Opaque => None,
         };
         self.stage = Stage::Done(summary);
@@ -515,6 +547,10 @@ impl Chain {
             Stage::Tls(s) => (Protocol::Tls, s.http2.as_ref().map_or_else(H2Summary::new, |h| h.h2.summary())),
             Stage::Done(Some(h2)) => (self.protocol, (**h2).clone()),
             Stage::Done(None) => (self.protocol, H2Summary::new()),
+            Stage::Settling(r) => {
+                let h2 = r.summary();
+                (h2.protocol, h2)
+            }
             Stage::Idle | Stage::Detecting(_) | Stage::Opaque => (self.protocol, H2Summary::new()),
         };
         let tls = match &self.stage {

@@ -1,6 +1,6 @@
 //! The detector's decisions, and the replay into the decoder it chose.
 use super::*;
-use crate::h2::frame::PREFACE;
+use crate::h2::frame::{flags, PREFACE};
 use crate::h2::testutil::frame;
 
 fn cfg(h2_ports: Vec<u16>) -> ChainConfig {
@@ -39,6 +39,13 @@ impl Harness {
 
     fn frames(&self) -> usize {
         self.out.iter().filter(|e| matches!(e, H2Event::Frame(_))).count()
+    }
+
+    fn frame_events(&self) -> impl Iterator<Item = &crate::h2::Frame> {
+        self.out.iter().filter_map(|e| match e {
+            H2Event::Frame(f) => Some(&**f),
+            _ => None,
+        })
     }
 
     fn protocol(&self) -> Protocol {
@@ -130,11 +137,77 @@ fn a_closed_connection_keeps_its_summary_and_takes_no_more_bytes() {
     h.send(Dir::ToServer, PREFACE);
     h.send(Dir::ToServer, &frame(4, 0, 0, &[]));
     let mut calls = Vec::new();
-    h.chain.finish(&mut h.out);
+    h.chain.finish(&h.cfg, &mut h.out);
     h.chain.closed(EndReason::Fin { by: crate::tcp::Side::Client, both: true }, Timestamp(9), &mut calls);
     let before = h.out.len();
     h.send(Dir::ToServer, &frame(4, 0, 0, &[]));
     assert_eq!(h.out.len(), before);
     let r = h.chain.report();
     assert_eq!((r.protocol, r.h2.frames[0]), (Protocol::Http2, 1));
+}
+
+/// A chain of a capture without the SYN whose roles came from port numbers.
+fn guessed_roles() -> Harness {
+    let client = "10.0.0.1:40000".parse().unwrap();
+    let server = "10.0.0.2:50051".parse().unwrap();
+    Harness {
+        chain: Chain::new(1, client, server, false, true),
+        cfg: cfg(vec![]),
+        offset: [0; 2],
+        packet: 0,
+        out: Vec::new(),
+    }
+}
+
+fn request_block(path: &str) -> Vec<u8> {
+    crate::h2::testutil::literal_block(&[(":method", "POST"), (":path", path), (":scheme", "http")])
+}
+
+#[test]
+fn roles_guessed_from_ports_are_settled_by_content_before_any_decoder_sees_a_frame() {
+    let mut h = guessed_roles();
+    let mut updates = frame(8, 0, 0, &[0, 0, 1, 0]);
+    updates.extend(frame(8, 0, 3, &[0, 0, 1, 0]));
+    h.send(Dir::ToClient, &updates);
+    assert_eq!(h.frames(), 0, "held while the roles are unsettled");
+    assert!(!h.chain.take_swap());
+    // The side the ports called the server sends a request: it is the client.
+    h.send(Dir::ToClient, &frame(1, flags::END_HEADERS, 5, &request_block("/m.M/M")));
+    assert!(h.chain.take_swap(), "the pipeline is told once");
+    assert!(!h.chain.take_swap());
+    assert_eq!(h.chain.endpoints(), ("10.0.0.2:50051".parse().unwrap(), "10.0.0.1:40000".parse().unwrap()));
+    let dirs: Vec<Dir> = h.frame_events().map(|f| f.dir).collect();
+    assert_eq!(dirs, [Dir::ToServer; 3], "the held frames are replayed with their directions corrected");
+    let flow = h.frame_events().nth(1).and_then(|f| f.flow.as_deref()).map(|f| f.window_of);
+    assert_eq!(flow, Some(Dir::ToClient), "the client's WINDOW_UPDATE credits data to the client");
+    // The TCP layer relabels from here on: the harness does as it would.
+    h.offset.swap(0, 1);
+    let mut response = frame(1, flags::END_HEADERS, 5, &crate::h2::testutil::literal_block(&[(":status", "200")]));
+    response.extend(frame(0, 0, 5, &[0, 0, 0, 0, 0]));
+    h.send(Dir::ToClient, &response);
+    assert_eq!(h.frames(), 5);
+    assert_eq!(h.frame_events().last().map(|f| f.dir), Some(Dir::ToClient));
+}
+
+#[test]
+fn roles_the_content_never_tells_keep_the_guess_when_the_capture_ends() {
+    let mut h = guessed_roles();
+    h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
+    h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
+    assert_eq!(h.frames(), 0);
+    h.chain.finish(&h.cfg, &mut h.out);
+    assert!(!h.chain.take_swap());
+    assert_eq!(h.frame_events().map(|f| f.dir).collect::<Vec<_>>(), [Dir::ToServer; 2]);
+}
+
+#[test]
+fn settling_stops_holding_at_its_frame_limit() {
+    let mut h = guessed_roles();
+    h.cfg.h2 = Arc::new(H2Config { max_held_frames: 4, ..H2Config::default() });
+    for _ in 0..4 {
+        h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
+    }
+    assert_eq!(h.frames(), 4, "past the limit the port numbers' guess stands and the frames flow");
+    h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
+    assert_eq!(h.frames(), 5);
 }

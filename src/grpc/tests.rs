@@ -34,7 +34,7 @@ impl Harness {
     fn new() -> Self {
         let addr = |s: &str| s.parse().unwrap();
         let mut h = Harness {
-            h2: H2Conn::new(1, Arc::new(H2Config::default()), 50051, true, crate::h2::Start::Preface, false),
+            h2: H2Conn::new(1, Arc::new(H2Config::default()), 50051, true, crate::h2::Start::Preface),
             calls: CallTracker::new(
                 1,
                 addr("10.0.0.1:40000"),
@@ -57,7 +57,7 @@ impl Harness {
     fn midstream() -> Self {
         let mut h = Harness::new();
         let cfg = H2Config { h2_ports: vec![50051], ..H2Config::default() };
-        h.h2 = H2Conn::new(1, Arc::new(cfg), 50051, false, crate::h2::Start::Search, false);
+        h.h2 = H2Conn::new(1, Arc::new(cfg), 50051, false, crate::h2::Start::Search);
         h.offset = [0; 2];
         h
     }

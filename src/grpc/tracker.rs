@@ -94,11 +94,6 @@ impl CallTracker {
         }
     }
 
-    /// The TCP layer found client and server the other way round.
-    pub fn swap_roles(&mut self) {
-        std::mem::swap(&mut self.client, &mut self.server);
-    }
-
     /// Calls in progress.
     pub fn open_calls(&self) -> usize {
         self.calls.len()

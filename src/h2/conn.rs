@@ -33,7 +33,8 @@ pub struct H2Config {
     pub resync_window: usize,
     /// Keep a copy of each dynamic table after every header block (for `frames -v`).
     pub snapshot_tables: bool,
-    /// Frames held back while client and server are being told apart.
+    /// Frames the decoder chain looks at to tell client from server (in a
+    /// capture without the SYN) before it keeps the port numbers' guess.
     pub max_held_frames: usize,
     /// Header bytes kept across all open streams and connections.
     pub open_headers: std::sync::Arc<super::header_budget::HeaderBudget>,
@@ -71,33 +72,22 @@ pub struct H2Conn {
     pub(crate) cfg: std::sync::Arc<H2Config>,
     pub(crate) start_seen: bool,
     port_forced: bool,
-    /// Client and server were told apart by port numbers only: confirm from content.
-    pub(crate) roles_guessed: bool,
+    /// What the first header block with pseudo-headers said about who is
+    /// who: `Some(true)` when it showed the TCP layer's client to be the
+    /// server. The decoder chain settles roles on it; this decoder only reports.
+    pub(crate) roles_shown: Option<bool>,
     pub(crate) dirs: [DirState; 2],
     pub(crate) streams: Streams,
     pub(crate) summary: H2Summary,
-    pub(crate) held: Vec<H2Event>,
     /// SETTINGS, PING and GOAWAY records.
     pub(crate) records: super::records::Records,
-    /// Set when the content showed client and server the other way round.
-    pub(crate) swapped: bool,
-    /// The frame being processed caused the swap and must be relabelled.
-    pub(crate) relabel_current: bool,
 }
 
 impl H2Conn {
     /// A decoder for connection `id` whose server listens on `server_port`;
     /// `start_seen` when its SYN was captured (its HPACK tables and streams
-    /// are then known from the start); `roles_guessed` when client and
-    /// server were decided by port numbers alone.
-    pub fn new(
-        id: ConnId,
-        cfg: std::sync::Arc<H2Config>,
-        server_port: u16,
-        start_seen: bool,
-        start: Start,
-        roles_guessed: bool,
-    ) -> Self {
+    /// are then known from the start).
+    pub fn new(id: ConnId, cfg: std::sync::Arc<H2Config>, server_port: u16, start_seen: bool, start: Start) -> Self {
         let port_forced = cfg.h2_ports.contains(&server_port);
         let complete = start_seen;
         let (client, server) = match start {
@@ -113,14 +103,11 @@ impl H2Conn {
             id,
             start_seen,
             port_forced,
-            roles_guessed: roles_guessed && !port_forced,
+            roles_shown: None,
             dirs: [DirState::new(client, complete, cfg.hpack), DirState::new(server, complete, cfg.hpack)],
             streams: Streams::new(start_seen, cfg.max_streams, cfg.open_headers.clone()),
             summary,
-            held: Vec::new(),
             records: super::records::Records::default(),
-            swapped: false,
-            relabel_current: false,
             cfg,
         }
     }
@@ -130,9 +117,17 @@ impl H2Conn {
         self.summary.protocol
     }
 
-    /// Whether the content showed the TCP layer's client and server reversed.
-    pub fn take_swap(&mut self) -> bool {
-        std::mem::take(&mut self.swapped)
+    /// Whether the content showed the TCP layer's client and server
+    /// reversed (`Some(true)`), confirmed them (`Some(false)`), or has not
+    /// said yet: the first header block carrying `:method`, `:path`,
+    /// `:scheme`, `:authority` or `:status` tells.
+    pub fn roles_shown(&self) -> Option<bool> {
+        self.roles_shown
+    }
+
+    /// Frames decoded so far, both ways.
+    pub fn frames_seen(&self) -> u64 {
+        self.summary.frames.iter().sum()
     }
 
     /// The HTTP/2 facts gathered so far.
@@ -341,15 +336,7 @@ impl H2Conn {
     /// In-order bytes of a direction that is reading frames. When nothing is
     /// pending, whole frames are sliced out of the segment without copying;
     /// only a frame cut by the segment's end is copied into the buffer.
-    fn frames(
-        &mut self,
-        mut dir: Dir,
-        ts: Timestamp,
-        offset: u64,
-        mut data: Bytes,
-        packet: u64,
-        out: &mut Vec<H2Event>,
-    ) {
+    fn frames(&mut self, dir: Dir, ts: Timestamp, offset: u64, mut data: Bytes, packet: u64, out: &mut Vec<H2Event>) {
         let Some(ds) = self.dirs.get(dir.index()) else {
             return;
         };
@@ -361,7 +348,7 @@ impl H2Conn {
                     break;
                 }
                 let frame = data.split_to(total);
-                dir = self.frame(dir, ts, packet, off, h, frame.slice(HEADER_LEN..), None, out);
+                self.frame(dir, ts, packet, off, h, frame.slice(HEADER_LEN..), None, out);
                 off += total as u64;
             }
         }
@@ -375,7 +362,7 @@ impl H2Conn {
     }
 
     /// Cuts whole frames out of the buffer of `dir`.
-    fn drain(&mut self, mut dir: Dir, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
+    fn drain(&mut self, dir: Dir, ts: Timestamp, packet: u64, out: &mut Vec<H2Event>) {
         loop {
             let Some(ds) = self.dirs.get_mut(dir.index()) else {
                 return;
@@ -397,17 +384,16 @@ impl H2Conn {
             // The frame belongs to the packet that carried its last byte.
             let (fts, fpacket) = segment_at(&ds.segs, ds.buf_offset - 1).unwrap_or((ts, packet));
             forget_segments_before(&mut ds.segs, ds.buf_offset);
-            dir = self.frame(dir, fts, fpacket, off, h, frame.slice(HEADER_LEN..), missing, out);
+            self.frame(dir, fts, fpacket, off, h, frame.slice(HEADER_LEN..), missing, out);
         }
     }
 
     /// The connection closed or the capture ended: what is left is noted.
-    pub fn finish(&mut self, out: &mut Vec<H2Event>) {
+    pub fn finish(&mut self) {
         if self.summary.protocol == Protocol::Unknown && self.start_seen && self.dirs.iter().any(|d| !d.buf.is_empty())
         {
             self.settle(Protocol::Other, None);
         }
-        self.release_held(out);
     }
 }
 

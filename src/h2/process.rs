@@ -28,7 +28,7 @@ impl H2Conn {
         payload: Bytes,
         missing: Option<Range<usize>>,
         out: &mut Vec<H2Event>,
-    ) -> Dir {
+    ) {
         let body = parse_body(&h, &payload);
         let mut notes = Vec::new();
         if let Some(n) = self.dirs.get_mut(dir.index()).and_then(|d| d.pending_note.take()) {
@@ -48,12 +48,9 @@ impl H2Conn {
         });
         let block = block.map(|b| {
             self.summary.unknown_header_fields += b.decoded.unknown as u64;
-            self.confirm_roles(dir, &b);
+            self.note_roles(dir, &b);
             Arc::new(b)
         });
-        // Telling client from server by content may have swapped the directions.
-        let dir =
-            if block.as_ref().is_some_and(|_| self.swapped) && self.roles_just_swapped() { dir.other() } else { dir };
         let (state, flow) = self.streams.on_frame(dir, &h, &body, &mut notes);
         if let Some(b) = &block {
             self.streams.keep_headers(b.stream_id, b.decoded.kept_memory);
@@ -82,34 +79,7 @@ impl H2Conn {
             notes,
             carriers: Vec::new(),
         };
-        self.emit(H2Event::Frame(Box::new(frame)), out);
-        dir
-    }
-
-    /// True once after a swap, so the frame that caused it is relabelled.
-    fn roles_just_swapped(&mut self) -> bool {
-        std::mem::take(&mut self.relabel_current)
-    }
-
-    /// Frames are held back while client and server are unconfirmed.
-    pub(crate) fn emit(&mut self, ev: H2Event, out: &mut Vec<H2Event>) {
-        if !self.roles_guessed {
-            // Roles just got settled: what was held goes first, in order.
-            self.release_held(out);
-            out.push(ev);
-            return;
-        }
-        self.held.push(ev);
-        if self.held.len() >= self.cfg.max_held_frames {
-            // No request or response seen: keep the guess from the port numbers.
-            self.roles_guessed = false;
-            self.release_held(out);
-        }
-    }
-
-    /// Lets held frames go.
-    pub(crate) fn release_held(&mut self, out: &mut Vec<H2Event>) {
-        out.append(&mut self.held);
+        out.push(H2Event::Frame(Box::new(frame)));
     }
 
     fn check_header(&self, dir: Dir, h: &FrameHeader, body: &Body, notes: &mut Vec<Note>) {
@@ -162,9 +132,10 @@ impl H2Conn {
     }
 
     /// Pseudo-headers say who is who: `:method`/`:path` come from the
-    /// client, `:status` from the server.
-    fn confirm_roles(&mut self, dir: Dir, block: &HeaderBlock) {
-        if !self.roles_guessed {
+    /// client, `:status` from the server. The first block that carries any
+    /// is remembered (the decoder chain settles the roles on it).
+    fn note_roles(&mut self, dir: Dir, block: &HeaderBlock) {
+        if self.roles_shown.is_some() {
             return;
         }
         let names = block.decoded.fields.iter().filter_map(|f| f.name.as_deref());
@@ -176,40 +147,9 @@ impl H2Conn {
                 sender = Some(Side::Server);
             }
         }
-        let Some(sender) = sender else { return };
-        self.roles_guessed = false;
-        if sender != dir.sender() {
-            self.swap_roles();
+        if let Some(sender) = sender {
+            self.roles_shown = Some(sender != dir.sender());
         }
-    }
-
-    /// The TCP layer's client is really the server: relabel everything.
-    fn swap_roles(&mut self) {
-        self.dirs.swap(0, 1);
-        self.streams.swap_directions();
-        self.summary.frames.swap(0, 1);
-        self.summary.resyncs.swap(0, 1);
-        self.summary.skipped_bytes.swap(0, 1);
-        self.records.swap_roles();
-        for ev in &mut self.held {
-            match ev {
-                H2Event::Frame(f) => {
-                    f.dir = f.dir.other();
-                    if let Some(flow) = &mut f.flow {
-                        flow.window_of = flow.window_of.other();
-                    }
-                    f.state = f.state.map(|s| match s {
-                        super::types::StreamState::HalfClosedClient => super::types::StreamState::HalfClosedServer,
-                        super::types::StreamState::HalfClosedServer => super::types::StreamState::HalfClosedClient,
-                        s => s,
-                    });
-                }
-                H2Event::Lost { dir, .. } => *dir = dir.other(),
-                _ => {}
-            }
-        }
-        self.swapped = true;
-        self.relabel_current = true;
     }
 
     /// SETTINGS, PING and GOAWAY: their records, and what SETTINGS change.

@@ -95,21 +95,6 @@ impl Streams {
         self.map.len()
     }
 
-    /// Swaps the roles of the two directions (client and server were guessed wrong).
-    pub fn swap_directions(&mut self) {
-        self.highest.swap(0, 1);
-        self.initial_window.swap(0, 1);
-        self.conn_window.swap(0, 1);
-        for s in self.map.values_mut() {
-            s.window.swap(0, 1);
-            s.state = match s.state {
-                StreamState::HalfClosedClient => StreamState::HalfClosedServer,
-                StreamState::HalfClosedServer => StreamState::HalfClosedClient,
-                other => other,
-            };
-        }
-    }
-
     /// SETTINGS_INITIAL_WINDOW_SIZE changed for data flowing in `dir` (§6.9.2).
     pub fn set_initial_window(&mut self, dir: Dir, value: u32, notes: &mut Vec<Note>) {
         let value = i64::from(value);

@@ -21,7 +21,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(start_seen: bool, roles_guessed: bool, cfg: H2Config) -> Self {
+    fn new(start_seen: bool, cfg: H2Config) -> Self {
         Harness {
             conn: H2Conn::new(
                 1,
@@ -29,7 +29,6 @@ impl Harness {
                 50051,
                 start_seen,
                 if start_seen { Start::Preface } else { Start::Search },
-                roles_guessed,
             ),
             offset: [0; 2],
             packet: 0,
@@ -38,7 +37,7 @@ impl Harness {
     }
 
     fn started() -> Self {
-        let mut h = Harness::new(true, false, H2Config::default());
+        let mut h = Harness::new(true, H2Config::default());
         h.send(Dir::ToServer, PREFACE);
         h.send(Dir::ToServer, &frame(4, 0, 0, &[]));
         h.send(Dir::ToClient, &frame(4, 0, 0, &[0, 4, 0, 0, 0x10, 0])); // INITIAL_WINDOW_SIZE 4096
@@ -71,7 +70,7 @@ impl Harness {
 
 #[test]
 fn the_preface_is_recognised_and_settings_applied() {
-    let mut h = Harness::new(true, false, H2Config::default());
+    let mut h = Harness::new(true, H2Config::default());
     h.send(Dir::ToServer, &PREFACE[..10]);
     assert!(h.out.is_empty(), "half a preface is not a preface yet");
     let mut rest = PREFACE[10..].to_vec();
@@ -86,7 +85,7 @@ fn the_preface_is_recognised_and_settings_applied() {
 
 #[test]
 fn a_server_speaking_first_is_not_held_back() {
-    let mut h = Harness::new(true, false, H2Config::default());
+    let mut h = Harness::new(true, H2Config::default());
     h.send(Dir::ToClient, &frame(4, 0, 0, &[]));
     assert_eq!(h.frames().len(), 1, "the server's SETTINGS is decoded in its own packet");
     h.send(Dir::ToServer, PREFACE);
@@ -130,7 +129,7 @@ fn continuation_frames_complete_a_header_block() {
 #[test]
 fn a_continuation_flood_is_cut_off() {
     let cfg = H2Config { max_header_block: 1000, ..H2Config::default() };
-    let mut h = Harness::new(true, false, cfg);
+    let mut h = Harness::new(true, cfg);
     h.send(Dir::ToServer, PREFACE);
     h.send(Dir::ToServer, &frame(1, 0, 1, &[0x82]));
     for _ in 0..50 {
@@ -236,41 +235,31 @@ fn a_gap_between_frames_resynchronises_and_distrusts_hpack() {
 }
 
 #[test]
-fn a_mid_connection_capture_finds_frames_and_fixes_roles() {
-    // The TCP layer guessed from ports and got it backwards: frames tell.
-    let mut h = Harness::new(false, true, H2Config::default());
+fn a_mid_connection_capture_finds_frames_and_reports_who_sent_the_request() {
+    // The TCP layer guessed from ports and got it backwards: the frames tell
+    // (the decoder chain settles the roles on it; see chain::roles).
+    let mut h = Harness::new(false, H2Config::default());
     let mut updates = frame(8, 0, 0, &[0, 0, 1, 0]);
     updates.extend(frame(8, 0, 3, &[0, 0, 1, 0]));
     h.send(Dir::ToClient, &updates);
-    assert!(h.frames().is_empty() && h.conn.held.len() == 2, "held until roles are confirmed");
+    assert_eq!(h.frames().len(), 2);
+    assert_eq!(h.conn.roles_shown(), None, "WINDOW_UPDATEs say nothing of who is who");
     h.send(Dir::ToClient, &frame(1, flags::END_HEADERS, 5, &request_headers("/m.M/M")));
-    assert!(h.conn.take_swap(), "requests came from the side the ports called the server");
-    // The TCP layer swaps its directions too; so does the harness.
-    h.offset.swap(0, 1);
-    let mut response = frame(1, flags::END_HEADERS, 5, &literal_block(&[(":status", "200")]));
-    response.extend(frame(0, 0, 5, &[0, 0, 0, 0, 0]));
-    h.send(Dir::ToClient, &response);
-    let f = h.frames();
-    assert_eq!(f.len(), 5);
-    assert!(f.iter().take(3).all(|f| f.dir == Dir::ToServer));
-    assert!(f.iter().skip(3).all(|f| f.dir == Dir::ToClient));
-    assert_eq!(
-        f[1].flow.as_deref().unwrap().window_of,
-        Dir::ToClient,
-        "the held WINDOW_UPDATE credits the other direction"
-    );
+    assert_eq!(h.conn.roles_shown(), Some(true), "a request came from the side the ports called the server");
+    h.send(Dir::ToServer, &frame(1, flags::END_HEADERS, 5, &literal_block(&[(":status", "200")])));
+    assert_eq!(h.conn.roles_shown(), Some(true), "the first block that told is the one remembered");
     assert_eq!(h.conn.summary().evidence, Some(Evidence::FrameSync));
 }
 
 #[test]
 fn h2_port_hint_accepts_a_single_aligned_frame() {
     let cfg = H2Config { h2_ports: vec![50051], ..H2Config::default() };
-    let mut h = Harness::new(false, false, cfg);
+    let mut h = Harness::new(false, cfg);
     h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
     assert_eq!(h.frames().len(), 1);
     assert_eq!(h.conn.summary().evidence, Some(Evidence::PortHint));
     // Without the hint one frame is not evidence enough.
-    let mut h = Harness::new(false, false, H2Config::default());
+    let mut h = Harness::new(false, H2Config::default());
     h.send(Dir::ToServer, &frame(8, 0, 0, &[0, 0, 1, 0]));
     assert!(h.frames().is_empty());
 }
