@@ -345,8 +345,8 @@ fn message_step(call: &Call, m: &Message, i: usize, request: bool) -> (String, S
 
 /// How a call ended, and who decided.
 fn call_end(call: &Call) -> String {
-    let (origin, transport) = call.verdict();
-    let status = call.grpc_status();
+    let line = crate::present::line::CallLine::new(call);
+    let status = line.grpc_status;
     let name = status.and_then(status_name).unwrap_or("no grpc-status");
     let mut s = format!(
         "{} ended after {}.",
@@ -356,10 +356,10 @@ fn call_end(call: &Call) -> String {
                 None => "The call".into(),
             }
         }),
-        call.duration_nanos()
-            .map_or("an unknown time (its start was not captured)".into(), crate::time::human_duration)
+        line.duration_nanos.map_or("an unknown time (its start was not captured)".into(), crate::time::human_duration)
     );
-    match origin {
+    let transport = line.transport.as_ref();
+    match line.verdict {
         Origin::None => s.push_str(" The trailers say grpc-status 0, OK: the server's handler returned normally."),
         Origin::Application => s.push_str(&format!(
             " The trailers say grpc-status {} {name}: {}. The application chose this status: the transport worked.",
@@ -368,15 +368,15 @@ fn call_end(call: &Call) -> String {
         )),
         Origin::Transport => s.push_str(&format!(
             " The transport failed it: {}. No application status was chosen; the client reports {}.",
-            transport.as_ref().map_or("unknown", |t| t.detail.as_str()),
-            transport.as_ref().map_or("UNAVAILABLE", |t| t.implied_status_name)
+            transport.map_or("unknown", |t| t.detail.as_str()),
+            transport.map_or("UNAVAILABLE", |t| t.implied_status_name)
         )),
         Origin::Unknown => s.push_str(&format!(
             " Its status is unknown, not an error: {}.",
-            call.status_unknown_reason().unwrap_or_else(|| "the capture does not hold it".into())
+            line.unknown_because.as_deref().unwrap_or("the capture does not hold it")
         )),
     }
-    if call.trailers_only {
+    if line.trailers_only {
         s.push_str(
             " It was Trailers-Only: one HEADERS frame with END_STREAM carried :status and grpc-status together.",
         );

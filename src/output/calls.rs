@@ -6,8 +6,9 @@ use crate::analysis::{flow_of, Flow, Sink};
 use crate::exchange::Head;
 use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
+use crate::present::line::CallLine;
 use crate::present::text::{clean, truncate};
-use crate::present::{method_label, status_cell, CallRecord, Decoded, Decoder, MethodResolver};
+use crate::present::{CallRecord, Decoded, Decoder, MethodResolver};
 use crate::proto::budget::RenderBudget;
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
@@ -145,8 +146,8 @@ impl<W: Write> CallsPrinter<W> {
                 "START", "CONN", "STREAM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
             )?;
         }
-        let (status, origin) = status_cell(call);
-        let painted = paint(&format!("{status:<34}"), origin, self.color);
+        let line = CallLine::new(call);
+        let painted = paint(&format!("{:<34}", line.status), line.origin, self.color);
         // A summary of 60 characters needs little of the message rendered.
         let mut budget = RenderBudget::new(SUMMARY_RENDER_BYTES);
         let first = call
@@ -158,27 +159,27 @@ impl<W: Write> CallsPrinter<W> {
         writeln!(
             self.out,
             "{:<15} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
-            call.start.clock(),
-            call.conn,
-            call.stream_id,
-            left_truncate(&method_label(call), 44),
+            line.start.clock(),
+            line.conn,
+            line.stream_id,
+            left_truncate(&line.method, 44),
             painted,
-            call.duration_nanos().map_or_else(|| "-".into(), human_duration),
-            call.requests.len(),
-            call.responses.len(),
+            line.duration(),
+            line.requests,
+            line.responses,
             truncate(&first, 60)
         )
     }
 
     fn verbose_text(&mut self, call: &Call) -> io::Result<()> {
-        let (status, origin) = status_cell(call);
+        let line = CallLine::new(call);
         writeln!(
             self.out,
             "conn {} stream {}  {}  {}",
-            call.conn,
-            call.stream_id,
-            method_label(call),
-            paint(&status, origin, self.color)
+            line.conn,
+            line.stream_id,
+            line.method,
+            paint(&line.status, line.origin, self.color)
         )?;
         if let Some(e) = method_evidence(call) {
             writeln!(self.out, "  method: {e}")?;
@@ -229,7 +230,7 @@ impl<W: Write> CallsPrinter<W> {
             (Origin::Application, _) => writeln!(
                 self.out,
                 "  status: {} (application){}",
-                status,
+                line.status,
                 call.grpc_message().map(|m| format!(": {}", clean(&m))).unwrap_or_default()
             )?,
             (Origin::Unknown, _) => writeln!(
@@ -237,7 +238,7 @@ impl<W: Write> CallsPrinter<W> {
                 "  status: unknown ({})",
                 call.status_unknown_reason().unwrap_or_else(|| "not captured".into())
             )?,
-            _ => writeln!(self.out, "  status: {status}")?,
+            _ => writeln!(self.out, "  status: {}", line.status)?,
         }
         if let Some(d) = call.status_details() {
             match self.decoder.schema_for(call.server).status_details(&d) {

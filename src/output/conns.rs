@@ -8,6 +8,7 @@ use crate::analysis::pipeline::ConnReport;
 use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::filter::Filter;
 use crate::h2::frame::setting_name;
+use crate::present::line::ConnLine;
 use crate::present::text::{clean, human_bytes, or_dash};
 use crate::present::{ladder, ConnRecord};
 use crate::tcp::ConnId;
@@ -117,23 +118,23 @@ impl<W: Write> ConnsPrinter<W> {
     }
 
     fn text_row(&mut self, r: &ConnReport, reconnect: Option<&Reconnect>) -> io::Result<()> {
+        let line = ConnLine::new(r);
         let c = &r.tcp;
         let [cs, sc] = &c.dirs;
-        let proto = if r.h2.is_some() { r.protocol.as_str() } else { "-" };
         writeln!(
             self.out,
             "  {:>4}  {:<21} {:<15} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
-            c.id,
-            c.client.to_string(),
-            c.first_ts.clock(),
-            human_duration(c.last_ts.nanos_since(c.first_ts)),
-            or_dash(c.handshake_rtt_nanos().map(human_duration)),
-            proto,
-            r.calls.total,
-            format!("{}/{}", r.calls.application, r.calls.transport),
-            format!("{}/{}", human_bytes(cs.bytes), human_bytes(sc.bytes)),
+            line.id,
+            line.client,
+            line.start.clock(),
+            human_duration(line.duration_nanos),
+            or_dash(line.handshake_nanos.map(human_duration)),
+            line.protocol,
+            line.calls,
+            line.errors(),
+            format!("{}/{}", human_bytes(line.bytes[0]), human_bytes(line.bytes[1])),
         )?;
-        let mut end = format!("        end: {}", channels::why_ended(r));
+        let mut end = format!("        end: {}", line.end);
         let gaps = cs.gap_bytes + sc.gap_bytes;
         if gaps > 0 {
             end.push_str(&format!("; {} never captured", human_bytes(gaps)));

@@ -3,11 +3,20 @@
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
 use crate::h2::{Frame, H2Event, Note};
+use crate::present::frame_record::{LostRecord, PrefaceRecord};
+use crate::present::line::FrameLine;
 use crate::present::text::clean;
-use crate::present::{arrow, describe_field, summary, FrameRecord};
-use crate::tcp::{ConnId, Dir};
-use serde_json::json;
+use crate::present::{arrow, describe_field, FrameRecord};
+use crate::tcp::ConnId;
 use std::io::{self, Write};
+
+/// The column heads of the text listing.
+fn frames_header() -> String {
+    format!(
+        "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
+        "TIME", "CONN", "DIR", "STREAM", "TYPE", "FLAGS", "LENGTH"
+    )
+}
 
 /// Which frames to print.
 #[derive(Debug, Clone, Default)]
@@ -83,13 +92,7 @@ impl<W: Write> FramesPrinter<W> {
             return;
         }
         self.header_done = true;
-        self.write(|o, _, _| {
-            writeln!(
-                o,
-                "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
-                "TIME", "CONN", "DIR", "STREAM", "TYPE", "FLAGS", "LENGTH"
-            )
-        });
+        self.write(|o, _, _| writeln!(o, "{}", frames_header()));
     }
 
     /// A closing line in text mode.
@@ -135,8 +138,8 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 self.text_header();
                 let (c, t, off, p) = (*conn, *ts, *offset, *packet);
                 self.write(|o, fmt, _| match fmt {
-                    Format::Json => write_json_line(o, &json!({"ts": t, "conn": c, "dir": Dir::ToServer, "type": "PREFACE", "length": 24, "offset": off, "packet": p})),
-                    Format::Text => writeln!(o, "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  client connection preface", t.clock(), c, "C->S", "-", "PREFACE", "-", 24),
+                    Format::Json => write_json_line(o, &PrefaceRecord::new(c, t, off, p)),
+                    Format::Text => line_text(o, &FrameLine::preface(c, t)),
                 });
             }
             H2Event::Lost { conn, dir, ts, bytes, .. } => {
@@ -149,20 +152,8 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 self.text_header();
                 let (c, d, t, n) = (*conn, *dir, *ts, *bytes);
                 self.write(|o, fmt, _| match fmt {
-                    Format::Json => {
-                        write_json_line(o, &json!({"ts": t, "conn": c, "dir": d, "type": "LOST", "lost_bytes": n}))
-                    }
-                    Format::Text => writeln!(
-                        o,
-                        "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {n} bytes never captured",
-                        t.clock(),
-                        c,
-                        arrow(d),
-                        "-",
-                        "(gap)",
-                        "-",
-                        "-"
-                    ),
+                    Format::Json => write_json_line(o, &LostRecord::new(c, d, t, n)),
+                    Format::Text => line_text(o, &FrameLine::lost(c, d, t, n)),
                 });
             }
         }
@@ -170,29 +161,24 @@ impl<W: Write> Sink for FramesPrinter<W> {
     }
 }
 
-fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
-    let names = f.header.kind.flag_names(f.header.flags);
-    let flags = if names.is_empty() {
-        if f.header.flags == 0 {
-            "-".to_string()
-        } else {
-            format!("0x{:02x}", f.header.flags)
-        }
-    } else {
-        names.join("|")
-    };
+/// One line of the listing (the columns of [`frames_header`]).
+fn line_text<W: Write>(o: &mut W, l: &FrameLine) -> io::Result<()> {
     writeln!(
         o,
         "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {}",
-        f.ts.clock(),
-        f.conn,
-        arrow(f.dir),
-        f.header.stream_id,
-        f.header.kind.name(),
-        flags,
-        f.header.length,
-        summary(f)
-    )?;
+        l.ts.clock(),
+        l.conn,
+        l.arrow(),
+        l.stream(),
+        l.kind,
+        l.flags,
+        l.length_text(),
+        l.summary
+    )
+}
+
+fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
+    line_text(o, &FrameLine::frame(f))?;
     if verbose {
         if let Some(b) = &f.block {
             for field in &b.decoded.fields {

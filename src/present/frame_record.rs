@@ -216,6 +216,57 @@ pub struct FrameRecord<'a> {
     pub notes: &'a [Note],
 }
 
+/// The record of the client connection preface (in the frames listing).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PrefaceRecord {
+    /// Time of the packet that completed it.
+    pub ts: Timestamp,
+    /// Connection.
+    pub conn: ConnId,
+    /// Direction (always client to server).
+    pub dir: Dir,
+    /// `PREFACE`.
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    /// 24 bytes.
+    pub length: usize,
+    /// Offset in the client's byte stream.
+    pub offset: u64,
+    /// The packet that completed it.
+    pub packet: u64,
+}
+
+impl PrefaceRecord {
+    /// The preface of `conn`, completed by `packet` at `ts`.
+    pub fn new(conn: ConnId, ts: Timestamp, offset: u64, packet: u64) -> Self {
+        let length = crate::h2::frame::PREFACE.len();
+        PrefaceRecord { ts, conn, dir: Dir::ToServer, type_name: "PREFACE", length, offset, packet }
+    }
+}
+
+/// The record of bytes a direction lost (in the frames listing).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LostRecord {
+    /// When the loss was noticed.
+    pub ts: Timestamp,
+    /// Connection.
+    pub conn: ConnId,
+    /// Direction.
+    pub dir: Dir,
+    /// `LOST`.
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    /// Bytes never captured.
+    pub lost_bytes: u64,
+}
+
+impl LostRecord {
+    /// `lost_bytes` of `dir` never captured.
+    pub fn new(conn: ConnId, dir: Dir, ts: Timestamp, lost_bytes: u64) -> Self {
+        LostRecord { ts, conn, dir, type_name: "LOST", lost_bytes }
+    }
+}
+
 /// A TLS record that carried a decrypted frame: which one, and where the
 /// capture holds it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 pub mod conn_record;
 pub mod frame_record;
 pub mod infer;
+pub mod line;
 pub mod message;
 pub mod record;
 pub mod stats_record;
@@ -49,6 +50,15 @@ fn method_label_raw(call: &Call) -> String {
 /// The status column: a name and where it came from.
 pub fn status_cell(call: &Call) -> (String, Option<Origin>) {
     let (origin, transport) = call.verdict();
+    status_text(call, origin, transport.as_ref())
+}
+
+/// The status column of `call` from its verdict (computed once by the caller).
+fn status_text(
+    call: &Call,
+    origin: Origin,
+    transport: Option<&crate::grpc::TransportError>,
+) -> (String, Option<Origin>) {
     if let Some(t) = transport {
         let short = match t.kind {
             crate::grpc::TransportKind::HttpStatus => format!("HTTP {}", call.http_status().unwrap_or(0)),

@@ -7,8 +7,7 @@ use super::tree::Tone;
 use crate::analysis::doctor::Severity;
 use crate::grpc::Origin;
 use crate::h2::frame::{error_name, Body};
-use crate::present::status_cell;
-use crate::present::summary;
+use crate::present::line::{CallLine, ConnLine, FrameLine, FrameTone};
 use crate::present::text::{clean, truncate};
 use crate::tcp::Dir;
 use crate::time::human_duration;
@@ -156,30 +155,29 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
             let rows = window()
                 .filter_map(|i| app.model.calls.get(*i))
                 .map(|c| {
-                    let (status, origin) = status_cell(c);
-                    let method = crate::present::method_label(c);
-                    let method = if method.chars().count() > mw {
-                        format!("…{}", method.chars().skip(method.chars().count() + 1 - mw).collect::<String>())
+                    let l = CallLine::new(c);
+                    let method = if l.method.chars().count() > mw {
+                        format!("…{}", l.method.chars().skip(l.method.chars().count() + 1 - mw).collect::<String>())
                     } else {
-                        method
+                        l.method.clone()
                     };
-                    let dur = c.duration_nanos().map_or("-".into(), human_duration);
-                    let status = Span::styled(format!("{:<22}", truncate(&status, 22)), origin_style(origin));
+                    let dur = l.duration();
+                    let status = Span::styled(format!("{:<22}", truncate(&l.status, 22)), origin_style(l.origin));
                     if wide {
                         Line::from(vec![
                             Span::raw(format!(
                                 "{:<15} {:>4} {:>5}  {:<mw$} ",
-                                c.start.clock(),
-                                c.conn,
-                                c.stream_id,
+                                l.start.clock(),
+                                l.conn,
+                                l.stream_id,
                                 method
                             )),
                             status,
-                            Span::raw(format!(" {dur:>8} {:>4} {:>4}", c.requests.len(), c.responses.len())),
+                            Span::raw(format!(" {dur:>8} {:>4} {:>4}", l.requests, l.responses)),
                         ])
                     } else {
                         Line::from(vec![
-                            Span::raw(format!("{:<15} {:<mw$} ", c.start.clock(), method)),
+                            Span::raw(format!("{:<15} {:<mw$} ", l.start.clock(), method)),
                             status,
                             Span::raw(format!(" {dur:>8}")),
                         ])
@@ -189,10 +187,7 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
             (header, rows)
         }
         View::Frames => {
-            let header = format!(
-                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  SUMMARY",
-                "TIME", "CONN", "DIR", "STREAM", "TYPE", "LENGTH"
-            );
+            let header = frames_header(width);
             let rows = window().filter_map(|i| app.model.frames.get(*i)).map(|r| frame_line(r, width)).collect();
             (header, rows)
         }
@@ -204,15 +199,14 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
             let rows = window()
                 .filter_map(|i| app.model.conns.get(*i))
                 .map(|c| {
-                    // The connection's protocol (the chain's), as `conns` prints it.
-                    let proto = if c.h2.is_some() { c.protocol.as_str() } else { "-" }.to_string();
+                    let l = ConnLine::new(c);
                     let chan = app.model.channel_of.get(&c.tcp.id).map_or("-".to_string(), |n| (n + 1).to_string());
                     // The reconnect first: it is what a narrow column must not lose.
-                    let mut end = crate::present::text::clean(&c.tcp.end_text()).into_owned();
+                    let mut end = crate::present::text::clean(&l.end).into_owned();
                     if let Some(r) = app.model.reconnects.get(&c.tcp.id) {
                         end = format!("reconnect of {}; {end}", r.reconnect_of);
                     }
-                    let style = if c.calls.transport > 0 {
+                    let style = if l.transport_errors > 0 {
                         origin_style(Some(Origin::Transport))
                     } else if !c.tcp.established {
                         Style::new().fg(Color::DarkGray)
@@ -222,13 +216,13 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
                     Line::styled(
                         format!(
                             "{:>4} {:>4}  {:<21} {:<21} {:<7} {:>5} {:>7}  {end}",
-                            c.tcp.id,
+                            l.id,
                             chan,
-                            c.tcp.client.to_string(),
-                            c.tcp.server.to_string(),
-                            proto,
-                            c.calls.total,
-                            format!("{}/{}", c.calls.application, c.calls.transport)
+                            l.client,
+                            l.server,
+                            l.protocol,
+                            l.calls,
+                            l.errors()
                         ),
                         style,
                     )
@@ -273,69 +267,45 @@ fn draw_findings_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     app.areas = super::app::Areas { list, tree, bytes: Rect::default() };
 }
 
+/// Terminals at least this wide show the frames' FLAGS column.
+const FLAGS_FROM_WIDTH: usize = 100;
+const FLAGS_WIDTH: usize = 23;
+
+fn frames_header(width: usize) -> String {
+    let flags = if width >= FLAGS_FROM_WIDTH { format!(" {:<FLAGS_WIDTH$}", "FLAGS") } else { String::new() };
+    format!("{:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  SUMMARY", "TIME", "CONN", "DIR", "STREAM", "TYPE", "LENGTH")
+}
+
 fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
-    let sw = width.saturating_sub(57).max(10);
-    match r {
-        FrameRow::Frame(fr) => {
-            let bad = fr.notes.iter().any(|n| n.level >= crate::h2::Level::Warning);
-            let style = match &fr.body {
-                Body::RstStream { .. } | Body::GoAway { .. } => Style::new().fg(Color::Yellow),
-                _ if bad => Style::new().fg(Color::Red),
-                _ => Style::new(),
-            };
-            Line::styled(
-                format!(
-                    "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {}",
-                    fr.ts.clock(),
-                    fr.conn,
-                    crate::present::arrow(fr.dir),
-                    fr.header.stream_id,
-                    fr.header.kind.name(),
-                    fr.header.length,
-                    truncate(&summary(fr), sw)
-                ),
-                style,
-            )
-        }
-        FrameRow::Tcp { conn, dir, ts, flags, .. } => Line::styled(
-            format!(
-                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  TCP {}",
-                ts.clock(),
-                conn,
-                crate::present::arrow(*dir),
-                "-",
-                "(tcp)",
-                "-",
-                flags.tcpdump()
-            ),
-            Style::new().fg(Color::Magenta),
+    let l = match r {
+        FrameRow::Frame(fr) => FrameLine::frame(fr),
+        FrameRow::Tcp { conn, dir, ts, flags, .. } => FrameLine::tcp(*conn, *dir, *ts, &flags.tcpdump()),
+        FrameRow::Preface { conn, ts } => FrameLine::preface(*conn, *ts),
+        FrameRow::Lost { conn, dir, ts, bytes } => FrameLine::lost(*conn, *dir, *ts, *bytes),
+    };
+    let wide = width >= FLAGS_FROM_WIDTH;
+    let flags = if wide { format!(" {:<FLAGS_WIDTH$}", truncate(&l.flags, FLAGS_WIDTH)) } else { String::new() };
+    let sw = width.saturating_sub(if wide { 57 + FLAGS_WIDTH + 1 } else { 57 }).max(10);
+    let style = match l.tone {
+        FrameTone::Plain => Style::new(),
+        FrameTone::Ending => Style::new().fg(Color::Yellow),
+        FrameTone::Problem | FrameTone::Lost => Style::new().fg(Color::Red),
+        FrameTone::Preface => Style::new().fg(Color::Cyan),
+        FrameTone::Tcp => Style::new().fg(Color::Magenta),
+    };
+    Line::styled(
+        format!(
+            "{:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  {}",
+            l.ts.clock(),
+            l.conn,
+            l.arrow(),
+            l.stream(),
+            l.kind,
+            l.length_text(),
+            truncate(&l.summary, sw)
         ),
-        FrameRow::Preface { conn, ts } => Line::styled(
-            format!(
-                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {}",
-                ts.clock(),
-                conn,
-                "C->S",
-                "-",
-                "PREFACE",
-                24,
-                truncate("client connection preface", sw)
-            ),
-            Style::new().fg(Color::Cyan),
-        ),
-        FrameRow::Lost { conn, dir, ts, bytes } => Line::styled(
-            format!(
-                "{:<15} {:>4} {:<4} {:>6} {:<13} {:>6}  {bytes} bytes never captured",
-                ts.clock(),
-                conn,
-                crate::present::arrow(*dir),
-                "-",
-                "(gap)",
-                "-"
-            ),
-            Style::new().fg(Color::Red),
-        ),
-    }
+        style,
+    )
 }
 
 fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
