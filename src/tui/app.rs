@@ -2,9 +2,11 @@
 //! terminal here, so all of it can be tested directly.
 
 use super::details;
+use super::line_edit::{self, Edit, LineEdit};
 use super::model::{FrameRow, Model, Msg};
 use super::tree::{Link, Tree};
 use crate::analysis::doctor::Finding;
+use crate::analysis::stats::Stats;
 use crate::filter::{FieldSet, Filter, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
@@ -98,6 +100,16 @@ pub struct ListState {
     pub filter: Option<Filter>,
 }
 
+/// Statistics of the calls a filter matches.
+pub struct FilteredStats {
+    /// The filter.
+    pub source: String,
+    /// Calls it matched (those the statistics count).
+    pub matched: usize,
+    /// The statistics.
+    pub stats: Stats,
+}
+
 /// Where the panes were drawn last (for the mouse).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Areas {
@@ -143,7 +155,12 @@ pub struct App {
     /// The HPACK panel is shown (frames view).
     pub hpack: bool,
     /// The filter being typed.
-    pub input: Option<String>,
+    pub input: Option<LineEdit>,
+    /// Filters applied before, oldest first (Up and Down recall them).
+    pub history: Vec<String>,
+    /// The Stats view's figures over the calls the filter lets through
+    /// (the Calls filter, which `/` in Stats sets), when there is one.
+    pub filtered_stats: Option<FilteredStats>,
     /// Why the typed filter does not parse.
     pub input_error: Option<String>,
     /// A message for the status line.
@@ -188,6 +205,8 @@ impl App {
             explain: false,
             hpack: false,
             input: None,
+            history: Vec::new(),
+            filtered_stats: None,
             input_error: None,
             status: None,
             quit: false,
@@ -220,7 +239,7 @@ impl App {
             View::Calls => self.model.calls.len(),
             View::Frames => self.model.frames.len(),
             View::Conns => self.model.conns.len(),
-            View::Stats => self.model.stats.by_method.len(),
+            View::Stats => self.shown_stats().by_method.len(),
             View::Findings => self.findings.len(),
         }
     }
@@ -245,14 +264,17 @@ impl App {
         if self.view == View::Findings {
             self.update_findings();
         }
+        self.refresh_lists();
+        if self.view == View::Stats {
+            self.update_filtered_stats();
+            self.refresh_whole(View::Stats);
+        }
+    }
+
+    fn refresh_lists(&mut self) {
         for v in VIEWS {
             if matches!(v, View::Stats | View::Findings) {
-                let n = self.model_len(v);
-                if let Some(l) = self.lists.get_mut(v.index()) {
-                    l.visible = (0..n).collect();
-                    l.seen = n;
-                    l.selected = l.selected.min(n.saturating_sub(1));
-                }
+                self.refresh_whole(v);
                 continue;
             }
             let (from, to) = (self.lists.get(v.index()).map_or(0, |l| l.seen), self.model_len(v));
@@ -266,6 +288,16 @@ impl App {
             }
         }
         self.update_tree();
+    }
+
+    /// A view whose rows are all shown (Stats, Findings): as many as there are.
+    fn refresh_whole(&mut self, v: View) {
+        let n = self.model_len(v);
+        if let Some(l) = self.lists.get_mut(v.index()) {
+            l.visible = (0..n).collect();
+            l.seen = n;
+            l.selected = l.selected.min(n.saturating_sub(1));
+        }
     }
 
     /// Filters a view again from scratch.
@@ -320,6 +352,31 @@ impl App {
             Some((View::Findings, i)) => self.findings.get(i).map(details::finding_tree).unwrap_or_default(),
             _ => Tree::default(),
         };
+    }
+
+    /// The statistics the Stats view shows: over the filtered calls when
+    /// the Calls filter is set, else over every call.
+    pub fn shown_stats(&self) -> &Stats {
+        self.filtered_stats.as_ref().map_or(&self.model.stats, |f| &f.stats)
+    }
+
+    /// Recounts the filtered statistics when the filter or its matches changed.
+    fn update_filtered_stats(&mut self) {
+        let calls = list_of(&self.lists, View::Calls);
+        let Some(filter) = &calls.filter else {
+            self.filtered_stats = None;
+            return;
+        };
+        let current = self.filtered_stats.as_ref().map(|f| (f.source.as_str(), f.matched));
+        if current == Some((filter.source.as_str(), calls.visible.len())) {
+            return;
+        }
+        let mut stats = Stats::default();
+        for c in calls.visible.iter().filter_map(|i| self.model.calls.get(*i)) {
+            stats.add_call(c);
+        }
+        let (source, matched) = (filter.source.clone(), calls.visible.len());
+        self.filtered_stats = Some(FilteredStats { source, matched, stats });
     }
 
     /// Runs the doctor's rules over what was loaded, when calls came since
@@ -418,13 +475,14 @@ impl App {
             KeyCode::Left | KeyCode::Char('h') if self.pane == Pane::Tree => self.collapse_or_up(),
             KeyCode::Right | KeyCode::Char('l') if self.pane == Pane::Tree => self.tree_expand(),
             KeyCode::Char('/') => {
+                let view = if self.view == View::Stats { View::Calls } else { self.view };
                 let current = self
                     .lists
-                    .get(self.view.index())
+                    .get(view.index())
                     .and_then(|l| l.filter.as_ref())
                     .map(|f| f.source.clone())
                     .unwrap_or_default();
-                self.input = Some(current);
+                self.input = Some(LineEdit::new(&current));
                 self.input_error = None;
             }
             KeyCode::Esc => self.pane = Pane::List,
@@ -474,25 +532,22 @@ impl App {
     }
 
     fn on_input_key(&mut self, key: KeyEvent) {
-        let Some(text) = self.input.as_mut() else { return };
+        let Some(line) = self.input.as_mut() else { return };
         match key.code {
             KeyCode::Esc => {
                 self.input = None;
                 self.input_error = None;
             }
             KeyCode::Enter => {
-                let text = text.clone();
+                let text = line.text().to_string();
                 self.apply_filter(&text);
             }
-            KeyCode::Backspace => {
-                text.pop();
-                self.input_error = None;
+            _ => {
+                if let Some(edit) = Edit::of_key(&key) {
+                    line.apply(edit, &self.history);
+                    self.input_error = None;
+                }
             }
-            KeyCode::Char(c) => {
-                text.push(c);
-                self.input_error = None;
-            }
-            _ => {}
         }
     }
 
@@ -520,15 +575,19 @@ impl App {
             l.filter = filter;
             l.selected = 0;
         }
+        line_edit::remember(&mut self.history, text);
         self.input = None;
         self.input_error = None;
         self.rebuild(view);
+        if self.view == View::Stats {
+            self.update_filtered_stats();
+            self.refresh_whole(View::Stats);
+        }
     }
 
     fn switch(&mut self, v: View) {
         self.view = v;
-        if v == View::Findings {
-            self.update_findings();
+        if matches!(v, View::Findings | View::Stats) {
             self.refresh();
         }
         self.pane = Pane::List;

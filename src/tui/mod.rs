@@ -9,6 +9,7 @@
 pub mod app;
 pub mod details;
 pub mod hpack_view;
+pub mod line_edit;
 pub mod loader;
 pub mod model;
 pub mod render;

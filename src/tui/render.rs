@@ -600,10 +600,19 @@ fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::Bytes)), area);
 }
 
+fn stats_title(app: &App) -> String {
+    match &app.filtered_stats {
+        Some(f) => format!(" Stats per method of {} calls matching {} ", f.matched, clean(&f.source)),
+        None => " Stats per method ".into(),
+    }
+}
+
 fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let [table, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let [hist, timeline] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
-    let s = &app.model.stats;
+    let title = stats_title(app);
+    // By field, not through App::shown_stats: the list below is borrowed mutably.
+    let s = app.filtered_stats.as_ref().map_or(&app.model.stats, |f| &f.stats);
     let inner_h = table.height.saturating_sub(4) as usize;
     app.page = inner_h.max(1);
     let l = super::app::list_of_mut(&mut app.lists, View::Stats);
@@ -651,10 +660,7 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         );
         lines.push(if i == l.selected { line.style(SELECTED) } else { line });
     }
-    f.render_widget(
-        Paragraph::new(lines).block(pane_block(" Stats per method ".into(), app.pane == Pane::List)),
-        table,
-    );
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::List)), table);
     app.areas = super::app::Areas { list: table, tree: hist, bytes: timeline };
     // Latency histogram of the selected method.
     let selected = s.by_method.iter().nth(l.selected);
@@ -700,11 +706,16 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
 }
 
 fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
-    if let Some(text) = &app.input {
+    if let Some(edit) = &app.input {
+        // The cursor is the character under it, reversed (a block past the end).
+        let (before, after) = edit.split();
+        let mut rest = after.chars();
+        let under = rest.next().map_or_else(|| " ".to_string(), |c| c.to_string());
         let mut lines = vec![Line::from(vec![
             Span::styled("filter: ", Style::new().fg(Color::Cyan)),
-            Span::raw(text.clone()),
-            Span::styled("█", Style::new().fg(Color::Cyan)),
+            Span::raw(clean(before).into_owned()),
+            Span::styled(clean(&under).into_owned(), Style::new().add_modifier(Modifier::REVERSED)),
+            Span::raw(clean(rest.as_str()).into_owned()),
         ])];
         if let Some(e) = &app.input_error {
             for l in e.lines() {
@@ -714,7 +725,9 @@ fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(lines), area);
         return;
     }
-    let l = super::app::list_of(&app.lists, app.view);
+    // Stats counts the calls the Calls filter lets through: that filter is its.
+    let filtered = if app.view == View::Stats { View::Calls } else { app.view };
+    let l = super::app::list_of(&app.lists, filtered);
     let mut left = match (&l.filter, app.view) {
         (Some(flt), _) => format!("filter: {}  ({} match)", flt.source, l.visible.len()),
         (None, View::Stats) => "no filter".to_string(),
@@ -750,7 +763,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("g G, Home End", "first / last row"),
     ("Enter", "open the detail; expand / collapse; follow a link"),
     ("l h, Right Left", "detail: expand / collapse"),
-    ("/", "filter the view (the --filter language)"),
+    ("/", "filter the view (in Stats: which calls count)"),
+    ("  in the bar", "Ctrl-A/E/U/K/W as in a shell; Up/Down: earlier filters"),
     ("F", "frames of the selected call"),
     ("C", "connection of the selected row"),
     ("R", "the reconnect that followed the selected connection"),

@@ -190,6 +190,59 @@ fn the_filter_bar_explains_mistakes_in_place_and_counts_matches() {
 }
 
 #[test]
+fn the_filter_bar_takes_readline_keys_and_recalls_earlier_filters() {
+    let mut app = app_for("proxy.pcap");
+    let ctrl = |app: &mut App, c| app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    key(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "status == OK");
+    ctrl(&mut app, 'w');
+    type_str(&mut app, "NOT_FOUND");
+    ctrl(&mut app, 'a');
+    type_str(&mut app, "!(");
+    ctrl(&mut app, 'e');
+    type_str(&mut app, ")");
+    assert_eq!(app.input.as_ref().unwrap().text(), "!(status == NOT_FOUND)");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.input.is_none(), "{:?}", app.input_error);
+    let first = app.lists[0].visible.len();
+    // Ctrl-U empties the line (it used to type a "u"); Up brings the filter back.
+    key(&mut app, KeyCode::Char('/'));
+    ctrl(&mut app, 'u');
+    assert_eq!(app.input.as_ref().unwrap().text(), "");
+    type_str(&mut app, "conn == 1");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('/'));
+    ctrl(&mut app, 'u');
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input.as_ref().unwrap().text(), "!(status == NOT_FOUND)");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.lists[0].visible.len(), first);
+    assert_eq!(app.history, ["conn == 1", "!(status == NOT_FOUND)"]);
+}
+
+#[test]
+fn a_filter_typed_in_stats_filters_the_statistics() {
+    let mut app = app_for("proxy.pcap");
+    let all = app.model.stats.total.calls;
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "status != OK");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.shown_stats().total.calls, 7, "the calls the filter matches, of {all}");
+    assert_eq!(app.shown_stats().total.ok, 0);
+    let screen = text(&draw(&mut app, 120, 30)).join("\n");
+    assert!(screen.contains("Stats per method of 7 calls matching status != OK"), "{screen}");
+    assert!(screen.contains("filter: status != OK  (7 match)"), "{screen}");
+    // The Calls view shares the filter; clearing it brings every call back.
+    key(&mut app, KeyCode::Char('/'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.shown_stats().total.calls, all);
+    assert!(app.filtered_stats.is_none());
+}
+
+#[test]
 fn links_lead_to_frames_connection_and_the_next_reconnect() {
     let mut app = app_for("reconnect.pcap");
     key(&mut app, KeyCode::Char('F'));
