@@ -301,3 +301,20 @@ fn a_snaplen_cut_capture_flags_messages_never_misparses_them() {
         "statuses were cut off: unknown, not a transport failure"
     );
 }
+
+/// Issue 22: text in a pipe keeps every name whole (cut only to fit a terminal).
+#[test]
+fn text_output_in_a_pipe_never_cuts_a_method_name() {
+    let path = fixture("reflection.pcap");
+    let long = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+    let (code, out, err) = grpcscope(&["calls", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.contains(&format!("{long} OK"))), "{out}");
+    let (code, out, err) = grpcscope(&["stats", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let row = out.lines().find(|l| l.starts_with(long)).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.split_whitespace().nth(1) == Some("1"), "whole name, then its 1 call: {row}");
+    let header = out.lines().find(|l| l.starts_with("METHOD")).unwrap();
+    let calls_end = header.find("CALLS").unwrap() + "CALLS".len() - 1;
+    assert_eq!(row.chars().nth(calls_end), Some('1'), "the columns still line up:\n{header}\n{row}");
+}

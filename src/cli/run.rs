@@ -431,6 +431,13 @@ fn load_schema(args: &SchemaArgs) -> Result<Schema, Failure> {
 }
 
 /// Whether to colour output that goes to standard output.
+/// The width of the terminal standard output goes to, or `None` when it
+/// goes to a pipe or a file (where text is never cut to fit).
+fn terminal_columns() -> Option<usize> {
+    use std::io::IsTerminal;
+    io::stdout().is_terminal().then(|| ratatui::crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w)))
+}
+
 fn use_color(choice: ColorChoice) -> bool {
     use std::io::IsTerminal;
     match choice {
@@ -450,6 +457,7 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     // A file prints in start order; live prints each call as it ends.
     let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
     printer.flush_each = live;
+    printer.columns = terminal_columns();
     if let Some(f) = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
         printer.filter = Some(Box::new(move |c| f.matches(c)));
     }
@@ -565,7 +573,7 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
         if format == crate::output::Format::Text {
             writeln!(out, "--- {} ---", now_clock())?;
         }
-        crate::output::stats::print(&mut out, &p.sink, by, format)?;
+        crate::output::stats::print(&mut out, &p.sink, by, format, terminal_columns())?;
         out.flush()
     };
     let mut print_tick = print_now;
@@ -578,7 +586,7 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     let mut p = drive_with(&args.common.input, cfg, sink, tick)?;
     p.sink.capture = p.counters.clone();
     let mut out = BufWriter::new(io::stdout().lock());
-    crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format)?;
+    crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format, terminal_columns())?;
     out.flush()?;
     Ok(())
 }

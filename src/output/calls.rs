@@ -52,6 +52,9 @@ pub struct CallsPrinter<W: Write> {
     pub filter: Option<CallFilter>,
     /// Flush after every record (live captures, so output appears at once).
     pub flush_each: bool,
+    /// The terminal's width when printing to one: long methods are then
+    /// cut (from the left) to keep the columns; in a pipe nothing is cut.
+    pub columns: Option<usize>,
 }
 
 impl<W: Write> CallsPrinter<W> {
@@ -74,6 +77,7 @@ impl<W: Write> CallsPrinter<W> {
             error: None,
             filter: None,
             flush_each: false,
+            columns: None,
         }
     }
 
@@ -162,7 +166,8 @@ impl<W: Write> CallsPrinter<W> {
             line.start.clock(),
             line.conn,
             line.stream_id,
-            left_truncate(&line.method, 44),
+            // Cut only to fit a terminal: a pipe gets every name whole.
+            if self.columns.is_some() { left_truncate(&line.method, 44) } else { line.method.clone() },
             painted,
             line.duration(),
             line.requests,

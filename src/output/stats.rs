@@ -23,12 +23,22 @@ pub enum By {
 }
 
 /// Prints `stats` for the breakdown `by`.
-pub fn print<W: Write>(out: &mut W, s: &Stats, by: By, format: Format) -> io::Result<()> {
+///
+/// `columns` is the terminal's width when the text goes to one: long names
+/// are then cut to fit it. In a pipe or a file (`None`) nothing is cut.
+pub fn print<W: Write>(out: &mut W, s: &Stats, by: By, format: Format, columns: Option<usize>) -> io::Result<()> {
     let hops = s.hops.report();
     match format {
         Format::Json => json_rows(out, s, by, &hops),
-        Format::Text => text(out, s, by, &hops),
+        Format::Text => text(out, s, by, &hops, columns),
     }
+}
+
+/// The name column's width: the longest name (at least `min`), cut to what
+/// a terminal of `columns` leaves beside `fixed` columns of figures.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>, min: usize, fixed: usize, columns: Option<usize>) -> usize {
+    let longest = names.map(|n| n.chars().count()).max().unwrap_or(0).max(min);
+    columns.map_or(longest, |c| longest.min(c.saturating_sub(fixed).max(min)))
 }
 
 fn json_rows<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
@@ -106,7 +116,7 @@ fn leg_line(hop: usize, l: &crate::analysis::hops::Leg, attempt: bool) -> String
     )
 }
 
-fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Result<()> {
+fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: Option<usize>) -> io::Result<()> {
     let t = &s.total;
     writeln!(
         out,
@@ -136,17 +146,19 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
         }
         By::Conn => ("CONN  SERVER", s.by_conn.iter().map(|(id, (_, sv, g))| (format!("{id:>4}  {sv}"), g)).collect()),
     };
+    // The figures beside the name take 56 columns (and a space).
+    let w = name_width(rows.iter().map(|(n, _)| n.as_str()).chain([title]), 24, 57, columns);
     writeln!(
         out,
-        "{:<24} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
+        "{:<w$} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
         title, "CALLS", "OK", "APP", "TRANS", "P50", "P90", "P99", "MAX"
     )?;
     for (name, g) in &rows {
         let l = &g.latency;
         writeln!(
             out,
-            "{:<24} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
-            left_trim(name, 24),
+            "{:<w$} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
+            left_trim(name, w),
             g.calls,
             g.ok,
             g.application,
@@ -158,12 +170,12 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "{:<24} {:>8} {:>8} {:>10} {:>10}  MIN", title, "REQ MSGS", "RSP MSGS", "REQ BYTES", "RSP BYTES")?;
+    writeln!(out, "{:<w$} {:>8} {:>8} {:>10} {:>10}  MIN", title, "REQ MSGS", "RSP MSGS", "REQ BYTES", "RSP BYTES")?;
     for (name, g) in &rows {
         writeln!(
             out,
-            "{:<24} {:>8} {:>8} {:>10} {:>10}  {}",
-            left_trim(name, 24),
+            "{:<w$} {:>8} {:>8} {:>10} {:>10}  {}",
+            left_trim(name, w),
             g.request_messages,
             g.response_messages,
             human_bytes(g.request_bytes),
@@ -175,7 +187,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io::Res
     if !failing.is_empty() {
         writeln!(out, "\nERRORS BY STATUS")?;
         for (name, g) in failing {
-            writeln!(out, "{}", left_trim(name, 80))?;
+            writeln!(out, "{}", left_trim(name, columns.unwrap_or(usize::MAX)))?;
             for (status, n) in &g.errors {
                 writeln!(out, "  {status:<24} {n:>6}")?;
             }
@@ -238,4 +250,18 @@ fn timeline<W: Write>(out: &mut W, s: &Stats) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_width;
+
+    #[test]
+    fn names_set_the_column_and_only_a_terminal_cuts_it() {
+        let names = ["/a.B/C", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"];
+        assert_eq!(name_width(names.into_iter(), 24, 57, None), 57, "a pipe: the longest name");
+        assert_eq!(name_width(names.into_iter(), 24, 57, Some(100)), 43, "a terminal: what its width leaves");
+        assert_eq!(name_width(names.into_iter(), 24, 57, Some(60)), 24, "never under the minimum");
+        assert_eq!(name_width(["/a.B/C"].into_iter(), 24, 57, None), 24);
+    }
 }
