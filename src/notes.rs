@@ -369,4 +369,27 @@ mod tests {
         let map: std::collections::BTreeMap<NoteCode, u64> = [(NoteCode::TcpGap, 1), (NoteCode::BadChecksum, 2)].into();
         assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"bad_checksum":2,"tcp_gap":1}"#);
     }
+
+    /// docs/notes.md lists every code with its meaning, as `conns` and
+    /// `stats` print them; `GRPCSCOPE_UPDATE_DOCS=1` rewrites the table.
+    #[test]
+    fn docs_notes_md_lists_every_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/notes.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- codes -->\n", "<!-- /codes -->");
+        let (head, rest) = doc.split_once(start).expect("docs/notes.md lacks <!-- codes -->");
+        let (_, tail) = rest.split_once(end).expect("docs/notes.md lacks <!-- /codes -->");
+        let mut table = String::from("| code | what it means |\n|---|---|\n");
+        for c in NoteCode::ALL {
+            table.push_str(&format!("| `{}` | {} |\n", c.as_str(), c.meaning()));
+        }
+        let current = format!("{head}{start}{table}{end}{tail}");
+        if std::env::var_os("GRPCSCOPE_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &current).unwrap();
+        }
+        assert!(
+            doc == current,
+            "docs/notes.md's table is stale: run GRPCSCOPE_UPDATE_DOCS=1 cargo test --lib docs_notes"
+        );
+    }
 }

@@ -237,6 +237,14 @@ fn reused_and_even_stream_ids_keep_their_calls_annotated() {
     let p = &stats.iter().find(|l| l["section"] == "summary").unwrap()["problems"];
     assert_eq!((p["stream_id_reused"].as_u64(), p["even_stream"].as_u64()), (Some(1), Some(1)), "counted once: {p}");
     assert!(p["closed_stream"].is_null(), "the reused stream's frames are not on a closed stream: {p}");
+    // Issue 22: each code comes with what it means, in conns and stats.
+    let conns = run("stream_id_misuse.pcap.gz", &["conns"]);
+    assert!(conns.contains("          stream_id_reused: a stream id used again"), "{conns}");
+    let stats = run("stream_id_misuse.pcap.gz", &["stats"]);
+    assert!(stats.contains("PROBLEMS NOTED (every code: docs/notes.md)"), "{stats}");
+    assert!(stats
+        .lines()
+        .any(|l| l.starts_with("even_stream") && l.ends_with("a client-initiated stream with an even id")));
 }
 
 #[test]

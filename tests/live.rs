@@ -183,9 +183,34 @@ fn periodic_statistics() {
     assert_eq!(code, 0);
     assert!(out.matches("--- ").count() >= 2, "statistics every interval: {out}");
     assert!(
+        out.lines().filter(|l| l.starts_with("--- ")).all(|l| l.contains(" (since ")),
+        "cumulative, and says so: {out}"
+    );
+    assert!(
         out.trim_end().lines().any(|l| l.starts_with("3 calls: 2 ok, 1 application errors")),
         "and at the end: {out}"
     );
+}
+
+#[test]
+fn per_interval_statistics_count_each_interval_alone() {
+    if !can_capture("per_interval_statistics_count_each_interval_alone") {
+        return;
+    }
+    let p = port(5);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let bpf = format!("tcp port {p}");
+    let args = ["stats", "-i", "lo", "-f", &bpf, "--interval", "0.4", "--per-interval", "--duration", "2"];
+    let (gs, err) = start_grpcscope(&args, None);
+    call(&addr, 2, None);
+    let (code, out, _) = finish(gs, err);
+    assert_eq!(code, 0);
+    let heads: Vec<&str> = out.lines().filter(|l| l.starts_with("--- ")).collect();
+    assert!(heads.len() >= 2 && heads.iter().all(|l| l.contains(" (the last 0.4s)")), "{out}");
+    // The three calls are counted in the interval they ended in, and only there.
+    let counted: u64 = out.lines().filter_map(|l| l.split_once(" calls: ")?.0.parse::<u64>().ok()).sum();
+    assert_eq!(counted, 3, "{out}");
 }
 
 #[test]

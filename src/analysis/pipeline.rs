@@ -427,6 +427,11 @@ impl<S: Sink> Pipeline<S> {
         }
     }
 
+    /// Connections open now (seen, not yet ended or given up on).
+    pub fn open_connections(&self) -> u64 {
+        self.conns.len() as u64
+    }
+
     /// Connections seen so far.
     pub fn connections_seen(&self) -> u64 {
         self.tcp.connections_seen()

@@ -164,6 +164,9 @@ pub struct Stats {
     pub span: Option<(Timestamp, Timestamp)>,
     /// Packet counters, set when the capture ends.
     pub capture: CaptureCounters,
+    /// Connections still open (set by the caller before printing: a live
+    /// capture's connections are counted above only once they end).
+    pub open_connections: u64,
 }
 
 impl Stats {

@@ -532,6 +532,10 @@ pub struct StatsArgs {
     /// With -i: print the statistics every SECS seconds (and at the end).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub interval: f64,
+    /// With -i: each print counts only what happened in its interval
+    /// (default: everything since the capture started).
+    #[arg(long)]
+    pub per_interval: bool,
 }
 
 impl Default for MessageArgs {

@@ -567,13 +567,26 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     let breakdowns =
         crate::analysis::stats::Breakdowns { server: by == By::Server, edge: by == By::Edge, conn: by == By::Conn };
     let sink = crate::analysis::stats::Stats { filter, breakdowns, ..Default::default() };
+    // Live figures say what they cover: since the start, or one interval.
+    let span = if args.per_interval {
+        format!("the last {}s", args.interval.max(0.1))
+    } else {
+        format!("since {}", now_clock())
+    };
+    let per_interval = args.per_interval;
     let print_now = |p: &mut Pipeline<crate::analysis::stats::Stats>| -> io::Result<()> {
         p.sink.capture = p.counters.clone();
+        p.sink.open_connections = p.open_connections();
         let mut out = io::stdout().lock();
         if format == crate::output::Format::Text {
-            writeln!(out, "--- {} ---", now_clock())?;
+            writeln!(out, "--- {} ({span}) ---", now_clock())?;
         }
         crate::output::stats::print(&mut out, &p.sink, by, format, terminal_columns())?;
+        if per_interval {
+            // The next print starts from nothing, with the same filter and breakdown.
+            let (filter, breakdowns) = (p.sink.filter.take(), p.sink.breakdowns);
+            p.sink = crate::analysis::stats::Stats { filter, breakdowns, ..Default::default() };
+        }
         out.flush()
     };
     let mut print_tick = print_now;

@@ -15,6 +15,8 @@ use crate::time::{human_duration, Timestamp};
 
 /// Rendering spent on the one-line summary of a call's first request.
 const SUMMARY_RENDER_BYTES: usize = 64 << 10;
+/// Characters of the first request shown in the listing.
+const SUMMARY_CHARS: usize = 60;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -172,7 +174,7 @@ impl<W: Write> CallsPrinter<W> {
             line.duration(),
             line.requests,
             line.responses,
-            truncate(&first, 60)
+            truncate(&first, SUMMARY_CHARS)
         )
     }
 
@@ -330,7 +332,7 @@ fn left_truncate(s: &str, width: usize) -> String {
 fn summary(d: &Decoded) -> String {
     match (&d.json, &d.fields, &d.error) {
         (Some(j), _, _) => j.to_string(),
-        (None, Some(f), _) => format!("(no schema) {f}"),
+        (None, Some(f), _) => format!("(no schema) {}", crate::present::raw_text::one_line(f, SUMMARY_CHARS)),
         (None, None, Some(e)) => format!("({e})"),
         _ => String::new(),
     }

@@ -202,6 +202,10 @@ impl<W: Write> ConnsPrinter<W> {
                 codes.join(", "),
                 c.id
             )?;
+            // What each code means, in a line (all of them: docs/notes.md).
+            for code in h.problem_codes.keys() {
+                writeln!(self.out, "          {code}: {}", code.meaning())?;
+            }
         }
         if let Some(rc) = reconnect {
             let what = if c.established { "reconnect" } else { "attempt to reconnect" };

@@ -124,9 +124,13 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
         t.calls, t.ok, t.application, t.transport, t.unknown, t.incomplete
     )?;
     let conns: u64 = s.connections.values().sum();
+    let open = match s.open_connections {
+        0 => String::new(),
+        n => format!(", {n} open"),
+    };
     writeln!(
         out,
-        "{} packets ({} TCP), {conns} connections ({} established)",
+        "{} packets ({} TCP), {conns} connections ({} established){open}",
         s.capture.packets, s.capture.tcp_packets, s.established
     )?;
     if s.tls.connections > 0 {
@@ -218,9 +222,9 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
         }
     }
     if !s.problems.is_empty() {
-        writeln!(out, "\nPROBLEMS NOTED")?;
+        writeln!(out, "\nPROBLEMS NOTED (every code: docs/notes.md)")?;
         for (code, n) in &s.problems {
-            writeln!(out, "{code:<28} {n:>6}")?;
+            writeln!(out, "{code:<28} {n:>6}  {}", code.meaning())?;
         }
     }
     Ok(())

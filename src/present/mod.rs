@@ -8,6 +8,7 @@ pub mod frame_record;
 pub mod infer;
 pub mod line;
 pub mod message;
+pub mod raw_text;
 pub mod record;
 pub mod stats_record;
 pub mod text;

@@ -109,6 +109,8 @@ pub struct SummaryRow<'a> {
     pub connections: &'a BTreeMap<String, u64>,
     /// Connections whose handshake was captured.
     pub established_connections: u64,
+    /// Connections still open when the figures were taken (live).
+    pub open_connections: u64,
     /// TLS connections, decrypted or not, and their fatal alerts.
     pub tls: &'a crate::analysis::stats::TlsStats,
     /// Start of the first call.
@@ -130,6 +132,7 @@ impl<'a> SummaryRow<'a> {
             ignored_packets: &s.capture.ignored,
             connections: &s.connections,
             established_connections: s.established,
+            open_connections: s.open_connections,
             tls: &s.tls,
             first_call: s.span.map(|x| x.0),
             last_call: s.span.map(|x| x.1),
