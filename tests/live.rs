@@ -154,6 +154,15 @@ fn count_duration_and_an_open_call_at_ctrl_c() {
     let (code, _, _) = finish(gs, err);
     assert_eq!(code, 0);
     assert!(t0.elapsed() < Duration::from_secs(5));
+    // Live text says its calls come in the order they end (issue 22).
+    let (gs, err) = start_grpcscope(&["calls", "-i", "lo", "-f", &bpf, "--duration", "1.5"], None);
+    call(&addr, 1, None);
+    let (code, out, _) = finish(gs, err);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines().next().is_some_and(|h| h.ends_with("FIRST REQUEST  (live: each call prints when it ends)")),
+        "{out}"
+    );
     // Ctrl-C while a call waits for its answer: printed, marked incomplete.
     let (gs, err) = start_grpcscope(&["calls", "-i", "lo", "-f", &bpf, "--format", "json"], None);
     let slow = Killed(Command::new(fixturegen()).args(["slow", &addr]).spawn().unwrap());

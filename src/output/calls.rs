@@ -146,9 +146,12 @@ impl<W: Write> CallsPrinter<W> {
     fn text_line(&mut self, call: &Call) -> io::Result<()> {
         if !self.header_done {
             self.header_done = true;
+            // Live, a call prints when it ends: a long call comes after the
+            // short ones that started later, and the header says so.
+            let order = if self.ordered { "" } else { "  (live: each call prints when it ends)" };
             writeln!(
                 self.out,
-                "{:<15} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST",
+                "{:<15} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST{order}",
                 "START", "CONN", "STREAM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
             )?;
         }
