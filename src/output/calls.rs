@@ -7,7 +7,7 @@ use crate::exchange::Head;
 use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
 use crate::present::line::CallLine;
-use crate::present::text::{clean, truncate};
+use crate::present::text::{clean, left_truncate, truncate};
 use crate::present::{CallRecord, Decoded, Decoder, MethodResolver};
 use crate::proto::budget::RenderBudget;
 use crate::tcp::ConnId;
@@ -321,15 +321,6 @@ fn paint(s: &str, origin: Option<Origin>, color: bool) -> String {
         Some(Origin::Unknown) | None => "2",
     };
     format!("\x1b[{code}m{s}\x1b[0m")
-}
-
-fn left_truncate(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        return s.to_string();
-    }
-    let tail: String = s.chars().skip(n - width + 1).collect();
-    format!("…{tail}")
 }
 
 fn summary(d: &Decoded) -> String {

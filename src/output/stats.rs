@@ -4,7 +4,7 @@ use super::{write_json_line, Format};
 use crate::analysis::hops::HopReport;
 use crate::analysis::stats::{Group, Stats};
 use crate::present::stats_record::{GroupFields, GroupRow, HopRow, RowKey, SummaryRow, TimelineRow};
-use crate::present::text::human_bytes;
+use crate::present::text::{human_bytes, left_truncate};
 use crate::time::{human_duration, Timestamp};
 use std::io::{self, Write};
 
@@ -76,15 +76,6 @@ fn json_rows<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io
 
 fn dur(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |n| human_duration(n as i64))
-}
-
-fn left_trim(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        s.to_string()
-    } else {
-        format!("…{}", s.chars().skip(n - width + 1).collect::<String>())
-    }
 }
 
 /// TLS connections, and the handshakes that failed (by fatal alert).
@@ -162,7 +153,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
         writeln!(
             out,
             "{:<w$} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>7}",
-            left_trim(name, w),
+            left_truncate(name, w),
             g.calls,
             g.ok,
             g.application,
@@ -179,7 +170,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
         writeln!(
             out,
             "{:<w$} {:>8} {:>8} {:>10} {:>10}  {}",
-            left_trim(name, w),
+            left_truncate(name, w),
             g.request_messages,
             g.response_messages,
             human_bytes(g.request_bytes),
@@ -191,7 +182,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
     if !failing.is_empty() {
         writeln!(out, "\nERRORS BY STATUS")?;
         for (name, g) in failing {
-            writeln!(out, "{}", left_trim(name, columns.unwrap_or(usize::MAX)))?;
+            writeln!(out, "{}", left_truncate(name, columns.unwrap_or(usize::MAX)))?;
             for (status, n) in &g.errors {
                 writeln!(out, "  {status:<24} {n:>6}")?;
             }

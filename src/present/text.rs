@@ -55,6 +55,18 @@ pub fn truncate(s: &str, width: usize) -> String {
     out
 }
 
+/// Cuts `s` to at most `width` characters from the left, marking the cut
+/// with `…`: the end of a method name (`…Reflection/ServerReflectionInfo`)
+/// says more than its package.
+pub fn left_truncate(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n + 1 - width.max(1)).collect();
+    format!("…{tail}")
+}
+
 /// `text` with control characters escaped ([`clean`]), split into lines of
 /// at most `width` characters at spaces (a longer word gets a line of its own).
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
@@ -86,6 +98,9 @@ mod tests {
         assert_eq!(human_bytes(3_100_000), "3.1 MB");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(left_truncate("/grpc.reflection.v1.Svc/Info", 12), "…v1.Svc/Info");
+        assert_eq!(left_truncate("/a.B/C", 12), "/a.B/C");
+        assert_eq!(left_truncate("/a.B/C", 0), "…");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::analysis::doctor::Severity;
 use crate::grpc::Origin;
 use crate::h2::frame::{error_name, Body};
 use crate::present::line::{CallLine, ConnLine, FrameLine, FrameTone};
-use crate::present::text::{clean, truncate};
+use crate::present::text::{clean, left_truncate, truncate};
 use crate::tcp::Dir;
 use crate::time::human_duration;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -156,11 +156,7 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
                 .filter_map(|i| app.model.calls.get(*i))
                 .map(|c| {
                     let l = CallLine::new(c);
-                    let method = if l.method.chars().count() > mw {
-                        format!("…{}", l.method.chars().skip(l.method.chars().count() + 1 - mw).collect::<String>())
-                    } else {
-                        l.method.clone()
-                    };
+                    let method = left_truncate(&l.method, mw);
                     let dur = l.duration();
                     let status = Span::styled(format!("{:<22}", truncate(&l.status, 22)), origin_style(l.origin));
                     if wide {
