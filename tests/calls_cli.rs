@@ -225,7 +225,9 @@ fn text_output_is_aligned_and_verbose_text_tells_the_whole_call() {
         grpcscope(&["calls", "--proto-path", "protos", "--color", "never", fixture("deadline.pcap").to_str().unwrap()]);
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("START"));
+    assert!(lines[0].starts_with("    # START"), "{out}");
+    // The # column numbers calls as `explain --call N` takes them.
+    assert!(lines[1].starts_with("    1 18:24:01.610179") && lines[2].starts_with("    2 18:24:01.711069"), "{out}");
     assert!(
         lines[1].contains("DEADLINE_EXCEEDED (RST by client)")
             && lines[1].contains(r#"{"sku":"slow-1","delayMs":400}"#),

@@ -15,7 +15,21 @@ fn open_a_call_filter_on_errors_see_the_ladder_and_quit() {
     // Open the fifth call (the proxy's 504): its detail tree has the focus.
     t.keys(&["Down", "Down", "Down", "Down", "Enter"]);
     let s = t.wait_for(&["x-request-id: rid-timeout", "status: UNAVAILABLE (HTTP 504)"]);
-    assert!(s.contains(":status: 504"), "{s}");
+    // The long status line wraps under its node instead of being cut.
+    assert!(s.contains("(transport: HTTP 504 instead") && s.contains("of 200 (not a gRPC server"), "{s}");
+    // z zooms the detail: the whole screen is the tree, down to the response.
+    t.keys(&["z"]);
+    let s = t.wait_for(&["zoomed: z again", ":status: 504"]);
+    assert!(!s.contains("┌ Calls") && !s.contains("┌ Bytes"), "only the detail is drawn: {s}");
+    t.keys(&["z"]);
+    t.wait_for(&["┌ Calls 9", "┌ Bytes"]);
+    // s searches the list; n goes to the next match, wrapping around.
+    t.keys(&["Tab", "Tab", "s"]); // detail, bytes, back to the list
+    t.text("http 50");
+    t.keys(&["Enter"]);
+    t.wait_for(&["\"http 50\": row 9 of 9", "UNAVAILABLE (HTTP 502)"]);
+    t.keys(&["n"]);
+    t.wait_for(&["\"http 50\": row 5 of 9 (wrapped around)"]);
     // Filter on errors.
     t.keys(&["/"]);
     t.text("status != OK");

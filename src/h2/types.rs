@@ -117,6 +117,38 @@ pub struct Frame {
     pub carriers: Vec<Arc<Carrier>>,
 }
 
+#[cfg(test)]
+impl Frame {
+    /// A frame on connection 1 at time 0, as the decoder would make it
+    /// (header length from `payload`), for the tests of the layers above.
+    pub fn for_test(
+        dir: Dir,
+        stream_id: u32,
+        kind: super::frame::FrameType,
+        flags: u8,
+        body: Body,
+        payload: Vec<u8>,
+    ) -> Frame {
+        let header = FrameHeader { length: payload.len() as u32, kind, flags, stream_id, reserved_bit: false };
+        Frame {
+            conn: 1,
+            dir,
+            ts: Timestamp(0),
+            packet: 0,
+            offset: 0,
+            header,
+            payload: Bytes::from(payload),
+            body,
+            missing: None,
+            block: None,
+            flow: None,
+            state: None,
+            notes: Vec::new(),
+            carriers: Vec::new(),
+        }
+    }
+}
+
 /// A SETTINGS frame one side sent, and when the other acknowledged it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsRecord {

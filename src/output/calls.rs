@@ -9,12 +9,9 @@ use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
 use crate::present::line::CallLine;
 use crate::present::text::{clean, left_truncate, truncate};
 use crate::present::{CallRecord, Decoded, Decoder, MethodResolver};
-use crate::proto::budget::RenderBudget;
 use crate::tcp::ConnId;
 use crate::time::{human_duration, Timestamp};
 
-/// Rendering spent on the one-line summary of a call's first request.
-const SUMMARY_RENDER_BYTES: usize = 64 << 10;
 /// Characters of the first request shown in the listing.
 const SUMMARY_CHARS: usize = 60;
 use serde_json::Value;
@@ -48,6 +45,9 @@ pub struct CallsPrinter<W: Write> {
     header_done: bool,
     /// Calls printed.
     pub printed: u64,
+    /// Calls released for printing, filtered out or not: the number of
+    /// the last one, as `explain --call N` counts (file reads only).
+    numbered: u64,
     /// The first write error.
     pub error: Option<io::Error>,
     /// Which calls to print (all when `None`).
@@ -76,6 +76,7 @@ impl<W: Write> CallsPrinter<W> {
             ready: BTreeMap::new(),
             header_done: false,
             printed: 0,
+            numbered: 0,
             error: None,
             filter: None,
             flush_each: false,
@@ -128,6 +129,7 @@ impl<W: Write> CallsPrinter<W> {
             call.inferred = self.resolver.resolve(call);
         }
         let call = &*call;
+        self.numbered += 1;
         if self.error.is_some() || self.filter.as_ref().is_some_and(|f| !f(call)) {
             return;
         }
@@ -143,6 +145,16 @@ impl<W: Write> CallsPrinter<W> {
         }
     }
 
+    /// The `#` column: the call's number in start order, which `explain
+    /// --call N` takes; `-` live, where calls print as they end.
+    fn number_text(&self) -> String {
+        if self.ordered {
+            self.numbered.to_string()
+        } else {
+            "-".into()
+        }
+    }
+
     fn text_line(&mut self, call: &Call) -> io::Result<()> {
         if !self.header_done {
             self.header_done = true;
@@ -151,23 +163,18 @@ impl<W: Write> CallsPrinter<W> {
             let order = if self.ordered { "" } else { "  (live: each call prints when it ends)" };
             writeln!(
                 self.out,
-                "{:<15} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST{order}",
-                "START", "CONN", "STREAM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
+                "{:>5} {:<15} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST{order}",
+                "#", "START", "CONN", "STREAM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
             )?;
         }
         let line = CallLine::new(call);
         let painted = paint(&format!("{:<34}", line.status), line.origin, self.color);
-        // A summary of 60 characters needs little of the message rendered.
-        let mut budget = RenderBudget::new(SUMMARY_RENDER_BYTES);
-        let first = call
-            .requests
-            .first()
-            .map(|m| summary(&self.decoder.message_within(call, m, true, &mut budget)))
-            .unwrap_or_default();
+        let first = self.decoder.first_request(call, SUMMARY_CHARS);
         let first = crate::present::text::clean(&first);
         writeln!(
             self.out,
-            "{:<15} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
+            "{:>5} {:<15} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
+            self.number_text(),
             line.start.clock(),
             line.conn,
             line.stream_id,
@@ -185,7 +192,8 @@ impl<W: Write> CallsPrinter<W> {
         let line = CallLine::new(call);
         writeln!(
             self.out,
-            "conn {} stream {}  {}  {}",
+            "{}conn {} stream {}  {}  {}",
+            if self.ordered { format!("#{} ", self.numbered) } else { String::new() },
             line.conn,
             line.stream_id,
             line.method,
@@ -321,15 +329,6 @@ fn paint(s: &str, origin: Option<Origin>, color: bool) -> String {
         Some(Origin::Unknown) | None => "2",
     };
     format!("\x1b[{code}m{s}\x1b[0m")
-}
-
-fn summary(d: &Decoded) -> String {
-    match (&d.json, &d.fields, &d.error) {
-        (Some(j), _, _) => j.to_string(),
-        (None, Some(f), _) => format!("(no schema) {}", crate::present::raw_text::one_line(f, SUMMARY_CHARS)),
-        (None, None, Some(e)) => format!("({e})"),
-        _ => String::new(),
-    }
 }
 
 /// Pretty JSON safe for a terminal: serde_json escapes only the C0

@@ -3,6 +3,7 @@
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink};
 use crate::h2::{Frame, H2Event, Note};
+use crate::present::data_layout::{DataLayout, DataLayouts};
 use crate::present::frame_record::{LostRecord, PrefaceRecord};
 use crate::present::line::FrameLine;
 use crate::present::text::clean;
@@ -13,8 +14,8 @@ use std::io::{self, Write};
 /// The column heads of the text listing.
 fn frames_header() -> String {
     format!(
-        "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
-        "TIME", "CONN", "DIR", "STREAM", "TYPE", "FLAGS", "LENGTH"
+        "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
+        "PKT", "TIME", "CONN", "DIR", "STREAM", "TYPE", "FLAGS", "LENGTH"
     )
 }
 
@@ -44,6 +45,8 @@ pub struct FramesPrinter<W: Write> {
     pub filter: Option<crate::filter::Filter>,
     /// Flush after every record (live captures, so output appears at once).
     pub flush_each: bool,
+    /// Where gRPC messages lie in the DATA frames.
+    layouts: DataLayouts,
 }
 
 impl<W: Write> FramesPrinter<W> {
@@ -60,6 +63,7 @@ impl<W: Write> FramesPrinter<W> {
             error: None,
             filter: None,
             flush_each: false,
+            layouts: DataLayouts::default(),
         }
     }
 
@@ -115,6 +119,9 @@ impl<W: Write> Sink for FramesPrinter<W> {
     fn h2_event(&mut self, ev: &H2Event) -> Flow {
         match ev {
             H2Event::Frame(f) => {
+                // Every frame moves the layouts, printed or not: a DATA
+                // frame's messages depend on the frames before it.
+                let layout = self.layouts.frame(f);
                 if !self.wanted(f.conn, Some(f.header.stream_id))
                     || self.filter.as_ref().is_some_and(|x| !x.matches(&**f))
                 {
@@ -125,7 +132,7 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 self.text_header();
                 self.write(|o, fmt, verbose| match fmt {
                     Format::Json => write_json_line(o, &FrameRecord::new(f, verbose)),
-                    Format::Text => frame_text(o, f, verbose),
+                    Format::Text => frame_text(o, f, layout.as_ref(), verbose),
                 });
             }
             H2Event::Preface { conn, ts, offset, packet } => {
@@ -139,10 +146,13 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 let (c, t, off, p) = (*conn, *ts, *offset, *packet);
                 self.write(|o, fmt, _| match fmt {
                     Format::Json => write_json_line(o, &PrefaceRecord::new(c, t, off, p)),
-                    Format::Text => line_text(o, &FrameLine::preface(c, t)),
+                    Format::Text => line_text(o, &FrameLine::preface(c, t, p)),
                 });
             }
-            H2Event::Lost { conn, dir, ts, bytes, .. } => {
+            H2Event::Lost { conn, dir, ts, bytes, framing_lost, .. } => {
+                if *framing_lost {
+                    self.layouts.lost(*conn, *dir);
+                }
                 if !self.wanted(*conn, None) && self.select.conn.is_some()
                     || self.select.stream.is_some()
                     || self.filter.is_some()
@@ -165,7 +175,8 @@ impl<W: Write> Sink for FramesPrinter<W> {
 fn line_text<W: Write>(o: &mut W, l: &FrameLine) -> io::Result<()> {
     writeln!(
         o,
-        "{:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {}",
+        "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {}",
+        l.packet_text(),
         l.ts.clock(),
         l.conn,
         l.arrow(),
@@ -177,8 +188,8 @@ fn line_text<W: Write>(o: &mut W, l: &FrameLine) -> io::Result<()> {
     )
 }
 
-fn frame_text<W: Write>(o: &mut W, f: &Frame, verbose: bool) -> io::Result<()> {
-    line_text(o, &FrameLine::frame(f))?;
+fn frame_text<W: Write>(o: &mut W, f: &Frame, layout: Option<&DataLayout>, verbose: bool) -> io::Result<()> {
+    line_text(o, &FrameLine::frame(f, layout))?;
     if verbose {
         if let Some(b) = &f.block {
             for field in &b.decoded.fields {

@@ -8,6 +8,7 @@ use super::{arrow, method_label, status_text, summary};
 use crate::chain::ConnReport;
 use crate::grpc::{Call, Origin, TransportError};
 use crate::h2::{Frame, Level};
+use crate::present::data_layout::DataLayout;
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
 
@@ -99,6 +100,8 @@ pub struct FrameLine {
     pub conn: ConnId,
     /// Its direction.
     pub dir: Dir,
+    /// The packet that completed it (as tshark numbers packets), when one did.
+    pub packet: Option<u64>,
     /// The HTTP/2 stream, for frames.
     pub stream_id: Option<u32>,
     /// `HEADERS`, `PREFACE`, `(gap)`, `(tcp)`.
@@ -114,8 +117,9 @@ pub struct FrameLine {
 }
 
 impl FrameLine {
-    /// The line of a decoded frame.
-    pub fn frame(f: &Frame) -> Self {
+    /// The line of a decoded frame; a DATA frame's summary says which gRPC
+    /// messages it carries when `layout` tells.
+    pub fn frame(f: &Frame, layout: Option<&DataLayout>) -> Self {
         let problem = f.notes.iter().any(|n| n.level >= Level::Warning);
         let tone = match &f.body {
             crate::h2::frame::Body::RstStream { .. } | crate::h2::frame::Body::GoAway { .. } => FrameTone::Ending,
@@ -126,20 +130,29 @@ impl FrameLine {
             ts: f.ts,
             conn: f.conn,
             dir: f.dir,
+            packet: Some(f.packet),
             stream_id: Some(f.header.stream_id),
             kind: f.header.kind.name(),
             flags: flags_text(f.header.kind, f.header.flags),
             length: Some(f.header.length),
-            summary: summary(f),
+            // The LENGTH column has the bytes: the messages say more.
+            summary: match (layout, &f.body) {
+                (Some(l), crate::h2::frame::Body::Data { pad_len: Some(p), .. }) => {
+                    format!("{} (+{p} padding)", l.describe())
+                }
+                (Some(l), _) => l.describe(),
+                (None, _) => summary(f),
+            },
             tone,
         }
     }
 
-    /// The client connection preface.
-    pub fn preface(conn: ConnId, ts: Timestamp) -> Self {
+    /// The client connection preface, completed by `packet`.
+    pub fn preface(conn: ConnId, ts: Timestamp, packet: u64) -> Self {
         let length = Some(crate::h2::frame::PREFACE.len() as u32);
         let summary = "client connection preface".into();
-        FrameLine::other(conn, Dir::ToServer, ts, "PREFACE", length, summary, FrameTone::Preface)
+        let line = FrameLine::other(conn, Dir::ToServer, ts, "PREFACE", length, summary, FrameTone::Preface);
+        FrameLine { packet: Some(packet), ..line }
     }
 
     /// `bytes` of `dir` that were never captured.
@@ -148,9 +161,10 @@ impl FrameLine {
         FrameLine::other(conn, dir, ts, "(gap)", None, summary, FrameTone::Lost)
     }
 
-    /// A TCP control segment, flags as tcpdump writes them.
-    pub fn tcp(conn: ConnId, dir: Dir, ts: Timestamp, flags: &str) -> Self {
-        FrameLine::other(conn, dir, ts, "(tcp)", None, format!("TCP {flags}"), FrameTone::Tcp)
+    /// A TCP control segment, packet `packet`, flags as tcpdump writes them.
+    pub fn tcp(conn: ConnId, dir: Dir, ts: Timestamp, flags: &str, packet: u64) -> Self {
+        let line = FrameLine::other(conn, dir, ts, "(tcp)", None, format!("TCP {flags}"), FrameTone::Tcp);
+        FrameLine { packet: Some(packet), ..line }
     }
 
     fn other(
@@ -162,7 +176,8 @@ impl FrameLine {
         summary: String,
         tone: FrameTone,
     ) -> Self {
-        FrameLine { ts, conn, dir, stream_id: None, kind: kind.into(), flags: "-".into(), length, summary, tone }
+        let flags = "-".into();
+        FrameLine { ts, conn, dir, packet: None, stream_id: None, kind: kind.into(), flags, length, summary, tone }
     }
 
     /// `C->S` or `S->C`.
@@ -173,6 +188,11 @@ impl FrameLine {
     /// The stream column (`-` when not a frame).
     pub fn stream(&self) -> String {
         self.stream_id.map_or_else(|| "-".into(), |s| s.to_string())
+    }
+
+    /// The packet column (`-` when no one packet completed it).
+    pub fn packet_text(&self) -> String {
+        self.packet.map_or_else(|| "-".into(), |p| p.to_string())
     }
 
     /// The length column (`-` when it has none).
@@ -261,15 +281,16 @@ mod tests {
 
     #[test]
     fn lines_that_are_not_frames_say_what_they_are_and_leave_frame_columns_empty() {
-        let p = FrameLine::preface(3, Timestamp(0));
+        let p = FrameLine::preface(3, Timestamp(0), 4);
         assert_eq!(
-            (p.arrow(), p.stream(), p.kind.as_str(), p.length_text()),
-            ("C->S", "-".into(), "PREFACE", "24".into())
+            (p.arrow(), p.stream(), p.kind.as_str(), p.length_text(), p.packet_text()),
+            ("C->S", "-".into(), "PREFACE", "24".into(), "4".into())
         );
         let l = FrameLine::lost(3, Dir::ToClient, Timestamp(0), 1448);
         assert_eq!(
             (l.summary.as_str(), l.length_text(), l.tone),
             ("1448 bytes never captured", "-".into(), FrameTone::Lost)
         );
+        assert_eq!(l.packet_text(), "-", "a gap is in no packet");
     }
 }

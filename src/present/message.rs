@@ -90,6 +90,22 @@ impl Decoder {
         self.message_within(call, m, request, &mut self.budget())
     }
 
+    /// A call's first request on one line, for the lists: JSON with a
+    /// schema, `protoc --decode_raw` style without, the error otherwise;
+    /// empty when there was no request. A line of `chars` needs little of
+    /// the message rendered, so the budget is small whatever the message.
+    pub fn first_request(&self, call: &Call, chars: usize) -> String {
+        const SUMMARY_RENDER_BYTES: usize = 64 << 10;
+        let Some(m) = call.requests.first() else { return String::new() };
+        let d = self.message_within(call, m, true, &mut RenderBudget::new(SUMMARY_RENDER_BYTES));
+        match (&d.json, &d.fields, &d.error) {
+            (Some(j), _, _) => j.to_string(),
+            (None, Some(f), _) => format!("(no schema) {}", super::raw_text::one_line(f, chars)),
+            (None, None, Some(e)) => format!("({e})"),
+            _ => String::new(),
+        }
+    }
+
     /// Decodes message `m` spending from `budget`, which the messages of
     /// one record share.
     pub fn message_within(&self, call: &Call, m: &Message, request: bool, budget: &mut RenderBudget) -> Decoded {

@@ -4,6 +4,7 @@
 //! same way, from this one module (which none of them owns).
 
 pub mod conn_record;
+pub mod data_layout;
 pub mod frame_record;
 pub mod infer;
 pub mod line;

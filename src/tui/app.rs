@@ -74,6 +74,15 @@ impl View {
 /// All views in key order.
 pub const VIEWS: [View; 5] = [View::Calls, View::Frames, View::Conns, View::Stats, View::Findings];
 
+/// What the bottom line's input is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// A display filter (`/`): the list keeps only what matches.
+    Filter,
+    /// A search (`s`, Ctrl-F): the selection moves to the next row holding the text.
+    Search,
+}
+
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -83,6 +92,8 @@ pub enum Pane {
     Tree,
     /// The bytes (or the ladder, in the connections view).
     Bytes,
+    /// The explanation or HPACK panel (frames view, when shown).
+    Panel,
 }
 
 /// A list's rows after filtering, and its selection.
@@ -119,6 +130,8 @@ pub struct Areas {
     pub tree: Rect,
     /// The bytes or ladder pane.
     pub bytes: Rect,
+    /// The explanation or HPACK panel.
+    pub panel: Rect,
 }
 
 /// The whole UI state.
@@ -142,6 +155,9 @@ pub struct App {
     pub bytes_offset: usize,
     /// Scroll of the ladder (rows).
     pub ladder_offset: usize,
+    /// The call the connections view was opened from (`C` on a call): its
+    /// arrows stand out in the ladder, which opens at its first frame.
+    pub ladder_call: Option<(crate::tcp::ConnId, u32)>,
     /// Frames view shows TCP SYN/FIN/RST moments too.
     pub show_tcp: bool,
     /// Keep the last row selected as rows arrive.
@@ -154,8 +170,19 @@ pub struct App {
     pub explain: bool,
     /// The HPACK panel is shown (frames view).
     pub hpack: bool,
-    /// The filter being typed.
+    /// Scroll of the explanation or HPACK panel (rows).
+    pub panel_offset: usize,
+    /// The focused pane fills the screen.
+    pub zoom: bool,
+    /// Which node each row of the drawn tree shows (set when drawing: a
+    /// long label wraps onto more rows), for the mouse.
+    pub tree_rows: Vec<usize>,
+    /// The filter (or search) being typed.
     pub input: Option<LineEdit>,
+    /// What the line being typed is for.
+    pub input_kind: InputKind,
+    /// The last search (`n` and `N` repeat it).
+    pub search: Option<String>,
     /// Filters applied before, oldest first (Up and Down recall them).
     pub history: Vec<String>,
     /// The Stats view's figures over the calls the filter lets through
@@ -198,13 +225,19 @@ impl App {
             tree_key: None,
             bytes_offset: 0,
             ladder_offset: 0,
+            ladder_call: None,
             show_tcp: false,
             follow: live,
             paused: false,
             help: false,
             explain: false,
             hpack: false,
+            panel_offset: 0,
+            zoom: false,
+            tree_rows: Vec::new(),
             input: None,
+            input_kind: InputKind::Filter,
+            search: None,
             history: Vec::new(),
             filtered_stats: None,
             input_error: None,
@@ -249,7 +282,7 @@ impl App {
         match v {
             View::Calls => self.model.calls.get(i).is_some_and(|c| filter.is_none_or(|f| f.matches(&**c))),
             View::Frames => match self.model.frames.get(i) {
-                Some(FrameRow::Frame(fr)) => filter.is_none_or(|f| f.matches(&**fr)),
+                Some(FrameRow::Frame(fr, _)) => filter.is_none_or(|f| f.matches(&**fr)),
                 Some(FrameRow::Tcp { .. }) => self.show_tcp && filter.is_none(),
                 Some(_) => filter.is_none(),
                 None => false,
@@ -327,6 +360,13 @@ impl App {
         if key == self.tree_key {
             return;
         }
+        // Another connection's ladder starts at its top.
+        if let (Some((View::Conns, i)), Some((View::Conns, was))) = (key, self.tree_key) {
+            if i != was {
+                self.ladder_offset = 0;
+                self.ladder_call = None;
+            }
+        }
         self.tree_key = key;
         self.bytes_offset = 0;
         self.tree = match key {
@@ -334,7 +374,7 @@ impl App {
                 self.model.calls.get(i).map(|c| details::call_tree(c, &self.model.decoder)).unwrap_or_default()
             }
             Some((View::Frames, i)) => match self.model.frames.get(i) {
-                Some(FrameRow::Frame(f)) => details::frame_tree(f),
+                Some(FrameRow::Frame(f, layout)) => details::frame_tree(f, layout.as_deref()),
                 Some(row) => details::moment_tree(row),
                 None => Tree::default(),
             },
@@ -427,13 +467,24 @@ impl App {
                 self.ladder_offset = (self.ladder_offset as isize + delta).max(0) as usize
             }
             Pane::Bytes => self.bytes_offset = (self.bytes_offset as isize + delta).max(0) as usize,
+            Pane::Panel => self.panel_offset = (self.panel_offset as isize + delta).max(0) as usize,
         }
+    }
+
+    /// The explanation or HPACK panel is on screen.
+    pub fn panel_shown(&self) -> bool {
+        self.view == View::Frames && (self.explain || self.hpack)
     }
 
     /// Handles a key.
     pub fn on_key(&mut self, key: KeyEvent) {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             self.quit = true;
+            return;
+        }
+        let ctrl_f = key.code == KeyCode::Char('f') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_f && self.input.is_none() && !self.help {
+            self.open_search();
             return;
         }
         if self.input.is_some() {
@@ -465,11 +516,12 @@ impl App {
                     self.bytes_offset = 0;
                     self.ladder_offset = 0;
                 }
+                Pane::Panel => self.panel_offset = 0,
             },
             KeyCode::End | KeyCode::Char('G') => match self.pane {
                 Pane::List => self.list_edge(true),
                 Pane::Tree => self.tree.select_edge(true),
-                Pane::Bytes => self.move_focused(isize::MAX / 4),
+                Pane::Bytes | Pane::Panel => self.move_focused(isize::MAX / 4),
             },
             KeyCode::Enter => self.enter(),
             KeyCode::Left | KeyCode::Char('h') if self.pane == Pane::Tree => self.collapse_or_up(),
@@ -483,8 +535,12 @@ impl App {
                     .map(|f| f.source.clone())
                     .unwrap_or_default();
                 self.input = Some(LineEdit::new(&current));
+                self.input_kind = InputKind::Filter;
                 self.input_error = None;
             }
+            KeyCode::Char('s') => self.open_search(),
+            KeyCode::Char('n') => self.search_again(true),
+            KeyCode::Char('N') => self.search_again(false),
             KeyCode::Esc => self.pane = Pane::List,
             KeyCode::Char('t') => {
                 self.show_tcp = !self.show_tcp;
@@ -511,15 +567,28 @@ impl App {
             KeyCode::Char('e') => {
                 self.explain = !self.explain;
                 self.hpack = false;
+                self.panel_opened(self.explain);
             }
             KeyCode::Char('H') => {
                 self.hpack = !self.hpack;
                 self.explain = false;
+                self.panel_opened(self.hpack);
+            }
+            KeyCode::Char('z') => {
+                self.zoom = !self.zoom;
+                self.status =
+                    Some(if self.zoom { "zoomed: z again shows every pane".into() } else { "unzoomed".into() });
             }
             KeyCode::Char('F') => {
                 self.follow_link(self.call_link(|c| Link::Frames { conn: c.conn, stream: c.stream_id }))
             }
-            KeyCode::Char('C') => self.follow_link(self.current_conn().map(Link::Conn)),
+            KeyCode::Char('C') => {
+                let call = self.call_link(|c| Link::Frames { conn: c.conn, stream: c.stream_id });
+                self.follow_link(self.current_conn().map(Link::Conn));
+                if let Some(Link::Frames { conn, stream }) = call {
+                    self.open_ladder_at(conn, stream);
+                }
+            }
             KeyCode::Char('R') => {
                 let next = self.current_conn().and_then(|c| self.model.followed_by(c));
                 match next {
@@ -528,6 +597,15 @@ impl App {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A panel opened or closed: it starts at its top, and a closed one
+    /// cannot keep the keyboard.
+    fn panel_opened(&mut self, open: bool) {
+        self.panel_offset = 0;
+        if !open && self.pane == Pane::Panel {
+            self.pane = Pane::Tree;
         }
     }
 
@@ -540,7 +618,15 @@ impl App {
             }
             KeyCode::Enter => {
                 let text = line.text().to_string();
-                self.apply_filter(&text);
+                match self.input_kind {
+                    InputKind::Filter => self.apply_filter(&text),
+                    InputKind::Search => {
+                        self.input = None;
+                        line_edit::remember(&mut self.history, &text);
+                        self.search = (!text.trim().is_empty()).then_some(text);
+                        self.search_again(true);
+                    }
+                }
             }
             _ => {
                 if let Some(edit) = Edit::of_key(&key) {
@@ -548,6 +634,91 @@ impl App {
                     self.input_error = None;
                 }
             }
+        }
+    }
+
+    fn open_search(&mut self) {
+        self.input = Some(LineEdit::new(""));
+        self.input_kind = InputKind::Search;
+        self.input_error = None;
+    }
+
+    /// Moves the selection to the next (or previous) row of the current
+    /// list whose text holds the search, case-insensitively, wrapping
+    /// around the end as less and vim do.
+    pub fn search_again(&mut self, forward: bool) {
+        let Some(needle) = self.search.as_ref().map(|s| s.to_lowercase()) else {
+            self.status = Some("no search yet: s (or Ctrl-F) starts one".into());
+            return;
+        };
+        let view = self.view;
+        let l = list_of(&self.lists, view);
+        let n = l.visible.len();
+        let found = (1..=n).find_map(|step| {
+            let at = if forward { (l.selected + step) % n } else { (l.selected + n * 2 - step) % n };
+            let row = *l.visible.get(at)?;
+            self.row_text(view, row).to_lowercase().contains(&needle).then_some((at, step))
+        });
+        match found {
+            Some((at, step)) => {
+                let wrapped = if forward { l.selected + step >= n } else { step > l.selected };
+                if let Some(l) = self.list() {
+                    l.selected = at;
+                }
+                self.follow = false;
+                self.update_tree();
+                let how = if wrapped { " (wrapped around)" } else { "" };
+                self.status = Some(format!("\"{}\": row {} of {n}{how}; n next, N previous", needle, at + 1));
+            }
+            None => self.status = Some(format!("\"{needle}\" is in no row of this list")),
+        }
+    }
+
+    /// A row's text as the list shows it, for searching.
+    fn row_text(&self, v: View, i: usize) -> String {
+        use crate::present::line::{CallLine, ConnLine, FrameLine};
+        match v {
+            View::Calls => self.model.calls.get(i).map_or(String::new(), |c| {
+                let l = CallLine::new(c);
+                format!(
+                    "{} {} {}/{} {} {} {}",
+                    i + 1,
+                    l.start.clock(),
+                    l.conn,
+                    l.stream_id,
+                    l.method,
+                    l.status,
+                    l.duration()
+                )
+            }),
+            View::Frames => match self.model.frames.get(i) {
+                Some(FrameRow::Frame(f, layout)) => {
+                    let l = FrameLine::frame(f, layout.as_deref());
+                    format!(
+                        "{} {} {} {} {} {} {}",
+                        l.packet_text(),
+                        l.ts.clock(),
+                        l.arrow(),
+                        l.stream(),
+                        l.kind,
+                        l.flags,
+                        l.summary
+                    )
+                }
+                Some(FrameRow::Tcp { flags, .. }) => format!("TCP {}", flags.tcpdump()),
+                Some(FrameRow::Preface { .. }) => "PREFACE client connection preface".into(),
+                Some(FrameRow::Lost { bytes, .. }) => format!("(gap) {bytes} bytes never captured"),
+                None => String::new(),
+            },
+            View::Conns => self.model.conns.get(i).map_or(String::new(), |c| {
+                let l = ConnLine::new(c);
+                format!("{} {} {} {} {}", l.id, l.client, l.server, l.protocol, l.end)
+            }),
+            View::Stats => self.shown_stats().by_method.keys().nth(i).cloned().unwrap_or_default(),
+            View::Findings => self
+                .findings
+                .get(i)
+                .map_or(String::new(), |f| format!("{} {} {}", f.severity.label(), f.rule.name(), f.title)),
         }
     }
 
@@ -596,7 +767,11 @@ impl App {
     }
 
     fn cycle_pane(&mut self, forward: bool) {
-        let order = [Pane::List, Pane::Tree, Pane::Bytes];
+        let order: &[Pane] = if self.panel_shown() {
+            &[Pane::List, Pane::Tree, Pane::Panel, Pane::Bytes]
+        } else {
+            &[Pane::List, Pane::Tree, Pane::Bytes]
+        };
         let i = order.iter().position(|p| *p == self.pane).unwrap_or(0);
         let n = order.len();
         self.pane = order.get(if forward { (i + 1) % n } else { (i + n - 1) % n }).copied().unwrap_or(Pane::List);
@@ -612,7 +787,7 @@ impl App {
                     _ => self.tree.toggle(),
                 }
             }
-            Pane::Bytes => {}
+            Pane::Bytes | Pane::Panel => {}
         }
     }
 
@@ -649,6 +824,20 @@ impl App {
             View::Stats => None,
             View::Findings => self.findings.get(i).and_then(|f| f.evidence.conns.first().copied()),
         }
+    }
+
+    /// Scrolls the ladder to the first frame of `stream` on `conn` and
+    /// marks that call's arrows.
+    fn open_ladder_at(&mut self, conn: crate::tcp::ConnId, stream: u32) {
+        let first = self
+            .model
+            .frames
+            .iter()
+            .filter(|r| r.conn() == conn)
+            .position(|r| matches!(r, FrameRow::Frame(f, _) if f.header.stream_id == stream));
+        self.ladder_offset = first.map_or(0, |i| i.saturating_sub(1));
+        self.ladder_call = Some((conn, stream));
+        self.status = Some(format!("connection {conn}; the ladder opens at stream {stream}, its arrows marked ▶"));
     }
 
     /// Goes where a link points.
@@ -697,6 +886,8 @@ impl App {
             Pane::Tree
         } else if self.areas.bytes.contains(at) {
             Pane::Bytes
+        } else if self.areas.panel.contains(at) {
+            Pane::Panel
         } else {
             return;
         };
@@ -714,7 +905,7 @@ impl App {
                 let area = match pane {
                     Pane::List => self.areas.list,
                     Pane::Tree => self.areas.tree,
-                    Pane::Bytes => return,
+                    Pane::Bytes | Pane::Panel => return,
                 };
                 // Row 0 is the border, row 1 the header (lists only).
                 let header = if pane == Pane::List { 2 } else { 1 };
@@ -731,8 +922,8 @@ impl App {
                         self.update_tree();
                     }
                     _ => {
-                        let target = self.tree.offset + row;
-                        if target < self.tree.visible().len() {
+                        // A wrapped label takes several rows: the drawing says whose each is.
+                        if let Some(target) = self.tree_rows.get(row).copied() {
                             self.tree.selected = target;
                         }
                     }

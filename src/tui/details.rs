@@ -8,6 +8,7 @@ use crate::grpc::message::{decompress, Codec, DecompressError};
 use crate::grpc::{Call, Message, Origin};
 use crate::h2::frame::{error_name, setting_name, Body, HEADER_LEN};
 use crate::h2::{Frame, HeaderBlock};
+use crate::present::data_layout::DataLayout;
 use crate::present::{describe_field, summary};
 use crate::present::{status_cell, Decoder};
 use crate::proto::tree::{fields_within, FieldNode};
@@ -364,7 +365,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
 }
 
 /// The tree of a frame: its header and payload fields at their byte offsets.
-pub fn frame_tree(f: &Frame) -> Tree {
+pub fn frame_tree(f: &Frame, layout: Option<&DataLayout>) -> Tree {
     let mut t = Tree::default();
     let bytes = frame_bytes(f);
     let total = bytes.len();
@@ -401,6 +402,10 @@ pub fn frame_tree(f: &Frame) -> Tree {
     let off = |r: std::ops::Range<usize>| HEADER_LEN + r.start..HEADER_LEN + r.end;
     let payload = t.add(Some(root), format!("payload: {}", summary(f)), Tone::Heading, Some((src, HEADER_LEN..total)));
     payload_fields(&mut t, payload, src, f, &off);
+    if let Some(l) = layout {
+        let tone = if matches!(l, DataLayout::Unknown(_)) { Tone::Dim } else { Tone::Plain };
+        t.add(Some(payload), l.describe(), tone, None);
+    }
     if let Some(flow) = &f.flow {
         let show = |w: Option<(i64, i64)>| w.map_or_else(|| "unknown".to_string(), |(a, b)| format!("{a} -> {b}"));
         t.add(
@@ -753,10 +758,11 @@ pub fn moment_tree(row: &super::model::FrameRow) -> Tree {
             format!("TCP {} from the {} (conn {conn})", flags.tcpdump(), dir.sender()),
             vec![format!("time {}", ts.clock()), format!("packet {packet}"), tcp_meaning(flags).to_string()],
         ),
-        FrameRow::Preface { conn, ts } => (
+        FrameRow::Preface { conn, ts, packet } => (
             format!("HTTP/2 client connection preface (conn {conn})"),
             vec![
                 format!("time {}", ts.clock()),
+                format!("packet {packet}"),
                 "\"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\": 24 bytes that say HTTP/2 follows (RFC 9113 §3.4)".into(),
             ],
         ),
@@ -767,7 +773,7 @@ pub fn moment_tree(row: &super::model::FrameRow) -> Tree {
                 "frames were lost or cut; grpcscope found frame boundaries again after them".into(),
             ],
         ),
-        FrameRow::Frame(f) => return frame_tree(f),
+        FrameRow::Frame(f, layout) => return frame_tree(f, layout.as_deref()),
     };
     let root = t.add(None, title, Tone::Heading, None);
     for l in lines {

@@ -98,7 +98,7 @@ pub fn tables_at(rows: &[FrameRow], selected: usize) -> String {
     let mut tables = [Table::new(complete), Table::new(complete)];
     for row in mine() {
         match row {
-            FrameRow::Frame(f) => {
+            FrameRow::Frame(f, _) => {
                 if let (Some(b), Some(t)) = (&f.block, tables.get_mut(f.dir.index())) {
                     t.apply(b);
                 }

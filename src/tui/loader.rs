@@ -10,6 +10,7 @@ use crate::capture::live::LiveCapture;
 use crate::capture::FileCapture;
 use crate::grpc::GrpcEvent;
 use crate::h2::H2Event;
+use crate::present::data_layout::DataLayouts;
 use crate::tcp::StreamEvent;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -63,11 +64,14 @@ struct ToUi {
     /// `--redact-field`: DATA payloads reach the hex view zeroed, since
     /// which of their bytes are the named fields is known only per message.
     mask_data: bool,
+    /// Where gRPC messages lie in the DATA frames.
+    layouts: DataLayouts,
 }
 
 impl ToUi {
     fn new(tx: &Sender<Msg>, cfg: &PipelineConfig) -> ToUi {
-        ToUi { tx: tx.clone(), mask_data: cfg.redact.as_ref().is_some_and(|r| r.has_fields()) }
+        let mask_data = cfg.redact.as_ref().is_some_and(|r| r.has_fields());
+        ToUi { tx: tx.clone(), mask_data, layouts: DataLayouts::default() }
     }
 }
 
@@ -94,10 +98,14 @@ impl Sink for ToUi {
                 if self.mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
                     f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
                 }
-                FrameRow::Frame(Arc::new(f))
+                let layout = self.layouts.frame(&f).map(Box::new);
+                FrameRow::Frame(Arc::new(f), layout)
             }
-            H2Event::Preface { conn, ts, .. } => FrameRow::Preface { conn: *conn, ts: *ts },
-            H2Event::Lost { conn, dir, ts, bytes, .. } => {
+            H2Event::Preface { conn, ts, packet, .. } => FrameRow::Preface { conn: *conn, ts: *ts, packet: *packet },
+            H2Event::Lost { conn, dir, ts, bytes, framing_lost, .. } => {
+                if *framing_lost {
+                    self.layouts.lost(*conn, *dir);
+                }
                 FrameRow::Lost { conn: *conn, dir: *dir, ts: *ts, bytes: *bytes }
             }
         };

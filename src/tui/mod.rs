@@ -7,6 +7,7 @@
 //! handling, [`render`] draws it; both are tested without a terminal.
 
 pub mod app;
+pub mod columns;
 pub mod details;
 pub mod hpack_view;
 pub mod line_edit;

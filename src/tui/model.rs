@@ -10,6 +10,7 @@ use crate::grpc::{Call, MethodInference, MethodKey};
 use crate::h2::{Frame, HeaderBlock};
 use crate::net::TcpFlags;
 use crate::notes::Note;
+use crate::present::data_layout::DataLayout;
 use crate::present::{Decoder, MethodResolver};
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
@@ -19,8 +20,8 @@ use std::sync::Arc;
 /// A row of the frames view.
 #[derive(Debug, Clone)]
 pub enum FrameRow {
-    /// An HTTP/2 frame.
-    Frame(Arc<Frame>),
+    /// An HTTP/2 frame, and for DATA the gRPC messages it carries.
+    Frame(Arc<Frame>, Option<Box<DataLayout>>),
     /// A TCP packet with SYN, FIN or RST (or the handshake's last ACK).
     Tcp {
         /// Connection.
@@ -40,6 +41,8 @@ pub enum FrameRow {
         conn: ConnId,
         /// Time.
         ts: Timestamp,
+        /// The packet that completed it.
+        packet: u64,
     },
     /// Bytes never captured.
     Lost {
@@ -58,7 +61,7 @@ impl FrameRow {
     /// The connection.
     pub fn conn(&self) -> ConnId {
         match self {
-            FrameRow::Frame(f) => f.conn,
+            FrameRow::Frame(f, _) => f.conn,
             FrameRow::Tcp { conn, .. } | FrameRow::Preface { conn, .. } | FrameRow::Lost { conn, .. } => *conn,
         }
     }
@@ -66,7 +69,7 @@ impl FrameRow {
     /// The time.
     pub fn ts(&self) -> Timestamp {
         match self {
-            FrameRow::Frame(f) => f.ts,
+            FrameRow::Frame(f, _) => f.ts,
             FrameRow::Tcp { ts, .. } | FrameRow::Preface { ts, .. } | FrameRow::Lost { ts, .. } => *ts,
         }
     }
@@ -84,7 +87,7 @@ pub fn row_cost(r: &FrameRow) -> usize {
     // An Arc's counts and the allocator's own header, per heap object.
     const ALLOCATION: usize = 32;
     let base = std::mem::size_of::<FrameRow>();
-    let FrameRow::Frame(f) = r else { return base };
+    let FrameRow::Frame(f, _) = r else { return base };
     let block = f
         .block
         .as_ref()
@@ -202,7 +205,7 @@ impl Model {
                 return shifted;
             }
             Msg::Frame(f) => {
-                if let FrameRow::Frame(fr) = &f {
+                if let FrameRow::Frame(fr, _) = &f {
                     self.doctor.add_frame(fr);
                     for n in &fr.notes {
                         *self.stats.problems.entry(n.code).or_default() += 1;

@@ -1,7 +1,8 @@
 //! Drawing the UI. Pure functions of the app state onto a ratatui frame, so
 //! every view can be checked on a TestBackend.
 
-use super::app::{App, Pane, View, VIEWS};
+use super::app::{App, InputKind, Pane, View, VIEWS};
+use super::columns::{self, CallColumns, Needs};
 use super::model::FrameRow;
 use super::tree::Tone;
 use crate::analysis::doctor::Severity;
@@ -14,7 +15,7 @@ use crate::time::human_duration;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Sparkline};
 use ratatui::Frame;
 
 /// Colour of an outcome: green OK, yellow application error, red transport error.
@@ -57,6 +58,14 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     ])
     .areas(area);
     draw_tabs(f, app, tabs);
+    if app.zoom && app.view != View::Stats {
+        draw_zoomed(f, app, main);
+        draw_bottom(f, app, bottom);
+        if app.help {
+            draw_help(f, area);
+        }
+        return;
+    }
     match app.view {
         View::Calls | View::Frames => draw_list_view(f, app, main),
         View::Conns => draw_conns_view(f, app, main),
@@ -128,9 +137,9 @@ fn draw_list_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(detail)
     };
     draw_list(f, app, list);
-    let tree = draw_tree(f, app, tree);
+    let tree = draw_tree(f, app, tree, true);
     draw_bytes(f, app, bytes);
-    app.areas = super::app::Areas { list, tree, bytes };
+    app.areas = super::app::Areas { list, tree, bytes, ..app.areas };
 }
 
 /// The header and the `count` rows of the current list from `offset` on:
@@ -140,46 +149,34 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
     let window = || l.visible.iter().skip(offset).take(count);
     match app.view {
         View::Calls => {
-            // Narrow terminals drop the connection, stream and counts columns.
-            let wide = width >= 100;
-            let fixed = if wide { 71 } else { 48 };
-            let mw = width.saturating_sub(fixed).clamp(12, 60);
-            let header = if wide {
+            let calls: Vec<(usize, CallLine, &crate::grpc::Call)> =
+                window().filter_map(|i| app.model.calls.get(*i).map(|c| (*i + 1, CallLine::new(c), &**c))).collect();
+            let needs = Needs {
+                number: app.model.calls.len().to_string().len(),
+                conn_stream: calls
+                    .iter()
+                    .map(|(_, l, _)| format!("{}/{}", l.conn, l.stream_id).len())
+                    .max()
+                    .unwrap_or(0),
+                method: calls.iter().map(|(_, l, _)| l.method.chars().count()).max().unwrap_or(0),
+                status: calls.iter().map(|(_, l, _)| l.status.chars().count()).max().unwrap_or(0),
+            };
+            let c = columns::fit(width, needs);
+            let (n, m, s) = (c.number, c.method, c.status);
+            let header = if c.wide {
+                let first = if c.first > 0 { "  FIRST REQUEST" } else { "" };
                 format!(
-                    "{:<15} {:>4} {:>5}  {:<mw$} {:<22} {:>8} {:>4} {:>4}",
-                    "START", "CONN", "STRM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
+                    "{:>n$} {:<15} {:>4} {:>5}  {:<m$} {:<s$} {:>8} {:>4} {:>4}{first}",
+                    "#", "START", "CONN", "STRM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
                 )
             } else {
-                format!("{:<15} {:<mw$} {:<22} {:>8}", "START", "METHOD", "STATUS", "DURATION")
+                let cs = c.conn_stream;
+                format!(
+                    "{:>n$} {:<15} {:>cs$} {:<m$} {:<s$} {:>8}",
+                    "#", "START", "C/S", "METHOD", "STATUS", "DURATION"
+                )
             };
-            let rows = window()
-                .filter_map(|i| app.model.calls.get(*i))
-                .map(|c| {
-                    let l = CallLine::new(c);
-                    let method = left_truncate(&l.method, mw);
-                    let dur = l.duration();
-                    let status = Span::styled(format!("{:<22}", truncate(&l.status, 22)), origin_style(l.origin));
-                    if wide {
-                        Line::from(vec![
-                            Span::raw(format!(
-                                "{:<15} {:>4} {:>5}  {:<mw$} ",
-                                l.start.clock(),
-                                l.conn,
-                                l.stream_id,
-                                method
-                            )),
-                            status,
-                            Span::raw(format!(" {dur:>8} {:>4} {:>4}", l.requests, l.responses)),
-                        ])
-                    } else {
-                        Line::from(vec![
-                            Span::raw(format!("{:<15} {:<mw$} ", l.start.clock(), method)),
-                            status,
-                            Span::raw(format!(" {dur:>8}")),
-                        ])
-                    }
-                })
-                .collect();
+            let rows = calls.into_iter().map(|(number, l, call)| call_row(app, &c, number, &l, call)).collect();
             (header, rows)
         }
         View::Frames => {
@@ -247,6 +244,33 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
     }
 }
 
+/// One row of the Calls list, laid out as `c` says.
+fn call_row(app: &App, c: &CallColumns, number: usize, l: &CallLine, call: &crate::grpc::Call) -> Line<'static> {
+    let (n, m, s) = (c.number, c.method, c.status);
+    // Methods and statuses can carry a capture's text: escaped first.
+    let method = left_truncate(&clean(&l.method), m);
+    let status = Span::styled(format!("{:<s$}", truncate(&clean(&l.status), s)), origin_style(l.origin));
+    let dur = l.duration();
+    if !c.wide {
+        let cs = format!("{}/{}", l.conn, l.stream_id);
+        return Line::from(vec![
+            Span::raw(format!("{number:>n$} {:<15} {cs:>w$} {method:<m$} ", l.start.clock(), w = c.conn_stream)),
+            status,
+            Span::raw(format!(" {dur:>8}")),
+        ]);
+    }
+    let mut spans = vec![
+        Span::raw(format!("{number:>n$} {:<15} {:>4} {:>5}  {method:<m$} ", l.start.clock(), l.conn, l.stream_id)),
+        status,
+        Span::raw(format!(" {dur:>8} {:>4} {:>4}", l.requests, l.responses)),
+    ];
+    if c.first > 0 {
+        let first = app.model.decoder.first_request(call, c.first);
+        spans.push(Span::styled(format!("  {}", truncate(&clean(&first), c.first)), Style::new().fg(Color::DarkGray)));
+    }
+    Line::from(spans)
+}
+
 /// `doctor`'s findings: the list, and the selected one's evidence,
 /// explanation and advice (Enter on a call or connection goes there).
 fn draw_findings_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
@@ -256,11 +280,11 @@ fn draw_findings_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         let what = if app.model.done { "no findings" } else { "no findings yet (still loading)" };
         let text = format!("{what}: {} calls examined", app.findings_at.unwrap_or(0));
         f.render_widget(Paragraph::new(text).block(pane_block(" Finding ".into(), app.pane == Pane::Tree)), tree);
-        app.areas = super::app::Areas { list, tree, bytes: Rect::default() };
+        app.areas = super::app::Areas { list, tree, ..Default::default() };
         return;
     }
-    let tree = draw_tree(f, app, tree);
-    app.areas = super::app::Areas { list, tree, bytes: Rect::default() };
+    let tree = draw_tree(f, app, tree, true);
+    app.areas = super::app::Areas { list, tree, ..Default::default() };
 }
 
 /// Terminals at least this wide show the frames' FLAGS column.
@@ -269,19 +293,22 @@ const FLAGS_WIDTH: usize = 23;
 
 fn frames_header(width: usize) -> String {
     let flags = if width >= FLAGS_FROM_WIDTH { format!(" {:<FLAGS_WIDTH$}", "FLAGS") } else { String::new() };
-    format!("{:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  SUMMARY", "TIME", "CONN", "DIR", "STREAM", "TYPE", "LENGTH")
+    format!(
+        "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  SUMMARY",
+        "PKT", "TIME", "CONN", "DIR", "STREAM", "TYPE", "LENGTH"
+    )
 }
 
 fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
     let l = match r {
-        FrameRow::Frame(fr) => FrameLine::frame(fr),
-        FrameRow::Tcp { conn, dir, ts, flags, .. } => FrameLine::tcp(*conn, *dir, *ts, &flags.tcpdump()),
-        FrameRow::Preface { conn, ts } => FrameLine::preface(*conn, *ts),
+        FrameRow::Frame(fr, layout) => FrameLine::frame(fr, layout.as_deref()),
+        FrameRow::Tcp { conn, dir, ts, flags, packet } => FrameLine::tcp(*conn, *dir, *ts, &flags.tcpdump(), *packet),
+        FrameRow::Preface { conn, ts, packet } => FrameLine::preface(*conn, *ts, *packet),
         FrameRow::Lost { conn, dir, ts, bytes } => FrameLine::lost(*conn, *dir, *ts, *bytes),
     };
     let wide = width >= FLAGS_FROM_WIDTH;
     let flags = if wide { format!(" {:<FLAGS_WIDTH$}", truncate(&l.flags, FLAGS_WIDTH)) } else { String::new() };
-    let sw = width.saturating_sub(if wide { 57 + FLAGS_WIDTH + 1 } else { 57 }).max(10);
+    let sw = width.saturating_sub(if wide { 64 + FLAGS_WIDTH + 1 } else { 64 }).max(10);
     let style = match l.tone {
         FrameTone::Plain => Style::new(),
         FrameTone::Ending => Style::new().fg(Color::Yellow),
@@ -291,7 +318,8 @@ fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
     };
     Line::styled(
         format!(
-            "{:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  {}",
+            "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  {}",
+            l.packet_text(),
             l.ts.clock(),
             l.conn,
             l.arrow(),
@@ -335,46 +363,132 @@ fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::List)), area);
 }
 
-/// Draws the detail tree; returns where the tree itself went (for the mouse).
-fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
-    // The explanation gets the lower part of the pane, word-wrapped; the
-    // tree keeps one line per node so rows and selection stay aligned.
+/// The focused pane alone, over the whole main area (`z`).
+fn draw_zoomed(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let mut areas = super::app::Areas::default();
+    match app.pane {
+        Pane::List => {
+            draw_list(f, app, area);
+            areas.list = area;
+        }
+        Pane::Tree => areas.tree = draw_tree(f, app, area, false),
+        Pane::Panel => {
+            draw_panel(f, app, area);
+            areas.panel = area;
+        }
+        Pane::Bytes if app.view == View::Conns => {
+            draw_ladder(f, app, area);
+            areas.bytes = area;
+        }
+        Pane::Bytes => {
+            draw_bytes(f, app, area);
+            areas.bytes = area;
+        }
+    }
+    app.areas = areas;
+}
+
+/// The explanation of the selected frame, or the HPACK tables after it.
+fn panel_text(app: &App) -> Option<(&'static str, String)> {
+    if !app.panel_shown() {
+        return None;
+    }
     let selected = app.selected_index(View::Frames);
-    let explanation = if app.explain && app.view == View::Frames {
+    if app.explain {
         let text = match selected.and_then(|i| app.model.frames.get(i)) {
-            Some(FrameRow::Frame(fr)) => crate::explain::frame(fr),
+            Some(FrameRow::Frame(fr, _)) => crate::explain::frame(fr),
             _ => "Explanations are for HTTP/2 frames; select one.".to_string(),
         };
-        Some((" Explanation (e hides it) ", text))
-    } else if app.hpack && app.view == View::Frames {
-        let text = selected.map_or("Select a frame.".into(), |i| super::hpack_view::tables_at(&app.model.frames, i));
-        Some((" HPACK tables (H hides them) ", text))
-    } else {
-        None
-    };
-    let area = match explanation {
-        Some((title, text)) => {
-            let [top, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
-            let lines: Vec<Line> =
-                text.lines().map(|l| Line::styled(l.to_string(), Style::new().fg(Color::Cyan))).collect();
-            let block = pane_block(title.into(), false);
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), bottom);
-            top
+        return Some((" Explanation (e hides it, Tab focuses it) ", text));
+    }
+    let text = selected.map_or("Select a frame.".into(), |i| super::hpack_view::tables_at(&app.model.frames, i));
+    Some((" HPACK tables (H hides them, Tab focuses them) ", text))
+}
+
+/// `text`'s lines as rows of at most `width` characters: a line that fits
+/// is kept as it is (the HPACK tables are aligned), a longer one is
+/// word-wrapped under its own indentation.
+fn wrap_rows(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(8);
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let line = clean(line);
+        if line.chars().count() <= width {
+            rows.push(line.into_owned());
+            continue;
         }
-        None => area,
+        let indent = line.chars().take_while(|c| *c == ' ').count().min(width / 2);
+        let pad = " ".repeat(indent);
+        for piece in crate::present::text::wrap_words(&line, width - indent) {
+            // wrap_words keeps a word longer than the width whole: split it.
+            let chars: Vec<char> = piece.chars().collect();
+            for part in chars.chunks(width - indent) {
+                rows.push(format!("{pad}{}", part.iter().collect::<String>()));
+            }
+        }
+    }
+    rows
+}
+
+/// Draws the explanation or HPACK panel, scrolled to [`App::panel_offset`].
+fn draw_panel(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let Some((title, text)) = panel_text(app) else { return };
+    let rows = wrap_rows(&text, area.width.saturating_sub(2) as usize);
+    let h = area.height.saturating_sub(2) as usize;
+    app.panel_offset = app.panel_offset.min(rows.len().saturating_sub(h));
+    let more = if rows.len() > h {
+        format!("rows {}-{} of {} ", app.panel_offset + 1, (app.panel_offset + h).min(rows.len()), rows.len())
+    } else {
+        String::new()
+    };
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .skip(app.panel_offset)
+        .take(h)
+        .map(|l| Line::styled(l, Style::new().fg(Color::Cyan)))
+        .collect();
+    let block = pane_block(format!("{title}{more}"), app.pane == Pane::Panel);
+    f.render_widget(Paragraph::new(lines).block(block), area);
+    app.areas.panel = area;
+}
+
+/// A tree label cut into rows of `width`: the first at its depth, the
+/// rest indented under it, so a long value is read whole.
+fn label_rows(label: &str, indent: usize, width: usize) -> Vec<String> {
+    let room = width.saturating_sub(indent).max(8);
+    let chars: Vec<char> = label.chars().collect();
+    let mut rows = Vec::new();
+    let mut at = 0;
+    while at < chars.len() || rows.is_empty() {
+        // Continuation rows sit two columns further in than the first.
+        let take = if rows.is_empty() { room } else { room.saturating_sub(2).max(6) };
+        let piece: String = chars.iter().skip(at).take(take).collect();
+        let pad = if rows.is_empty() { indent } else { indent + 2 };
+        rows.push(format!("{}{piece}", " ".repeat(pad)));
+        at += take;
+    }
+    rows
+}
+
+/// Draws the detail tree (and, in the frames view, the panel under it
+/// when `with_panel`); returns where the tree itself went (for the mouse).
+fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect, with_panel: bool) -> Rect {
+    let area = if with_panel && app.panel_shown() {
+        let [top, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+        draw_panel(f, app, bottom);
+        top
+    } else {
+        area
     };
     let h = area.height.saturating_sub(2) as usize;
+    let width = area.width.saturating_sub(2) as usize;
     let visible = app.tree.visible();
     let t = &mut app.tree;
     t.selected = t.selected.min(visible.len().saturating_sub(1));
-    if t.selected < t.offset {
-        t.offset = t.selected;
-    } else if h > 0 && t.selected >= t.offset + h {
-        t.offset = t.selected + 1 - h;
-    }
-    let mut lines = Vec::new();
-    for (row, (id, depth)) in visible.iter().enumerate().skip(t.offset).take(h) {
-        let Some(n) = t.nodes.get(*id) else { continue };
+    // Each node's rows: its marker and label, wrapped.
+    let node_rows = |row: usize| -> Vec<String> {
+        let Some((id, depth)) = visible.get(row) else { return Vec::new() };
+        let Some(n) = t.nodes.get(*id) else { return Vec::new() };
         let marker = if n.children.is_empty() {
             "  "
         } else if n.expanded {
@@ -383,17 +497,39 @@ fn draw_tree(f: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
             "▸ "
         };
         // Labels carry captured text: escaped, so that widths add up.
-        let text = format!("{}{marker}{}", "  ".repeat(*depth), crate::present::text::clean(&n.label));
-        let style = if row == t.selected && app.pane == Pane::Tree {
-            SELECTED
-        } else if row == t.selected {
-            tone_style(n.tone).add_modifier(Modifier::REVERSED)
-        } else {
-            tone_style(n.tone)
-        };
-        lines.push(Line::styled(text, style));
+        let mut rows = label_rows(&format!("{marker}{}", clean(&n.label)), 2 * depth, width);
+        rows.truncate(h.max(1));
+        rows
+    };
+    if t.selected < t.offset {
+        t.offset = t.selected;
     }
-    f.render_widget(Paragraph::new(lines).block(pane_block(" Detail ".into(), app.pane == Pane::Tree)), area);
+    // Scroll until the selected node's rows all fit under the offset.
+    while t.offset < t.selected && (t.offset..=t.selected).map(|r| node_rows(r).len()).sum::<usize>() > h {
+        t.offset += 1;
+    }
+    let (offset, selected, focused) = (t.offset, t.selected, app.pane == Pane::Tree);
+    let mut lines = Vec::new();
+    let mut owners = Vec::new();
+    for row in offset..visible.len() {
+        if lines.len() >= h {
+            break;
+        }
+        let tone = visible.get(row).and_then(|(id, _)| t.nodes.get(*id)).map_or(Tone::Plain, |n| n.tone);
+        let style = if row == selected && focused {
+            SELECTED
+        } else if row == selected {
+            tone_style(tone).add_modifier(Modifier::REVERSED)
+        } else {
+            tone_style(tone)
+        };
+        for text in node_rows(row).into_iter().take(h - lines.len()) {
+            lines.push(Line::styled(text, style));
+            owners.push(row);
+        }
+    }
+    app.tree_rows = owners;
+    f.render_widget(Paragraph::new(lines).block(pane_block(" Detail ".into(), focused)), area);
     area
 }
 
@@ -505,24 +641,29 @@ fn draw_conns_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let [ladder, tree] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
     draw_list(f, app, list);
     draw_ladder(f, app, ladder);
-    let tree = draw_tree(f, app, tree);
-    app.areas = super::app::Areas { list, tree, bytes: ladder };
+    let tree = draw_tree(f, app, tree, true);
+    app.areas = super::app::Areas { list, tree, bytes: ladder, ..Default::default() };
 }
 
-/// One arrow of the ladder: (direction, label), or a TCP moment.
-fn ladder_rows(app: &App) -> Vec<(crate::time::Timestamp, Option<Dir>, String)> {
+/// One arrow of the ladder: time, direction, label, and whether it belongs
+/// to the call the view was opened from.
+fn ladder_rows(app: &App) -> Vec<(crate::time::Timestamp, Option<Dir>, String, bool)> {
     let Some(conn) = app.selected_index(View::Conns).and_then(|i| app.model.conns.get(i)).map(|c| c.tcp.id) else {
         return Vec::new();
     };
+    let marked = app.ladder_call.filter(|(c, _)| *c == conn).map(|(_, s)| s);
     app.model
         .frames
         .iter()
         .filter(|r| r.conn() == conn)
         .map(|r| match r {
-            FrameRow::Frame(fr) => (fr.ts, Some(fr.dir), ladder_label(fr)),
-            FrameRow::Tcp { ts, dir, flags, .. } => (*ts, Some(*dir), format!("TCP {}", flags.tcpdump())),
-            FrameRow::Preface { ts, .. } => (*ts, Some(Dir::ToServer), "PREFACE".into()),
-            FrameRow::Lost { ts, dir, bytes, .. } => (*ts, Some(*dir), format!("[{bytes} bytes lost]")),
+            FrameRow::Frame(fr, _) => {
+                let mine = marked == Some(fr.header.stream_id);
+                (fr.ts, Some(fr.dir), ladder_label(fr), mine)
+            }
+            FrameRow::Tcp { ts, dir, flags, .. } => (*ts, Some(*dir), format!("TCP {}", flags.tcpdump()), false),
+            FrameRow::Preface { ts, .. } => (*ts, Some(Dir::ToServer), "PREFACE".into(), false),
+            FrameRow::Lost { ts, dir, bytes, .. } => (*ts, Some(*dir), format!("[{bytes} bytes lost]"), false),
         })
         .collect()
 }
@@ -573,7 +714,7 @@ fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     )];
     let start = rows.first().map(|r| r.0);
     app.ladder_offset = app.ladder_offset.min(rows.len().saturating_sub(1));
-    for (ts, dir, label) in rows.iter().skip(app.ladder_offset).take(h) {
+    for (ts, dir, label, mine) in rows.iter().skip(app.ladder_offset).take(h) {
         let t = start.map_or(String::new(), |s| format!("+{}", human_duration(ts.nanos_since(s))));
         let label = truncate(&crate::present::text::clean(label), span.saturating_sub(6));
         // "|-" + label + " " + fill + ">|" spans exactly the width between the lifelines.
@@ -587,8 +728,10 @@ fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         } else {
             style
         };
+        // The call the view was opened from: marked, and bold.
+        let (mark, style) = if *mine { ("▶", style.add_modifier(Modifier::BOLD)) } else { (" ", style) };
         lines.push(Line::from(vec![
-            Span::styled(format!("{t:>10} "), Style::new().fg(Color::DarkGray)),
+            Span::styled(format!("{t:>9}{mark} "), Style::new().fg(Color::DarkGray)),
             Span::styled(arrow, style),
         ]));
     }
@@ -657,7 +800,7 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         lines.push(if i == l.selected { line.style(SELECTED) } else { line });
     }
     f.render_widget(Paragraph::new(lines).block(pane_block(title, app.pane == Pane::List)), table);
-    app.areas = super::app::Areas { list: table, tree: hist, bytes: timeline };
+    app.areas = super::app::Areas { list: table, tree: hist, bytes: timeline, ..Default::default() };
     // Latency histogram of the selected method.
     let selected = s.by_method.iter().nth(l.selected);
     let (name, buckets) = selected.map_or((String::new(), Vec::new()), |(m, g)| (m.clone(), g.latency.by_decade()));
@@ -708,7 +851,10 @@ fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
         let mut rest = after.chars();
         let under = rest.next().map_or_else(|| " ".to_string(), |c| c.to_string());
         let mut lines = vec![Line::from(vec![
-            Span::styled("filter: ", Style::new().fg(Color::Cyan)),
+            Span::styled(
+                if app.input_kind == InputKind::Search { "search: " } else { "filter: " },
+                Style::new().fg(Color::Cyan),
+            ),
             Span::raw(clean(before).into_owned()),
             Span::styled(clean(&under).into_owned(), Style::new().add_modifier(Modifier::REVERSED)),
             Span::raw(clean(rest.as_str()).into_owned()),
@@ -753,16 +899,18 @@ fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
 /// Every key, for the help overlay and docs/tui.md.
 pub const KEYS: &[(&str, &str)] = &[
     ("1 2 3 4 5", "views: Calls, Frames, Connections, Stats, Findings (doctor)"),
-    ("Tab / Shift-Tab", "next / previous pane: list, detail, bytes (ladder)"),
-    ("j k, Down Up", "move; in the bytes pane, scroll"),
+    ("Tab / Shift-Tab", "next / previous pane: list, detail, panel, bytes (ladder)"),
+    ("z", "zoom: the focused pane fills the screen (z again: all panes)"),
+    ("j k, Down Up", "move; in the bytes pane and panels, scroll"),
     ("PgDn PgUp", "a page down / up"),
     ("g G, Home End", "first / last row"),
     ("Enter", "open the detail; expand / collapse; follow a link"),
     ("l h, Right Left", "detail: expand / collapse"),
     ("/", "filter the view (in Stats: which calls count)"),
+    ("s, Ctrl-F", "search the list for text; n / N: next / previous match"),
     ("  in the bar", "Ctrl-A/E/U/K/W as in a shell; Up/Down: earlier filters"),
     ("F", "frames of the selected call"),
-    ("C", "connection of the selected row"),
+    ("C", "connection of the selected row (from a call: the ladder at it)"),
     ("R", "the reconnect that followed the selected connection"),
     ("t", "frames view: show TCP SYN/FIN/RST packets too"),
     ("e", "frames view: explain the selected frame"),
@@ -775,8 +923,9 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 fn draw_help(f: &mut Frame<'_>, area: Rect) {
-    let w = 76.min(area.width);
-    let h = (KEYS.len() as u16 + 4).min(area.height);
+    // Two borders and the closing line: 24 rows hold every key.
+    let w = 96.min(area.width);
+    let h = (KEYS.len() as u16 + 3).min(area.height);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
     let mut lines: Vec<Line> = KEYS
         .iter()

@@ -123,7 +123,7 @@ fn frames_view_and_its_tcp_toggle() {
     // The explanation panel.
     key(&mut app, KeyCode::Char('e'));
     let screen = text(&draw(&mut app, 160, 50)).join("\n");
-    assert!(screen.contains("Explanation (e hides it)"), "{screen}");
+    assert!(screen.contains("Explanation (e hides it, Tab focuses it)"), "{screen}");
     assert!(screen.contains("SETTINGS (§6.5): the server announces its parameters;"), "{screen}");
     // The HPACK panel takes its place; past the first request the client's table holds entries.
     key(&mut app, KeyCode::Char('H'));
@@ -131,8 +131,115 @@ fn frames_view_and_its_tcp_toggle() {
         key(&mut app, KeyCode::Down);
     }
     let screen = text(&draw(&mut app, 160, 50)).join("\n");
-    assert!(screen.contains("HPACK tables (H hides them)") && !screen.contains("Explanation (e hides it)"), "{screen}");
+    assert!(screen.contains("HPACK tables (H hides them") && !screen.contains("Explanation (e hides it"), "{screen}");
     assert!(screen.contains("C->S (client's encoder):") && screen.contains("[62] "), "{screen}");
+}
+
+/// At 80x24 every pane is a few rows: `z` gives the focused one the
+/// screen, the explanation is a pane Tab reaches and the keys scroll, and a
+/// long detail line wraps instead of being cut.
+#[test]
+fn at_80x24_panes_zoom_the_panel_scrolls_and_detail_lines_wrap() {
+    let mut app = app_for("proxy.pcap");
+    // The 504: its detail line about the HTTP status is longer than 80 columns.
+    key(&mut app, KeyCode::Down);
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Down);
+    }
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('z'));
+    let screen = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(screen.contains("┌ Detail") && !screen.contains("┌ Calls") && !screen.contains("┌ Bytes"), "{screen}");
+    assert!(screen.contains("transport: HTTP 504 instead of 200"), "{screen}");
+    let wrapped = app.tree_rows.windows(2).any(|w| w[0] == w[1]);
+    assert!(wrapped, "some node takes two rows: {:?}\n{screen}", app.tree_rows);
+    key(&mut app, KeyCode::Char('z'));
+    let screen = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(screen.contains("┌ Calls") && screen.contains("┌ Detail"), "{screen}");
+
+    // The explanation panel: Tab focuses it, j scrolls it, z zooms it.
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Down); // past the preface, to the server's SETTINGS
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.pane, Pane::Panel);
+    let first = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(first.contains("Explanation (e hides it") && first.contains("rows 1-"), "{first}");
+    key(&mut app, KeyCode::Char('j'));
+    let second = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(second.contains("rows 2-"), "{second}");
+    key(&mut app, KeyCode::Char('z'));
+    let zoomed = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(
+        zoomed.contains("SETTINGS frame: 9-byte header") && zoomed.contains("MAX_FRAME_SIZE = 16777215"),
+        "{zoomed}"
+    );
+    // Closing the panel hands the keyboard back to the tree.
+    key(&mut app, KeyCode::Char('e'));
+    assert_eq!(app.pane, Pane::Tree);
+}
+
+/// Calls carry the numbers `explain --call N` takes, frames the packet
+/// that completed them (as tshark numbers packets), and a DATA frame says
+/// which gRPC messages it carries.
+#[test]
+fn lists_show_call_numbers_packets_and_the_messages_of_data_frames() {
+    let mut app = app_for("errors.pcap");
+    let screen = text(&draw(&mut app, 120, 30)).join("\n");
+    assert!(screen.contains("# START"), "{screen}");
+    assert!(screen.contains("│2 18:24:00.951946    1     3"), "{screen}");
+    key(&mut app, KeyCode::Char('2'));
+    let screen = text(&draw(&mut app, 120, 40)).join("\n");
+    // Packet 11 carries the first request's DATA: one message of 10 bytes.
+    assert!(screen.contains("    11 18:24:00.950890    1 C->S      1 DATA"), "{screen}");
+    assert!(screen.contains("gRPC message 1 (10 B)"), "{screen}");
+    // At 80 columns connection and stream share a column rather than vanish.
+    key(&mut app, KeyCode::Char('1'));
+    let screen = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(screen.contains("C/S") && screen.contains(" 1/3 "), "{screen}");
+}
+
+/// `s` searches the list's rows as shown; `n` and `N` go to the next and
+/// previous match, wrapping around; the filter is left alone.
+#[test]
+fn search_moves_between_matching_rows_in_every_list() {
+    let mut app = app_for("proxy.pcap");
+    key(&mut app, KeyCode::Char('s'));
+    type_str(&mut app, "unavailable");
+    let screen = text(&draw(&mut app, 100, 30)).join("\n");
+    assert!(screen.contains("search: unavailable"), "{screen}");
+    key(&mut app, KeyCode::Enter);
+    // Calls 5, 6 and 9 are UNAVAILABLE (the 504, the closed connection, the 502).
+    assert_eq!(app.selected_index(View::Calls), Some(4));
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.selected_index(View::Calls), Some(5));
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.selected_index(View::Calls), Some(8));
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.selected_index(View::Calls), Some(4), "wraps around");
+    assert!(app.status.as_deref().unwrap_or("").contains("wrapped"), "{:?}", app.status);
+    key(&mut app, KeyCode::Char('N'));
+    assert_eq!(app.selected_index(View::Calls), Some(8));
+    assert!(list_len(&app, View::Calls) == 9, "a search filters nothing out");
+    // The same search in the frames list finds the RST_STREAM rows by name.
+    key(&mut app, KeyCode::Char('2'));
+    app.on_key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL));
+    type_str(&mut app, "rst_stream");
+    key(&mut app, KeyCode::Enter);
+    let row = app.selected_index(View::Frames).unwrap();
+    let screen = text(&draw(&mut app, 120, 40)).join("\n");
+    assert!(row > 0 && screen.contains("RST_STREAM"), "{screen}");
+    // In the connections list by address; nothing found says so.
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Char('s'));
+    type_str(&mut app, "no-such-host");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.status.as_deref().unwrap_or("").contains("is in no row"), "{:?}", app.status);
+}
+
+fn list_len(app: &App, v: View) -> usize {
+    super::app::list_of(&app.lists, v).visible.len()
 }
 
 #[test]
@@ -261,6 +368,88 @@ fn links_lead_to_frames_connection_and_the_next_reconnect() {
     );
 }
 
+/// `C` on a call opens its connection's ladder at the call's first frame,
+/// its arrows marked; another connection's ladder starts at its top.
+#[test]
+fn the_ladder_opens_at_the_call_it_came_from_and_resets_with_the_connection() {
+    let mut app = app_for("proxy.pcap");
+    for _ in 0..6 {
+        key(&mut app, KeyCode::Down); // call 7: conn 1, stream 7
+    }
+    key(&mut app, KeyCode::Char('C'));
+    assert_eq!(app.view, View::Conns);
+    assert_eq!(app.ladder_call, Some((1, 7)));
+    assert!(app.ladder_offset > 10, "conn 1 carried six calls before this one: {}", app.ladder_offset);
+    let b = draw(&mut app, 160, 48);
+    let screen = text(&b).join("\n");
+    assert!(screen.contains("▶ |-HEADERS[7] :path=/grpcscope.fixtures.v1.Inventory/GetPart"), "{screen}");
+    let (x, y) = find(&b, "|-HEADERS[7]");
+    assert!(b[(x, y)].modifier.contains(ratatui::style::Modifier::BOLD), "the call's arrows are bold");
+    key(&mut app, KeyCode::Down);
+    assert_eq!((app.ladder_offset, app.ladder_call), (0, None), "the next connection's ladder starts at its top");
+}
+
+/// Every view, zoomed or not, and the frames view's panels, drawn whole on
+/// a kubectl-exec terminal (80x24) and a large one (200x50): every box is
+/// closed, the tabs and the bottom line are there, nothing is left blank.
+#[test]
+fn every_view_and_panel_draws_whole_at_80x24_and_200x50() {
+    let mut app = app_for("proxy.pcap");
+    let closed = |screen: &[String]| {
+        let count = |c: char| screen.iter().map(|l| l.matches(c).count()).sum::<usize>();
+        count('┌') == count('┐') && count('└') == count('┘') && count('┌') == count('└') && count('┌') > 0
+    };
+    let mut drawn = 0;
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        for (v, title) in [
+            ('1', "┌ Calls 9"),
+            ('2', "┌ Frames 73"),
+            ('3', "┌ Connections 6"),
+            ('4', "┌ Stats per method"),
+            ('5', "┌ Findings"),
+        ] {
+            key(&mut app, KeyCode::Char(v));
+            key(&mut app, KeyCode::Down);
+            let panels: &[char] = if v == '2' { &['e', 'H'] } else { &[] };
+            let mut states: Vec<Option<char>> = vec![None];
+            states.extend(panels.iter().map(|p| Some(*p)));
+            for panel in states {
+                if let Some(p) = panel {
+                    key(&mut app, KeyCode::Char(p));
+                }
+                for zoom in [false, true] {
+                    if zoom {
+                        key(&mut app, KeyCode::Tab);
+                        key(&mut app, KeyCode::Char('z'));
+                    }
+                    let screen = text(&draw(&mut app, w, h));
+                    let all = screen.join("\n");
+                    assert_eq!(screen.len(), h as usize);
+                    assert!(screen[0].contains("1 Calls") && screen[0].contains("5 Findings"), "{all}");
+                    // Zoomed, the detail (Tab's pane) is all there is; Stats does not zoom.
+                    let want = if zoom && v != '4' { "┌ Detail" } else { title };
+                    assert!(all.contains(want), "view {v} at {w}x{h} zoom {zoom}: {all}");
+                    assert!(!zoom || v == '4' || !all.contains(title), "zoomed, only one pane: {all}");
+                    assert!(closed(&screen), "a box is not closed in view {v} at {w}x{h}, zoom {zoom}: {all}");
+                    assert!(
+                        screen[h as usize - 1].starts_with("no filter") || screen[h as usize - 1].contains("zoom"),
+                        "{all}"
+                    );
+                    if zoom {
+                        key(&mut app, KeyCode::Char('z'));
+                        key(&mut app, KeyCode::Esc);
+                    }
+                    drawn += 1;
+                }
+                if let Some(p) = panel {
+                    key(&mut app, KeyCode::Char(p));
+                }
+            }
+        }
+    }
+    assert_eq!(drawn, 2 * (5 + 2) * 2);
+}
+
 #[test]
 fn small_and_large_terminals_help_and_mouse() {
     let mut app = app_for("errors.pcap");
@@ -378,8 +567,8 @@ fn redaction_reaches_every_tree_and_byte_pane() {
     // x-tenant in three requests, and the name of three parts.
     assert!(hashes >= 6, "{hashes} hashes shown");
     for row in &app.model.frames {
-        if let FrameRow::Frame(f) = row {
-            assert!(!leaks(&frame_tree(f)), "frame at {} leaks", f.offset);
+        if let FrameRow::Frame(f, _) = row {
+            assert!(!leaks(&frame_tree(f, None)), "frame at {} leaks", f.offset);
             if let Some(b) = &f.block {
                 for field in b.decoded.fields.iter().filter(|x| x.name.as_deref() == Some(&b"x-tenant"[..])) {
                     // A literal's bytes are zeroed (an index into the table reveals nothing).
@@ -408,7 +597,7 @@ fn the_hpack_panel_matches_the_decoders_tables() {
             .collect();
         let mut checked = 0;
         for (i, row) in rows.iter().enumerate() {
-            let FrameRow::Frame(f) = row else { continue };
+            let FrameRow::Frame(f, _) = row else { continue };
             let Some(table) = f.block.as_ref().and_then(|b| b.table_after.as_ref()) else { continue };
             let text = tables_at(&rows, i);
             let who =

@@ -242,26 +242,12 @@ impl StallWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h2::frame::{FrameHeader, FrameType};
+    use crate::h2::frame::FrameType;
     use crate::h2::FlowInfo;
 
     fn frame(dir: Dir, sid: u32, kind: FrameType, fl: u8, body: Body, ms: i64) -> Frame {
-        Frame {
-            conn: 1,
-            dir,
-            ts: Timestamp(ms * 1_000_000),
-            packet: ms as u64,
-            offset: 0,
-            header: FrameHeader { length: 0, kind, flags: fl, stream_id: sid, reserved_bit: false },
-            payload: bytes::Bytes::new(),
-            body,
-            missing: None,
-            block: None,
-            flow: None,
-            state: None,
-            notes: Vec::new(),
-            carriers: Vec::new(),
-        }
+        let f = Frame::for_test(dir, sid, kind, fl, body, Vec::new());
+        Frame { ts: Timestamp(ms * 1_000_000), packet: ms as u64, ..f }
     }
 
     #[test]
