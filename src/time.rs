@@ -124,9 +124,251 @@ pub fn human_duration(nanos: i64) -> String {
     }
 }
 
+/// How text output shows capture times: tshark's `-t` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeFormat {
+    /// `a`: local time of day.
+    Local,
+    /// `ad`: local date and time.
+    LocalDate,
+    /// `adoy`: local year/day-of-year and time.
+    LocalDayOfYear,
+    /// `r`: seconds since the capture's first packet.
+    Relative,
+    /// `d`: seconds since the previous record, shown or not.
+    Delta,
+    /// `dd`: seconds since the previous record shown.
+    DeltaShown,
+    /// `e`: seconds since the Unix epoch.
+    Epoch,
+    /// `u`: UTC time of day (the default, as tcpdump prints).
+    #[default]
+    Utc,
+    /// `ud`: UTC date and time.
+    UtcDate,
+    /// `udoy`: UTC year/day-of-year and time.
+    UtcDayOfYear,
+}
+
+impl TimeFormat {
+    /// Every format with its `-t` name, in tshark's order.
+    pub const ALL: [(TimeFormat, &'static str); 10] = [
+        (TimeFormat::Local, "a"),
+        (TimeFormat::LocalDate, "ad"),
+        (TimeFormat::LocalDayOfYear, "adoy"),
+        (TimeFormat::Delta, "d"),
+        (TimeFormat::DeltaShown, "dd"),
+        (TimeFormat::Epoch, "e"),
+        (TimeFormat::Relative, "r"),
+        (TimeFormat::Utc, "u"),
+        (TimeFormat::UtcDate, "ud"),
+        (TimeFormat::UtcDayOfYear, "udoy"),
+    ];
+
+    /// The format `-t NAME` names.
+    pub fn parse(name: &str) -> Option<TimeFormat> {
+        TimeFormat::ALL.iter().find(|(_, n)| *n == name).map(|(f, _)| *f)
+    }
+
+    /// Its `-t` name.
+    pub fn name(self) -> &'static str {
+        TimeFormat::ALL.iter().find(|(f, _)| *f == self).map_or("u", |(_, n)| n)
+    }
+
+    /// The next format (the UI's key cycles through them).
+    pub fn next(self) -> TimeFormat {
+        let i = TimeFormat::ALL.iter().position(|(f, _)| *f == self).unwrap_or(0);
+        TimeFormat::ALL.get((i + 1) % TimeFormat::ALL.len()).map_or(TimeFormat::Utc, |(f, _)| *f)
+    }
+
+    /// Whether it shows a time of day in the local zone.
+    pub fn is_local(self) -> bool {
+        matches!(self, TimeFormat::Local | TimeFormat::LocalDate | TimeFormat::LocalDayOfYear)
+    }
+
+    /// Characters its longest value takes (columns are this wide).
+    pub fn width(self) -> usize {
+        match self {
+            TimeFormat::Local | TimeFormat::Utc => 15,
+            TimeFormat::LocalDate | TimeFormat::UtcDate => 26,
+            TimeFormat::LocalDayOfYear | TimeFormat::UtcDayOfYear => 24,
+            TimeFormat::Epoch => 17,
+            TimeFormat::Relative | TimeFormat::Delta | TimeFormat::DeltaShown => 15,
+        }
+    }
+}
+
+/// The offset from UTC, in seconds, of a zone at a moment (seconds since
+/// the epoch): the local zone's comes from the system (a layer that may
+/// read it), so that this layer stays pure.
+pub type ZoneOffset = fn(i64) -> i64;
+
+/// Shows timestamps in a [`TimeFormat`], keeping what relative and delta
+/// times need: the capture's first packet and the previous records.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    /// The format.
+    pub format: TimeFormat,
+    /// The local zone, for `a`, `ad` and `adoy` (UTC without one).
+    pub zone: Option<ZoneOffset>,
+    /// What `r` counts from: the capture's first packet (or, when not
+    /// known, the first timestamp shown).
+    pub origin: Option<Timestamp>,
+    previous: Option<Timestamp>,
+    previous_shown: Option<Timestamp>,
+    /// The date of the last wall-clock time shown, to tell when it changes.
+    last_date: Option<i64>,
+}
+
+impl Clock {
+    /// A clock showing `format`.
+    pub fn new(format: TimeFormat, zone: Option<ZoneOffset>) -> Clock {
+        Clock { format, zone, origin: None, previous: None, previous_shown: None, last_date: None }
+    }
+
+    /// A record at `ts` went by, shown or not (`d` counts from it).
+    pub fn saw(&mut self, ts: Timestamp) {
+        self.origin.get_or_insert(ts);
+        self.previous = Some(ts);
+    }
+
+    /// `ts` of a record shown, in the format: call after [`Clock::saw`] of
+    /// the records before it, and instead of it for this one.
+    pub fn show(&mut self, ts: Timestamp) -> String {
+        let origin = *self.origin.get_or_insert(ts);
+        let text = match self.format {
+            TimeFormat::Relative => seconds(ts.nanos_since(origin)),
+            TimeFormat::Delta => seconds(self.previous.map_or(0, |p| ts.nanos_since(p))),
+            TimeFormat::DeltaShown => seconds(self.previous_shown.map_or(0, |p| ts.nanos_since(p))),
+            TimeFormat::Epoch => ts.to_string(),
+            f => self.wall(ts, f),
+        };
+        self.previous = Some(ts);
+        self.previous_shown = Some(ts);
+        text
+    }
+
+    /// `ts` in the format without moving the clock (a detail pane).
+    pub fn peek(&self, ts: Timestamp) -> String {
+        self.clone().show(ts)
+    }
+
+    /// Wall-clock formats: the zone's time of day, with the date when asked.
+    fn wall(&mut self, ts: Timestamp, f: TimeFormat) -> String {
+        let offset = if f.is_local() { self.zone.map_or(0, |z| z(ts.secs())) } else { 0 };
+        let local = ts.add_nanos(offset.saturating_mul(1_000_000_000));
+        self.last_date = Some(local.secs().div_euclid(86_400));
+        match f {
+            TimeFormat::LocalDate | TimeFormat::UtcDate => format!("{} {}", local.date(), local.clock()),
+            TimeFormat::LocalDayOfYear | TimeFormat::UtcDayOfYear => {
+                let date = local.date();
+                let year: i64 = date.get(..date.len().saturating_sub(6)).and_then(|y| y.parse().ok()).unwrap_or(1970);
+                let jan1 = days_from_civil(year);
+                let doy = local.secs().div_euclid(86_400) - jan1 + 1;
+                format!("{year:04}/{doy:03} {}", local.clock())
+            }
+            _ => local.clock(),
+        }
+    }
+
+    /// For time-of-day formats: the new date (`YYYY-MM-DD` and the zone)
+    /// when `ts` falls on another day than the last time shown, so that a
+    /// capture across midnight does not read as going back in time.
+    pub fn date_change(&self, ts: Timestamp) -> Option<String> {
+        if !matches!(self.format, TimeFormat::Utc | TimeFormat::Local) {
+            return None;
+        }
+        let offset = if self.format.is_local() { self.zone.map_or(0, |z| z(ts.secs())) } else { 0 };
+        let local = ts.add_nanos(offset.saturating_mul(1_000_000_000));
+        let day = local.secs().div_euclid(86_400);
+        let last = self.last_date?;
+        (day != last).then(|| format!("{} ({})", local.date(), zone_name(offset, self.format.is_local())))
+    }
+
+    /// The zone the wall-clock formats are in: `UTC`, `UTC+01:00`.
+    pub fn zone_text(&self, at: Timestamp) -> String {
+        let local = self.format.is_local();
+        let offset = if local { self.zone.map_or(0, |z| z(at.secs())) } else { 0 };
+        zone_name(offset, local && self.zone.is_some())
+    }
+}
+
+/// `UTC` or `UTC+HH:MM`.
+fn zone_name(offset: i64, local: bool) -> String {
+    if offset == 0 || !local {
+        return "UTC".into();
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.unsigned_abs();
+    format!("UTC{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
+}
+
+/// Seconds with microseconds, tshark's relative and delta form: `0.000124`.
+fn seconds(nanos: i64) -> String {
+    let us = nanos.saturating_add(if nanos < 0 { -500 } else { 500 }) / 1_000;
+    let sign = if us < 0 { "-" } else { "" };
+    let a = us.unsigned_abs();
+    format!("{sign}{}.{:06}", a / 1_000_000, a % 1_000_000)
+}
+
+/// Days from 1970-01-01 to January 1st of `year` (proleptic Gregorian).
+fn days_from_civil(year: i64) -> i64 {
+    let y = year - 1;
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = 306; // March 1st-based day of January 1st
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_time_format_reads_as_tsharks() {
+        // 2026-11-24 18:24:00.950838 UTC, day 328 of the year.
+        let t = Timestamp::from_parts(1_795_544_640, 950_838_000);
+        let later = t.add_nanos(1_500_000);
+        let show = |f: TimeFormat| {
+            let mut c = Clock::new(f, Some(|_| 3600));
+            c.origin = Some(t.add_nanos(-2_000_000));
+            c.saw(t.add_nanos(-1_000));
+            c.show(t)
+        };
+        assert_eq!(show(TimeFormat::Utc), "18:24:00.950838");
+        assert_eq!(show(TimeFormat::UtcDate), "2026-11-24 18:24:00.950838");
+        assert_eq!(show(TimeFormat::UtcDayOfYear), "2026/328 18:24:00.950838");
+        assert_eq!(show(TimeFormat::Local), "19:24:00.950838");
+        assert_eq!(show(TimeFormat::LocalDate), "2026-11-24 19:24:00.950838");
+        assert_eq!(show(TimeFormat::Epoch), "1795544640.950838");
+        assert_eq!(show(TimeFormat::Relative), "0.002000");
+        assert_eq!(show(TimeFormat::Delta), "0.000001");
+        // dd counts from the last record shown, d from the last one seen.
+        let mut c = Clock::new(TimeFormat::DeltaShown, None);
+        assert_eq!(c.show(t), "0.000000");
+        c.saw(t.add_nanos(1_000_000));
+        assert_eq!(c.show(later), "0.001500");
+        for (f, name) in TimeFormat::ALL {
+            assert_eq!(TimeFormat::parse(name), Some(f));
+            assert!(show(f).chars().count() <= f.width(), "{name}");
+        }
+        assert_eq!(TimeFormat::parse("x"), None);
+    }
+
+    #[test]
+    fn a_capture_across_midnight_says_the_new_date_once() {
+        let before = Timestamp::from_parts(1_795_564_799, 0); // 23:59:59 UTC
+        let after = before.add_nanos(2_000_000_000);
+        let mut c = Clock::new(TimeFormat::Utc, None);
+        assert_eq!(c.date_change(before), None, "nothing shown yet");
+        c.show(before);
+        assert_eq!(c.date_change(before), None);
+        assert_eq!(c.date_change(after).as_deref(), Some("2026-11-25 (UTC)"));
+        c.show(after);
+        assert_eq!(c.date_change(after), None);
+        assert_eq!(Clock::new(TimeFormat::Local, Some(|_| -18_000)).zone_text(after), "UTC-05:00");
+    }
 
     #[test]
     fn dates_across_leap_years_and_the_epoch() {

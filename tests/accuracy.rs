@@ -24,7 +24,9 @@ fn score_py_on_the_shared_corpus() {
     let Some(dir) = common::shared_captures("score_py_on_the_shared_corpus") else { return };
     let probe = Command::new("python3").args(["-c", "import google.protobuf, google.rpc.status_pb2"]).status();
     if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP score_py_on_the_shared_corpus: python3 lacks protobuf/googleapis-common-protos (.ci/run installs them)");
+        common::skipped(
+            "score_py_on_the_shared_corpus: python3 lacks protobuf/googleapis-common-protos (.ci/run installs them)",
+        );
         return;
     }
     let cmd = format!("{} calls --format json --proto-path {{protos}} {{pcap}}", common::grpcscope_bin().display());
@@ -50,8 +52,8 @@ fn tls_keylog_pcap_with_its_key_log_file_scores_100() {
     let Some(dir) = common::shared_captures("tls_keylog_pcap_with_its_key_log_file_scores_100") else { return };
     let probe = Command::new("python3").args(["-c", "import google.protobuf, google.rpc.status_pb2"]).status();
     if !probe.is_ok_and(|s| s.success()) {
-        eprintln!(
-            "SKIP tls_keylog_pcap_with_its_key_log_file_scores_100: python3 lacks protobuf/googleapis-common-protos"
+        common::skipped(
+            "tls_keylog_pcap_with_its_key_log_file_scores_100: python3 lacks protobuf/googleapis-common-protos",
         );
         return;
     }

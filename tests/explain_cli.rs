@@ -34,7 +34,7 @@ fn hpack_words(field: &serde_json::Value) -> Vec<&'static str> {
         (k, _) => panic!("a representation the test does not know: {k}"),
     }];
     if field["value_literal"]["huffman"] == true {
-        w.push("Huffman-coded from");
+        w.push("Huffman-coded: ");
     }
     if field["value_literal"]["huffman"] == false {
         w.push("raw bytes (§5.2)");
@@ -114,6 +114,10 @@ fn a_call_is_narrated_with_its_prefix_status_and_meaning() {
     let (code, _, err) = grpcscope(&["explain", "--call", "999", p.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("--call 999") && err.contains("numbered from 1"), "{err}");
+    // A connection that is not there is an error too: exit 2, nothing on stdout.
+    let (code, out, err) = grpcscope(&["explain", "--conn", "99", p.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("connection 99 is not in this capture") && err.contains("grpcscope conns"), "{err}");
 }
 
 #[test]
@@ -131,4 +135,38 @@ fn a_reset_and_a_reconnect_are_explained() {
     let (_, text, _) = grpcscope(&["explain", p.to_str().unwrap()]);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("RST_STREAM (§6.4)") && flat.contains("with CANCEL"), "{text}");
+}
+
+/// The walkthrough tells what the capture holds, never a template: a
+/// proxy's 504 is not "`:status 200`", and its HTML page is no gRPC message.
+#[test]
+fn explanations_follow_the_data_not_a_template() {
+    let p = fixture("proxy.pcap");
+    let (code, text, err) = grpcscope(&["explain", "--call", "5", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("These are the response headers: :status 504 and content-type text/html."), "{text}");
+    assert!(flat.contains("A gRPC server always answers 200"), "{text}");
+    assert!(!flat.contains(":status 200 and the content-type"), "{text}");
+    assert!(flat.contains("so these bytes are not gRPC messages but the body as sent"), "{text}");
+    // The request's DATA says which message it carries.
+    assert!(flat.contains("These bytes carry gRPC message 1 (11 B)"), "{text}");
+    // -bin metadata: as sent (base64), then the bytes it stands for; Huffman
+    // sizes wire first, as `frames -v` gives them.
+    let (_, text, _) = grpcscope(&["explain", "--call", "1", fixture("errors.pcap").to_str().unwrap()]);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("grpc-status-details-bin: CAMSM2lu"), "{text}");
+    assert!(flat.contains("(base64 of ") && flat.contains(" bytes: 08 03 12 33"), "{text}");
+    assert!(flat.contains("bytes on the wire decode to"), "{text}");
+    // Messages decode with the schema flags, and without them by field number.
+    let deadline = fixture("deadline.pcap");
+    let (_, text, _) = grpcscope(&["explain", "--call", "1", "--proto-path", "protos", deadline.to_str().unwrap()]);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(r#"Decoded as grpcscope.fixtures.v1.GetPartRequest: {"sku":"slow-1","delayMs":400}"#),
+        "{text}"
+    );
+    let (_, text, _) = grpcscope(&["explain", "--call", "1", deadline.to_str().unwrap()]);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(r#"its fields by number: 1:"slow-1" 2:400"#), "{text}");
 }

@@ -273,3 +273,56 @@ fn own_fixtures_frames_and_headers_match_tshark() {
         compare_with_keys(name, &common::fixture(&format!("{name}.pcap")), port, true, Some(&keys));
     }
 }
+
+/// `frames` numbers each frame by the packet that completed it and shows
+/// its time in tshark's `-t` formats: for every frame line, tshark's
+/// `frame.number`, `frame.time_relative`, `frame.time_delta` and epoch time
+/// of that packet agree (to the microsecond grpcscope prints).
+#[test]
+fn packet_numbers_and_time_formats_agree_with_tshark() {
+    if !common::have_tshark("packet_numbers_and_time_formats_agree_with_tshark") {
+        return;
+    }
+    let pcap = common::fixture("errors.pcap");
+    let path = pcap.to_str().unwrap();
+    let fields = common::tshark(&[
+        "-r",
+        path,
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "frame.time_relative",
+        "-e",
+        "frame.time_epoch",
+    ]);
+    let by_packet: BTreeMap<String, (f64, f64)> = fields
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split('\t');
+            Some((it.next()?.to_string(), (it.next()?.parse().ok()?, it.next()?.parse().ok()?)))
+        })
+        .collect();
+    for (format, pick) in [("r", 0usize), ("e", 1)] {
+        let (code, out, err) = common::grpcscope(&["frames", "-t", format, path]);
+        assert_eq!(code, 0, "{err}");
+        let mut checked = 0;
+        for line in out.lines().skip(1).filter(|l| l.contains("->")) {
+            let mut cols = line.split_whitespace();
+            let (packet, time) = (cols.next().unwrap(), cols.next().unwrap().parse::<f64>().unwrap());
+            let (rel, epoch) = by_packet[packet];
+            let want = if pick == 0 { rel } else { epoch };
+            assert!((time - want).abs() < 1e-6, "-t {format}: packet {packet} at {time}, tshark {want}: {line}");
+            checked += 1;
+        }
+        assert!(checked >= 20, "-t {format}: {checked} frames checked\n{out}");
+    }
+    // -t ud: the date and the UTC time, as tshark's -t ud writes them (to the microsecond).
+    let (_, out, _) = common::grpcscope(&["frames", "-t", "ud", path]);
+    let first = out.lines().nth(1).unwrap();
+    let shark =
+        common::tshark(&["-r", path, "-t", "ud", "-Y", "frame.number == 4", "-T", "fields", "-e", "_ws.col.Time"]);
+    let shark = shark.trim();
+    assert!(first.contains(&shark[..shark.len() - 3]), "{first} vs tshark {shark}");
+}

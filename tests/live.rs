@@ -19,11 +19,11 @@ fn can_capture(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIP {test}: live capture needs root or CAP_NET_RAW (CI runs as root)");
+        skipped(&format!("{test}: live capture needs root or CAP_NET_RAW (CI runs as root)"));
         return false;
     }
     if !fixturegen().exists() {
-        eprintln!("SKIP {test}: {} not built (cargo test builds it)", fixturegen().display());
+        skipped(&format!("{test}: {} not built (cargo test builds it)", fixturegen().display()));
         return false;
     }
     true
@@ -239,7 +239,7 @@ fn permission_errors_say_what_is_missing() {
         ])
         .output();
     let Ok(out) = out else {
-        eprintln!("SKIP permission_errors_say_what_is_missing: setpriv (util-linux) is not available");
+        skipped("permission_errors_say_what_is_missing: setpriv (util-linux) is not available");
         return;
     };
     let err = String::from_utf8_lossy(&out.stderr);
@@ -352,7 +352,7 @@ impl Pod {
         for s in steps {
             let ok = Command::new("ip").args(&s).status().is_ok_and(|st| st.success());
             if !ok {
-                eprintln!("SKIP: cannot build a network namespace here (ip {})", s.join(" "));
+                skipped(&format!("a network namespace cannot be built here (ip {})", s.join(" ")));
                 return None;
             }
         }
@@ -429,6 +429,14 @@ fn the_ui_on_live_traffic_follows_pauses_and_counts_drops() {
     assert!(t.screen().contains("Calls 4 "), "{}", t.screen());
     t.keys(&["p"]);
     t.wait_for(&["Calls 8 "]);
+    // A call the server answers after 5 s keeps its connection open: the
+    // Connections view lists it while it is, and its final record after.
+    let mut slow = netns_cmd(None, fixturegen().to_str().unwrap()).args(["slow", &addr]).spawn().unwrap();
+    t.keys(&["3"]);
+    let s = t.wait_for(&["Connections 3 ", "open now (last packet"]);
+    assert!(s.contains(&format!("127.0.0.1:{p}")), "{s}");
+    slow.wait().unwrap();
+    t.wait_until("the slow connection's end", |s| s.contains("Connections 3 ") && !s.contains("open now"));
     // Quitting prints the counters on the restored terminal.
     t.keys(&["q"]);
     let s = t.wait_for(&["grpcscope exited with 0"]);

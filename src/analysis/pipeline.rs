@@ -8,6 +8,7 @@ use crate::grpc::{GrpcEvent, MessageLimits};
 use crate::h2::{H2Config, H2Event};
 use crate::net::{self, Decoded, Skip};
 use crate::tcp::{ConnId, FlowTable, StreamEvent, TcpConfig};
+use crate::time::Timestamp;
 use ahash::AHashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -75,6 +76,11 @@ pub trait Sink {
     fn connection(&mut self, _conn: ConnReport) -> Flow {
         CONTINUE
     }
+    /// The capture's first packet was captured at `ts` (once, before any
+    /// event): what relative times (`-t r`) count from.
+    fn capture_began(&mut self, _ts: Timestamp) -> Flow {
+        CONTINUE
+    }
 }
 
 /// The `ignored` label of IPv4 fragments whose datagram never completed
@@ -132,6 +138,9 @@ impl PipelineConfig {
 pub struct CaptureCounters {
     /// Packets read.
     pub packets: u64,
+    /// When the first was captured (relative times count from it).
+    #[serde(skip)]
+    pub first_packet: Option<Timestamp>,
     /// Bytes captured (sum of captured lengths).
     pub captured_bytes: u64,
     /// Packets carrying a TCP segment (a datagram rebuilt from fragments counts once).
@@ -217,6 +226,13 @@ impl<S: Sink> Pipeline<S> {
             return Flow::Break(why);
         }
         self.counters.packets += 1;
+        if self.counters.packets == 1 {
+            self.counters.first_packet = Some(pkt.ts);
+            if let Flow::Break(why) = self.sink.capture_began(pkt.ts) {
+                self.stopped = Some(why);
+                return Flow::Break(why);
+            }
+        }
         self.counters.captured_bytes += pkt.data.len() as u64;
         if (pkt.data.len() as u64) < u64::from(pkt.orig_len) {
             self.counters.snaplen_cut += 1;
@@ -430,6 +446,37 @@ impl<S: Sink> Pipeline<S> {
     /// Connections open now (seen, not yet ended or given up on).
     pub fn open_connections(&self) -> u64 {
         self.conns.len() as u64
+    }
+
+    /// The connections open now, as their records would read if they
+    /// ended now (at most `limit`, in id order): a live view shows them
+    /// before they close.
+    pub fn open_reports(&self, limit: usize) -> Vec<ConnReport> {
+        self.tcp
+            .open_summaries(limit)
+            .into_iter()
+            .map(|tcp| match self.conns.get(&tcp.id) {
+                Some(u) => {
+                    let stack = u.chain.report();
+                    ConnReport {
+                        tcp,
+                        protocol: stack.protocol,
+                        tls_server_name: stack.tls_server_name,
+                        tls: stack.tls,
+                        h2: Some(stack.h2),
+                        calls: u.counts,
+                    }
+                }
+                None => ConnReport {
+                    tcp,
+                    protocol: Protocol::Unknown,
+                    tls_server_name: None,
+                    tls: None,
+                    h2: None,
+                    calls: CallCounts::default(),
+                },
+            })
+            .collect()
     }
 
     /// Connections seen so far.

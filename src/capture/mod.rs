@@ -18,6 +18,7 @@ pub mod live;
 pub mod pcap_format;
 pub mod pcapng;
 pub mod writer;
+pub mod zone;
 
 use crate::time::Timestamp;
 use bytes::Bytes;

@@ -126,6 +126,7 @@ Examples:
   grpcscope frames capture.pcap
   grpcscope frames --conn 1 --stream 3 -v capture.pcap     HPACK encoding of every header, windows, stream states
   grpcscope frames --h2-port 8443 mid-connection.pcap      force HTTP/2 on a port whose preface was not captured
+  grpcscope frames -t r capture.pcap                       times as seconds since the first packet (tshark's -t)
   grpcscope frames --format json capture.pcap | jq 'select(.type == \"GOAWAY\")'
 
 HTTP/2 is recognised by the client preface on any port. When a capture starts mid-connection,
@@ -378,6 +379,25 @@ impl DecodeArgs {
     }
 }
 
+/// How text output shows times.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimeArgs {
+    /// Times in text output as tshark's -t: u (UTC time of day, the default), ud (UTC date and
+    /// time), udoy (UTC year/day of year), a / ad / adoy (the same in the local zone), r (seconds
+    /// since the first packet), d (since the previous record), dd (since the previous one shown),
+    /// e (seconds since the epoch). JSON always has epoch seconds.
+    #[arg(short = 't', long = "time-format", value_name = "FORMAT", value_parser = parse_time_format, default_value = "u")]
+    pub time_format: crate::time::TimeFormat,
+}
+
+/// `-t NAME`, or what the names are.
+fn parse_time_format(name: &str) -> Result<crate::time::TimeFormat, String> {
+    crate::time::TimeFormat::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = crate::time::TimeFormat::ALL.iter().map(|(_, n)| *n).collect();
+        format!("`{name}` is not a time format: one of {} (as tshark's -t)", names.join(", "))
+    })
+}
+
 /// What every decoding command takes: a source, decoding options, a format.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CommonArgs {
@@ -385,6 +405,8 @@ pub struct CommonArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub time: TimeArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -463,6 +485,8 @@ pub struct UiArgs {
     #[command(flatten)]
     pub decode: DecodeArgs,
     #[command(flatten)]
+    pub time: TimeArgs,
+    #[command(flatten)]
     pub schema: SchemaArgs,
     /// A filter for the Calls view to start with.
     #[arg(long, short = 'Y', value_name = "EXPR")]
@@ -496,6 +520,10 @@ pub struct ExplainArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub time: TimeArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
     /// The connection to walk through (the id `conns` prints).
     #[arg(long, value_name = "ID", default_value_t = 1, conflicts_with = "call")]
     pub conn: u64,

@@ -107,6 +107,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
         let common = CommonArgs {
             input: args.input,
             decode: args.decode,
+            time: args.time,
             format: crate::output::Format::Text,
             filter: args.filter,
         };
@@ -135,7 +136,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
     let max_decompressed = MessageLimits::default().max_decompressed;
     let max_rendered = crate::proto::budget::DEFAULT_RENDER_BYTES;
     let decoder = Decoder::new(schema, max_decompressed, cfg.redact.clone(), max_rendered);
-    crate::tui::run(source, cfg, decoder, title, args.filter, args.max_frame_memory)?;
+    crate::tui::run(source, cfg, decoder, title, args.filter, args.max_frame_memory, args.time.time_format)?;
     Ok(())
 }
 
@@ -456,6 +457,7 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
         Decoder::new(schema, args.messages.max_decompressed_size, cfg.redact.clone(), args.messages.max_rendered_size);
     // A file prints in start order; live prints each call as it ends.
     let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
+    printer.clock = clock(&args.common.time);
     printer.flush_each = live;
     printer.columns = terminal_columns();
     if let Some(f) = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
@@ -483,6 +485,7 @@ fn frames(args: FramesArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
     let select = FrameSelection { conn: args.conn, stream: args.stream };
     let mut printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
+    printer.clock = clock(&args.common.time);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::FRAME_FIELDS)?;
     printer.flush_each = args.common.input.is_live();
     let mut cfg = pipeline_config(&args.common.decode)?;
@@ -511,10 +514,31 @@ fn explain(args: ExplainArgs) -> Result<(), Failure> {
     // Each header field's HPACK encoding needs the table as it evolves.
     cfg.h2.snapshot_tables = true;
     let out = BufWriter::new(io::stdout().lock());
-    let p = drive_with(&args.input, cfg, Narrator::new(choice, out), None)?;
+    let schema = load_schema(&args.schema)?;
+    let decoder = Decoder::new(
+        schema,
+        MessageLimits::default().max_decompressed,
+        cfg.redact.clone(),
+        crate::proto::budget::DEFAULT_RENDER_BYTES,
+    );
+    let mut narrator = Narrator::new(choice, out);
+    narrator.clock = clock(&args.time);
+    narrator.decoder = Some(decoder);
+    let p = drive_with(&args.input, cfg, narrator, None)?;
     let (_, written) = p.sink.finish();
-    written?;
-    Ok(())
+    match written {
+        Ok(()) => Ok(()),
+        Err(crate::explain::narrate::Unwritten::Io(e)) => Err(e.into()),
+        Err(crate::explain::narrate::Unwritten::NoSuchConnection(id)) => Err(Failure::BadInput(format!(
+            "connection {id} is not in this capture: `grpcscope conns {}` lists them",
+            display_name(args.input.path())
+        ))),
+    }
+}
+
+/// The clock `-t` asks for, with the system's local zone.
+fn clock(t: &super::args::TimeArgs) -> crate::time::Clock {
+    crate::time::Clock::new(t.time_format, Some(crate::capture::zone::local_offset))
 }
 
 /// The connection and stream of call `n` (1-based, in `calls` order): a first pass over the file.
@@ -545,6 +569,7 @@ fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Cho
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
     let mut printer = ConnsPrinter::new(out, args.common.format, args.verbose, args.common.input.is_live());
+    printer.clock = clock(&args.common.time);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::CONN_FIELDS)?;
     let mut p = drive(&args.common.input, &args.common.decode, printer)?;
     let counters = p.counters.clone();
@@ -574,6 +599,7 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
         format!("since {}", now_clock())
     };
     let per_interval = args.per_interval;
+    let stats_clock = clock(&args.common.time);
     let print_now = |p: &mut Pipeline<crate::analysis::stats::Stats>| -> io::Result<()> {
         p.sink.capture = p.counters.clone();
         p.sink.open_connections = p.open_connections();
@@ -581,7 +607,7 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
         if format == crate::output::Format::Text {
             writeln!(out, "--- {} ({span}) ---", now_clock())?;
         }
-        crate::output::stats::print(&mut out, &p.sink, by, format, terminal_columns())?;
+        crate::output::stats::print(&mut out, &p.sink, by, format, terminal_columns(), &stats_clock)?;
         if per_interval {
             // The next print starts from nothing, with the same filter and breakdown.
             let (filter, breakdowns) = (p.sink.filter.take(), p.sink.breakdowns);
@@ -599,7 +625,7 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     let mut p = drive_with(&args.common.input, cfg, sink, tick)?;
     p.sink.capture = p.counters.clone();
     let mut out = BufWriter::new(io::stdout().lock());
-    crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format, terminal_columns())?;
+    crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format, terminal_columns(), &stats_clock)?;
     out.flush()?;
     Ok(())
 }

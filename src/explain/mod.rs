@@ -3,6 +3,7 @@
 
 use crate::h2::frame::{error_name, flags, setting_name, Body};
 use crate::h2::Frame;
+use crate::present::data_layout::{DataLayout, Unknown};
 use crate::tcp::Dir;
 
 pub mod narrate;
@@ -15,7 +16,7 @@ pub(crate) fn who(d: Dir) -> (&'static str, &'static str) {
 }
 
 /// What a frame means, in a few sentences.
-pub fn frame(f: &Frame) -> String {
+pub fn frame(f: &Frame, layout: Option<&DataLayout>) -> String {
     let (from, to) = who(f.dir);
     let h = &f.header;
     let mut s = format!(
@@ -33,7 +34,7 @@ pub fn frame(f: &Frame) -> String {
             if let Some(p) = pad_len {
                 s.push_str(&format!(" {p} bytes of padding hide the real length."));
             }
-            s.push_str(" In gRPC these bytes are Length-Prefixed-Messages: a 1-byte compressed flag and a 4-byte length, then the protobuf message.");
+            s.push_str(&data_sentence(layout));
             if let Some(flow) = &f.flow {
                 s.push_str(&flow_sentence(flow, from, to));
             }
@@ -47,11 +48,11 @@ pub fn frame(f: &Frame) -> String {
                 let is_request = b.get(":method").is_some();
                 let is_trailers = b.get("grpc-status").is_some();
                 let role = if is_request {
-                    "It opens a gRPC call: :path names the method (/package.Service/Method)."
+                    "It opens a gRPC call: :path names the method (/package.Service/Method).".to_string()
                 } else if is_trailers {
-                    "These are trailers: grpc-status says how the call ended (0 is OK), grpc-message why."
+                    "These are trailers: grpc-status says how the call ended (0 is OK), grpc-message why.".to_string()
                 } else {
-                    "These are the response headers: :status 200 and the content-type."
+                    response_sentence(b)
                 };
                 s.push_str(&format!(". {role}\n"));
                 for u in &b.decoded.size_updates {
@@ -61,8 +62,12 @@ pub fn frame(f: &Frame) -> String {
                     ));
                 }
                 for field in &b.decoded.fields {
-                    let (name, value) = (field.name_str(), field.value_str());
-                    let (name, value) = (crate::present::text::clean(&name), crate::present::text::clean(&value));
+                    let name = field.name_str();
+                    let value = match &field.value {
+                        Some(v) if name.ends_with("-bin") => binary_value(v),
+                        _ => crate::present::text::clean(&field.value_str()).into_owned(),
+                    };
+                    let name = crate::present::text::clean(&name);
                     s.push_str(&format!("  {name}: {value}  <- {}\n", hpack_sentence(field)));
                 }
                 s.push_str(&format!("The dynamic table of this direction now holds {} bytes.", b.table_size));
@@ -111,6 +116,76 @@ pub fn frame(f: &Frame) -> String {
         s.push_str(&carried_by(f));
     }
     s
+}
+
+/// What a DATA frame's bytes are, as far as the stream's headers and the
+/// message prefixes tell.
+fn data_sentence(layout: Option<&DataLayout>) -> String {
+    const LPM: &str =
+        "a gRPC Length-Prefixed-Message is a 1-byte compressed flag and a 4-byte length, then the protobuf message";
+    match layout {
+        Some(DataLayout::Messages(_)) => format!(" These bytes carry {}: {LPM}.", lower_first(&layout.map(DataLayout::describe).unwrap_or_default())),
+        Some(DataLayout::Unknown(Unknown::NotGrpc)) => " The stream's headers gave a content-type other than application/grpc, so these bytes are not gRPC messages but the body as sent (a proxy's error page, for one).".into(),
+        Some(DataLayout::Unknown(why)) => format!(" {}.", upper_first(&why.describe())),
+        None => format!(" On a gRPC stream (content-type application/grpc) these bytes are Length-Prefixed-Messages: {LPM}."),
+    }
+}
+
+/// The response headers' sentence, from what they hold: the status, and
+/// when it is not 200, that a gRPC server did not answer.
+fn response_sentence(b: &crate::h2::HeaderBlock) -> String {
+    let text = |n: &str| b.get(n).map(|v| crate::present::text::clean(&String::from_utf8_lossy(v)).into_owned());
+    let status = text(":status").unwrap_or_else(|| "unknown".into());
+    let ct = text("content-type").map_or_else(String::new, |c| format!(" and content-type {c}"));
+    if status == "200" {
+        format!("These are the response headers: :status 200{ct}.")
+    } else {
+        format!(
+            "These are the response headers: :status {status}{ct}. A gRPC server always answers 200 and puts its \
+             outcome in grpc-status; any other :status comes from something in between (a proxy, a load balancer), \
+             and the client maps it to a gRPC status (504 to UNAVAILABLE, per gRPC's HTTP-to-gRPC table)."
+        )
+    }
+}
+
+/// A `-bin` metadata value: never its raw bytes on a terminal. On the
+/// wire it is base64 (shown as sent, then what it decodes to, in hex); a
+/// peer that negotiated true binary sends raw bytes, shown base64-encoded.
+fn binary_value(v: &[u8]) -> String {
+    use base64::Engine;
+    const SHOWN: usize = 24;
+    let hex = |b: &[u8]| {
+        let mut h: Vec<String> = b.iter().take(SHOWN).map(|x| format!("{x:02x}")).collect();
+        if b.len() > SHOWN {
+            h.push("...".into());
+        }
+        h.join(" ")
+    };
+    let text = std::str::from_utf8(v).ok().map(|t| t.trim_end_matches('='));
+    match text.and_then(|t| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t).ok()) {
+        Some(bytes) => format!(
+            "{} (base64 of {} bytes: {})",
+            crate::present::text::clean(text.unwrap_or_default()),
+            bytes.len(),
+            hex(&bytes)
+        ),
+        None => format!(
+            "{} (raw bytes, as true binary metadata sends them, base64-encoded here; {} bytes: {})",
+            base64::engine::general_purpose::STANDARD.encode(v),
+            v.len(),
+            hex(v)
+        ),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_lowercase().chain(c).collect())
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 /// Where a decrypted frame was captured: the TLS records that carried it
@@ -198,7 +273,8 @@ pub fn hpack_sentence(f: &crate::h2::hpack::HeaderField) -> String {
 /// How a literal string was sent (RFC 7541 §5.2).
 fn string_sentence(v: &crate::h2::hpack::StringRepr) -> String {
     if v.huffman {
-        format!("Huffman-coded from {} to {} bytes (§5.2)", v.decoded_len, v.encoded_len)
+        // Wire first, as `frames -v` writes it (Huffman 11->15 bytes).
+        format!("Huffman-coded: {} bytes on the wire decode to {} (§5.2)", v.encoded_len, v.decoded_len)
     } else {
         format!("{} raw bytes (§5.2)", v.encoded_len)
     }

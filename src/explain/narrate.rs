@@ -43,6 +43,15 @@ pub struct Choice {
     pub stream: Option<u32>,
 }
 
+/// Why a walkthrough could not be written.
+#[derive(Debug)]
+pub enum Unwritten {
+    /// The output failed.
+    Io(io::Error),
+    /// The chosen connection is not in the capture.
+    NoSuchConnection(u64),
+}
+
 /// Narrates the chosen connection to `out` as the capture is read.
 pub struct Narrator<W: Write> {
     choice: Choice,
@@ -65,6 +74,13 @@ pub struct Narrator<W: Write> {
     /// Steps written, and the time of the first.
     written: usize,
     first_ts: Option<Timestamp>,
+    /// How each step's time is shown (`-t`).
+    pub clock: crate::time::Clock,
+    /// Where gRPC messages lie in the connection's DATA frames.
+    layouts: crate::present::data_layout::DataLayouts,
+    /// How messages are decoded (`--proto-path` and the other schema
+    /// flags); without one, messages are told by their prefix only.
+    pub decoder: Option<crate::present::Decoder>,
     /// The last step written: a later one from before it is marked.
     written_up_to: Option<Timestamp>,
     /// Every connection's report: the reconnect analysis needs the channel's others.
@@ -76,6 +92,9 @@ impl<W: Write> Narrator<W> {
     /// A narrator of `choice` writing to `out`.
     pub fn new(choice: Choice, out: W) -> Self {
         Narrator {
+            clock: crate::time::Clock::new(crate::time::TimeFormat::Utc, None),
+            layouts: Default::default(),
+            decoder: None,
             choice,
             out,
             pending: BTreeMap::new(),
@@ -165,7 +184,8 @@ impl<W: Write> Narrator<W> {
             ""
         };
         self.written_up_to = Some(self.written_up_to.map_or(ts, |w| w.max(ts)));
-        writeln!(self.out, "{:>3}. {} (+{at})  {dir}  {}{late}", self.written, ts.clock(), s.title)?;
+        let shown = self.clock.show(ts);
+        writeln!(self.out, "{:>3}. {shown} (+{at})  {dir}  {}{late}", self.written, s.title)?;
         for line in s.text.lines() {
             for wrapped in wrap(line, WIDTH) {
                 writeln!(self.out, "       {wrapped}")?;
@@ -176,18 +196,13 @@ impl<W: Write> Narrator<W> {
 
     /// Writes what is left: the connection's end and its reconnect, which
     /// only the connection reports say. Returns the output and its error.
-    pub fn finish(mut self) -> (W, io::Result<()>) {
+    pub fn finish(mut self) -> (W, Result<(), Unwritten>) {
         if let Some(e) = self.error.take() {
-            return (self.out, Err(e));
+            return (self.out, Err(Unwritten::Io(e)));
         }
         let reports = std::mem::take(&mut self.reports);
         let Some(report) = reports.iter().find(|r| r.tcp.id == self.choice.conn) else {
-            let r = writeln!(
-                self.out,
-                "connection {} is not in this capture (`grpcscope conns` lists them)",
-                self.choice.conn
-            );
-            return (self.out, r);
+            return (self.out, Err(Unwritten::NoSuchConnection(self.choice.conn)));
         };
         let (_, reconnects) = crate::analysis::channels::analyze(&reports);
         let next = reconnects
@@ -204,7 +219,8 @@ impl<W: Write> Narrator<W> {
         let r = match self.error.take() {
             Some(e) => Err(e),
             None => self.out.flush(),
-        };
+        }
+        .map_err(Unwritten::Io);
         (self.out, r)
     }
 
@@ -244,7 +260,10 @@ impl<W: Write> Narrator<W> {
         }
         for (request, msgs) in [(true, &call.requests), (false, &call.responses)] {
             for (i, m) in msgs.iter().enumerate() {
-                let (title, text) = message_step(call, m, i, request);
+                let (title, mut text) = message_step(call, m, i, request);
+                if let Some(d) = &self.decoder {
+                    text.push_str(&decoded_sentence(&d.message(call, m, request)));
+                }
                 let dir = if request { Dir::ToServer } else { Dir::ToClient };
                 self.push(m.ts, Some(dir), title, text);
             }
@@ -343,6 +362,25 @@ fn message_step(call: &Call, m: &Message, i: usize, request: bool) -> (String, S
     (format!("gRPC {who} message #{} on stream {}", i + 1, call.stream_id), text)
 }
 
+/// What a message decodes to: JSON with its type when a schema has it,
+/// protoc --decode_raw's form without one, or why it does not decode.
+fn decoded_sentence(d: &crate::present::Decoded) -> String {
+    const SHOWN: usize = 400;
+    let cut = |s: String| crate::present::text::truncate(&crate::present::text::clean(&s), SHOWN);
+    match (&d.json, &d.fields, &d.error) {
+        (Some(j), _, _) => {
+            let ty = d.type_name.as_deref().map_or_else(String::new, |t| format!(" as {t}"));
+            format!(" Decoded{ty}: {}", cut(j.to_string()))
+        }
+        (None, Some(f), _) => format!(
+            " Without a schema for it (give --proto-path), its fields by number: {}",
+            cut(crate::present::raw_text::one_line(f, SHOWN))
+        ),
+        (None, None, Some(e)) => format!(" It does not decode: {}.", cut(e.clone())),
+        _ => String::new(),
+    }
+}
+
 /// How a call ended, and who decided.
 fn call_end(call: &Call) -> String {
     let line = crate::present::line::CallLine::new(call);
@@ -409,6 +447,11 @@ pub fn status_meaning(code: u32) -> &'static str {
 }
 
 impl<W: Write> Sink for Narrator<W> {
+    fn capture_began(&mut self, ts: Timestamp) -> Flow {
+        self.clock.origin = Some(ts);
+        CONTINUE
+    }
+
     fn stream_event(&mut self, ev: &StreamEvent) -> Flow {
         if ev.conn() != self.choice.conn {
             return CONTINUE;
@@ -450,9 +493,11 @@ impl<W: Write> Sink for Narrator<W> {
             H2Event::Frame(f) if f.conn == self.choice.conn => {
                 self.seen(f.ts);
                 self.confirm_roles(f.packet, f.dir);
+                // Every frame of the connection moves the layouts, told or not.
+                let layout = self.layouts.frame(f);
                 if self.wanted_stream(f.header.stream_id, f.ts) {
                     let title = format!("{} on stream {}", f.header.kind.name(), f.header.stream_id);
-                    self.push(f.ts, Some(f.dir), title, explain_frame(f));
+                    self.push(f.ts, Some(f.dir), title, explain_frame(f, layout.as_ref()));
                 }
             }
             H2Event::Lost { conn, dir, ts, bytes, .. } if *conn == self.choice.conn => {
@@ -472,6 +517,12 @@ impl<W: Write> Sink for Narrator<W> {
         match ev {
             GrpcEvent::Started { conn, stream_id, start } if conn == self.choice.conn => {
                 self.open_calls.insert((start, stream_id));
+            }
+            GrpcEvent::Schema { server, files } => {
+                if let Some(d) = &mut self.decoder {
+                    d.learn(server, &files);
+                }
+                return CONTINUE;
             }
             GrpcEvent::Finished(call) if call.conn == self.choice.conn => {
                 self.open_calls.remove(&(call.start, call.stream_id));

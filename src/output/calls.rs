@@ -2,7 +2,7 @@
 //! The JSON form is the contract in docs/calls-jsonl.md.
 
 use super::{write_json_line, Format};
-use crate::analysis::{flow_of, Flow, Sink};
+use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::exchange::Head;
 use crate::grpc::status::{bin_as_base64, decode_bin};
 use crate::grpc::{Call, GrpcEvent, HeaderPair, Message, Origin};
@@ -10,7 +10,7 @@ use crate::present::line::CallLine;
 use crate::present::text::{clean, left_truncate, truncate};
 use crate::present::{CallRecord, Decoded, Decoder, MethodResolver};
 use crate::tcp::ConnId;
-use crate::time::{human_duration, Timestamp};
+use crate::time::{human_duration, Clock, TimeFormat, Timestamp};
 
 /// Characters of the first request shown in the listing.
 const SUMMARY_CHARS: usize = 60;
@@ -57,6 +57,8 @@ pub struct CallsPrinter<W: Write> {
     /// The terminal's width when printing to one: long methods are then
     /// cut (from the left) to keep the columns; in a pipe nothing is cut.
     pub columns: Option<usize>,
+    /// How the START column shows times (`-t`).
+    pub clock: Clock,
 }
 
 impl<W: Write> CallsPrinter<W> {
@@ -81,6 +83,7 @@ impl<W: Write> CallsPrinter<W> {
             filter: None,
             flush_each: false,
             columns: None,
+            clock: Clock::new(TimeFormat::Utc, None),
         }
     }
 
@@ -131,6 +134,7 @@ impl<W: Write> CallsPrinter<W> {
         let call = &*call;
         self.numbered += 1;
         if self.error.is_some() || self.filter.as_ref().is_some_and(|f| !f(call)) {
+            self.clock.saw(call.start);
             return;
         }
         self.printed += 1;
@@ -161,21 +165,23 @@ impl<W: Write> CallsPrinter<W> {
             // Live, a call prints when it ends: a long call comes after the
             // short ones that started later, and the header says so.
             let order = if self.ordered { "" } else { "  (live: each call prints when it ends)" };
+            let tw = self.clock.format.width();
             writeln!(
                 self.out,
-                "{:>5} {:<15} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST{order}",
+                "{:>5} {:<tw$} {:>4} {:>6}  {:<44} {:<34} {:>9} {:>4} {:>4}  FIRST REQUEST{order}",
                 "#", "START", "CONN", "STREAM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
             )?;
         }
+        self.date_line(call.start)?;
         let line = CallLine::new(call);
         let painted = paint(&format!("{:<34}", line.status), line.origin, self.color);
         let first = self.decoder.first_request(call, SUMMARY_CHARS);
         let first = crate::present::text::clean(&first);
+        let (tw, start) = (self.clock.format.width(), self.clock.show(line.start));
         writeln!(
             self.out,
-            "{:>5} {:<15} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
+            "{:>5} {start:<tw$} {:>4} {:>6}  {:<44} {} {:>9} {:>4} {:>4}  {}",
             self.number_text(),
-            line.start.clock(),
             line.conn,
             line.stream_id,
             // Cut only to fit a terminal: a pipe gets every name whole.
@@ -188,7 +194,16 @@ impl<W: Write> CallsPrinter<W> {
         )
     }
 
+    /// A capture across midnight: the new date, before the first call of it.
+    fn date_line(&mut self, ts: Timestamp) -> io::Result<()> {
+        match self.clock.date_change(ts) {
+            Some(date) => writeln!(self.out, "--- {date} ---"),
+            None => Ok(()),
+        }
+    }
+
     fn verbose_text(&mut self, call: &Call) -> io::Result<()> {
+        self.date_line(call.start)?;
         let line = CallLine::new(call);
         writeln!(
             self.out,
@@ -202,24 +217,33 @@ impl<W: Write> CallsPrinter<W> {
         if let Some(e) = method_evidence(call) {
             writeln!(self.out, "  method: {e}")?;
         }
+        let start = self.clock.show(call.start);
         let end = call.end.map_or_else(
             || "capture ended first".into(),
-            |e| format!("{} ({})", e.clock(), call.duration_nanos().map(human_duration).unwrap_or_default()),
+            |e| format!("{} ({})", self.clock.peek(e), call.duration_nanos().map(human_duration).unwrap_or_default()),
         );
-        writeln!(self.out, "  {} -> {}   {} -> {}", call.client, call.server, call.start.clock(), end)?;
+        writeln!(self.out, "  {} -> {}   {start} -> {}", call.client, call.server, end)?;
         if let Some(t) = call.timeout_nanos() {
             writeln!(self.out, "  deadline {} (grpc-timeout)", human_duration(t as i64))?;
         }
         headers_text(&mut self.out, "request headers", &call.request_headers, call.blocks[0].as_deref())?;
         let mut budget = self.decoder.budget();
         for (i, m) in call.requests.iter().enumerate() {
-            message_text(&mut self.out, "request", i, m, &self.decoder.message_within(call, m, true, &mut budget))?;
+            let at = self.clock.peek(m.ts);
+            message_text(
+                &mut self.out,
+                ("request", i, &at),
+                m,
+                &self.decoder.message_within(call, m, true, &mut budget),
+            )?;
         }
         if !call.response_headers.is_empty() {
             headers_text(&mut self.out, "response headers", &call.response_headers, call.blocks[1].as_deref())?;
         }
         for (i, m) in call.responses.iter().enumerate() {
-            message_text(&mut self.out, "response", i, m, &self.decoder.message_within(call, m, false, &mut budget))?;
+            let at = self.clock.peek(m.ts);
+            let d = self.decoder.message_within(call, m, false, &mut budget);
+            message_text(&mut self.out, ("response", i, &at), m, &d)?;
         }
         if let Some(body) = &call.response_body {
             writeln!(
@@ -299,6 +323,11 @@ impl<W: Write> Sink for CallsPrinter<W> {
             }
         }
         flow_of(self.error.as_ref())
+    }
+
+    fn capture_began(&mut self, ts: Timestamp) -> Flow {
+        self.clock.origin = Some(ts);
+        CONTINUE
     }
 }
 
@@ -381,7 +410,8 @@ fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair], head: Opt
     Ok(())
 }
 
-fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Decoded) -> io::Result<()> {
+/// A message of `calls -v`: `(what, index, time shown)`, then its content.
+fn message_text<W: Write>(o: &mut W, (what, i, at): (&str, usize, &str), m: &Message, d: &Decoded) -> io::Result<()> {
     let mut head = format!("  {what} {} ({} bytes", i + 1, m.length);
     if m.compressed {
         head.push_str(&format!(
@@ -389,7 +419,7 @@ fn message_text<W: Write>(o: &mut W, what: &str, i: usize, m: &Message, d: &Deco
             d.decompressed.map(|n| format!(" to {n} bytes decoded")).unwrap_or_default()
         ));
     }
-    head.push_str(&format!(", at {})", m.ts.clock()));
+    head.push_str(&format!(", at {at})"));
     if let Some(t) = &d.type_name {
         head.push_str(&format!(" {t}"));
     }

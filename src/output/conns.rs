@@ -13,6 +13,7 @@ use crate::present::text::{clean, human_bytes, or_dash};
 use crate::present::{ladder, ConnRecord};
 use crate::tcp::ConnId;
 use crate::time::human_duration;
+use crate::time::{Clock, TimeFormat};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -28,12 +29,15 @@ pub struct ConnsPrinter<W: Write> {
     pub filter: Option<Filter>,
     /// The first write error.
     pub error: Option<io::Error>,
+    /// How the START column shows times (`-t`).
+    pub clock: Clock,
 }
 
 impl<W: Write> ConnsPrinter<W> {
     /// A printer; `live` prints each connection as it ends.
     pub fn new(out: W, format: Format, verbose: bool, live: bool) -> Self {
-        ConnsPrinter { out, format, verbose, live, reports: Vec::new(), filter: None, error: None }
+        let clock = Clock::new(TimeFormat::Utc, None);
+        ConnsPrinter { out, format, verbose, live, reports: Vec::new(), filter: None, error: None, clock }
     }
 
     /// The writer.
@@ -96,12 +100,16 @@ impl<W: Write> ConnsPrinter<W> {
                 ch.reconnects,
                 ch.failed_attempts
             )?;
+            let tw = self.clock.format.width();
             writeln!(
                 self.out,
-                "  {:>4}  {:<21} {:<15} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
+                "  {:>4}  {:<21} {:<tw$} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
                 "ID", "CLIENT", "START", "DURATION", "HANDSHAKE", "PROTO", "CALLS", "ERR a/t", "BYTES c/s"
             )?;
             for r in members {
+                if let Some(date) = self.clock.date_change(r.tcp.first_ts) {
+                    writeln!(self.out, "--- {date} ---")?;
+                }
                 self.text_row(r, reconnects.get(&r.tcp.id))?;
             }
             writeln!(self.out)?;
@@ -121,12 +129,13 @@ impl<W: Write> ConnsPrinter<W> {
         let line = ConnLine::new(r);
         let c = &r.tcp;
         let [cs, sc] = &c.dirs;
+        let tw = self.clock.format.width();
         writeln!(
             self.out,
-            "  {:>4}  {:<21} {:<15} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
+            "  {:>4}  {:<21} {:<tw$} {:>8} {:>9} {:<6} {:>5} {:>7}  {:>19}",
             line.id,
             line.client,
-            line.start.clock(),
+            self.clock.show(line.start),
             human_duration(line.duration_nanos),
             or_dash(line.handshake_nanos.map(human_duration)),
             line.protocol,
@@ -219,7 +228,7 @@ impl<W: Write> ConnsPrinter<W> {
 
     fn verbose_rows(&mut self, r: &ConnReport) -> io::Result<()> {
         for (ts, step) in ladder(r) {
-            writeln!(self.out, "          {}  {}", ts.clock(), clean(&step))?;
+            writeln!(self.out, "          {}  {}", self.clock.peek(ts), clean(&step))?;
         }
         if let Some(h) = &r.h2 {
             for (who, list) in [("client", &h.client_settings), ("server", &h.server_settings)] {
@@ -238,7 +247,7 @@ impl<W: Write> ConnsPrinter<W> {
                     self.out,
                     "        PING from {} at {}: {}",
                     p.from,
-                    p.ts.clock(),
+                    self.clock.peek(p.ts),
                     p.rtt_nanos.map_or("no ACK seen".into(), |n| format!("round trip {}", human_duration(n)))
                 )?;
             }
@@ -255,6 +264,11 @@ impl<W: Write> ConnsPrinter<W> {
 }
 
 impl<W: Write> Sink for ConnsPrinter<W> {
+    fn capture_began(&mut self, ts: crate::time::Timestamp) -> Flow {
+        self.clock.origin = Some(ts);
+        CONTINUE
+    }
+
     fn connection(&mut self, c: ConnReport) -> Flow {
         if !self.live {
             self.reports.push(c);

@@ -1,7 +1,7 @@
 //! `grpcscope frames`: one line (or JSON object) per HTTP/2 frame.
 
 use super::{write_json_line, Format};
-use crate::analysis::{flow_of, Flow, Sink};
+use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::h2::{Frame, H2Event, Note};
 use crate::present::data_layout::{DataLayout, DataLayouts};
 use crate::present::frame_record::{LostRecord, PrefaceRecord};
@@ -9,12 +9,13 @@ use crate::present::line::FrameLine;
 use crate::present::text::clean;
 use crate::present::{arrow, describe_field, FrameRecord};
 use crate::tcp::ConnId;
+use crate::time::{Clock, TimeFormat};
 use std::io::{self, Write};
 
-/// The column heads of the text listing.
-fn frames_header() -> String {
+/// The column heads of the text listing, times `tw` wide.
+fn frames_header(tw: usize) -> String {
     format!(
-        "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
+        "{:>6} {:<tw$} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  SUMMARY",
         "PKT", "TIME", "CONN", "DIR", "STREAM", "TYPE", "FLAGS", "LENGTH"
     )
 }
@@ -47,6 +48,8 @@ pub struct FramesPrinter<W: Write> {
     pub flush_each: bool,
     /// Where gRPC messages lie in the DATA frames.
     layouts: DataLayouts,
+    /// How the TIME column shows times (`-t`).
+    pub clock: Clock,
 }
 
 impl<W: Write> FramesPrinter<W> {
@@ -64,6 +67,7 @@ impl<W: Write> FramesPrinter<W> {
             filter: None,
             flush_each: false,
             layouts: DataLayouts::default(),
+            clock: Clock::new(TimeFormat::Utc, None),
         }
     }
 
@@ -96,7 +100,20 @@ impl<W: Write> FramesPrinter<W> {
             return;
         }
         self.header_done = true;
-        self.write(|o, _, _| writeln!(o, "{}", frames_header()));
+        let tw = self.clock.format.width();
+        self.write(|o, _, _| writeln!(o, "{}", frames_header(tw)));
+    }
+
+    /// The TIME column of a record shown at `ts`, in text mode after the
+    /// line that says the date changed (a capture across midnight).
+    fn stamp(&mut self, ts: crate::time::Timestamp) -> String {
+        if self.format == Format::Text {
+            if let Some(date) = self.clock.date_change(ts) {
+                self.write(|o, _, _| writeln!(o, "--- {date} ---"));
+            }
+        }
+        let time = self.clock.show(ts);
+        format!("{time:<w$}", w = self.clock.format.width())
     }
 
     /// A closing line in text mode.
@@ -125,14 +142,16 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 if !self.wanted(f.conn, Some(f.header.stream_id))
                     || self.filter.as_ref().is_some_and(|x| !x.matches(&**f))
                 {
+                    self.clock.saw(f.ts);
                     return flow_of(self.error.as_ref());
                 }
                 self.printed += 1;
                 self.unknown_fields += f.block.as_ref().map_or(0, |b| b.decoded.unknown as u64);
                 self.text_header();
+                let time = self.stamp(f.ts);
                 self.write(|o, fmt, verbose| match fmt {
                     Format::Json => write_json_line(o, &FrameRecord::new(f, verbose)),
-                    Format::Text => frame_text(o, f, layout.as_ref(), verbose),
+                    Format::Text => frame_text(o, f, layout.as_ref(), &time, verbose),
                 });
             }
             H2Event::Preface { conn, ts, offset, packet } => {
@@ -140,13 +159,15 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     || self.select.stream.is_some()
                     || self.filter.is_some()
                 {
+                    self.clock.saw(*ts);
                     return flow_of(self.error.as_ref());
                 }
                 self.text_header();
                 let (c, t, off, p) = (*conn, *ts, *offset, *packet);
+                let time = self.stamp(t);
                 self.write(|o, fmt, _| match fmt {
                     Format::Json => write_json_line(o, &PrefaceRecord::new(c, t, off, p)),
-                    Format::Text => line_text(o, &FrameLine::preface(c, t, p)),
+                    Format::Text => line_text(o, &FrameLine::preface(c, t, p), &time),
                 });
             }
             H2Event::Lost { conn, dir, ts, bytes, framing_lost, .. } => {
@@ -157,27 +178,34 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     || self.select.stream.is_some()
                     || self.filter.is_some()
                 {
+                    self.clock.saw(*ts);
                     return flow_of(self.error.as_ref());
                 }
                 self.text_header();
                 let (c, d, t, n) = (*conn, *dir, *ts, *bytes);
+                let time = self.stamp(t);
                 self.write(|o, fmt, _| match fmt {
                     Format::Json => write_json_line(o, &LostRecord::new(c, d, t, n)),
-                    Format::Text => line_text(o, &FrameLine::lost(c, d, t, n)),
+                    Format::Text => line_text(o, &FrameLine::lost(c, d, t, n), &time),
                 });
             }
         }
         flow_of(self.error.as_ref())
     }
+
+    fn capture_began(&mut self, ts: crate::time::Timestamp) -> Flow {
+        self.clock.origin = Some(ts);
+        CONTINUE
+    }
 }
 
-/// One line of the listing (the columns of [`frames_header`]).
-fn line_text<W: Write>(o: &mut W, l: &FrameLine) -> io::Result<()> {
+/// One line of the listing (the columns of [`frames_header`]), its time
+/// as the clock shows it.
+fn line_text<W: Write>(o: &mut W, l: &FrameLine, time: &str) -> io::Result<()> {
     writeln!(
         o,
-        "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {}",
+        "{:>6} {time} {:>4} {:<4} {:>6} {:<13} {:<24} {:>6}  {}",
         l.packet_text(),
-        l.ts.clock(),
         l.conn,
         l.arrow(),
         l.stream(),
@@ -188,8 +216,14 @@ fn line_text<W: Write>(o: &mut W, l: &FrameLine) -> io::Result<()> {
     )
 }
 
-fn frame_text<W: Write>(o: &mut W, f: &Frame, layout: Option<&DataLayout>, verbose: bool) -> io::Result<()> {
-    line_text(o, &FrameLine::frame(f, layout))?;
+fn frame_text<W: Write>(
+    o: &mut W,
+    f: &Frame,
+    layout: Option<&DataLayout>,
+    time: &str,
+    verbose: bool,
+) -> io::Result<()> {
+    line_text(o, &FrameLine::frame(f, layout), time)?;
     if verbose {
         if let Some(b) = &f.block {
             for field in &b.decoded.fields {

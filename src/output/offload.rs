@@ -8,6 +8,7 @@
 
 use crate::analysis::{Flow, Sink, Stop, CONTINUE};
 use crate::grpc::GrpcEvent;
+use crate::time::Timestamp;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
@@ -16,11 +17,19 @@ const BATCH: usize = 256;
 /// Batches in flight: bounds memory when the renderer is the slower side.
 const IN_FLIGHT: usize = 16;
 
-/// A [`Sink`] that forwards `grpc_event`s to `S` on its own thread. Only for
-/// sinks that use nothing but `grpc_event`.
+/// What crosses to the rendering thread.
+enum Item {
+    /// A gRPC event.
+    Grpc(GrpcEvent),
+    /// The capture's first packet's time.
+    Began(Timestamp),
+}
+
+/// A [`Sink`] that forwards `grpc_event`s (and `capture_began`) to `S` on
+/// its own thread. Only for sinks that use nothing else.
 pub struct CallsOnThread<S: Sink + Send + 'static> {
-    tx: Option<SyncSender<Vec<GrpcEvent>>>,
-    batch: Vec<GrpcEvent>,
+    tx: Option<SyncSender<Vec<Item>>>,
+    batch: Vec<Item>,
     batch_len: usize,
     worker: Option<JoinHandle<S>>,
 }
@@ -35,13 +44,17 @@ impl<S: Sink + Send + 'static> CallsOnThread<S> {
     /// (1 for a live capture, where each call must show as it ends).
     pub fn spawn_batched(mut sink: S, batch_len: usize) -> Self {
         let batch_len = batch_len.max(1);
-        let (tx, rx) = sync_channel::<Vec<GrpcEvent>>(IN_FLIGHT);
+        let (tx, rx) = sync_channel::<Vec<Item>>(IN_FLIGHT);
         let worker = std::thread::spawn(move || {
             // A sink that stops (its output closed) ends the thread; the
             // channel closing then stops the pipeline on the other side.
             'batches: for batch in rx {
-                for ev in batch {
-                    if sink.grpc_event(ev).is_break() {
+                for item in batch {
+                    let flow = match item {
+                        Item::Grpc(ev) => sink.grpc_event(ev),
+                        Item::Began(ts) => sink.capture_began(ts),
+                    };
+                    if flow.is_break() {
                         break 'batches;
                     }
                 }
@@ -77,10 +90,15 @@ impl<S: Sink + Send + 'static> CallsOnThread<S> {
 
 impl<S: Sink + Send + 'static> Sink for CallsOnThread<S> {
     fn grpc_event(&mut self, ev: GrpcEvent) -> Flow {
-        self.batch.push(ev);
+        self.batch.push(Item::Grpc(ev));
         if self.batch.len() >= self.batch_len {
             return self.send();
         }
+        CONTINUE
+    }
+
+    fn capture_began(&mut self, ts: Timestamp) -> Flow {
+        self.batch.push(Item::Began(ts));
         CONTINUE
     }
 }
@@ -88,7 +106,6 @@ impl<S: Sink + Send + 'static> Sink for CallsOnThread<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Timestamp;
 
     #[derive(Default)]
     struct Seen(Vec<u32>);

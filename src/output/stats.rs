@@ -5,7 +5,7 @@ use crate::analysis::hops::HopReport;
 use crate::analysis::stats::{Group, Stats};
 use crate::present::stats_record::{GroupFields, GroupRow, HopRow, RowKey, SummaryRow, TimelineRow};
 use crate::present::text::{human_bytes, left_truncate};
-use crate::time::{human_duration, Timestamp};
+use crate::time::{human_duration, Clock, TimeFormat, Timestamp};
 use std::io::{self, Write};
 
 /// Which breakdown to print.
@@ -26,11 +26,27 @@ pub enum By {
 ///
 /// `columns` is the terminal's width when the text goes to one: long names
 /// are then cut to fit it. In a pipe or a file (`None`) nothing is cut.
-pub fn print<W: Write>(out: &mut W, s: &Stats, by: By, format: Format, columns: Option<usize>) -> io::Result<()> {
+pub fn print<W: Write>(
+    out: &mut W,
+    s: &Stats,
+    by: By,
+    format: Format,
+    columns: Option<usize>,
+    clock: &Clock,
+) -> io::Result<()> {
     let hops = s.hops.report();
     match format {
         Format::Json => json_rows(out, s, by, &hops),
-        Format::Text => text(out, s, by, &hops, columns),
+        Format::Text => {
+            // Relative times count from the capture's first packet; the
+            // figures are no list, so deltas read as relative times too.
+            let mut clock = clock.clone();
+            clock.origin = clock.origin.or(s.capture.first_packet);
+            if matches!(clock.format, TimeFormat::Delta | TimeFormat::DeltaShown) {
+                clock.format = TimeFormat::Relative;
+            }
+            text(out, s, (by, &hops, columns), &clock)
+        }
     }
 }
 
@@ -107,7 +123,12 @@ fn leg_line(hop: usize, l: &crate::analysis::hops::Leg, attempt: bool) -> String
     )
 }
 
-fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: Option<usize>) -> io::Result<()> {
+fn text<W: Write>(
+    out: &mut W,
+    s: &Stats,
+    (by, hops, columns): (By, &[HopReport], Option<usize>),
+    clock: &Clock,
+) -> io::Result<()> {
     let t = &s.total;
     writeln!(
         out,
@@ -128,7 +149,8 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
         tls_line(out, &s.tls)?;
     }
     if let Some((a, b)) = s.span {
-        writeln!(out, "calls from {} to {} ({})", a.clock(), b.clock(), human_duration(b.nanos_since(a)))?;
+        let (from, to) = (clock.peek(a), clock.peek(b));
+        writeln!(out, "calls from {from} to {to} ({})", human_duration(b.nanos_since(a)))?;
     }
     writeln!(out)?;
     let (title, rows): (&str, Vec<(String, &Group)>) = match by {
@@ -188,7 +210,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
             }
         }
     }
-    timeline(out, s)?;
+    timeline(out, s, clock)?;
     if !hops.is_empty() {
         writeln!(out, "\nFAILURES ACROSS HOPS (legs paired by request id, or by method and request)")?;
         for h in hops {
@@ -221,7 +243,7 @@ fn text<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport], columns: O
     Ok(())
 }
 
-fn timeline<W: Write>(out: &mut W, s: &Stats) -> io::Result<()> {
+fn timeline<W: Write>(out: &mut W, s: &Stats, clock: &Clock) -> io::Result<()> {
     let errors: Vec<(&i64, &crate::analysis::stats::Second)> =
         s.timeline.iter().filter(|(_, x)| x.application + x.transport + x.unknown > 0).collect();
     if errors.is_empty() {
@@ -236,7 +258,7 @@ fn timeline<W: Write>(out: &mut W, s: &Stats) -> io::Result<()> {
         writeln!(
             out,
             "{:<22} {:>5} {:>5} {:>5}  {}{}",
-            Timestamp::from_parts(*sec, 0).clock(),
+            clock.peek(Timestamp::from_parts(*sec, 0)),
             x.application,
             x.transport,
             x.unknown,

@@ -48,16 +48,29 @@ pub enum Unknown {
     Lost,
     /// [`MAX_FOLLOWED`] stream directions were already being followed.
     NotFollowed,
+    /// The headers name another content-type than gRPC's (a proxy's HTML
+    /// error page): the body is not Length-Prefixed-Messages.
+    NotGrpc,
+    /// A byte where a message prefix starts is no gRPC flags byte (only 0
+    /// and 1 are): the body is not what gRPC frames.
+    NotAPrefix(u8),
 }
 
 impl Unknown {
     /// In words, for the frames list.
-    pub fn describe(self) -> &'static str {
-        match self {
+    pub fn describe(self) -> String {
+        let words = match self {
             Unknown::BeganBefore => "message boundaries unknown: the stream began before the capture",
             Unknown::Lost => "message boundaries unknown: bytes were lost before this frame",
             Unknown::NotFollowed => "message boundaries not followed (too many open streams)",
-        }
+            Unknown::NotGrpc => "not gRPC messages: the headers give another content-type",
+            Unknown::NotAPrefix(b) => {
+                return format!(
+                    "not gRPC messages: a message would start with flags byte 0x{b:02x} (gRPC's are 0 and 1)"
+                )
+            }
+        };
+        words.to_string()
     }
 }
 
@@ -67,7 +80,7 @@ impl DataLayout {
     /// 5 prefix bytes.
     pub fn describe(&self) -> String {
         let pieces = match self {
-            DataLayout::Unknown(why) => return why.describe().to_string(),
+            DataLayout::Unknown(why) => return why.describe(),
             DataLayout::Messages(p) => p,
         };
         let one = |p: &MessagePiece| {
@@ -125,6 +138,9 @@ fn walk_data(walk: &mut Walk, bytes: &[u8], len: usize, missing: Option<&Range<u
             Walk::Lost(_) => break,
             Walk::Prefix { .. } if missing.is_some_and(|m| m.start <= at && at < m.end) => {
                 *walk = Walk::Lost(Unknown::Lost);
+            }
+            Walk::Prefix { have: 0, .. } if bytes.get(at).is_some_and(|b| *b > 1) => {
+                *walk = Walk::Lost(Unknown::NotAPrefix(bytes.get(at).copied().unwrap_or(0)));
             }
             Walk::Prefix { index, have, length } => {
                 // Byte 0 is the compressed flag; bytes 1 to 4 the length.
@@ -190,8 +206,16 @@ impl DataLayouts {
         let end = f.header.has(flags::END_STREAM);
         let layout = match &f.body {
             Body::Headers { .. } if f.header.stream_id != 0 => {
+                // A content-type the capture shows and that is not gRPC's
+                // (an HTML error page) is not cut into messages; an unknown
+                // one (an HPACK entry from before the capture) is.
+                let content_type = f.block.as_ref().and_then(|b| b.get("content-type"));
+                let start = match content_type {
+                    Some(ct) if !ct.starts_with(b"application/grpc") => Walk::Lost(Unknown::NotGrpc),
+                    _ => Walk::START,
+                };
                 if self.walks.len() < MAX_FOLLOWED {
-                    self.walks.entry(key).or_insert(Walk::START);
+                    self.walks.entry(key).or_insert(start);
                 }
                 None
             }

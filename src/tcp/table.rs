@@ -195,6 +195,27 @@ impl FlowTable {
         }
     }
 
+    /// What every connection tracked now looks like so far (a live view's
+    /// open connections), in id order, at most `limit` of them: their
+    /// summaries as if the capture ended now (`OpenAtEnd`, unless a FIN or
+    /// RST already ended one), the table left untouched.
+    pub fn open_summaries(&self, limit: usize) -> Vec<ConnSummary> {
+        let mut ids: Vec<&Conn> = self.conns.values().map(|c| &**c).collect();
+        ids.sort_by_key(|c| c.summary.id);
+        ids.into_iter()
+            .take(limit)
+            .map(|conn| {
+                let mut s = conn.summary.clone();
+                // Closed (FIN or RST) but not yet retired: it says how it ended.
+                (s.end, s.end_ts) = conn.end.unwrap_or((EndReason::OpenAtEnd, s.last_ts));
+                for (d, half) in s.dirs.iter_mut().zip(&conn.halves) {
+                    *d = half.stats.clone();
+                }
+                s
+            })
+            .collect()
+    }
+
     /// The upper layers found that `client` is really the server of the
     /// connection between these two endpoints: swap the roles.
     pub fn swap_roles(&mut self, client: SocketAddr, server: SocketAddr) {

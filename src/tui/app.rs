@@ -8,6 +8,7 @@ use super::tree::{Link, Tree};
 use crate::analysis::doctor::Finding;
 use crate::analysis::stats::Stats;
 use crate::filter::{FieldSet, Filter, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
+use crate::time::{Clock, TimeFormat};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
@@ -166,6 +167,8 @@ pub struct App {
     pub paused: bool,
     /// The key help is shown.
     pub help: bool,
+    /// Scroll of the key help (rows).
+    pub help_offset: usize,
     /// The explanation of the selected frame is shown.
     pub explain: bool,
     /// The HPACK panel is shown (frames view).
@@ -198,6 +201,27 @@ pub struct App {
     pub page: usize,
     /// Pane positions (set when drawing).
     pub areas: Areas,
+    /// How the lists show times (`-t`, `T` cycles).
+    pub clock: Clock,
+    /// The row relative times count from (Ctrl-T, as Wireshark's time
+    /// reference): its view, its model index and its time.
+    pub time_reference: Option<(View, usize, crate::time::Timestamp)>,
+}
+
+/// What a time format shows, for the status line.
+fn time_meaning(f: TimeFormat) -> &'static str {
+    match f {
+        TimeFormat::Local => "local time of day",
+        TimeFormat::LocalDate => "local date and time",
+        TimeFormat::LocalDayOfYear => "local year/day of year and time",
+        TimeFormat::Relative => "seconds since the first packet",
+        TimeFormat::Delta => "seconds since the previous row",
+        TimeFormat::DeltaShown => "seconds since the previous row shown",
+        TimeFormat::Epoch => "seconds since the epoch",
+        TimeFormat::Utc => "UTC time of day",
+        TimeFormat::UtcDate => "UTC date and time",
+        TimeFormat::UtcDayOfYear => "UTC year/day of year and time",
+    }
 }
 
 /// The list of view `v` among the five (no index to get wrong).
@@ -230,6 +254,7 @@ impl App {
             follow: live,
             paused: false,
             help: false,
+            help_offset: 0,
             explain: false,
             hpack: false,
             panel_offset: 0,
@@ -245,6 +270,8 @@ impl App {
             quit: false,
             page: 10,
             areas: Areas::default(),
+            clock: Clock::new(TimeFormat::Utc, Some(crate::capture::zone::local_offset)),
+            time_reference: None,
         }
     }
 
@@ -252,13 +279,20 @@ impl App {
     pub fn absorb(&mut self, msgs: impl IntoIterator<Item = Msg>) -> bool {
         let mut changed = false;
         let mut shifted = false;
+        // Live, open connections come and go: their rows are listed anew.
+        let mut conns_moved = false;
         for m in msgs {
+            conns_moved |= matches!(m, Msg::Open(_)) || matches!(m, Msg::Conn(_)) && !self.model.open_conns.is_empty();
             shifted |= self.model.apply(m);
             changed = true;
         }
         self.model.settle();
+        self.clock.origin = self.time_reference.map(|(_, _, ts)| ts).or(self.model.first_packet);
         if shifted {
             self.rebuild(View::Calls);
+        }
+        if conns_moved && !self.paused {
+            self.rebuild(View::Conns);
         }
         if changed && !self.paused {
             self.refresh();
@@ -271,7 +305,7 @@ impl App {
         match v {
             View::Calls => self.model.calls.len(),
             View::Frames => self.model.frames.len(),
-            View::Conns => self.model.conns.len(),
+            View::Conns => self.model.conn_rows(),
             View::Stats => self.shown_stats().by_method.len(),
             View::Findings => self.findings.len(),
         }
@@ -287,7 +321,7 @@ impl App {
                 Some(_) => filter.is_none(),
                 None => false,
             },
-            View::Conns => self.model.conns.get(i).is_some_and(|c| filter.is_none_or(|f| f.matches(c))),
+            View::Conns => self.model.conn(i).is_some_and(|c| filter.is_none_or(|f| f.matches(c))),
             View::Stats | View::Findings => true,
         }
     }
@@ -482,6 +516,10 @@ impl App {
             self.quit = true;
             return;
         }
+        if key.code == KeyCode::Char('t') && key.modifiers.contains(KeyModifiers::CONTROL) && self.input.is_none() {
+            self.toggle_time_reference();
+            return;
+        }
         let ctrl_f = key.code == KeyCode::Char('f') && key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl_f && self.input.is_none() && !self.help {
             self.open_search();
@@ -492,7 +530,15 @@ impl App {
             return;
         }
         if self.help {
-            self.help = false;
+            // The help scrolls where the terminal is too short for it.
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => self.help_offset += 1,
+                KeyCode::Up | KeyCode::Char('k') => self.help_offset = self.help_offset.saturating_sub(1),
+                _ => {
+                    self.help = false;
+                    self.help_offset = 0;
+                }
+            }
             return;
         }
         self.status = None;
@@ -574,6 +620,11 @@ impl App {
                 self.explain = false;
                 self.panel_opened(self.hpack);
             }
+            KeyCode::Char('T') => {
+                self.clock.format = self.clock.format.next();
+                self.status =
+                    Some(format!("times: -t {} ({})", self.clock.format.name(), time_meaning(self.clock.format)));
+            }
             KeyCode::Char('z') => {
                 self.zoom = !self.zoom;
                 self.status =
@@ -635,6 +686,38 @@ impl App {
                 }
             }
         }
+    }
+
+    /// The time of model row `i` of view `v`, for the lists that have one.
+    pub fn row_ts(&self, v: View, i: usize) -> Option<crate::time::Timestamp> {
+        match v {
+            View::Calls => self.model.calls.get(i).map(|c| c.start),
+            View::Frames => self.model.frames.get(i).map(FrameRow::ts),
+            View::Conns => self.model.conn(i).map(|c| c.tcp.first_ts),
+            View::Stats | View::Findings => None,
+        }
+    }
+
+    /// Ctrl-T: the selected row becomes the time reference (relative times
+    /// count from it, and it reads `*REF*`); on the reference row, clears it.
+    fn toggle_time_reference(&mut self) {
+        let Some(i) = self.selected_index(self.view) else { return };
+        let Some(ts) = self.row_ts(self.view, i) else {
+            self.status = Some(format!("the {} view has no times", self.view.title()));
+            return;
+        };
+        if self.time_reference.is_some_and(|(v, j, _)| (v, j) == (self.view, i)) {
+            self.time_reference = None;
+            self.clock.origin = self.model.first_packet;
+            self.status = Some("time reference cleared: relative times count from the first packet".into());
+            return;
+        }
+        self.time_reference = Some((self.view, i, ts));
+        self.clock.origin = Some(ts);
+        if !matches!(self.clock.format, TimeFormat::Relative) {
+            self.clock.format = TimeFormat::Relative;
+        }
+        self.status = Some(format!("time reference: {}; times are seconds from it (Ctrl-T on it clears)", ts.clock()));
     }
 
     fn open_search(&mut self) {
@@ -710,7 +793,7 @@ impl App {
                 Some(FrameRow::Lost { bytes, .. }) => format!("(gap) {bytes} bytes never captured"),
                 None => String::new(),
             },
-            View::Conns => self.model.conns.get(i).map_or(String::new(), |c| {
+            View::Conns => self.model.conn(i).map_or(String::new(), |c| {
                 let l = ConnLine::new(c);
                 format!("{} {} {} {} {}", l.id, l.client, l.server, l.protocol, l.end)
             }),
@@ -820,7 +903,7 @@ impl App {
         match self.view {
             View::Calls => self.model.calls.get(i).map(|c| c.conn),
             View::Frames => self.model.frames.get(i).map(|f| f.conn()),
-            View::Conns => self.model.conns.get(i).map(|c| c.tcp.id),
+            View::Conns => self.model.conn(i).map(|c| c.tcp.id),
             View::Stats => None,
             View::Findings => self.findings.get(i).and_then(|f| f.evidence.conns.first().copied()),
         }
@@ -864,7 +947,7 @@ impl App {
                     l.filter = None;
                 }
                 self.rebuild(View::Conns);
-                let pos = self.model.conns.iter().position(|c| c.tcp.id == id);
+                let pos = (0..self.model.conn_rows()).find(|i| self.model.conn(*i).is_some_and(|c| c.tcp.id == id));
                 if let (Some(pos), Some(l)) = (pos, self.lists.get_mut(View::Conns.index())) {
                     l.selected = l.visible.iter().position(|r| *r == pos).unwrap_or(0);
                 }

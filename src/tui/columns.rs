@@ -41,6 +41,8 @@ pub struct Needs {
     pub method: usize,
     /// The longest status.
     pub status: usize,
+    /// The time column (the time format's width; 15 when 0).
+    pub time: usize,
 }
 
 /// Lays the columns out in `width` characters.
@@ -48,8 +50,9 @@ pub fn fit(width: usize, needs: Needs) -> CallColumns {
     let wide = width >= WIDE_FROM;
     let number = needs.number.max(1);
     let conn_stream = if wide { 0 } else { needs.conn_stream.max(3) };
-    // START 15, DURATION 8, and the spaces between columns.
-    let fixed = number + 1 + 15 + 1 + 1 + 1 + 8 + if wide { 4 + 1 + 5 + 2 + 1 + 4 + 1 + 4 } else { conn_stream + 1 };
+    // START, DURATION 8, and the spaces between columns.
+    let time = if needs.time == 0 { 15 } else { needs.time };
+    let fixed = number + 1 + time + 1 + 1 + 1 + 8 + if wide { 4 + 1 + 5 + 2 + 1 + 4 + 1 + 4 } else { conn_stream + 1 };
     let room = width.saturating_sub(fixed);
     let (method_need, status_need) = (needs.method.max("METHOD".len()), needs.status.max("STATUS".len()));
     let (method, status) = if method_need + status_need <= room {
@@ -71,7 +74,7 @@ pub fn fit(width: usize, needs: Needs) -> CallColumns {
 mod tests {
     use super::*;
 
-    const NEEDS: Needs = Needs { number: 3, conn_stream: 5, method: 40, status: 44 };
+    const NEEDS: Needs = Needs { number: 3, conn_stream: 5, method: 40, status: 44, time: 15 };
 
     #[test]
     fn at_80_columns_connection_and_stream_share_a_column_and_nothing_overflows() {
@@ -96,5 +99,8 @@ mod tests {
         assert_eq!((c.method, c.status), (40, 9));
         let tiny = fit(20, NEEDS);
         assert!(tiny.method + tiny.status <= 20, "{tiny:?}");
+        // A date in the time column (-t ud) takes its room from the method.
+        assert_eq!(fit(90, Needs { status: 9, ..NEEDS }).method, 40);
+        assert_eq!(fit(90, Needs { status: 9, time: 26, ..NEEDS }).method, 25);
     }
 }

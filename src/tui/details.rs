@@ -297,7 +297,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
     let status_line = if why == "OK" { format!("status: {status}") } else { format!("status: {status} ({why})") };
     t.add(Some(root), status_line, tone_of(origin), None);
     let timing = t.add(Some(root), "timing", Tone::Heading, None);
-    t.add(Some(timing), format!("start {}", call.start.clock()), Tone::Plain, None);
+    t.add(Some(timing), format!("start {} {} UTC", call.start.date(), call.start.clock()), Tone::Plain, None);
     if let Some(f) = call.first_response {
         t.add(Some(timing), format!("first response byte {}", at(f, call.start)), Tone::Plain, None);
     }

@@ -91,6 +91,10 @@ impl Sink for ToUi {
         self.deliver(Msg::Frame(FrameRow::Tcp { conn: *conn, dir: *dir, ts: *ts, flags: *flags, packet: *packet }))
     }
 
+    fn capture_began(&mut self, ts: crate::time::Timestamp) -> Flow {
+        self.deliver(Msg::Began(ts))
+    }
+
     fn h2_event(&mut self, ev: &H2Event) -> Flow {
         let row = match ev {
             H2Event::Frame(f) => {
@@ -144,6 +148,10 @@ pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
     drop(tx);
     rx.into_iter().collect()
 }
+
+/// Open connections a live Connections view shows at most (each report is
+/// rebuilt twice a second).
+pub const MAX_OPEN_SHOWN: usize = 10_000;
 
 /// Starts loading `source` in the background.
 pub fn spawn(source: Source, cfg: PipelineConfig) -> Loader {
@@ -232,6 +240,10 @@ fn load_live(
             }
             let _ = cap.flush();
             if tx.send(Msg::Drops(n, cap.drops())).is_err() {
+                break;
+            }
+            // The Connections view shows those still open, not only those that ended.
+            if tx.send(Msg::Open(p.open_reports(MAX_OPEN_SHOWN))).is_err() {
                 break;
             }
         }

@@ -37,12 +37,14 @@ pub fn run(
     title: String,
     filter: Option<String>,
     frame_memory: usize,
+    time_format: crate::time::TimeFormat,
 ) -> io::Result<()> {
     let live = matches!(source, loader::Source::Live { .. });
     let mut loader = loader::spawn(source, cfg);
     let mut model = Model::new(title, live, decoder);
     model.frame_budget = frame_memory;
     let mut app = App::new(model);
+    app.clock.format = time_format;
     if let Some(f) = filter {
         app.apply_filter(&f);
     }

@@ -110,6 +110,10 @@ pub enum Msg {
     Progress(u64, Option<u64>),
     /// Live capture counters.
     Drops(u64, Option<DropStats>),
+    /// The capture's first packet was captured then.
+    Began(Timestamp),
+    /// Live: the connections open now, as they stand.
+    Open(Vec<ConnReport>),
     /// The source is exhausted; its warnings.
     Done(Vec<String>),
     /// The source failed.
@@ -128,6 +132,9 @@ pub struct Model {
     pub frames_not_kept: u64,
     /// Connections in id order.
     pub conns: Vec<ConnReport>,
+    /// Live: connections still open, as of the last report (in id order;
+    /// listed after [`Model::conns`], replaced at each report).
+    pub open_conns: Vec<ConnReport>,
     /// Channels and reconnects (recomputed when connections change).
     pub channels: Vec<Channel>,
     /// Reconnects by connection.
@@ -150,6 +157,8 @@ pub struct Model {
     pub source: String,
     /// A live capture.
     pub live: bool,
+    /// When the capture's first packet was captured (relative times count from it).
+    pub first_packet: Option<Timestamp>,
     /// Bytes read and total (files).
     pub progress: (u64, Option<u64>),
     /// Live: packets captured and the kernel's counters.
@@ -171,6 +180,7 @@ impl Model {
             frame_budget: DEFAULT_FRAME_MEMORY,
             frames_not_kept: 0,
             conns: Vec::new(),
+            open_conns: Vec::new(),
             channels: Vec::new(),
             reconnects: BTreeMap::new(),
             channel_of: BTreeMap::new(),
@@ -182,12 +192,29 @@ impl Model {
             decoder,
             source,
             live,
+            first_packet: None,
             progress: (0, None),
             drops: None,
             done: false,
             warnings: Vec::new(),
             failure: None,
         }
+    }
+
+    /// Connection row `i` of the Connections view: the ended ones, then
+    /// (live) those still open.
+    pub fn conn(&self, i: usize) -> Option<&ConnReport> {
+        self.conns.get(i).or_else(|| i.checked_sub(self.conns.len()).and_then(|j| self.open_conns.get(j)))
+    }
+
+    /// Rows of the Connections view.
+    pub fn conn_rows(&self) -> usize {
+        self.conns.len() + self.open_conns.len()
+    }
+
+    /// Whether row `i` is a connection still open (live).
+    pub fn conn_is_open(&self, i: usize) -> bool {
+        i >= self.conns.len() && i < self.conn_rows()
     }
 
     /// Takes a message; returns whether calls were inserted before the end
@@ -218,6 +245,7 @@ impl Model {
                 let _ = crate::analysis::Sink::connection(&mut self.stats, (*c).clone());
                 let _ = crate::analysis::Sink::connection(&mut self.doctor, (*c).clone());
                 let at = self.conns.partition_point(|x| x.tcp.id < c.tcp.id);
+                self.open_conns.retain(|o| o.tcp.id != c.tcp.id);
                 self.conns.insert(at, *c);
                 self.channels_stale = true;
             }
@@ -227,6 +255,12 @@ impl Model {
             }
             Msg::Progress(read, total) => self.progress = (read, total),
             Msg::Drops(n, d) => self.drops = Some((n, d)),
+            Msg::Began(ts) => self.first_packet = Some(ts),
+            Msg::Open(list) => {
+                // Those that ended since are in `conns`, with their final record.
+                let ended: std::collections::BTreeSet<ConnId> = self.conns.iter().map(|c| c.tcp.id).collect();
+                self.open_conns = list.into_iter().filter(|c| !ended.contains(&c.tcp.id)).collect();
+            }
             Msg::Done(w) => {
                 self.done = true;
                 self.warnings = w;

@@ -12,6 +12,7 @@ use crate::present::line::{CallLine, ConnLine, FrameLine, FrameTone};
 use crate::present::text::{clean, left_truncate, truncate};
 use crate::tcp::Dir;
 use crate::time::human_duration;
+use crate::time::TimeFormat;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -62,7 +63,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
         draw_zoomed(f, app, main);
         draw_bottom(f, app, bottom);
         if app.help {
-            draw_help(f, area);
+            draw_help(f, app, area);
         }
         return;
     }
@@ -74,7 +75,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     }
     draw_bottom(f, app, bottom);
     if app.help {
-        draw_help(f, area);
+        draw_help(f, app, area);
     }
 }
 
@@ -149,39 +150,51 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
     let window = || l.visible.iter().skip(offset).take(count);
     match app.view {
         View::Calls => {
-            let calls: Vec<(usize, CallLine, &crate::grpc::Call)> =
-                window().filter_map(|i| app.model.calls.get(*i).map(|c| (*i + 1, CallLine::new(c), &**c))).collect();
+            let calls: Vec<(usize, CallLine, &crate::grpc::Call, String)> = window()
+                .enumerate()
+                .filter_map(|(k, i)| {
+                    app.model.calls.get(*i).map(|c| (*i + 1, CallLine::new(c), &**c, row_time(app, offset + k)))
+                })
+                .collect();
             let needs = Needs {
                 number: app.model.calls.len().to_string().len(),
                 conn_stream: calls
                     .iter()
-                    .map(|(_, l, _)| format!("{}/{}", l.conn, l.stream_id).len())
+                    .map(|(_, l, ..)| format!("{}/{}", l.conn, l.stream_id).len())
                     .max()
                     .unwrap_or(0),
-                method: calls.iter().map(|(_, l, _)| l.method.chars().count()).max().unwrap_or(0),
-                status: calls.iter().map(|(_, l, _)| l.status.chars().count()).max().unwrap_or(0),
+                method: calls.iter().map(|(_, l, ..)| l.method.chars().count()).max().unwrap_or(0),
+                status: calls.iter().map(|(_, l, ..)| l.status.chars().count()).max().unwrap_or(0),
+                time: app.clock.format.width(),
             };
             let c = columns::fit(width, needs);
-            let (n, m, s) = (c.number, c.method, c.status);
+            let (n, m, s, tw) = (c.number, c.method, c.status, app.clock.format.width());
             let header = if c.wide {
                 let first = if c.first > 0 { "  FIRST REQUEST" } else { "" };
                 format!(
-                    "{:>n$} {:<15} {:>4} {:>5}  {:<m$} {:<s$} {:>8} {:>4} {:>4}{first}",
+                    "{:>n$} {:<tw$} {:>4} {:>5}  {:<m$} {:<s$} {:>8} {:>4} {:>4}{first}",
                     "#", "START", "CONN", "STRM", "METHOD", "STATUS", "DURATION", "REQ", "RESP"
                 )
             } else {
                 let cs = c.conn_stream;
                 format!(
-                    "{:>n$} {:<15} {:>cs$} {:<m$} {:<s$} {:>8}",
+                    "{:>n$} {:<tw$} {:>cs$} {:<m$} {:<s$} {:>8}",
                     "#", "START", "C/S", "METHOD", "STATUS", "DURATION"
                 )
             };
-            let rows = calls.into_iter().map(|(number, l, call)| call_row(app, &c, number, &l, call)).collect();
+            let rows =
+                calls.into_iter().map(|(number, l, call, time)| call_row(app, &c, (number, &time), &l, call)).collect();
             (header, rows)
         }
         View::Frames => {
-            let header = frames_header(width);
-            let rows = window().filter_map(|i| app.model.frames.get(*i)).map(|r| frame_line(r, width)).collect();
+            let tw = app.clock.format.width();
+            let header = frames_header(width, tw);
+            let rows = window()
+                .enumerate()
+                .filter_map(|(k, i)| {
+                    app.model.frames.get(*i).map(|r| frame_line(r, width, &row_time(app, offset + k), tw))
+                })
+                .collect();
             (header, rows)
         }
         View::Conns => {
@@ -190,12 +203,15 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
                 "ID", "CHAN", "CLIENT", "SERVER", "PROTO", "CALLS", "ERR a/t", "END"
             );
             let rows = window()
-                .filter_map(|i| app.model.conns.get(*i))
-                .map(|c| {
+                .filter_map(|i| app.model.conn(*i).map(|c| (c, app.model.conn_is_open(*i))))
+                .map(|(c, open)| {
                     let l = ConnLine::new(c);
                     let chan = app.model.channel_of.get(&c.tcp.id).map_or("-".to_string(), |n| (n + 1).to_string());
                     // The reconnect first: it is what a narrow column must not lose.
                     let mut end = crate::present::text::clean(&l.end).into_owned();
+                    if open && c.tcp.end == crate::tcp::EndReason::OpenAtEnd {
+                        end = format!("open now (last packet {})", c.tcp.last_ts.clock());
+                    }
                     if let Some(r) = app.model.reconnects.get(&c.tcp.id) {
                         end = format!("reconnect of {}; {end}", r.reconnect_of);
                     }
@@ -244,9 +260,44 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
     }
 }
 
+/// The time of the row at `pos` of the current list, as the clock shows
+/// it: `d` counts from the model's previous row, `dd` from the previous
+/// row shown, `r` from the capture's first packet.
+fn row_time(app: &App, pos: usize) -> String {
+    let l = super::app::list_of(&app.lists, app.view);
+    let ts_of = |i: usize| app.row_ts(app.view, i);
+    let Some(i) = l.visible.get(pos).copied() else { return String::new() };
+    let Some(ts) = ts_of(i) else { return String::new() };
+    // The reference row reads as Wireshark's does.
+    if app.time_reference.is_some_and(|(v, j, _)| (v, j) == (app.view, i)) && app.clock.format == TimeFormat::Relative {
+        return "*REF*".into();
+    }
+    let mut clock = app.clock.clone();
+    match clock.format {
+        TimeFormat::Delta => {
+            if let Some(prev) = i.checked_sub(1).and_then(ts_of) {
+                clock.saw(prev);
+            }
+        }
+        TimeFormat::DeltaShown => {
+            if let Some(prev) = pos.checked_sub(1).and_then(|p| l.visible.get(p)).and_then(|i| ts_of(*i)) {
+                clock.show(prev);
+            }
+        }
+        _ => {}
+    }
+    clock.show(ts)
+}
+
 /// One row of the Calls list, laid out as `c` says.
-fn call_row(app: &App, c: &CallColumns, number: usize, l: &CallLine, call: &crate::grpc::Call) -> Line<'static> {
-    let (n, m, s) = (c.number, c.method, c.status);
+fn call_row(
+    app: &App,
+    c: &CallColumns,
+    (number, time): (usize, &str),
+    l: &CallLine,
+    call: &crate::grpc::Call,
+) -> Line<'static> {
+    let (n, m, s, tw) = (c.number, c.method, c.status, app.clock.format.width());
     // Methods and statuses can carry a capture's text: escaped first.
     let method = left_truncate(&clean(&l.method), m);
     let status = Span::styled(format!("{:<s$}", truncate(&clean(&l.status), s)), origin_style(l.origin));
@@ -254,13 +305,13 @@ fn call_row(app: &App, c: &CallColumns, number: usize, l: &CallLine, call: &crat
     if !c.wide {
         let cs = format!("{}/{}", l.conn, l.stream_id);
         return Line::from(vec![
-            Span::raw(format!("{number:>n$} {:<15} {cs:>w$} {method:<m$} ", l.start.clock(), w = c.conn_stream)),
+            Span::raw(format!("{number:>n$} {time:<tw$} {cs:>w$} {method:<m$} ", w = c.conn_stream)),
             status,
             Span::raw(format!(" {dur:>8}")),
         ]);
     }
     let mut spans = vec![
-        Span::raw(format!("{number:>n$} {:<15} {:>4} {:>5}  {method:<m$} ", l.start.clock(), l.conn, l.stream_id)),
+        Span::raw(format!("{number:>n$} {time:<tw$} {:>4} {:>5}  {method:<m$} ", l.conn, l.stream_id)),
         status,
         Span::raw(format!(" {dur:>8} {:>4} {:>4}", l.requests, l.responses)),
     ];
@@ -291,15 +342,15 @@ fn draw_findings_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
 const FLAGS_FROM_WIDTH: usize = 100;
 const FLAGS_WIDTH: usize = 23;
 
-fn frames_header(width: usize) -> String {
+fn frames_header(width: usize, tw: usize) -> String {
     let flags = if width >= FLAGS_FROM_WIDTH { format!(" {:<FLAGS_WIDTH$}", "FLAGS") } else { String::new() };
     format!(
-        "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  SUMMARY",
+        "{:>6} {:<tw$} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  SUMMARY",
         "PKT", "TIME", "CONN", "DIR", "STREAM", "TYPE", "LENGTH"
     )
 }
 
-fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
+fn frame_line(r: &FrameRow, width: usize, time: &str, tw: usize) -> Line<'static> {
     let l = match r {
         FrameRow::Frame(fr, layout) => FrameLine::frame(fr, layout.as_deref()),
         FrameRow::Tcp { conn, dir, ts, flags, packet } => FrameLine::tcp(*conn, *dir, *ts, &flags.tcpdump(), *packet),
@@ -308,7 +359,7 @@ fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
     };
     let wide = width >= FLAGS_FROM_WIDTH;
     let flags = if wide { format!(" {:<FLAGS_WIDTH$}", truncate(&l.flags, FLAGS_WIDTH)) } else { String::new() };
-    let sw = width.saturating_sub(if wide { 64 + FLAGS_WIDTH + 1 } else { 64 }).max(10);
+    let sw = width.saturating_sub(if wide { 49 + tw + FLAGS_WIDTH + 1 } else { 49 + tw }).max(10);
     let style = match l.tone {
         FrameTone::Plain => Style::new(),
         FrameTone::Ending => Style::new().fg(Color::Yellow),
@@ -318,9 +369,8 @@ fn frame_line(r: &FrameRow, width: usize) -> Line<'static> {
     };
     Line::styled(
         format!(
-            "{:>6} {:<15} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  {}",
+            "{:>6} {time:<tw$} {:>4} {:<4} {:>6} {:<13}{flags} {:>6}  {}",
             l.packet_text(),
-            l.ts.clock(),
             l.conn,
             l.arrow(),
             l.stream(),
@@ -396,7 +446,7 @@ fn panel_text(app: &App) -> Option<(&'static str, String)> {
     let selected = app.selected_index(View::Frames);
     if app.explain {
         let text = match selected.and_then(|i| app.model.frames.get(i)) {
-            Some(FrameRow::Frame(fr, _)) => crate::explain::frame(fr),
+            Some(FrameRow::Frame(fr, layout)) => crate::explain::frame(fr, layout.as_deref()),
             _ => "Explanations are for HTTP/2 frames; select one.".to_string(),
         };
         return Some((" Explanation (e hides it, Tab focuses it) ", text));
@@ -648,7 +698,7 @@ fn draw_conns_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
 /// One arrow of the ladder: time, direction, label, and whether it belongs
 /// to the call the view was opened from.
 fn ladder_rows(app: &App) -> Vec<(crate::time::Timestamp, Option<Dir>, String, bool)> {
-    let Some(conn) = app.selected_index(View::Conns).and_then(|i| app.model.conns.get(i)).map(|c| c.tcp.id) else {
+    let Some(conn) = app.selected_index(View::Conns).and_then(|i| app.model.conn(i)).map(|c| c.tcp.id) else {
         return Vec::new();
     };
     let marked = app.ladder_call.filter(|(c, _)| *c == conn).map(|(_, s)| s);
@@ -705,7 +755,7 @@ fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let inner_w = area.width.saturating_sub(2) as usize;
     let h = area.height.saturating_sub(3) as usize;
     let span = inner_w.saturating_sub(11).max(16);
-    let conn = app.selected_index(View::Conns).and_then(|i| app.model.conns.get(i));
+    let conn = app.selected_index(View::Conns).and_then(|i| app.model.conn(i));
     let (client, server) =
         conn.map_or((String::new(), String::new()), |c| (c.tcp.client.to_string(), c.tcp.server.to_string()));
     let mut lines = vec![Line::styled(
@@ -748,7 +798,14 @@ fn stats_title(app: &App) -> String {
 
 fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let [table, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let [hist, timeline] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    // The histogram's eight decades need 57 columns; on a narrow terminal it
+    // takes them and the error timelines the rest.
+    let hist_width = if bottom.width < 120 {
+        Constraint::Length(57.min(bottom.width.saturating_sub(22)))
+    } else {
+        Constraint::Percentage(50)
+    };
+    let [hist, timeline] = Layout::horizontal([hist_width, Constraint::Min(10)]).areas(bottom);
     let title = stats_title(app);
     // By field, not through App::shown_stats: the list below is borrowed mutably.
     let s = app.filtered_stats.as_ref().map_or(&app.model.stats, |f| &f.stats);
@@ -761,14 +818,25 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         l.offset = l.selected + 1 - inner_h;
     }
     let t = &s.total;
-    let mut lines = vec![
-        Line::raw(format!(
+    let inner_w = table.width.saturating_sub(2) as usize;
+    // The figures keep their 53 columns; the method gets the rest (40 at most).
+    let mw = inner_w.saturating_sub(53).clamp(12, 40);
+    let summary = if inner_w >= 100 {
+        format!(
             "{} calls: {} ok, {} application errors, {} transport errors, {} unknown, {} incomplete",
             t.calls, t.ok, t.application, t.transport, t.unknown, t.incomplete
-        )),
+        )
+    } else {
+        format!(
+            "{} calls: {} ok, {} app err, {} transport err, {} unknown, {} incomplete",
+            t.calls, t.ok, t.application, t.transport, t.unknown, t.incomplete
+        )
+    };
+    let mut lines = vec![
+        Line::raw(summary),
         Line::styled(
             format!(
-                "{:<40} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
+                "{:<mw$} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
                 "METHOD", "CALLS", "OK", "APP", "TRANS", "P50", "P99", "MAX"
             ),
             Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
@@ -785,8 +853,8 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
         };
         let line = Line::styled(
             format!(
-                "{:<40} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
-                truncate(m, 40),
+                "{:<mw$} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
+                left_truncate(&clean(m), mw),
                 g.calls,
                 g.ok,
                 g.application,
@@ -824,24 +892,30 @@ fn draw_stats_view(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let tr_err: Vec<u64> = secs.iter().skip(tail).map(|x| x.transport).collect();
     f.render_widget(
         Sparkline::default()
-            .block(pane_block(
-                format!(" Application errors per second (peak {}) ", app_err.iter().max().unwrap_or(&0)),
-                false,
-            ))
+            .block(pane_block(per_second_title(("Application", "App"), app_err.iter().max(), app_area.width), false))
             .data(&app_err)
             .style(Style::new().fg(Color::Yellow)),
         app_area,
     );
     f.render_widget(
         Sparkline::default()
-            .block(pane_block(
-                format!(" Transport errors per second (peak {}) ", tr_err.iter().max().unwrap_or(&0)),
-                false,
-            ))
+            .block(pane_block(per_second_title(("Transport", "Transport"), tr_err.iter().max(), tr_area.width), false))
             .data(&tr_err)
             .style(Style::new().fg(Color::Red)),
         tr_area,
     );
+}
+
+/// `Transport errors per second (peak 4)`, or `Transport/s (peak 4)` in a
+/// narrow pane (`what`: the long and the short name).
+fn per_second_title((long, short): (&str, &str), peak: Option<&u64>, width: u16) -> String {
+    let peak = peak.copied().unwrap_or(0);
+    let title = format!(" {long} errors per second (peak {peak}) ");
+    if title.chars().count() + 2 <= width as usize {
+        title
+    } else {
+        format!(" {short}/s (peak {peak}) ")
+    }
 }
 
 fn draw_bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
@@ -915,6 +989,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("t", "frames view: show TCP SYN/FIN/RST packets too"),
     ("e", "frames view: explain the selected frame"),
     ("H", "frames view: the HPACK dynamic tables after the selected frame"),
+    ("T", "times: cycle tshark's -t formats (u ud udoy a ad adoy r d dd e)"),
+    ("Ctrl-T", "the selected row is the time reference (*REF*); again: clear"),
     ("f", "follow: keep the newest row selected (live)"),
     ("Space, p", "pause / resume taking new rows (live)"),
     ("mouse", "click selects, the wheel scrolls the pane under it"),
@@ -922,16 +998,30 @@ pub const KEYS: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit"),
 ];
 
-fn draw_help(f: &mut Frame<'_>, area: Rect) {
-    // Two borders and the closing line: 24 rows hold every key.
+fn draw_help(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let w = 96.min(area.width);
     let h = (KEYS.len() as u16 + 3).min(area.height);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    // Two borders and the closing line; what does not fit scrolls.
+    let rows = (h as usize).saturating_sub(3);
+    app.help_offset = app.help_offset.min(KEYS.len().saturating_sub(rows));
     let mut lines: Vec<Line> = KEYS
         .iter()
+        .skip(app.help_offset)
+        .take(rows)
         .map(|(k, d)| Line::from(vec![Span::styled(format!("{k:<17}"), Style::new().fg(Color::Cyan)), Span::raw(*d)]))
         .collect();
-    lines.push(Line::styled("any key closes this help", Style::new().fg(Color::DarkGray)));
+    let closing = if rows < KEYS.len() {
+        format!(
+            "j/k scroll (keys {}-{} of {}), any other key closes this help",
+            app.help_offset + 1,
+            app.help_offset + rows,
+            KEYS.len()
+        )
+    } else {
+        "any key closes this help".into()
+    };
+    lines.push(Line::styled(closing, Style::new().fg(Color::DarkGray)));
     f.render_widget(Clear, popup);
     f.render_widget(Paragraph::new(lines).block(Block::new().borders(Borders::ALL).title(" Keys ")), popup);
 }

@@ -200,6 +200,58 @@ fn lists_show_call_numbers_packets_and_the_messages_of_data_frames() {
     assert!(screen.contains("C/S") && screen.contains(" 1/3 "), "{screen}");
 }
 
+/// Live, the Connections view lists the connections still open (as they
+/// stand at the last report) after those that ended; when one ends, its
+/// final record takes the open row's place.
+#[test]
+fn live_the_connections_view_lists_those_still_open() {
+    let mut app = app_for("proxy.pcap");
+    let mut open = app.model.conns[0].clone();
+    open.tcp.id = 100;
+    open.tcp.end = crate::tcp::EndReason::OpenAtEnd;
+    app.absorb([super::model::Msg::Open(vec![open.clone()])]);
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::End);
+    let screen = text(&draw(&mut app, 140, 40)).join("\n");
+    assert!(screen.contains("Connections 7") && screen.contains("open now (last packet 18:51:5"), "{screen}");
+    assert!(screen.contains(" 100 "), "{screen}");
+    app.absorb([super::model::Msg::Conn(Box::new(open))]);
+    assert!(app.model.open_conns.is_empty());
+    let screen = text(&draw(&mut app, 140, 40)).join("\n");
+    assert!(screen.contains("Connections 7") && !screen.contains("open now"), "{screen}");
+}
+
+/// `T` cycles the lists' time formats through tshark's -t ones: relative
+/// times count from the capture's first packet, deltas from the row before.
+#[test]
+fn the_time_key_cycles_tsharks_formats_in_the_lists() {
+    let mut app = app_for("errors.pcap");
+    let row = |app: &mut App| text(&draw(app, 120, 30))[3].clone();
+    assert!(row(&mut app).contains("1 18:24:00.950838"), "{}", row(&mut app));
+    let mut seen = Vec::new();
+    while app.clock.format != crate::time::TimeFormat::Relative {
+        key(&mut app, KeyCode::Char('T'));
+        seen.push(app.clock.format.name());
+        assert!(seen.len() < 12, "{seen:?}");
+    }
+    // The first call started 739us after the capture's first packet (the SYN).
+    assert!(row(&mut app).contains("1 0.000739 "), "{}", row(&mut app));
+    assert!(app.status.as_deref().unwrap_or("").contains("since the first packet"), "{:?}", app.status);
+    // Ctrl-T: the third call is the reference; the first is then before it.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    app.on_key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    let screen = text(&draw(&mut app, 120, 30)).join("\n");
+    assert!(screen.contains("3 *REF*") && screen.contains("1 -0.001709 "), "{screen}");
+    app.on_key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    assert!(row(&mut app).contains("1 0.000739 "), "cleared: {}", row(&mut app));
+    key(&mut app, KeyCode::Char('T')); // u: back to the start of the cycle
+    assert_eq!(app.clock.format, crate::time::TimeFormat::Utc);
+    key(&mut app, KeyCode::Char('T'));
+    let date = row(&mut app);
+    assert!(date.contains("2026-11-24 18:24:00.950838"), "ud: {date}");
+}
+
 /// `s` searches the list's rows as shown; `n` and `N` go to the next and
 /// previous match, wrapping around; the filter is left alone.
 #[test]
@@ -484,6 +536,9 @@ fn small_and_large_terminals_help_and_mouse() {
 
 /// The screens docs/tui.md shows: (name, fixture, keys, width, height).
 const DOC_SCREENS: &[(&str, &str, &str, u16, u16)] = &[
+    ("small-calls", "proxy.pcap", "jjjj", 80, 24),
+    ("small-zoom", "proxy.pcap", "jjjj\nz", 80, 24),
+    ("small-explain", "deadline.pcap", "2jjjjjjje\t\tz", 80, 24),
     ("calls", "proxy.pcap", "jjjj", 120, 34),
     ("hpack", "unary.pcap", "\njjjj", 120, 30),
     ("frames", "deadline.pcap", "2jjjjjjjjjje", 120, 40),
@@ -497,7 +552,12 @@ const DOC_SCREENS: &[(&str, &str, &str, u16, u16)] = &[
 fn doc_screen(fixture: &str, keys: &str, w: u16, h: u16) -> String {
     let mut app = app_for(fixture);
     for c in keys.chars() {
-        key(&mut app, if c == '\n' { KeyCode::Enter } else { KeyCode::Char(c) });
+        let code = match c {
+            '\n' => KeyCode::Enter,
+            '\t' => KeyCode::Tab,
+            c => KeyCode::Char(c),
+        };
+        key(&mut app, code);
     }
     let lines: Vec<String> = text(&draw(&mut app, w, h)).iter().map(|l| l.trim_end().to_string()).collect();
     lines.join("\n")
@@ -713,4 +773,36 @@ fn frames_past_the_memory_budget_are_counted_and_the_title_says_so() {
     let screen = text(&draw(&mut app, 120, 30)).join("\n");
     let expected = format!("+ {} not kept (--max-frame-memory; `grpcscope frames` lists all)", all - 10);
     assert!(screen.contains(&expected), "{screen}");
+}
+
+/// At 80x24 the key help does not fit: it says so and scrolls, and any
+/// other key closes it.
+#[test]
+fn at_80x24_the_key_help_scrolls_to_its_last_key() {
+    let mut app = app_for("errors.pcap");
+    key(&mut app, KeyCode::Char('?'));
+    let screen = text(&draw(&mut app, 80, 24)).join("\n");
+    let n = render::KEYS.len();
+    assert!(screen.contains(&format!("j/k scroll (keys 1-21 of {n})")), "{screen}");
+    assert!(!screen.contains("q, Ctrl-C"), "{screen}");
+    for _ in 0..n {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    let screen = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(screen.contains("q, Ctrl-C") && screen.contains(&format!("of {n})")), "{screen}");
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help);
+}
+
+/// At 80 columns the Stats table keeps P99 and MAX (the method gives way,
+/// cut from the left) and the histogram all eight decades.
+#[test]
+fn at_80_columns_stats_keep_every_figure_and_every_latency_bucket() {
+    let mut app = app_for("proxy.pcap");
+    key(&mut app, KeyCode::Char('4'));
+    let screen = text(&draw(&mut app, 80, 24)).join("\n");
+    assert!(screen.contains("P99      MAX│") && screen.contains("300.8ms  300.8ms│"), "{screen}");
+    assert!(screen.contains("…res.v1.Inventory/GetPart"), "{screen}");
+    assert!(screen.contains("<10us") && screen.contains(">=10s"), "{screen}");
+    assert!(screen.contains("App/s (peak 2)") && screen.contains("Transport/s (peak 4)"), "{screen}");
 }

@@ -38,7 +38,7 @@ pub fn run_measured_into(test: &str, args: &[&str], stdout_file: Option<&Path>) 
         c.arg("-f").arg("%M").arg("-o").arg(&rss_path).arg(grpcscope_bin());
         c
     } else {
-        eprintln!("SKIP memory check in {test}: {GNU_TIME} is missing (apt-get install time)");
+        super::skipped(&format!("memory check in {test}: {GNU_TIME} is missing (apt-get install time)"));
         Command::new(grpcscope_bin())
     };
     if let Some(f) = stdout_file {

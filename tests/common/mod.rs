@@ -12,6 +12,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Says why a test (or a check in one) is skipped: `SKIP ...` on standard
+/// error, and the test counts as passed. Where skipping is not allowed
+/// (`GRPCSCOPE_NO_SKIP` set, as `.ci/run` does) it fails instead: CI must
+/// run everything it was set up to run.
+pub fn skipped(why: &str) {
+    eprintln!("SKIP {why}");
+    if std::env::var_os("GRPCSCOPE_NO_SKIP").is_some() {
+        panic!("GRPCSCOPE_NO_SKIP is set, so this may not be skipped: {why}");
+    }
+}
+
 /// `../shared/captures` (or `$GRPCSCOPE_SHARED/captures`) when present;
 /// otherwise prints why the calling test is skipped and returns `None`.
 pub fn shared_captures(test: &str) -> Option<PathBuf> {
@@ -20,10 +31,10 @@ pub fn shared_captures(test: &str) -> Option<PathBuf> {
     if dir.join("README.md").exists() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP {test}: the shared capture corpus is not at {} (set GRPCSCOPE_SHARED to its parent)",
+        skipped(&format!(
+            "{test}: the shared capture corpus is not at {} (set GRPCSCOPE_SHARED to its parent)",
             dir.display()
-        );
+        ));
         None
     }
 }
@@ -55,7 +66,7 @@ pub fn meta(dir: &Path, scenario: &str) -> serde_json::Value {
 pub fn have_tshark(test: &str) -> bool {
     let ok = Command::new("tshark").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
-        eprintln!("SKIP {test}: tshark is not installed (.ci/run installs it: apt-get install tshark)");
+        skipped(&format!("{test}: tshark is not installed (.ci/run installs it: apt-get install tshark)"));
     }
     ok
 }

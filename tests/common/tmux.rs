@@ -13,7 +13,7 @@ impl Tmux {
     /// Starts `command` in a `w`×`h` session, or says why the test skips.
     pub fn start(test: &str, command: &str, w: u16, h: u16) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
-            eprintln!("SKIP {test}: tmux is not installed (.ci/run installs it: apt-get install tmux)");
+            super::skipped(&format!("{test}: tmux is not installed (.ci/run installs it: apt-get install tmux)"));
             return None;
         }
         let t = Tmux { socket: format!("grpcscope-{test}-{}", std::process::id()) };

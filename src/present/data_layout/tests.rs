@@ -85,3 +85,38 @@ fn a_reset_forgets_both_directions_and_other_frames_carry_nothing() {
     assert_eq!(l.frame(&rst), None);
     assert_eq!(l.followed(), 0);
 }
+
+#[test]
+fn a_body_that_is_not_grpc_is_never_cut_into_messages() {
+    use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
+    // proxy.pcap: nginx answers call 5 with a 504 and an HTML page.
+    struct Layouts(DataLayouts, Vec<(u64, u32, Dir, Option<DataLayout>)>);
+    impl Sink for Layouts {
+        fn h2_event(&mut self, ev: &crate::h2::H2Event) -> Flow {
+            if let crate::h2::H2Event::Frame(f) = ev {
+                let l = self.0.frame(f);
+                self.1.push((f.conn, f.header.stream_id, f.dir, l));
+            }
+            CONTINUE
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/proxy.pcap");
+    let mut cap = crate::capture::FileCapture::open(&path).unwrap();
+    let mut p = Pipeline::new(PipelineConfig::new(), Layouts(DataLayouts::default(), Vec::new()));
+    while let Some(pkt) = cap.next_packet() {
+        let _ = p.packet(&pkt);
+    }
+    p.finish();
+    let seen = &p.sink.1;
+    let page = seen.iter().find(|(c, s, d, l)| (*c, *s, *d) == (1, 5, Dir::ToClient) && l.is_some());
+    assert_eq!(page.and_then(|x| x.3.clone()), Some(DataLayout::Unknown(Unknown::NotGrpc)));
+    let grpc = seen.iter().filter(|x| matches!(x.3, Some(DataLayout::Messages(_)))).count();
+    assert!(grpc >= 10, "the gRPC bodies are still cut into messages: {grpc}");
+    // Without the headers' word, a first byte that is no flags byte says the same.
+    let mut l = DataLayouts::default();
+    l.frame(&headers(7, Dir::ToServer));
+    assert_eq!(
+        described(&mut l, &data(7, b"<html>", false)),
+        "not gRPC messages: a message would start with flags byte 0x3c (gRPC's are 0 and 1)"
+    );
+}
