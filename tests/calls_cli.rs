@@ -320,3 +320,31 @@ fn text_output_in_a_pipe_never_cuts_a_method_name() {
     let calls_end = header.find("CALLS").unwrap() + "CALLS".len() - 1;
     assert_eq!(row.chars().nth(calls_end), Some('1'), "the columns still line up:\n{header}\n{row}");
 }
+
+/// `-t` reaches every command that prints times, as tshark's formats.
+#[test]
+fn time_formats_reach_every_command() {
+    let p = fixture("deadline.pcap");
+    let path = p.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let (code, out, err) = grpcscope(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    // The first call starts 756us after the capture's first packet (the SYN).
+    let calls = run(&["calls", "-t", "r", path]);
+    assert!(calls.lines().nth(1).unwrap().starts_with("    1 0.000756 "), "{calls}");
+    let calls = run(&["calls", "-t", "ud", path]);
+    assert!(calls.contains("    1 2026-11-24 18:24:01.610179"), "{calls}");
+    let calls = run(&["calls", "-t", "e", path]);
+    assert!(calls.contains("    2 1795544641.711069"), "{calls}");
+    let conns = run(&["conns", "-t", "ud", path]);
+    assert!(conns.contains("2026-11-24 18:24:01.609423"), "{conns}");
+    let stats = run(&["stats", "-t", "r", path]);
+    assert!(stats.contains("calls from 0.000756 to "), "{stats}");
+    let explain = run(&["explain", "-t", "ud", path]);
+    assert!(explain.contains("  1. 2026-11-24 18:24:01.609423 (+0ns)  C->S  TCP SYN"), "{explain}");
+    let (code, _, err) = grpcscope(&["calls", "-t", "x", path]);
+    assert_eq!(code, 2);
+    assert!(err.contains("one of a, ad, adoy, d, dd, e, r, u, ud, udoy"), "{err}");
+}

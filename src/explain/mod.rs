@@ -124,6 +124,8 @@ fn data_sentence(layout: Option<&DataLayout>) -> String {
     const LPM: &str =
         "a gRPC Length-Prefixed-Message is a 1-byte compressed flag and a 4-byte length, then the protobuf message";
     match layout {
+        // An empty DATA (often the one that carries END_STREAM) carries nothing to tell.
+        Some(DataLayout::Messages(p)) if p.is_empty() => String::new(),
         Some(DataLayout::Messages(_)) => format!(" These bytes carry {}: {LPM}.", lower_first(&layout.map(DataLayout::describe).unwrap_or_default())),
         Some(DataLayout::Unknown(Unknown::NotGrpc)) => " The stream's headers gave a content-type other than application/grpc, so these bytes are not gRPC messages but the body as sent (a proxy's error page, for one).".into(),
         Some(DataLayout::Unknown(why)) => format!(" {}.", upper_first(&why.describe())),
