@@ -255,8 +255,7 @@ impl Clock {
 
     /// Wall-clock formats: the zone's time of day, with the date when asked.
     fn wall(&mut self, ts: Timestamp, f: TimeFormat) -> String {
-        let offset = if f.is_local() { self.zone.map_or(0, |z| z(ts.secs())) } else { 0 };
-        let local = ts.add_nanos(offset.saturating_mul(1_000_000_000));
+        let local = ts.add_nanos(self.offset_at(ts).saturating_mul(1_000_000_000));
         self.last_date = Some(local.secs().div_euclid(86_400));
         match f {
             TimeFormat::LocalDate | TimeFormat::UtcDate => format!("{} {}", local.date(), local.clock()),
@@ -278,24 +277,37 @@ impl Clock {
         if !matches!(self.format, TimeFormat::Utc | TimeFormat::Local) {
             return None;
         }
-        let offset = if self.format.is_local() { self.zone.map_or(0, |z| z(ts.secs())) } else { 0 };
+        let offset = self.offset_at(ts);
         let local = ts.add_nanos(offset.saturating_mul(1_000_000_000));
         let day = local.secs().div_euclid(86_400);
         let last = self.last_date?;
-        (day != last).then(|| format!("{} ({})", local.date(), zone_name(offset, self.format.is_local())))
+        (day != last).then(|| format!("{} ({})", local.date(), zone_name(offset)))
+    }
+
+    /// The line text listings print before the first record of a new day
+    /// ([`Clock::date_change`]): `--- 2026-11-25 (UTC) ---`.
+    pub fn date_line(&self, ts: Timestamp) -> Option<String> {
+        self.date_change(ts).map(|date| format!("--- {date} ---"))
     }
 
     /// The zone the wall-clock formats are in: `UTC`, `UTC+01:00`.
     pub fn zone_text(&self, at: Timestamp) -> String {
-        let local = self.format.is_local();
-        let offset = if local { self.zone.map_or(0, |z| z(at.secs())) } else { 0 };
-        zone_name(offset, local && self.zone.is_some())
+        zone_name(self.offset_at(at))
+    }
+
+    /// Seconds the format's zone is ahead of UTC at `ts`: the local zone's
+    /// for the local formats (0 without one), 0 for all others.
+    fn offset_at(&self, ts: Timestamp) -> i64 {
+        match self.zone {
+            Some(z) if self.format.is_local() => z(ts.secs()),
+            _ => 0,
+        }
     }
 }
 
 /// `UTC` or `UTC+HH:MM`.
-fn zone_name(offset: i64, local: bool) -> String {
-    if offset == 0 || !local {
+fn zone_name(offset: i64) -> String {
+    if offset == 0 {
         return "UTC".into();
     }
     let sign = if offset < 0 { '-' } else { '+' };
@@ -365,6 +377,7 @@ mod tests {
         c.show(before);
         assert_eq!(c.date_change(before), None);
         assert_eq!(c.date_change(after).as_deref(), Some("2026-11-25 (UTC)"));
+        assert_eq!(c.date_line(after).as_deref(), Some("--- 2026-11-25 (UTC) ---"));
         c.show(after);
         assert_eq!(c.date_change(after), None);
         assert_eq!(Clock::new(TimeFormat::Local, Some(|_| -18_000)).zone_text(after), "UTC-05:00");

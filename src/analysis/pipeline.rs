@@ -347,24 +347,7 @@ impl<S: Sink> Pipeline<S> {
                     (u.chain.report(), u.counts)
                 });
                 self.flush_h2();
-                let report = match upper {
-                    Some((stack, calls)) => ConnReport {
-                        tcp: (**summary).clone(),
-                        protocol: stack.protocol,
-                        tls_server_name: stack.tls_server_name,
-                        tls: stack.tls,
-                        h2: Some(stack.h2),
-                        calls,
-                    },
-                    None => ConnReport {
-                        tcp: (**summary).clone(),
-                        protocol: Protocol::Unknown,
-                        tls_server_name: None,
-                        tls: None,
-                        h2: None,
-                        calls: CallCounts::default(),
-                    },
-                };
+                let report = conn_report((**summary).clone(), upper);
                 if report.tls.as_ref().is_some_and(crate::tls::TlsSummary::undecrypted) {
                     self.counters.tls_undecrypted += 1;
                 }
@@ -455,26 +438,9 @@ impl<S: Sink> Pipeline<S> {
         self.tcp
             .open_summaries(limit)
             .into_iter()
-            .map(|tcp| match self.conns.get(&tcp.id) {
-                Some(u) => {
-                    let stack = u.chain.report();
-                    ConnReport {
-                        tcp,
-                        protocol: stack.protocol,
-                        tls_server_name: stack.tls_server_name,
-                        tls: stack.tls,
-                        h2: Some(stack.h2),
-                        calls: u.counts,
-                    }
-                }
-                None => ConnReport {
-                    tcp,
-                    protocol: Protocol::Unknown,
-                    tls_server_name: None,
-                    tls: None,
-                    h2: None,
-                    calls: CallCounts::default(),
-                },
+            .map(|tcp| {
+                let upper = self.conns.get(&tcp.id).map(|u| (u.chain.report(), u.counts));
+                conn_report(tcp, upper)
             })
             .collect()
     }
@@ -482,6 +448,29 @@ impl<S: Sink> Pipeline<S> {
     /// Connections seen so far.
     pub fn connections_seen(&self) -> u64 {
         self.tcp.connections_seen()
+    }
+}
+
+/// A connection's record: its TCP facts, and what its decoder chain found
+/// and its calls, when the chain was built (ended or still open alike).
+fn conn_report(tcp: crate::tcp::ConnSummary, upper: Option<(crate::chain::StackReport, CallCounts)>) -> ConnReport {
+    match upper {
+        Some((stack, calls)) => ConnReport {
+            tcp,
+            protocol: stack.protocol,
+            tls_server_name: stack.tls_server_name,
+            tls: stack.tls,
+            h2: Some(stack.h2),
+            calls,
+        },
+        None => ConnReport {
+            tcp,
+            protocol: Protocol::Unknown,
+            tls_server_name: None,
+            tls: None,
+            h2: None,
+            calls: CallCounts::default(),
+        },
     }
 }
 

@@ -133,9 +133,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             (crate::tui::loader::Source::File(cap), display_name(Some(&path)))
         }
     };
-    let max_decompressed = MessageLimits::default().max_decompressed;
-    let max_rendered = crate::proto::budget::DEFAULT_RENDER_BYTES;
-    let decoder = Decoder::new(schema, max_decompressed, cfg.redact.clone(), max_rendered);
+    let decoder = default_decoder(schema, &cfg);
     crate::tui::run(source, cfg, decoder, title, args.filter, args.max_frame_memory, args.time.time_format)?;
     Ok(())
 }
@@ -515,12 +513,7 @@ fn explain(args: ExplainArgs) -> Result<(), Failure> {
     cfg.h2.snapshot_tables = true;
     let out = BufWriter::new(io::stdout().lock());
     let schema = load_schema(&args.schema)?;
-    let decoder = Decoder::new(
-        schema,
-        MessageLimits::default().max_decompressed,
-        cfg.redact.clone(),
-        crate::proto::budget::DEFAULT_RENDER_BYTES,
-    );
+    let decoder = default_decoder(schema, &cfg);
     let mut narrator = Narrator::new(choice, out);
     narrator.clock = clock(&args.time);
     narrator.decoder = Some(decoder);
@@ -534,6 +527,13 @@ fn explain(args: ExplainArgs) -> Result<(), Failure> {
             display_name(args.input.path())
         ))),
     }
+}
+
+/// A decoder with the default message limits, for the commands that take
+/// no limit flags (the UI, explain).
+fn default_decoder(schema: Schema, cfg: &PipelineConfig) -> Decoder {
+    let max_decompressed = MessageLimits::default().max_decompressed;
+    Decoder::new(schema, max_decompressed, cfg.redact.clone(), crate::proto::budget::DEFAULT_RENDER_BYTES)
 }
 
 /// The clock `-t` asks for, with the system's local zone.

@@ -154,29 +154,18 @@ fn response_sentence(b: &crate::h2::HeaderBlock) -> String {
 /// wire it is base64 (shown as sent, then what it decodes to, in hex); a
 /// peer that negotiated true binary sends raw bytes, shown base64-encoded.
 fn binary_value(v: &[u8]) -> String {
-    use base64::Engine;
-    const SHOWN: usize = 24;
-    let hex = |b: &[u8]| {
-        let mut h: Vec<String> = b.iter().take(SHOWN).map(|x| format!("{x:02x}")).collect();
-        if b.len() > SHOWN {
-            h.push("...".into());
+    use crate::grpc::status::{bin_as_base64, decode_bin, BinEncoding};
+    let text = crate::present::text::clean(&bin_as_base64(v)).into_owned();
+    match decode_bin(v) {
+        Some((bytes, BinEncoding::Base64)) => {
+            format!("{text} (base64 of {} bytes: {})", bytes.len(), crate::present::hex_preview(&bytes))
         }
-        h.join(" ")
-    };
-    let text = std::str::from_utf8(v).ok().map(|t| t.trim_end_matches('='));
-    match text.and_then(|t| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t).ok()) {
-        Some(bytes) => format!(
-            "{} (base64 of {} bytes: {})",
-            crate::present::text::clean(text.unwrap_or_default()),
+        Some((bytes, BinEncoding::TrueBinary)) => format!(
+            "{text} (raw bytes, as true binary metadata sends them, base64-encoded here; {} bytes: {})",
             bytes.len(),
-            hex(&bytes)
+            crate::present::hex_preview(&bytes)
         ),
-        None => format!(
-            "{} (raw bytes, as true binary metadata sends them, base64-encoded here; {} bytes: {})",
-            base64::engine::general_purpose::STANDARD.encode(v),
-            v.len(),
-            hex(v)
-        ),
+        None => format!("{text} (not valid base64)"),
     }
 }
 

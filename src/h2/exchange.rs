@@ -108,10 +108,7 @@ fn frame(f: &Frame, pushed: bool, earlier: &[FrameOrigin], out: &mut Vec<Exchang
         Body::Headers { .. } | Body::Continuation { .. } => headers(f, at, id, earlier, out),
         Body::Data { data, .. } => {
             let payload_start = f.offset + HEADER_LEN as u64;
-            let missing = f
-                .missing
-                .as_ref()
-                .map(|m| m.start.saturating_sub(data.start)..m.end.saturating_sub(data.start).min(data.len()));
+            let missing = f.data_missing(data);
             out.push(ExchangeEvent::Body {
                 at,
                 id,

@@ -117,6 +117,16 @@ pub struct Frame {
     pub carriers: Vec<Arc<Carrier>>,
 }
 
+impl Frame {
+    /// The part of a DATA frame's data (`data`, its range in the payload)
+    /// that was never captured, relative to the data.
+    pub fn data_missing(&self, data: &Range<usize>) -> Option<Range<usize>> {
+        self.missing
+            .as_ref()
+            .map(|m| m.start.saturating_sub(data.start)..m.end.saturating_sub(data.start).min(data.len()))
+    }
+}
+
 #[cfg(test)]
 impl Frame {
     /// A frame on connection 1 at time 0, as the decoder would make it

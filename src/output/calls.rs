@@ -196,8 +196,8 @@ impl<W: Write> CallsPrinter<W> {
 
     /// A capture across midnight: the new date, before the first call of it.
     fn date_line(&mut self, ts: Timestamp) -> io::Result<()> {
-        match self.clock.date_change(ts) {
-            Some(date) => writeln!(self.out, "--- {date} ---"),
+        match self.clock.date_line(ts) {
+            Some(line) => writeln!(self.out, "{line}"),
             None => Ok(()),
         }
     }
@@ -393,11 +393,12 @@ fn headers_text<W: Write>(o: &mut W, label: &str, list: &[HeaderPair], head: Opt
         let value = match v {
             None => unknown(),
             Some(v) if name.ends_with("-bin") => match decode_bin(v) {
-                Some((bytes, _)) => {
-                    let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
-                    let more = if bytes.len() > 32 { " …" } else { "" };
-                    format!("{} ({} bytes: {}{more})", truncate(&bin_as_base64(v), 64), bytes.len(), hex.join(" "))
-                }
+                Some((bytes, _)) => format!(
+                    "{} ({} bytes: {})",
+                    truncate(&bin_as_base64(v), 64),
+                    bytes.len(),
+                    crate::present::hex_preview(&bytes)
+                ),
                 None => format!("{} (not valid base64)", String::from_utf8_lossy(v)),
             },
             Some(v) if name == "grpc-message" => {

@@ -107,8 +107,8 @@ impl<W: Write> ConnsPrinter<W> {
                 "ID", "CLIENT", "START", "DURATION", "HANDSHAKE", "PROTO", "CALLS", "ERR a/t", "BYTES c/s"
             )?;
             for r in members {
-                if let Some(date) = self.clock.date_change(r.tcp.first_ts) {
-                    writeln!(self.out, "--- {date} ---")?;
+                if let Some(line) = self.clock.date_line(r.tcp.first_ts) {
+                    writeln!(self.out, "{line}")?;
                 }
                 self.text_row(r, reconnects.get(&r.tcp.id))?;
             }

@@ -105,12 +105,16 @@ impl<W: Write> FramesPrinter<W> {
     }
 
     /// The TIME column of a record shown at `ts`, in text mode after the
-    /// line that says the date changed (a capture across midnight).
+    /// line that says the date changed (a capture across midnight); empty
+    /// for JSON.
     fn stamp(&mut self, ts: crate::time::Timestamp) -> String {
-        if self.format == Format::Text {
-            if let Some(date) = self.clock.date_change(ts) {
-                self.write(|o, _, _| writeln!(o, "--- {date} ---"));
-            }
+        // JSON carries epoch seconds: no text to make per frame.
+        if self.format != Format::Text {
+            self.clock.saw(ts);
+            return String::new();
+        }
+        if let Some(line) = self.clock.date_line(ts) {
+            self.write(|o, _, _| writeln!(o, "{line}"));
         }
         let time = self.clock.show(ts);
         format!("{time:<w$}", w = self.clock.format.width())

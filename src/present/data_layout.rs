@@ -237,10 +237,7 @@ impl DataLayouts {
             let why = if self.walks.len() >= MAX_FOLLOWED { Unknown::NotFollowed } else { Unknown::BeganBefore };
             return DataLayout::Unknown(why);
         };
-        let missing = f
-            .missing
-            .as_ref()
-            .map(|m| m.start.saturating_sub(data.start)..m.end.saturating_sub(data.start).min(data.len()));
+        let missing = f.data_missing(data);
         let bytes = f.payload.get(data.clone()).unwrap_or_default();
         walk_data(walk, bytes, data.len(), missing.as_ref())
     }

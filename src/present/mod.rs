@@ -247,3 +247,12 @@ pub fn ladder(r: &ConnReport) -> Vec<(Timestamp, String)> {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// The first 32 bytes as spaced hex (`08 03 12 …`), for a `-bin` value's
+/// bytes in `calls -v` and `explain`.
+pub fn hex_preview(b: &[u8]) -> String {
+    const SHOWN: usize = 32;
+    let hex: Vec<String> = b.iter().take(SHOWN).map(|x| format!("{x:02x}")).collect();
+    let more = if b.len() > SHOWN { " …" } else { "" };
+    format!("{}{more}", hex.join(" "))
+}
