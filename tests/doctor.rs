@@ -324,3 +324,116 @@ fn the_shared_corpus_gets_the_findings_its_scenarios_hold() {
     }
     assert!(seen >= 20, "only {seen} captures in {}", Path::new(&dir).display());
 }
+
+/// A tonic client pinging every 200 ms through a slow call: tonic's server
+/// takes it, a C-core or grpc-go server would not. The pings named are the
+/// client's, and those before the server's answer only.
+#[test]
+fn keepalive_pings_a_grpc_server_would_punish_are_foretold() {
+    let path = fixture("keepalive.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 3);
+    assert_eq!(rules(&findings), set(&["warning:keepalive_too_frequent"]));
+    let f = finding(&findings, "keepalive_too_frequent");
+    assert_eq!(f["inference"], true);
+    assert_eq!(ids(&f["evidence"]["conns"]), [1]);
+    let title = f["title"].as_str().unwrap();
+    let ms: f64 = title["keepalive pings ".len()..].split("ms").next().unwrap().parse().unwrap();
+    assert!((190.0..260.0).contains(&ms), "{title}");
+    assert!(f["explanation"].as_str().unwrap().contains("every 5 minutes"), "{f:#?}");
+    let all = frames(&path);
+    let packets = ids(&f["evidence"]["packets"]);
+    assert!(packets.len() >= 3, "at least the strikes past the limit: {packets:?}");
+    for p in &packets {
+        let pings: Vec<&Value> = all.iter().filter(|x| x["packet"] == *p && x["type"] == "PING").collect();
+        assert!(pings.iter().any(|x| x["dir"] == "client_to_server"), "packet {p} is no client PING");
+    }
+    // Each strike came before the slow call's answer (the server's HEADERS
+    // clear the strikes).
+    let answer = all
+        .iter()
+        .filter(|x| x["type"] == "HEADERS" && x["dir"] == "server_to_client" && x["stream_id"] == 3)
+        .map(|x| x["packet"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    let before = packets.iter().filter(|p| **p < answer).count();
+    assert!(before >= 3, "{packets:?} vs the answer at {answer}");
+}
+
+/// A retry on a new connection to the same server is an attempt of the
+/// call, not a hop: ten calls the retry saved and one it did not give no
+/// cross-hop report, and the doctor counts the retries.
+#[test]
+fn retries_on_new_connections_are_attempts_not_hops() {
+    let path = fixture("retries.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 51);
+    assert_eq!(rules(&findings), set(&["warning:retries"]));
+    let f = finding(&findings, "retries");
+    assert_eq!(f["evidence"]["count"], 11);
+    assert!(f["title"].as_str().unwrap().contains("(22% of its calls)"), "{f:#?}");
+
+    // Every retried call shares its x-request-id with an earlier attempt on
+    // another connection to the same server.
+    let (_, out, _) = grpcscope(&["calls", "--format", "json", path.to_str().unwrap()]);
+    let calls = json_lines(&out);
+    let rid = |c: &Value| {
+        c["request_headers"].as_array().unwrap().iter().find(|h| h[0] == "x-request-id").map(|h| h[1].clone())
+    };
+    for r in f["evidence"]["calls"].as_array().unwrap() {
+        let retry = &calls[r["call"].as_u64().unwrap() as usize - 1];
+        let first = calls.iter().find(|c| rid(c) == rid(retry) && c["conn"]["id"] != retry["conn"]["id"]).unwrap();
+        assert_eq!(first["grpc_status_name"], "UNAVAILABLE", "{first:#}");
+        assert_eq!(first["conn"]["server"], retry["conn"]["server"]);
+    }
+    let (code, out, err) = grpcscope(&["stats", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let hops: Vec<Value> = json_lines(&out).into_iter().filter(|r| r["section"] == "hop").collect();
+    assert!(hops.is_empty(), "a retry to the same server is no second hop: {hops:#?}");
+}
+
+/// HAProxy in mode tcp balances connections: two long-lived channels pin
+/// their calls to two replicas and the third, seen only through health
+/// checks, serves none.
+#[test]
+fn connections_balanced_at_l4_pin_calls_to_replicas() {
+    let path = fixture("l4_balancing.pcap");
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["warning:l4_balancing"]));
+    let f = finding(&findings, "l4_balancing");
+    assert_eq!(
+        f["title"],
+        "grpcscope.fixtures.v1.Inventory on port 50087: 3 replicas got 80, 21, 0 calls; connections, not calls, were balanced"
+    );
+    assert_eq!(f["evidence"]["count"], 101);
+    assert_eq!(f["inference"], true);
+    let why = f["explanation"].as_str().unwrap();
+    assert!(
+        why.contains(
+            "127.0.0.2: 80 calls over 1 connection; 127.0.0.3: 21 calls over 1 connection; 127.0.0.4: 0 calls"
+        ),
+        "{why}"
+    );
+    // HAProxy's health checks (SYN, SYN-ACK, RST) are no failed attempts.
+    let (_, out, _) = grpcscope(&["conns", path.to_str().unwrap()]);
+    assert!(
+        out.contains(
+            "channel 127.0.0.1 -> 127.0.0.4:50087: 1 connection(s), 0 established, 0 reconnect(s), 0 failed attempt(s)"
+        ),
+        "{out}"
+    );
+}
+
+/// docs/doctor.md's table has a row for every rule, in the code's order.
+#[test]
+fn every_rule_is_documented_in_order() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/doctor.md")).unwrap();
+    let rules_table = doc.split("## On the shared corpus").next().unwrap();
+    let rows: Vec<&str> = rules_table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` |").map(|(name, _)| name))
+        .collect();
+    let names: Vec<&str> = grpcscope::analysis::doctor::Rule::ALL.iter().map(|r| r.name()).collect();
+    assert_eq!(rows, names);
+}

@@ -528,3 +528,78 @@ fn the_w_file_holds_no_keys_unless_asked() {
     let (_, _, err) = grpcscope(&["calls", w.to_str().unwrap()]);
     assert!(err.contains("encrypted, no keys"), "{err}");
 }
+
+/// Runs fixturegen's `scenarios` with real peers, writing their captures
+/// into `dir` instead of fixtures/.
+fn regenerate(scenarios: &[&str], dir: &std::path::Path) {
+    let out = Command::new(fixturegen()).args(scenarios).env("GRPCSCOPE_FIXTURE_DIR", dir).output().unwrap();
+    assert!(out.status.success(), "fixturegen {scenarios:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `severity:rule` of each finding of `doctor --format json ARGS`, and the
+/// calls examined.
+fn doctor_rules(args: &[&str]) -> (Vec<String>, u64) {
+    let mut argv = vec!["doctor", "--format", "json"];
+    argv.extend_from_slice(args);
+    let (code, out, err) = grpcscope(&argv);
+    assert_eq!(code, 0, "{err}");
+    rules_of(&out)
+}
+
+fn rules_of(json: &str) -> (Vec<String>, u64) {
+    let rows = json_lines(json);
+    let calls = rows.first().and_then(|r| r["calls"].as_u64()).unwrap_or(0);
+    let mut rules: Vec<String> = rows
+        .iter()
+        .skip(1)
+        .map(|f| format!("{}:{}", f["severity"].as_str().unwrap(), f["rule"].as_str().unwrap()))
+        .collect();
+    rules.sort();
+    (rules, calls)
+}
+
+/// `doctor -i`: findings from live traffic of real peers (a tonic client
+/// pinging every 200 ms), the same as from the file of that traffic.
+#[test]
+fn doctor_live_finds_what_the_file_of_the_same_traffic_shows() {
+    if !can_capture("doctor_live_finds_what_the_file_of_the_same_traffic_shows") {
+        return;
+    }
+    let dir = scratch_dir("doctor-live");
+    let (live, err) = start_grpcscope(&["doctor", "-i", "lo", "-f", "tcp port 50078", "--format", "json"], None);
+    regenerate(&["keepalive"], &dir);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&live);
+    let (code, out, err) = finish(live, err);
+    assert_eq!(code, 0, "{err}");
+    let (live_rules, live_calls) = rules_of(&out);
+    assert_eq!(live_rules, ["warning:keepalive_too_frequent"], "{out}");
+    assert_eq!(live_calls, 3);
+    let file = dir.join("keepalive.pcap");
+    assert_eq!(doctor_rules(&[file.to_str().unwrap()]), (live_rules, 3));
+}
+
+/// The fixtures made through real nginx and HAProxy, made again here: a
+/// fresh capture of the same peers gives the committed one's findings.
+#[test]
+fn fresh_captures_through_real_nginx_and_haproxy_give_the_fixtures_findings() {
+    let test = "fresh_captures_through_real_nginx_and_haproxy_give_the_fixtures_findings";
+    if !can_capture(test) {
+        return;
+    }
+    for proxy in ["nginx", "haproxy"] {
+        if Command::new(proxy).arg("-v").output().is_err() {
+            return skipped(&format!("{test}: {proxy} is not installed (apt-get install nginx-light haproxy)"));
+        }
+    }
+    let dir = scratch_dir("fresh-fixtures");
+    let scenarios = ["proxy", "ingress", "l4_balancing", "retries"];
+    regenerate(&scenarios, &dir);
+    for name in scenarios {
+        let fresh = dir.join(format!("{name}.pcap"));
+        let committed = fixture(&format!("{name}.pcap"));
+        let (rules, calls) = doctor_rules(&[fresh.to_str().unwrap()]);
+        assert!(!rules.is_empty(), "{name}: no finding");
+        assert_eq!((rules, calls), doctor_rules(&[committed.to_str().unwrap()]), "{name}");
+    }
+}

@@ -218,6 +218,12 @@ async fn get_part(req: Request<GetPartRequest>) -> Result<Response<Part>, Status
     if r.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(r.delay_ms as u64)).await;
     }
+    if r.sku.starts_with("flaky-") && first_attempt(&r.sku) {
+        return Err(Status::unavailable("warming up: try again"));
+    }
+    if r.sku.starts_with("down-") {
+        return Err(Status::unavailable("stock service down"));
+    }
     if let Some(mut err) = error_for(&r.sku) {
         err.metadata_mut().insert("x-failure-zone", "stock-db".parse().unwrap());
         return Err(err);
@@ -229,6 +235,18 @@ async fn get_part(req: Request<GetPartRequest>) -> Result<Response<Part>, Status
             .insert_bin("x-served-by-bin", tonic::metadata::MetadataValue::from_bytes(&[0, 1, 0xfe, 0xff]));
     }
     Ok(resp)
+}
+
+/// Whether this is the first request for `sku` the process has seen (the
+/// `retries` scenario's server fails those of `flaky-` SKUs once).
+fn first_attempt(sku: &str) -> bool {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap();
+    if seen.iter().any(|s| s == sku) {
+        return false;
+    }
+    seen.push(sku.to_string());
+    true
 }
 
 type PartStream = ReceiverStream<Result<Part, Status>>;

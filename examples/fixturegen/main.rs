@@ -2,7 +2,8 @@
 //! on loopback while libpcap records the traffic into fixtures/NAME.pcap.
 //!
 //! Run as root (or with CAP_NET_RAW): `cargo run --example fixturegen -- [SCENARIO...]`.
-//! With no argument every scenario is regenerated. See docs/fixtures.md.
+//! With no argument every scenario is regenerated, into fixtures/ or the
+//! directory `GRPCSCOPE_FIXTURE_DIR` names. See docs/fixtures.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod inventory;
@@ -101,6 +102,21 @@ const SCENARIOS: &[Scenario] = &[
         port: 50077,
         about: "a client that starts 150 slow calls at once on one channel and cancels each 20 ms later (RST_STREAM CANCEL), then one OK call",
     },
+    Scenario {
+        name: "keepalive",
+        port: 50078,
+        about: "a client pinging every 200 ms (keep_alive_while_idle) through a slow call and an idle second: pings a C-core or grpc-go server would answer with GOAWAY too_many_pings",
+    },
+    Scenario {
+        name: "retries",
+        port: 50079,
+        about: "40 calls, of which 11 fail UNAVAILABLE and are retried on a new connection with grpc-previous-rpc-attempts: 1; 10 retries succeed, one fails again",
+    },
+    Scenario {
+        name: "l4_balancing",
+        port: proxy::L4_FRONT,
+        about: "client -> HAProxy (mode tcp, round robin) -> three replicas: two long-lived channels pin 80 and 20 calls to two replicas; the third gets none",
+    },
 ];
 
 #[tokio::main]
@@ -145,7 +161,11 @@ async fn main() {
         }
         _ => {}
     }
-    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    // GRPCSCOPE_FIXTURE_DIR: the tests regenerate scenarios elsewhere, to
+    // check that fresh captures of real peers give what the committed ones do.
+    let out_dir = std::env::var_os("GRPCSCOPE_FIXTURE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"));
     std::fs::create_dir_all(&out_dir).unwrap();
     for s in SCENARIOS {
         if !wanted.is_empty() && !wanted.iter().any(|w| w == s.name) {
@@ -180,6 +200,15 @@ async fn run(s: &Scenario) -> recorder::Recording {
     }
     if s.name == "limits" {
         return limits(s.port, &filter).await;
+    }
+    if s.name == "keepalive" {
+        return keepalive(s.port, &filter).await;
+    }
+    if s.name == "retries" {
+        return retries(s.port, &filter).await;
+    }
+    if s.name == "l4_balancing" {
+        return l4_balancing().await;
     }
     let reflection = (s.name == "reflection").then(encoded_descriptor_set);
     let rec = recorder::Recorder::start(&filter);
@@ -532,6 +561,106 @@ async fn ingress() -> recorder::Recording {
     assert!(c.get_part(slow).await.is_err());
     tokio::time::sleep(Duration::from_millis(400)).await;
     server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A client whose keepalive pings every 200 ms, also while idle
+/// (`keep_alive_while_idle`), through a 1.2 s call the server answers at
+/// the end and an idle second: tonic's server accepts them all, while a
+/// C-core or grpc-go server with default enforcement (one ping per 5
+/// minutes without data) would end the connection with too_many_pings.
+async fn keepalive(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let server = Running::start(port, None).await;
+    let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .http2_keep_alive_interval(Duration::from_millis(200))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .connect()
+        .await
+        .unwrap();
+    let mut c = InventoryClient::from_channel(channel);
+    c.get_part(get("ping-1")).await.unwrap();
+    c.get_part(tonic::Request::new(GetPartRequest { sku: "slow-ping".into(), delay_ms: 1200 })).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    c.get_part(get("ping-2")).await.unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A client retry policy at work, the way C-core and grpc-js run one: a
+/// call that fails UNAVAILABLE is sent again, with the same metadata and
+/// `grpc-previous-rpc-attempts: 1`, on a new connection to the same server.
+/// Every fourth SKU is `flaky-`: the server fails its first request.
+async fn retries(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let server = Running::start(port, None).await;
+    let mut c = InventoryClient::lazy(port);
+    for i in 0..40 {
+        let sku = match i {
+            38 => format!("down-{i}"),
+            _ if i % 4 == 1 => format!("flaky-{i}"),
+            _ => format!("item-{i}"),
+        };
+        let rid = format!("rid-retry-{i:02}");
+        let Err(e) = c.get_part(traced(&sku, 0, &rid)).await else { continue };
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{sku}");
+        // The retry goes out on a new connection (the old one is closed).
+        c = InventoryClient::lazy(port);
+        let mut again = traced(&sku, 0, &rid);
+        again.metadata_mut().insert("grpc-previous-rpc-attempts", "1".parse().unwrap());
+        let retried = c.get_part(again).await;
+        assert_eq!(retried.is_err(), sku.starts_with("down-"), "{sku}");
+    }
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// Kubernetes' Service balancing, reproduced with HAProxy in `mode tcp`
+/// (round robin per connection, as kube-proxy balances): three replicas of
+/// the server on 127.0.0.2-4, two channels that each keep one connection.
+/// The busy channel's 80 calls all go to one replica, the quiet one's 20
+/// to another, and the third replica, whose health checks are on the wire,
+/// serves nothing.
+async fn l4_balancing() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::L4_FRONT, proxy::L4_REPLICA_PORT);
+    let rec = recorder::Recorder::start(&filter);
+    let mut replicas = Vec::new();
+    for host in proxy::L4_REPLICAS {
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let addr = std::net::SocketAddr::from((host, proxy::L4_REPLICA_PORT));
+        let task = tokio::spawn(serve_at(addr, None, async move {
+            let _ = stop_rx.await;
+        }));
+        replicas.push(Running { stop, task });
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let haproxy = proxy::Haproxy::start();
+    let mut busy = InventoryClient::lazy(proxy::L4_FRONT);
+    busy.get_part(get("busy-warm")).await.unwrap();
+    let mut quiet = InventoryClient::lazy(proxy::L4_FRONT);
+    quiet.get_part(get("quiet-warm")).await.unwrap();
+    for i in 0..79 {
+        busy.get_part(get(&format!("busy-{i}"))).await.unwrap();
+        if i % 4 == 0 {
+            quiet.get_part(get(&format!("quiet-{i}"))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop((busy, quiet));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(haproxy);
+    for r in replicas {
+        r.stop().await;
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     rec.stop()
 }

@@ -15,6 +15,13 @@ pub const INGRESS_FRONT: u16 = 50082;
 /// Where the `ingress` scenario's server listens.
 pub const INGRESS_UPSTREAM: u16 = 50083;
 
+/// Where HAProxy (`mode tcp`) listens in the `l4_balancing` scenario.
+pub const L4_FRONT: u16 = 50086;
+/// The port every replica listens on, as a Kubernetes pod's container port.
+pub const L4_REPLICA_PORT: u16 = 50087;
+/// The replicas' addresses (loopback answers on all of 127/8).
+pub const L4_REPLICAS: [[u8; 4]; 3] = [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]];
+
 /// A running nginx, stopped on drop.
 pub struct Nginx {
     child: Child,
@@ -65,6 +72,48 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg("-QUIT").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running HAProxy in `mode tcp`, stopped on drop: an L4 balancer, as a
+/// Kubernetes Service (kube-proxy) or a cloud network load balancer is.
+pub struct Haproxy {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Haproxy {
+    /// Balances connections to [`L4_FRONT`] round robin over the replicas,
+    /// health-checking each every 2 s.
+    pub fn start() -> Haproxy {
+        let dir = std::env::temp_dir().join(format!("grpcscope-haproxy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let servers: String = L4_REPLICAS
+            .iter()
+            .enumerate()
+            .map(|(i, [a, b, c, d])| format!("  server replica-{i} {a}.{b}.{c}.{d}:{L4_REPLICA_PORT} check inter 2s\n"))
+            .collect();
+        let conf = format!(
+            "global\n  maxconn 256\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n  \
+             timeout server 30s\nfrontend grpc\n  bind 127.0.0.1:{L4_FRONT}\n  default_backend replicas\n\
+             backend replicas\n  balance roundrobin\n{servers}"
+        );
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("haproxy")
+            .args(["-db", "-f", path.to_str().unwrap()])
+            .spawn()
+            .expect("start haproxy (apt-get install haproxy)");
+        std::thread::sleep(Duration::from_millis(300));
+        Haproxy { child, dir }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -83,6 +83,15 @@ fn usable(c: &ConnReport) -> bool {
     c.tcp.established || (c.tcp.syn_ts.is_none() && c.tcp.dirs.iter().any(|d| d.bytes > 0))
 }
 
+/// A connection the server accepted and its client reset before either
+/// sent a byte: a balancer's health check or a port probe (HAProxy's
+/// `check`), not an attempt that failed.
+fn probe(c: &ConnReport) -> bool {
+    c.tcp.synack_ts.is_some()
+        && matches!(c.tcp.end, crate::tcp::EndReason::Rst { by: Side::Client })
+        && c.tcp.dirs.iter().all(|d| d.bytes == 0)
+}
+
 /// Groups connections into channels and finds reconnects.
 pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconnect>) {
     let mut by_key: BTreeMap<(IpAddr, SocketAddr), Vec<&ConnReport>> = BTreeMap::new();
@@ -105,7 +114,7 @@ pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconn
         for (i, c) in conns.iter().enumerate() {
             if usable(c) {
                 ch.established += 1;
-            } else {
+            } else if !probe(c) {
                 ch.failed_attempts += 1;
             }
             if c.tls.as_ref().is_some_and(|t| t.fatal_alerts().next().is_some()) {

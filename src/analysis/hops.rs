@@ -266,12 +266,15 @@ impl Hops {
 
     /// Remembers connection attempts that failed (a proxy that cannot reach its upstream).
     pub fn add_conn(&mut self, c: &ConnReport) {
-        let by_client = match c.tcp.end {
-            EndReason::Fin { by, .. } | EndReason::Rst { by } => by == Side::Client,
-            _ => false,
+        // A client that sent its FIN first gave up then, even if the
+        // server's late answer made it reset the connection afterwards.
+        let closed_by_client = match (c.tcp.first_fin, c.tcp.end) {
+            (Some(Side::Client), _) => c.tcp.first_fin_ts.or(Some(c.tcp.end_ts)),
+            (_, EndReason::Fin { by: Side::Client, .. } | EndReason::Rst { by: Side::Client }) => Some(c.tcp.end_ts),
+            _ => None,
         };
-        if by_client && self.closed_by_client.len() < MAX_LEGS {
-            self.closed_by_client.insert(c.tcp.id, c.tcp.end_ts);
+        if let Some(at) = closed_by_client.filter(|_| self.closed_by_client.len() < MAX_LEGS) {
+            self.closed_by_client.insert(c.tcp.id, at);
         }
         let refused = matches!(c.tcp.end, EndReason::Refused);
         if refused || matches!(c.tcp.end, EndReason::NoAnswer) {

@@ -203,6 +203,10 @@ pub struct ConnSummary {
     pub end: EndReason,
     /// Who sent the first FIN, when a FIN was seen (it may precede a RST).
     pub first_fin: Option<Side>,
+    /// When that first FIN was seen (a peer that closed first may be
+    /// answered after it, then reset: the FIN is when it gave up).
+    #[serde(skip)]
+    pub first_fin_ts: Option<Timestamp>,
     /// When the end (FIN, RST) happened; the last packet otherwise.
     pub end_ts: Timestamp,
 }

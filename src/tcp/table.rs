@@ -347,6 +347,7 @@ impl FlowTable {
                 dirs: Default::default(),
                 end: EndReason::OpenAtEnd,
                 first_fin: None,
+                first_fin_ts: None,
                 end_ts: ts,
             },
             halves: Default::default(),
@@ -640,7 +641,10 @@ impl Conn {
     }
 
     fn fin(&mut self, ts: Timestamp, dir: Dir, out: &mut Vec<StreamEvent>) {
-        self.summary.first_fin.get_or_insert(dir.sender());
+        if self.summary.first_fin.is_none() {
+            self.summary.first_fin = Some(dir.sender());
+            self.summary.first_fin_ts = Some(ts);
+        }
         match self.end {
             None => self.end = Some((EndReason::Fin { by: dir.sender(), both: false }, ts)),
             Some((EndReason::Fin { by, both: false }, at)) if by != dir.sender() => {

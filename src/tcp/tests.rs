@@ -159,6 +159,23 @@ fn port_hints_decide_roles_without_a_handshake() {
     assert_eq!((sum.server, sum.roles_from), (addr("10.0.0.2:40000"), RoleEvidence::PortHint));
 }
 
+/// nginx closing an upstream connection on its read timeout: its FIN, the
+/// server's late answer, and the RST nginx's kernel sends back. The FIN is
+/// when the client gave up; the RST only ends the connection.
+#[test]
+fn a_fin_then_a_reset_keeps_when_the_fin_came() {
+    let mut c = conv();
+    c.handshake().send(S::Client, b"q").wait(300_000_000).fin(S::Client);
+    c.wait(1_000_000).send(S::Server, b"late status").wait(50_000).rst(S::Client);
+    let [s] = summaries(&run(&c)).try_into().unwrap();
+    assert_eq!(s.end, EndReason::Rst { by: Side::Client });
+    assert_eq!(s.first_fin, Some(Side::Client));
+    let fin = s.first_fin_ts.unwrap();
+    let later = s.end_ts.nanos_since(fin);
+    assert!((1_050_000..1_500_000).contains(&later), "the RST came {later} ns after the FIN, not ~1.05 ms");
+    assert_eq!(s.end_text(), "FIN by client, then RST by client");
+}
+
 #[test]
 fn resets_and_refusals_say_who() {
     let mut c = conv();

@@ -71,6 +71,8 @@ pub enum Rule {
     ConnectionChurn,
     /// GOAWAY ENHANCE_YOUR_CALM: the server found the client's pings abusive.
     TooManyPings,
+    /// Keepalive pings a C-core or grpc-go server would answer with too_many_pings.
+    KeepaliveTooFrequent,
     /// Another GOAWAY with an error code.
     GoawayError,
     /// Many streams reset by the client: the Rapid Reset pattern.
@@ -91,6 +93,8 @@ pub enum Rule {
     LargeMessages,
     /// Calls that were retries (`grpc-previous-rpc-attempts`).
     Retries,
+    /// A service's calls pinned to some replicas by connection-level balancing.
+    L4Balancing,
     /// TCP retransmissions concentrated on a connection.
     Retransmissions,
     /// TCP or TLS handshakes that took long.
@@ -104,6 +108,33 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in the order docs/doctor.md lists them.
+    pub const ALL: [Rule; 23] = [
+        Rule::ProxyTimeout,
+        Rule::UpstreamUnavailable,
+        Rule::ConnectFailed,
+        Rule::DeadlineExceeded,
+        Rule::ConnectionChurn,
+        Rule::TooManyPings,
+        Rule::KeepaliveTooFrequent,
+        Rule::GoawayError,
+        Rule::RapidReset,
+        Rule::StreamLimit,
+        Rule::FlowControlStall,
+        Rule::TlsHandshakeFailed,
+        Rule::TlsNotDecrypted,
+        Rule::Unimplemented,
+        Rule::CompressionRejected,
+        Rule::LargeMessages,
+        Rule::Retries,
+        Rule::L4Balancing,
+        Rule::Retransmissions,
+        Rule::SlowHandshake,
+        Rule::StatusLost,
+        Rule::CaptureLoss,
+        Rule::NotAnalysed,
+    ];
+
     /// Its name, as JSON writes it (`proxy_timeout`).
     pub fn name(self) -> &'static str {
         match self {
@@ -113,6 +144,7 @@ impl Rule {
             Rule::DeadlineExceeded => "deadline_exceeded",
             Rule::ConnectionChurn => "connection_churn",
             Rule::TooManyPings => "too_many_pings",
+            Rule::KeepaliveTooFrequent => "keepalive_too_frequent",
             Rule::GoawayError => "goaway_error",
             Rule::RapidReset => "rapid_reset",
             Rule::StreamLimit => "stream_limit",
@@ -123,6 +155,7 @@ impl Rule {
             Rule::CompressionRejected => "compression_rejected",
             Rule::LargeMessages => "large_messages",
             Rule::Retries => "retries",
+            Rule::L4Balancing => "l4_balancing",
             Rule::Retransmissions => "retransmissions",
             Rule::SlowHandshake => "slow_handshake",
             Rule::StatusLost => "status_lost",
@@ -231,6 +264,8 @@ pub struct FrameFacts {
     pub stream_limit: watch::StreamLimitWatch,
     /// Senders waiting at a zero flow-control window.
     pub stalls: watch::StallWatch,
+    /// The client's keepalive pings.
+    pub pings: watch::PingWatch,
 }
 
 /// Everything the rules read.
@@ -321,6 +356,7 @@ impl Doctor {
         let facts = self.facts.frames.entry(f.conn).or_default();
         facts.stream_limit.frame(f);
         facts.stalls.frame(f);
+        facts.pings.frame(f);
         let from = f.dir.sender();
         match f.body {
             Body::RstStream { .. } => {

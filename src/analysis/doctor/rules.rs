@@ -42,6 +42,17 @@ pub const STREAM_LIMIT_QUEUED: u64 = 3;
 /// Flow control: a direction of a connection whose senders lost at least
 /// this long, in all, waiting at a zero window.
 pub const STALL_TOTAL_NANOS: i64 = 100_000_000;
+/// L4 balancing: a service's calls (on one port) are judged when they are
+/// at least this many.
+pub const L4_MIN_CALLS: u64 = 30;
+/// ... and ride connections carrying at least this many calls each on
+/// average (long-lived channels, not a connection per call).
+pub const L4_CALLS_PER_CONN: u64 = 10;
+/// ... and the busiest replica served at least this many times the calls
+/// of the least busy one ...
+pub const L4_SKEW: u64 = 3;
+/// ... and at least this many more.
+pub const L4_MIN_GAP: u64 = 20;
 /// ENHANCE_YOUR_CALM.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
@@ -56,6 +67,7 @@ pub fn run(f: &mut Facts) -> Vec<Finding> {
     deadline_exceeded(f, &mut out);
     connection_churn(f, &mut out);
     goaways(f, &mut out);
+    keepalive_too_frequent(f, &mut out);
     rapid_reset(f, &mut out);
     stream_limit(f, &mut out);
     flow_control_stall(f, &mut out);
@@ -65,6 +77,7 @@ pub fn run(f: &mut Facts) -> Vec<Finding> {
     compression_rejected(f, &mut out);
     large_messages(f, &mut out);
     retries(f, &mut out);
+    l4_balancing(f, &mut out);
     retransmissions(f, &mut out);
     slow_handshake(f, &mut out);
     status_lost(f, &mut out);
@@ -594,6 +607,58 @@ fn goaways(f: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
+/// Connections the server already closed with too_many_pings (the
+/// `too_many_pings` finding tells them).
+fn calmed_about_pings(f: &Facts) -> Vec<ConnId> {
+    let calm = |g: &crate::h2::GoAwayRecord| g.error_code == ENHANCE_YOUR_CALM && calm_reason(&g.debug) == Calm::Pings;
+    f.conns.iter().filter(|c| c.h2.as_ref().is_some_and(|h| h.goaways.iter().any(calm))).map(|c| c.tcp.id).collect()
+}
+
+/// Keepalive pings that a server with gRPC's default enforcement would
+/// punish: the finding before the GOAWAY, from a peer that tolerated them.
+fn keepalive_too_frequent(f: &Facts, out: &mut Vec<Finding>) {
+    use super::watch::{MIN_PING_INTERVAL_NANOS, PING_STRIKES_ALLOWED};
+    let calmed = calmed_about_pings(f);
+    let mut ids: Vec<ConnId> = f
+        .frames
+        .iter()
+        .filter(|(id, x)| x.pings.fatal_packet.is_some() && !calmed.contains(id))
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    let (mut ev, mut shortest, mut strikes) = (Collect::default(), i64::MAX, 0);
+    for id in &ids {
+        let Some(p) = f.frames.get(id).map(|x| &x.pings) else { continue };
+        ev.ev.count += 1;
+        ev.conn(*id);
+        p.packets.iter().chain(&p.fatal_packet).for_each(|p| ev.packet(*p));
+        shortest = shortest.min(p.shortest_nanos.unwrap_or(i64::MAX));
+        strikes = strikes.max(p.most_strikes);
+    }
+    let n = ev.ev.count;
+    if n == 0 {
+        return;
+    }
+    let interval = human_duration(shortest);
+    out.push(Finding {
+        rule: Rule::KeepaliveTooFrequent,
+        severity: Severity::Warning,
+        title: format!(
+            "keepalive pings {interval} apart on {}: a C-core or grpc-go server would close {} with too_many_pings",
+            plural(n, "connection", "connections"),
+            if n == 1 { "it" } else { "them" }
+        ),
+        evidence: ev.done(),
+        explanation: format!(
+            "The client sent PINGs as little as {interval} apart while the server sent no HEADERS or DATA, up to              {strikes} in a row. gRPC servers built on C-core (C++, Python, Ruby, PHP) and grpc-go accept one such              ping every {} minutes by default and count each earlier one as a strike; after {PING_STRIKES_ALLOWED} strikes              the next one makes them send GOAWAY ENHANCE_YOUR_CALM \"too_many_pings\" and close the connection,              failing its calls with UNAVAILABLE. This server let them pass; one with the default policy (a new              deployment, a proxy in between) will not. An inference from the timing of the pings and those              servers' documented defaults.",
+            MIN_PING_INTERVAL_NANOS / 60_000_000_000
+        ),
+        advice: "Make the client's keepalive time at least 5 minutes (grpc.keepalive_time_ms, grpc-go's                  keepalive.ClientParameters.Time, tonic's http2_keep_alive_interval) and do not ping without calls                  (grpc.keepalive_permit_without_calls, tonic's keep_alive_while_idle), or relax the servers' policy                  to match (grpc.http2.min_ping_interval_without_data_ms, keepalive.EnforcementPolicy)."
+            .into(),
+        inference: true,
+    });
+}
+
 /// A client resetting most of the streams it opens, by the hundred, or a
 /// server that ended the connection saying the client reset too many.
 fn rapid_reset(f: &Facts, out: &mut Vec<Finding>) {
@@ -1001,6 +1066,92 @@ fn retries(f: &Facts, out: &mut Vec<Finding>) {
                      a budget (retryThrottling) and backoff."
                 .into(),
             inference: false,
+        });
+    }
+}
+
+/// The gRPC service of a method (`/pkg.Service/Method`).
+fn service_of(method: &str) -> Option<&str> {
+    let (service, _) = method.strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty()).then_some(service)
+}
+
+/// One replica of a service: its calls and the connections they rode.
+#[derive(Default)]
+struct Replica {
+    calls: u64,
+    conns: std::collections::BTreeSet<ConnId>,
+}
+
+/// Replicas of each service, by (service, port): the hosts serving it on
+/// one port, as a Kubernetes Service's pods do. A host that answered a
+/// SYN on that port and served no calls (a balancer's health checks, an
+/// idle channel) is a replica that got none.
+fn replicas(f: &Facts) -> BTreeMap<(String, u16), BTreeMap<std::net::IpAddr, Replica>> {
+    let mut groups: BTreeMap<(String, u16), BTreeMap<std::net::IpAddr, Replica>> = BTreeMap::new();
+    for c in &f.calls {
+        let Some(service) = c.method.as_deref().and_then(service_of) else { continue };
+        let r = groups.entry((service.to_string(), c.server.port())).or_default().entry(c.server.ip()).or_default();
+        r.calls += 1;
+        r.conns.insert(c.conn);
+    }
+    for ((_, port), hosts) in &mut groups {
+        for conn in f.conns.iter().filter(|c| c.tcp.synack_ts.is_some() && c.tcp.server.port() == *port) {
+            if !hosts.contains_key(&conn.tcp.server.ip()) && conn.calls.total == 0 {
+                hosts.entry(conn.tcp.server.ip()).or_default().conns.insert(conn.tcp.id);
+            }
+        }
+    }
+    groups
+}
+
+/// A service whose replicas got very different shares of its calls, which
+/// rode long-lived connections: balancing per connection (L4), not per call.
+fn l4_balancing(f: &Facts, out: &mut Vec<Finding>) {
+    for ((service, port), hosts) in replicas(f) {
+        let total: u64 = hosts.values().map(|r| r.calls).sum();
+        let carrying: u64 = hosts.values().filter(|r| r.calls > 0).map(|r| r.conns.len() as u64).sum();
+        let busiest = hosts.values().map(|r| r.calls).max().unwrap_or(0);
+        let idlest = hosts.values().map(|r| r.calls).min().unwrap_or(0);
+        let unbalanced = busiest >= L4_SKEW * idlest && busiest - idlest >= L4_MIN_GAP;
+        if hosts.len() < 2 || total < L4_MIN_CALLS || total < L4_CALLS_PER_CONN * carrying.max(1) || !unbalanced {
+            continue;
+        }
+        let mut ev = Collect::default();
+        ev.ev.count = total;
+        let mut shares: Vec<(&std::net::IpAddr, &Replica)> = hosts.iter().collect();
+        shares.sort_by_key(|(ip, r)| (std::cmp::Reverse(r.calls), **ip));
+        let told: Vec<String> = shares
+            .iter()
+            .map(|(ip, r)| {
+                r.conns.iter().for_each(|c| ev.conn(*c));
+                let over = if r.calls > 0 {
+                    format!(" over {}", plural(r.conns.len() as u64, "connection", "connections"))
+                } else {
+                    String::new()
+                };
+                format!("{ip}: {}{over}", plural(r.calls, "call", "calls"))
+            })
+            .collect();
+        let counts: Vec<String> = shares.iter().map(|(_, r)| r.calls.to_string()).collect();
+        out.push(Finding {
+            rule: Rule::L4Balancing,
+            severity: Severity::Warning,
+            title: format!(
+                "{service} on port {port}: {} replicas got {} calls; connections, not calls, were balanced",
+                hosts.len(),
+                counts.join(", ")
+            ),
+            evidence: ev.done(),
+            explanation: format!(
+                "The {total} calls to {service} rode {}, about {} calls each, and each replica's share is the                  share of the connections that happened to land on it ({}). That is what a balancer that picks a                  backend per connection does (L4: a Kubernetes ClusterIP Service through kube-proxy or IPVS, a                  cloud network load balancer, HAProxy in mode tcp): gRPC keeps a channel's HTTP/2 connection open                  and sends every call on it, so one busy client pins its load to one replica while others stay                  idle. An inference from how the calls are spread; the balancer itself is not on the wire.",
+                plural(carrying, "connection", "connections"),
+                total / carrying.max(1),
+                told.join("; ")
+            ),
+            advice: "Balance per call: a headless Service with the client's round_robin policy (target                      dns:///NAME.NAMESPACE.svc.cluster.local, loadBalancingConfig round_robin), a service mesh                      (Envoy, Linkerd, Istio) or an L7 proxy (HAProxy mode http with proto h2, nginx grpc_pass).                      Limiting connection age on the servers (grpc.max_connection_age_ms, grpc-go's                      MaxConnectionAge) makes clients reconnect and spread, but only on average."
+                .into(),
+            inference: true,
         });
     }
 }

@@ -91,29 +91,30 @@ fn evidence_lists_are_capped_but_the_count_is_not() {
 
 #[test]
 fn each_rule_is_named_as_json_writes_it() {
-    for rule in [
-        Rule::ProxyTimeout,
-        Rule::UpstreamUnavailable,
-        Rule::ConnectFailed,
-        Rule::DeadlineExceeded,
-        Rule::ConnectionChurn,
-        Rule::TooManyPings,
-        Rule::GoawayError,
-        Rule::RapidReset,
-        Rule::StreamLimit,
-        Rule::FlowControlStall,
-        Rule::TlsHandshakeFailed,
-        Rule::TlsNotDecrypted,
-        Rule::Unimplemented,
-        Rule::CompressionRejected,
-        Rule::LargeMessages,
-        Rule::Retries,
-        Rule::Retransmissions,
-        Rule::SlowHandshake,
-        Rule::StatusLost,
-        Rule::CaptureLoss,
-        Rule::NotAnalysed,
-    ] {
+    for rule in Rule::ALL {
         assert_eq!(serde_json::to_value(rule).unwrap(), rule.name(), "{rule:?}");
     }
+    let distinct: std::collections::BTreeSet<Rule> = Rule::ALL.into_iter().collect();
+    assert_eq!(distinct.len(), Rule::ALL.len());
+}
+
+/// `n` OK calls to `server` on connection `conn`.
+fn calls_on(conn: ConnId, server: &str, n: u32) -> Vec<CallFact> {
+    (0..n).map(|i| CallFact { conn, server: server.parse().unwrap(), ..call(2 * i + 1, "/a.B/C", "OK") }).collect()
+}
+
+#[test]
+fn replicas_unbalanced_by_pinned_connections_are_l4_balancing_and_balanced_ones_are_not() {
+    let l4 = |calls: Vec<CallFact>| run(calls).into_iter().filter(|f| f.rule == Rule::L4Balancing).count();
+    let pinned = [calls_on(1, "10.0.0.2:8080", 60), calls_on(2, "10.0.0.3:8080", 10)].concat();
+    assert_eq!(l4(pinned), 1, "60 and 10 calls over one connection each");
+    let even = [calls_on(1, "10.0.0.2:8080", 40), calls_on(2, "10.0.0.3:8080", 35)].concat();
+    assert_eq!(l4(even), 0, "balanced enough");
+    // A connection per call: whatever the spread, the balancer had a choice per call.
+    let per_call: Vec<CallFact> =
+        (0..60u64).flat_map(|i| calls_on(i + 1, if i < 50 { "10.0.0.2:8080" } else { "10.0.0.3:8080" }, 1)).collect();
+    assert_eq!(l4(per_call), 0, "short connections are not pinned");
+    // Different ports are different services' listeners, not replicas.
+    let ports = [calls_on(1, "10.0.0.2:8080", 60), calls_on(2, "10.0.0.3:9090", 10)].concat();
+    assert_eq!(l4(ports), 0);
 }

@@ -1,8 +1,10 @@
-//! Per-connection watchers fed every HTTP/2 frame: the two limits a peer
-//! enforces that slow calls without failing them. [`StreamLimitWatch`]
-//! sees streams open at the server's SETTINGS_MAX_CONCURRENT_STREAMS while
-//! more calls wait; [`StallWatch`] sees a sender that used all of its
-//! flow-control window and waited for a WINDOW_UPDATE before it could go on.
+//! Per-connection watchers fed every HTTP/2 frame: the limits a peer
+//! enforces that slow calls, or will end connections, without failing
+//! anything yet. [`StreamLimitWatch`] sees streams open at the server's
+//! SETTINGS_MAX_CONCURRENT_STREAMS while more calls wait; [`StallWatch`]
+//! sees a sender that used all of its flow-control window and waited for a
+//! WINDOW_UPDATE before it could go on; [`PingWatch`] counts the client
+//! pings a gRPC server's keepalive enforcement would hold against it.
 //!
 //! Both read what the h2 layer already decided (stream states, windows
 //! before and after each frame) and keep a few numbers per connection.
@@ -20,6 +22,14 @@ use ahash::{AHashMap, AHashSet};
 pub const QUEUED_WITHIN_NANOS: i64 = 10_000_000;
 /// A wait at a zero window shorter than this is a round trip, not a stall.
 pub const MIN_STALL_NANOS: i64 = 10_000_000;
+/// The ping interval a C-core or grpc-go server accepts by default while
+/// it sends nothing (C-core's `grpc.http2.min_ping_interval_without_data_ms`,
+/// grpc-go's `EnforcementPolicy.MinTime`): 5 minutes.
+pub const MIN_PING_INTERVAL_NANOS: i64 = 300 * 1_000_000_000;
+/// Pings too soon such a server tolerates (C-core's
+/// `grpc.http2.max_ping_strikes`, grpc-go's fixed 2): the next one ends the
+/// connection with GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+pub const PING_STRIKES_ALLOWED: u64 = 2;
 /// Open streams tracked per connection at most (hostile input may open more
 /// than any limit it announces).
 const MAX_TRACKED: usize = 10_000;
@@ -239,6 +249,61 @@ impl StallWatch {
     }
 }
 
+/// The client's PINGs, counted the way a C-core or grpc-go server enforces
+/// its keepalive policy: a ping sooner than [`MIN_PING_INTERVAL_NANOS`]
+/// after the previous one is a strike, unless the server sent HEADERS or
+/// DATA since (sending them clears the strikes, in both implementations).
+/// BDP pings, which follow the server's DATA, are never strikes.
+#[derive(Debug, Clone, Default)]
+pub struct PingWatch {
+    /// The client's previous PING since the server last sent HEADERS or DATA.
+    last_ping: Option<Timestamp>,
+    /// Strikes since the server last sent HEADERS or DATA.
+    strikes: u64,
+    /// Client PINGs (not acknowledgements).
+    pub pings: u64,
+    /// Most strikes in a row.
+    pub most_strikes: u64,
+    /// The shortest wait between two pings that was a strike, in nanoseconds.
+    pub shortest_nanos: Option<i64>,
+    /// The ping past [`PING_STRIKES_ALLOWED`] strikes: where such a server
+    /// would have sent its GOAWAY (the packet).
+    pub fatal_packet: Option<u64>,
+    /// Packets of the pings that were strikes (the first few).
+    pub packets: Vec<u64>,
+}
+
+impl PingWatch {
+    /// Reads one frame of the connection.
+    pub fn frame(&mut self, f: &Frame) {
+        match (&f.body, f.dir) {
+            (Body::Ping { ack: false, .. }, Dir::ToServer) => self.ping(f),
+            (Body::Headers { .. } | Body::Data { .. }, Dir::ToClient) => {
+                self.strikes = 0;
+                self.last_ping = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn ping(&mut self, f: &Frame) {
+        self.pings += 1;
+        if let Some(last) = self.last_ping {
+            let wait = f.ts.nanos_since(last);
+            if wait < MIN_PING_INTERVAL_NANOS {
+                self.strikes += 1;
+                self.most_strikes = self.most_strikes.max(self.strikes);
+                self.shortest_nanos = Some(self.shortest_nanos.map_or(wait, |s| s.min(wait)));
+                keep(&mut self.packets, f.packet);
+                if self.strikes > PING_STRIKES_ALLOWED && self.fatal_packet.is_none() {
+                    self.fatal_packet = Some(f.packet);
+                }
+            }
+        }
+        self.last_ping = Some(f.ts);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +394,36 @@ mod tests {
         w.frame(&data(5, 600, (100, 0), false));
         w.frame(&update(5, 900));
         assert_eq!(w.stalls, [0, 0]);
+    }
+
+    fn ping(dir: Dir, ms: i64) -> Frame {
+        frame(dir, 0, FrameType::PING, 0, Body::Ping { ack: false, opaque: [0; 8] }, ms)
+    }
+
+    #[test]
+    fn pings_without_the_servers_data_between_are_strikes() {
+        let mut w = PingWatch::default();
+        // Keepalive every 200 ms through a slow call: the first ping is free,
+        // the next three are strikes, the third of them past the limit.
+        for ms in [0, 200, 400, 600] {
+            w.frame(&ping(Dir::ToServer, ms));
+        }
+        assert_eq!((w.pings, w.most_strikes, w.fatal_packet, w.shortest_nanos), (4, 3, Some(600), Some(200_000_000)));
+        assert_eq!(w.packets, vec![200, 400, 600]);
+    }
+
+    #[test]
+    fn the_servers_data_clears_the_strikes_so_bdp_pings_never_count() {
+        let mut w = PingWatch::default();
+        for ms in (0..20).map(|i| i * 10) {
+            // A BDP ping answers each burst of DATA; the server's own pings do not count.
+            w.frame(&data(1, ms, (65_535, 60_000), false));
+            w.frame(&ping(Dir::ToServer, ms + 1));
+            w.frame(&ping(Dir::ToClient, ms + 2));
+        }
+        assert_eq!((w.pings, w.most_strikes, w.fatal_packet), (20, 0, None));
+        // Two pings 5 minutes apart are no strike either.
+        w.frame(&ping(Dir::ToServer, 300_000 + 191));
+        assert_eq!(w.most_strikes, 0);
     }
 }
