@@ -26,6 +26,7 @@ pub mod filter;
 pub mod fuzzing;
 pub mod grpc;
 pub mod h2;
+pub mod names;
 pub mod net;
 pub mod notes;
 pub mod output;

@@ -10,7 +10,7 @@ use std::path::Path;
 /// The layers, lowest first; a module may use its own layer and those
 /// before it. Modules on one line share a rank (they do not use each other).
 const LAYERS: &[&[&str]] = &[
-    &["time", "notes"],
+    &["time", "notes", "names"],
     &["capture"],
     &["net"],
     &["tcp"],

@@ -8,6 +8,7 @@
 
 use crate::analysis::method_names::MethodNames;
 use crate::analysis::pipeline::ConnReport;
+use crate::chain::EndpointNames;
 use crate::grpc::{Call, Origin, TransportKind};
 use crate::tcp::{ConnId, EndReason, Side};
 use crate::time::Timestamp;
@@ -62,6 +63,8 @@ pub struct Leg {
     /// `grpc-previous-rpc-attempts`, when the client sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_attempts: Option<u32>,
+    /// The names of this leg's client and server hosts, when known.
+    pub names: EndpointNames,
     /// `:status`, when not 200.
     #[serde(skip)]
     http_status: Option<u16>,
@@ -78,6 +81,16 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// The client's address, with its host's name when known.
+    pub fn client_text(&self) -> String {
+        named(self.client, self.names.client.as_deref())
+    }
+
+    /// The server's address, with its host's name when known.
+    pub fn server_text(&self) -> String {
+        named(self.server, self.names.server.as_deref())
+    }
+
     fn failed(&self) -> bool {
         matches!(self.origin, Origin::Application | Origin::Transport)
     }
@@ -182,6 +195,14 @@ pub struct RefusedAttempt {
     pub refused: bool,
 }
 
+/// `10.0.0.7:443 (nginx-ingress)`, or the address alone without a name.
+pub fn named(addr: SocketAddr, name: Option<&crate::names::Name>) -> String {
+    match name {
+        Some(n) => format!("{addr} ({})", n.label()),
+        None => addr.to_string(),
+    }
+}
+
 /// Collects legs and failed connection attempts.
 #[derive(Debug, Default)]
 pub struct Hops {
@@ -190,6 +211,8 @@ pub struct Hops {
     /// When the client of a connection closed or reset it (a proxy giving
     /// up on its upstream), for statuses written after that.
     closed_by_client: AHashMap<ConnId, Timestamp>,
+    /// The names of each connection's ends, where known.
+    names: AHashMap<ConnId, EndpointNames>,
     /// Method names, one allocation each however many calls they have.
     methods: MethodNames,
 }
@@ -252,6 +275,7 @@ impl Hops {
             packet: call.outcome_packet(),
             attempt: 1,
             previous_attempts: call.previous_attempts(),
+            names: EndpointNames::default(),
             http_status: call.http_status().filter(|s| *s != 200),
             about_size: call.status_says_too_large(),
             responses: call.responses.len(),
@@ -273,6 +297,10 @@ impl Hops {
             (_, EndReason::Fin { by: Side::Client, .. } | EndReason::Rst { by: Side::Client }) => Some(c.tcp.end_ts),
             _ => None,
         };
+        let named = c.names.client.is_some() || c.names.server.is_some();
+        if named && self.names.len() < MAX_LEGS {
+            self.names.insert(c.tcp.id, c.names.clone());
+        }
         if let Some(at) = closed_by_client.filter(|_| self.closed_by_client.len() < MAX_LEGS) {
             self.closed_by_client.insert(c.tcp.id, at);
         }
@@ -361,7 +389,12 @@ impl Hops {
 
     fn judge(&self, paired_by: String, mut legs: Vec<&Leg>) -> Option<HopReport> {
         legs.sort_by_key(|l| l.start);
-        let (mut owned, retried) = split_attempts(&legs);
+        let (mut owned, mut retried) = split_attempts(&legs);
+        for leg in owned.iter_mut().chain(retried.iter_mut()) {
+            if let Some(n) = self.names.get(&leg.conn) {
+                leg.names = n.clone();
+            }
+        }
         for leg in owned.iter_mut().skip(1) {
             if let Some(&closed) = self.closed_by_client.get(&leg.conn) {
                 answered_after_close(leg, closed);
@@ -485,7 +518,7 @@ fn retries_told(retried: &[Leg], legs: &[Leg]) -> String {
             format!(
                 "attempt {} to {} (conn {} stream {}) ended {}",
                 l.attempt,
-                l.server,
+                l.server_text(),
                 l.conn,
                 l.stream_id,
                 describe(l)
@@ -556,7 +589,7 @@ fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>, cause: Ca
     let mut s = match refused {
         Some(a) => format!(
             "the proxy {} could not reach its upstream {}: connection {} (conn {})",
-            bad.server,
+            bad.server_text(),
             a.server,
             if a.refused { "refused" } else { "never answered" },
             a.conn
@@ -564,21 +597,29 @@ fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>, cause: Ca
         None if cause == Cause::ClientDeadline => format!(
             "hop {}'s client {} set a {} deadline (grpc-timeout) and it expired: {}",
             first + 1,
-            bad.client,
+            bad.client_text(),
             deadline(bad),
             describe(bad)
         ),
         None if bad.initiated_by == Some(Side::Client) && first > 0 => format!(
             "hop {} ({} -> {}) failed first: its client {} (the proxy) gave up on it (no answer from {} within {}): {}",
             first + 1,
-            bad.client,
-            bad.server,
+            bad.client_text(),
+            bad.server_text(),
             bad.client.ip(),
             bad.server,
             bad.end.map(|e| crate::time::human_duration(e.nanos_since(bad.start))).unwrap_or_default(),
             describe(bad)
         ),
-        None => format!("hop {} ({} -> {}) failed first: {}", first + 1, bad.client, bad.server, describe(bad)),
+        None => {
+            format!(
+                "hop {} ({} -> {}) failed first: {}",
+                first + 1,
+                bad.client_text(),
+                bad.server_text(),
+                describe(bad)
+            )
+        }
     };
     let deeper = cause == Cause::ClientDeadline;
     let nearer: Vec<String> = legs
@@ -650,6 +691,7 @@ mod tests {
             packet: conn,
             attempt: 1,
             previous_attempts: None,
+            names: EndpointNames::default(),
             http_status: None,
             about_size: false,
             responses: 0,

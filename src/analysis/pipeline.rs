@@ -109,6 +109,9 @@ pub struct PipelineConfig {
     /// Keep each decrypted TLS record's captured bytes in the frames it
     /// carried (the terminal UI shows them beside the plaintext).
     pub keep_tls_records: bool,
+    /// Names for addresses (`--names`, `--k8s`); the capture's DNS answers
+    /// add to them.
+    pub names: crate::names::Names,
 }
 
 impl Default for PipelineConfig {
@@ -129,6 +132,7 @@ impl PipelineConfig {
             tls_keys: Arc::default(),
             tls_key_files: Vec::new(),
             keep_tls_records: false,
+            names: crate::names::Names::new(),
         }
     }
 }
@@ -154,6 +158,8 @@ pub struct CaptureCounters {
     /// TLS connections that carried application data and were not decrypted
     /// (no key, no captured handshake, or keys that did not authenticate).
     pub tls_undecrypted: u64,
+    /// Addresses DNS responses in the capture named.
+    pub dns_names: u64,
 }
 
 /// A connection's decoder chain and what the pipeline counts of it.
@@ -179,6 +185,8 @@ pub struct Pipeline<S: Sink> {
     pub counters: CaptureCounters,
     /// Set when the sink asked to stop: nothing more is decoded.
     stopped: Option<Stop>,
+    /// Names for addresses, from files and the capture's DNS answers.
+    pub names: crate::names::Names,
     /// The sink receiving everything.
     pub sink: S,
 }
@@ -205,6 +213,7 @@ impl<S: Sink> Pipeline<S> {
             grpc_events: Vec::with_capacity(4),
             counters: CaptureCounters::default(),
             stopped: None,
+            names: cfg.names,
             sink,
         }
     }
@@ -239,9 +248,11 @@ impl<S: Sink> Pipeline<S> {
         }
         match net::decode(pkt.link, &pkt.data) {
             Decoded::Tcp(seg) => self.segment(pkt, &pkt.data, &seg),
+            Decoded::DnsResponse(at) => self.dns(pkt.data.get(at).unwrap_or_default()),
             Decoded::Ipv4Fragment(ip) => match self.defrag.add(pkt.ts, &pkt.data.slice(ip)) {
                 net::defrag::Outcome::Complete(whole) => match net::decode(crate::capture::LinkType::RAW, &whole) {
                     Decoded::Tcp(seg) => self.segment(pkt, &whole, &seg),
+                    Decoded::DnsResponse(at) => self.dns(whole.get(at).unwrap_or_default()),
                     Decoded::Skipped(why) => self.ignore(why),
                     Decoded::Ipv4Fragment(_) => self.ignore(Skip::Malformed),
                 },
@@ -263,6 +274,16 @@ impl<S: Sink> Pipeline<S> {
         let payload = data.slice(seg.payload.clone());
         self.tcp.segment(pkt.ts, pkt.number, seg, payload, &mut self.events);
         self.dispatch();
+    }
+
+    /// A DNS response: its addresses get the names it gives them. It is
+    /// still counted with the UDP the pipeline does not decode.
+    fn dns(&mut self, msg: &[u8]) {
+        self.ignore(Skip::Udp);
+        for (name, ip) in net::dns::answers(msg).unwrap_or_default() {
+            self.counters.dns_names += 1;
+            self.names.insert(ip, crate::names::Name::new(name, crate::names::NameSource::Dns));
+        }
     }
 
     fn ignore(&mut self, why: Skip) {
@@ -347,7 +368,7 @@ impl<S: Sink> Pipeline<S> {
                     (u.chain.report(), u.counts)
                 });
                 self.flush_h2();
-                let report = conn_report((**summary).clone(), upper);
+                let report = conn_report((**summary).clone(), upper, &self.names);
                 if report.tls.as_ref().is_some_and(crate::tls::TlsSummary::undecrypted) {
                     self.counters.tls_undecrypted += 1;
                 }
@@ -440,7 +461,7 @@ impl<S: Sink> Pipeline<S> {
             .into_iter()
             .map(|tcp| {
                 let upper = self.conns.get(&tcp.id).map(|u| (u.chain.report(), u.counts));
-                conn_report(tcp, upper)
+                conn_report(tcp, upper, &self.names)
             })
             .collect()
     }
@@ -451,9 +472,18 @@ impl<S: Sink> Pipeline<S> {
     }
 }
 
-/// A connection's record: its TCP facts, and what its decoder chain found
-/// and its calls, when the chain was built (ended or still open alike).
-fn conn_report(tcp: crate::tcp::ConnSummary, upper: Option<(crate::chain::StackReport, CallCounts)>) -> ConnReport {
+/// A connection's record: its TCP facts, the names of its ends, and what
+/// its decoder chain found and its calls, when the chain was built (ended
+/// or still open alike).
+fn conn_report(
+    tcp: crate::tcp::ConnSummary,
+    upper: Option<(crate::chain::StackReport, CallCounts)>,
+    names: &crate::names::Names,
+) -> ConnReport {
+    let names = crate::chain::EndpointNames {
+        client: names.get(tcp.client.ip()).cloned(),
+        server: names.get(tcp.server.ip()).cloned(),
+    };
     match upper {
         Some((stack, calls)) => ConnReport {
             tcp,
@@ -462,6 +492,7 @@ fn conn_report(tcp: crate::tcp::ConnSummary, upper: Option<(crate::chain::StackR
             tls: stack.tls,
             h2: Some(stack.h2),
             calls,
+            names,
         },
         None => ConnReport {
             tcp,
@@ -470,6 +501,7 @@ fn conn_report(tcp: crate::tcp::ConnSummary, upper: Option<(crate::chain::StackR
             tls: None,
             h2: None,
             calls: CallCounts::default(),
+            names,
         },
     }
 }

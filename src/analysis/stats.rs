@@ -167,7 +167,12 @@ pub struct Stats {
     /// Connections still open (set by the caller before printing: a live
     /// capture's connections are counted above only once they end).
     pub open_connections: u64,
+    /// The named hosts of the connections (at most [`MAX_NAMED_HOSTS`]).
+    pub names: BTreeMap<IpAddr, std::sync::Arc<crate::names::Name>>,
 }
+
+/// Named hosts `stats` lists at most.
+pub const MAX_NAMED_HOSTS: usize = 10_000;
 
 impl Stats {
     /// Adds one finished call.
@@ -253,6 +258,11 @@ impl Sink for Stats {
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
             .unwrap_or_default();
         *self.connections.entry(end).or_default() += 1;
+        for (ip, name) in [(c.tcp.client.ip(), &c.names.client), (c.tcp.server.ip(), &c.names.server)] {
+            if let Some(n) = name.as_ref().filter(|_| self.names.len() < MAX_NAMED_HOSTS) {
+                self.names.entry(ip).or_insert_with(|| n.clone());
+            }
+        }
         if c.tcp.established {
             self.established += 1;
         }

@@ -24,7 +24,7 @@ pub mod detect;
 mod report;
 mod roles;
 
-pub use report::{CallCounts, ConnReport};
+pub use report::{CallCounts, ConnReport, EndpointNames};
 
 use crate::exchange::{Carrier, ExchangeEvent, Protocol};
 use crate::grpc::{CallTracker, GrpcEvent, MessageLimits};

@@ -23,6 +23,30 @@ pub struct ConnReport {
     pub h2: Option<H2Summary>,
     /// Its gRPC calls, counted by outcome.
     pub calls: CallCounts,
+    /// The names of its two ends, when `--names`, `--k8s` or the capture's
+    /// DNS answers gave them.
+    pub names: EndpointNames,
+}
+
+/// Names of a connection's client and server hosts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointNames {
+    /// The client's.
+    pub client: Option<std::sync::Arc<crate::names::Name>>,
+    /// The server's.
+    pub server: Option<std::sync::Arc<crate::names::Name>>,
+}
+
+impl EndpointNames {
+    /// `client 10.0.0.1 = NAME (...); server ...`, or `None` without names.
+    pub fn describe(&self, client: std::net::IpAddr, server: std::net::IpAddr) -> Option<String> {
+        let one = |who: &str, ip, n: &Option<std::sync::Arc<crate::names::Name>>| {
+            n.as_ref().map(|n| format!("{who} {ip} = {}", n.described()))
+        };
+        let parts: Vec<String> =
+            [one("client", client, &self.client), one("server", server, &self.server)].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 /// Calls of a connection by outcome.

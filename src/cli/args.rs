@@ -313,6 +313,18 @@ pub struct DecodeArgs {
     #[arg(long = "tls-keylog", value_name = "FILE", help_heading = "TLS")]
     pub tls_keylog: Vec<std::path::PathBuf>,
 
+    /// Name addresses from a hosts file (`/etc/hosts` syntax: ADDRESS NAME...), shown beside
+    /// them in conns, stats, doctor and the terminal UI (repeatable). The capture's own DNS
+    /// answers name addresses too; a file's name wins over theirs.
+    #[arg(long = "names", value_name = "FILE", help_heading = "Names")]
+    pub names: Vec<std::path::PathBuf>,
+
+    /// Name pods and services from the JSON of `kubectl get pods,services -A -o json > FILE`:
+    /// a pod's IP gets its name, namespace, node and the services selecting it, a service's
+    /// cluster IP the service's name (repeatable; wins over --names and DNS).
+    #[arg(long = "k8s", value_name = "FILE", help_heading = "Names")]
+    pub k8s: Vec<std::path::PathBuf>,
+
     /// Replace the values of sensitive headers (authorization, proxy-authorization, cookie,
     /// set-cookie, x-api-key, and metadata keys matching --redact-headers) with
     /// `<redacted N bytes #hash>` in every output, raw header bytes zeroed: for pasting into a ticket.

@@ -150,7 +150,27 @@ fn list_interfaces() -> Result<(), Failure> {
 fn pipeline_config(decode: &DecodeArgs) -> Result<PipelineConfig, Failure> {
     let mut cfg = decode.pipeline_config();
     load_key_logs(decode, &mut cfg)?;
+    load_names(decode, &mut cfg.names)?;
     Ok(cfg)
+}
+
+/// Names from `--names` hosts files and `--k8s` kubectl JSON, each given.
+fn load_names(decode: &DecodeArgs, names: &mut crate::names::Names) -> Result<(), Failure> {
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::BadInput(format!("cannot read the {flag} file {}: {e}", path.display())))
+    };
+    for path in &decode.names {
+        let entries = crate::names::hosts::parse(&read("--names", path)?)
+            .map_err(|e| Failure::BadInput(format!("--names {}: {e}", path.display())))?;
+        names.extend(entries);
+    }
+    for path in &decode.k8s {
+        let entries = crate::names::k8s::parse(&read("--k8s", path)?)
+            .map_err(|e| Failure::BadInput(format!("--k8s {}: {e}", path.display())))?;
+        names.extend(entries);
+    }
+    Ok(())
 }
 
 /// TLS secrets from `--tls-keylog FILE` (each given) and SSLKEYLOGFILE

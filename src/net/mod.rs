@@ -5,6 +5,7 @@
 
 pub mod checksum;
 pub mod defrag;
+pub mod dns;
 pub mod link;
 
 use crate::capture::LinkType;
@@ -129,6 +130,9 @@ pub enum Decoded {
     /// An IPv4 fragment: the IP packet's bytes in the captured data, for
     /// the [`defrag::Defragmenter`].
     Ipv4Fragment(Range<usize>),
+    /// A UDP datagram from port 53: a DNS response's bytes in the captured
+    /// data, read for the names it gives addresses ([`dns::answers`]).
+    DnsResponse(Range<usize>),
     /// Anything else, counted and ignored.
     Skipped(Skip),
 }
@@ -185,6 +189,11 @@ fn segment_of(p: &LaxSlicedPacket<'_>, data: &[u8]) -> Decoded {
     }
     let tcp = match &p.transport {
         Some(TransportSlice::Tcp(tcp)) => tcp,
+        Some(TransportSlice::Udp(udp)) if udp.source_port() == 53 => {
+            let payload = udp.payload();
+            let start = (payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+            return Decoded::DnsResponse(start..start + payload.len());
+        }
         Some(TransportSlice::Udp(_)) => return Decoded::Skipped(Skip::Udp),
         Some(TransportSlice::Icmpv4(_)) | Some(TransportSlice::Icmpv6(_)) => return Decoded::Skipped(Skip::Icmp),
         _ => {

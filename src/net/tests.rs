@@ -76,8 +76,12 @@ fn other_traffic_is_classified_not_decoded() {
     assert_eq!(decode(LinkType::ETHERNET, &[]), Decoded::Skipped(Skip::Empty));
     assert_eq!(decode(LinkType(147), &[1, 2, 3]), Decoded::Skipped(Skip::UnsupportedLink));
     let mut udp = Vec::new();
-    etherparse::PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(53, 53).write(&mut udp, b"dns").unwrap();
+    etherparse::PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(5000, 53).write(&mut udp, b"query").unwrap();
     assert_eq!(decode(LinkType::RAW, &udp), Decoded::Skipped(Skip::Udp));
+    // From port 53: a DNS response, whose bytes are handed on for its names.
+    let mut dns = Vec::new();
+    etherparse::PacketBuilder::ipv4([2, 2, 2, 2], [1, 1, 1, 1], 9).udp(53, 5000).write(&mut dns, b"answer").unwrap();
+    assert_eq!(decode(LinkType::RAW, &dns), Decoded::DnsResponse(28..34));
     let ip = ip_tcp(addr("10.0.0.1:1"), addr("10.0.0.2:2"), 1, 1, psh(), b"x");
     // Header cut in the middle of TCP.
     assert_eq!(decode(LinkType::RAW, &ip[..30]), Decoded::Skipped(Skip::Malformed));

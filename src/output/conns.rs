@@ -90,16 +90,26 @@ impl<W: Write> ConnsPrinter<W> {
                 0 => String::new(),
                 n => format!(", {n} failed TLS handshake(s)"),
             };
-            writeln!(
-                self.out,
-                "channel {} -> {}: {} connection(s), {} established, {} reconnect(s), {} failed attempt(s){tls}",
+            let server_name = members
+                .iter()
+                .find_map(|r| r.names.server.as_ref())
+                .map(|n| format!(" ({})", n.label()))
+                .unwrap_or_default();
+            let client_name = members
+                .iter()
+                .find_map(|r| r.names.client.as_ref())
+                .map(|n| format!(" ({})", n.label()))
+                .unwrap_or_default();
+            let header = format!(
+                "channel {}{client_name} -> {}{server_name}: {} connection(s), {} established, {} reconnect(s), {} failed attempt(s){tls}",
                 ch.client,
                 ch.server,
                 ch.conns.len(),
                 ch.established,
                 ch.reconnects,
                 ch.failed_attempts
-            )?;
+            );
+            writeln!(self.out, "{}", clean(&header))?;
             let tw = self.clock.format.width();
             writeln!(
                 self.out,
@@ -153,6 +163,9 @@ impl<W: Write> ConnsPrinter<W> {
             end.push_str(&format!("; {retx} retransmitted segment(s)"));
         }
         writeln!(self.out, "{}", clean(&end))?;
+        if let Some(names) = r.names.describe(c.client.ip(), c.server.ip()) {
+            writeln!(self.out, "        names: {}", clean(&names))?;
+        }
         if let Some(tls) = &r.tls {
             writeln!(self.out, "        tls: {}", clean(&tls.describe()))?;
             for line in tls.certificate_lines().into_iter().chain(tls.alert_lines()) {

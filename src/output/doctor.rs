@@ -99,6 +99,11 @@ fn text<W: Write>(out: &mut W, s: &DoctorSummary<'_>, findings: &[Finding]) -> i
         let title = crate::present::text::truncate(&f.title, 400);
         wrapped(out, format!("{:<8}{rule}:", f.severity.label()), &title)?;
         paragraph(out, "seen:", &evidence_text(&f.evidence))?;
+        if !f.evidence.names.is_empty() {
+            let names: Vec<String> =
+                f.evidence.names.iter().map(|h| format!("{} = {}", h.address, h.name.described())).collect();
+            paragraph(out, "host:", &names.join("; "))?;
+        }
         paragraph(out, "why:", &f.explanation)?;
         paragraph(out, "fix:", &f.advice)?;
         if f.inference {

@@ -87,7 +87,18 @@ fn json_rows<W: Write>(out: &mut W, s: &Stats, by: By, hops: &[HopReport]) -> io
     for hop in hops {
         write_json_line(out, &HopRow { hop, section: "hop" })?;
     }
+    for (address, name) in &s.names {
+        write_json_line(out, &NameRow { section: "name", address, name })?;
+    }
     Ok(())
+}
+
+/// A named host of the connections.
+#[derive(serde::Serialize)]
+struct NameRow<'a> {
+    section: &'static str,
+    address: &'a std::net::IpAddr,
+    name: &'a crate::names::Name,
 }
 
 fn dur(v: Option<f64>) -> String {
@@ -117,8 +128,8 @@ fn leg_line(hop: usize, l: &crate::analysis::hops::Leg, attempt: bool) -> String
         "  hop {hop}{attempt} conn {} stream {}: {} -> {}  {} {at}",
         l.conn,
         l.stream_id,
-        l.client,
-        l.server,
+        l.client_text(),
+        l.server_text(),
         l.status.unwrap_or("?")
     )
 }
@@ -232,6 +243,12 @@ fn text<W: Write>(
             };
             writeln!(out, "  cause: {}{shown}", h.cause.label())?;
             writeln!(out, "  {}", h.summary)?;
+        }
+    }
+    if !s.names.is_empty() {
+        writeln!(out, "\nNAMES (hosts of the connections, from --names, --k8s and DNS answers in the capture)")?;
+        for (ip, name) in &s.names {
+            writeln!(out, "{:<24} {}", ip.to_string(), crate::present::text::clean(&name.described()))?;
         }
     }
     if !s.problems.is_empty() {

@@ -126,6 +126,9 @@ pub struct ConnRecord<'a> {
     pub client: String,
     /// Server `ip:port`.
     pub server: String,
+    /// The names of the client and server hosts (`--names`, `--k8s`, DNS
+    /// answers in the capture); null where none is known.
+    pub names: &'a crate::chain::EndpointNames,
     /// How client and server were told apart.
     pub roles_from: RoleEvidence,
     /// First packet.
@@ -188,6 +191,7 @@ impl<'a> ConnRecord<'a> {
             id: c.id,
             client: c.client.to_string(),
             server: c.server.to_string(),
+            names: &r.names,
             roles_from: c.roles_from,
             first_ts: c.first_ts,
             last_ts: c.last_ts,

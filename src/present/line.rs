@@ -238,6 +238,8 @@ pub struct ConnLine {
     pub bytes: [u64; 2],
     /// How it ended, in words.
     pub end: String,
+    /// The server host's short name, when one is known.
+    pub server_name: Option<String>,
 }
 
 impl ConnLine {
@@ -258,6 +260,7 @@ impl ConnLine {
             transport_errors: r.calls.transport,
             bytes: [cs.bytes, sc.bytes],
             end: crate::analysis::channels::why_ended(r),
+            server_name: r.names.server.as_ref().map(|n| n.label()),
         }
     }
 

@@ -81,3 +81,34 @@ fn open_and_reset(conv: &mut Conversation, n: u32) {
     }
     send_all(conv, Side::Client, &flood);
 }
+
+/// The name [`resolved_then_called`]'s DNS answer gives the server.
+pub const RESOLVED_NAME: &str = "inventory.shop.svc.cluster.local";
+
+/// A client that resolves its server's name, as every gRPC channel with a
+/// `dns:///` target does, then calls it: a DNS response from 10.0.0.53
+/// naming 10.0.0.2 [`RESOLVED_NAME`] (through no CNAME), a second naming
+/// another address through a CNAME, then one OK call to 10.0.0.2:50051.
+pub fn resolved_then_called() -> Vec<u8> {
+    let mut pcap = super::PcapBuilder::new(LinkType::ETHERNET);
+    let resolver = [10, 0, 0, 53];
+    let answers = [
+        crate::net::dns::response(1, RESOLVED_NAME, &[], &[super::adversarial::server().ip()]),
+        crate::net::dns::response(2, "api.example.com", &["edge.cdn.example.net"], &[[192, 0, 2, 9].into()]),
+    ];
+    for (i, msg) in answers.iter().enumerate() {
+        let mut ip = Vec::new();
+        let built = etherparse::PacketBuilder::ipv4(resolver, [10, 0, 0, 7], 64).udp(53, 40_000).write(&mut ip, msg);
+        if built.is_ok() {
+            pcap.push_ip(start().add_nanos(i as i64 * 1_000), &ip);
+        }
+    }
+    let mut conv = open_h2(client(), start().add_nanos(1_000_000), &[]);
+    conv.send(Side::Client, &request(1, "/demo.v1.Echo/Say"));
+    respond(&mut conv, 1, 0);
+    conv.fin(Side::Client).fin(Side::Server);
+    for (ts, ip) in &conv.packets {
+        pcap.push_ip(*ts, ip);
+    }
+    pcap.finish()
+}

@@ -228,7 +228,8 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
                             l.id,
                             chan,
                             l.client,
-                            l.server,
+                            // A name, as Wireshark's name resolution shows one; the address is in the details.
+                            l.server_name.as_deref().map_or(l.server.clone(), |n| left_truncate(n, 21)),
                             l.protocol,
                             l.calls,
                             l.errors()

@@ -806,3 +806,28 @@ fn at_80_columns_stats_keep_every_figure_and_every_latency_bucket() {
     assert!(screen.contains("<10us") && screen.contains(">=10s"), "{screen}");
     assert!(screen.contains("App/s (peak 2)") && screen.contains("Transport/s (peak 4)"), "{screen}");
 }
+
+#[test]
+fn connections_show_their_hosts_names() {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let cap = FileCapture::open(&root().join("fixtures/l4_balancing.pcap")).unwrap();
+    let mut cfg = PipelineConfig::new();
+    let pod = crate::names::Name {
+        namespace: Some("shop".into()),
+        node: Some("node-a".into()),
+        ..crate::names::Name::new("inventory-0", crate::names::NameSource::K8sPod)
+    };
+    cfg.names.insert("127.0.0.2".parse().unwrap(), pod);
+    let msgs = loader::collect(cap, cfg);
+    let mut app = App::new(Model::new("l4".into(), false, Decoder::new(schema, 1 << 20, None, 1 << 20)));
+    app.absorb(msgs);
+    key(&mut app, KeyCode::Char('3'));
+    let screen = text(&draw(&mut app, 160, 48)).join("\n");
+    // The list shows the name where the server's address was (the first
+    // connection is HAProxy's health check of 127.0.0.2); the details say
+    // where it came from.
+    let first = screen.lines().find(|l| l.contains("   1    1  ")).unwrap();
+    assert!(first.contains(" shop/inventory-0 ") && !first.contains("127.0.0.2"), "{first}");
+    assert!(screen.contains("server 127.0.0.2: shop/inventory-0 (on node node-a;"), "{screen}");
+}

@@ -188,6 +188,18 @@ pub struct Evidence {
     /// How many items the finding covers in all (the lists above stop at
     /// [`MAX_EVIDENCE`]).
     pub count: u64,
+    /// The names of the hosts of those connections, where known
+    /// (`--names`, `--k8s`, DNS answers in the capture).
+    pub names: Vec<NamedHost>,
+}
+
+/// A host of the evidence, and its name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedHost {
+    /// Its address.
+    pub address: std::net::IpAddr,
+    /// Its name.
+    pub name: Arc<crate::names::Name>,
 }
 
 /// One finding: the record printed as text and as JSON.

@@ -84,7 +84,38 @@ pub fn run(f: &mut Facts) -> Vec<Finding> {
     capture_loss(f, &mut out);
     not_analysed(f, &mut out);
     out.sort_by_key(|x| (x.severity, x.rule));
+    name_hosts(f, &mut out);
     out
+}
+
+/// Adds to each finding's evidence the names of its connections' hosts.
+fn name_hosts(f: &Facts, findings: &mut [Finding]) {
+    let by_id: ahash::AHashMap<ConnId, &ConnReport> = f.conns.iter().map(|c| (c.tcp.id, c)).collect();
+    for finding in findings {
+        let ev = &mut finding.evidence;
+        for id in &ev.conns {
+            let Some(c) = by_id.get(id) else { continue };
+            for (ip, name) in [(c.tcp.client.ip(), &c.names.client), (c.tcp.server.ip(), &c.names.server)] {
+                let Some(name) = name else { continue };
+                if !ev.names.iter().any(|h| h.address == ip) {
+                    ev.names.push(super::NamedHost { address: ip, name: name.clone() });
+                }
+            }
+        }
+    }
+}
+
+/// `10.0.0.2 (shop/inventory-0)`: a host of the capture with its name, when
+/// a connection's record has one.
+fn host_text(f: &Facts, ip: std::net::IpAddr) -> String {
+    let name = f.conns.iter().find_map(|c| {
+        let server = c.names.server.as_ref().filter(|_| c.tcp.server.ip() == ip);
+        server.or(c.names.client.as_ref().filter(|_| c.tcp.client.ip() == ip))
+    });
+    match name {
+        Some(n) => format!("{ip} ({})", n.label()),
+        None => ip.to_string(),
+    }
 }
 
 /// Collects evidence up to [`MAX_EVIDENCE`] of each kind, counting all.
@@ -1130,7 +1161,7 @@ fn l4_balancing(f: &Facts, out: &mut Vec<Finding>) {
                 } else {
                     String::new()
                 };
-                format!("{ip}: {}{over}", plural(r.calls, "call", "calls"))
+                format!("{}: {}{over}", host_text(f, **ip), plural(r.calls, "call", "calls"))
             })
             .collect();
         let counts: Vec<String> = shares.iter().map(|(_, r)| r.calls.to_string()).collect();
