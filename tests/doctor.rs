@@ -437,3 +437,218 @@ fn every_rule_is_documented_in_order() {
     let names: Vec<&str> = grpcscope::analysis::doctor::Rule::ALL.iter().map(|r| r.name()).collect();
     assert_eq!(rows, names);
 }
+
+/// The cross-hop cases through HAProxy (mode http, HTTP/2 both ways), which
+/// adds an x-request-id on the upstream leg only and, on its `timeout
+/// server`, resets the upstream stream instead of closing the connection.
+#[test]
+fn haproxys_timeout_and_missing_upstream_are_told_like_nginxs() {
+    let path = fixture("haproxy.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 7);
+    assert_eq!(rules(&findings), set(&["error:proxy_timeout", "error:upstream_unavailable"]));
+    let timeout = finding(&findings, "proxy_timeout");
+    let title = timeout["title"].as_str().unwrap();
+    assert!(title.starts_with("the proxy 127.0.0.1:50088 timed out waiting for its upstream after 30"), "{title}");
+    assert_eq!(ids(&timeout["evidence"]["conns"]), [1, 2], "the client's leg and the upstream leg");
+    let down = finding(&findings, "upstream_unavailable");
+    assert!(down["explanation"].as_str().unwrap().contains("refused"), "{down:#?}");
+
+    // stats: each failure with its legs, the cause and who failed first.
+    let (code, out, err) = grpcscope(&["stats", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let hops: Vec<Value> = json_lines(&out).into_iter().filter(|r| r["section"] == "hop").collect();
+    let causes: Vec<(&str, usize, u64)> = hops
+        .iter()
+        .map(|h| {
+            (h["cause"].as_str().unwrap(), h["legs"].as_array().unwrap().len(), h["failed_first"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(causes, [("application", 2, 1), ("upstream_timeout", 2, 1), ("upstream_refused", 1, 0)]);
+    assert!(hops[0]["paired_by"].as_str().unwrap().contains("on the upstream leg only"), "{:#}", hops[0]);
+    let upstream = &hops[1]["legs"][1];
+    assert_eq!((upstream["status"].as_str(), upstream["initiated_by"].as_str()), (Some("CANCELLED"), Some("client")));
+}
+
+/// A SYN dropped by a server whose accept queue was full: the SYN-ACK
+/// came after the client's 1 s retransmission.
+#[test]
+fn a_syn_lost_to_a_full_accept_queue_is_a_slow_handshake() {
+    let (summary, findings) = doctor(&[fixture("slow_handshake.pcap").to_str().unwrap()]);
+    assert_eq!(summary["calls"], 1);
+    assert_eq!(rules(&findings), set(&["warning:slow_handshake"]));
+    let f = finding(&findings, "slow_handshake");
+    let why = f["explanation"].as_str().unwrap();
+    let secs: f64 = why.split("came ").nth(1).unwrap().split('s').next().unwrap().parse().unwrap();
+    assert!((1.0..1.5).contains(&secs), "{why}");
+    assert!(f["advice"].as_str().unwrap().contains("full accept queue"));
+}
+
+/// Packets lost to netfilter after the capture saw them: the connection's
+/// retransmissions are a finding, and tshark sees them as retransmissions too.
+#[test]
+fn a_connection_losing_packets_has_a_retransmission_hot_spot() {
+    let path = fixture("retransmissions.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 82);
+    assert_eq!(rules(&findings), set(&["warning:retransmissions"]));
+    let f = finding(&findings, "retransmissions");
+    assert_eq!(f["title"], "conn 1 (127.0.0.1:35780 -> 127.0.0.1:50091): 32 of 391 segments retransmitted");
+    assert_eq!(f["evidence"]["count"], 32);
+    if !have_tshark("a_connection_losing_packets_has_a_retransmission_hot_spot") {
+        return;
+    }
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            "tcp.analysis.retransmission || tcp.analysis.spurious_retransmission",
+        ])
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(
+        (20..=32).contains(&theirs),
+        "tshark marks {theirs} retransmissions (it does not count a probe that repeats bytes already acknowledged)"
+    );
+}
+
+/// tonic's server keeps gRPC's 4 MiB default: a 3.8 MiB request passes
+/// close to the limit, a 4.5 MiB one is refused (tonic says OUT_OF_RANGE
+/// where C-core says RESOURCE_EXHAUSTED).
+#[test]
+fn messages_near_and_over_the_default_limit_from_real_peers() {
+    let (summary, findings) = doctor(&[fixture("large_messages.pcap.zst").to_str().unwrap()]);
+    assert_eq!(summary["calls"], 3);
+    assert_eq!(rules(&findings), set(&["error:large_messages", "warning:large_messages"]));
+    let refused = findings.iter().find(|f| f["severity"] == "error").unwrap();
+    assert_eq!(refused["title"], "1 call refused a message as too large");
+    assert_eq!(refused["evidence"]["calls"][0]["stream"], 3);
+    let near = findings.iter().find(|f| f["severity"] == "warning").unwrap();
+    assert_eq!(near["evidence"]["calls"][0]["stream"], 1);
+    let largest: u64 =
+        near["title"].as_str().unwrap().rsplit("largest ").next().unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((3_900_000..4_194_304).contains(&largest), "3.8 MiB and its framing: {largest}");
+}
+
+/// A server that decompresses gzip only refuses zstd with UNIMPLEMENTED.
+#[test]
+fn a_compression_the_server_does_not_take_is_found() {
+    let (summary, findings) = doctor(&[fixture("encodings.pcap").to_str().unwrap()]);
+    assert_eq!(summary["calls"], 4);
+    assert_eq!(rules(&findings), set(&["error:compression_rejected"]));
+    let f = finding(&findings, "compression_rejected");
+    assert_eq!(f["evidence"]["count"], 3);
+    let streams: Vec<u64> =
+        f["evidence"]["calls"].as_array().unwrap().iter().map(|c| c["stream"].as_u64().unwrap()).collect();
+    assert_eq!(streams, [3, 5, 7], "the zstd calls, not the gzip one");
+}
+
+/// The keepalive client of `keepalive.pcap` against a real C-core server
+/// (Python grpcio), which enforces gRPC's ping policy: it ends the
+/// connection with GOAWAY ENHANCE_YOUR_CALM "too_many_pings", told as such
+/// (not foretold again), after the pings the prediction counts as strikes.
+#[test]
+fn a_ccore_server_sends_too_many_pings_where_the_prediction_said() {
+    let path = fixture("ccore_keepalive.pcap");
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:too_many_pings"]));
+    let f = finding(&findings, "too_many_pings");
+    assert!(f["explanation"].as_str().unwrap().contains("\"too_many_pings\""));
+    let goaway = ids(&f["evidence"]["packets"])[0];
+    // At least three client pings came less than 5 minutes apart, with no
+    // server HEADERS or DATA between, before the GOAWAY: the strikes the
+    // keepalive rule counts (it fires at the third).
+    let all = frames(&path);
+    let last_answer = all
+        .iter()
+        .filter(|x| x["dir"] == "server_to_client" && (x["type"] == "HEADERS" || x["type"] == "DATA"))
+        .map(|x| x["packet"].as_u64().unwrap())
+        .filter(|p| *p < goaway)
+        .max()
+        .unwrap();
+    let strikes = all
+        .iter()
+        .filter(|x| x["type"] == "PING" && x["dir"] == "client_to_server" && x["ack"] == false)
+        .map(|x| x["packet"].as_u64().unwrap())
+        .filter(|p| *p > last_answer && *p <= goaway)
+        .count()
+        - 1;
+    assert!(strikes >= 3, "{strikes} strikes before C-core's GOAWAY at packet {goaway}");
+}
+
+/// nginx's read timeout in front of a real C-core server: nginx closes the
+/// upstream connection at 300 ms, the server writes its grpc-status after
+/// the FIN, and nginx's kernel resets the connection. The verdict is the
+/// proxy's timeout, measured to the FIN, not the server's status.
+#[test]
+fn a_status_written_after_the_proxy_closed_is_the_proxys_timeout_with_a_real_server() {
+    let path = fixture("ccore_late_status.pcap");
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:proxy_timeout"]));
+    let (code, out, err) = grpcscope(&["stats", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let hops: Vec<Value> = json_lines(&out).into_iter().filter(|r| r["section"] == "hop").collect();
+    assert_eq!(hops.len(), 1, "{hops:#?}");
+    let h = &hops[0];
+    assert_eq!((h["cause"].as_str(), h["failed_first"].as_u64()), (Some("upstream_timeout"), Some(1)));
+    let upstream = &h["legs"][1];
+    assert_eq!(upstream["initiated_by"], "client", "the proxy gave up first: {upstream:#}");
+    let detail = upstream["detail"].as_str().unwrap();
+    assert!(detail.starts_with("its client closed the connection after 30"), "{detail}");
+    assert!(
+        detail.contains("and the server's grpc-status UNAVAILABLE came ") && detail.ends_with(" later, to no one"),
+        "{detail}"
+    );
+    let (_, out, _) = grpcscope(&["conns", path.to_str().unwrap()]);
+    assert!(out.contains("end: FIN by client, then RST by client"), "the late status drew nginx's RST: {out}");
+}
+
+/// A real server's GOAWAY with an error code: tonic's answer to a client
+/// that sent a connection WINDOW_UPDATE of 0.
+#[test]
+fn a_servers_goaway_protocol_error_is_a_finding() {
+    let path = fixture("goaway_error.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 1, "the good client's call");
+    assert_eq!(rules(&findings), set(&["warning:goaway_error"]));
+    let f = finding(&findings, "goaway_error");
+    assert!(f["title"].as_str().unwrap().starts_with("GOAWAY PROTOCOL_ERROR by the server"), "{f:#?}");
+    assert_eq!(ids(&f["evidence"]["conns"]), [1]);
+    let packet = ids(&f["evidence"]["packets"])[0];
+    let goaway = frames(&path).into_iter().find(|x| x["packet"] == packet && x["type"] == "GOAWAY");
+    assert!(goaway.is_some(), "packet {packet} carries the GOAWAY");
+}
+
+/// Retries through a real nginx: each attempt of the client reaches nginx
+/// on a new connection, and nginx passes it upstream with the client's
+/// x-request-id. A call that failed both times is reported as two hops of
+/// two attempts each, not four hops.
+#[test]
+fn retries_through_a_proxy_are_attempts_of_each_hop() {
+    let path = fixture("proxy_retries.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 52, "26 calls, each on both legs");
+    assert_eq!(rules(&findings), set(&["warning:retries"]));
+    assert_eq!(finding(&findings, "retries")["evidence"]["count"], 12, "6 retried calls, on both legs");
+    let (code, out, err) = grpcscope(&["stats", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let hops: Vec<Value> = json_lines(&out).into_iter().filter(|r| r["section"] == "hop").collect();
+    assert_eq!(hops.len(), 1, "only the call its retry did not save: {hops:#?}");
+    let h = &hops[0];
+    assert_eq!(h["paired_by"], "x-request-id rid-proxied-18");
+    let attempts = |key: &str| -> Vec<(u64, String)> {
+        h[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["attempt"].as_u64().unwrap(), l["server"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let (front, upstream) = ("127.0.0.1:50098".to_string(), "127.0.0.1:50099".to_string());
+    assert_eq!(attempts("legs"), [(2, front.clone()), (2, upstream.clone())]);
+    assert_eq!(attempts("retried"), [(1, front), (1, upstream)]);
+    assert_eq!((h["cause"].as_str(), h["failed_first"].as_u64()), (Some("application"), Some(1)));
+    assert!(h["summary"].as_str().unwrap().ends_with("(the last attempt carried grpc-previous-rpc-attempts: 1)"));
+}

@@ -294,6 +294,32 @@ async fn talk(req: Request<Streaming<Note>>) -> Result<Response<NoteStream>, Sta
     Ok(Response::new(ReceiverStream::new(rx)))
 }
 
+/// The Inventory service as a server that decompresses gzip only (the
+/// `encodings` scenario: a client compressing with zstd is refused).
+#[derive(Clone, Default)]
+pub struct GzipOnlyServer;
+
+impl tonic::server::NamedService for GzipOnlyServer {
+    const NAME: &'static str = SERVICE;
+}
+
+impl tower::Service<http::Request<Body>> for GzipOnlyServer {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFut<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(codec()).accept_compressed(CompressionEncoding::Gzip);
+            Ok(grpc.unary(tower::service_fn(get_part), req).await)
+        })
+    }
+}
+
 /// Serves the Inventory service (and reflection when `reflection` is
 /// given an encoded FileDescriptorSet) on 127.0.0.1:`port` until `stop` resolves.
 pub async fn serve(port: u16, reflection: Option<Vec<u8>>, stop: impl Future<Output = ()> + Send + 'static) {

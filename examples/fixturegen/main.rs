@@ -113,6 +113,51 @@ const SCENARIOS: &[Scenario] = &[
         about: "40 calls, of which 11 fail UNAVAILABLE and are retried on a new connection with grpc-previous-rpc-attempts: 1; 10 retries succeed, one fails again",
     },
     Scenario {
+        name: "haproxy",
+        port: proxy::H7_FRONT,
+        about: "client -> HAProxy (mode http, proto h2; x-request-id added upstream) -> server: OK, NOT_FOUND, a server timeout (504 at 300 ms), the upstream down (503)",
+    },
+    Scenario {
+        name: "slow_handshake",
+        port: 50090,
+        about: "a server whose accept queue is full drops the client's SYN: the kernel sends it again 1 s later, then the call goes through",
+    },
+    Scenario {
+        name: "retransmissions",
+        port: 50091,
+        about: "80 calls on one connection while netfilter drops 12% of the packets to the server at random: the client's kernel retransmits them (needs iptables)",
+    },
+    Scenario {
+        name: "large_messages",
+        port: 50092,
+        about: "a 3.8 MiB request within tonic's 4 MiB default limit, then a 4.5 MiB one the server refuses",
+    },
+    Scenario {
+        name: "encodings",
+        port: 50093,
+        about: "a server that decompresses gzip only: a gzip call, then zstd calls it refuses",
+    },
+    Scenario {
+        name: "ccore_keepalive",
+        port: 50094,
+        about: "a tonic client pinging every 200 ms against a C-core server (Python grpcio, default keepalive enforcement): GOAWAY ENHANCE_YOUR_CALM too_many_pings",
+    },
+    Scenario {
+        name: "ccore_late_status",
+        port: proxy::LATE_FRONT,
+        about: "client -> nginx (300 ms grpc_read_timeout) -> a C-core server answering after 600 ms",
+    },
+    Scenario {
+        name: "goaway_error",
+        port: 50097,
+        about: "a client breaking HTTP/2 (a WINDOW_UPDATE of 0 on the connection): the tonic server's GOAWAY PROTOCOL_ERROR; then a good client's call",
+    },
+    Scenario {
+        name: "proxy_retries",
+        port: proxy::RETRY_FRONT,
+        about: "client -> nginx -> server: 20 calls with an x-request-id; 5 fail UNAVAILABLE and are retried on a new connection with grpc-previous-rpc-attempts, one of them fails again",
+    },
+    Scenario {
         name: "l4_balancing",
         port: proxy::L4_FRONT,
         about: "client -> HAProxy (mode tcp, round robin) -> three replicas: two long-lived channels pin 80 and 20 calls to two replicas; the third gets none",
@@ -179,7 +224,17 @@ async fn main() {
             "tls_failures" => tls::tls_failures(s.port, &keys).await,
             _ => run(s).await,
         };
-        recorder::write_pcap(&path, &packets);
+        if s.name == "large_messages" {
+            // Megabytes of one repeated byte: kept zstd-compressed, which
+            // grpcscope (and tshark) read as is.
+            let plain = path.with_extension("tmp");
+            recorder::write_pcap(&plain, &packets);
+            let bytes = std::fs::read(&plain).unwrap();
+            std::fs::write(path.with_extension("pcap.zst"), zstd::encode_all(bytes.as_slice(), 19).unwrap()).unwrap();
+            std::fs::remove_file(plain).unwrap();
+        } else {
+            recorder::write_pcap(&path, &packets);
+        }
         println!("{:<16} {:>4} packets  {}", s.name, packets.packets.len(), s.about);
     }
 }
@@ -209,6 +264,33 @@ async fn run(s: &Scenario) -> recorder::Recording {
     }
     if s.name == "l4_balancing" {
         return l4_balancing().await;
+    }
+    if s.name == "haproxy" {
+        return through_haproxy().await;
+    }
+    if s.name == "large_messages" {
+        return large_messages(s.port, &filter).await;
+    }
+    if s.name == "encodings" {
+        return encodings(s.port, &filter).await;
+    }
+    if s.name == "ccore_keepalive" {
+        return ccore_keepalive(s.port, &filter).await;
+    }
+    if s.name == "ccore_late_status" {
+        return ccore_late_status().await;
+    }
+    if s.name == "proxy_retries" {
+        return proxy_retries().await;
+    }
+    if s.name == "goaway_error" {
+        return goaway_error(s.port, &filter).await;
+    }
+    if s.name == "retransmissions" {
+        return retransmissions(s.port, &filter).await;
+    }
+    if s.name == "slow_handshake" {
+        return slow_handshake(s.port, &filter).await;
     }
     let reflection = (s.name == "reflection").then(encoded_descriptor_set);
     let rec = recorder::Recorder::start(&filter);
@@ -600,24 +682,7 @@ async fn keepalive(port: u16, filter: &str) -> recorder::Recording {
 async fn retries(port: u16, filter: &str) -> recorder::Recording {
     let rec = recorder::Recorder::start(filter);
     let server = Running::start(port, None).await;
-    let mut c = InventoryClient::lazy(port);
-    for i in 0..40 {
-        let sku = match i {
-            38 => format!("down-{i}"),
-            _ if i % 4 == 1 => format!("flaky-{i}"),
-            _ => format!("item-{i}"),
-        };
-        let rid = format!("rid-retry-{i:02}");
-        let Err(e) = c.get_part(traced(&sku, 0, &rid)).await else { continue };
-        assert_eq!(e.code(), tonic::Code::Unavailable, "{sku}");
-        // The retry goes out on a new connection (the old one is closed).
-        c = InventoryClient::lazy(port);
-        let mut again = traced(&sku, 0, &rid);
-        again.metadata_mut().insert("grpc-previous-rpc-attempts", "1".parse().unwrap());
-        let retried = c.get_part(again).await;
-        assert_eq!(retried.is_err(), sku.starts_with("down-"), "{sku}");
-    }
-    drop(c);
+    retrying_client(port, 40, "rid-retry").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -661,6 +726,308 @@ async fn l4_balancing() -> recorder::Recording {
     for r in replicas {
         r.stop().await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// The cross-hop cases through a second real proxy: HAProxy in mode http
+/// speaking HTTP/2 both ways, which adds an x-request-id on the upstream
+/// leg only. An OK call, a NOT_FOUND passed through, a call the server
+/// answers after HAProxy's 300 ms `timeout server` (HAProxy answers 504),
+/// and a call while nothing listens upstream (HAProxy answers 503).
+async fn through_haproxy() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::H7_FRONT, proxy::H7_UPSTREAM);
+    let rec = recorder::Recorder::start(&filter);
+    let server = Running::start(proxy::H7_UPSTREAM, None).await;
+    let haproxy = proxy::Haproxy::grpc();
+    let mut c = InventoryClient::lazy(proxy::H7_FRONT);
+    c.get_part(get("bolt-11")).await.unwrap();
+    assert_eq!(c.get_part(get("missing-12")).await.unwrap_err().code(), tonic::Code::NotFound);
+    let slow = tonic::Request::new(GetPartRequest { sku: "slow-13".into(), delay_ms: 600 });
+    assert!(c.get_part(slow).await.is_err());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(c.get_part(get("bolt-14")).await.is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(haproxy);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rec.stop()
+}
+
+/// A lost SYN, the way servers lose them: the listen queue is full (one
+/// connection nobody accepted yet fills a backlog of 0), so the kernel
+/// drops the client's SYN and the client's kernel sends it again after its
+/// 1 s retransmission timeout. The server starts accepting at 500 ms; the
+/// second SYN gets its SYN-ACK, and the call goes through.
+async fn slow_handshake(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(addr).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let filler = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tonic::transport::Server::builder()
+            .add_service(InventoryServer)
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut c = InventoryClient::lazy(port);
+    c.get_part(get("after-a-lost-syn")).await.unwrap();
+    drop(filler);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = stop.send(());
+    server.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// An iptables rule, deleted on drop.
+struct Netfilter(Vec<String>);
+
+impl Netfilter {
+    /// Drops at random `share` of the TCP packets arriving for `port`. They
+    /// are captured on lo before the receiving side drops them, so the
+    /// capture holds each lost segment and its retransmission.
+    fn drop_to(port: u16, share: f64) -> Netfilter {
+        let rule: Vec<String> =
+            format!("INPUT -p tcp --dport {port} -m statistic --mode random --probability {share} -j DROP")
+                .split(' ')
+                .map(str::to_string)
+                .collect();
+        let ok = std::process::Command::new("iptables")
+            .arg("-I")
+            .args(&rule)
+            .status()
+            .expect("iptables (apt-get install iptables)");
+        assert!(ok.success(), "iptables -I {rule:?}");
+        Netfilter(rule)
+    }
+}
+
+impl Drop for Netfilter {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("iptables").arg("-D").args(&self.0).status();
+    }
+}
+
+/// Packet loss on a connection: after the first call (so that no SYN is
+/// lost), netfilter drops 12% of the packets to the server for 80 calls.
+async fn retransmissions(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let server = Running::start(port, None).await;
+    let mut c = InventoryClient::lazy(port);
+    c.get_part(get("before-loss")).await.unwrap();
+    let loss = Netfilter::drop_to(port, 0.12);
+    for i in 0..80 {
+        c.get_part(get(&format!("lossy-{i}"))).await.unwrap();
+    }
+    drop(loss);
+    c.get_part(get("after-loss")).await.unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// Messages against gRPC's 4 MiB default receive limit, which tonic's
+/// server keeps: 3.8 MiB goes through (close to failing), 4.5 MiB does
+/// not. A client stream of one change whose SKU carries the bulk.
+async fn large_messages(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let server = Running::start(port, None).await;
+    let mut c = InventoryClient::lazy(port);
+    // Adjust answers with a small Summary, so only the request is large.
+    let big = |mib: f64| vec![StockChange { sku: "x".repeat((mib * 1048576.0) as usize), delta: 1 }];
+    c.adjust(big(3.8)).await.unwrap();
+    let refused = c.adjust(big(4.5)).await.unwrap_err();
+    println!("large_messages: 4.5 MiB refused with {:?}: {}", refused.code(), refused.message());
+    c.get_part(get("small-after")).await.unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A client compressing with a codec the server does not accept: tonic's
+/// server answers UNIMPLEMENTED and lists what it takes in
+/// grpc-accept-encoding.
+async fn encodings(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(GzipOnlyServer)
+            .serve_with_shutdown(addr, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let c = InventoryClient::lazy(port);
+    c.compressed(CompressionEncoding::Gzip).get_part(get("gzip-ok")).await.unwrap();
+    for i in 0..3 {
+        let refused = c.compressed(CompressionEncoding::Zstd).get_part(get(&format!("zstd-{i}"))).await.unwrap_err();
+        println!("encodings: zstd refused with {:?}: {}", refused.code(), refused.message());
+    }
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = stop.send(());
+    task.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A C-core server (Python grpcio, examples/fixturegen/ccore_server.py),
+/// stopped on drop.
+struct CCore(std::process::Child);
+
+impl CCore {
+    fn start(port: u16) -> CCore {
+        use std::io::BufRead;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fixturegen/ccore_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with grpcio (python3 -m pip install grpcio)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the C-core server did not start (python3 -m pip install grpcio)");
+        CCore(child)
+    }
+}
+
+impl Drop for CCore {
+    fn drop(&mut self) {
+        // SIGTERM: the script stops its server gracefully (GOAWAY).
+        let _ = std::process::Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The keepalive scenario against a server that enforces gRPC's policy: a
+/// C-core server takes one ping per 5 minutes while it sends nothing, so
+/// the client's pings every 200 ms through a slow call earn strikes, and
+/// the third ends the connection with GOAWAY ENHANCE_YOUR_CALM
+/// "too_many_pings".
+async fn ccore_keepalive(port: u16, filter: &str) -> recorder::Recording {
+    let rec = recorder::Recorder::start(filter);
+    let server = CCore::start(port);
+    let channel = tonic::transport::Endpoint::try_from(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .http2_keep_alive_interval(Duration::from_millis(200))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    let mut c = InventoryClient::from_channel(channel);
+    c.get_part(get("ping-1")).await.unwrap();
+    let slow = c.get_part(tonic::Request::new(GetPartRequest { sku: "slow-ping".into(), delay_ms: 1500 })).await;
+    println!(
+        "ccore_keepalive: the slow call ended {:?}",
+        slow.as_ref().map(|_| ()).map_err(|e| (e.code(), e.message().to_string()))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(c);
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// nginx's 300 ms grpc_read_timeout in front of a C-core server that
+/// answers after 600 ms.
+async fn ccore_late_status() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::LATE_FRONT, proxy::LATE_UPSTREAM);
+    let rec = recorder::Recorder::start(&filter);
+    let server = CCore::start(proxy::LATE_UPSTREAM);
+    let nginx = proxy::Nginx::late();
+    let mut c = InventoryClient::lazy(proxy::LATE_FRONT);
+    c.get_part(traced("bolt-3", 0, "rid-before")).await.unwrap();
+    assert!(c.get_part(traced("slow-late", 600, "rid-late")).await.is_err());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    drop(c);
+    drop(nginx);
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// A real server's answer to a client that breaks HTTP/2: after the
+/// preface and SETTINGS the client sends a connection WINDOW_UPDATE with
+/// an increment of 0, which RFC 9113 §6.9 makes a connection error; the
+/// tonic (h2) server ends the connection with GOAWAY PROTOCOL_ERROR. A
+/// good client's call follows, answered as usual.
+async fn goaway_error(port: u16, filter: &str) -> recorder::Recording {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rec = recorder::Recorder::start(filter);
+    let server = Running::start(port, None).await;
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    raw.write_all(&bytes).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), raw.read_to_end(&mut answer)).await;
+    drop(raw);
+    let mut c = InventoryClient::lazy(port);
+    c.get_part(get("after-the-broken-client")).await.unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// `n` calls with an x-request-id each; every fourth SKU fails once
+/// (`flaky-`), the one before last always (`down-`). A call that fails
+/// UNAVAILABLE is sent again, with the same metadata and
+/// `grpc-previous-rpc-attempts: 1`, on a new connection to `port`.
+async fn retrying_client(port: u16, n: usize, ids: &str) {
+    let mut c = InventoryClient::lazy(port);
+    for i in 0..n {
+        let sku = match i {
+            _ if i == n - 2 => format!("down-{i}"),
+            _ if i % 4 == 1 => format!("flaky-{i}"),
+            _ => format!("item-{i}"),
+        };
+        let rid = format!("{ids}-{i:02}");
+        let Err(e) = c.get_part(traced(&sku, 0, &rid)).await else { continue };
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{sku}");
+        // The retry goes out on a new connection (the old one is closed).
+        c = InventoryClient::lazy(port);
+        let mut again = traced(&sku, 0, &rid);
+        again.metadata_mut().insert("grpc-previous-rpc-attempts", "1".parse().unwrap());
+        let retried = c.get_part(again).await;
+        assert_eq!(retried.is_err(), sku.starts_with("down-"), "{sku}");
+    }
+}
+
+/// Retries through a proxy: the client's attempts reach nginx on new
+/// connections and nginx passes each (with its x-request-id) upstream, so
+/// each hop has two attempts, not each attempt a hop.
+async fn proxy_retries() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::RETRY_FRONT, proxy::RETRY_UPSTREAM);
+    let rec = recorder::Recorder::start(&filter);
+    let server = Running::start(proxy::RETRY_UPSTREAM, None).await;
+    let nginx = proxy::Nginx::retries();
+    retrying_client(proxy::RETRY_FRONT, 20, "rid-proxied").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(nginx);
+    server.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     rec.stop()
 }

@@ -22,6 +22,21 @@ pub const L4_REPLICA_PORT: u16 = 50087;
 /// The replicas' addresses (loopback answers on all of 127/8).
 pub const L4_REPLICAS: [[u8; 4]; 3] = [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]];
 
+/// Where HAProxy (`mode http`, `proto h2`) listens in the `haproxy` scenario.
+pub const H7_FRONT: u16 = 50088;
+/// The `haproxy` scenario's upstream server.
+pub const H7_UPSTREAM: u16 = 50089;
+
+/// The `ccore_late_status` scenario's nginx, and its upstream.
+pub const LATE_FRONT: u16 = 50095;
+/// Where the `ccore_late_status` scenario's C-core server listens.
+pub const LATE_UPSTREAM: u16 = 50096;
+
+/// The `proxy_retries` scenario's nginx, and its upstream.
+pub const RETRY_FRONT: u16 = 50098;
+/// Where the `proxy_retries` scenario's server listens.
+pub const RETRY_UPSTREAM: u16 = 50099;
+
 /// A running nginx, stopped on drop.
 pub struct Nginx {
     child: Child,
@@ -45,6 +60,16 @@ impl Nginx {
             "map $http_x_request_id $req_id {\n    default $http_x_request_id;\n    \"\" $request_id;\n  }\n  ",
             "grpc_set_header x-request-id $req_id;\n      ",
         )
+    }
+
+    /// The plain proxy on the `ccore_late_status` scenario's ports.
+    pub fn late() -> Nginx {
+        Self::run(LATE_FRONT, LATE_UPSTREAM, "", "")
+    }
+
+    /// The plain proxy on the `proxy_retries` scenario's ports.
+    pub fn retries() -> Nginx {
+        Self::run(RETRY_FRONT, RETRY_UPSTREAM, "", "")
     }
 
     fn run(front: u16, upstream: u16, http_extra: &str, location_extra: &str) -> Nginx {
@@ -88,8 +113,6 @@ impl Haproxy {
     /// Balances connections to [`L4_FRONT`] round robin over the replicas,
     /// health-checking each every 2 s.
     pub fn start() -> Haproxy {
-        let dir = std::env::temp_dir().join(format!("grpcscope-haproxy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let servers: String = L4_REPLICAS
             .iter()
             .enumerate()
@@ -100,6 +123,26 @@ impl Haproxy {
              timeout server 30s\nfrontend grpc\n  bind 127.0.0.1:{L4_FRONT}\n  default_backend replicas\n\
              backend replicas\n  balance roundrobin\n{servers}"
         );
+        Self::run("l4", &conf)
+    }
+
+    /// A gRPC-aware proxy, as HAProxy's documentation configures one
+    /// (`mode http`, HTTP/2 both ways): a 300 ms `timeout server` (a slow
+    /// upstream gets a 504) and an x-request-id on the upstream leg only
+    /// (`unique-id-header`, as an edge proxy adds one).
+    pub fn grpc() -> Haproxy {
+        let conf = format!(
+            "global\n  maxconn 256\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  \
+             timeout server 300ms\n  retries 0\nfrontend grpc\n  bind 127.0.0.1:{H7_FRONT} proto h2\n  \
+             unique-id-format %{{+X}}o%ci%cp%Ts%rt\n  unique-id-header x-request-id\n  \
+             default_backend upstream\nbackend upstream\n  server app 127.0.0.1:{H7_UPSTREAM} proto h2\n"
+        );
+        Self::run("grpc", &conf)
+    }
+
+    fn run(name: &str, conf: &str) -> Haproxy {
+        let dir = std::env::temp_dir().join(format!("grpcscope-haproxy-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, conf).unwrap();
         let child = Command::new("haproxy")

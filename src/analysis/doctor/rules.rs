@@ -1018,7 +1018,8 @@ fn large_messages(f: &Facts, out: &mut Vec<Finding>) {
     let mut largest = 0u32;
     for (i, c) in f.calls.iter().enumerate() {
         let big = c.largest.iter().copied().max().unwrap_or(0);
-        if c.about_size && c.status == Some("RESOURCE_EXHAUSTED") {
+        // C-core, grpc-go and grpc-java say RESOURCE_EXHAUSTED; tonic OUT_OF_RANGE.
+        if c.about_size && matches!(c.status, Some("RESOURCE_EXHAUSTED" | "OUT_OF_RANGE")) {
             refused.call(i, c);
         } else if big >= NEAR_LIMIT_BYTES {
             near.call(i, c);
@@ -1031,11 +1032,11 @@ fn large_messages(f: &Facts, out: &mut Vec<Finding>) {
             severity: Severity::Error,
             title: format!("{} refused a message as too large", plural(refused.ev.count, "call", "calls")),
             evidence: refused.done(),
-            explanation: "These calls ended with RESOURCE_EXHAUSTED and a message saying a message was larger than \
-                          the receiver's maximum (4 MiB by default in gRPC)."
+            explanation: "These calls ended with RESOURCE_EXHAUSTED (OUT_OF_RANGE from tonic) and a message saying \
+                          a message was larger than the receiver's maximum (4 MiB by default in gRPC)."
                 .into(),
-            advice: "Raise the receiver's maximum message size (MaxRecvMsgSize, grpc.max_receive_message_length) \
-                     where such messages are expected, or split the payload (a stream of chunks)."
+            advice: "Raise the receiver's maximum message size (MaxRecvMsgSize, grpc.max_receive_message_length, \
+                     tonic's max_decoding_message_size) where such messages are expected, or split the payload (a stream of chunks)."
                 .into(),
             inference: false,
         });
