@@ -652,3 +652,35 @@ fn retries_through_a_proxy_are_attempts_of_each_hop() {
     assert_eq!((h["cause"].as_str(), h["failed_first"].as_u64()), (Some("application"), Some(1)));
     assert!(h["summary"].as_str().unwrap().ends_with("(the last attempt carried grpc-previous-rpc-attempts: 1)"));
 }
+
+/// Through HAProxy with a C-core server behind it: retries keep the
+/// client's x-request-id on both legs (two hops of two attempts; HAProxy
+/// sends both upstream attempts on its one connection), and a call past
+/// HAProxy's `timeout server` is the proxy's timeout (it resets the
+/// upstream stream; C-core writes nothing after that).
+#[test]
+fn retries_and_a_timeout_through_haproxy_to_a_ccore_server() {
+    let path = fixture("haproxy_ccore.pcap");
+    let (_, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(rules(&findings), set(&["error:proxy_timeout"]));
+    let (code, out, err) = grpcscope(&["stats", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let hops: Vec<Value> = json_lines(&out).into_iter().filter(|r| r["section"] == "hop").collect();
+    let told: Vec<(&str, &str, usize, usize)> = hops
+        .iter()
+        .map(|h| {
+            let n = |k: &str| h[k].as_array().map_or(0, Vec::len);
+            (h["paired_by"].as_str().unwrap(), h["cause"].as_str().unwrap(), n("legs"), n("retried"))
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("x-request-id rid-haproxy-10", "application", 2, 2),
+            ("x-request-id rid-haproxy-slow", "upstream_timeout", 2, 0)
+        ]
+    );
+    let upstream = &hops[1]["legs"][1];
+    assert_eq!((upstream["status"].as_str(), upstream["initiated_by"].as_str()), (Some("CANCELLED"), Some("client")));
+    assert_eq!(hops[1]["failed_first"], 1);
+}

@@ -613,6 +613,7 @@ fn fresh_captures_through_real_nginx_and_haproxy_give_the_fixtures_findings() {
         "goaway_error",
         "ccore_keepalive",
         "ccore_late_status",
+        "haproxy_ccore",
     ];
     regenerate(&scenarios, &dir);
     for name in scenarios {

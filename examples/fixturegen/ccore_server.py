@@ -4,8 +4,9 @@ too_many_pings) and answers on its own schedule.
 
 It serves grpcscope.fixtures.v1.Inventory/GetPart with the raw protobuf
 bytes (no generated code): a GetPartRequest is read for its sku (field 1)
-and delay_ms (field 2), a Part with the sku and a name is returned, and a
-`missing-` SKU is NOT_FOUND, as the tonic server does.
+and delay_ms (field 2), a Part with the sku and a name is returned; as the
+tonic server does, a `missing-` SKU is NOT_FOUND, a `flaky-` one fails
+UNAVAILABLE the first time, a `down-` one every time.
 
 Usage: python3 ccore_server.py PORT   (prints "ready" once listening;
 SIGTERM stops it)
@@ -59,10 +60,18 @@ def string_field(field, text):
     return bytes(out) + raw
 
 
+SEEN = set()
+
+
 def get_part(request, context):
     sku, delay_ms = parse_request(request)
     if delay_ms:
         time.sleep(delay_ms / 1000)
+    if sku.startswith("flaky-") and sku not in SEEN:
+        SEEN.add(sku)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "warming up: try again")
+    if sku.startswith("down-"):
+        context.abort(grpc.StatusCode.UNAVAILABLE, "stock service down")
     if sku.startswith("missing-"):
         context.abort(grpc.StatusCode.NOT_FOUND, f"part {sku} not found")
     return string_field(1, sku) + string_field(2, f"Part {sku}")

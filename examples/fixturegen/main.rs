@@ -158,6 +158,11 @@ const SCENARIOS: &[Scenario] = &[
         about: "client -> nginx -> server: 20 calls with an x-request-id; 5 fail UNAVAILABLE and are retried on a new connection with grpc-previous-rpc-attempts, one of them fails again",
     },
     Scenario {
+        name: "haproxy_ccore",
+        port: proxy::H7C_FRONT,
+        about: "client -> HAProxy (mode http, the client's x-request-id passed on) -> a C-core server: 12 calls with retries on new connections, one failing twice, then a call past HAProxy's 300 ms timeout",
+    },
+    Scenario {
         name: "l4_balancing",
         port: proxy::L4_FRONT,
         about: "client -> HAProxy (mode tcp, round robin) -> three replicas: two long-lived channels pin 80 and 20 calls to two replicas; the third gets none",
@@ -279,6 +284,9 @@ async fn run(s: &Scenario) -> recorder::Recording {
     }
     if s.name == "ccore_late_status" {
         return ccore_late_status().await;
+    }
+    if s.name == "haproxy_ccore" {
+        return haproxy_ccore().await;
     }
     if s.name == "proxy_retries" {
         return proxy_retries().await;
@@ -1028,6 +1036,27 @@ async fn proxy_retries() -> recorder::Recording {
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(nginx);
     server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.stop()
+}
+
+/// The retry and late-answer cases through HAProxy, with a C-core server
+/// behind it: retries reach HAProxy on new connections and keep the
+/// client's x-request-id upstream; a call the server answers after 600 ms
+/// meets HAProxy's 300 ms `timeout server` (HAProxy resets the upstream
+/// stream and answers 504).
+async fn haproxy_ccore() -> recorder::Recording {
+    let filter = format!("tcp port {} or tcp port {}", proxy::H7C_FRONT, proxy::H7C_UPSTREAM);
+    let rec = recorder::Recorder::start(&filter);
+    let server = CCore::start(proxy::H7C_UPSTREAM);
+    let haproxy = proxy::Haproxy::propagating();
+    retrying_client(proxy::H7C_FRONT, 12, "rid-haproxy").await;
+    let mut c = InventoryClient::lazy(proxy::H7C_FRONT);
+    assert!(c.get_part(traced("slow-haproxy", 600, "rid-haproxy-slow")).await.is_err());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    drop(c);
+    drop(haproxy);
+    drop(server);
     tokio::time::sleep(Duration::from_millis(300)).await;
     rec.stop()
 }

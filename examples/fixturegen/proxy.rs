@@ -37,6 +37,11 @@ pub const RETRY_FRONT: u16 = 50098;
 /// Where the `proxy_retries` scenario's server listens.
 pub const RETRY_UPSTREAM: u16 = 50099;
 
+/// Where HAProxy listens in the `haproxy_ccore` scenario.
+pub const H7C_FRONT: u16 = 50100;
+/// The `haproxy_ccore` scenario's C-core server.
+pub const H7C_UPSTREAM: u16 = 50101;
+
 /// A running nginx, stopped on drop.
 pub struct Nginx {
     child: Child,
@@ -138,6 +143,21 @@ impl Haproxy {
              default_backend upstream\nbackend upstream\n  server app 127.0.0.1:{H7_UPSTREAM} proto h2\n"
         );
         Self::run("grpc", &conf)
+    }
+
+    /// HAProxy as it is set up to propagate request ids: the client's
+    /// x-request-id is passed on, one is made only for a request without
+    /// (so the legs of a retried call share the client's id), in front of
+    /// the `haproxy_ccore` scenario's C-core server.
+    pub fn propagating() -> Haproxy {
+        let conf = format!(
+            "global\n  maxconn 256\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  \
+             timeout server 300ms\n  retries 0\nfrontend grpc\n  bind 127.0.0.1:{H7C_FRONT} proto h2\n  \
+             unique-id-format %{{+X}}o%ci%cp%Ts%rt\n  \
+             http-request set-header x-request-id %[unique-id] unless {{ req.hdr(x-request-id) -m found }}\n  \
+             default_backend upstream\nbackend upstream\n  server app 127.0.0.1:{H7C_UPSTREAM} proto h2\n"
+        );
+        Self::run("propagating", &conf)
     }
 
     fn run(name: &str, conf: &str) -> Haproxy {
