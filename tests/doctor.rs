@@ -684,3 +684,31 @@ fn retries_and_a_timeout_through_haproxy_to_a_ccore_server() {
     assert_eq!((upstream["status"].as_str(), upstream["initiated_by"].as_str()), (Some("CANCELLED"), Some("client")));
     assert_eq!(hops[1]["failed_first"], 1);
 }
+
+/// nginx verifying a TLS upstream against the wrong CA: no alert on the
+/// wire (nginx checks the certificate after the handshake and resets the
+/// connection), a 502 to the client. The hop report's cause is a TLS
+/// failure, inferred from a client that hung up right after the handshake.
+#[test]
+fn a_proxy_refusing_its_upstreams_certificate_is_a_tls_failure() {
+    let path = fixture("proxy_tls_upstream.pcap");
+    let (summary, findings) = doctor(&[path.to_str().unwrap()]);
+    assert_eq!(summary["calls"], 2);
+    assert_eq!(rules(&findings), set(&["error:upstream_unavailable"]), "no tls_not_decrypted: no request was hidden");
+    let f = finding(&findings, "upstream_unavailable");
+    assert!(f["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("The proxy's TLS handshake with 127.0.0.1:50103 failed (no alert"));
+    assert!(f["advice"].as_str().unwrap().contains("grpc_ssl_trusted_certificate"));
+    assert_eq!(f["inference"], true);
+    assert_eq!(ids(&f["evidence"]["conns"]), [1, 2, 3]);
+    let (code, out, err) = grpcscope(&["stats", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let causes: Vec<String> = json_lines(&out)
+        .into_iter()
+        .filter(|r| r["section"] == "hop")
+        .map(|h| h["cause"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(causes, ["tls_failure", "tls_failure"]);
+}

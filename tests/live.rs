@@ -614,6 +614,7 @@ fn fresh_captures_through_real_nginx_and_haproxy_give_the_fixtures_findings() {
         "ccore_keepalive",
         "ccore_late_status",
         "haproxy_ccore",
+        "proxy_tls_upstream",
     ];
     regenerate(&scenarios, &dir);
     for name in scenarios {

@@ -163,6 +163,11 @@ const SCENARIOS: &[Scenario] = &[
         about: "client -> HAProxy (mode http, the client's x-request-id passed on) -> a C-core server: 12 calls with retries on new connections, one failing twice, then a call past HAProxy's 300 ms timeout",
     },
     Scenario {
+        name: "proxy_tls_upstream",
+        port: proxy::TLS_FRONT,
+        about: "client -> nginx -> a TLS server nginx does not trust (TLS 1.2, the wrong CA): nginx's unknown_ca alert and its 502, twice",
+    },
+    Scenario {
         name: "l4_balancing",
         port: proxy::L4_FRONT,
         about: "client -> HAProxy (mode tcp, round robin) -> three replicas: two long-lived channels pin 80 and 20 calls to two replicas; the third gets none",
@@ -227,6 +232,7 @@ async fn main() {
             "tls13" => tls::tls13(s.port, &keys).await,
             "tls12" => tls::tls12(s.port, &keys).await,
             "tls_failures" => tls::tls_failures(s.port, &keys).await,
+            "proxy_tls_upstream" => tls::proxy_tls_upstream().await,
             _ => run(s).await,
         };
         if s.name == "large_messages" {

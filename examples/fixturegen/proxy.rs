@@ -42,6 +42,11 @@ pub const H7C_FRONT: u16 = 50100;
 /// The `haproxy_ccore` scenario's C-core server.
 pub const H7C_UPSTREAM: u16 = 50101;
 
+/// The `proxy_tls_upstream` scenario's nginx, and its TLS upstream.
+pub const TLS_FRONT: u16 = 50102;
+/// Where the `proxy_tls_upstream` scenario's TLS server listens.
+pub const TLS_UPSTREAM: u16 = 50103;
+
 /// A running nginx, stopped on drop.
 pub struct Nginx {
     child: Child,
@@ -52,7 +57,7 @@ impl Nginx {
     /// Starts nginx proxying 127.0.0.1:FRONT to 127.0.0.1:UPSTREAM with a
     /// 300 ms upstream read timeout (so a slow server makes it answer 504).
     pub fn start() -> Nginx {
-        Self::run(FRONT, UPSTREAM, "", "")
+        Self::run(FRONT, &format!("grpc://127.0.0.1:{UPSTREAM}"), "", "")
     }
 
     /// As an ingress controller does (ingress-nginx's `$req_id`): the
@@ -61,7 +66,7 @@ impl Nginx {
     pub fn ingress() -> Nginx {
         Self::run(
             INGRESS_FRONT,
-            INGRESS_UPSTREAM,
+            &format!("grpc://127.0.0.1:{INGRESS_UPSTREAM}"),
             "map $http_x_request_id $req_id {\n    default $http_x_request_id;\n    \"\" $request_id;\n  }\n  ",
             "grpc_set_header x-request-id $req_id;\n      ",
         )
@@ -69,15 +74,28 @@ impl Nginx {
 
     /// The plain proxy on the `ccore_late_status` scenario's ports.
     pub fn late() -> Nginx {
-        Self::run(LATE_FRONT, LATE_UPSTREAM, "", "")
+        Self::run(LATE_FRONT, &format!("grpc://127.0.0.1:{LATE_UPSTREAM}"), "", "")
     }
 
     /// The plain proxy on the `proxy_retries` scenario's ports.
     pub fn retries() -> Nginx {
-        Self::run(RETRY_FRONT, RETRY_UPSTREAM, "", "")
+        Self::run(RETRY_FRONT, &format!("grpc://127.0.0.1:{RETRY_UPSTREAM}"), "", "")
     }
 
-    fn run(front: u16, upstream: u16, http_extra: &str, location_extra: &str) -> Nginx {
+    /// nginx passing to a TLS upstream (`grpcs://`) whose certificate it
+    /// must verify against `trusted` (a PEM file) over TLS 1.2: given a CA
+    /// that did not sign the server's certificate, its handshake fails.
+    pub fn tls_upstream(trusted: &std::path::Path) -> Nginx {
+        let verify = format!(
+            "grpc_ssl_verify on;\n      grpc_ssl_trusted_certificate {};\n      grpc_ssl_protocols TLSv1.2;\n      \
+             grpc_ssl_name {};\n      grpc_ssl_server_name on;\n      ",
+            trusted.display(),
+            crate::tls::SERVER_NAME
+        );
+        Self::run(TLS_FRONT, &format!("grpcs://127.0.0.1:{TLS_UPSTREAM}"), "", &verify)
+    }
+
+    fn run(front: u16, upstream: &str, http_extra: &str, location_extra: &str) -> Nginx {
         let dir = std::env::temp_dir().join(format!("grpcscope-nginx-{}-{front}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = format!(
@@ -85,7 +103,7 @@ impl Nginx {
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d};\n  {http_extra}\
              server {{\n    listen 127.0.0.1:{front} http2;\n    location / {{\n      {location_extra}\
-             grpc_pass grpc://127.0.0.1:{upstream};\n      grpc_read_timeout 300ms;\n      grpc_connect_timeout 1s;\n    }}\n  }}\n}}\n",
+             grpc_pass {upstream};\n      grpc_read_timeout 300ms;\n      grpc_connect_timeout 1s;\n    }}\n  }}\n}}\n",
             d = dir.display()
         );
         let path = dir.join("nginx.conf");

@@ -52,6 +52,15 @@ fn self_signed_ca(cn: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
 }
 
 impl Pki {
+    /// The unrelated CA as a PEM file's text (what a proxy that trusts
+    /// the wrong CA is given).
+    pub fn other_ca_pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.other_ca.as_ref());
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    }
+
     /// A CA with a server and a client certificate, and an unrelated CA.
     pub fn generate() -> Pki {
         let (ca, ca_key) = self_signed_ca("grpcscope fixtures CA");
@@ -474,5 +483,39 @@ async fn finish(rec: Recorder, server: TlsServer, log: Arc<KeyLogBuffer>, keys: 
     server.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     log.write(keys);
+    rec.stop()
+}
+
+/// nginx in front of a TLS server it does not trust: it verifies the
+/// upstream's certificate against an unrelated CA over TLS 1.2, sends the
+/// fatal alert in the clear and answers the client 502. Then a plain OK
+/// call through the same nginx would need a working upstream, so the
+/// scenario is the failure alone, twice.
+pub async fn proxy_tls_upstream() -> Recording {
+    let pki = Pki::generate();
+    let dir = std::env::temp_dir().join(format!("grpcscope-tls-upstream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trusted = dir.join("other-ca.pem");
+    std::fs::write(&trusted, pki.other_ca_pem()).unwrap();
+    let filter = format!("tcp port {} or tcp port {}", crate::proxy::TLS_FRONT, crate::proxy::TLS_UPSTREAM);
+    let rec = Recorder::start(&filter);
+    let server = TlsServer::start(
+        crate::proxy::TLS_UPSTREAM,
+        &pki,
+        ServerSetup { groups: Vec::new(), require_client_cert: false, expired_cert: false },
+    )
+    .await;
+    let nginx = crate::proxy::Nginx::tls_upstream(&trusted);
+    let mut c = InventoryClient::lazy(crate::proxy::TLS_FRONT);
+    for i in 0..2 {
+        let refused = c.get_part(crate::inventory::get(&format!("behind-tls-{i}"))).await.unwrap_err();
+        println!("proxy_tls_upstream: {:?}: {}", refused.code(), refused.message().lines().next().unwrap_or(""));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(c);
+    drop(nginx);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     rec.stop()
 }

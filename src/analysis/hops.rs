@@ -133,6 +133,8 @@ pub enum Cause {
     /// A message over a limit (HTTP 413, or RESOURCE_EXHAUSTED saying a
     /// message was too large).
     RequestTooLarge,
+    /// A proxy's TLS handshake with its upstream failed (a fatal alert).
+    TlsFailure,
     /// A client's deadline (`grpc-timeout`) expired, on whichever hop
     /// noticed first.
     ClientDeadline,
@@ -150,6 +152,7 @@ impl Cause {
             Cause::UpstreamTimeout => "upstream timeout",
             Cause::IdleTimeout => "idle timeout",
             Cause::RequestTooLarge => "request too large",
+            Cause::TlsFailure => "TLS failure",
             Cause::ClientDeadline => "client deadline",
             Cause::ClientCancel => "client cancel",
         }
@@ -180,8 +183,8 @@ pub struct HopReport {
     pub summary: String,
 }
 
-/// A connection attempt that got no connection.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// A connection attempt that got no connection, or no TLS session.
+#[derive(Debug, Clone, Serialize)]
 pub struct RefusedAttempt {
     /// Its connection id.
     pub conn: ConnId,
@@ -193,6 +196,41 @@ pub struct RefusedAttempt {
     pub ts: Timestamp,
     /// Refused (RST) or unanswered.
     pub refused: bool,
+    /// The TCP connection was made but its TLS handshake failed: who sent
+    /// which fatal alert (`server sent handshake_failure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_alert: Option<String>,
+}
+
+impl RefusedAttempt {
+    /// What became of it, in words: `connection refused`, `TLS handshake
+    /// failed (client sent unknown_ca)`.
+    pub fn failure(&self) -> String {
+        match &self.tls_alert {
+            Some(alert) => format!("TLS handshake failed ({alert})"),
+            None if self.refused => "connection refused".into(),
+            None => "connection never answered".into(),
+        }
+    }
+}
+
+/// Why a TLS connection gave no session, in words: its fatal alert; or,
+/// with no alert on the wire, a client that hung up right after the
+/// handshake without sending a byte of application data (nginx checks an
+/// upstream's certificate after the handshake and resets the connection
+/// when it fails), marked as the inference it is.
+fn tls_failure(c: &ConnReport, t: &crate::tls::TlsSummary) -> Option<String> {
+    if let Some(a) = t.fatal_alerts().next() {
+        return Some(format!("{} sent {}", a.from, a.description));
+    }
+    let client_hung_up =
+        matches!(c.tcp.end, EndReason::Rst { by: Side::Client }) || c.tcp.first_fin == Some(Side::Client);
+    let silent_client = t.version.is_some() && t.app_records.first().is_some_and(|n| *n == 0);
+    (client_hung_up && silent_client).then(|| {
+        "no alert: the client hung up right after the handshake without sending a request, as a proxy does when the \
+         upstream's certificate fails its check; an inference"
+            .to_string()
+    })
 }
 
 /// `10.0.0.7:443 (nginx-ingress)`, or the address alone without a name.
@@ -305,13 +343,16 @@ impl Hops {
             self.closed_by_client.insert(c.tcp.id, at);
         }
         let refused = matches!(c.tcp.end, EndReason::Refused);
-        if refused || matches!(c.tcp.end, EndReason::NoAnswer) {
+        let tls_alert = c.tls.as_ref().and_then(|t| tls_failure(c, t));
+        let unanswered = matches!(c.tcp.end, EndReason::NoAnswer);
+        if (refused || unanswered || tls_alert.is_some()) && self.attempts.len() < MAX_LEGS {
             self.attempts.push(RefusedAttempt {
                 conn: c.tcp.id,
                 client: c.tcp.client,
                 server: c.tcp.server,
                 ts: c.tcp.first_ts,
                 refused,
+                tls_alert,
             });
         }
     }
@@ -441,15 +482,16 @@ impl Hops {
             .attempts
             .iter()
             .find(|a| a.client.ip() == leg.server.ip() && a.ts >= leg.start && a.ts <= end && a.server != leg.server)?;
-        let summary = story(&legs, 0, Some(attempt), Cause::UpstreamRefused) + &retries_told(&retried, &legs);
+        let cause = if attempt.tls_alert.is_some() { Cause::TlsFailure } else { Cause::UpstreamRefused };
+        let summary = story(&legs, 0, Some(attempt), cause) + &retries_told(&retried, &legs);
         let packets = leg_packets(&legs);
         Some(HopReport {
             paired_by,
             legs,
             retried,
             failed_first: 0,
-            refused_upstream: Some(*attempt),
-            cause: Cause::UpstreamRefused,
+            refused_upstream: Some(attempt.clone()),
+            cause,
             packets,
             summary,
         })
@@ -588,10 +630,10 @@ fn story(legs: &[Leg], first: usize, refused: Option<&RefusedAttempt>, cause: Ca
     let deadline = |l: &Leg| l.deadline_nanos.map(|d| crate::time::human_duration(d as i64)).unwrap_or_default();
     let mut s = match refused {
         Some(a) => format!(
-            "the proxy {} could not reach its upstream {}: connection {} (conn {})",
+            "the proxy {} could not reach its upstream {}: {} (conn {})",
             bad.server_text(),
             a.server,
-            if a.refused { "refused" } else { "never answered" },
+            a.failure(),
             a.conn
         ),
         None if cause == Cause::ClientDeadline => format!(
@@ -804,5 +846,39 @@ mod tests {
         let legs = retried_through_a_proxy("OK", Origin::None);
         let hops = Hops { legs: legs.into(), ..Default::default() };
         assert!(hops.report().is_empty());
+    }
+
+    /// nginx answering 502 because its TLS handshake with the upstream
+    /// failed: the call's only leg is the client's, and the proxy's
+    /// connection with a fatal alert is the cause.
+    #[test]
+    fn a_proxy_whose_upstream_tls_failed_is_a_tls_failure() {
+        let mut client = leg(1, "UNAVAILABLE", Origin::Transport, Side::Server, 5);
+        client.http_status = Some(502);
+        let proxy = client.server.ip();
+        let attempt = |tls_alert: Option<&str>| RefusedAttempt {
+            conn: 2,
+            client: SocketAddr::new(proxy, 41000),
+            server: SocketAddr::from(([10, 0, 2, 1], 443)),
+            ts: Timestamp(1_000_000),
+            refused: false,
+            tls_alert: tls_alert.map(str::to_string),
+        };
+        let hops = Hops {
+            legs: vec![client.clone()].into(),
+            attempts: vec![attempt(Some("client sent unknown_ca"))],
+            ..Default::default()
+        };
+        let [report] = hops.report().try_into().unwrap();
+        assert_eq!(report.cause, Cause::TlsFailure);
+        assert!(
+            report.summary.starts_with("the proxy 10.0.1.1:50051 could not reach its upstream 10.0.2.1:443: TLS handshake failed (client sent unknown_ca) (conn 2)"),
+            "{}",
+            report.summary
+        );
+        // The same without the alert: an upstream that never answered.
+        let hops = Hops { legs: vec![client].into(), attempts: vec![attempt(None)], ..Default::default() };
+        assert_eq!(hops.report()[0].cause, Cause::UpstreamRefused);
+        assert!(hops.report()[0].summary.contains(": connection never answered (conn 2)"));
     }
 }

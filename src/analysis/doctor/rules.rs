@@ -311,22 +311,42 @@ fn upstream_unavailable(f: &Facts, hops: &[HopReport], out: &mut Vec<Finding>) {
     let groups = by_key(&f.calls, |c| c.http_status.filter(|s| *s == 502 || *s == 503).map(|_| c.server));
     for (proxy, idx) in groups {
         let mut ev = Collect::calls(f, &idx);
-        let refused: Vec<_> = hops
+        // The proxy's failed upstream attempts, alike ones told once.
+        let mut failures: BTreeMap<(SocketAddr, String), Vec<ConnId>> = BTreeMap::new();
+        let attempts = hops
             .iter()
-            .filter_map(|h| h.refused_upstream.filter(|_| h.legs.first().is_some_and(|l| l.server == proxy)))
-            .collect();
+            .filter(|h| h.legs.first().is_some_and(|l| l.server == proxy))
+            .filter_map(|h| h.refused_upstream.as_ref());
+        for a in attempts.take(MAX_EVIDENCE) {
+            ev.conn(a.conn);
+            let server = a.server;
+            let why = match &a.tls_alert {
+                Some(alert) => format!("The proxy's TLS handshake with {server} failed ({alert})"),
+                None if a.refused => format!("The proxy's connection to {server} was refused: nothing listened there"),
+                None => format!("The proxy's connection to {server} was never answered"),
+            };
+            failures.entry((a.server, why)).or_default().push(a.conn);
+        }
         let mut explanation = format!(
             "{} through {proxy} answered HTTP 502/503 by the proxy itself: it had no upstream to pass them to.",
             plural(ev.ev.count, "call was", "calls were")
         );
-        for a in refused.iter().take(MAX_EVIDENCE) {
-            ev.conn(a.conn);
-            explanation.push_str(&format!(
-                " During the call the proxy's connection to {} was {} (conn {}).",
-                a.server,
-                if a.refused { "refused: nothing listened on that port" } else { "never answered" },
-                a.conn
-            ));
+        for ((_, why), conns) in &failures {
+            let ids: Vec<String> = conns.iter().map(ToString::to_string).collect();
+            let label = if conns.len() == 1 { "conn" } else { "conns" };
+            explanation.push_str(&format!(" {why} ({label} {}).", ids.join(", ")));
+        }
+        let tls = failures.keys().any(|(_, why)| why.starts_with("The proxy's TLS"));
+        let mut advice = "Check that the upstream is running and listening on the port the proxy is configured with, \
+                          and that its readiness (the endpoints of its Kubernetes Service) matches: a proxy that \
+                          routes to a stopped or not yet ready backend answers 502/503."
+            .to_string();
+        if tls {
+            advice = "Check the proxy's TLS settings for the upstream against the upstream's certificate: the CA it \
+                      trusts (nginx grpc_ssl_trusted_certificate, HAProxy ca-file), the name it verifies \
+                      (grpc_ssl_name, SNI) and the TLS versions both allow; the proxy's error log names the check \
+                      that failed."
+                .to_string();
         }
         out.push(Finding {
             rule: Rule::UpstreamUnavailable,
@@ -334,18 +354,15 @@ fn upstream_unavailable(f: &Facts, hops: &[HopReport], out: &mut Vec<Finding>) {
             title: format!("the proxy {proxy} could not reach its upstream"),
             evidence: ev.done(),
             explanation,
-            advice: "Check that the upstream is running and listening on the port the proxy is configured with, and \
-                     that its readiness (the endpoints of its Kubernetes Service) matches: a proxy that routes to a \
-                     stopped or not yet ready backend answers 502/503."
-                .into(),
-            inference: false,
+            advice,
+            inference: failures.keys().any(|(_, why)| why.ends_with("an inference)")),
         });
     }
 }
 
 /// Connection attempts that got no connection (not already told as a proxy's upstream).
 fn connect_failed(f: &Facts, hops: &[HopReport], out: &mut Vec<Finding>) {
-    let told: Vec<ConnId> = hops.iter().filter_map(|h| h.refused_upstream.map(|a| a.conn)).collect();
+    let told: Vec<ConnId> = hops.iter().filter_map(|h| h.refused_upstream.as_ref().map(|a| a.conn)).collect();
     let mut by_server: BTreeMap<SocketAddr, Vec<&ConnReport>> = BTreeMap::new();
     for c in &f.conns {
         let failed = matches!(c.tcp.end, EndReason::Refused | EndReason::NoAnswer);
@@ -933,7 +950,11 @@ fn tls_advice(cause: &str) -> &'static str {
 /// TLS connections that carried data nobody could decrypt.
 fn tls_not_decrypted(f: &Facts, out: &mut Vec<Finding>) {
     let mut ev = Collect::default();
-    for c in f.conns.iter().filter(|c| c.tls.as_ref().is_some_and(crate::tls::TlsSummary::undecrypted)) {
+    // A call starts with the client's request: a connection whose client
+    // sent no application data (a proxy hanging up after the handshake)
+    // hid none.
+    let hid_calls = |t: &crate::tls::TlsSummary| t.undecrypted() && t.app_records.first().is_some_and(|n| *n > 0);
+    for c in f.conns.iter().filter(|c| c.tls.as_ref().is_some_and(hid_calls)) {
         ev.ev.count += 1;
         ev.conn(c.tcp.id);
     }

@@ -118,3 +118,13 @@ fn replicas_unbalanced_by_pinned_connections_are_l4_balancing_and_balanced_ones_
     let ports = [calls_on(1, "10.0.0.2:8080", 60), calls_on(2, "10.0.0.3:9090", 10)].concat();
     assert_eq!(l4(ports), 0);
 }
+
+#[test]
+fn calls_past_the_limits_are_said_to_be_unanalysed() {
+    let mut facts = Facts { calls_dropped: 5, conns_dropped: 1, ..Facts::default() };
+    let found = rules::run(&mut facts);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].rule, found[0].severity, found[0].evidence.count), (Rule::NotAnalysed, Severity::Info, 6));
+    assert_eq!(found[0].title, "5 calls and 1 connections past the doctor's limits were not analysed");
+    assert!(found[0].advice.contains("editcap -c"));
+}
