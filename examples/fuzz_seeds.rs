@@ -123,6 +123,17 @@ fn tcp_records(packets: &[Packet]) -> Vec<u8> {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("fuzz/corpus");
+    // DNS responses as a resolver answers a gRPC channel's dns:/// target:
+    // A, AAAA and a CNAME chain.
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let dns = [
+        ("a", grpcscope::net::dns::response(1, "inventory.shop.svc.cluster.local", &[], &[ip("10.96.12.34")])),
+        ("aaaa", grpcscope::net::dns::response(2, "inventory.example", &[], &[ip("fd00::7"), ip("10.0.0.2")])),
+        ("cname", grpcscope::net::dns::response(3, "api.example.com", &["edge.cdn.example.net"], &[ip("192.0.2.9")])),
+    ];
+    for (name, msg) in dns {
+        write(&corpus.join("dns_response"), name, &msg);
+    }
     for name in TLS_FIXTURES {
         let bytes = std::fs::read(root.join(format!("fixtures/{name}.pcap"))).unwrap();
         let (packets, _) = packets_from_bytes(&bytes).unwrap();

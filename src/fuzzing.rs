@@ -476,6 +476,18 @@ pub fn hpack_structured(data: &[u8]) {
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
+/// A DNS response through the name reader: whatever the bytes, it ends,
+/// and every name it gives is one `names` may keep (printable ASCII, at
+/// most 255 bytes), never more than 64 of them.
+pub fn dns_response(data: &[u8]) {
+    if let Some(answers) = crate::net::dns::answers(data) {
+        assert!(answers.len() <= 64, "{} answers", answers.len());
+        for (name, _) in &answers {
+            assert!(crate::names::printable(name), "{name:?}");
+        }
+    }
+}
+
 /// Every entry point by the name of its fuzz target.
 /// The key logs of the TLS fixtures: with them, the seeds of `tls_records`
 /// decrypt, so mutations reach the record layer's plaintext paths.
@@ -556,6 +568,7 @@ pub fn tls_records(data: &[u8]) {
 
 pub const TARGETS: &[(&str, Target)] = &[
     ("capture_file", capture_file),
+    ("dns_response", dns_response),
     ("tcp_segments", tcp_segments),
     ("h2_stream", h2_stream),
     ("hpack_blocks", hpack_blocks),

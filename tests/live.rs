@@ -530,10 +530,27 @@ fn the_w_file_holds_no_keys_unless_asked() {
 }
 
 /// Runs fixturegen's `scenarios` with real peers, writing their captures
-/// into `dir` instead of fixtures/.
+/// into `dir` instead of fixtures/. The scenarios' fixed ports lie in
+/// Linux's ephemeral range, where another test's outgoing connection may
+/// hold one for a moment: a scenario that could not start gets two more
+/// tries, alone.
 fn regenerate(scenarios: &[&str], dir: &std::path::Path) {
-    let out = Command::new(fixturegen()).args(scenarios).env("GRPCSCOPE_FIXTURE_DIR", dir).output().unwrap();
-    assert!(out.status.success(), "fixturegen {scenarios:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let run =
+        |names: &[&str]| Command::new(fixturegen()).args(names).env("GRPCSCOPE_FIXTURE_DIR", dir).output().unwrap();
+    if run(scenarios).status.success() {
+        return;
+    }
+    for name in scenarios {
+        let mut out = run(&[name]);
+        for _ in 0..2 {
+            if out.status.success() {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            out = run(&[name]);
+        }
+        assert!(out.status.success(), "fixturegen {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 /// `severity:rule` of each finding of `doctor --format json ARGS`, and the

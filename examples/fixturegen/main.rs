@@ -910,19 +910,28 @@ async fn encodings(port: u16, filter: &str) -> recorder::Recording {
 struct CCore(std::process::Child);
 
 impl CCore {
+    /// Starts the server on `port`. The port is in Linux's ephemeral range,
+    /// so on a busy machine another program's outgoing connection may hold
+    /// it for a moment: a few tries.
     fn start(port: u16) -> CCore {
         use std::io::BufRead;
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fixturegen/ccore_server.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 with grpcio (python3 -m pip install grpcio)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "the C-core server did not start (python3 -m pip install grpcio)");
-        CCore(child)
+        for _ in 0..10 {
+            let mut child = std::process::Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 with grpcio (python3 -m pip install grpcio)");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            if line.trim() == "ready" {
+                return CCore(child);
+            }
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("the C-core server did not start on port {port} (python3 -m pip install grpcio)");
     }
 }
 

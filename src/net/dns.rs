@@ -120,6 +120,8 @@ pub fn answers(msg: &[u8]) -> Option<Vec<(String, IpAddr)>> {
             }
         }
     }
+    // The root name names nothing.
+    out.retain(|(owner, _)| !owner.is_empty());
     Some(out)
 }
 
