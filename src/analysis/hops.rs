@@ -200,6 +200,9 @@ pub struct RefusedAttempt {
     /// which fatal alert (`server sent handshake_failure`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_alert: Option<String>,
+    /// That TLS failure is inferred (no alert was on the wire).
+    #[serde(skip)]
+    pub tls_inferred: bool,
 }
 
 impl RefusedAttempt {
@@ -218,19 +221,17 @@ impl RefusedAttempt {
 /// with no alert on the wire, a client that hung up right after the
 /// handshake without sending a byte of application data (nginx checks an
 /// upstream's certificate after the handshake and resets the connection
-/// when it fails), marked as the inference it is.
-fn tls_failure(c: &ConnReport, t: &crate::tls::TlsSummary) -> Option<String> {
+/// when it fails), marked as the inference it is. The flag says which.
+fn tls_failure(c: &ConnReport, t: &crate::tls::TlsSummary) -> Option<(String, bool)> {
     if let Some(a) = t.fatal_alerts().next() {
-        return Some(format!("{} sent {}", a.from, a.description));
+        return Some((format!("{} sent {}", a.from, a.description), false));
     }
     let client_hung_up =
         matches!(c.tcp.end, EndReason::Rst { by: Side::Client }) || c.tcp.first_fin == Some(Side::Client);
     let silent_client = t.version.is_some() && t.app_records.first().is_some_and(|n| *n == 0);
-    (client_hung_up && silent_client).then(|| {
-        "no alert: the client hung up right after the handshake without sending a request, as a proxy does when the \
-         upstream's certificate fails its check; an inference"
-            .to_string()
-    })
+    let why = "no alert: the client hung up right after the handshake without sending a request, as a proxy does \
+               when the upstream's certificate fails its check; an inference";
+    (client_hung_up && silent_client).then(|| (why.to_string(), true))
 }
 
 /// `10.0.0.7:443 (nginx-ingress)`, or the address alone without a name.
@@ -343,7 +344,7 @@ impl Hops {
             self.closed_by_client.insert(c.tcp.id, at);
         }
         let refused = matches!(c.tcp.end, EndReason::Refused);
-        let tls_alert = c.tls.as_ref().and_then(|t| tls_failure(c, t));
+        let (tls_alert, tls_inferred) = c.tls.as_ref().and_then(|t| tls_failure(c, t)).unzip();
         let unanswered = matches!(c.tcp.end, EndReason::NoAnswer);
         if (refused || unanswered || tls_alert.is_some()) && self.attempts.len() < MAX_LEGS {
             self.attempts.push(RefusedAttempt {
@@ -353,6 +354,7 @@ impl Hops {
                 ts: c.tcp.first_ts,
                 refused,
                 tls_alert,
+                tls_inferred: tls_inferred.unwrap_or(false),
             });
         }
     }
@@ -863,6 +865,7 @@ mod tests {
             ts: Timestamp(1_000_000),
             refused: false,
             tls_alert: tls_alert.map(str::to_string),
+            tls_inferred: false,
         };
         let hops = Hops {
             legs: vec![client.clone()].into(),

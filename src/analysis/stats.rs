@@ -258,8 +258,8 @@ impl Sink for Stats {
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
             .unwrap_or_default();
         *self.connections.entry(end).or_default() += 1;
-        for (ip, name) in [(c.tcp.client.ip(), &c.names.client), (c.tcp.server.ip(), &c.names.server)] {
-            if let Some(n) = name.as_ref().filter(|_| self.names.len() < MAX_NAMED_HOSTS) {
+        for (_, ip, n) in c.named_hosts() {
+            if self.names.len() < MAX_NAMED_HOSTS {
                 self.names.entry(ip).or_insert_with(|| n.clone());
             }
         }

@@ -37,14 +37,21 @@ pub struct EndpointNames {
     pub server: Option<std::sync::Arc<crate::names::Name>>,
 }
 
-impl EndpointNames {
+impl ConnReport {
+    /// The ends of the connection that have a name: `client` or `server`,
+    /// the host's address and its name.
+    pub fn named_hosts(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, std::net::IpAddr, &std::sync::Arc<crate::names::Name>)> {
+        [("client", self.tcp.client.ip(), &self.names.client), ("server", self.tcp.server.ip(), &self.names.server)]
+            .into_iter()
+            .filter_map(|(who, ip, name)| name.as_ref().map(|n| (who, ip, n)))
+    }
+
     /// `client 10.0.0.1 = NAME (...); server ...`, or `None` without names.
-    pub fn describe(&self, client: std::net::IpAddr, server: std::net::IpAddr) -> Option<String> {
-        let one = |who: &str, ip, n: &Option<std::sync::Arc<crate::names::Name>>| {
-            n.as_ref().map(|n| format!("{who} {ip} = {}", n.described()))
-        };
+    pub fn names_described(&self) -> Option<String> {
         let parts: Vec<String> =
-            [one("client", client, &self.client), one("server", server, &self.server)].into_iter().flatten().collect();
+            self.named_hosts().map(|(who, ip, n)| format!("{who} {ip} = {}", n.described())).collect();
         (!parts.is_empty()).then(|| parts.join("; "))
     }
 }

@@ -163,7 +163,7 @@ impl<W: Write> ConnsPrinter<W> {
             end.push_str(&format!("; {retx} retransmitted segment(s)"));
         }
         writeln!(self.out, "{}", clean(&end))?;
-        if let Some(names) = r.names.describe(c.client.ip(), c.server.ip()) {
+        if let Some(names) = r.names_described() {
             writeln!(self.out, "        names: {}", clean(&names))?;
         }
         if let Some(tls) = &r.tls {

@@ -625,10 +625,8 @@ pub fn conn_tree(
     let mut t = Tree::default();
     let c = &r.tcp;
     let root = t.add(None, format!("connection {}: {} -> {}", c.id, c.client, c.server), Tone::Heading, None);
-    for (who, ip, name) in [("client", c.client.ip(), &r.names.client), ("server", c.server.ip(), &r.names.server)] {
-        if let Some(n) = name {
-            t.add(Some(root), format!("{who} {ip}: {}", n.described()), Tone::Plain, None);
-        }
+    for (who, ip, n) in r.named_hosts() {
+        t.add(Some(root), format!("{who} {ip}: {}", n.described()), Tone::Plain, None);
     }
     if let Some((n, ch)) = channel {
         // Short: the detail pane is narrow; the connection ids are one Enter away.

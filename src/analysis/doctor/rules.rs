@@ -95,8 +95,7 @@ fn name_hosts(f: &Facts, findings: &mut [Finding]) {
         let ev = &mut finding.evidence;
         for id in &ev.conns {
             let Some(c) = by_id.get(id) else { continue };
-            for (ip, name) in [(c.tcp.client.ip(), &c.names.client), (c.tcp.server.ip(), &c.names.server)] {
-                let Some(name) = name else { continue };
+            for (_, ip, name) in c.named_hosts() {
                 if !ev.names.iter().any(|h| h.address == ip) {
                     ev.names.push(super::NamedHost { address: ip, name: name.clone() });
                 }
@@ -108,10 +107,7 @@ fn name_hosts(f: &Facts, findings: &mut [Finding]) {
 /// `10.0.0.2 (shop/inventory-0)`: a host of the capture with its name, when
 /// a connection's record has one.
 fn host_text(f: &Facts, ip: std::net::IpAddr) -> String {
-    let name = f.conns.iter().find_map(|c| {
-        let server = c.names.server.as_ref().filter(|_| c.tcp.server.ip() == ip);
-        server.or(c.names.client.as_ref().filter(|_| c.tcp.client.ip() == ip))
-    });
+    let name = f.conns.iter().find_map(|c| c.named_hosts().find(|(_, at, _)| *at == ip).map(|(_, _, n)| n));
     match name {
         Some(n) => format!("{ip} ({})", n.label()),
         None => ip.to_string(),
@@ -313,12 +309,15 @@ fn upstream_unavailable(f: &Facts, hops: &[HopReport], out: &mut Vec<Finding>) {
         let mut ev = Collect::calls(f, &idx);
         // The proxy's failed upstream attempts, alike ones told once.
         let mut failures: BTreeMap<(SocketAddr, String), Vec<ConnId>> = BTreeMap::new();
+        let (mut tls, mut inferred) = (false, false);
         let attempts = hops
             .iter()
             .filter(|h| h.legs.first().is_some_and(|l| l.server == proxy))
             .filter_map(|h| h.refused_upstream.as_ref());
         for a in attempts.take(MAX_EVIDENCE) {
             ev.conn(a.conn);
+            tls |= a.tls_alert.is_some();
+            inferred |= a.tls_inferred;
             let server = a.server;
             let why = match &a.tls_alert {
                 Some(alert) => format!("The proxy's TLS handshake with {server} failed ({alert})"),
@@ -336,7 +335,6 @@ fn upstream_unavailable(f: &Facts, hops: &[HopReport], out: &mut Vec<Finding>) {
             let label = if conns.len() == 1 { "conn" } else { "conns" };
             explanation.push_str(&format!(" {why} ({label} {}).", ids.join(", ")));
         }
-        let tls = failures.keys().any(|(_, why)| why.starts_with("The proxy's TLS"));
         let mut advice = "Check that the upstream is running and listening on the port the proxy is configured with, \
                           and that its readiness (the endpoints of its Kubernetes Service) matches: a proxy that \
                           routes to a stopped or not yet ready backend answers 502/503."
@@ -355,7 +353,7 @@ fn upstream_unavailable(f: &Facts, hops: &[HopReport], out: &mut Vec<Finding>) {
             evidence: ev.done(),
             explanation,
             advice,
-            inference: failures.keys().any(|(_, why)| why.ends_with("an inference)")),
+            inference: inferred,
         });
     }
 }
