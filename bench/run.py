@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whole-command benchmarks of grpcscope (issue 8; see docs/performance.md).
 
-    python3 bench/run.py                 # the full run: 200k calls, 100 MB, 1 GB
+    python3 bench/run.py                 # the full run: 60 MB, 1 GB, a million SYNs
     python3 bench/run.py --smoke         # seconds: tiny capture, every step once (CI)
     python3 bench/run.py --live          # also the live replay onto a veth pair (root)
 
@@ -26,11 +26,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "grpcscope")
 BENCHGEN = os.path.join(ROOT, "target", "release", "examples", "benchgen")
+ADVERSARIAL = os.path.join(ROOT, "target", "release", "examples", "adversarial")
 PROTOS = os.path.join(ROOT, "protos")
 SERVER_PORT = 50071
 
 COMMANDS = [
-    ("stats", ["stats", "--format", "json"]),
+    ("stats -j 1", ["stats", "--format", "json", "-j", "1"]),
+    ("stats -j 2", ["stats", "--format", "json", "-j", "2"]),
     ("conns", ["conns", "--format", "json"]),
     ("frames", ["frames", "--format", "json"]),
     ("calls --format json", ["calls", "--format", "json", "--proto-path", PROTOS]),
@@ -43,8 +45,8 @@ def log(*a):
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "grpcscope", "--example", "benchgen"],
-                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "grpcscope", "--example", "benchgen",
+                    "--example", "adversarial"], cwd=ROOT, check=True)
 
 
 def generate(path, calls, rate):
@@ -110,6 +112,56 @@ def print_table(cap, rows, tshark):
               f"{cap['mb'] / r['wall']:.0f} | {r['rss_mb']:.0f} | {ratio} |")
     if tshark:
         print(f"\ntshark printed {tshark['messages']:,} message lengths.")
+
+
+def several_files(cap, repeat):
+    """`stats` over two captures at once (the same file named twice), on
+    one thread and on two: what merging costs, and how it scales."""
+    rows = []
+    for j in ("1", "2"):
+        best = None
+        for _ in range(repeat):
+            r = measure([BIN, "stats", "--format", "json", "-j", j, cap["path"], cap["path"]])
+            if r["status"] != 0:
+                raise SystemExit(f"grpcscope stats of two files failed: {r['stderr']}")
+            best = r if best is None or r["wall"] < best["wall"] else best
+        best["name"] = f"stats -j {j} (two files)"
+        rows.append(best)
+    print(f"\n### Two captures at once: {os.path.basename(cap['path'])} twice ({2 * cap['packets']:,} packets)\n")
+    print("| command | wall s | CPU s | packets/s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['name']} | {r['wall']:.2f} | {r['cpu']:.2f} | {2 * cap['packets'] / r['wall']:,.0f} | "
+              f"{r['rss_mb']:.0f} |")
+
+
+def syn_flood(directory, n, repeat):
+    """`conns` on a capture of `n` unanswered SYNs (then one call), and
+    tshark's TCP conversation table of the same capture."""
+    path = os.path.join(directory, f"syn-flood-{n}.pcap")
+    if not os.path.exists(path):
+        subprocess.run([ADVERSARIAL, "--syn-flood", str(n), path], check=True)
+    rows = []
+    for name, args in [("conns", ["conns"]), ("conns --format json", ["conns", "--format", "json"]),
+                       ("stats", ["stats", "--format", "json"])]:
+        best = None
+        for _ in range(repeat):
+            r = measure([BIN, *args, path])
+            if r["status"] != 0:
+                raise SystemExit(f"grpcscope {name} failed on the SYN flood: {r['stderr']}")
+            best = r if best is None or r["wall"] < best["wall"] else best
+        best["name"] = name
+        rows.append(best)
+    if shutil.which("tshark"):
+        r = measure(["tshark", "-r", path, "-q", "-z", "conv,tcp"])
+        r["name"] = "tshark -q -z conv,tcp"
+        rows.append(r)
+    print(f"\n### {os.path.basename(path)}: {n:,} SYNs from distinct ports, then one call "
+          f"({os.path.getsize(path) / 1e6:.0f} MB)\n")
+    print("| command | wall s | CPU s | peak RSS MB |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['name']} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['rss_mb']:.0f} |")
 
 
 def tmux(sock, *args):
@@ -232,6 +284,7 @@ def main():
     ap.add_argument("--dir", default="/tmp/grpcscope-bench", help="where generated captures go")
     ap.add_argument("--repeat", type=int, default=3, help="runs per command; the fastest is kept")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--tshark-1gb", action="store_true", help="also run tshark on the 1 GB capture (10 minutes, 12 GB)")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     if not a.no_build:
@@ -240,17 +293,22 @@ def main():
         sizes = [("smoke", 3000)]
         a.repeat = 1
     else:
-        sizes = [("200k", 200_000), ("100MB", 213_000), ("1GB", 2_200_000)]
+        sizes = [("60MB", 120_000), ("1GB", 2_200_000)]
     print(f"# grpcscope benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
     caps = {}
     for label, calls in sizes:
         path = os.path.join(a.dir, f"bench-{label}.pcap")
         log(f"generating {path} ({calls:,} calls)")
         caps[label] = cap = generate(path, calls, 60_000)
-        # tshark takes ~30 s per 100k calls: run it beside the 200k capture only.
-        rows, tshark = run_commands(cap, with_tshark=label in ("smoke", "200k"), repeat=a.repeat)
+        # tshark takes ~30 s per 100k calls (and 1 GB of memory per 200k):
+        # beside the 1 GB capture only when asked.
+        rows, tshark = run_commands(cap, with_tshark=label != "1GB" or a.tshark_1gb, repeat=a.repeat)
         print_table(cap, rows, tshark)
         sys.stdout.flush()
+    first = caps[sizes[0][0]]
+    several_files(first, a.repeat)
+    syn_flood(a.dir, 10_000 if a.smoke else 1_000_000, a.repeat)
+    sys.stdout.flush()
     biggest = caps[sizes[-1][0]]
     tui = tui_first_rows(biggest)
     if tui:
@@ -260,7 +318,7 @@ def main():
         print(f"- a key press (j) answered while loading: {fmt(tui['key_answered'], 's')}")
         print(f"- whole capture loaded: {fmt(tui['loaded'], 's')}; peak RSS {tui['rss_mb'] or 0:.0f} MB")
     if a.live:
-        cap = caps.get("200k") or biggest
+        cap = caps.get("60MB") or biggest
         rates = [20_000] if a.smoke else [20_000, 40_000, 60_000, 80_000, 100_000, 0]
         rows = live_replay(cap, rates, 2 if a.smoke else 4)
         if rows:

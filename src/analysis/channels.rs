@@ -92,8 +92,48 @@ fn probe(c: &ConnReport) -> bool {
         && c.tcp.dirs.iter().all(|d| d.bytes == 0)
 }
 
+/// The usable connections seen so far, to ask which is the latest (in
+/// order of first packet) that was done by a given time: a Fenwick tree of
+/// prefix maxima over their end times, so a channel of a million
+/// connections (a SYN flood, a pool that churns) costs n log n, not n².
+struct DoneBefore {
+    /// Every end time that will be inserted, sorted: a time's rank is its slot.
+    ends: Vec<Timestamp>,
+    /// Per slot, 1 + the largest index inserted in its Fenwick range (0: none).
+    tree: Vec<usize>,
+}
+
+impl DoneBefore {
+    fn new(mut ends: Vec<Timestamp>) -> Self {
+        ends.sort_unstable();
+        ends.dedup();
+        let tree = vec![0; ends.len() + 1];
+        DoneBefore { ends, tree }
+    }
+
+    /// Records that connection `index` (usable) was done at `ended`.
+    fn insert(&mut self, ended: Timestamp, index: usize) {
+        let mut slot = self.ends.partition_point(|e| *e < ended) + 1;
+        while let Some(v) = self.tree.get_mut(slot) {
+            *v = (*v).max(index + 1);
+            slot += slot & slot.wrapping_neg();
+        }
+    }
+
+    /// The largest index inserted whose end is at or before `t`.
+    fn latest(&self, t: Timestamp) -> Option<usize> {
+        let mut slot = self.ends.partition_point(|e| *e <= t);
+        let mut best = 0;
+        while slot > 0 {
+            best = best.max(self.tree.get(slot).copied().unwrap_or(0));
+            slot -= slot & slot.wrapping_neg();
+        }
+        best.checked_sub(1)
+    }
+}
+
 /// Groups connections into channels and finds reconnects.
-pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconnect>) {
+pub fn analyze<'a>(reports: impl IntoIterator<Item = &'a ConnReport>) -> (Vec<Channel>, BTreeMap<ConnId, Reconnect>) {
     let mut by_key: BTreeMap<(IpAddr, SocketAddr), Vec<&ConnReport>> = BTreeMap::new();
     for r in reports {
         by_key.entry((r.tcp.client.ip(), r.tcp.server)).or_default().push(r);
@@ -111,6 +151,7 @@ pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconn
             failed_attempts: 0,
             tls_failures: 0,
         };
+        let mut done_before = DoneBefore::new(conns.iter().filter(|c| usable(c)).map(|c| ended_at(c)).collect());
         for (i, c) in conns.iter().enumerate() {
             if usable(c) {
                 ch.established += 1;
@@ -121,8 +162,10 @@ pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconn
                 ch.tls_failures += 1;
             }
             // The latest earlier usable connection that was done when this one began.
-            let previous =
-                conns.get(..i).unwrap_or(&[]).iter().rev().find(|p| usable(p) && ended_at(p) <= c.tcp.first_ts);
+            let previous = done_before.latest(c.tcp.first_ts).and_then(|j| conns.get(j));
+            if usable(c) {
+                done_before.insert(ended_at(c), i);
+            }
             let Some(p) = previous else { continue };
             // A connection still carrying traffic after this one began is a
             // parallel one (a pool), not one being replaced.
@@ -148,4 +191,28 @@ pub fn analyze(reports: &[ConnReport]) -> (Vec<Channel>, BTreeMap<ConnId, Reconn
     }
     channels.sort_by_key(|c| c.conns.first().copied());
     (channels, reconnects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tree answers what the scan it replaced answered: the latest
+    /// earlier entry whose end is at or before the time asked about.
+    #[test]
+    fn done_before_matches_a_scan() {
+        // Ends that repeat, come out of order and straddle the queries.
+        let ends: Vec<i64> = (0..500).map(|i: i64| (i * 7919) % 613).collect();
+        let starts: Vec<i64> = (0..500).map(|i: i64| (i * 104_729) % 701).collect();
+        let mut tree = DoneBefore::new(ends.iter().map(|e| Timestamp(*e)).collect());
+        let mut found = 0;
+        for (i, start) in starts.iter().enumerate() {
+            let scan = ends.get(..i).unwrap_or(&[]).iter().rposition(|e| e <= start);
+            assert_eq!(tree.latest(Timestamp(*start)), scan, "query {i} at {start}");
+            found += usize::from(scan.is_some());
+            tree.insert(Timestamp(ends[i]), i);
+        }
+        assert!(found > 400, "the queries mostly find one: {found}");
+        assert_eq!(DoneBefore::new(Vec::new()).latest(Timestamp(5)), None);
+    }
 }

@@ -17,7 +17,8 @@ pub struct Histogram {
     exact: Vec<i64>,
     buckets: BTreeMap<u32, u64>,
     count: u64,
-    sum: f64,
+    /// Exact, so that histograms merged in any order have the same mean.
+    sum: u128,
     min: Option<i64>,
     max: Option<i64>,
 }
@@ -49,7 +50,7 @@ impl Histogram {
     pub fn record(&mut self, nanos: i64) {
         let v = nanos.max(0);
         self.count += 1;
-        self.sum += v as f64;
+        self.sum += v as u128;
         self.min = Some(self.min.map_or(v, |m| m.min(v)));
         self.max = Some(self.max.map_or(v, |m| m.max(v)));
         if self.buckets.is_empty() && self.exact.len() < EXACT {
@@ -60,6 +61,25 @@ impl Histogram {
             *self.buckets.entry(bucket_of(e as u64)).or_default() += 1;
         }
         *self.buckets.entry(bucket_of(v as u64)).or_default() += 1;
+    }
+
+    /// Adds `other`'s samples, as if each had been recorded here: exact
+    /// while both are and there is room, buckets otherwise.
+    pub fn merge(&mut self, other: &Histogram) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = [self.min, other.min].into_iter().flatten().min();
+        self.max = [self.max, other.max].into_iter().flatten().max();
+        if self.buckets.is_empty() && other.buckets.is_empty() && self.exact.len() + other.exact.len() <= EXACT {
+            self.exact.extend_from_slice(&other.exact);
+            return;
+        }
+        for e in self.exact.drain(..).chain(other.exact.iter().copied()) {
+            *self.buckets.entry(bucket_of(e as u64)).or_default() += 1;
+        }
+        for (b, n) in &other.buckets {
+            *self.buckets.entry(*b).or_default() += n;
+        }
     }
 
     /// Samples recorded.
@@ -79,7 +99,7 @@ impl Histogram {
 
     /// Mean.
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum / self.count as f64)
+        (self.count > 0).then(|| self.sum as f64 / self.count as f64)
     }
 
     /// Counts per decade of latency: `<10us`, `<100us`, ... `>=10s`.
@@ -141,6 +161,31 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two halves merged answer what one histogram of everything answers,
+    /// below the exact limit and past it.
+    #[test]
+    fn merged_halves_equal_the_whole() {
+        for n in [10i64, 3_000, 20_000] {
+            let (mut whole, mut a, mut b) = (Histogram::default(), Histogram::default(), Histogram::default());
+            for i in 0..n {
+                let v = (i * 7_919) % 5_003 * 1_000;
+                whole.record(v);
+                if i % 3 == 0 {
+                    a.record(v)
+                } else {
+                    b.record(v)
+                }
+            }
+            a.merge(&b);
+            assert_eq!(a.count(), whole.count());
+            assert_eq!((a.min(), a.max(), a.mean()), (whole.min(), whole.max(), whole.mean()));
+            for p in [1.0, 50.0, 90.0, 99.0, 99.9, 100.0] {
+                assert_eq!(a.percentile(p), whole.percentile(p), "n {n} p{p}");
+            }
+            assert_eq!(a.by_decade(), whole.by_decade());
+        }
+    }
 
     #[test]
     fn exact_nearest_rank_for_small_counts() {

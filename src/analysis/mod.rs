@@ -12,6 +12,7 @@ pub mod hops;
 pub mod method_names;
 pub mod pipeline;
 pub mod redact;
+pub mod shards;
 pub mod stats;
 
 pub use pipeline::{flow_of, CaptureCounters, ConnReport, Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};

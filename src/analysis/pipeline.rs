@@ -12,6 +12,7 @@ use crate::time::Timestamp;
 use ahash::AHashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Why a sink asked the pipeline to stop.
@@ -112,6 +113,39 @@ pub struct PipelineConfig {
     /// Names for addresses (`--names`, `--k8s`); the capture's DNS answers
     /// add to them.
     pub names: crate::names::Names,
+    /// When this pipeline decodes one share of a capture's connections.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` pipelines that each see every packet of a capture and
+/// decode the connections whose addresses hash to `index` (`stats -j`).
+/// Both directions of a connection hash alike, so each connection, its
+/// role decisions and its calls stay within one pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which share, from 0.
+    pub index: usize,
+    /// How many shares.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether a segment between `a` and `b` (either way) is this shard's.
+    pub fn owns(self, a: SocketAddr, b: SocketAddr) -> bool {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        // Fixed seeds: the same connection lands in the same shard every run.
+        let mut h = ahash::RandomState::with_seeds(7, 11, 13, 17).build_hasher();
+        lo.hash(&mut h);
+        hi.hash(&mut h);
+        (h.finish() % self.count.max(1) as u64) as usize == self.index
+    }
+
+    /// The shard that counts what belongs to no connection (packets,
+    /// bytes, what was ignored), so that the shards' counters add up.
+    fn counts_packets(shard: Option<Shard>) -> bool {
+        shard.is_none_or(|s| s.index == 0)
+    }
 }
 
 impl Default for PipelineConfig {
@@ -133,7 +167,21 @@ impl PipelineConfig {
             tls_key_files: Vec::new(),
             keep_tls_records: false,
             names: crate::names::Names::new(),
+            shard: None,
         }
+    }
+
+    /// This configuration for share `index` of `count`: connections are
+    /// numbered by their first packet (the numbers the shares agree on),
+    /// and the connection and hold limits are split between the shares.
+    pub fn sharded(&self, index: usize, count: usize) -> Self {
+        let mut cfg = self.clone();
+        let count = count.max(1);
+        cfg.shard = Some(Shard { index, count });
+        cfg.tcp.ids_from_packets = true;
+        cfg.tcp.max_connections = (cfg.tcp.max_connections / count).max(1);
+        cfg.tcp.max_hold_total /= count;
+        cfg
     }
 }
 
@@ -162,6 +210,23 @@ pub struct CaptureCounters {
     pub dns_names: u64,
 }
 
+impl CaptureCounters {
+    /// Adds another capture's counters (several files read as one).
+    pub fn merge(&mut self, other: &CaptureCounters) {
+        self.packets += other.packets;
+        self.first_packet = [self.first_packet, other.first_packet].into_iter().flatten().min();
+        self.captured_bytes += other.captured_bytes;
+        self.tcp_packets += other.tcp_packets;
+        self.reassembled_datagrams += other.reassembled_datagrams;
+        self.snaplen_cut += other.snaplen_cut;
+        for (why, n) in &other.ignored {
+            *self.ignored.entry(why.clone()).or_default() += n;
+        }
+        self.tls_undecrypted += other.tls_undecrypted;
+        self.dns_names += other.dns_names;
+    }
+}
+
 /// A connection's decoder chain and what the pipeline counts of it.
 struct Upper {
     chain: Chain,
@@ -174,7 +239,9 @@ pub struct Pipeline<S: Sink> {
     defrag: net::defrag::Defragmenter,
     chains: ChainConfig,
     redact: Option<Arc<super::redact::Redactor>>,
-    conns: AHashMap<ConnId, Upper>,
+    /// Boxed: the map grows to hold every connection open at once (up to
+    /// the flow table's cap), and its spare buckets then cost a pointer each.
+    conns: AHashMap<ConnId, Box<Upper>>,
     events: Vec<StreamEvent>,
     h2_events: Vec<H2Event>,
     /// TLS steps the chains released, delivered before `h2_events`.
@@ -185,6 +252,8 @@ pub struct Pipeline<S: Sink> {
     pub counters: CaptureCounters,
     /// Set when the sink asked to stop: nothing more is decoded.
     stopped: Option<Stop>,
+    /// The share of the connections this pipeline decodes, if not all.
+    shard: Option<Shard>,
     /// Names for addresses, from files and the capture's DNS answers.
     pub names: crate::names::Names,
     /// The sink receiving everything.
@@ -214,8 +283,15 @@ impl<S: Sink> Pipeline<S> {
             counters: CaptureCounters::default(),
             stopped: None,
             names: cfg.names,
+            shard: cfg.shard,
             sink,
         }
+    }
+
+    /// The connections opened, by the packet that opened each, when this
+    /// pipeline is a shard (see [`PipelineConfig::sharded`]).
+    pub fn opened_ids(&self) -> &[ConnId] {
+        self.tcp.opened_ids()
     }
 
     /// Why the sink stopped the run, if it did.
@@ -234,17 +310,19 @@ impl<S: Sink> Pipeline<S> {
         if let Some(why) = self.stopped {
             return Flow::Break(why);
         }
-        self.counters.packets += 1;
-        if self.counters.packets == 1 {
+        if self.counters.first_packet.is_none() {
             self.counters.first_packet = Some(pkt.ts);
             if let Flow::Break(why) = self.sink.capture_began(pkt.ts) {
                 self.stopped = Some(why);
                 return Flow::Break(why);
             }
         }
-        self.counters.captured_bytes += pkt.data.len() as u64;
-        if (pkt.data.len() as u64) < u64::from(pkt.orig_len) {
-            self.counters.snaplen_cut += 1;
+        if Shard::counts_packets(self.shard) {
+            self.counters.packets += 1;
+            self.counters.captured_bytes += pkt.data.len() as u64;
+            if (pkt.data.len() as u64) < u64::from(pkt.orig_len) {
+                self.counters.snaplen_cut += 1;
+            }
         }
         match net::decode(pkt.link, &pkt.data) {
             Decoded::Tcp(seg) => self.segment(pkt, &pkt.data, &seg),
@@ -270,6 +348,9 @@ impl<S: Sink> Pipeline<S> {
     /// A TCP segment of `pkt` whose bytes are `data` (the packet's, or a
     /// datagram rebuilt from its fragments, the last of which `pkt` is).
     fn segment(&mut self, pkt: &Packet, data: &bytes::Bytes, seg: &net::Segment) {
+        if self.shard.is_some_and(|s| !s.owns(seg.src, seg.dst)) {
+            return;
+        }
         self.counters.tcp_packets += 1;
         let payload = data.slice(seg.payload.clone());
         self.tcp.segment(pkt.ts, pkt.number, seg, payload, &mut self.events);
@@ -280,13 +361,17 @@ impl<S: Sink> Pipeline<S> {
     /// still counted with the UDP the pipeline does not decode.
     fn dns(&mut self, msg: &[u8]) {
         self.ignore(Skip::Udp);
+        let counts = Shard::counts_packets(self.shard);
         for (name, ip) in net::dns::answers(msg).unwrap_or_default() {
-            self.counters.dns_names += 1;
+            self.counters.dns_names += u64::from(counts);
             self.names.insert(ip, crate::names::Name::new(name, crate::names::NameSource::Dns));
         }
     }
 
     fn ignore(&mut self, why: Skip) {
+        if !Shard::counts_packets(self.shard) {
+            return;
+        }
         *self.counters.ignored.entry(why.label().to_string()).or_default() += 1;
     }
 
@@ -299,6 +384,9 @@ impl<S: Sink> Pipeline<S> {
         self.tcp.finish(&mut self.events);
         self.dispatch();
         self.defrag.finish_capture();
+        if !Shard::counts_packets(self.shard) {
+            return;
+        }
         if self.defrag.fragments_lost > 0 {
             *self.counters.ignored.entry(FRAGMENTS_LOST.to_string()).or_default() += self.defrag.fragments_lost;
         }
@@ -335,7 +423,7 @@ impl<S: Sink> Pipeline<S> {
         match ev {
             StreamEvent::Open { conn, client, server, syn_seen, roles_guessed, .. } => {
                 let chain = Chain::new(*conn, *client, *server, *syn_seen, *roles_guessed);
-                self.conns.insert(*conn, Upper { chain, counts: CallCounts::default() });
+                self.conns.insert(*conn, Box::new(Upper { chain, counts: CallCounts::default() }));
                 None
             }
             StreamEvent::Data { conn, dir, ts, offset, data, packet } => {
@@ -369,7 +457,7 @@ impl<S: Sink> Pipeline<S> {
                 });
                 self.flush_h2();
                 let report = conn_report((**summary).clone(), upper, &self.names);
-                if report.tls.as_ref().is_some_and(crate::tls::TlsSummary::undecrypted) {
+                if report.tls.as_deref().is_some_and(crate::tls::TlsSummary::undecrypted) {
                     self.counters.tls_undecrypted += 1;
                 }
                 let flow = self.sink.connection(report);
@@ -489,8 +577,8 @@ fn conn_report(
             tcp,
             protocol: stack.protocol,
             tls_server_name: stack.tls_server_name,
-            tls: stack.tls,
-            h2: Some(stack.h2),
+            tls: stack.tls.map(Box::new),
+            h2: (!stack.h2.is_blank()).then(|| Box::new(stack.h2)),
             calls,
             names,
         },

@@ -65,6 +65,24 @@ impl Group {
         self.response_bytes += call.bytes[1];
     }
 
+    /// Adds another group's calls to this one.
+    pub fn merge(&mut self, other: &Group) {
+        self.calls += other.calls;
+        self.ok += other.ok;
+        for (status, n) in &other.errors {
+            *self.errors.entry(status.clone()).or_default() += n;
+        }
+        self.application += other.application;
+        self.transport += other.transport;
+        self.unknown += other.unknown;
+        self.incomplete += other.incomplete;
+        self.latency.merge(&other.latency);
+        self.request_messages += other.request_messages;
+        self.response_messages += other.response_messages;
+        self.request_bytes += other.request_bytes;
+        self.response_bytes += other.response_bytes;
+    }
+
     /// Failed calls (application + transport).
     pub fn failed(&self) -> u64 {
         self.application + self.transport
@@ -118,6 +136,15 @@ pub struct TlsStats {
 }
 
 impl TlsStats {
+    fn merge(&mut self, other: TlsStats) {
+        self.connections += other.connections;
+        self.decrypted += other.decrypted;
+        self.undecrypted += other.undecrypted;
+        for (alert, n) in other.fatal_alerts {
+            *self.fatal_alerts.entry(alert).or_default() += n;
+        }
+    }
+
     fn add(&mut self, tls: &crate::tls::TlsSummary) {
         self.connections += 1;
         if tls.decryption == crate::tls::Decryption::Decrypted {
@@ -174,7 +201,62 @@ pub struct Stats {
 /// Named hosts `stats` lists at most.
 pub const MAX_NAMED_HOSTS: usize = 10_000;
 
+fn merge_counts<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+    for (k, n) in from {
+        *into.entry(k).or_default() += n;
+    }
+}
+
+fn merge_groups<K: Ord>(into: &mut BTreeMap<K, Group>, from: BTreeMap<K, Group>) {
+    for (k, g) in from {
+        match into.get_mut(&k) {
+            Some(mine) => mine.merge(&g),
+            None => {
+                into.insert(k, g);
+            }
+        }
+    }
+}
+
 impl Stats {
+    /// Adds the statistics of another capture, or of another shard of this
+    /// one, its connections renumbered by `conn_id` (after the connections
+    /// of the captures before it; a shard's, from packet numbers to the
+    /// order they opened in). The figures do not depend on how the calls
+    /// were split.
+    pub fn merge(&mut self, other: Stats, conn_id: &dyn Fn(ConnId) -> ConnId) {
+        self.total.merge(&other.total);
+        merge_groups(&mut self.by_method, other.by_method);
+        merge_groups(&mut self.by_server, other.by_server);
+        merge_groups(&mut self.by_edge, other.by_edge);
+        for (conn, row) in other.by_conn {
+            self.by_conn.insert(conn_id(conn), row);
+        }
+        for (sec, s) in other.timeline {
+            let mine = self.timeline.entry(sec).or_default();
+            mine.calls += s.calls;
+            mine.application += s.application;
+            mine.transport += s.transport;
+            mine.unknown += s.unknown;
+        }
+        merge_counts(&mut self.problems, other.problems);
+        merge_counts(&mut self.connections, other.connections);
+        self.established += other.established;
+        self.tls.merge(other.tls);
+        self.hops.merge(other.hops, conn_id);
+        self.span = match (self.span, other.span) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (mine, theirs) => mine.or(theirs),
+        };
+        self.capture.merge(&other.capture);
+        self.open_connections += other.open_connections;
+        for (ip, name) in other.names {
+            if self.names.len() < MAX_NAMED_HOSTS {
+                self.names.entry(ip).or_insert(name);
+            }
+        }
+    }
+
     /// Adds one finished call.
     pub fn add_call(&mut self, call: &Call) {
         // Counted once where they happen (the connection, the frame), not
@@ -271,22 +353,22 @@ impl Sink for Stats {
         }
         for d in &c.tcp.dirs {
             if d.buffer_overflows > 0 {
-                *self.problems.entry(NoteCode::ReassemblyBufferFull).or_default() += d.buffer_overflows;
+                *self.problems.entry(NoteCode::ReassemblyBufferFull).or_default() += u64::from(d.buffer_overflows);
             }
             if d.gaps > 0 {
-                *self.problems.entry(NoteCode::TcpGap).or_default() += d.gaps;
+                *self.problems.entry(NoteCode::TcpGap).or_default() += u64::from(d.gaps);
             }
             if d.bad_checksums > 0 {
-                *self.problems.entry(NoteCode::BadChecksum).or_default() += d.bad_checksums;
+                *self.problems.entry(NoteCode::BadChecksum).or_default() += u64::from(d.bad_checksums);
             }
             if d.hold_expired > 0 {
-                *self.problems.entry(NoteCode::ReorderHoldExpired).or_default() += d.hold_expired;
+                *self.problems.entry(NoteCode::ReorderHoldExpired).or_default() += u64::from(d.hold_expired);
             }
             if d.retransmit_conflicts > 0 {
-                *self.problems.entry(NoteCode::RetransmitConflict).or_default() += d.retransmit_conflicts;
+                *self.problems.entry(NoteCode::RetransmitConflict).or_default() += u64::from(d.retransmit_conflicts);
             }
             if d.rst_outside_window > 0 {
-                *self.problems.entry(NoteCode::RstOutsideWindow).or_default() += d.rst_outside_window;
+                *self.problems.entry(NoteCode::RstOutsideWindow).or_default() += u64::from(d.rst_outside_window);
             }
         }
         if matches!(c.tcp.end, crate::tcp::EndReason::Evicted) {

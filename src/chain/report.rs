@@ -17,10 +17,13 @@ pub struct ConnReport {
     pub protocol: Protocol,
     /// The TLS server name (SNI), when the connection is TLS and sent one.
     pub tls_server_name: Option<String>,
-    /// TLS facts, when the connection was TLS.
-    pub tls: Option<crate::tls::TlsSummary>,
-    /// HTTP/2 facts, when the connection was decoded as HTTP/2 (or tried).
-    pub h2: Option<H2Summary>,
+    /// TLS facts, when the connection was TLS. Boxed, as is `h2`: a
+    /// capture of a million connections keeps a million records until it
+    /// ends, and most of them (a SYN flood, a port scan) carry neither.
+    pub tls: Option<Box<crate::tls::TlsSummary>>,
+    /// HTTP/2 facts, when the HTTP/2 decoder saw anything (a connection
+    /// that never carried a byte has none).
+    pub h2: Option<Box<H2Summary>>,
     /// Its gRPC calls, counted by outcome.
     pub calls: CallCounts,
     /// The names of its two ends, when `--names`, `--k8s` or the capture's

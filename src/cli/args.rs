@@ -179,12 +179,17 @@ Examples:
 #[derive(Debug, Args, Clone, Default)]
 pub struct InputArgs {
     /// Capture file to read (pcap, pcapng, gzip- or zstd-compressed; `-` for standard input).
+    /// `stats` takes several, a glob ('captures/*.pcap') or a directory, and merges them.
     #[arg(value_name = "FILE", conflicts_with_all = ["read", "interface"])]
-    pub file: Option<PathBuf>,
+    pub file: Vec<PathBuf>,
 
-    /// Capture file to read (same as the FILE argument, as in tcpdump).
+    /// Capture file to read (same as the FILE argument, as in tcpdump; repeatable for `stats`).
     #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "interface")]
-    pub read: Option<PathBuf>,
+    pub read: Vec<PathBuf>,
+
+    /// No progress bar (shown on a terminal while reading more than 100 MB of captures).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 
     /// Capture live on this interface (`lo`, `eth0`, `any`); needs CAP_NET_RAW. Ctrl-C stops cleanly.
     #[arg(short = 'i', long = "interface", value_name = "IFACE", help_heading = "Live capture")]
@@ -250,13 +255,61 @@ pub struct InputArgs {
 impl InputArgs {
     /// The capture file named by `-r` or the positional argument.
     pub fn path(&self) -> Option<&PathBuf> {
-        self.read.as_ref().or(self.file.as_ref())
+        self.read.first().or(self.file.first())
+    }
+
+    /// Every capture named, with globs and directories expanded (in name
+    /// order), for the commands that merge several captures.
+    pub fn paths(&self) -> Result<Vec<PathBuf>, String> {
+        let mut out = Vec::new();
+        for p in self.read.iter().chain(&self.file) {
+            out.extend(expand_capture_path(p)?);
+        }
+        Ok(out)
     }
 
     /// Whether packets come from a live interface.
     pub fn is_live(&self) -> bool {
         self.interface.is_some()
     }
+}
+
+/// File names a directory's captures have.
+const CAPTURE_SUFFIXES: [&str; 9] =
+    [".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz", ".pcap.zst", ".pcapng.zst", ".cap.zst"];
+
+/// A path as given, the files a glob matches (when the shell left it
+/// quoted), or the capture files of a directory.
+fn expand_capture_path(p: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    if p.is_dir() {
+        let entries = std::fs::read_dir(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| {
+                let name = f.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+                f.is_file() && CAPTURE_SUFFIXES.iter().any(|s| name.ends_with(s))
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(format!(
+                "{}: a directory with no capture file in it (*.pcap, *.pcapng, .gz, .zst)",
+                p.display()
+            ));
+        }
+        return Ok(files);
+    }
+    let text = p.to_string_lossy();
+    if p.exists() || !text.contains(['*', '?', '[']) {
+        return Ok(vec![p.to_path_buf()]);
+    }
+    let matches = glob::glob(&text).map_err(|e| format!("{text}: not a valid glob: {e}"))?;
+    let mut files: Vec<PathBuf> = matches.filter_map(Result::ok).filter(|f| f.is_file()).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{text}: no file matches"));
+    }
+    Ok(files)
 }
 
 /// How to decode.
@@ -576,6 +629,11 @@ pub struct StatsArgs {
     /// (default: everything since the capture started).
     #[arg(long)]
     pub per_interval: bool,
+    /// Decoding threads (default: the available cores). Several captures are decoded one per
+    /// thread; one capture's connections are split across threads by their addresses and
+    /// ports. The figures do not depend on it.
+    #[arg(short = 'j', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 impl Default for MessageArgs {

@@ -2,6 +2,9 @@
 //! capture source to a command's sink.
 
 mod args;
+mod parallel;
+mod progress;
+mod read;
 mod run;
 
 pub use args::{Cli, Command};

@@ -6,9 +6,9 @@ use super::args::{
     SchemaArgs, StatsArgs,
 };
 use super::args::{CommonArgs, MessageArgs, UiArgs};
-use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
+use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use crate::capture::live::{self, LiveCapture, LiveOptions};
-use crate::capture::{FileCapture, Packet};
+use crate::capture::FileCapture;
 use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
 use crate::output::calls::CallsPrinter;
@@ -23,6 +23,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+pub use super::read::Failure;
+use super::read::{drive_path, tls_hint};
 
 /// Exit status for bad input: an unreadable capture, a bad argument.
 const EXIT_BAD_INPUT: i32 = 2;
@@ -41,21 +44,6 @@ pub fn main() -> i32 {
             eprintln!("grpcscope: error: {e}");
             1
         }
-    }
-}
-
-/// Why a command failed.
-#[derive(Debug)]
-pub enum Failure {
-    /// The input cannot be used; the message says why and what to do.
-    BadInput(String),
-    /// Writing output failed.
-    Io(io::Error),
-}
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Self {
-        Failure::Io(e)
     }
 }
 
@@ -126,7 +114,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             (crate::tui::loader::Source::Live { cap, count: args.input.count, duration }, iface.clone())
         }
         None => {
-            let path = args.input.path().cloned().unwrap_or_default();
+            let path = one_capture(&args.input)?;
             let cap = FileCapture::open(&path)
                 .map_err(|e| Failure::BadInput(e.to_string()))?
                 .with_key_store(cfg.tls_keys.clone());
@@ -220,73 +208,29 @@ fn drive_with<S: Sink>(
 }
 
 fn drive_file<S: Sink>(input: &InputArgs, cfg: PipelineConfig, sink: S) -> Result<Pipeline<S>, Failure> {
-    let Some(path) = input.path() else {
-        return Err(Failure::BadInput(
+    let path = &one_capture(input)?;
+    let bar = super::progress::for_files(std::slice::from_ref(path), input.quiet);
+    let p = drive_path(path, bar.as_ref(), cfg, sink);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    p
+}
+
+/// The one capture file named (a glob or a directory must come to one):
+/// only `stats` merges several.
+fn one_capture(input: &InputArgs) -> Result<PathBuf, Failure> {
+    let mut paths = input.paths().map_err(Failure::BadInput)?;
+    match paths.len() {
+        1 => Ok(paths.remove(0)),
+        0 => Err(Failure::BadInput(
             "no capture given: name a file (or `-` for standard input), or capture live with -i IFACE; e.g. `grpcscope calls capture.pcap`".into(),
-        ));
-    };
-    let cap =
-        FileCapture::open(path).map_err(|e| Failure::BadInput(e.to_string()))?.with_key_store(cfg.tls_keys.clone());
-    let mut pipeline = Pipeline::new(cfg, sink);
-    let warnings = read_in_background(cap, |pkt| pipeline.packet(pkt));
-    pipeline.finish();
-    if pipeline.stopped() == Some(Stop::OutputClosed) {
-        // `| head`: the reader needs nobody's warnings.
-        return Ok(pipeline);
+        )),
+        n => Err(Failure::BadInput(format!(
+            "{n} captures given: only `grpcscope stats` merges several; name one, or merge them first \
+             (`mergecap -w all.pcap a.pcap b.pcap`)"
+        ))),
     }
-    for w in warnings {
-        eprintln!("grpcscope: warning: {}: {w}", display_name(input.path()));
-    }
-    tls_hint(pipeline.counters.tls_undecrypted);
-    Ok(pipeline)
-}
-
-/// Calls inside TLS without keys are not shown: say so rather than show fewer calls silently.
-fn tls_hint(undecrypted: u64) {
-    // Commands that read the capture twice (a schema pass, then the decode) say it once.
-    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if undecrypted > 0 && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        eprintln!(
-            "grpcscope: note: {undecrypted} connection(s) encrypted, no keys: their calls are not shown; pass --tls-keylog FILE \
-             (or set SSLKEYLOGFILE; `grpcscope conns` says why each was not decrypted; see docs/tls.md)"
-        );
-    }
-}
-
-/// Packets handed from the reading thread to the decoding one at a time:
-/// large enough that the channel costs nothing per packet, small enough
-/// that memory stays flat.
-const READ_BATCH: usize = 512;
-
-/// Reads `cap` on a second thread (file I/O, decompression and record
-/// parsing: about a tenth of `stats` on an uncompressed file, more on a
-/// compressed one) while `each` decodes on this one. Packets arrive in
-/// capture order; when `each` breaks (the output closed), reading stops at
-/// once. Returns the reader's warnings.
-fn read_in_background(mut cap: FileCapture, mut each: impl FnMut(&Packet) -> Flow) -> Vec<String> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Packet>>(8);
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            loop {
-                let batch: Vec<Packet> = std::iter::from_fn(|| cap.next_packet()).take(READ_BATCH).collect();
-                let last = batch.len() < READ_BATCH;
-                // The decoder hung up (it failed): stop reading.
-                if tx.send(batch).is_err() || last {
-                    break;
-                }
-            }
-            cap.warnings().iter().map(ToString::to_string).collect::<Vec<_>>()
-        });
-        'batches: for batch in rx {
-            for pkt in &batch {
-                if each(pkt).is_break() {
-                    // Dropping the receiver makes the reader's next send fail: it stops.
-                    break 'batches;
-                }
-            }
-        }
-        reader.join().unwrap_or_default()
-    })
 }
 
 fn display_name(p: Option<&PathBuf>) -> String {
@@ -642,10 +586,29 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
             &mut print_tick as &mut dyn FnMut(&mut Pipeline<_>) -> io::Result<()>,
         )
     });
-    let mut p = drive_with(&args.common.input, cfg, sink, tick)?;
-    p.sink.capture = p.counters.clone();
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let input = &args.common.input;
+    let paths = if input.is_live() { Vec::new() } else { input.paths().map_err(Failure::BadInput)? };
+    let stats = if input.is_live() || (paths.len() == 1 && threads == 1) {
+        let mut p = drive_with(input, cfg, sink, tick)?;
+        p.sink.capture = p.counters.clone();
+        p.sink
+    } else {
+        let (filter, breakdowns) = (sink.filter, sink.breakdowns);
+        let make = move || crate::analysis::stats::Stats { filter: filter.clone(), breakdowns, ..Default::default() };
+        let bar = super::progress::for_files(&paths, input.quiet);
+        let stats = match paths.as_slice() {
+            [] => drive_file(input, cfg, make()).map(|p| p.sink),
+            [one] => super::parallel::stats_sharded(one, threads, &cfg, &make, bar.as_ref()),
+            many => super::parallel::stats_of_files(many, threads, &cfg, &make, bar.as_ref()),
+        };
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        stats?
+    };
     let mut out = BufWriter::new(io::stdout().lock());
-    crate::output::stats::print(&mut out, &p.sink, args.by, args.common.format, terminal_columns(), &stats_clock)?;
+    crate::output::stats::print(&mut out, &stats, args.by, args.common.format, terminal_columns(), &stats_clock)?;
     out.flush()?;
     Ok(())
 }

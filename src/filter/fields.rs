@@ -263,7 +263,7 @@ impl Record for ConnReport {
             "packets" => both(|d| d.packets),
             "bytes" => both(|d| d.bytes),
             "gaps" => both(|d| d.gap_bytes),
-            "retransmissions" => both(|d| d.retransmitted),
+            "retransmissions" => both(|d| u64::from(d.retransmitted)),
             "calls" => Value::Num(self.calls.total as f64),
             "errors" => Value::Num((self.calls.application + self.calls.transport) as f64),
             "application_errors" => Value::Num(self.calls.application as f64),

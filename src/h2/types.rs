@@ -237,7 +237,7 @@ pub struct H2Summary {
 impl H2Summary {
     /// The summary of a decoder that has seen nothing (also the HTTP/2 part
     /// of a connection the detector found to carry something else).
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         H2Summary {
             protocol: Protocol::Unknown,
             evidence: None,
@@ -250,10 +250,45 @@ impl H2Summary {
             streams: 0,
             unknown_header_fields: 0,
             problems: 0,
-            problem_codes: Default::default(),
+            problem_codes: std::collections::BTreeMap::new(),
             resyncs: [0; 2],
             skipped_bytes: [0; 2],
         }
+    }
+
+    /// Whether this is still the summary of a decoder that has seen
+    /// nothing: no preface, no frame, no problem.
+    pub fn is_blank(&self) -> bool {
+        let H2Summary {
+            protocol,
+            evidence,
+            preface_ts,
+            client_settings,
+            server_settings,
+            pings,
+            goaways,
+            frames,
+            streams,
+            unknown_header_fields,
+            problems,
+            problem_codes,
+            resyncs,
+            skipped_bytes,
+        } = self;
+        *protocol == Protocol::Unknown
+            && evidence.is_none()
+            && preface_ts.is_none()
+            && client_settings.is_empty()
+            && server_settings.is_empty()
+            && pings.is_empty()
+            && goaways.is_empty()
+            && *frames == [0; 2]
+            && *streams == 0
+            && *unknown_header_fields == 0
+            && *problems == 0
+            && problem_codes.is_empty()
+            && *resyncs == [0; 2]
+            && *skipped_bytes == [0; 2]
     }
 }
 

@@ -24,7 +24,7 @@ pub struct ConnsPrinter<W: Write> {
     format: Format,
     verbose: bool,
     live: bool,
-    reports: Vec<ConnReport>,
+    reports: Kept,
     /// Only connections matching this are printed.
     pub filter: Option<Filter>,
     /// The first write error.
@@ -37,7 +37,7 @@ impl<W: Write> ConnsPrinter<W> {
     /// A printer; `live` prints each connection as it ends.
     pub fn new(out: W, format: Format, verbose: bool, live: bool) -> Self {
         let clock = Clock::new(TimeFormat::Utc, None);
-        ConnsPrinter { out, format, verbose, live, reports: Vec::new(), filter: None, error: None, clock }
+        ConnsPrinter { out, format, verbose, live, reports: Kept::default(), filter: None, error: None, clock }
     }
 
     /// The writer.
@@ -54,18 +54,21 @@ impl<W: Write> ConnsPrinter<W> {
         if self.live {
             return;
         }
-        self.reports.sort_by_key(|r| r.tcp.id);
-        let (chans, reconnects) = channels::analyze(&self.reports);
-        let reports = std::mem::take(&mut self.reports);
-        let by_id: BTreeMap<ConnId, &ConnReport> = reports.iter().map(|r| (r.tcp.id, r)).collect();
+        let kept = std::mem::take(&mut self.reports);
+        let mut reports: Vec<&ConnReport> = kept.iter().collect();
+        reports.sort_unstable_by_key(|r| r.tcp.id);
+        let (chans, reconnects) = channels::analyze(reports.iter().copied());
         let r = match self.format {
             Format::Json => {
-                let wanted: Vec<&ConnReport> = reports.iter().filter(|r| self.wanted(r)).collect();
+                let wanted: Vec<&ConnReport> = reports.iter().copied().filter(|r| self.wanted(r)).collect();
                 wanted
                     .into_iter()
                     .try_for_each(|r| write_json_line(&mut self.out, &ConnRecord::new(r, reconnects.get(&r.tcp.id))))
             }
-            Format::Text => self.text(&chans, &by_id, &reconnects, counters, reports.len()),
+            Format::Text => {
+                let by_id: BTreeMap<ConnId, &ConnReport> = reports.iter().map(|r| (r.tcp.id, *r)).collect();
+                self.text(&chans, &by_id, &reconnects, counters, reports.len())
+            }
         };
         if let Err(e) = r.and_then(|()| self.out.flush()) {
             self.error.get_or_insert(e);
@@ -276,6 +279,45 @@ impl<W: Write> ConnsPrinter<W> {
     }
 }
 
+/// Connection records kept until the capture ends, in chunks of a fixed
+/// size: a capture of a million connections (a SYN flood, a port scan)
+/// never reallocates and copies the whole list, which would briefly need
+/// half as much memory again.
+#[derive(Default)]
+struct Kept {
+    chunks: Vec<Vec<ConnReport>>,
+}
+
+impl Kept {
+    const CHUNK: usize = 4_096;
+
+    fn push(&mut self, r: ConnReport) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < Self::CHUNK => last.push(r),
+            _ => {
+                let mut chunk = Vec::with_capacity(Self::CHUNK);
+                chunk.push(r);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    fn last(&self) -> Option<&ConnReport> {
+        self.chunks.last()?.last()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &ConnReport> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Forgets the oldest records, a chunk at a time, past about `n` (live
+    /// reconnects look back at recent connections only).
+    fn keep_recent(&mut self, n: usize) {
+        let excess = (self.chunks.len() * Self::CHUNK).saturating_sub(n) / Self::CHUNK;
+        self.chunks.drain(..excess.min(self.chunks.len().saturating_sub(1)));
+    }
+}
+
 impl<W: Write> Sink for ConnsPrinter<W> {
     fn capture_began(&mut self, ts: crate::time::Timestamp) -> Flow {
         self.clock.origin = Some(ts);
@@ -289,7 +331,7 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         }
         // Live: print as each ends; reconnects look back at earlier ones.
         self.reports.push(c);
-        let (_, reconnects) = channels::analyze(&self.reports);
+        let (_, reconnects) = channels::analyze(self.reports.iter());
         let Some(last) = self.reports.last() else { return CONTINUE };
         if !self.wanted(last) || self.error.is_some() {
             return flow_of(self.error.as_ref());
@@ -305,9 +347,7 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         if let Err(e) = r.and_then(|()| self.out.flush()) {
             self.error = Some(e);
         }
-        if self.reports.len() > 10_000 {
-            self.reports.drain(..5_000);
-        }
+        self.reports.keep_recent(10_000);
         flow_of(self.error.as_ref())
     }
 }

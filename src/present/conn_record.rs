@@ -6,7 +6,11 @@ use crate::analysis::channels::{self, Reconnect};
 use crate::chain::{CallCounts, ConnReport};
 use crate::exchange::Protocol;
 use crate::h2::frame::setting_name;
-use crate::h2::{Evidence, GoAwayRecord, SettingsRecord};
+use crate::h2::{Evidence, GoAwayRecord, H2Summary, SettingsRecord};
+
+/// What a connection whose HTTP/2 decoder saw nothing shows (its record
+/// keeps no summary, to stay small).
+static BLANK_H2: H2Summary = H2Summary::new();
 use crate::notes::NoteCode;
 use crate::tcp::{ConnId, EndReason, HalfStats, RoleEvidence, Side};
 use crate::time::Timestamp;
@@ -180,6 +184,7 @@ impl<'a> ConnRecord<'a> {
     /// The record of `r`, with its reconnect when it replaced another.
     pub fn new(r: &'a ConnReport, reconnect: Option<&Reconnect>) -> Self {
         let c = &r.tcp;
+        let h = r.h2.as_deref().unwrap_or(&BLANK_H2);
         let [client_to_server, server_to_client] = &c.dirs;
         let handshake = c.syn_ts.map(|_| Handshake {
             syn: c.syn_ts,
@@ -207,11 +212,11 @@ impl<'a> ConnRecord<'a> {
             reconnect_of: reconnect.map(|x| x.reconnect_of),
             reconnect_gap_ms: reconnect.map(|x| x.gap_ms),
             previous_end: reconnect.map(|x| x.previous_end.clone()),
-            protocol: r.h2.as_ref().map(|_| r.protocol),
+            protocol: Some(r.protocol),
             calls: r.calls,
             ladder: ladder(r).into_iter().map(|(ts, step)| Step { ts, step }).collect(),
-            tls: r.tls.as_ref(),
-            h2: r.h2.as_ref().map(|h| H2Record {
+            tls: r.tls.as_deref(),
+            h2: Some(H2Record {
                 evidence: h.evidence,
                 preface_ts: h.preface_ts,
                 tls_server_name: r.tls_server_name.as_deref(),

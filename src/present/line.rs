@@ -254,7 +254,7 @@ impl ConnLine {
             start: c.first_ts,
             duration_nanos: c.last_ts.nanos_since(c.first_ts),
             handshake_nanos: c.handshake_rtt_nanos(),
-            protocol: if r.h2.is_some() { r.protocol.as_str() } else { "-" },
+            protocol: r.protocol.as_str(),
             calls: r.calls.total,
             application_errors: r.calls.application,
             transport_errors: r.calls.transport,

@@ -20,32 +20,32 @@ pub struct HalfStats {
     /// Stream bytes delivered in order (each byte once, gaps excluded).
     pub bytes: u64,
     /// Segments whose bytes had all or partly been seen already.
-    pub retransmitted: u64,
+    pub retransmitted: u32,
     /// Segments that arrived ahead of a hole.
-    pub out_of_order: u64,
+    pub out_of_order: u32,
     /// Bytes that were never captured.
     pub gap_bytes: u64,
     /// Number of gaps.
-    pub gaps: u64,
+    pub gaps: u32,
     /// Segments whose payload a snaplen cut short.
-    pub truncated: u64,
+    pub truncated: u32,
     /// Times the out-of-order buffer was full and a hole was given up on early.
-    pub buffer_overflows: u64,
+    pub buffer_overflows: u32,
     /// Segments whose checksum matched neither their bytes nor the offload
     /// pattern: damaged somewhere before the capture point, decoded anyway.
-    pub bad_checksums: u64,
+    pub bad_checksums: u32,
     /// Segments held back because they acknowledged bytes of the other
     /// direction not yet captured (a response captured before its request).
-    pub held_for_peer: u64,
+    pub held_for_peer: u32,
     /// Of those, segments released unmatched when the hold's byte or time
     /// bound was reached: the acknowledged bytes were never captured.
-    pub hold_expired: u64,
+    pub hold_expired: u32,
     /// Retransmissions whose bytes differ from the copy already taken (the
     /// first copy is kept, as the Linux receiver keeps it).
-    pub retransmit_conflicts: u64,
+    pub retransmit_conflicts: u32,
     /// RSTs whose sequence number lies outside the receiver's window: a
     /// TCP stack ignores them (RFC 9293 §3.10.7.2), and so do we.
-    pub rst_outside_window: u64,
+    pub rst_outside_window: u32,
 }
 
 /// A piece of the stream waiting ahead of a hole.
@@ -134,7 +134,7 @@ impl HalfStream {
         }
         let Some(off) = self.offset_of(seq) else {
             if wire_len > 0 {
-                self.stats.retransmitted += 1;
+                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
             }
             return;
         };
@@ -144,7 +144,7 @@ impl HalfStream {
             self.place(e, off, Piece::Data(data), cap);
         }
         if missing > 0 {
-            self.stats.truncated += 1;
+            self.stats.truncated = self.stats.truncated.saturating_add(1);
             self.place(e, off + captured, Piece::Missing(missing), cap);
         }
         if fin && self.fin_at.is_none() {
@@ -190,13 +190,13 @@ impl HalfStream {
         }
         if end <= self.next {
             if matches!(piece, Piece::Data(_)) {
-                self.stats.retransmitted += 1;
+                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
             }
             return;
         }
         if off <= self.next {
             if off < self.next {
-                self.stats.retransmitted += 1;
+                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
             }
             self.deliver(e, off, piece);
             return;
@@ -208,21 +208,21 @@ impl HalfStream {
             }
         }
         if matches!(piece, Piece::Data(_)) {
-            self.stats.out_of_order += 1;
+            self.stats.out_of_order = self.stats.out_of_order.saturating_add(1);
         }
         if self.ooo.get(&off).is_some_and(|p| p.len() >= piece.len()) {
-            self.stats.retransmitted += 1;
+            self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
             return;
         }
         let size = piece.len() as usize;
         while self.ooo_bytes.saturating_add(size) > cap && !self.ooo.is_empty() {
-            self.stats.buffer_overflows += 1;
+            self.stats.buffer_overflows = self.stats.buffer_overflows.saturating_add(1);
             self.skip_hole(e);
         }
         if off <= self.next || size > cap {
             // The hole before it was given up on, or it alone exceeds the cap.
             if off > self.next {
-                self.stats.buffer_overflows += 1;
+                self.stats.buffer_overflows = self.stats.buffer_overflows.saturating_add(1);
                 self.gap(e, off - self.next);
             }
             self.deliver(e, off, piece);
@@ -252,7 +252,7 @@ impl HalfStream {
     }
 
     fn conflict(&mut self, e: &mut Emit<'_>, offset: u64, len: u64) {
-        self.stats.retransmit_conflicts += 1;
+        self.stats.retransmit_conflicts = self.stats.retransmit_conflicts.saturating_add(1);
         e.out.push(StreamEvent::Conflict { conn: e.conn, dir: e.dir, ts: e.ts, offset, len, packet: e.packet });
     }
 
@@ -292,7 +292,7 @@ impl HalfStream {
 
     fn gap(&mut self, e: &mut Emit<'_>, len: u64) {
         e.out.push(StreamEvent::Gap { conn: e.conn, dir: e.dir, ts: e.ts, offset: self.next, len });
-        self.stats.gaps += 1;
+        self.stats.gaps = self.stats.gaps.saturating_add(1);
         self.stats.gap_bytes += len;
         self.next += len;
     }

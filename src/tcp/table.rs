@@ -38,6 +38,11 @@ pub struct TcpConfig {
     pub max_hold_total: usize,
     /// ... and for at most this long in capture time (`--reorder-hold-time`).
     pub max_hold_nanos: i64,
+    /// Number each connection by the capture packet that opened it, not
+    /// 1, 2, 3: a capture split across threads (`stats -j`) has a table
+    /// per thread, and packet numbers are what the threads share; the
+    /// merge turns them back into 1, 2, 3 in the order they opened.
+    pub ids_from_packets: bool,
 }
 
 impl Default for TcpConfig {
@@ -52,6 +57,7 @@ impl Default for TcpConfig {
             max_hold_bytes: 1024 * 1024,
             max_hold_total: 64 * 1024 * 1024,
             max_hold_nanos: SECOND,
+            ids_from_packets: false,
         }
     }
 }
@@ -109,6 +115,8 @@ pub struct FlowTable {
     /// Boxed: a full table's spare buckets then cost a pointer each, not a whole `Conn`.
     conns: AHashMap<(SocketAddr, SocketAddr), Box<Conn>>,
     next_id: ConnId,
+    /// The ids given (only with `ids_from_packets`: they are not 1..n then).
+    opened: Vec<ConnId>,
     clock: Timestamp,
     next_sweep: Option<Timestamp>,
     hold: Hold,
@@ -136,6 +144,7 @@ impl FlowTable {
             cfg,
             conns: AHashMap::new(),
             next_id: 1,
+            opened: Vec::new(),
             clock: Timestamp(i64::MIN),
             next_sweep: None,
             stray_resets: 0,
@@ -163,6 +172,12 @@ impl FlowTable {
         self.next_id - 1
     }
 
+    /// The ids of every connection opened, in order, when they are packet
+    /// numbers (`ids_from_packets`); empty otherwise.
+    pub fn opened_ids(&self) -> &[ConnId] {
+        &self.opened
+    }
+
     /// Takes one segment captured at `ts` as packet `packet`; `payload` is
     /// its captured payload (a slice of the packet buffer).
     pub fn segment(&mut self, ts: Timestamp, packet: u64, seg: &Segment, payload: Bytes, out: &mut Vec<StreamEvent>) {
@@ -186,7 +201,7 @@ impl FlowTable {
             if self.conns.len() >= self.cfg.max_connections {
                 self.evict_least_recent(out);
             }
-            let conn = self.open(ts, seg, out);
+            let conn = self.open(ts, packet, seg, out);
             self.conns.insert(k, Box::new(conn));
         }
         let cap = self.cfg.max_buffered_per_direction;
@@ -320,9 +335,12 @@ impl FlowTable {
         out.push(StreamEvent::Finished(Box::new(conn.summary)));
     }
 
-    fn open(&mut self, ts: Timestamp, seg: &Segment, out: &mut Vec<StreamEvent>) -> Conn {
+    fn open(&mut self, ts: Timestamp, packet: u64, seg: &Segment, out: &mut Vec<StreamEvent>) -> Conn {
         let (client, server, roles_from) = self.roles(seg);
-        let id = self.next_id;
+        let id = if self.cfg.ids_from_packets { packet } else { self.next_id };
+        if self.cfg.ids_from_packets {
+            self.opened.push(id);
+        }
         self.next_id += 1;
         let syn_seen = seg.flags.syn;
         let roles_guessed = roles_from == RoleEvidence::EphemeralPort;
@@ -426,7 +444,7 @@ impl Conn {
             let fits = self.held_bytes + size <= hold.per_conn && hold.total + size <= hold.total_cap;
             if fits {
                 if !behind_held {
-                    self.count(dir, |s| s.held_for_peer += 1);
+                    self.count(dir, |s| s.held_for_peer = s.held_for_peer.saturating_add(1));
                 }
                 self.held_bytes += size;
                 hold.total += size;
@@ -491,7 +509,7 @@ impl Conn {
             self.unhold(&h, hold);
             let dir = self.dir_of(&h.seg);
             if self.acks_unseen(dir, &h.seg) {
-                self.count(dir, |s| s.hold_expired += 1);
+                self.count(dir, |s| s.hold_expired = s.hold_expired.saturating_add(1));
             }
             self.segment(h.ts, h.packet, &h.seg, h.payload, cap, out);
             self.release_ready(cap, hold, out);
@@ -529,7 +547,7 @@ impl Conn {
         if let Some(h) = self.halves.get_mut(dir.index()) {
             h.stats.packets += 1;
             if seg.checksum == crate::net::Checksum::Bad {
-                h.stats.bad_checksums += 1;
+                h.stats.bad_checksums = h.stats.bad_checksums.saturating_add(1);
             }
             h.window = seg.window;
             if seg.flags.syn {
@@ -543,7 +561,7 @@ impl Conn {
         if seg.flags.rst {
             if self.rst_outside_window(dir, seg.seq) {
                 if let Some(h) = self.halves.get_mut(dir.index()) {
-                    h.stats.rst_outside_window += 1;
+                    h.stats.rst_outside_window = h.stats.rst_outside_window.saturating_add(1);
                 }
                 return;
             }

@@ -952,7 +952,7 @@ fn tls_not_decrypted(f: &Facts, out: &mut Vec<Finding>) {
     // sent no application data (a proxy hanging up after the handshake)
     // hid none.
     let hid_calls = |t: &crate::tls::TlsSummary| t.undecrypted() && t.app_records.first().is_some_and(|n| *n > 0);
-    for c in f.conns.iter().filter(|c| c.tls.as_ref().is_some_and(hid_calls)) {
+    for c in f.conns.iter().filter(|c| c.tls.as_deref().is_some_and(hid_calls)) {
         ev.ev.count += 1;
         ev.conn(c.tcp.id);
     }
@@ -1210,7 +1210,7 @@ fn l4_balancing(f: &Facts, out: &mut Vec<Finding>) {
 /// Connections with many retransmitted segments.
 fn retransmissions(f: &Facts, out: &mut Vec<Finding>) {
     for c in &f.conns {
-        let retrans: u64 = c.tcp.dirs.iter().map(|d| d.retransmitted).sum();
+        let retrans: u64 = c.tcp.dirs.iter().map(|d| u64::from(d.retransmitted)).sum();
         let packets: u64 = c.tcp.dirs.iter().map(|d| d.packets).sum();
         if retrans < RETRANSMIT_MIN || (retrans as f64) < RETRANSMIT_SHARE * packets as f64 {
             continue;
@@ -1284,7 +1284,7 @@ fn status_lost(f: &Facts, out: &mut Vec<Finding>) {
             ev.call(i, c);
         }
     }
-    let gaps: u64 = f.conns.iter().map(|c| c.tcp.dirs.iter().map(|d| d.gaps).sum::<u64>()).sum();
+    let gaps: u64 = f.conns.iter().map(|c| c.tcp.dirs.iter().map(|d| u64::from(d.gaps)).sum::<u64>()).sum();
     if ev.ev.count == 0 {
         return;
     }
@@ -1317,7 +1317,7 @@ fn capture_loss(f: &Facts, out: &mut Vec<Finding>) {
     let mut ev = Collect::default();
     let (mut gaps, mut bytes) = (0u64, 0u64);
     for c in &f.conns {
-        let (g, b) = c.tcp.dirs.iter().fold((0, 0), |(g, b), d| (g + d.gaps, b + d.gap_bytes));
+        let (g, b) = c.tcp.dirs.iter().fold((0, 0), |(g, b), d| (g + u64::from(d.gaps), b + d.gap_bytes));
         if g > 0 {
             gaps += g;
             bytes += b;
