@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use grpcscope::analysis::shards::{decode_sharded, merge_stats};
 use grpcscope::analysis::stats::Stats;
 use grpcscope::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use grpcscope::capture::writer::PcapWriter;
@@ -17,7 +18,9 @@ use grpcscope::h2::frame::{parse_body, Body, FrameHeader};
 use grpcscope::h2::hpack::{Decoder as Hpack, Limits};
 use grpcscope::net::{decode, Decoded, Segment, TcpFlags};
 use grpcscope::output::calls::CallsPrinter;
+use grpcscope::output::write_json_line;
 use grpcscope::output::Format;
+use grpcscope::present::record::CallRecord;
 use grpcscope::present::Decoder;
 use grpcscope::proto::{schemaless, Schema, SchemaSources};
 use grpcscope::synth::replay::{Replay, Seed};
@@ -279,12 +282,49 @@ fn protobuf(c: &mut Criterion) {
     g.finish();
 }
 
+/// Call records written as JSON lines, the calls already decoded: message
+/// bodies rendered as JSON text straight from the decoded message (what
+/// `calls --format json` does), and as trees serialized afterwards.
+fn json_writer(c: &mut Criterion) {
+    let packets = read_all(std::fs::read(root().join("fixtures/bench_seed.pcap")).unwrap());
+    let calls = run(&packets, Calls(Vec::new())).0;
+    let mut g = c.benchmark_group("json");
+    g.throughput(Throughput::Elements(calls.len() as u64));
+    for (name, text) in [("call_records", true), ("call_records_via_trees", false)] {
+        let mut decoder = Decoder::new(schema(), 1 << 20, None, 32 << 20);
+        decoder.json_text = text;
+        let mut out = Vec::with_capacity(4 << 20);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                for call in &calls {
+                    write_json_line(&mut out, &CallRecord::new(call, &decoder)).unwrap();
+                }
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn whole_pipeline(c: &mut Criterion) {
     let packets = read_all(replayed_pcap(20));
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10);
     g.throughput(Throughput::Elements(packets.len() as u64));
     g.bench_function("stats", |b| b.iter(|| run(&packets, Stats::default()).total.calls));
+    // The same on two threads (stats -j 2): every shard sees every batch
+    // and decodes its own connections; the statistics merged at the end.
+    // Each iteration copies the batches (a Vec of 512 cheap packet handles
+    // each), as the reader would hand them over.
+    g.bench_function("stats_sharded_2", |b| {
+        b.iter(|| {
+            let cfg = PipelineConfig::new();
+            let batches = packets.chunks(512).map(<[Packet]>::to_vec);
+            let shards = decode_sharded(&cfg, 2, Stats::default, batches);
+            merge_stats(shards, Stats::default()).total.calls
+        })
+    });
     g.bench_function("calls_json", |b| {
         b.iter(|| {
             let decoder = Decoder::new(schema(), 1 << 20, None, 32 << 20);
@@ -370,5 +410,5 @@ fn tls(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, capture_and_tcp, flow_table_100k, h2_and_hpack, protobuf, whole_pipeline, tls);
+criterion_group!(benches, capture_and_tcp, flow_table_100k, h2_and_hpack, protobuf, json_writer, whole_pipeline, tls);
 criterion_main!(benches);

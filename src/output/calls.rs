@@ -64,7 +64,9 @@ pub struct CallsPrinter<W: Write> {
 impl<W: Write> CallsPrinter<W> {
     /// A printer. `ordered` prints in start order (capture files); live
     /// captures print each call as it ends.
-    pub fn new(out: W, format: Format, verbose: bool, color: bool, ordered: bool, decoder: Decoder) -> Self {
+    pub fn new(out: W, format: Format, verbose: bool, color: bool, ordered: bool, mut decoder: Decoder) -> Self {
+        // JSON lines carry messages as text: nothing walks their trees.
+        decoder.json_text = format == Format::Json;
         CallsPrinter {
             resolver: MethodResolver::new(&decoder),
             awaiting: BTreeSet::new(),
@@ -429,7 +431,7 @@ fn message_text<W: Write>(o: &mut W, (what, i, at): (&str, usize, &str), m: &Mes
     }
     writeln!(o, "{head}:")?;
     if let Some(j) = &d.json {
-        writeln!(o, "{}", indent(&pretty(j), 4))?;
+        writeln!(o, "{}", indent(&pretty(&j.tree()), 4))?;
     } else if let Some(f) = &d.fields {
         writeln!(o, "    (no schema: fields by number and wire type)\n{}", indent(&pretty(f), 4))?;
     }

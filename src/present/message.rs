@@ -4,7 +4,7 @@
 use crate::grpc::message::{decompress, Codec};
 use crate::grpc::{Call, Message};
 use crate::proto::budget::RenderBudget;
-use crate::proto::{schemaless, Schema};
+use crate::proto::{schemaless, Json, Schema};
 use prost_reflect::MessageDescriptor;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -24,6 +24,9 @@ pub struct Decoder {
     pub redact: Option<std::sync::Arc<crate::analysis::redact::Redactor>>,
     /// `--max-rendered-size`: rendered JSON per call (or per message shown alone).
     pub max_rendered: usize,
+    /// Render schema decodes as JSON text rather than trees: for a writer
+    /// of JSON that walks nothing (field redaction still needs trees).
+    pub json_text: bool,
 }
 
 /// A message decoded for output.
@@ -33,7 +36,7 @@ pub struct Decoded {
     /// Where the type comes from, when not from the schemas given.
     pub type_source: Option<String>,
     /// Schema decode.
-    pub json: Option<Value>,
+    pub json: Option<Json>,
     /// Schemaless decode.
     pub fields: Option<Value>,
     /// Why it was not decoded (or decoded only partly).
@@ -54,7 +57,7 @@ impl Decoder {
         redact: Option<std::sync::Arc<crate::analysis::redact::Redactor>>,
         max_rendered: usize,
     ) -> Self {
-        Decoder { schema, learned: BTreeMap::new(), max_decompressed, redact, max_rendered }
+        Decoder { schema, learned: BTreeMap::new(), max_decompressed, redact, max_rendered, json_text: false }
     }
 
     /// Takes in the files `server` sent over reflection; how many were added.
@@ -111,7 +114,7 @@ impl Decoder {
     pub fn message_within(&self, call: &Call, m: &Message, request: bool, budget: &mut RenderBudget) -> Decoded {
         let mut d = self.decode_message(call, m, request, budget);
         if let Some(r) = self.redact.as_ref().filter(|r| r.has_fields()) {
-            if let Some(j) = &mut d.json {
+            if let Some(Json::Tree(j)) = &mut d.json {
                 r.json(j);
             }
             if d.fields.take().is_some() {
@@ -179,14 +182,16 @@ impl Decoder {
                 return d;
             }
             match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => d.json = Some(v),
+                Ok(v) => d.json = Some(Json::Tree(v)),
                 Err(e) => d.error = Some(format!("application/grpc+json message is not JSON: {e}")),
             }
             return d;
         }
         let before = budget.left();
+        // Redaction walks trees: text only when no field is to be hashed.
+        let text = self.json_text && self.redact.as_ref().is_none_or(|r| !r.has_fields());
         if let Some(desc) = &desc {
-            match schema.decode_within(desc, &bytes, budget) {
+            match schema.decode_within(desc, &bytes, budget, text) {
                 Ok((v, unknown, truncated)) => {
                     d.json = Some(v);
                     d.unknown_fields = unknown;

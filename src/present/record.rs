@@ -86,7 +86,7 @@ pub struct MessageRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub type_source: Option<String>,
     /// The schema decode (proto3 JSON).
-    pub json: Option<Value>,
+    pub json: Option<crate::proto::Json>,
     /// The schemaless decode.
     pub fields: Option<Value>,
     /// Why it was not decoded (or only partly).

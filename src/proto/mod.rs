@@ -8,4 +8,4 @@ pub mod schemaless;
 pub mod tree;
 pub mod wire;
 
-pub use schema::{MethodInfo, Schema, SchemaSources};
+pub use schema::{Json, MethodInfo, Schema, SchemaSources};

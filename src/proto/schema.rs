@@ -6,8 +6,61 @@
 use super::budget::RenderBudget;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+/// A message decoded as JSON: a tree, for whatever walks it (the terminal
+/// UI's details, redaction, explain), or text serialized straight from the
+/// decoded message, for the JSON writer (no tree of maps and strings is
+/// built and thrown away per message).
+#[derive(Debug, Clone)]
+pub enum Json {
+    /// A tree of values.
+    Tree(Value),
+    /// Compact JSON text, one line.
+    Text(Box<RawValue>),
+}
+
+impl Json {
+    /// The tree (parsed from the text when it is text).
+    pub fn tree(&self) -> std::borrow::Cow<'_, Value> {
+        match self {
+            Json::Tree(v) => std::borrow::Cow::Borrowed(v),
+            Json::Text(t) => std::borrow::Cow::Owned(serde_json::from_str(t.get()).unwrap_or(Value::Null)),
+        }
+    }
+}
+
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Tree(v) => v.serialize(s),
+            Json::Text(t) => t.serialize(s),
+        }
+    }
+}
+
+impl std::fmt::Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Json::Tree(v) => v.fmt(f),
+            Json::Text(t) => f.write_str(t.get()),
+        }
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        self.tree() == other.tree()
+    }
+}
+
+impl PartialEq<Value> for Json {
+    fn eq(&self, other: &Value) -> bool {
+        *self.tree() == *other
+    }
+}
 
 /// The schemas grpcscope ships, by import name.
 const BUILTIN: [(&str, &str); 3] = [
@@ -253,6 +306,106 @@ impl Schema {
     /// Decodes `bytes` as `desc` into the canonical proto3 JSON mapping.
     /// Also returns how many fields were not in the schema.
     pub fn decode(&self, desc: &MessageDescriptor, bytes: &[u8]) -> Result<(Value, usize), String> {
+        let (msg, unknown) = self.parse(desc, bytes)?;
+        let maps = self.holds_maps(&msg, 0);
+        Ok((self.tree(desc, &msg, maps)?, unknown))
+    }
+
+    /// `msg` as a JSON tree; the keys of its maps sorted when it has any.
+    fn tree(&self, desc: &MessageDescriptor, msg: &DynamicMessage, maps: bool) -> Result<Value, String> {
+        let mut json = serde_json::to_value(Proto3Json(msg))
+            .map_err(|e| format!("{} cannot be shown as JSON: {e}", desc.full_name()))?;
+        if maps {
+            self.sort_maps(desc, &mut json, 0);
+        }
+        Ok(json)
+    }
+
+    /// Whether `msg` holds a map field (or a Struct, a map in JSON) at any
+    /// depth, Any values unpacked: the decoder keeps maps in hash maps,
+    /// whose order changes from run to run, so their keys are sorted.
+    fn holds_maps(&self, msg: &DynamicMessage, depth: usize) -> bool {
+        use prost_reflect::ReflectMessage;
+        if depth > super::budget::MAX_NESTING {
+            return false;
+        }
+        if msg.descriptor().full_name() == "google.protobuf.Struct" {
+            return true;
+        }
+        if let Some(inner) = self.unpack_any(msg) {
+            return self.holds_maps(&inner, depth + 1);
+        }
+        let nested = |v: &prost_reflect::Value| v.as_message().is_some_and(|m| self.holds_maps(m, depth + 1));
+        msg.fields().any(|(f, v)| {
+            f.is_map()
+                || match v {
+                    prost_reflect::Value::List(l) => l.iter().any(nested),
+                    other => nested(other),
+                }
+        })
+    }
+
+    /// Sorts the keys of the JSON objects in `v` that are maps of `desc`
+    /// (map fields, Structs), at every depth within the nesting limit.
+    fn sort_maps(&self, desc: &MessageDescriptor, v: &mut Value, depth: usize) {
+        if depth > super::budget::MAX_NESTING {
+            return;
+        }
+        let Value::Object(obj) = v else { return };
+        match desc.full_name() {
+            "google.protobuf.Struct" => return sort_all_objects(v, depth),
+            "google.protobuf.Any" => {
+                // An Any's JSON is its packed message's, with "@type".
+                let name = obj.get("@type").and_then(Value::as_str).and_then(|t| t.rsplit('/').next());
+                if let Some(inner) = name.and_then(|n| self.pool.get_message_by_name(n)) {
+                    match obj.get_mut("value") {
+                        Some(x) if inner.full_name().starts_with("google.protobuf.") => {
+                            self.sort_maps(&inner, x, depth + 1)
+                        }
+                        _ => self.sort_maps(&inner, v, depth + 1),
+                    }
+                }
+                return;
+            }
+            _ => {}
+        }
+        for field in desc.fields() {
+            let Some(x) = obj.get_mut(field.json_name()) else { continue };
+            let kind = field.kind();
+            if field.is_map() {
+                let value_kind = kind.as_message().map(|entry| entry.map_entry_value_field().kind());
+                if let Value::Object(m) = x {
+                    m.sort_keys();
+                    if let Some(vd) = value_kind.as_ref().and_then(|k| k.as_message()) {
+                        m.values_mut().for_each(|e| self.sort_maps(vd, e, depth + 1));
+                    }
+                }
+            } else if let Some(md) = kind.as_message() {
+                match x {
+                    Value::Array(a) => a.iter_mut().for_each(|e| self.sort_maps(md, e, depth + 1)),
+                    one => self.sort_maps(md, one, depth + 1),
+                }
+            }
+        }
+    }
+
+    /// [`Schema::decode`], as a tree or (`text`) as JSON text written
+    /// straight from the decoded message.
+    pub fn decode_as(&self, desc: &MessageDescriptor, bytes: &[u8], text: bool) -> Result<(Json, usize), String> {
+        let (msg, unknown) = self.parse(desc, bytes)?;
+        let maps = self.holds_maps(&msg, 0);
+        if !text || maps {
+            // Maps are sorted in a tree (the decoder's order is a hash map's).
+            return Ok((Json::Tree(self.tree(desc, &msg, maps)?), unknown));
+        }
+        let raw = serde_json::value::to_raw_value(&Proto3Json(&msg))
+            .map_err(|e| format!("{} cannot be shown as JSON: {e}", desc.full_name()))?;
+        Ok((Json::Text(raw), unknown))
+    }
+
+    /// `bytes` parsed as `desc`, with the count of fields outside the
+    /// schema; refused when its Any values nest too deep to render.
+    fn parse(&self, desc: &MessageDescriptor, bytes: &[u8]) -> Result<(DynamicMessage, usize), String> {
         let msg = DynamicMessage::decode(desc.clone(), bytes)
             .map_err(|e| format!("does not parse as {}: {e}", desc.full_name()))?;
         let unknown = count_unknown(&msg);
@@ -264,24 +417,22 @@ impl Schema {
                 super::budget::MAX_NESTING
             ));
         }
-        let json = msg
-            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-            .map_err(|e| format!("{} cannot be shown as JSON: {e}", desc.full_name()))?;
-        Ok((json, unknown))
+        Ok((msg, unknown))
     }
 
-    /// [`Schema::decode`] within a rendering budget: when the message would
-    /// render to more than is left, the top-level fields that fit are
+    /// [`Schema::decode_as`] within a rendering budget: when the message
+    /// would render to more than is left, the top-level fields that fit are
     /// decoded, and the third value says where it was cut.
     pub fn decode_within(
         &self,
         desc: &MessageDescriptor,
         bytes: &[u8],
         budget: &mut RenderBudget,
-    ) -> Result<(Value, usize, Option<String>), String> {
+        text: bool,
+    ) -> Result<(Json, usize, Option<String>), String> {
         let cut = super::budget::schema_prefix(bytes, desc, budget);
         let shown = cut.and_then(|c| bytes.get(..c)).unwrap_or(bytes);
-        let (json, unknown) = self.decode(desc, shown)?;
+        let (json, unknown) = self.decode_as(desc, shown, text)?;
         Ok((json, unknown, cut.map(|c| budget.truncated(c, bytes.len()))))
     }
 
@@ -352,6 +503,31 @@ fn add_file(pool: &mut DescriptorPool, fdp: prost_types::FileDescriptorProto) ->
 }
 
 /// Fields a message (and its sub-messages) carried that its schema does not define.
+/// A message in the canonical proto3 JSON mapping, for any serializer.
+struct Proto3Json<'a>(&'a DynamicMessage);
+
+impl serde::Serialize for Proto3Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_with_options(s, &SerializeOptions::new())
+    }
+}
+
+/// Sorts every object's keys in `v` (a Struct's JSON: all its objects are
+/// maps), within the nesting limit.
+fn sort_all_objects(v: &mut Value, depth: usize) {
+    if depth > super::budget::MAX_NESTING {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            m.sort_keys();
+            m.values_mut().for_each(|x| sort_all_objects(x, depth + 1));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| sort_all_objects(x, depth + 1)),
+        _ => {}
+    }
+}
+
 fn count_unknown(msg: &DynamicMessage) -> usize {
     let mut n = msg.unknown_fields().count();
     for (_, v) in msg.fields() {
@@ -449,6 +625,40 @@ mod tests {
             .decode(&desc, &[0x0a, 9])
             .unwrap_err()
             .contains("does not parse as grpcscope.fixtures.v1.GetPartRequest"));
+    }
+
+    /// As text (for the JSON writer) a message renders exactly as its tree
+    /// would, without the tree.
+    #[test]
+    fn text_rendering_is_the_tree_serialized() {
+        let s = fixtures_schema();
+        let desc = s.message("grpcscope.fixtures.v1.GetPartRequest").unwrap();
+        let bytes = [0x0a, 1, b'a', 0x10, 5];
+        let (text, _) = s.decode_as(&desc, &bytes, true).unwrap();
+        assert!(matches!(text, Json::Text(_)));
+        assert_eq!(text.to_string(), s.decode(&desc, &bytes).unwrap().0.to_string());
+        assert_eq!(text.to_string(), r#"{"sku":"a","delayMs":5}"#);
+    }
+
+    /// Map keys come out sorted, every time, as text or tree: the decoder
+    /// holds maps in hash maps whose order changes from run to run (and
+    /// from one hash map to the next).
+    #[test]
+    fn map_keys_are_sorted() {
+        let s = fixtures_schema();
+        let desc = s.message("grpcscope.fixtures.v1.Part").unwrap();
+        let mut bytes = vec![0x0a, 1, b'p'];
+        for k in (0..12u8).rev() {
+            // bins (field 9) entry: key (1) "kNN", value (2) k.
+            bytes.extend([0x4a, 7, 0x0a, 3, b'k', b'0' + k / 10, b'0' + k % 10, 0x10, k]);
+        }
+        let sorted: Vec<String> = (0..12).map(|k| format!("k{k:02}")).collect();
+        for text in [true, false].repeat(10) {
+            let (json, _) = s.decode_as(&desc, &bytes, text).unwrap();
+            let keys: Vec<String> = json.tree()["bins"].as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys, sorted);
+            assert_eq!(json.tree()["sku"], "p", "the message's own fields stay in their order");
+        }
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn add_message(
         let d = dec.message(call, m, request);
         let id = t.add(Some(parent), label, Tone::Plain, None);
         match (d.json, d.error) {
-            (Some(j), _) => add_json(t, id, "message", &j, &mut budget.fields),
+            (Some(j), _) => add_json(t, id, "message", &j.tree(), &mut budget.fields),
             (None, e) => {
                 t.add(Some(id), e.unwrap_or_else(|| "withheld".into()), Tone::Bad, None);
             }
