@@ -278,19 +278,17 @@ impl App {
     /// Takes loader messages; returns whether anything changed.
     pub fn absorb(&mut self, msgs: impl IntoIterator<Item = Msg>) -> bool {
         let mut changed = false;
-        let mut shifted = false;
         // Live, open connections come and go: their rows are listed anew.
         let mut conns_moved = false;
         for m in msgs {
             conns_moved |= matches!(m, Msg::Open(_)) || matches!(m, Msg::Conn(_)) && !self.model.open_conns.is_empty();
-            shifted |= self.model.apply(m);
+            if let Some(at) = self.model.apply(m) {
+                self.call_inserted(at);
+            }
             changed = true;
         }
         self.model.settle();
         self.clock.origin = self.time_reference.map(|(_, _, ts)| ts).or(self.model.first_packet);
-        if shifted {
-            self.rebuild(View::Calls);
-        }
         if conns_moved && !self.paused {
             self.rebuild(View::Conns);
         }
@@ -323,6 +321,31 @@ impl App {
             },
             View::Conns => self.model.conn(i).is_some_and(|c| filter.is_none_or(|f| f.matches(c))),
             View::Stats | View::Findings => true,
+        }
+    }
+
+    /// A call was inserted at model row `at`, before rows already listed:
+    /// the rows listed after it move down one, and it is listed if it
+    /// matches. Only the new call is filtered (filtering every call again
+    /// for each one that ends out of start order made loading quadratic).
+    fn call_inserted(&mut self, at: usize) {
+        let matches = self.row_matches(View::Calls, at);
+        let follow = self.follow;
+        let Some(l) = self.lists.get_mut(View::Calls.index()) else { return };
+        if at >= l.seen {
+            return; // Not listed yet: refresh takes it with the other new rows.
+        }
+        l.seen += 1;
+        let from = l.visible.partition_point(|r| *r < at);
+        for r in l.visible.get_mut(from..).unwrap_or_default() {
+            *r += 1;
+        }
+        if matches {
+            l.visible.insert(from, at);
+            // The selected row stays the same call.
+            if !follow && from <= l.selected && l.visible.len() > 1 {
+                l.selected += 1;
+            }
         }
     }
 

@@ -217,9 +217,10 @@ impl Model {
         i >= self.conns.len() && i < self.conn_rows()
     }
 
-    /// Takes a message; returns whether calls were inserted before the end
-    /// (which shifts indices: visible lists must be rebuilt).
-    pub fn apply(&mut self, msg: Msg) -> bool {
+    /// Takes a message; returns where a call was inserted when that was
+    /// before the end (calls are kept in start order and end in another:
+    /// the rows after it moved down one).
+    pub fn apply(&mut self, msg: Msg) -> Option<usize> {
         match msg {
             Msg::Call(mut c) => {
                 self.infer(&mut c);
@@ -229,7 +230,7 @@ impl Model {
                 let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
                 let shifted = at < self.calls.len();
                 self.calls.insert(at, Arc::from(c));
-                return shifted;
+                return shifted.then_some(at);
             }
             Msg::Frame(f) => {
                 if let FrameRow::Frame(fr, _) = &f {
@@ -270,7 +271,7 @@ impl Model {
                 self.failure = Some(e);
             }
         }
-        false
+        None
     }
 
     /// Lists a row while the budget lasts; once it is spent every later

@@ -831,3 +831,42 @@ fn connections_show_their_hosts_names() {
     assert!(first.contains(" shop/inventory-0 ") && !first.contains("127.0.0.2"), "{first}");
     assert!(screen.contains("server 127.0.0.2: shop/inventory-0 (on node node-a;"), "{screen}");
 }
+
+/// Calls end in another order than they started: each one inserted before
+/// the rows already listed is filtered alone, and the list comes out as a
+/// whole new filtering would make it, the selection on the same call.
+#[test]
+fn calls_arriving_out_of_start_order_are_listed_as_a_refilter_would() {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let cap = FileCapture::open(&root().join("fixtures/bench_seed.pcap")).unwrap();
+    let msgs = loader::collect(cap, PipelineConfig::new());
+    let mut app = App::new(Model::new("bench_seed".into(), false, Decoder::new(schema, 1 << 20, None, 1 << 20)));
+    app.apply_filter("status != OK || method ~ \"Watch\"");
+    app.follow = false;
+    let (mut late, mut last_start) = (0, None);
+    let mut msgs = msgs.into_iter();
+    loop {
+        let chunk: Vec<super::model::Msg> = msgs.by_ref().take(7).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        for m in &chunk {
+            if let super::model::Msg::Call(c) = m {
+                late += usize::from(last_start.is_some_and(|s| c.start < s));
+                last_start = Some(last_start.map_or(c.start, |s: crate::time::Timestamp| s.max(c.start)));
+            }
+        }
+        let before = app.selected_index(View::Calls).and_then(|i| app.model.calls.get(i).cloned());
+        app.absorb(chunk);
+        let after = app.selected_index(View::Calls).and_then(|i| app.model.calls.get(i).cloned());
+        if let (Some(b), Some(a)) = (before, after) {
+            assert_eq!((b.conn, b.stream_id), (a.conn, a.stream_id), "the selection stays on its call");
+        }
+    }
+    assert!(late > 30, "the seed's calls end out of start order: {late}");
+    let incremental = app.lists[View::Calls.index()].visible.clone();
+    app.rebuild(View::Calls);
+    assert_eq!(app.lists[View::Calls.index()].visible, incremental);
+    assert!(incremental.len() > 100 && incremental.len() < app.model.calls.len(), "{}", incremental.len());
+}
