@@ -21,6 +21,9 @@ use std::io::{self, Write};
 /// Calls held back at most while an earlier one is still open.
 const MAX_HELD: usize = 100_000;
 
+/// JSON records rendered at once, split across the rendering threads.
+const RENDER_BATCH: usize = 512;
+
 type Key = (Timestamp, ConnId, u32);
 
 /// A predicate choosing which calls to print.
@@ -59,6 +62,13 @@ pub struct CallsPrinter<W: Write> {
     pub columns: Option<usize>,
     /// How the START column shows times (`-t`).
     pub clock: Clock,
+    /// Threads rendering JSON records (a capture file's): decoding message
+    /// bodies is most of the work of `calls --format json`.
+    pub render_threads: usize,
+    /// Calls released for printing as JSON, not rendered yet. Boxed as the
+    /// pipeline hands them over: unboxing would copy each large call again.
+    #[allow(clippy::vec_box)]
+    pending: Vec<Box<Call>>,
 }
 
 impl<W: Write> CallsPrinter<W> {
@@ -86,6 +96,8 @@ impl<W: Write> CallsPrinter<W> {
             flush_each: false,
             columns: None,
             clock: Clock::new(TimeFormat::Utc, None),
+            render_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pending: Vec::new(),
         }
     }
 
@@ -102,9 +114,10 @@ impl<W: Write> CallsPrinter<W> {
         }
         self.awaiting.clear();
         let rest = std::mem::take(&mut self.ready);
-        for mut call in rest.into_values() {
-            self.print(&mut call);
+        for call in rest.into_values() {
+            self.print(call);
         }
+        self.render_pending();
         if let Err(e) = self.out.flush() {
             self.error.get_or_insert(e);
         }
@@ -123,23 +136,30 @@ impl<W: Write> CallsPrinter<W> {
             if bound.is_some_and(|b| *entry.key() >= b) && held <= MAX_HELD {
                 break;
             }
-            let mut call = entry.remove();
+            let call = entry.remove();
             self.awaiting.remove(&(call.start, call.conn, call.stream_id));
-            self.print(&mut call);
+            self.print(call);
         }
     }
 
-    fn print(&mut self, call: &mut Call) {
+    fn print(&mut self, mut call: Box<Call>) {
         if call.inferred.is_none() {
-            call.inferred = self.resolver.resolve(call);
+            call.inferred = self.resolver.resolve(&call);
         }
-        let call = &*call;
         self.numbered += 1;
-        if self.error.is_some() || self.filter.as_ref().is_some_and(|f| !f(call)) {
+        if self.error.is_some() || self.filter.as_ref().is_some_and(|f| !f(&call)) {
             self.clock.saw(call.start);
             return;
         }
         self.printed += 1;
+        if self.format == Format::Json && self.ordered && !self.flush_each {
+            self.pending.push(call);
+            if self.pending.len() >= RENDER_BATCH {
+                self.render_pending();
+            }
+            return;
+        }
+        let call = &*call;
         let r = match self.format {
             Format::Json => write_json_line(&mut self.out, &CallRecord::new(call, &self.decoder)),
             Format::Text if self.verbose => self.verbose_text(call),
@@ -148,6 +168,47 @@ impl<W: Write> CallsPrinter<W> {
         let r = r.and_then(|()| if self.flush_each { self.out.flush() } else { Ok(()) });
         if let Err(e) = r {
             self.error = Some(e);
+        }
+    }
+
+    /// Renders the pending calls as JSON lines on the rendering threads,
+    /// each a contiguous share, and writes them in order: the output is
+    /// byte for byte what one thread writes.
+    fn render_pending(&mut self) {
+        let calls = std::mem::take(&mut self.pending);
+        if calls.is_empty() || self.error.is_some() {
+            return;
+        }
+        let threads = self.render_threads.clamp(1, calls.len());
+        let share = calls.len().div_ceil(threads);
+        let mut shares: Vec<Vec<Box<Call>>> = Vec::with_capacity(threads);
+        let mut calls = calls.into_iter();
+        loop {
+            let part: Vec<Box<Call>> = calls.by_ref().take(share).collect();
+            if part.is_empty() {
+                break;
+            }
+            shares.push(part);
+        }
+        let decoder = &self.decoder;
+        let rendered: Vec<io::Result<Vec<u8>>> = if shares.len() == 1 {
+            shares.into_iter().map(|part| json_lines(part, decoder)).collect()
+        } else {
+            std::thread::scope(|scope| {
+                // Each share is moved to its thread: the calls are dropped there too.
+                let workers: Vec<_> =
+                    shares.into_iter().map(|part| scope.spawn(move || json_lines(part, decoder))).collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_else(|_| Err(io::Error::other("a rendering thread failed"))))
+                    .collect()
+            })
+        };
+        for r in rendered {
+            if let Err(e) = r.and_then(|buf| self.out.write_all(&buf)) {
+                self.error.get_or_insert(e);
+                return;
+            }
         }
     }
 
@@ -305,10 +366,10 @@ impl<W: Write> Sink for CallsPrinter<W> {
                     self.open.insert((start, conn, stream_id));
                 }
             }
-            GrpcEvent::Finished(mut call) => {
+            GrpcEvent::Finished(call) => {
                 self.resolver.observe(&self.decoder, &call);
                 if !self.ordered {
-                    self.print(&mut call);
+                    self.print(call);
                     return flow_of(self.error.as_ref());
                 }
                 let key = (call.start, call.conn, call.stream_id);
@@ -320,6 +381,8 @@ impl<W: Write> Sink for CallsPrinter<W> {
                 self.release();
             }
             GrpcEvent::Schema { server, files } => {
+                // Calls released before the schema arrived render without it.
+                self.render_pending();
                 self.decoder.learn(server, &files);
                 self.resolver.refresh(&self.decoder);
             }
@@ -331,6 +394,16 @@ impl<W: Write> Sink for CallsPrinter<W> {
         self.clock.origin = Some(ts);
         CONTINUE
     }
+}
+
+/// `calls` as JSON lines, in order (boxed as they were held).
+#[allow(clippy::vec_box)]
+fn json_lines(calls: Vec<Box<Call>>, decoder: &Decoder) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(calls.len() * 2048);
+    for call in &calls {
+        write_json_line(&mut buf, &CallRecord::new(call, decoder))?;
+    }
+    Ok(buf)
 }
 
 /// Why an inferred method is believed, for `calls -v`.
