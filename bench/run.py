@@ -24,7 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "grpcscope")
+BIN = os.environ.get('GRPCSCOPE_BIN') or os.path.join(ROOT, 'target', 'release', 'grpcscope')
 BENCHGEN = os.path.join(ROOT, "target", "release", "examples", "benchgen")
 ADVERSARIAL = os.path.join(ROOT, "target", "release", "examples", "adversarial")
 PROTOS = os.path.join(ROOT, "protos")

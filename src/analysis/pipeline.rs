@@ -115,6 +115,26 @@ pub struct PipelineConfig {
     pub names: crate::names::Names,
     /// When this pipeline decodes one share of a capture's connections.
     pub shard: Option<Shard>,
+    /// When this pipeline decodes only the connections between two ends
+    /// (the terminal UI re-reading one connection for its details).
+    pub focus: Option<Focus>,
+}
+
+/// The two ends of the connections a pipeline decodes, either way round;
+/// every other segment is passed over unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Focus {
+    /// One end.
+    pub a: SocketAddr,
+    /// The other.
+    pub b: SocketAddr,
+}
+
+impl Focus {
+    /// Whether a segment from `src` to `dst` is between the two ends.
+    pub fn owns(self, src: SocketAddr, dst: SocketAddr) -> bool {
+        (src == self.a && dst == self.b) || (src == self.b && dst == self.a)
+    }
 }
 
 /// One of `count` pipelines that each see every packet of a capture and
@@ -168,6 +188,7 @@ impl PipelineConfig {
             keep_tls_records: false,
             names: crate::names::Names::new(),
             shard: None,
+            focus: None,
         }
     }
 
@@ -254,6 +275,8 @@ pub struct Pipeline<S: Sink> {
     stopped: Option<Stop>,
     /// The share of the connections this pipeline decodes, if not all.
     shard: Option<Shard>,
+    /// The two ends whose connections alone this pipeline decodes, if set.
+    focus: Option<Focus>,
     /// Names for addresses, from files and the capture's DNS answers.
     pub names: crate::names::Names,
     /// The sink receiving everything.
@@ -284,6 +307,7 @@ impl<S: Sink> Pipeline<S> {
             stopped: None,
             names: cfg.names,
             shard: cfg.shard,
+            focus: cfg.focus,
             sink,
         }
     }
@@ -348,7 +372,9 @@ impl<S: Sink> Pipeline<S> {
     /// A TCP segment of `pkt` whose bytes are `data` (the packet's, or a
     /// datagram rebuilt from its fragments, the last of which `pkt` is).
     fn segment(&mut self, pkt: &Packet, data: &bytes::Bytes, seg: &net::Segment) {
-        if self.shard.is_some_and(|s| !s.owns(seg.src, seg.dst)) {
+        if self.shard.is_some_and(|s| !s.owns(seg.src, seg.dst))
+            || self.focus.is_some_and(|f| !f.owns(seg.src, seg.dst))
+        {
             return;
         }
         self.counters.tcp_packets += 1;

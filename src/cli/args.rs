@@ -560,6 +560,11 @@ pub struct UiArgs {
     /// while calls, statistics and findings still see them all.
     #[arg(long, value_name = "BYTES", default_value_t = crate::tui::model::DEFAULT_FRAME_MEMORY, help_heading = "Limits")]
     pub max_frame_memory: usize,
+    /// Live: memory for the whole frames and calls kept for the detail and bytes panes, the most recent
+    /// first; older ones are re-read from the -w file when one is written, else shown as no longer kept.
+    /// (A capture file is re-read for them instead: the lists keep summaries only.)
+    #[arg(long, value_name = "BYTES", default_value_t = crate::tui::model::DEFAULT_WINDOW, help_heading = "Limits")]
+    pub window: usize,
 }
 
 /// `grpcscope frames`.

@@ -107,22 +107,31 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
         compile_filter(&Some(f.clone()), &crate::filter::CALL_FIELDS)?;
     }
     let cfg = pipeline_config(&args.decode)?;
-    let (source, title) = match &args.input.interface {
+    let (source, title, reread) = match &args.input.interface {
         Some(iface) => {
             let cap = open_live(&args.input, iface)?;
             let duration = args.input.duration.map(Duration::from_secs_f64);
-            (crate::tui::loader::Source::Live { cap, count: args.input.count, duration }, iface.clone())
+            let source = crate::tui::loader::Source::Live { cap, count: args.input.count, duration };
+            (source, iface.clone(), args.input.write.clone())
         }
         None => {
             let path = one_capture(&args.input)?;
             let cap = FileCapture::open(&path)
                 .map_err(|e| Failure::BadInput(e.to_string()))?
                 .with_key_store(cfg.tls_keys.clone());
-            (crate::tui::loader::Source::File(cap), display_name(Some(&path)))
+            let reread = (path.as_os_str() != "-").then(|| path.clone());
+            (crate::tui::loader::Source::File(cap), display_name(Some(&path)), reread)
         }
     };
     let decoder = default_decoder(schema, &cfg);
-    crate::tui::run(source, cfg, decoder, title, args.filter, args.max_frame_memory, args.time.time_format)?;
+    let opts = crate::tui::Options {
+        filter: args.filter,
+        frame_memory: args.max_frame_memory,
+        window: args.window,
+        reread,
+        time_format: args.time.time_format,
+    };
+    crate::tui::run(source, cfg, decoder, title, opts)?;
     Ok(())
 }
 

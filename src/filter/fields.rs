@@ -153,7 +153,8 @@ fn text(s: Option<String>) -> Value {
     s.map_or(Value::Null, Value::Str)
 }
 
-fn header(list: &[crate::grpc::HeaderPair], name: Option<&str>) -> Value {
+/// The value of header `name` in `list` (names compared ignoring case).
+pub fn header_value(list: &[crate::grpc::HeaderPair], name: Option<&str>) -> Value {
     let Some(name) = name else { return Value::Null };
     list.iter()
         .find(|(n, _)| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))
@@ -194,9 +195,9 @@ impl Record for Call {
             "server" => Value::Str(self.server.to_string()),
             "authority" => text(self.authority()),
             "content_type" => text(self.content_type()),
-            "header" => header(&self.request_headers, arg),
-            "response_header" => header(&self.response_headers, arg),
-            "trailer" => header(&self.trailers, arg),
+            "header" => header_value(&self.request_headers, arg),
+            "response_header" => header_value(&self.response_headers, arg),
+            "trailer" => header_value(&self.trailers, arg),
             _ => Value::Null,
         }
     }
@@ -212,8 +213,27 @@ pub fn origin_name(o: Origin) -> &'static str {
     }
 }
 
-impl Record for Frame {
-    fn field(&self, name: &str, arg: Option<&str>) -> Value {
+/// What the frame fields read: all a whole frame holds, and all the
+/// terminal UI's summary of one keeps, but the header block.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameFacts<'a> {
+    /// Connection.
+    pub conn: crate::tcp::ConnId,
+    /// Direction.
+    pub dir: crate::tcp::Dir,
+    /// When.
+    pub ts: crate::time::Timestamp,
+    /// The 9-byte header.
+    pub header: &'a crate::h2::frame::FrameHeader,
+    /// RST_STREAM's or GOAWAY's error code.
+    pub error: Option<u32>,
+    /// Notes made on it.
+    pub notes: usize,
+}
+
+impl FrameFacts<'_> {
+    /// Field `name` (every frame field but `header`).
+    pub fn field(&self, name: &str) -> Value {
         match name {
             "conn" => Value::Num(self.conn as f64),
             "stream" => Value::Num(f64::from(self.header.stream_id)),
@@ -223,20 +243,28 @@ impl Record for Frame {
             "dir" => Value::Str(
                 if self.dir == crate::tcp::Dir::ToServer { "client_to_server" } else { "server_to_client" }.into(),
             ),
-            "error" => match &self.body {
-                Body::RstStream { error_code } | Body::GoAway { error_code, .. } => Value::Str(error_name(*error_code)),
-                _ => Value::Null,
-            },
-            "notes" => Value::Num(self.notes.len() as f64),
+            "error" => self.error.map_or(Value::Null, |c| Value::Str(error_name(c))),
+            "notes" => Value::Num(self.notes as f64),
             "start" => Value::Num(self.ts.as_f64_micros()),
-            "header" => {
-                let Some(b) = &self.block else { return Value::Null };
-                let pairs: Vec<crate::grpc::HeaderPair> =
-                    b.decoded.fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect();
-                header(&pairs, arg)
-            }
             _ => Value::Null,
         }
+    }
+}
+
+impl Record for Frame {
+    fn field(&self, name: &str, arg: Option<&str>) -> Value {
+        if name == "header" {
+            let Some(b) = &self.block else { return Value::Null };
+            let pairs: Vec<crate::grpc::HeaderPair> =
+                b.decoded.fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect();
+            return header_value(&pairs, arg);
+        }
+        let error = match &self.body {
+            Body::RstStream { error_code } | Body::GoAway { error_code, .. } => Some(*error_code),
+            _ => None,
+        };
+        FrameFacts { conn: self.conn, dir: self.dir, ts: self.ts, header: &self.header, error, notes: self.notes.len() }
+            .field(name)
     }
 }
 

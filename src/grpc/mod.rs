@@ -208,6 +208,38 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call on stream `stream_id` of `conn` first seen at `start`, with
+    /// nothing known of it yet.
+    pub fn new(conn: ConnId, client: SocketAddr, server: SocketAddr, stream_id: u32, start: Timestamp) -> Call {
+        Call {
+            conn,
+            client,
+            server,
+            stream_id,
+            start,
+            end: None,
+            first_response: None,
+            request_headers: Vec::new(),
+            request_headers_seen: false,
+            response_headers: Vec::new(),
+            trailers: Vec::new(),
+            trailers_only: false,
+            requests: Vec::new(),
+            responses: Vec::new(),
+            request_ended: false,
+            response_ended: false,
+            rst: None,
+            goaway: None,
+            connection_end: None,
+            bytes: [0; 2],
+            lost: [false; 2],
+            response_body: None,
+            blocks: [None, None, None],
+            notes: Vec::new(),
+            inferred: None,
+        }
+    }
+
     pub(crate) fn header<'a>(list: &'a [HeaderPair], name: &str) -> Option<&'a Bytes> {
         list.iter().find(|(n, _)| n.as_deref() == Some(name.as_bytes())).and_then(|(_, v)| v.as_ref())
     }

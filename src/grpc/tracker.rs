@@ -161,33 +161,7 @@ impl CallTracker {
             if self.finished_set.contains(&id) {
                 return None;
             }
-            let call = Box::new(Call {
-                conn: self.conn,
-                client: self.client,
-                server: self.server,
-                stream_id: id,
-                start: at.ts,
-                end: None,
-                first_response: None,
-                request_headers: Vec::new(),
-                request_headers_seen: false,
-                response_headers: Vec::new(),
-                trailers: Vec::new(),
-                trailers_only: false,
-                requests: Vec::new(),
-                responses: Vec::new(),
-                request_ended: false,
-                response_ended: false,
-                rst: None,
-                goaway: None,
-                connection_end: None,
-                bytes: [0; 2],
-                lost: [false; 2],
-                response_body: None,
-                blocks: [None, None, None],
-                notes: Vec::new(),
-                inferred: None,
-            });
+            let call = Box::new(Call::new(self.conn, self.client, self.server, id, at.ts));
             out.push(GrpcEvent::Started { conn: self.conn, stream_id: id, start: at.ts });
             let asm = [Assembler::new(self.limits), Assembler::new(self.limits)];
             self.calls

@@ -147,6 +147,29 @@ impl FrameLine {
         }
     }
 
+    /// The line of a frame known by its header and the summary
+    /// [`FrameLine::frame`] gave it (the terminal UI keeps no more).
+    pub fn from_header(
+        at: (ConnId, Dir, Timestamp, u64),
+        header: &crate::h2::frame::FrameHeader,
+        summary: String,
+        tone: FrameTone,
+    ) -> Self {
+        let (conn, dir, ts, packet) = at;
+        FrameLine {
+            ts,
+            conn,
+            dir,
+            packet: Some(packet),
+            stream_id: Some(header.stream_id),
+            kind: header.kind.name(),
+            flags: flags_text(header.kind, header.flags),
+            length: Some(header.length),
+            summary,
+            tone,
+        }
+    }
+
     /// The client connection preface, completed by `packet`.
     pub fn preface(conn: ConnId, ts: Timestamp, packet: u64) -> Self {
         let length = Some(crate::h2::frame::PREFACE.len() as u32);

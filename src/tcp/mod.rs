@@ -239,6 +239,8 @@ pub enum StreamEvent {
         client: SocketAddr,
         /// Server address.
         server: SocketAddr,
+        /// The packet that opened it (its first in the capture).
+        packet: u64,
         /// Whether its SYN was captured (if not, the capture began mid-connection).
         syn_seen: bool,
         /// Client and server were told apart by port numbers alone.

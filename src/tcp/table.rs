@@ -344,7 +344,7 @@ impl FlowTable {
         self.next_id += 1;
         let syn_seen = seg.flags.syn;
         let roles_guessed = roles_from == RoleEvidence::EphemeralPort;
-        out.push(StreamEvent::Open { conn: id, ts, client, server, syn_seen, roles_guessed });
+        out.push(StreamEvent::Open { conn: id, ts, client, server, packet, syn_seen, roles_guessed });
         let state = match (seg.flags.syn, seg.flags.ack) {
             (true, false) => State::SynSent,
             (true, true) => State::SynReceived,

@@ -4,6 +4,7 @@
 use super::details;
 use super::line_edit::{self, Edit, LineEdit};
 use super::model::{FrameRow, Model, Msg};
+use super::replay::{Found, Replayer, Want};
 use super::tree::{Link, Tree};
 use crate::analysis::doctor::Finding;
 use crate::analysis::stats::Stats;
@@ -206,7 +207,16 @@ pub struct App {
     /// The row relative times count from (Ctrl-T, as Wireshark's time
     /// reference): its view, its model index and its time.
     pub time_reference: Option<(View, usize, crate::time::Timestamp)>,
+    /// Re-reads the capture for the whole frames and calls the lists keep
+    /// as summaries (none: a live capture without `-w`, or standard input).
+    pub replayer: Option<Replayer>,
+    /// The last re-read that found nothing, and why (not asked again).
+    reread_failed: Option<(Want, String)>,
 }
+
+/// Why a live capture without `-w` cannot show an older row's bytes.
+const NOT_KEPT: &str = "no longer kept: a live capture keeps the whole frames and calls of its last --window bytes; \
+                        capture with -w FILE to re-read older ones from that file";
 
 /// What a time format shows, for the status line.
 fn time_meaning(f: TimeFormat) -> &'static str {
@@ -272,6 +282,8 @@ impl App {
             areas: Areas::default(),
             clock: Clock::new(TimeFormat::Utc, Some(crate::capture::zone::local_offset)),
             time_reference: None,
+            replayer: None,
+            reread_failed: None,
         }
     }
 
@@ -314,7 +326,7 @@ impl App {
         match v {
             View::Calls => self.model.calls.get(i).is_some_and(|c| filter.is_none_or(|f| f.matches(&**c))),
             View::Frames => match self.model.frames.get(i) {
-                Some(FrameRow::Frame(fr, _)) => filter.is_none_or(|f| f.matches(&**fr)),
+                Some(FrameRow::Frame(fr)) => filter.is_none_or(|f| f.matches(fr)),
                 Some(FrameRow::Tcp { .. }) => self.show_tcp && filter.is_none(),
                 Some(_) => filter.is_none(),
                 None => false,
@@ -427,14 +439,8 @@ impl App {
         self.tree_key = key;
         self.bytes_offset = 0;
         self.tree = match key {
-            Some((View::Calls, i)) => {
-                self.model.calls.get(i).map(|c| details::call_tree(c, &self.model.decoder)).unwrap_or_default()
-            }
-            Some((View::Frames, i)) => match self.model.frames.get(i) {
-                Some(FrameRow::Frame(f, layout)) => details::frame_tree(f, layout.as_deref()),
-                Some(row) => details::moment_tree(row),
-                None => Tree::default(),
-            },
+            Some((View::Calls, i)) => self.call_details(i),
+            Some((View::Frames, i)) => self.frame_details(i),
             Some((View::Conns, i)) => self
                 .model
                 .conns
@@ -449,6 +455,104 @@ impl App {
             Some((View::Findings, i)) => self.findings.get(i).map(details::finding_tree).unwrap_or_default(),
             _ => Tree::default(),
         };
+    }
+
+    /// The tree of call row `i`: the whole call when the list keeps it or
+    /// [`Model::kept`] has it; else a re-read is asked for.
+    fn call_details(&mut self, i: usize) -> Tree {
+        let Some(call) = self.model.calls.get(i).cloned() else { return Tree::default() };
+        if !self.model.slim_calls {
+            return details::call_tree(&call, &self.model.decoder);
+        }
+        let want = Want::call(&call);
+        match self.fetch(want) {
+            None => self
+                .model
+                .kept
+                .call(&(call.conn, call.stream_id, call.start))
+                .map(|whole| details::call_tree(whole, &self.model.decoder))
+                .unwrap_or_default(),
+            Some(why) => details::waiting_call_tree(&call, &why),
+        }
+    }
+
+    /// The tree of frame row `i`, from the whole frame kept or re-read.
+    fn frame_details(&mut self, i: usize) -> Tree {
+        let meta = match self.model.frames.get(i) {
+            Some(FrameRow::Frame(m)) => m.clone(),
+            Some(row) => return details::moment_tree(row),
+            None => return Tree::default(),
+        };
+        match self.fetch(Want::frame(&meta)) {
+            None => self
+                .model
+                .kept
+                .frame(&(meta.conn, meta.nth))
+                .map(|(f, layout)| details::frame_tree(f, layout.as_deref()))
+                .unwrap_or_default(),
+            Some(why) => details::waiting_frame_tree(&meta, &why),
+        }
+    }
+
+    /// `None` when the whole frame or call is kept; else why not, having
+    /// asked for a re-read when one can give it.
+    fn fetch(&mut self, want: Want) -> Option<String> {
+        let (conn, kept) = match want {
+            Want::Frame { key, .. } => (key.0, self.model.kept.frame(&key).is_some()),
+            Want::Call(key) => (key.0, self.model.kept.call(&key).is_some()),
+        };
+        if kept {
+            return None;
+        }
+        if let Some((_, why)) = self.reread_failed.as_ref().filter(|(w, _)| *w == want) {
+            return Some(why.clone());
+        }
+        let Some(replayer) = &mut self.replayer else { return Some(NOT_KEPT.into()) };
+        let Some(opened) = self.model.opened.get(&conn) else {
+            return Some("where this connection began is not known, so it cannot be re-read".into());
+        };
+        replayer.request(want, *opened);
+        Some(super::replay::describe(&replayer.source, *opened))
+    }
+
+    /// Takes what the re-reads found; returns whether the details changed.
+    pub fn take_rereads(&mut self) -> bool {
+        let Some(r) = &mut self.replayer else { return false };
+        let found = r.poll();
+        let changed = !found.is_empty();
+        for f in found {
+            self.keep_found(f);
+        }
+        if changed {
+            self.tree_key = None;
+            self.update_tree();
+        }
+        changed
+    }
+
+    /// Waits for the re-read under way and shows what it found (tests).
+    pub fn wait_for_reread(&mut self, timeout: std::time::Duration) -> bool {
+        let Some(found) = self.replayer.as_mut().and_then(|r| r.wait(timeout)) else { return false };
+        self.keep_found(found);
+        self.tree_key = None;
+        self.update_tree();
+        true
+    }
+
+    fn keep_found(&mut self, found: Found) {
+        match found {
+            Found::Frame(key, whole) => self.model.kept.keep_frame(key, whole),
+            Found::Call(key, mut whole) => {
+                // The method inferred from the whole capture is the list's.
+                let at = self.model.calls.partition_point(|c| (c.start, c.conn, c.stream_id) < (key.2, key.0, key.1));
+                if let Some(row) = self.model.calls.get(at) {
+                    whole.inferred = row.inferred.clone();
+                }
+                self.model.kept.keep_call(key, std::sync::Arc::from(whole));
+            }
+            Found::Missing(_, why) if why == "cancelled" => {}
+            Found::Missing(want, why) => self.reread_failed = Some((want, why)),
+        }
     }
 
     /// The statistics the Stats view shows: over the filtered calls when
@@ -782,7 +886,7 @@ impl App {
 
     /// A row's text as the list shows it, for searching.
     fn row_text(&self, v: View, i: usize) -> String {
-        use crate::present::line::{CallLine, ConnLine, FrameLine};
+        use crate::present::line::{CallLine, ConnLine};
         match v {
             View::Calls => self.model.calls.get(i).map_or(String::new(), |c| {
                 let l = CallLine::new(c);
@@ -798,8 +902,8 @@ impl App {
                 )
             }),
             View::Frames => match self.model.frames.get(i) {
-                Some(FrameRow::Frame(f, layout)) => {
-                    let l = FrameLine::frame(f, layout.as_deref());
+                Some(FrameRow::Frame(f)) => {
+                    let l = f.line();
                     format!(
                         "{} {} {} {} {} {} {}",
                         l.packet_text(),
@@ -940,7 +1044,7 @@ impl App {
             .frames
             .iter()
             .filter(|r| r.conn() == conn)
-            .position(|r| matches!(r, FrameRow::Frame(f, _) if f.header.stream_id == stream));
+            .position(|r| matches!(r, FrameRow::Frame(f) if f.header.stream_id == stream));
         self.ladder_offset = first.map_or(0, |i| i.saturating_sub(1));
         self.ladder_call = Some((conn, stream));
         self.status = Some(format!("connection {conn}; the ladder opens at stream {stream}, its arrows marked ▶"));

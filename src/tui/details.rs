@@ -283,6 +283,24 @@ fn at(ts: Timestamp, start: Timestamp) -> String {
 /// The tree of a call.
 pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
     let mut t = Tree::default();
+    let root = call_head(&mut t, call);
+    call_body(&mut t, root, call, dec);
+    t
+}
+
+/// The tree of a call listed without its bytes while they are re-read
+/// from the capture (or when they cannot be): what the list knows, and why
+/// the headers' encodings and the messages are not shown yet.
+pub fn waiting_call_tree(call: &Call, why: &str) -> Tree {
+    let mut t = Tree::default();
+    let root = call_head(&mut t, call);
+    t.add(Some(root), why, Tone::Bad, None);
+    t.expand(root);
+    t
+}
+
+/// The call's first lines: what, its status and its timing.
+fn call_head(t: &mut Tree, call: &Call) -> usize {
     let method = crate::present::method_label(call);
     let root = t.add(None, format!("conn {} stream {}  {method}", call.conn, call.stream_id), Tone::Heading, None);
     t.link(root, Link::Frames { conn: call.conn, stream: call.stream_id });
@@ -310,16 +328,21 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
     if let Some(d) = call.timeout_nanos() {
         t.add(Some(timing), format!("deadline {} (grpc-timeout)", human_duration(d as i64)), Tone::Plain, None);
     }
+    root
+}
+
+/// The call's headers, messages, trailers and status details.
+fn call_body(t: &mut Tree, root: usize, call: &Call, dec: &Decoder) {
     let titles = ["request headers", "response headers", "trailers"];
     if let Some(b) = call.blocks.first().and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
-        add_block(&mut t, root, titles[0], b);
+        add_block(t, root, titles[0], b);
     }
     let mut budget = TreeBudget::default();
-    add_messages(&mut t, root, call, true, dec, &mut budget);
+    add_messages(t, root, call, true, dec, &mut budget);
     if let Some(b) = call.blocks.get(1).and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
-        add_block(&mut t, root, titles[1], b);
+        add_block(t, root, titles[1], b);
     }
-    add_messages(&mut t, root, call, false, dec, &mut budget);
+    add_messages(t, root, call, false, dec, &mut budget);
     if let Some(body) = &call.response_body {
         let src = t.source("response body (not gRPC)", body.clone());
         t.add(
@@ -333,7 +356,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
         );
     }
     if let Some(b) = call.blocks.get(2).and_then(|b| b.as_ref()).and_then(|h| h.wire::<HeaderBlock>()) {
-        add_block(&mut t, root, if call.trailers_only { "trailers (Trailers-Only)" } else { titles[2] }, b);
+        add_block(t, root, if call.trailers_only { "trailers (Trailers-Only)" } else { titles[2] }, b);
     }
     if let Some(d) = call.status_details() {
         match dec.schema_for(call.server).status_details(&d) {
@@ -343,7 +366,7 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
                     // Its own budget: the status must show even after huge messages.
                     let mut left = crate::proto::tree::MAX_FIELDS;
                     for (k, x) in &m {
-                        add_json(&mut t, id, k, x, &mut left);
+                        add_json(t, id, k, x, &mut left);
                     }
                 }
                 t.expand(id);
@@ -361,7 +384,6 @@ pub fn call_tree(call: &Call, dec: &Decoder) -> Tree {
     let conn = t.add(Some(root), format!("connection {} (Enter or C: show it)", call.conn), Tone::Dim, None);
     t.link(conn, Link::Conn(call.conn));
     t.expand(root);
-    t
 }
 
 /// The tree of a frame: its header and payload fields at their byte offsets.
@@ -752,6 +774,24 @@ pub fn conn_tree(
     t
 }
 
+/// The tree of a frame the list keeps only as a summary while it is
+/// re-read from the capture (or when it cannot be).
+pub fn waiting_frame_tree(m: &super::rows::FrameMeta, why: &str) -> Tree {
+    let mut t = Tree::default();
+    let h = &m.header;
+    let root = t.add(
+        None,
+        format!("{} frame, stream {}, {} bytes (packet {})", h.kind.name(), h.stream_id, h.length, m.packet),
+        Tone::Heading,
+        None,
+    );
+    t.add(Some(root), m.summary.to_string(), Tone::Plain, None);
+    t.add(Some(root), why, Tone::Bad, None);
+    t.link(root, Link::Conn(m.conn));
+    t.expand(root);
+    t
+}
+
 /// The tree of a TCP moment, a preface or lost bytes.
 pub fn moment_tree(row: &super::model::FrameRow) -> Tree {
     use super::model::FrameRow;
@@ -776,7 +816,7 @@ pub fn moment_tree(row: &super::model::FrameRow) -> Tree {
                 "frames were lost or cut; grpcscope found frame boundaries again after them".into(),
             ],
         ),
-        FrameRow::Frame(f, layout) => return frame_tree(f, layout.as_deref()),
+        FrameRow::Frame(m) => return waiting_frame_tree(m, "select it in the Frames view for its bytes"),
     };
     let root = t.add(None, title, Tone::Heading, None);
     for l in lines {

@@ -7,8 +7,7 @@
 //! stay redacted here too.
 
 use super::model::FrameRow;
-use crate::h2::hpack::Representation;
-use crate::h2::HeaderBlock;
+use super::rows::TableOps;
 use crate::tcp::{ConnId, Dir};
 use std::collections::VecDeque;
 
@@ -44,20 +43,19 @@ impl Table {
         evicted
     }
 
-    fn apply(&mut self, b: &HeaderBlock) {
+    fn apply(&mut self, ops: Option<&TableOps>) {
         let (mut inserted, mut evicted) = (0, 0);
-        for u in &b.decoded.size_updates {
-            self.max = u.max_size as usize;
+        let Some(ops) = ops else {
+            self.last = Some((0, 0));
+            return;
+        };
+        for max in &ops.size_updates {
+            self.max = *max;
             evicted += self.evict_to(self.max);
         }
-        for f in &b.decoded.fields {
-            if f.is_unknown() {
-                self.incomplete = true;
-            }
-            if f.repr.kind != Representation::IncrementalIndexing {
-                continue;
-            }
-            let (name, value) = (f.name_str(), f.value_str());
+        self.incomplete |= ops.unknown;
+        for (name, value) in &ops.inserted {
+            let (name, value) = (name.clone(), value.clone());
             let size = name.len() + value.len() + ENTRY_OVERHEAD;
             // §4.4: evict first; an entry larger than the table empties it and is not added.
             evicted += self.evict_to(self.max.saturating_sub(size));
@@ -98,9 +96,9 @@ pub fn tables_at(rows: &[FrameRow], selected: usize) -> String {
     let mut tables = [Table::new(complete), Table::new(complete)];
     for row in mine() {
         match row {
-            FrameRow::Frame(f, _) => {
-                if let (Some(b), Some(t)) = (&f.block, tables.get_mut(f.dir.index())) {
-                    t.apply(b);
+            FrameRow::Frame(f) if f.has_block() => {
+                if let Some(t) = tables.get_mut(f.dir.index()) {
+                    t.apply(f.table_ops.as_deref());
                 }
             }
             FrameRow::Lost { dir, .. } => {

@@ -3,6 +3,8 @@
 //! (rows appear as they are decoded) or live traffic streams in.
 
 use super::model::{FrameRow, Msg};
+use super::replay::Opened;
+use super::rows::FrameMeta;
 use crate::analysis::pipeline::ConnReport;
 use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
 use crate::capture::keylog_follow::KeyLogFollower;
@@ -11,9 +13,11 @@ use crate::capture::FileCapture;
 use crate::grpc::GrpcEvent;
 use crate::h2::H2Event;
 use crate::present::data_layout::DataLayouts;
+use crate::tcp::ConnId;
 use crate::tcp::StreamEvent;
+use ahash::AHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -43,35 +47,62 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Stops the loader and waits for it (flushing a live capture's -w file).
-    pub fn shutdown(&mut self) {
+    /// Stops the loader and waits for it (flushing a live capture's -w
+    /// file); returns what it still sent (a live capture's last counters).
+    /// Its messages are taken in while it winds down: it may be waiting
+    /// for room in the channel.
+    pub fn shutdown(&mut self) -> Vec<Msg> {
         self.stop.store(true, Ordering::SeqCst);
+        let mut rest = Vec::new();
         if let Some(h) = self.handle.take() {
+            while !h.is_finished() {
+                if let Ok(m) = self.rx.recv_timeout(Duration::from_millis(10)) {
+                    rest.push(m);
+                }
+            }
             let _ = h.join();
         }
+        rest.extend(self.rx.try_iter());
+        rest
     }
 }
 
 impl Drop for Loader {
     fn drop(&mut self) {
-        self.shutdown();
+        drop(self.shutdown());
     }
 }
 
 /// Sends what the pipeline finds.
 struct ToUi {
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
     /// `--redact-field`: DATA payloads reach the hex view zeroed, since
     /// which of their bytes are the named fields is known only per message.
     mask_data: bool,
     /// Where gRPC messages lie in the DATA frames.
     layouts: DataLayouts,
+    /// Frames so far of each open connection: a frame's place, which a
+    /// re-read counts to.
+    frames: AHashMap<ConnId, u32>,
 }
 
 impl ToUi {
-    fn new(tx: &Sender<Msg>, cfg: &PipelineConfig) -> ToUi {
+    fn new(tx: &SyncSender<Msg>, cfg: &PipelineConfig) -> ToUi {
         let mask_data = cfg.redact.as_ref().is_some_and(|r| r.has_fields());
-        ToUi { tx: tx.clone(), mask_data, layouts: DataLayouts::default() }
+        ToUi { tx: tx.clone(), mask_data, layouts: DataLayouts::default(), frames: AHashMap::new() }
+    }
+
+    /// The row and the whole frame (masked as `--redact-field` asks).
+    fn frame(&mut self, f: &crate::h2::Frame) -> Msg {
+        let layout = self.layouts.frame(f);
+        let n = self.frames.entry(f.conn).or_default();
+        let meta = FrameMeta::of(f, layout.as_ref(), *n);
+        *n = n.saturating_add(1);
+        let mut f = f.clone();
+        if self.mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
+            f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
+        }
+        Msg::H2(meta, (Arc::new(f), layout.map(Box::new)))
     }
 }
 
@@ -87,8 +118,19 @@ impl ToUi {
 
 impl Sink for ToUi {
     fn stream_event(&mut self, ev: &StreamEvent) -> Flow {
-        let StreamEvent::Control { conn, dir, ts, flags, packet } = ev else { return CONTINUE };
-        self.deliver(Msg::Frame(FrameRow::Tcp { conn: *conn, dir: *dir, ts: *ts, flags: *flags, packet: *packet }))
+        match ev {
+            StreamEvent::Control { conn, dir, ts, flags, packet } => self.deliver(Msg::Frame(FrameRow::Tcp {
+                conn: *conn,
+                dir: *dir,
+                ts: *ts,
+                flags: *flags,
+                packet: *packet,
+            })),
+            StreamEvent::Open { conn, packet, client, server, .. } => {
+                self.deliver(Msg::Opened(*conn, Opened { packet: *packet, client: *client, server: *server }))
+            }
+            _ => CONTINUE,
+        }
     }
 
     fn capture_began(&mut self, ts: crate::time::Timestamp) -> Flow {
@@ -98,12 +140,8 @@ impl Sink for ToUi {
     fn h2_event(&mut self, ev: &H2Event) -> Flow {
         let row = match ev {
             H2Event::Frame(f) => {
-                let mut f = (**f).clone();
-                if self.mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
-                    f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
-                }
-                let layout = self.layouts.frame(&f).map(Box::new);
-                FrameRow::Frame(Arc::new(f), layout)
+                let msg = self.frame(f);
+                return self.deliver(msg);
             }
             H2Event::Preface { conn, ts, packet, .. } => FrameRow::Preface { conn: *conn, ts: *ts, packet: *packet },
             H2Event::Lost { conn, dir, ts, bytes, framing_lost, .. } => {
@@ -126,27 +164,36 @@ impl Sink for ToUi {
     }
 
     fn connection(&mut self, c: ConnReport) -> Flow {
+        self.frames.remove(&c.tcp.id);
         self.deliver(Msg::Conn(Box::new(c)))
     }
 }
 
-/// Reads a whole capture file into UI messages, in this thread (tests,
-/// documentation screenshots).
+/// Messages in flight from the loader to the UI at most: past them the
+/// loader waits (a file is read no faster than the UI takes it in, and a
+/// live capture's kernel buffer counts what could not wait), so memory
+/// holds what the UI keeps, not a backlog of whole frames.
+const IN_FLIGHT: usize = 2 * super::BATCH;
+
+/// Reads a whole capture file into UI messages and waits for them all
+/// (tests, documentation screenshots).
 pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
     let cfg = for_ui(cfg);
-    let (tx, rx) = channel();
-    let sink = ToUi::new(&tx, &cfg);
-    let mut p = Pipeline::new(cfg, sink);
-    while let Some(pkt) = cap.next_packet() {
-        if p.packet(&pkt).is_break() {
-            break;
+    let (tx, rx) = sync_channel(IN_FLIGHT);
+    let reader = std::thread::spawn(move || {
+        let sink = ToUi::new(&tx, &cfg);
+        let mut p = Pipeline::new(cfg, sink);
+        while let Some(pkt) = cap.next_packet() {
+            if p.packet(&pkt).is_break() {
+                break;
+            }
         }
-    }
-    p.finish();
-    let _ = tx.send(Msg::Done(cap.warnings().iter().map(|w| w.to_string()).collect()));
-    drop(p);
-    drop(tx);
-    rx.into_iter().collect()
+        p.finish();
+        let _ = tx.send(Msg::Done(cap.warnings().iter().map(|w| w.to_string()).collect()));
+    });
+    let msgs = rx.into_iter().collect();
+    let _ = reader.join();
+    msgs
 }
 
 /// Open connections a live Connections view shows at most (each report is
@@ -156,7 +203,7 @@ pub const MAX_OPEN_SHOWN: usize = 10_000;
 /// Starts loading `source` in the background.
 pub fn spawn(source: Source, cfg: PipelineConfig) -> Loader {
     let cfg = for_ui(cfg);
-    let (tx, rx) = channel();
+    let (tx, rx) = sync_channel(IN_FLIGHT);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
@@ -176,7 +223,7 @@ fn for_ui(mut cfg: PipelineConfig) -> PipelineConfig {
     cfg
 }
 
-fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: Sender<Msg>, stop: &AtomicBool) {
+fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: SyncSender<Msg>, stop: &AtomicBool) {
     let sink = ToUi::new(&tx, &cfg);
     let mut p = Pipeline::new(cfg, sink);
     let mut last = Instant::now();
@@ -202,7 +249,7 @@ fn load_file(mut cap: FileCapture, cfg: PipelineConfig, tx: Sender<Msg>, stop: &
 fn load_live(
     mut cap: LiveCapture,
     cfg: PipelineConfig,
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
     stop: &AtomicBool,
     count: Option<u64>,
     duration: Option<Duration>,

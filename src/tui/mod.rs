@@ -10,10 +10,13 @@ pub mod app;
 pub mod columns;
 pub mod details;
 pub mod hpack_view;
+pub mod kept;
 pub mod line_edit;
 pub mod loader;
 pub mod model;
 pub mod render;
+pub mod replay;
+pub mod rows;
 pub mod tree;
 
 use crate::analysis::PipelineConfig;
@@ -27,7 +30,23 @@ use std::time::{Duration, Instant};
 
 /// Messages taken from the loader per screen refresh: enough to load fast,
 /// few enough to keep the keys responsive.
-const BATCH: usize = 20_000;
+pub const BATCH: usize = 20_000;
+
+/// How the UI is set up, beyond its source.
+pub struct Options {
+    /// A filter for the Calls view to start with.
+    pub filter: Option<String>,
+    /// Memory the Frames view's rows may take (`--max-frame-memory`).
+    pub frame_memory: usize,
+    /// Memory for the whole frames and calls a live capture keeps for the
+    /// details panes (`--window`).
+    pub window: usize,
+    /// The file the details panes re-read: the capture file, or a live
+    /// capture's `-w` file (none for standard input).
+    pub reread: Option<std::path::PathBuf>,
+    /// How times are shown.
+    pub time_format: crate::time::TimeFormat,
+}
 
 /// Runs the UI until the user quits.
 pub fn run(
@@ -35,17 +54,22 @@ pub fn run(
     cfg: PipelineConfig,
     decoder: Decoder,
     title: String,
-    filter: Option<String>,
-    frame_memory: usize,
-    time_format: crate::time::TimeFormat,
+    opts: Options,
 ) -> io::Result<()> {
     let live = matches!(source, loader::Source::Live { .. });
+    let reread = opts.reread.map(|path| replay::Reread { path, cfg: cfg.clone() });
     let mut loader = loader::spawn(source, cfg);
     let mut model = Model::new(title, live, decoder);
-    model.frame_budget = frame_memory;
+    model.frame_budget = opts.frame_memory;
+    // The lists keep summaries; whole frames and calls come from a live
+    // capture's window, or from re-reading the capture file.
+    model.slim_calls = live || reread.is_some();
+    model.keep_whole = live;
+    model.kept = kept::Kept::new(if live { opts.window } else { kept::REREAD_MEMORY });
     let mut app = App::new(model);
-    app.clock.format = time_format;
-    if let Some(f) = filter {
+    app.replayer = reread.map(replay::Replayer::spawn);
+    app.clock.format = opts.time_format;
+    if let Some(f) = opts.filter {
         app.apply_filter(&f);
     }
     // Mouse capture is turned off again even on panic, before ratatui's
@@ -60,9 +84,8 @@ pub fn run(
     let result = event_loop(&mut terminal, &mut app, &loader);
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    loader.shutdown();
     // What the loader still had to say (a live capture's final counters).
-    while let Ok(m) = loader.rx.try_recv() {
+    for m in loader.shutdown() {
         app.model.apply(m);
     }
     if let Some((n, Some(d))) = app.model.drops {
@@ -103,6 +126,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, loader: &l
         if !batch.is_empty() {
             dirty |= app.absorb(batch);
         }
+        dirty |= app.take_rereads();
         if dirty {
             terminal.draw(|f| render::draw(f, app))?;
             dirty = false;

@@ -1,16 +1,16 @@
 //! What the UI holds: every call, frame, TCP moment and connection found so
 //! far, and the statistics over them. Filled by messages from the loader.
 
+use super::kept::{FullFrame, Kept};
+use super::replay::Opened;
+use super::rows::FrameMeta;
 use crate::analysis::channels::{self, Channel, Reconnect};
 use crate::analysis::doctor::Doctor;
 use crate::analysis::pipeline::ConnReport;
 use crate::analysis::stats::Stats;
 use crate::capture::live::DropStats;
 use crate::grpc::{Call, MethodInference, MethodKey};
-use crate::h2::{Frame, HeaderBlock};
 use crate::net::TcpFlags;
-use crate::notes::Note;
-use crate::present::data_layout::DataLayout;
 use crate::present::{Decoder, MethodResolver};
 use crate::tcp::{ConnId, Dir};
 use crate::time::Timestamp;
@@ -20,8 +20,9 @@ use std::sync::Arc;
 /// A row of the frames view.
 #[derive(Debug, Clone)]
 pub enum FrameRow {
-    /// An HTTP/2 frame, and for DATA the gRPC messages it carries.
-    Frame(Arc<Frame>, Option<Box<DataLayout>>),
+    /// An HTTP/2 frame, as the list keeps it (the whole frame is in
+    /// [`Model::kept`] or re-read from the capture).
+    Frame(FrameMeta),
     /// A TCP packet with SYN, FIN or RST (or the handshake's last ACK).
     Tcp {
         /// Connection.
@@ -61,7 +62,7 @@ impl FrameRow {
     /// The connection.
     pub fn conn(&self) -> ConnId {
         match self {
-            FrameRow::Frame(f, _) => f.conn,
+            FrameRow::Frame(f) => f.conn,
             FrameRow::Tcp { conn, .. } | FrameRow::Preface { conn, .. } | FrameRow::Lost { conn, .. } => *conn,
         }
     }
@@ -69,31 +70,34 @@ impl FrameRow {
     /// The time.
     pub fn ts(&self) -> Timestamp {
         match self {
-            FrameRow::Frame(f, _) => f.ts,
+            FrameRow::Frame(f) => f.ts,
             FrameRow::Tcp { ts, .. } | FrameRow::Preface { ts, .. } | FrameRow::Lost { ts, .. } => *ts,
         }
     }
 }
 
 /// What the Frames view keeps by default, in bytes (estimated by
-/// [`row_cost`]): a million frames of a hostile capture, or the first part
-/// of a very large one, within a debug pod's memory. Calls, statistics and
-/// findings see every frame; only the list stops growing.
+/// [`row_cost`]): several million rows, within a debug pod's memory, of a
+/// hostile capture or the first part of a very large one. Calls, statistics
+/// and findings see every frame; only the list stops growing.
 pub const DEFAULT_FRAME_MEMORY: usize = 256 << 20;
 
-/// What a row keeps alive, roughly: the frame, its payload and its header
-/// block (fields, names and values). An estimate for the budget.
+/// What a live capture keeps of whole frames and calls for the details
+/// panes by default (`--window`): the most recent ones.
+pub const DEFAULT_WINDOW: usize = 256 << 20;
+
+/// What a row keeps alive, roughly: the row, its summary and its header
+/// fields (their bytes are shared with the call's). An estimate for the budget.
 pub fn row_cost(r: &FrameRow) -> usize {
-    // An Arc's counts and the allocator's own header, per heap object.
-    const ALLOCATION: usize = 32;
+    // The allocator's own header, per heap object.
+    const ALLOCATION: usize = 16;
     let base = std::mem::size_of::<FrameRow>();
-    let FrameRow::Frame(f, _) = r else { return base };
-    let block = f
-        .block
-        .as_ref()
-        .map_or(0, |b| ALLOCATION + std::mem::size_of::<HeaderBlock>() + b.decoded.kept_memory + b.bytes.len());
-    let notes = f.notes.len() * std::mem::size_of::<Note>();
-    base + ALLOCATION + std::mem::size_of::<Frame>() + f.payload.len() + notes + block
+    let FrameRow::Frame(f) = r else { return base };
+    let fields = f.fields.as_ref().map_or(0, |l| ALLOCATION + l.len() * std::mem::size_of::<crate::grpc::HeaderPair>());
+    let ops = f.table_ops.as_ref().map_or(0, |o| {
+        ALLOCATION * 2 + o.inserted.iter().map(|(n, v)| n.len() + v.len() + 2 * ALLOCATION + 48).sum::<usize>()
+    });
+    base + ALLOCATION + f.summary.len() + fields + ops
 }
 
 /// A message from the loader thread.
@@ -102,6 +106,11 @@ pub enum Msg {
     Call(Box<Call>),
     /// A frame (or preface, TCP moment, lost bytes).
     Frame(FrameRow),
+    /// An HTTP/2 frame: the row the list keeps, and the whole frame (for
+    /// the findings, and for the details panes while [`Model::keep_whole`]).
+    H2(FrameMeta, FullFrame),
+    /// A connection began: where, for re-reads.
+    Opened(ConnId, Opened),
     /// A finished connection.
     Conn(Box<ConnReport>),
     /// FileDescriptorProtos learned from reflection traffic.
@@ -130,6 +139,16 @@ pub struct Model {
     pub frame_budget: usize,
     /// Rows read after the budget ran out: counted, not kept.
     pub frames_not_kept: u64,
+    /// Whole frames and calls for the details panes.
+    pub kept: Kept,
+    /// Calls are listed without their message bytes and header encodings
+    /// (set when [`Model::kept`] or a re-read can give them back).
+    pub slim_calls: bool,
+    /// Whole frames and calls go to [`Model::kept`] as they arrive (a live
+    /// capture's window; off when the capture file is re-read instead).
+    pub keep_whole: bool,
+    /// Where each connection began, for re-reads.
+    pub opened: ahash::AHashMap<ConnId, Opened>,
     /// Connections in id order.
     pub conns: Vec<ConnReport>,
     /// Live: connections still open, as of the last report (in id order;
@@ -179,6 +198,10 @@ impl Model {
             frames: Vec::new(),
             frame_budget: DEFAULT_FRAME_MEMORY,
             frames_not_kept: 0,
+            kept: Kept::new(DEFAULT_WINDOW),
+            slim_calls: false,
+            keep_whole: true,
+            opened: ahash::AHashMap::new(),
             conns: Vec::new(),
             open_conns: Vec::new(),
             channels: Vec::new(),
@@ -229,17 +252,23 @@ impl Model {
                 let key = (c.start, c.conn, c.stream_id);
                 let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
                 let shifted = at < self.calls.len();
-                self.calls.insert(at, Arc::from(c));
+                let row = if self.slim_calls { self.slim(c) } else { Arc::from(c) };
+                self.calls.insert(at, row);
                 return shifted.then_some(at);
             }
-            Msg::Frame(f) => {
-                if let FrameRow::Frame(fr, _) = &f {
-                    self.doctor.add_frame(fr);
-                    for n in &fr.notes {
-                        *self.stats.problems.entry(n.code).or_default() += 1;
-                    }
+            Msg::Frame(f) => self.keep_row(f),
+            Msg::H2(meta, whole) => {
+                self.doctor.add_frame(&whole.0);
+                for n in &whole.0.notes {
+                    *self.stats.problems.entry(n.code).or_default() += 1;
                 }
-                self.keep_row(f);
+                if self.keep_whole {
+                    self.kept.keep_frame((meta.conn, meta.nth), whole);
+                }
+                self.keep_row(FrameRow::Frame(meta));
+            }
+            Msg::Opened(conn, o) => {
+                self.opened.insert(conn, o);
             }
             Msg::Conn(c) => {
                 // Statistics never stop: their answer is always to go on.
@@ -272,6 +301,25 @@ impl Model {
             }
         }
         None
+    }
+
+    /// The call as the list keeps it: without message bytes, header
+    /// encodings or a non-gRPC body (the details pane gets them back from
+    /// [`Model::kept`] or a re-read); the whole call goes to `kept`.
+    fn slim(&mut self, whole: Box<Call>) -> Arc<Call> {
+        let mut slim = Call { blocks: [None, None, None], response_body: None, ..(*whole).clone() };
+        for m in slim.requests.iter_mut().chain(slim.responses.iter_mut()) {
+            m.data = None;
+        }
+        for list in [&mut slim.request_headers, &mut slim.response_headers, &mut slim.trailers] {
+            list.shrink_to_fit();
+        }
+        slim.requests.shrink_to_fit();
+        slim.responses.shrink_to_fit();
+        if self.keep_whole {
+            self.kept.keep_call((whole.conn, whole.stream_id, whole.start), Arc::from(whole));
+        }
+        Arc::new(slim)
     }
 
     /// Lists a row while the budget lasts; once it is spent every later

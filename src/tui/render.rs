@@ -7,7 +7,6 @@ use super::model::FrameRow;
 use super::tree::Tone;
 use crate::analysis::doctor::Severity;
 use crate::grpc::Origin;
-use crate::h2::frame::{error_name, Body};
 use crate::present::line::{CallLine, ConnLine, FrameLine, FrameTone};
 use crate::present::text::{clean, left_truncate, truncate};
 use crate::tcp::Dir;
@@ -353,7 +352,7 @@ fn frames_header(width: usize, tw: usize) -> String {
 
 fn frame_line(r: &FrameRow, width: usize, time: &str, tw: usize) -> Line<'static> {
     let l = match r {
-        FrameRow::Frame(fr, layout) => FrameLine::frame(fr, layout.as_deref()),
+        FrameRow::Frame(m) => m.line(),
         FrameRow::Tcp { conn, dir, ts, flags, packet } => FrameLine::tcp(*conn, *dir, *ts, &flags.tcpdump(), *packet),
         FrameRow::Preface { conn, ts, packet } => FrameLine::preface(*conn, *ts, *packet),
         FrameRow::Lost { conn, dir, ts, bytes } => FrameLine::lost(*conn, *dir, *ts, *bytes),
@@ -447,7 +446,10 @@ fn panel_text(app: &App) -> Option<(&'static str, String)> {
     let selected = app.selected_index(View::Frames);
     if app.explain {
         let text = match selected.and_then(|i| app.model.frames.get(i)) {
-            Some(FrameRow::Frame(fr, layout)) => crate::explain::frame(fr, layout.as_deref()),
+            Some(FrameRow::Frame(m)) => match app.model.kept.frame(&(m.conn, m.nth)) {
+                Some((fr, layout)) => crate::explain::frame(fr, layout.as_deref()),
+                None => "The frame is being re-read from the capture; its explanation follows.".to_string(),
+            },
             _ => "Explanations are for HTTP/2 frames; select one.".to_string(),
         };
         return Some((" Explanation (e hides it, Tab focuses it) ", text));
@@ -708,47 +710,15 @@ fn ladder_rows(app: &App) -> Vec<(crate::time::Timestamp, Option<Dir>, String, b
         .iter()
         .filter(|r| r.conn() == conn)
         .map(|r| match r {
-            FrameRow::Frame(fr, _) => {
+            FrameRow::Frame(fr) => {
                 let mine = marked == Some(fr.header.stream_id);
-                (fr.ts, Some(fr.dir), ladder_label(fr), mine)
+                (fr.ts, Some(fr.dir), fr.ladder_label(), mine)
             }
             FrameRow::Tcp { ts, dir, flags, .. } => (*ts, Some(*dir), format!("TCP {}", flags.tcpdump()), false),
             FrameRow::Preface { ts, .. } => (*ts, Some(Dir::ToServer), "PREFACE".into(), false),
             FrameRow::Lost { ts, dir, bytes, .. } => (*ts, Some(*dir), format!("[{bytes} bytes lost]"), false),
         })
         .collect()
-}
-
-/// `HEADERS[1] :path=/pkg.Svc/M`, `DATA[1] 125B`, `RST_STREAM[3] CANCEL`.
-pub fn ladder_label(fr: &crate::h2::Frame) -> String {
-    let head = if fr.header.stream_id == 0 {
-        fr.header.kind.name()
-    } else {
-        format!("{}[{}]", fr.header.kind.name(), fr.header.stream_id)
-    };
-    let detail = match &fr.body {
-        Body::Headers { .. } | Body::Continuation { .. } => fr
-            .block
-            .as_ref()
-            .map(|b| {
-                let pick = |n: &str| b.get(n).map(|v| format!("{n}={}", String::from_utf8_lossy(v)));
-                pick(":path").or_else(|| pick("grpc-status")).or_else(|| pick(":status")).unwrap_or_default()
-            })
-            .unwrap_or_default(),
-        Body::Data { data, .. } => format!("{}B", data.len()),
-        Body::RstStream { error_code } | Body::GoAway { error_code, .. } => error_name(*error_code),
-        Body::Settings { ack: true, .. } | Body::Ping { ack: true, .. } => "ACK".into(),
-        Body::WindowUpdate { increment } => format!("+{increment}"),
-        _ => String::new(),
-    };
-    let flags = if fr.header.has(crate::h2::frame::flags::END_STREAM)
-        && matches!(fr.body, Body::Data { .. } | Body::Headers { .. })
-    {
-        " ES"
-    } else {
-        ""
-    };
-    format!("{head}{flags} {detail}").trim_end().to_string()
 }
 
 fn draw_ladder(f: &mut Frame<'_>, app: &mut App, area: Rect) {

@@ -627,7 +627,8 @@ fn redaction_reaches_every_tree_and_byte_pane() {
     // x-tenant in three requests, and the name of three parts.
     assert!(hashes >= 6, "{hashes} hashes shown");
     for row in &app.model.frames {
-        if let FrameRow::Frame(f, _) = row {
+        if let FrameRow::Frame(m) = row {
+            let (f, _) = app.model.kept.frame(&(m.conn, m.nth)).unwrap();
             assert!(!leaks(&frame_tree(f, None)), "frame at {} leaks", f.offset);
             if let Some(b) = &f.block {
                 for field in b.decoded.fields.iter().filter(|x| x.name.as_deref() == Some(&b"x-tenant"[..])) {
@@ -651,13 +652,19 @@ fn the_hpack_panel_matches_the_decoders_tables() {
         let mut cfg = PipelineConfig::new();
         cfg.h2.snapshot_tables = true;
         let cap = FileCapture::open(&root().join("fixtures").join(fixture)).unwrap();
-        let rows: Vec<FrameRow> = loader::collect(cap, cfg)
-            .into_iter()
-            .filter_map(|m| if let Msg::Frame(r) = m { Some(r) } else { None })
-            .collect();
+        let (mut rows, mut whole) = (Vec::new(), Vec::new());
+        for m in loader::collect(cap, cfg) {
+            match m {
+                Msg::Frame(r) => rows.push(r),
+                Msg::H2(meta, (f, _)) => {
+                    rows.push(FrameRow::Frame(meta));
+                    whole.push((rows.len() - 1, f));
+                }
+                _ => {}
+            }
+        }
         let mut checked = 0;
-        for (i, row) in rows.iter().enumerate() {
-            let FrameRow::Frame(f, _) = row else { continue };
+        for (i, f) in whole {
             let Some(table) = f.block.as_ref().and_then(|b| b.table_after.as_ref()) else { continue };
             let text = tables_at(&rows, i);
             let who =
@@ -869,4 +876,130 @@ fn calls_arriving_out_of_start_order_are_listed_as_a_refilter_would() {
     app.rebuild(View::Calls);
     assert_eq!(app.lists[View::Calls.index()].visible, incremental);
     assert!(incremental.len() > 100 && incremental.len() < app.model.calls.len(), "{}", incremental.len());
+}
+
+/// An app over `fixture`: kept whole in memory, or as `grpcscope FILE`
+/// runs it (`reread`): the lists keep summaries, whole frames and calls
+/// are re-read from the file.
+fn app_loaded(fixture: &str, cfg: PipelineConfig, reread: bool) -> App {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let path = root().join("fixtures").join(fixture);
+    let cap = FileCapture::open(&path).unwrap().with_key_store(cfg.tls_keys.clone());
+    let msgs = loader::collect(cap, cfg.clone());
+    let mut model = Model::new(fixture.to_string(), false, Decoder::new(schema, 1 << 20, None, 1 << 20));
+    if reread {
+        model.slim_calls = true;
+        model.keep_whole = false;
+        model.kept = super::kept::Kept::new(super::kept::REREAD_MEMORY);
+    }
+    let mut app = App::new(model);
+    if reread {
+        app.replayer = Some(super::replay::Replayer::spawn(super::replay::Reread { path, cfg }));
+    }
+    app.absorb(msgs);
+    app
+}
+
+fn labels(t: &super::tree::Tree) -> Vec<String> {
+    t.nodes.iter().map(|n| n.label.clone()).collect()
+}
+
+/// Selects model row `i` of view `v` and returns the detail tree, after
+/// the re-read when one is needed.
+fn details_of(app: &mut App, v: View, i: usize) -> super::tree::Tree {
+    app.view = v;
+    let l = super::app::list_of_mut(&mut app.lists, v);
+    l.selected = l.visible.iter().position(|r| *r == i).unwrap();
+    app.update_tree();
+    if labels(&app.tree).iter().any(|l| l.contains("re-reading")) {
+        assert!(app.wait_for_reread(std::time::Duration::from_secs(20)), "the re-read of row {i} answered");
+    }
+    app.tree.clone()
+}
+
+/// Every call and every frame of captures in the clear, through TLS and
+/// with several connections shows the same details, bytes included, when
+/// re-read from the file as when the whole capture was kept in memory.
+#[test]
+fn the_details_re_read_from_the_file_are_the_ones_kept_in_memory() {
+    for (fixture, keys) in [("metadata.pcap", None), ("tls13.pcap", Some("tls13.keys")), ("reconnect.pcap", None)] {
+        let cfg = PipelineConfig::new();
+        if let Some(k) = keys {
+            cfg.tls_keys.add_text(&std::fs::read_to_string(root().join("fixtures").join(k)).unwrap());
+        }
+        let mut kept = app_loaded(fixture, cfg.clone(), false);
+        let mut reread = app_loaded(fixture, cfg, true);
+        assert!(reread.model.calls.iter().all(|c| c.blocks.iter().all(Option::is_none)), "{fixture}: listed slim");
+        assert!(reread.model.kept.used() == 0, "{fixture}: nothing whole is kept before a row is looked at");
+        let calls = reread.model.calls.len();
+        assert!(calls > 0 && kept.model.calls.len() == calls, "{fixture}: {calls} calls");
+        for i in 0..calls {
+            let (a, b) = (details_of(&mut kept, View::Calls, i), details_of(&mut reread, View::Calls, i));
+            assert_eq!(labels(&a), labels(&b), "{fixture}: call row {i}");
+            assert!(a.sources.iter().zip(&b.sources).all(|(x, y)| x.data == y.data), "{fixture}: call {i} bytes");
+            assert!(labels(&b).iter().any(|l| l.contains("request headers")), "{fixture}: call {i} whole");
+        }
+        let rows = super::app::list_of(&reread.lists, View::Frames).visible.clone();
+        let frames = rows.len();
+        let mut whole = 0;
+        for i in rows {
+            let b = details_of(&mut reread, View::Frames, i);
+            let a = details_of(&mut kept, View::Frames, i);
+            assert_eq!(labels(&a), labels(&b), "{fixture}: frame row {i}");
+            assert!(a.sources.iter().zip(&b.sources).all(|(x, y)| x.data == y.data), "{fixture}: frame {i} bytes");
+            whole += usize::from(labels(&b).iter().any(|l| l.starts_with("frame header")));
+        }
+        assert!(whole > 10, "{fixture}: {whole} of {frames} frame rows re-read");
+    }
+}
+
+/// Live without -w: the details of the calls and frames of the last
+/// --window bytes are shown whole, older ones say they are no longer kept.
+#[test]
+fn a_live_window_keeps_the_latest_whole_and_says_what_it_let_go() {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let cap = FileCapture::open(&root().join("fixtures/reconnect.pcap")).unwrap();
+    let msgs = loader::collect(cap, PipelineConfig::new());
+    let mut model = Model::new("lo".into(), true, Decoder::new(schema, 1 << 20, None, 1 << 20));
+    model.slim_calls = true;
+    model.kept = super::kept::Kept::new(64 << 10);
+    let mut app = App::new(model);
+    app.absorb(msgs);
+    assert!(app.model.kept.evicted > 0 && app.model.kept.used() <= 64 << 10);
+    let last = app.model.calls.len() - 1;
+    let newest = labels(&details_of(&mut app, View::Calls, last));
+    assert!(newest.iter().any(|l| l.contains("request headers")), "{newest:?}");
+    let oldest = labels(&details_of(&mut app, View::Calls, 0));
+    assert!(oldest.iter().any(|l| l.contains("no longer kept") && l.contains("-w FILE")), "{oldest:?}");
+    let frames = &app.model.frames;
+    let first = super::app::list_of(&app.lists, View::Frames)
+        .visible
+        .iter()
+        .copied()
+        .find(|i| matches!(frames[*i], super::model::FrameRow::Frame(_)))
+        .unwrap();
+    let oldest_frame = labels(&details_of(&mut app, View::Frames, first));
+    assert!(oldest_frame.iter().any(|l| l.contains("no longer kept")), "{oldest_frame:?}");
+}
+
+/// Live with -w: what the window let go is re-read from the file written
+/// (here the fixture stands for it), whole.
+#[test]
+fn a_live_window_falls_back_on_the_file_written() {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let path = root().join("fixtures/reconnect.pcap");
+    let msgs = loader::collect(FileCapture::open(&path).unwrap(), PipelineConfig::new());
+    let mut model = Model::new("lo".into(), true, Decoder::new(schema, 1 << 20, None, 1 << 20));
+    model.slim_calls = true;
+    model.kept = super::kept::Kept::new(64 << 10);
+    let mut app = App::new(model);
+    app.replayer = Some(super::replay::Replayer::spawn(super::replay::Reread { path, cfg: PipelineConfig::new() }));
+    app.absorb(msgs);
+    assert!(app.model.kept.evicted > 0);
+    let oldest = labels(&details_of(&mut app, View::Calls, 0));
+    assert!(oldest.iter().any(|l| l.contains("request headers")), "{oldest:?}");
+    assert!(oldest.iter().any(|l| l.starts_with("#1 ")), "its request message: {oldest:?}");
 }
