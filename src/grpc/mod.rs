@@ -148,6 +148,11 @@ pub struct RstInfo {
     pub ts: Timestamp,
 }
 
+/// A head's fields in wire order, duplicates kept. Shared, not copied:
+/// calls with the same headers (a list of a million calls to one method)
+/// may hold one list between them.
+pub type HeaderList = std::sync::Arc<[HeaderPair]>;
+
 /// One gRPC call: one HTTP/2 stream that carried gRPC.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -166,13 +171,13 @@ pub struct Call {
     /// Time of the first frame from the server.
     pub first_response: Option<Timestamp>,
     /// Request header block, in wire order.
-    pub request_headers: Vec<HeaderPair>,
+    pub request_headers: HeaderList,
     /// Whether the request headers were captured at all.
     pub request_headers_seen: bool,
     /// Response header block (empty for Trailers-Only).
-    pub response_headers: Vec<HeaderPair>,
+    pub response_headers: HeaderList,
     /// Trailers (for Trailers-Only, the single response block).
-    pub trailers: Vec<HeaderPair>,
+    pub trailers: HeaderList,
     /// The response was Trailers-Only (one HEADERS with END_STREAM).
     pub trailers_only: bool,
     /// Messages from the client.
@@ -219,10 +224,10 @@ impl Call {
             start,
             end: None,
             first_response: None,
-            request_headers: Vec::new(),
+            request_headers: HeaderList::default(),
             request_headers_seen: false,
-            response_headers: Vec::new(),
-            trailers: Vec::new(),
+            response_headers: HeaderList::default(),
+            trailers: HeaderList::default(),
             trailers_only: false,
             requests: Vec::new(),
             responses: Vec::new(),

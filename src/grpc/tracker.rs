@@ -190,7 +190,7 @@ impl CallTracker {
         }
         match at.dir {
             Dir::ToServer if !open.call.request_headers_seen => {
-                open.call.request_headers = fields;
+                open.call.request_headers = fields.into();
                 open.call.request_headers_seen = true;
                 check_request(&mut open.call);
             }
@@ -202,10 +202,10 @@ impl CallTracker {
             Dir::ToClient if !open.response_headers_seen => {
                 open.response_headers_seen = true;
                 if end {
-                    open.call.trailers = fields;
+                    open.call.trailers = fields.into();
                     open.call.trailers_only = true;
                 } else {
-                    open.call.response_headers = fields;
+                    open.call.response_headers = fields.into();
                 }
                 open.response_not_grpc = open.call.response_content_type_bytes().is_some_and(|ct| {
                     let ct = ct.trim_ascii();
@@ -222,7 +222,7 @@ impl CallTracker {
                     ));
                 }
             }
-            Dir::ToClient => open.call.trailers = fields,
+            Dir::ToClient => open.call.trailers = fields.into(),
         }
         if head.dropped > 0 {
             let which = match slot {

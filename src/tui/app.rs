@@ -592,7 +592,11 @@ impl App {
         if !due {
             return;
         }
-        self.findings = self.model.doctor.findings();
+        // The statistics pair the hops for both (see Model::new).
+        let model = &mut self.model;
+        std::mem::swap(&mut model.doctor.facts.hops, &mut model.stats.hops);
+        self.findings = model.doctor.findings();
+        std::mem::swap(&mut model.doctor.facts.hops, &mut model.stats.hops);
         self.findings_at = Some(calls);
         self.tree_key = None;
     }

@@ -93,11 +93,39 @@ pub fn row_cost(r: &FrameRow) -> usize {
     const ALLOCATION: usize = 16;
     let base = std::mem::size_of::<FrameRow>();
     let FrameRow::Frame(f) = r else { return base };
-    let fields = f.fields.as_ref().map_or(0, |l| ALLOCATION + l.len() * std::mem::size_of::<crate::grpc::HeaderPair>());
+    // A list shared with others (the calls', or other frames') costs this row nothing.
+    let fields = f
+        .fields
+        .as_ref()
+        .filter(|l| Arc::strong_count(l) == 1)
+        .map_or(0, |l| ALLOCATION + l.len() * std::mem::size_of::<crate::grpc::HeaderPair>());
     let ops = f.table_ops.as_ref().map_or(0, |o| {
         ALLOCATION * 2 + o.inserted.iter().map(|(n, v)| n.len() + v.len() + 2 * ALLOCATION + 48).sum::<usize>()
     });
     base + ALLOCATION + f.summary.len() + fields + ops
+}
+
+/// Distinct header lists shared between listed calls at most: calls to one
+/// method from one client mostly send the same headers and get the same
+/// response headers and trailers, so one list serves them all. Lists that
+/// differ per call (a request id) fill it up to this, then go unshared.
+const MAX_SHARED_HEADS: usize = 65_536;
+
+/// The header lists the listed calls hold, one copy of each.
+#[derive(Default)]
+struct SharedHeads {
+    lists: ahash::AHashSet<crate::grpc::HeaderList>,
+}
+
+impl SharedHeads {
+    /// Makes `list` the copy kept of its contents, when one is.
+    fn share(&mut self, list: &mut crate::grpc::HeaderList) {
+        if let Some(kept) = self.lists.get(&**list) {
+            *list = kept.clone();
+        } else if self.lists.len() < MAX_SHARED_HEADS {
+            self.lists.insert(list.clone());
+        }
+    }
 }
 
 /// A message from the loader thread.
@@ -149,6 +177,8 @@ pub struct Model {
     pub keep_whole: bool,
     /// Where each connection began, for re-reads.
     pub opened: ahash::AHashMap<ConnId, Opened>,
+    /// Header lists the listed calls share.
+    shared_heads: SharedHeads,
     /// Connections in id order.
     pub conns: Vec<ConnReport>,
     /// Live: connections still open, as of the last report (in id order;
@@ -202,6 +232,7 @@ impl Model {
             slim_calls: false,
             keep_whole: true,
             opened: ahash::AHashMap::new(),
+            shared_heads: SharedHeads::default(),
             conns: Vec::new(),
             open_conns: Vec::new(),
             channels: Vec::new(),
@@ -209,7 +240,8 @@ impl Model {
             channel_of: BTreeMap::new(),
             channels_stale: false,
             stats: Stats::default(),
-            doctor: Doctor::default(),
+            // One copy of the hops (a few hundred bytes a call): the statistics'.
+            doctor: Doctor::lending_hops(),
             resolver: MethodResolver::new(&decoder),
             resolved: BTreeMap::new(),
             decoder,
@@ -312,7 +344,7 @@ impl Model {
             m.data = None;
         }
         for list in [&mut slim.request_headers, &mut slim.response_headers, &mut slim.trailers] {
-            list.shrink_to_fit();
+            self.shared_heads.share(list);
         }
         slim.requests.shrink_to_fit();
         slim.responses.shrink_to_fit();
@@ -324,7 +356,10 @@ impl Model {
 
     /// Lists a row while the budget lasts; once it is spent every later
     /// row is counted instead, so the list never has gaps.
-    fn keep_row(&mut self, r: FrameRow) {
+    fn keep_row(&mut self, mut r: FrameRow) {
+        if let FrameRow::Frame(FrameMeta { fields: Some(list), .. }) = &mut r {
+            self.shared_heads.share(list);
+        }
         let cost = row_cost(&r);
         if self.frames_not_kept > 0 || cost > self.frame_budget {
             self.frames_not_kept += 1;

@@ -4,7 +4,7 @@
 //! selected ([`super::replay`]), as Wireshark re-dissects a packet.
 
 use crate::filter::{FrameFacts, Record, Value};
-use crate::grpc::HeaderPair;
+use crate::grpc::HeaderList;
 use crate::h2::frame::{error_name, flags, Body, FrameHeader};
 use crate::h2::hpack::Representation;
 use crate::h2::{Frame, HeaderBlock};
@@ -39,8 +39,8 @@ pub struct FrameMeta {
     /// What it says, in a few words (the list's SUMMARY).
     pub summary: Box<str>,
     /// The fields of the header block it completed, for filters and the
-    /// ladder (the values are shared with the call's).
-    pub fields: Option<Box<[HeaderPair]>>,
+    /// ladder (the list is shared with the call's when the same).
+    pub fields: Option<HeaderList>,
     /// What that block did to the HPACK dynamic table, when it did
     /// anything (most blocks only refer to entries).
     pub table_ops: Option<Box<TableOps>>,

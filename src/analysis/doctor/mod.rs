@@ -307,6 +307,10 @@ pub struct Doctor {
     /// What was collected.
     pub facts: Facts,
     methods: MethodNames,
+    /// Another sink pairs the hops (the terminal UI's statistics see the
+    /// same calls and connections): this one leaves `facts.hops` empty, and
+    /// whoever calls [`Doctor::findings`] lends it theirs.
+    pub hops_elsewhere: bool,
 }
 
 impl Doctor {
@@ -320,12 +324,19 @@ impl Doctor {
         rules::run(&mut self.facts)
     }
 
+    /// A doctor whose hops another sink pairs ([`Doctor::hops_elsewhere`]).
+    pub fn lending_hops() -> Self {
+        Doctor { hops_elsewhere: true, ..Doctor::default() }
+    }
+
     /// Remembers one finished call.
     pub fn add_call(&mut self, call: &Call) {
         if self.filter.as_ref().is_some_and(|f| !f.matches(call)) {
             return;
         }
-        self.facts.hops.add_call(call);
+        if !self.hops_elsewhere {
+            self.facts.hops.add_call(call);
+        }
         if self.facts.calls.len() >= MAX_CALLS {
             self.facts.calls_dropped += 1;
             return;
@@ -405,7 +416,9 @@ impl Sink for Doctor {
     }
 
     fn connection(&mut self, mut c: ConnReport) -> Flow {
-        self.facts.hops.add_conn(&c);
+        if !self.hops_elsewhere {
+            self.facts.hops.add_conn(&c);
+        }
         if self.facts.conns.len() >= MAX_CONNS {
             self.facts.conns_dropped += 1;
             return CONTINUE;
