@@ -5,6 +5,9 @@
     python3 bench/run.py --smoke         # seconds: tiny capture, every step once (CI)
     python3 bench/run.py --live          # also the live replay onto a veth pair (root)
 
+GRPCSCOPE_BIN=PATH measures another grpcscope binary (an older build, to
+compare in one run).
+
 Every capture is generated on demand by examples/benchgen.rs (the
 bench_seed fixture replayed) into --dir, never committed. For each command
 it reports wall time, CPU time, packets/s, MB/s and peak RSS (the kernel's

@@ -556,13 +556,14 @@ pub struct UiArgs {
     /// A filter for the Calls view to start with.
     #[arg(long, short = 'Y', value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Memory the Frames view may keep, in bytes (estimated); later frames are counted, not listed,
-    /// while calls, statistics and findings still see them all.
+    /// Memory the Frames view's rows may take, in bytes (estimated); later frames are counted, not
+    /// listed (live: the oldest rows go instead), while calls, statistics and findings see them all.
     #[arg(long, value_name = "BYTES", default_value_t = crate::tui::model::DEFAULT_FRAME_MEMORY, help_heading = "Limits")]
     pub max_frame_memory: usize,
-    /// Live: memory for the whole frames and calls kept for the detail and bytes panes, the most recent
-    /// first; older ones are re-read from the -w file when one is written, else shown as no longer kept.
-    /// (A capture file is re-read for them instead: the lists keep summaries only.)
+    /// Live: memory for the whole frames and calls kept for the detail and bytes panes, and for the
+    /// Calls list, each; the newest are kept. Older details are re-read from the -w file when one is
+    /// written, else shown as no longer kept; older calls leave the list (the title counts them).
+    /// (A capture file is re-read for details instead: its lists keep summaries of every call.)
     #[arg(long, value_name = "BYTES", default_value_t = crate::tui::model::DEFAULT_WINDOW, help_heading = "Limits")]
     pub window: usize,
 }

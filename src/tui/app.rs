@@ -300,6 +300,9 @@ impl App {
             changed = true;
         }
         self.model.settle();
+        let (calls, frames) = self.model.trim_live();
+        self.forget_front(View::Calls, calls);
+        self.forget_front(View::Frames, frames);
         self.clock.origin = self.time_reference.map(|(_, _, ts)| ts).or(self.model.first_packet);
         if conns_moved && !self.paused {
             self.rebuild(View::Conns);
@@ -308,6 +311,32 @@ impl App {
             self.refresh();
         }
         changed
+    }
+
+    /// The first `k` model rows of view `v` are gone (live): the list's
+    /// indices move down by `k`, and the selection stays on its row when
+    /// that row is still there.
+    fn forget_front(&mut self, v: View, k: usize) {
+        if k == 0 {
+            return;
+        }
+        let l = list_of_mut(&mut self.lists, v);
+        let before = l.visible.len();
+        l.visible.retain(|&i| i >= k);
+        for i in &mut l.visible {
+            *i -= k;
+        }
+        let gone = before - l.visible.len();
+        l.selected = l.selected.saturating_sub(gone);
+        l.offset = l.offset.saturating_sub(gone);
+        l.seen = l.seen.saturating_sub(k);
+        if let Some((view, i)) = self.tree_key.filter(|(view, _)| *view == v) {
+            self.tree_key = i.checked_sub(k).map(|i| (view, i));
+        }
+        if let Some((view, i, ts)) = self.time_reference.filter(|(view, ..)| *view == v) {
+            // The reference keeps its time; its row may be gone.
+            self.time_reference = Some((view, i.saturating_sub(k), ts));
+        }
     }
 
     /// Number of model rows of a view.
@@ -896,7 +925,7 @@ impl App {
                 let l = CallLine::new(c);
                 format!(
                     "{} {} {}/{} {} {} {}",
-                    i + 1,
+                    self.model.call_number(i),
                     l.start.clock(),
                     l.conn,
                     l.stream_id,

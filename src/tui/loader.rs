@@ -177,7 +177,15 @@ const IN_FLIGHT: usize = 2 * super::BATCH;
 
 /// Reads a whole capture file into UI messages and waits for them all
 /// (tests, documentation screenshots).
-pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
+pub fn collect(cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
+    let mut msgs = Vec::new();
+    each(cap, cfg, |m| msgs.push(m));
+    msgs
+}
+
+/// Reads a whole capture file, handing each UI message to `take` as it
+/// comes (the memory profile, `examples/tui_memory.rs`).
+pub fn each(mut cap: FileCapture, cfg: PipelineConfig, mut take: impl FnMut(Msg)) {
     let cfg = for_ui(cfg);
     let (tx, rx) = sync_channel(IN_FLIGHT);
     let reader = std::thread::spawn(move || {
@@ -191,9 +199,10 @@ pub fn collect(mut cap: FileCapture, cfg: PipelineConfig) -> Vec<Msg> {
         p.finish();
         let _ = tx.send(Msg::Done(cap.warnings().iter().map(|w| w.to_string()).collect()));
     });
-    let msgs = rx.into_iter().collect();
+    for m in rx {
+        take(m);
+    }
     let _ = reader.join();
-    msgs
 }
 
 /// Open connections a live Connections view shows at most (each report is

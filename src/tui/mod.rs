@@ -61,6 +61,8 @@ pub fn run(
     let mut loader = loader::spawn(source, cfg);
     let mut model = Model::new(title, live, decoder);
     model.frame_budget = opts.frame_memory;
+    model.frame_memory = opts.frame_memory;
+    model.call_budget = opts.window;
     // The lists keep summaries; whole frames and calls come from a live
     // capture's window, or from re-reading the capture file.
     model.slim_calls = live || reread.is_some();

@@ -105,6 +105,15 @@ pub fn row_cost(r: &FrameRow) -> usize {
     base + ALLOCATION + f.summary.len() + fields + ops
 }
 
+/// What a listed call keeps alive, roughly: the call and its message
+/// summaries (its header lists are mostly shared with other calls').
+fn listed_call_cost(c: &Call) -> usize {
+    const ALLOCATION: usize = 16;
+    let messages = (c.requests.len() + c.responses.len()) * std::mem::size_of::<crate::grpc::message::Message>();
+    let notes = c.notes.len() * std::mem::size_of::<crate::notes::Note>();
+    std::mem::size_of::<Call>() + 4 * ALLOCATION + messages + notes
+}
+
 /// Distinct header lists shared between listed calls at most: calls to one
 /// method from one client mostly send the same headers and get the same
 /// response headers and trailers, so one list serves them all. Lists that
@@ -167,6 +176,16 @@ pub struct Model {
     pub frame_budget: usize,
     /// Rows read after the budget ran out: counted, not kept.
     pub frames_not_kept: u64,
+    /// What the frames list may hold (`--max-frame-memory`).
+    pub frame_memory: usize,
+    /// Live: the oldest rows let go to make room for new ones.
+    pub frames_dropped: u64,
+    /// Live: what the calls list may hold (`--window`), estimated.
+    pub call_budget: usize,
+    /// What the calls list holds, estimated (live).
+    call_memory: usize,
+    /// Live: the oldest calls let go from the list to make room.
+    pub calls_dropped: u64,
     /// Whole frames and calls for the details panes.
     pub kept: Kept,
     /// Calls are listed without their message bytes and header encodings
@@ -228,6 +247,11 @@ impl Model {
             frames: Vec::new(),
             frame_budget: DEFAULT_FRAME_MEMORY,
             frames_not_kept: 0,
+            frame_memory: DEFAULT_FRAME_MEMORY,
+            frames_dropped: 0,
+            call_budget: DEFAULT_WINDOW,
+            call_memory: 0,
+            calls_dropped: 0,
             kept: Kept::new(DEFAULT_WINDOW),
             slim_calls: false,
             keep_whole: true,
@@ -285,6 +309,9 @@ impl Model {
                 let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
                 let shifted = at < self.calls.len();
                 let row = if self.slim_calls { self.slim(c) } else { Arc::from(c) };
+                if self.live {
+                    self.call_memory += listed_call_cost(&row);
+                }
                 self.calls.insert(at, row);
                 return shifted.then_some(at);
             }
@@ -361,12 +388,55 @@ impl Model {
             self.shared_heads.share(list);
         }
         let cost = row_cost(&r);
+        if self.live {
+            // Live, the newest rows matter: the oldest make room ([`Model::trim_live`]).
+            self.frame_budget = self.frame_budget.saturating_sub(cost);
+            self.frames.push(r);
+            return;
+        }
         if self.frames_not_kept > 0 || cost > self.frame_budget {
             self.frames_not_kept += 1;
             return;
         }
         self.frame_budget -= cost;
         self.frames.push(r);
+    }
+
+    /// The number the Calls list shows for row `i`: its place among every
+    /// call seen, counting those let go (live).
+    pub fn call_number(&self, i: usize) -> u64 {
+        self.calls_dropped + i as u64 + 1
+    }
+
+    /// Live: drops the oldest rows of a list whose budget is spent, an
+    /// eighth of the budget at a time; returns how many calls and frames
+    /// left the front of their lists.
+    pub fn trim_live(&mut self) -> (usize, usize) {
+        if !self.live {
+            return (0, 0);
+        }
+        let (mut calls, mut frames) = (0, 0);
+        if self.frame_budget == 0 {
+            let mut freed = 0;
+            while freed < self.frame_memory / 8 && frames < self.frames.len() {
+                freed += self.frames.get(frames).map_or(0, row_cost);
+                frames += 1;
+            }
+            self.frames.drain(..frames);
+            self.frame_budget = freed;
+            self.frames_dropped += frames as u64;
+        }
+        if self.call_memory > self.call_budget {
+            let mut freed = 0;
+            while freed < self.call_budget / 8 && calls < self.calls.len() {
+                freed += self.calls.get(calls).map_or(0, |c| listed_call_cost(c));
+                calls += 1;
+            }
+            self.calls.drain(..calls);
+            self.call_memory = self.call_memory.saturating_sub(freed);
+            self.calls_dropped += calls as u64;
+        }
+        (calls, frames)
     }
 
     /// Learns from a call and gives it (and, when the evidence changed,

@@ -149,14 +149,17 @@ fn rows(app: &App, width: usize, offset: usize, count: usize) -> (String, Vec<Li
     let window = || l.visible.iter().skip(offset).take(count);
     match app.view {
         View::Calls => {
-            let calls: Vec<(usize, CallLine, &crate::grpc::Call, String)> = window()
+            let calls: Vec<(u64, CallLine, &crate::grpc::Call, String)> = window()
                 .enumerate()
                 .filter_map(|(k, i)| {
-                    app.model.calls.get(*i).map(|c| (*i + 1, CallLine::new(c), &**c, row_time(app, offset + k)))
+                    app.model
+                        .calls
+                        .get(*i)
+                        .map(|c| (app.model.call_number(*i), CallLine::new(c), &**c, row_time(app, offset + k)))
                 })
                 .collect();
             let needs = Needs {
-                number: app.model.calls.len().to_string().len(),
+                number: app.model.call_number(app.model.calls.len().saturating_sub(1)).to_string().len(),
                 conn_stream: calls
                     .iter()
                     .map(|(_, l, ..)| format!("{}/{}", l.conn, l.stream_id).len())
@@ -293,7 +296,7 @@ fn row_time(app: &App, pos: usize) -> String {
 fn call_row(
     app: &App,
     c: &CallColumns,
-    (number, time): (usize, &str),
+    (number, time): (u64, &str),
     l: &CallLine,
     call: &crate::grpc::Call,
 ) -> Line<'static> {
@@ -403,6 +406,12 @@ fn draw_list(f: &mut Frame<'_>, app: &mut App, area: Rect) {
     let mut title = format!(" {} {} ", app.view.title(), total);
     if let Some(flt) = &l.filter {
         title = format!(" {} {} matching {} ", app.view.title(), total, flt.source);
+    }
+    if app.view == View::Calls && app.model.calls_dropped > 0 {
+        title.push_str(&format!("+ {} older let go (--window; -w FILE keeps every packet) ", app.model.calls_dropped));
+    }
+    if app.view == View::Frames && app.model.frames_dropped > 0 {
+        title.push_str(&format!("+ {} older let go (--max-frame-memory) ", app.model.frames_dropped));
     }
     if app.view == View::Frames && app.model.frames_not_kept > 0 {
         title.push_str(&format!(

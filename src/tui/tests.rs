@@ -1003,3 +1003,35 @@ fn a_live_window_falls_back_on_the_file_written() {
     assert!(oldest.iter().any(|l| l.contains("request headers")), "{oldest:?}");
     assert!(oldest.iter().any(|l| l.starts_with("#1 ")), "its request message: {oldest:?}");
 }
+
+/// Live, the lists keep their newest rows: past the budget the oldest calls
+/// and frames leave the front, the numbers go on counting, and the title
+/// says how many were let go.
+#[test]
+fn a_live_list_lets_its_oldest_rows_go_and_keeps_counting() {
+    let schema =
+        Schema::load(&SchemaSources { proto_paths: vec![root().join("protos")], ..Default::default() }).unwrap();
+    let msgs =
+        loader::collect(FileCapture::open(&root().join("fixtures/reconnect.pcap")).unwrap(), PipelineConfig::new());
+    let mut model = Model::new("lo".into(), true, Decoder::new(schema, 1 << 20, None, 1 << 20));
+    model.slim_calls = true;
+    model.call_budget = 2 << 10;
+    model.frame_memory = 4 << 10;
+    model.frame_budget = 4 << 10;
+    let mut app = App::new(model);
+    let mut all = 0;
+    for m in msgs {
+        all += usize::from(matches!(m, super::model::Msg::Call(_)));
+        app.absorb([m]);
+    }
+    let (listed, dropped) = (app.model.calls.len(), app.model.calls_dropped as usize);
+    assert!(dropped > 0 && listed + dropped == all, "{listed} listed + {dropped} let go of {all}");
+    assert!(app.model.frames_dropped > 0);
+    let visible = &super::app::list_of(&app.lists, View::Calls).visible;
+    assert!(visible.iter().all(|i| *i < listed) && visible.len() == listed);
+    let screen = text(&draw(&mut app, 160, 30)).join("\n");
+    assert!(screen.contains(&format!("+ {dropped} older let go (--window")), "{screen}");
+    // The first call listed keeps its number among all the calls seen.
+    let first = format!("{} ", dropped + 1);
+    assert!(screen.lines().any(|l| l.trim_start_matches(['│', ' ']).starts_with(&first)), "{first}: {screen}");
+}
