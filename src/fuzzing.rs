@@ -328,8 +328,35 @@ pub fn protobuf_structured(data: &[u8]) {
     if let Ok((json, _)) = crate::proto::schemaless::decode_within(&message, &mut budget) {
         assert!(json_depth(&json) <= 4 * crate::proto::budget::MAX_NESTING + 8, "schemaless JSON too deep");
     }
-    if let Ok(json) = builtin_schema().status_details(&message) {
+    let schema = builtin_schema();
+    if let Ok(json) = schema.status_details(&message) {
         assert!(json_depth(&json) <= 8 * crate::proto::budget::MAX_NESTING + 16, "status JSON too deep");
+    }
+    transcoder_agrees(&schema, &message);
+}
+
+/// The wire-to-JSON transcoder renders what the decoder renders, whenever
+/// it renders at all (a differential oracle: built-in types with nested
+/// messages, oneofs, repeated and bytes fields, and Status with its Any).
+pub fn transcoder_agrees(schema: &crate::proto::Schema, message: &[u8]) {
+    for name in [
+        "grpc.reflection.v1.ServerReflectionResponse",
+        "grpc.reflection.v1.ServerReflectionRequest",
+        "google.rpc.Status",
+    ] {
+        let Some(desc) = schema.message(name) else { continue };
+        let Some((text, unknown)) = crate::proto::transcode::to_json(&desc, message) else { continue };
+        let slow = schema.decode_slowly(&desc, message, true);
+        assert!(
+            slow.is_ok(),
+            "the transcoder rendered a {name} the decoder refuses ({:?}): {text}",
+            slow.as_ref().err()
+        );
+        if let Ok((json, decoder_unknown)) = slow {
+            let decoded = serde_json::to_string(&json).unwrap_or_default();
+            assert_eq!(text, decoded, "the transcoder and the decoder differ on a {name}");
+            assert_eq!(unknown, decoder_unknown, "unknown fields of a {name}");
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod schema;
 pub mod schemaless;
+pub mod transcode;
 pub mod tree;
 pub mod wire;
 

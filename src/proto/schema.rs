@@ -392,6 +392,20 @@ impl Schema {
     /// [`Schema::decode`], as a tree or (`text`) as JSON text written
     /// straight from the decoded message.
     pub fn decode_as(&self, desc: &MessageDescriptor, bytes: &[u8], text: bool) -> Result<(Json, usize), String> {
+        if text {
+            // Straight from the wire when the descriptor allows (most messages).
+            if let Some((json, unknown)) = super::transcode::to_json(desc, bytes) {
+                if let Ok(raw) = RawValue::from_string(json) {
+                    return Ok((Json::Text(raw), unknown));
+                }
+            }
+        }
+        self.decode_slowly(desc, bytes, text)
+    }
+
+    /// [`Schema::decode_as`] through a decoded `DynamicMessage`, never the
+    /// transcoder: for what the transcoder declines, and to test it against.
+    pub fn decode_slowly(&self, desc: &MessageDescriptor, bytes: &[u8], text: bool) -> Result<(Json, usize), String> {
         let (msg, unknown) = self.parse(desc, bytes)?;
         let maps = self.holds_maps(&msg, 0);
         if !text || maps {
