@@ -13,6 +13,7 @@
 //! the limit. `tests/transcode.rs` holds it to that on every message of the fixtures
 //! and the shared corpus, and on mutations of them.
 
+use super::wire::{self, Value as Raw, WireType};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use prost_reflect::{Cardinality, FieldDescriptor, Kind, MessageDescriptor, Syntax};
 use std::collections::BTreeMap;
@@ -27,60 +28,16 @@ pub fn to_json(desc: &MessageDescriptor, bytes: &[u8]) -> Option<(String, usize)
     Some((out, unknown))
 }
 
-/// One field's value as it arrived: a varint, 4 or 8 fixed bytes, or a
-/// length-delimited slice.
-#[derive(Clone, Copy)]
-enum Raw<'a> {
-    Varint(u64),
-    Fixed32(u32),
-    Fixed64(u64),
-    Bytes(&'a [u8]),
-}
-
-fn varint(b: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let (&byte, rest) = b.split_first()?;
-        *b = rest;
-        // The tenth byte holds the 64th bit only; more overflows (prost refuses it).
-        if i == 9 && byte > 1 {
+/// The fields of a message in wire order, read as the decoder reads them:
+/// (number, value). `None` when one does not parse, or is a group (the
+/// decoder's business).
+fn fields(b: &[u8]) -> Option<Vec<(u32, Raw<'_>)>> {
+    let (mut out, mut at) = (Vec::new(), 0);
+    while at < b.len() {
+        let (number, _, raw) = wire::strict_field(b, &mut at)?;
+        if raw == Raw::Group {
             return None;
         }
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if b.len() < n {
-        return None;
-    }
-    let (head, rest) = b.split_at(n);
-    *b = rest;
-    Some(head)
-}
-
-/// The fields of a message in wire order: (number, value).
-fn fields(mut b: &[u8]) -> Option<Vec<(u32, Raw<'_>)>> {
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        // A key past 32 bits, or field number 0, does not parse.
-        let key = u32::try_from(varint(&mut b)?).ok()?;
-        let number = Some(key >> 3).filter(|n| *n != 0)?;
-        let raw = match u64::from(key & 7) {
-            0 => Raw::Varint(varint(&mut b)?),
-            1 => Raw::Fixed64(u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?)),
-            2 => {
-                let n = usize::try_from(varint(&mut b)?).ok()?;
-                Raw::Bytes(take(&mut b, n)?)
-            }
-            5 => Raw::Fixed32(u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?)),
-            // Groups (3, 4) and the rest: the decoder's business.
-            _ => return None,
-        };
         out.push((number, raw));
     }
     Some(out)
@@ -170,7 +127,7 @@ fn single(f: &FieldDescriptor, raws: &[Raw<'_>], depth: usize, out: &mut String,
     let [raw] = raws else { return None };
     let kind = f.kind();
     if let Kind::Message(m) = &kind {
-        let Raw::Bytes(b) = raw else { return None };
+        let Raw::Len(b) = raw else { return None };
         message(m, b, depth + 1, out, unknown)?;
         return Some(true);
     }
@@ -190,7 +147,7 @@ fn list(f: &FieldDescriptor, raws: &[Raw<'_>], depth: usize, out: &mut String, u
     let mut n = 0;
     for raw in raws {
         match (&kind, raw) {
-            (Kind::Message(m), Raw::Bytes(b)) => {
+            (Kind::Message(m), Raw::Len(b)) => {
                 comma(out, &mut n);
                 message(m, b, depth + 1, out, unknown)?;
             }
@@ -198,14 +155,10 @@ fn list(f: &FieldDescriptor, raws: &[Raw<'_>], depth: usize, out: &mut String, u
                 comma(out, &mut n);
                 scalar(&kind, *raw, out)?;
             }
-            (_, Raw::Bytes(packed)) => {
-                let mut b = *packed;
-                while !b.is_empty() {
-                    let raw = match wire_of(&kind)? {
-                        0 => Raw::Varint(varint(&mut b)?),
-                        1 => Raw::Fixed64(u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?)),
-                        _ => Raw::Fixed32(u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?)),
-                    };
+            (_, Raw::Len(packed)) => {
+                let (wt, mut at) = (wire_of(&kind)?, 0);
+                while at < packed.len() {
+                    let raw = wire::value(packed, &mut at, wt, true)?;
                     comma(out, &mut n);
                     scalar(&kind, raw, out)?;
                 }
@@ -227,7 +180,7 @@ fn map(f: &FieldDescriptor, raws: &[Raw<'_>], depth: usize, out: &mut String) ->
     let (key_field, value_field) = (entry.map_entry_key_field(), entry.map_entry_value_field());
     let mut entries: BTreeMap<String, String> = BTreeMap::new();
     for raw in raws {
-        let Raw::Bytes(b) = raw else { return None };
+        let Raw::Len(b) = raw else { return None };
         let (mut key, mut value) = (None, None);
         for (number, raw) in fields(b)? {
             match number {
@@ -246,7 +199,7 @@ fn map(f: &FieldDescriptor, raws: &[Raw<'_>], depth: usize, out: &mut String) ->
         // The decoder's count of unknown fields does not look inside maps.
         let (mut v, mut ignored) = (String::new(), 0);
         match (value_field.kind(), value) {
-            (Kind::Message(m), Some(Raw::Bytes(b))) => message(&m, b, depth + 1, &mut v, &mut ignored)?,
+            (Kind::Message(m), Some(Raw::Len(b))) => message(&m, b, depth + 1, &mut v, &mut ignored)?,
             (Kind::Message(m), None) => message(&m, &[], depth + 1, &mut v, &mut ignored)?,
             (kind, Some(raw)) => drop(scalar(&kind, raw, &mut v)?),
             (kind, None) => default_scalar(&kind, &mut v)?,
@@ -273,12 +226,14 @@ fn comma(out: &mut String, n: &mut usize) {
 }
 
 /// The wire type of a packable scalar.
-fn wire_of(kind: &Kind) -> Option<u64> {
+fn wire_of(kind: &Kind) -> Option<WireType> {
     Some(match kind {
-        Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64 | Kind::Sint32 | Kind::Sint64 | Kind::Bool => 0,
-        Kind::Enum(_) => 0,
-        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => 1,
-        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => 5,
+        Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64 | Kind::Sint32 | Kind::Sint64 | Kind::Bool => {
+            WireType::Varint
+        }
+        Kind::Enum(_) => WireType::Varint,
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => WireType::Fixed64,
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => WireType::Fixed32,
         _ => return None,
     })
 }
@@ -286,11 +241,11 @@ fn wire_of(kind: &Kind) -> Option<u64> {
 /// The JSON of a scalar's default value.
 fn default_scalar(kind: &Kind, out: &mut String) -> Option<()> {
     let raw = match kind {
-        Kind::String | Kind::Bytes => Raw::Bytes(&[]),
+        Kind::String | Kind::Bytes => Raw::Len(&[]),
         k => match wire_of(k)? {
-            0 => Raw::Varint(0),
-            1 => Raw::Fixed64(0),
-            _ => Raw::Fixed32(0),
+            WireType::Fixed64 => Raw::Fixed64(0),
+            WireType::Fixed32 => Raw::Fixed32(0),
+            _ => Raw::Varint(0),
         },
     };
     scalar(kind, raw, out).map(drop)
@@ -299,11 +254,11 @@ fn default_scalar(kind: &Kind, out: &mut String) -> Option<()> {
 /// Writes a scalar; returns whether it is the type's default value.
 fn scalar(kind: &Kind, raw: Raw<'_>, out: &mut String) -> Option<bool> {
     match (kind, raw) {
-        (Kind::String, Raw::Bytes(b)) => {
+        (Kind::String, Raw::Len(b)) => {
             write_str(out, std::str::from_utf8(b).ok()?);
             Some(b.is_empty())
         }
-        (Kind::Bytes, Raw::Bytes(b)) => {
+        (Kind::Bytes, Raw::Len(b)) => {
             out.push('"');
             BASE64_STANDARD.encode_string(b, out);
             out.push('"');

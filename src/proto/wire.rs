@@ -60,10 +60,23 @@ pub enum Value<'a> {
 
 /// Reads a varint at `*at`.
 pub fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    read_varint(b, at, false)
+}
+
+/// Reads a varint at `*at` as a protobuf decoder does: one whose tenth
+/// byte holds more than the 64th bit overflows and is refused.
+pub fn strict_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    read_varint(b, at, true)
+}
+
+fn read_varint(b: &[u8], at: &mut usize, strict: bool) -> Option<u64> {
     let mut v: u64 = 0;
     for i in 0..10 {
         let byte = *b.get(*at)?;
         *at += 1;
+        if strict && i == 9 && byte > 1 {
+            return None;
+        }
         v |= u64::from(byte & 0x7f).checked_shl(7 * i)?;
         if byte & 0x80 == 0 {
             return Some(v);
@@ -77,8 +90,23 @@ pub fn field<'a>(b: &'a [u8], at: &mut usize) -> Option<(u32, WireType, Value<'a
     let tag = varint(b, at)?;
     let number = u32::try_from(tag >> 3).ok()?;
     let wt = WireType::from_tag(tag)?;
-    let value = match wt {
-        WireType::Varint => Value::Varint(varint(b, at)?),
+    Some((number, wt, value(b, at, wt, false)?))
+}
+
+/// The field at `*at` as a protobuf decoder (prost) reads it: its key fits
+/// 32 bits, its number is not 0, no varint overflows 64 bits.
+pub fn strict_field<'a>(b: &'a [u8], at: &mut usize) -> Option<(u32, WireType, Value<'a>)> {
+    let tag = u32::try_from(strict_varint(b, at)?).ok()?;
+    let number = Some(tag >> 3).filter(|n| *n != 0)?;
+    let wt = WireType::from_tag(u64::from(tag))?;
+    Some((number, wt, value(b, at, wt, true)?))
+}
+
+/// A value of wire type `wt` at `*at` (a field's after its key, or an
+/// element of a packed field); `strict` as in [`strict_varint`].
+pub fn value<'a>(b: &'a [u8], at: &mut usize, wt: WireType, strict: bool) -> Option<Value<'a>> {
+    Some(match wt {
+        WireType::Varint => Value::Varint(read_varint(b, at, strict)?),
         WireType::Fixed64 => {
             let v = u64::from_le_bytes(b.get(*at..*at + 8)?.try_into().ok()?);
             *at += 8;
@@ -90,14 +118,13 @@ pub fn field<'a>(b: &'a [u8], at: &mut usize) -> Option<(u32, WireType, Value<'a
             Value::Fixed32(v)
         }
         WireType::Len => {
-            let len = usize::try_from(varint(b, at)?).ok()?;
+            let len = usize::try_from(read_varint(b, at, strict)?).ok()?;
             let v = b.get(*at..at.checked_add(len)?)?;
             *at += len;
             Value::Len(v)
         }
         WireType::StartGroup | WireType::EndGroup => Value::Group,
-    };
-    Some((number, wt, value))
+    })
 }
 
 /// The field at `*at` with the byte range it occupies (tag included).

@@ -498,7 +498,7 @@ impl App {
             None => self
                 .model
                 .kept
-                .call(&(call.conn, call.stream_id, call.start))
+                .call(&super::kept::call_key(&call))
                 .map(|whole| details::call_tree(whole, &self.model.decoder))
                 .unwrap_or_default(),
             Some(why) => details::waiting_call_tree(&call, &why),
@@ -573,13 +573,12 @@ impl App {
             Found::Frame(key, whole) => self.model.kept.keep_frame(key, whole),
             Found::Call(key, mut whole) => {
                 // The method inferred from the whole capture is the list's.
-                let at = self.model.calls.partition_point(|c| (c.start, c.conn, c.stream_id) < (key.2, key.0, key.1));
-                if let Some(row) = self.model.calls.get(at) {
+                if let Some(row) = self.model.listed_call(key) {
                     whole.inferred = row.inferred.clone();
                 }
                 self.model.kept.keep_call(key, std::sync::Arc::from(whole));
             }
-            Found::Missing(_, why) if why == "cancelled" => {}
+            Found::Cancelled(_) => {}
             Found::Missing(want, why) => self.reread_failed = Some((want, why)),
         }
     }

@@ -16,11 +16,33 @@ use std::sync::Arc;
 /// A whole frame and, for DATA, the gRPC messages it carries.
 pub type FullFrame = (Arc<Frame>, Option<Box<DataLayout>>);
 
+/// `f` whole, as the detail panes show it: with `--redact-field`
+/// (`mask_data`) its DATA payload zeroed, since which of its bytes are the
+/// named fields is known only per message.
+pub fn whole_frame(f: &Frame, layout: Option<DataLayout>, mask_data: bool) -> FullFrame {
+    let mut f = f.clone();
+    if mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
+        f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
+    }
+    (Arc::new(f), layout.map(Box::new))
+}
+
+/// Whether the whole frames of a capture decoded with `cfg` are masked
+/// (see [`whole_frame`]).
+pub fn masks_data(cfg: &crate::analysis::PipelineConfig) -> bool {
+    cfg.redact.as_ref().is_some_and(|r| r.has_fields())
+}
+
 /// Which frame: its connection and its place among that connection's frames.
 pub type FrameKey = (ConnId, u32);
 
 /// Which call: its connection, stream and start.
 pub type CallKey = (ConnId, u32, Timestamp);
+
+/// The key of call `c`.
+pub fn call_key(c: &Call) -> CallKey {
+    (c.conn, c.stream_id, c.start)
+}
 
 /// The key of something kept, in the order it came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! finds to the UI, so the UI stays responsive while a large capture loads
 //! (rows appear as they are decoded) or live traffic streams in.
 
+use super::kept::{masks_data, whole_frame};
 use super::model::{FrameRow, Msg};
 use super::replay::Opened;
 use super::rows::FrameMeta;
@@ -76,8 +77,7 @@ impl Drop for Loader {
 /// Sends what the pipeline finds.
 struct ToUi {
     tx: SyncSender<Msg>,
-    /// `--redact-field`: DATA payloads reach the hex view zeroed, since
-    /// which of their bytes are the named fields is known only per message.
+    /// `--redact-field`: DATA payloads reach the hex view zeroed ([`whole_frame`]).
     mask_data: bool,
     /// Where gRPC messages lie in the DATA frames.
     layouts: DataLayouts,
@@ -88,7 +88,7 @@ struct ToUi {
 
 impl ToUi {
     fn new(tx: &SyncSender<Msg>, cfg: &PipelineConfig) -> ToUi {
-        let mask_data = cfg.redact.as_ref().is_some_and(|r| r.has_fields());
+        let mask_data = masks_data(cfg);
         ToUi { tx: tx.clone(), mask_data, layouts: DataLayouts::default(), frames: AHashMap::new() }
     }
 
@@ -98,11 +98,7 @@ impl ToUi {
         let n = self.frames.entry(f.conn).or_default();
         let meta = FrameMeta::of(f, layout.as_ref(), *n);
         *n = n.saturating_add(1);
-        let mut f = f.clone();
-        if self.mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
-            f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
-        }
-        Msg::H2(meta, (Arc::new(f), layout.map(Box::new)))
+        Msg::H2(meta, whole_frame(f, layout, self.mask_data))
     }
 }
 

@@ -1,7 +1,7 @@
 //! What the UI holds: every call, frame, TCP moment and connection found so
 //! far, and the statistics over them. Filled by messages from the loader.
 
-use super::kept::{FullFrame, Kept};
+use super::kept::{call_key, CallKey, FullFrame, Kept};
 use super::replay::Opened;
 use super::rows::FrameMeta;
 use crate::analysis::channels::{self, Channel, Reconnect};
@@ -103,6 +103,11 @@ pub fn row_cost(r: &FrameRow) -> usize {
         ALLOCATION * 2 + o.inserted.iter().map(|(n, v)| n.len() + v.len() + 2 * ALLOCATION + 48).sum::<usize>()
     });
     base + ALLOCATION + f.summary.len() + fields + ops
+}
+
+/// Where a call goes in the Calls list: by start, then connection and stream.
+fn list_order(c: &Call) -> (Timestamp, ConnId, u32) {
+    (c.start, c.conn, c.stream_id)
 }
 
 /// What a listed call keeps alive, roughly: the call and its message
@@ -305,8 +310,8 @@ impl Model {
                 self.infer(&mut c);
                 self.stats.add_call(&c);
                 self.doctor.add_call(&c);
-                let key = (c.start, c.conn, c.stream_id);
-                let at = self.calls.partition_point(|x| (x.start, x.conn, x.stream_id) <= key);
+                let key = list_order(&c);
+                let at = self.calls.partition_point(|x| list_order(x) <= key);
                 let shifted = at < self.calls.len();
                 let row = if self.slim_calls { self.slim(c) } else { Arc::from(c) };
                 if self.live {
@@ -376,7 +381,7 @@ impl Model {
         slim.requests.shrink_to_fit();
         slim.responses.shrink_to_fit();
         if self.keep_whole {
-            self.kept.keep_call((whole.conn, whole.stream_id, whole.start), Arc::from(whole));
+            self.kept.keep_call(call_key(&whole), Arc::from(whole));
         }
         Arc::new(slim)
     }
@@ -400,6 +405,13 @@ impl Model {
         }
         self.frame_budget -= cost;
         self.frames.push(r);
+    }
+
+    /// The listed call `key` names, if it is listed.
+    pub fn listed_call(&self, key: CallKey) -> Option<&Arc<Call>> {
+        let (conn, stream, start) = key;
+        let at = self.calls.partition_point(|x| list_order(x) < (start, conn, stream));
+        self.calls.get(at).filter(|c| call_key(c) == key)
     }
 
     /// The number the Calls list shows for row `i`: its place among every

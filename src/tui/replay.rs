@@ -7,7 +7,7 @@
 //! A worker thread does it, so the keys stay answered while a large capture
 //! is re-read; a newer request cancels the one under way.
 
-use super::kept::{CallKey, FrameKey, FullFrame};
+use super::kept::{call_key, masks_data, whole_frame, CallKey, FrameKey, FullFrame};
 use super::rows::FrameMeta;
 use crate::analysis::pipeline::Focus;
 use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, Stop, CONTINUE};
@@ -66,7 +66,7 @@ impl Want {
 
     /// The call behind a row.
     pub fn call(c: &Call) -> Want {
-        Want::Call((c.conn, c.stream_id, c.start))
+        Want::Call(call_key(c))
     }
 
     fn conn(self) -> ConnId {
@@ -85,6 +85,8 @@ pub enum Found {
     Call(CallKey, Box<Call>),
     /// Nothing: why.
     Missing(Want, String),
+    /// Given up for a newer request.
+    Cancelled(Want),
 }
 
 impl Found {
@@ -93,7 +95,7 @@ impl Found {
         match self {
             Found::Frame(key, (f, _)) => Want::Frame { key: *key, packet: f.packet },
             Found::Call(key, _) => Want::Call(*key),
-            Found::Missing(w, _) => *w,
+            Found::Missing(w, _) | Found::Cancelled(w) => *w,
         }
     }
 }
@@ -109,14 +111,14 @@ pub fn find(source: &Reread, want: Want, opened: Opened, cancel: &AtomicBool) ->
     };
     let mut cfg = source.cfg.clone();
     cfg.focus = Some(Focus { a: opened.client, b: opened.server });
-    let mask_data = cfg.redact.as_ref().is_some_and(|r| r.has_fields());
+    let mask_data = masks_data(&cfg);
     let finder = Finder { want, conn: None, frames: 0, layouts: DataLayouts::default(), mask_data, found: None };
     let mut p = Pipeline::new(cfg, finder);
     let mut read = 0u64;
     while let Some(pkt) = cap.next_packet() {
         read += 1;
         if read.is_multiple_of(CANCEL_CHECK) && cancel.load(Ordering::Relaxed) {
-            return Found::Missing(want, "cancelled".into());
+            return Found::Cancelled(want);
         }
         // The connection's first packet opens it again under the same ends.
         if pkt.number < opened.packet {
@@ -148,7 +150,7 @@ impl Found {
                 c.conn = conn;
                 Found::Call((conn, s, t), c)
             }
-            missing => missing,
+            other => other,
         }
     }
 }
@@ -172,7 +174,7 @@ impl Finder {
     }
 
     fn frame(&mut self, f: &crate::h2::Frame) -> Flow {
-        let layout = self.layouts.frame(f).map(Box::new);
+        let layout = self.layouts.frame(f);
         let nth = self.frames;
         self.frames = self.frames.saturating_add(1);
         let Want::Frame { key, packet } = self.want else { return CONTINUE };
@@ -183,11 +185,7 @@ impl Finder {
             let why = format!("the re-read found packet {} where the list has packet {packet}", f.packet);
             return self.done(Found::Missing(self.want, why));
         }
-        let mut f = f.clone();
-        if self.mask_data && f.header.kind == crate::h2::frame::FrameType::DATA {
-            f.payload = bytes::Bytes::from(vec![0u8; f.payload.len()]);
-        }
-        self.done(Found::Frame(key, (Arc::new(f), layout)))
+        self.done(Found::Frame(key, whole_frame(f, layout, self.mask_data)))
     }
 }
 

@@ -119,12 +119,8 @@ impl FrameMeta {
     }
 
     fn field_value(&self, name: &str) -> Option<String> {
-        let fields = self.fields.as_deref()?;
-        fields
-            .iter()
-            .find(|(n, _)| n.as_deref() == Some(name.as_bytes()))
-            .and_then(|(_, v)| v.as_ref())
-            .map(|v| format!("{name}={}", String::from_utf8_lossy(v)))
+        let v = crate::grpc::Call::header(self.fields.as_deref()?, name)?;
+        Some(format!("{name}={}", String::from_utf8_lossy(v)))
     }
 
     fn is_error_frame(&self) -> bool {
