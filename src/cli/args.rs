@@ -68,6 +68,10 @@ Examples:
   grpcscope calls --proto-path protos/ capture.pcap              decode messages with your .proto files
   grpcscope calls --descriptor-set api.protoset -v capture.pcap  headers, every message as JSON, trailers, status details
   grpcscope calls --format json capture.pcap | jq 'select(.error_origin == \"transport\")'
+  grpcscope calls --format grpcurl -I protos/ -Y 'status != OK' capture.pcap > replay.sh
+                                                                 a grpcurl command per failed call
+  grpcscope calls --format ghz -I protos/ -Y 'method ~ \"GetItem\"' -o data.json capture.pcap
+                                                                 a ghz data file of captured requests
 
 Status is coloured by where a failure came from: yellow when the application chose a grpc-status,
 red when the transport failed the call (a proxy's non-200 :status, RST_STREAM, GOAWAY, missing
@@ -463,6 +467,44 @@ fn parse_time_format(name: &str) -> Result<crate::time::TimeFormat, String> {
     })
 }
 
+/// The output formats `--format` names; each command takes the ones it can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum FormatChoice {
+    /// Aligned lines for a person.
+    #[default]
+    Text,
+    /// One JSON object per line (JSON Lines), for scripts.
+    Json,
+    /// One grpcurl command per call, to replay it (`calls` only).
+    Grpcurl,
+    /// A ghz data file with one method's captured requests (`calls` only).
+    Ghz,
+}
+
+impl FormatChoice {
+    /// The line format of a command that writes only text and JSON Lines.
+    pub fn lines(self, command: &str) -> Result<Format, String> {
+        match self {
+            FormatChoice::Text => Ok(Format::Text),
+            FormatChoice::Json => Ok(Format::Json),
+            other => Err(format!(
+                "`{command}` writes text or json, not {}: grpcurl commands and ghz data files are written by `calls`",
+                other.name(),
+            )),
+        }
+    }
+
+    /// The name as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatChoice::Text => "text",
+            FormatChoice::Json => "json",
+            FormatChoice::Grpcurl => "grpcurl",
+            FormatChoice::Ghz => "ghz",
+        }
+    }
+}
+
 /// What every decoding command takes: a source, decoding options, a format.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CommonArgs {
@@ -472,9 +514,13 @@ pub struct CommonArgs {
     pub decode: DecodeArgs,
     #[command(flatten)]
     pub time: TimeArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: text for people, json (JSON Lines) for scripts; for `calls` also grpcurl
+    /// (one replayable grpcurl command per call) and ghz (a ghz data file of one method's requests).
+    #[arg(long, value_enum, default_value_t = FormatChoice::Text)]
+    pub format: FormatChoice,
+    /// Write the output to PATH instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
     /// Show only what matches EXPR, e.g. 'status != OK', 'origin == transport', 'method ~ "Cart"',
     /// 'duration > 100ms', 'header["x-request-id"] == "abc"' (see docs/filters.md).
     #[arg(long, short = 'Y', value_name = "EXPR")]

@@ -5,7 +5,7 @@ use super::args::{
     CallsArgs, Cli, ColorChoice, Command, ConnsArgs, DecodeArgs, DoctorArgs, ExplainArgs, FramesArgs, InputArgs,
     SchemaArgs, StatsArgs,
 };
-use super::args::{CommonArgs, MessageArgs, UiArgs};
+use super::args::{CommonArgs, FormatChoice, MessageArgs, UiArgs};
 use crate::analysis::{Flow, Pipeline, PipelineConfig, Sink, CONTINUE};
 use crate::capture::live::{self, LiveCapture, LiveOptions};
 use crate::capture::FileCapture;
@@ -96,7 +96,8 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             input: args.input,
             decode: args.decode,
             time: args.time,
-            format: crate::output::Format::Text,
+            format: super::args::FormatChoice::Text,
+            output: None,
             filter: args.filter,
         };
         let messages = MessageArgs::default();
@@ -419,15 +420,75 @@ fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
+/// Where a command's output goes: `-o PATH`, or standard output.
+fn output_writer(output: &Option<PathBuf>) -> Result<Box<dyn Write + Send>, Failure> {
+    match output {
+        None => Ok(Box::new(io::stdout())),
+        Some(p) => std::fs::File::create(p)
+            .map(|f| Box::new(f) as Box<dyn Write + Send>)
+            .map_err(|e| Failure::BadInput(format!("cannot write {}: {e}", p.display()))),
+    }
+}
+
+/// How grpcurl and ghz are to find the schema grpcscope was given.
+fn replay_schema(args: &SchemaArgs) -> crate::output::replay::ReplaySchema {
+    crate::output::replay::ReplaySchema {
+        import_paths: args.proto_paths.clone(),
+        protos: args.protos.clone(),
+        protosets: args.descriptor_sets.clone(),
+    }
+}
+
+/// `--format grpcurl` or `--format ghz`: the replay the printer writes.
+fn replay_of(args: &CallsArgs) -> Option<crate::output::calls::Replay> {
+    use crate::output::calls::Replay;
+    let schema = replay_schema(&args.schema);
+    match args.common.format {
+        FormatChoice::Grpcurl => Some(Replay::Grpcurl(schema)),
+        FormatChoice::Ghz => Some(Replay::Ghz {
+            schema,
+            data: Default::default(),
+            data_path: args.common.output.as_ref().map_or_else(|| "ghz-data.json".into(), |p| p.display().to_string()),
+            outcome: None,
+        }),
+        _ => None,
+    }
+}
+
+/// What `--format ghz` tells the user at the end: the command to run, the
+/// calls left out; an error when no data file could be written.
+fn report_ghz(printer: &mut CallsPrinter<BufWriter<Box<dyn Write + Send>>>, to_stdout: bool) -> Result<(), Failure> {
+    let Some(crate::output::calls::Replay::Ghz { data, outcome, .. }) = &printer.replay else { return Ok(()) };
+    for (n, why) in &data.skipped {
+        eprintln!("grpcscope: call {n} left out of the ghz data: {why}");
+    }
+    match outcome {
+        Some(Ok(command)) => {
+            let save = if to_stdout { " (save this output there)" } else { "" };
+            eprintln!("grpcscope: ghz data written{save}; run it with:\n  {command}");
+            Ok(())
+        }
+        Some(Err(problem)) => Err(Failure::BadInput(format!("--format ghz: {problem}"))),
+        None => Ok(()),
+    }
+}
+
 fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
     let live = args.common.input.is_live();
-    let out = BufWriter::new(io::stdout());
+    let format = match args.common.format {
+        FormatChoice::Json => crate::output::Format::Json,
+        _ => crate::output::Format::Text,
+    };
+    let out = BufWriter::new(output_writer(&args.common.output)?);
     let mut cfg = pipeline_config(&args.common.decode)?;
     let decoder =
         Decoder::new(schema, args.messages.max_decompressed_size, cfg.redact.clone(), args.messages.max_rendered_size);
     // A file prints in start order; live prints each call as it ends.
-    let mut printer = CallsPrinter::new(out, args.common.format, args.verbose, use_color(args.color), !live, decoder);
+    let mut printer = CallsPrinter::new(out, format, args.verbose, use_color(args.color), !live, decoder);
+    printer.replay = replay_of(&args);
+    // Commands carry each request as JSON text.
+    printer.decoder.json_text |= printer.replay.is_some();
     printer.clock = clock(&args.common.time);
     printer.flush_each = live;
     printer.columns = terminal_columns();
@@ -448,6 +509,7 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     if let Some(e) = printer.error.take() {
         return Err(e.into());
     }
+    report_ghz(&mut printer, args.common.output.is_none())?;
     printer.into_inner().flush()?;
     Ok(())
 }
@@ -455,7 +517,8 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
 fn frames(args: FramesArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
     let select = FrameSelection { conn: args.conn, stream: args.stream };
-    let mut printer = FramesPrinter::new(out, args.common.format, args.verbose, select);
+    let format = args.common.format.lines("frames").map_err(Failure::BadInput)?;
+    let mut printer = FramesPrinter::new(out, format, args.verbose, select);
     printer.clock = clock(&args.common.time);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::FRAME_FIELDS)?;
     printer.flush_each = args.common.input.is_live();
@@ -541,7 +604,8 @@ fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Cho
 
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
     let out = BufWriter::new(io::stdout().lock());
-    let mut printer = ConnsPrinter::new(out, args.common.format, args.verbose, args.common.input.is_live());
+    let format = args.common.format.lines("conns").map_err(Failure::BadInput)?;
+    let mut printer = ConnsPrinter::new(out, format, args.verbose, args.common.input.is_live());
     printer.clock = clock(&args.common.time);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::CONN_FIELDS)?;
     let mut p = drive(&args.common.input, &args.common.decode, printer)?;
@@ -560,7 +624,8 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
     // Statistics need lengths and counts, not message bytes, except the first
     // request of each call, which pairs proxied legs: keep payloads small.
     cfg.max_call_bytes = 64 * 1024;
-    let (by, format) = (args.by, args.common.format);
+    let format = args.common.format.lines("stats").map_err(Failure::BadInput)?;
+    let by = args.by;
     use crate::output::stats::By;
     let breakdowns =
         crate::analysis::stats::Breakdowns { server: by == By::Server, edge: by == By::Edge, conn: by == By::Conn };
@@ -617,12 +682,13 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
         stats?
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    crate::output::stats::print(&mut out, &stats, args.by, args.common.format, terminal_columns(), &stats_clock)?;
+    crate::output::stats::print(&mut out, &stats, args.by, format, terminal_columns(), &stats_clock)?;
     out.flush()?;
     Ok(())
 }
 
 fn doctor(args: DoctorArgs) -> Result<(), Failure> {
+    let format = args.common.format.lines("doctor").map_err(Failure::BadInput)?;
     let filter = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)?;
     let mut cfg = pipeline_config(&args.common.decode)?;
     // The rules read lengths, statuses and times; the first request pairs proxied legs.
@@ -636,7 +702,7 @@ fn doctor(args: DoctorArgs) -> Result<(), Failure> {
         None => display_name(args.common.input.path()),
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    crate::output::doctor::print(&mut out, &name, &p.sink.facts, &findings, args.common.format)?;
+    crate::output::doctor::print(&mut out, &name, &p.sink.facts, &findings, format)?;
     out.flush()?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `grpcscope calls`: one record per gRPC call, in the order calls started.
 //! The JSON form is the contract in docs/calls-jsonl.md.
 
+use super::replay::{grpcurl_command, GhzData, GhzProblem, ReplaySchema};
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::exchange::Head;
@@ -69,6 +70,27 @@ pub struct CallsPrinter<W: Write> {
     /// pipeline hands them over: unboxing would copy each large call again.
     #[allow(clippy::vec_box)]
     pending: Vec<Box<Call>>,
+    /// Calls written as grpcurl commands or gathered for a ghz data file
+    /// instead of as lines.
+    pub replay: Option<Replay>,
+}
+
+/// `calls --format grpcurl` or `--format ghz`.
+#[derive(Debug)]
+pub enum Replay {
+    /// One grpcurl command per call.
+    Grpcurl(ReplaySchema),
+    /// The requests gathered; written at the end.
+    Ghz {
+        /// The schema flags of the suggested command.
+        schema: ReplaySchema,
+        /// The requests.
+        data: GhzData,
+        /// Where the data file goes (for the suggested command).
+        data_path: String,
+        /// What the end produced: the ghz command, or why there is no file.
+        outcome: Option<Result<String, GhzProblem>>,
+    },
 }
 
 impl<W: Write> CallsPrinter<W> {
@@ -98,6 +120,7 @@ impl<W: Write> CallsPrinter<W> {
             clock: Clock::new(TimeFormat::Utc, None),
             render_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pending: Vec::new(),
+            replay: None,
         }
     }
 
@@ -118,6 +141,15 @@ impl<W: Write> CallsPrinter<W> {
             self.print(call);
         }
         self.render_pending();
+        if let Some(Replay::Ghz { schema, data, data_path, outcome }) = &mut self.replay {
+            let rendered = data.render(schema, data_path);
+            if let Ok((file, _)) = &rendered {
+                if let Err(e) = self.out.write_all(file.as_bytes()) {
+                    self.error.get_or_insert(e);
+                }
+            }
+            *outcome = Some(rendered.map(|(_, command)| command));
+        }
         if let Err(e) = self.out.flush() {
             self.error.get_or_insert(e);
         }
@@ -152,6 +184,9 @@ impl<W: Write> CallsPrinter<W> {
             return;
         }
         self.printed += 1;
+        if self.replay.is_some() {
+            return self.replay(&call);
+        }
         if self.format == Format::Json && self.ordered && !self.flush_each {
             self.pending.push(call);
             if self.pending.len() >= RENDER_BATCH {
@@ -168,6 +203,27 @@ impl<W: Write> CallsPrinter<W> {
         let r = r.and_then(|()| if self.flush_each { self.out.flush() } else { Ok(()) });
         if let Err(e) = r {
             self.error = Some(e);
+        }
+    }
+
+    /// A call as a grpcurl command, or its requests kept for ghz.
+    fn replay(&mut self, call: &Call) {
+        let number = self.numbered;
+        let record = CallRecord::new(call, &self.decoder);
+        let service_file = record.method.as_deref().and_then(|m| self.decoder.schema_for(call.server).service_file(m));
+        let r = match &mut self.replay {
+            Some(Replay::Grpcurl(schema)) => {
+                let text = grpcurl_command(&record, number, schema, service_file.as_deref());
+                self.out.write_all(text.as_bytes())
+            }
+            Some(Replay::Ghz { data, .. }) => {
+                data.add(&record, number, service_file);
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
         }
     }
 

@@ -258,6 +258,13 @@ impl Schema {
         Some((m.input(), m.output()))
     }
 
+    /// The file (its name as compiled, relative to its import root) that
+    /// defines the service of method path `/pkg.Service/Method`.
+    pub fn service_file(&self, path: &str) -> Option<String> {
+        let (service, _) = path.strip_prefix('/')?.split_once('/')?;
+        Some(self.pool.get_service_by_name(service)?.parent_file().name().to_string())
+    }
+
     /// Every method of the user's services (the built-in reflection and
     /// health services left out), in path order.
     pub fn methods(&self) -> Vec<MethodInfo> {
