@@ -479,6 +479,8 @@ pub enum FormatChoice {
     Grpcurl,
     /// A ghz data file with one method's captured requests (`calls` only).
     Ghz,
+    /// Apache Parquet, written to `-o PATH` (`calls`, `frames`, `conns`; docs/parquet.md).
+    Parquet,
 }
 
 impl FormatChoice {
@@ -488,8 +490,12 @@ impl FormatChoice {
             FormatChoice::Text => Ok(Format::Text),
             FormatChoice::Json => Ok(Format::Json),
             other => Err(format!(
-                "`{command}` writes text or json, not {}: grpcurl commands and ghz data files are written by `calls`",
+                "`{command}` writes text or json, not {}: {}",
                 other.name(),
+                match other {
+                    FormatChoice::Parquet => "Parquet tables are written by `calls`, `frames` and `conns`",
+                    _ => "grpcurl commands and ghz data files are written by `calls`",
+                }
             )),
         }
     }
@@ -501,6 +507,7 @@ impl FormatChoice {
             FormatChoice::Json => "json",
             FormatChoice::Grpcurl => "grpcurl",
             FormatChoice::Ghz => "ghz",
+            FormatChoice::Parquet => "parquet",
         }
     }
 }
@@ -514,11 +521,14 @@ pub struct CommonArgs {
     pub decode: DecodeArgs,
     #[command(flatten)]
     pub time: TimeArgs,
-    /// Output format: text for people, json (JSON Lines) for scripts; for `calls` also grpcurl
-    /// (one replayable grpcurl command per call) and ghz (a ghz data file of one method's requests).
+    /// Output format: text for people, json (JSON Lines) for scripts; parquet (with -o) for SQL
+    /// engines (calls, frames, conns; docs/parquet.md); for `calls` also grpcurl (one replayable
+    /// grpcurl command per call) and ghz (a ghz data file of one method's requests).
     #[arg(long, value_enum, default_value_t = FormatChoice::Text)]
     pub format: FormatChoice,
-    /// Write the output to PATH instead of standard output.
+    /// Write the output to PATH instead of standard output. With --format parquet: a file, or a
+    /// directory of capture=NAME/part-0.parquet partitions when several captures are read (or
+    /// PATH is a directory).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Show only what matches EXPR, e.g. 'status != OK', 'origin == transport', 'method ~ "Cart"',

@@ -6,6 +6,7 @@ mod parallel;
 mod progress;
 mod read;
 mod run;
+mod tables;
 
 pub use args::{Cli, Command};
 pub use run::main;

@@ -12,6 +12,7 @@ use crate::capture::FileCapture;
 use crate::filter::{FieldSet, Filter};
 use crate::grpc::MessageLimits;
 use crate::output::calls::CallsPrinter;
+use crate::output::calls::Export;
 use crate::output::conns::ConnsPrinter;
 use crate::output::frames::{FrameSelection, FramesPrinter};
 use crate::output::offload::CallsOnThread;
@@ -199,11 +200,6 @@ fn load_key_logs(decode: &DecodeArgs, cfg: &mut PipelineConfig) -> Result<(), Fa
 
 /// Something to do every so often during a live capture (print statistics).
 pub type Tick<'a, S> = (Duration, &'a mut dyn FnMut(&mut Pipeline<S>) -> io::Result<()>);
-
-/// Feeds every packet of the source through a pipeline ending in `sink`.
-fn drive<S: Sink>(input: &InputArgs, decode: &DecodeArgs, sink: S) -> Result<Pipeline<S>, Failure> {
-    drive_with(input, pipeline_config(decode)?, sink, None)
-}
 
 fn drive_with<S: Sink>(
     input: &InputArgs,
@@ -439,13 +435,12 @@ fn replay_schema(args: &SchemaArgs) -> crate::output::replay::ReplaySchema {
     }
 }
 
-/// `--format grpcurl` or `--format ghz`: the replay the printer writes.
-fn replay_of(args: &CallsArgs) -> Option<crate::output::calls::Replay> {
-    use crate::output::calls::Replay;
+/// `--format grpcurl` or `--format ghz`: what the printer writes instead of lines.
+fn replay_of(args: &CallsArgs) -> Option<Export> {
     let schema = replay_schema(&args.schema);
     match args.common.format {
-        FormatChoice::Grpcurl => Some(Replay::Grpcurl(schema)),
-        FormatChoice::Ghz => Some(Replay::Ghz {
+        FormatChoice::Grpcurl => Some(Export::Grpcurl(schema)),
+        FormatChoice::Ghz => Some(Export::Ghz {
             schema,
             data: Default::default(),
             data_path: args.common.output.as_ref().map_or_else(|| "ghz-data.json".into(), |p| p.display().to_string()),
@@ -455,10 +450,13 @@ fn replay_of(args: &CallsArgs) -> Option<crate::output::calls::Replay> {
     }
 }
 
+/// The printer `calls` ends with.
+type CallsOut = CallsPrinter<BufWriter<Box<dyn Write + Send>>>;
+
 /// What `--format ghz` tells the user at the end: the command to run, the
 /// calls left out; an error when no data file could be written.
-fn report_ghz(printer: &mut CallsPrinter<BufWriter<Box<dyn Write + Send>>>, to_stdout: bool) -> Result<(), Failure> {
-    let Some(crate::output::calls::Replay::Ghz { data, outcome, .. }) = &printer.replay else { return Ok(()) };
+fn report_ghz(printer: &CallsOut, to_stdout: bool) -> Result<(), Failure> {
+    let Some(Export::Ghz { data, outcome, .. }) = &printer.export else { return Ok(()) };
     for (n, why) in &data.skipped {
         eprintln!("grpcscope: call {n} left out of the ghz data: {why}");
     }
@@ -473,24 +471,64 @@ fn report_ghz(printer: &mut CallsPrinter<BufWriter<Box<dyn Write + Send>>>, to_s
     }
 }
 
+/// Drives `sink` with the capture at `source`, or with what `input` names
+/// (one file with its progress bar, or a live interface) when `None`.
+fn drive_source<S: Sink>(
+    input: &InputArgs,
+    source: Option<&std::path::Path>,
+    cfg: PipelineConfig,
+    sink: S,
+) -> Result<Pipeline<S>, Failure> {
+    match source {
+        Some(path) => drive_path(path, None, cfg, sink),
+        None => drive_with(input, cfg, sink, None),
+    }
+}
+
 fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
+    if args.common.format == FormatChoice::Parquet {
+        let jobs = super::tables::plan(&args.common)?;
+        return super::tables::run(&jobs, args.common.input.quiet, "calls", |job| {
+            let table = Box::new(job.table("calls", crate::output::parquet::calls::COLUMNS)?);
+            let export = Export::Parquet { table, capture: job.capture.clone() };
+            let printer = calls_once(&args, schema.clone(), job.source.as_deref(), Box::new(io::sink()), Some(export))?;
+            Ok(match &printer.export {
+                Some(Export::Parquet { table, .. }) => table.written,
+                _ => 0,
+            })
+        });
+    }
+    let out = output_writer(&args.common.output)?;
+    let printer = calls_once(&args, schema, None, out, replay_of(&args))?;
+    report_ghz(&printer, args.common.output.is_none())
+}
+
+/// Decodes one capture's calls into `out` (or `export`), and returns the
+/// printer once everything is written.
+fn calls_once(
+    args: &CallsArgs,
+    schema: Schema,
+    source: Option<&std::path::Path>,
+    out: Box<dyn Write + Send>,
+    export: Option<Export>,
+) -> Result<CallsOut, Failure> {
     let live = args.common.input.is_live();
     let format = match args.common.format {
         FormatChoice::Json => crate::output::Format::Json,
         _ => crate::output::Format::Text,
     };
-    let out = BufWriter::new(output_writer(&args.common.output)?);
     let mut cfg = pipeline_config(&args.common.decode)?;
     let decoder =
         Decoder::new(schema, args.messages.max_decompressed_size, cfg.redact.clone(), args.messages.max_rendered_size);
     // A file prints in start order; live prints each call as it ends.
-    let mut printer = CallsPrinter::new(out, format, args.verbose, use_color(args.color), !live, decoder);
-    printer.replay = replay_of(&args);
-    // Commands carry each request as JSON text.
-    printer.decoder.json_text |= printer.replay.is_some();
+    let mut printer =
+        CallsPrinter::new(BufWriter::new(out), format, args.verbose, use_color(args.color), !live, decoder);
+    printer.export = export;
+    // Commands and rows carry each message as JSON text.
+    printer.decoder.json_text |= printer.export.is_some();
     printer.clock = clock(&args.common.time);
-    printer.flush_each = live;
+    printer.flush_each = live && printer.export.is_none();
     printer.columns = terminal_columns();
     if let Some(f) = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
         printer.filter = Some(Box::new(move |c| f.matches(c)));
@@ -503,34 +541,55 @@ fn calls(args: CallsArgs) -> Result<(), Failure> {
     cfg.max_call_bytes = args.messages.max_call_bytes;
     // Bodies are decoded and printed on the second core.
     let offloaded = if live { CallsOnThread::spawn_batched(printer, 1) } else { CallsOnThread::spawn(printer) };
-    let p = drive_with(&args.common.input, cfg, offloaded, None)?;
+    let p = drive_source(&args.common.input, source, cfg, offloaded)?;
     let mut printer = p.sink.finish().ok_or_else(|| io::Error::other("the output thread failed"))?;
     printer.flush();
     if let Some(e) = printer.error.take() {
         return Err(e.into());
     }
-    report_ghz(&mut printer, args.common.output.is_none())?;
-    printer.into_inner().flush()?;
-    Ok(())
+    printer.out_mut().flush()?;
+    Ok(printer)
 }
 
 fn frames(args: FramesArgs) -> Result<(), Failure> {
-    let out = BufWriter::new(io::stdout().lock());
+    if args.common.format == FormatChoice::Parquet {
+        let jobs = super::tables::plan(&args.common)?;
+        return super::tables::run(&jobs, args.common.input.quiet, "frames", |job| {
+            let table = Box::new(job.table("frames", crate::output::parquet::frames::COLUMNS)?);
+            let mut printer = frames_once(&args, job.source.as_deref(), Some((table, job.capture.clone())))?;
+            Ok(printer.finish_table()?)
+        });
+    }
+    frames_once(&args, None, None).map(|_| ())
+}
+
+/// Decodes one capture's frames to standard output (or `table`).
+fn frames_once(
+    args: &FramesArgs,
+    source: Option<&std::path::Path>,
+    table: Option<(Box<crate::output::parquet::Table>, String)>,
+) -> Result<FramesPrinter<BufWriter<io::Stdout>>, Failure> {
+    let out = BufWriter::new(io::stdout());
     let select = FrameSelection { conn: args.conn, stream: args.stream };
-    let format = args.common.format.lines("frames").map_err(Failure::BadInput)?;
+    let format = match table {
+        Some(_) => crate::output::Format::Json,
+        None => args.common.format.lines("frames").map_err(Failure::BadInput)?,
+    };
     let mut printer = FramesPrinter::new(out, format, args.verbose, select);
+    printer.table = table;
     printer.clock = clock(&args.common.time);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::FRAME_FIELDS)?;
-    printer.flush_each = args.common.input.is_live();
+    printer.flush_each = args.common.input.is_live() && printer.table.is_none();
     let mut cfg = pipeline_config(&args.common.decode)?;
     cfg.h2.snapshot_tables = args.verbose;
-    let mut p = drive_with(&args.common.input, cfg, printer, None)?;
+    let mut p = drive_source(&args.common.input, source, cfg, printer)?;
     p.sink.footer();
     if let Some(e) = p.sink.error.take() {
         return Err(e.into());
     }
-    p.sink.into_inner().flush()?;
-    Ok(())
+    let mut printer = p.sink;
+    printer.out_mut().flush()?;
+    Ok(printer)
 }
 
 fn explain(args: ExplainArgs) -> Result<(), Failure> {
@@ -603,19 +662,41 @@ fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Cho
 }
 
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
-    let out = BufWriter::new(io::stdout().lock());
-    let format = args.common.format.lines("conns").map_err(Failure::BadInput)?;
+    if args.common.format == FormatChoice::Parquet {
+        let jobs = super::tables::plan(&args.common)?;
+        return super::tables::run(&jobs, args.common.input.quiet, "connections", |job| {
+            let table = Box::new(job.table("conns", crate::output::parquet::conns::COLUMNS)?);
+            let mut printer = conns_once(&args, job.source.as_deref(), Some((table, job.capture.clone())))?;
+            Ok(printer.finish_table()?)
+        });
+    }
+    conns_once(&args, None, None).map(|_| ())
+}
+
+/// Decodes one capture's connections to standard output (or `table`).
+fn conns_once(
+    args: &ConnsArgs,
+    source: Option<&std::path::Path>,
+    table: Option<(Box<crate::output::parquet::Table>, String)>,
+) -> Result<ConnsPrinter<BufWriter<io::Stdout>>, Failure> {
+    let out = BufWriter::new(io::stdout());
+    let format = match table {
+        Some(_) => crate::output::Format::Json,
+        None => args.common.format.lines("conns").map_err(Failure::BadInput)?,
+    };
     let mut printer = ConnsPrinter::new(out, format, args.verbose, args.common.input.is_live());
+    printer.table = table;
     printer.clock = clock(&args.common.time);
     printer.filter = compile_filter(&args.common.filter, &crate::filter::CONN_FIELDS)?;
-    let mut p = drive(&args.common.input, &args.common.decode, printer)?;
+    let mut p = drive_source(&args.common.input, source, pipeline_config(&args.common.decode)?, printer)?;
     let counters = p.counters.clone();
     p.sink.finish(&counters);
     if let Some(e) = p.sink.error.take() {
         return Err(e.into());
     }
-    p.sink.into_inner().flush()?;
-    Ok(())
+    let mut printer = p.sink;
+    printer.out_mut().flush()?;
+    Ok(printer)
 }
 
 fn stats(args: StatsArgs) -> Result<(), Failure> {

@@ -70,14 +70,13 @@ pub struct CallsPrinter<W: Write> {
     /// pipeline hands them over: unboxing would copy each large call again.
     #[allow(clippy::vec_box)]
     pending: Vec<Box<Call>>,
-    /// Calls written as grpcurl commands or gathered for a ghz data file
-    /// instead of as lines.
-    pub replay: Option<Replay>,
+    /// Calls written as grpcurl commands, gathered for a ghz data file or
+    /// written as Parquet rows instead of as lines.
+    pub export: Option<Export>,
 }
 
-/// `calls --format grpcurl` or `--format ghz`.
-#[derive(Debug)]
-pub enum Replay {
+/// `calls --format grpcurl`, `--format ghz` or `--format parquet`.
+pub enum Export {
     /// One grpcurl command per call.
     Grpcurl(ReplaySchema),
     /// The requests gathered; written at the end.
@@ -90,6 +89,13 @@ pub enum Replay {
         data_path: String,
         /// What the end produced: the ghz command, or why there is no file.
         outcome: Option<Result<String, GhzProblem>>,
+    },
+    /// A row per call.
+    Parquet {
+        /// The table.
+        table: Box<crate::output::parquet::Table>,
+        /// The capture's name in the rows.
+        capture: String,
     },
 }
 
@@ -120,13 +126,18 @@ impl<W: Write> CallsPrinter<W> {
             clock: Clock::new(TimeFormat::Utc, None),
             render_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pending: Vec::new(),
-            replay: None,
+            export: None,
         }
     }
 
     /// The writer.
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    /// The writer, still in the printer.
+    pub fn out_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Prints everything still held (end of capture); nothing once a write
@@ -141,14 +152,22 @@ impl<W: Write> CallsPrinter<W> {
             self.print(call);
         }
         self.render_pending();
-        if let Some(Replay::Ghz { schema, data, data_path, outcome }) = &mut self.replay {
-            let rendered = data.render(schema, data_path);
-            if let Ok((file, _)) = &rendered {
-                if let Err(e) = self.out.write_all(file.as_bytes()) {
+        match &mut self.export {
+            Some(Export::Ghz { schema, data, data_path, outcome }) => {
+                let rendered = data.render(schema, data_path);
+                if let Ok((file, _)) = &rendered {
+                    if let Err(e) = self.out.write_all(file.as_bytes()) {
+                        self.error.get_or_insert(e);
+                    }
+                }
+                *outcome = Some(rendered.map(|(_, command)| command));
+            }
+            Some(Export::Parquet { table, .. }) => {
+                if let Err(e) = table.finish() {
                     self.error.get_or_insert(e);
                 }
             }
-            *outcome = Some(rendered.map(|(_, command)| command));
+            _ => {}
         }
         if let Err(e) = self.out.flush() {
             self.error.get_or_insert(e);
@@ -184,8 +203,8 @@ impl<W: Write> CallsPrinter<W> {
             return;
         }
         self.printed += 1;
-        if self.replay.is_some() {
-            return self.replay(&call);
+        if self.export.is_some() {
+            return self.export_call(&call);
         }
         if self.format == Format::Json && self.ordered && !self.flush_each {
             self.pending.push(call);
@@ -206,19 +225,23 @@ impl<W: Write> CallsPrinter<W> {
         }
     }
 
-    /// A call as a grpcurl command, or its requests kept for ghz.
-    fn replay(&mut self, call: &Call) {
+    /// A call as a grpcurl command, its requests kept for ghz, or a Parquet row.
+    fn export_call(&mut self, call: &Call) {
         let number = self.numbered;
         let record = CallRecord::new(call, &self.decoder);
-        let service_file = record.method.as_deref().and_then(|m| self.decoder.schema_for(call.server).service_file(m));
-        let r = match &mut self.replay {
-            Some(Replay::Grpcurl(schema)) => {
-                let text = grpcurl_command(&record, number, schema, service_file.as_deref());
+        let decoder = &self.decoder;
+        let service_file = || record.method.as_deref().and_then(|m| decoder.schema_for(call.server).service_file(m));
+        let r = match &mut self.export {
+            Some(Export::Grpcurl(schema)) => {
+                let text = grpcurl_command(&record, number, schema, service_file().as_deref());
                 self.out.write_all(text.as_bytes())
             }
-            Some(Replay::Ghz { data, .. }) => {
-                data.add(&record, number, service_file);
+            Some(Export::Ghz { data, .. }) => {
+                data.add(&record, number, service_file());
                 Ok(())
+            }
+            Some(Export::Parquet { table, capture }) => {
+                crate::output::parquet::calls::add(table, capture, number, &record)
             }
             None => Ok(()),
         };

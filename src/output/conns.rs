@@ -31,18 +31,47 @@ pub struct ConnsPrinter<W: Write> {
     pub error: Option<io::Error>,
     /// How the START column shows times (`-t`).
     pub clock: Clock,
+    /// Rows of a Parquet table instead of lines (`--format parquet`), with
+    /// the capture's name.
+    pub table: Option<(Box<crate::output::parquet::Table>, String)>,
 }
 
 impl<W: Write> ConnsPrinter<W> {
     /// A printer; `live` prints each connection as it ends.
     pub fn new(out: W, format: Format, verbose: bool, live: bool) -> Self {
         let clock = Clock::new(TimeFormat::Utc, None);
-        ConnsPrinter { out, format, verbose, live, reports: Kept::default(), filter: None, error: None, clock }
+        let reports = Kept::default();
+        ConnsPrinter { out, format, verbose, live, reports, filter: None, error: None, clock, table: None }
+    }
+
+    /// Writes the Parquet table's end, when there is one; its rows.
+    pub fn finish_table(&mut self) -> io::Result<u64> {
+        match &mut self.table {
+            Some((t, _)) => t.finish(),
+            None => Ok(0),
+        }
+    }
+
+    /// A record as a JSON line, or as a row when rows go to a table.
+    fn record_out(
+        out: &mut W,
+        table: &mut Option<(Box<crate::output::parquet::Table>, String)>,
+        rec: &ConnRecord,
+    ) -> io::Result<()> {
+        match table {
+            Some((t, capture)) => crate::output::parquet::conns::add(t, capture, rec),
+            None => write_json_line(out, rec),
+        }
     }
 
     /// The writer.
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    /// The writer, still in the printer.
+    pub fn out_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     fn wanted(&self, r: &ConnReport) -> bool {
@@ -59,11 +88,12 @@ impl<W: Write> ConnsPrinter<W> {
         reports.sort_unstable_by_key(|r| r.tcp.id);
         let (chans, reconnects) = channels::analyze(reports.iter().copied());
         let r = match self.format {
+            // Rows of a table come here too: the CLI asks for JSON with one.
             Format::Json => {
                 let wanted: Vec<&ConnReport> = reports.iter().copied().filter(|r| self.wanted(r)).collect();
-                wanted
-                    .into_iter()
-                    .try_for_each(|r| write_json_line(&mut self.out, &ConnRecord::new(r, reconnects.get(&r.tcp.id))))
+                wanted.into_iter().try_for_each(|r| {
+                    Self::record_out(&mut self.out, &mut self.table, &ConnRecord::new(r, reconnects.get(&r.tcp.id)))
+                })
             }
             Format::Text => {
                 let by_id: BTreeMap<ConnId, &ConnReport> = reports.iter().map(|r| (r.tcp.id, *r)).collect();
@@ -338,7 +368,8 @@ impl<W: Write> Sink for ConnsPrinter<W> {
         }
         let rc = reconnects.get(&last.tcp.id).cloned();
         let r = match self.format {
-            Format::Json => write_json_line(&mut self.out, &ConnRecord::new(last, rc.as_ref())),
+            // Rows of a table come here too: the CLI asks for JSON with one.
+            Format::Json => Self::record_out(&mut self.out, &mut self.table, &ConnRecord::new(last, rc.as_ref())),
             Format::Text => {
                 let last = last.clone();
                 self.text_row(&last, rc.as_ref())

@@ -1,5 +1,6 @@
 //! `grpcscope frames`: one line (or JSON object) per HTTP/2 frame.
 
+use super::parquet::frames as parquet;
 use super::{write_json_line, Format};
 use crate::analysis::{flow_of, Flow, Sink, CONTINUE};
 use crate::h2::{Frame, H2Event, Note};
@@ -50,6 +51,9 @@ pub struct FramesPrinter<W: Write> {
     layouts: DataLayouts,
     /// How the TIME column shows times (`-t`).
     pub clock: Clock,
+    /// Rows of a Parquet table instead of lines (`--format parquet`), with
+    /// the capture's name.
+    pub table: Option<(Box<crate::output::parquet::Table>, String)>,
 }
 
 impl<W: Write> FramesPrinter<W> {
@@ -68,12 +72,18 @@ impl<W: Write> FramesPrinter<W> {
             flush_each: false,
             layouts: DataLayouts::default(),
             clock: Clock::new(TimeFormat::Utc, None),
+            table: None,
         }
     }
 
     /// The writer.
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    /// The writer, still in the printer.
+    pub fn out_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     fn wanted(&self, conn: ConnId, stream: Option<u32>) -> bool {
@@ -120,6 +130,25 @@ impl<W: Write> FramesPrinter<W> {
         format!("{time:<w$}", w = self.clock.format.width())
     }
 
+    /// Writes the Parquet table's end, when there is one; its rows.
+    pub fn finish_table(&mut self) -> io::Result<u64> {
+        match &mut self.table {
+            Some((t, _)) => t.finish(),
+            None => Ok(0),
+        }
+    }
+
+    /// A row of the Parquet table, when rows go there instead of lines.
+    fn table_row(&mut self, add: impl FnOnce(&mut crate::output::parquet::Table, &str) -> io::Result<()>) -> bool {
+        let Some((table, capture)) = &mut self.table else { return false };
+        if self.error.is_none() {
+            if let Err(e) = add(table, capture) {
+                self.error = Some(e);
+            }
+        }
+        true
+    }
+
     /// A closing line in text mode.
     pub fn footer(&mut self) {
         if self.format != Format::Text || self.printed == 0 {
@@ -151,6 +180,9 @@ impl<W: Write> Sink for FramesPrinter<W> {
                 }
                 self.printed += 1;
                 self.unknown_fields += f.block.as_ref().map_or(0, |b| b.decoded.unknown as u64);
+                if self.table_row(|t, c| parquet::add_frame(t, c, &FrameRecord::new(f, false))) {
+                    return flow_of(self.error.as_ref());
+                }
                 self.text_header();
                 let time = self.stamp(f.ts);
                 self.write(|o, fmt, verbose| match fmt {
@@ -166,8 +198,11 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     self.clock.saw(*ts);
                     return flow_of(self.error.as_ref());
                 }
-                self.text_header();
                 let (c, t, off, p) = (*conn, *ts, *offset, *packet);
+                if self.table_row(|tb, cap| parquet::add_preface(tb, cap, &PrefaceRecord::new(c, t, off, p))) {
+                    return flow_of(self.error.as_ref());
+                }
+                self.text_header();
                 let time = self.stamp(t);
                 self.write(|o, fmt, _| match fmt {
                     Format::Json => write_json_line(o, &PrefaceRecord::new(c, t, off, p)),
@@ -185,8 +220,11 @@ impl<W: Write> Sink for FramesPrinter<W> {
                     self.clock.saw(*ts);
                     return flow_of(self.error.as_ref());
                 }
-                self.text_header();
                 let (c, d, t, n) = (*conn, *dir, *ts, *bytes);
+                if self.table_row(|tb, cap| parquet::add_lost(tb, cap, &LostRecord::new(c, d, t, n))) {
+                    return flow_of(self.error.as_ref());
+                }
+                self.text_header();
                 let time = self.stamp(t);
                 self.write(|o, fmt, _| match fmt {
                     Format::Json => write_json_line(o, &LostRecord::new(c, d, t, n)),

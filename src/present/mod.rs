@@ -13,6 +13,7 @@ pub mod raw_text;
 pub mod record;
 pub mod stats_record;
 pub mod text;
+pub mod trace;
 
 pub use conn_record::ConnRecord;
 pub use frame_record::{CarrierRecord, FrameRecord};
