@@ -53,6 +53,11 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario { name: "metadata", port: 50068, about: "custom ASCII and -bin metadata in headers and trailers" },
     Scenario {
+        name: "traced",
+        port: 50106,
+        about: "calls carrying trace context as tracing libraries send it: W3C traceparent, B3 single and multi headers, a malformed traceparent, none",
+    },
+    Scenario {
         name: "reflection",
         port: 50069,
         about: "a server reflection exchange, then calls: decodable with no --proto",
@@ -318,6 +323,7 @@ async fn run(s: &Scenario) -> recorder::Recording {
         "cancel" => cancel(client).await,
         "compression" => compression(client).await,
         "metadata" => metadata(client).await,
+        "traced" => trace_contexts(client).await,
         "reflection" => reflection_then_calls(s.port, client).await,
         "bench_seed" => bench_seed(client).await,
         "rapid_reset" => rapid_reset(client).await,
@@ -435,6 +441,37 @@ async fn metadata(mut c: InventoryClient) {
     req.metadata_mut().insert("x-request-id", "rid-9999".parse().unwrap());
     let err = c.get_part(req).await.unwrap_err();
     assert_eq!(err.metadata().get("x-failure-zone").unwrap(), "stock-db");
+}
+
+/// Calls with the trace context headers tracers send (OpenTelemetry's W3C
+/// propagator, Zipkin's B3 single and multi), one malformed, one with none,
+/// and a NOT_FOUND in a trace: the spans `--otlp` exports join these traces.
+async fn trace_contexts(mut c: InventoryClient) {
+    let calls: [(&str, &[(&str, &str)]); 6] = [
+        ("traced-w3c", &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]),
+        ("traced-b3", &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")]),
+        (
+            "traced-b3-multi",
+            &[("x-b3-traceid", "a3ce929d0e0e4736"), ("x-b3-spanid", "05e3ac9a4f6e3b90"), ("x-b3-sampled", "0")],
+        ),
+        ("traced-malformed", &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01")]),
+        ("untraced", &[]),
+        (
+            "missing-traced",
+            &[
+                ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                ("x-request-id", "rid-traced"),
+            ],
+        ),
+    ];
+    for (sku, headers) in calls {
+        let mut req = get(sku);
+        for (name, value) in headers {
+            req.metadata_mut().insert(*name, value.parse().unwrap());
+        }
+        let r = c.get_part(req).await;
+        assert_eq!(r.is_ok(), !sku.starts_with("missing"), "{sku}");
+    }
 }
 
 /// The seed of the benchmark captures (examples/benchgen.rs replays it):

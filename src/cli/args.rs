@@ -596,6 +596,14 @@ pub struct CallsArgs {
     /// Colour the status column (text output).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Also export each call as an OpenTelemetry span to the collector at URL
+    /// (http://HOST:4318 for OTLP/HTTP, or http://HOST:4317 with --otlp-protocol grpc); spans
+    /// join the application's traces through the calls' traceparent or B3 headers (docs/otel.md).
+    #[arg(long = "otlp", value_name = "URL", help_heading = "OpenTelemetry")]
+    pub otlp: Option<String>,
+    /// How spans travel: http/protobuf (OTLP/HTTP, the default) or grpc (OTLP/gRPC).
+    #[arg(long = "otlp-protocol", value_enum, default_value = "http/protobuf", help_heading = "OpenTelemetry")]
+    pub otlp_protocol: crate::output::otlp::Protocol,
 }
 
 /// The terminal UI's options (no command given).

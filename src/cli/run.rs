@@ -102,7 +102,9 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
             filter: args.filter,
         };
         let messages = MessageArgs::default();
-        return calls(CallsArgs { common, schema: args.schema, messages, verbose: false, color: ColorChoice::Never });
+        let (otlp, otlp_protocol) = (None, crate::output::otlp::Protocol::HttpProtobuf);
+        let color = ColorChoice::Never;
+        return calls(CallsArgs { common, schema: args.schema, messages, verbose: false, color, otlp, otlp_protocol });
     }
     let schema = load_schema(&args.schema)?;
     if let Some(f) = &args.filter {
@@ -471,6 +473,22 @@ fn report_ghz(printer: &CallsOut, to_stdout: bool) -> Result<(), Failure> {
     }
 }
 
+/// What `--otlp` did, on standard error; an error when spans were lost.
+fn report_spans(r: crate::output::otlp::ExportReport, url: &str, quiet: bool) -> Result<(), Failure> {
+    if !quiet || r.failed + r.dropped + r.rejected > 0 {
+        eprintln!(
+            "grpcscope: {} span(s) exported to {url} in {} request(s); {} rejected by the collector, {} not delivered, {} dropped (queue full)",
+            r.exported, r.requests, r.rejected, r.failed, r.dropped
+        );
+    }
+    match r.last_error {
+        Some(e) if r.failed > 0 => {
+            Err(Failure::Io(io::Error::other(format!("--otlp {url}: {} span(s) not delivered: {e}", r.failed))))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Drives `sink` with the capture at `source`, or with what `input` names
 /// (one file with its progress bar, or a live interface) when `None`.
 fn drive_source<S: Sink>(
@@ -527,6 +545,16 @@ fn calls_once(
     printer.export = export;
     // Commands and rows carry each message as JSON text.
     printer.decoder.json_text |= printer.export.is_some();
+    if let Some(url) = &args.otlp {
+        let endpoint = crate::output::otlp::Endpoint::parse(url, args.otlp_protocol)
+            .map_err(|e| Failure::BadInput(format!("--otlp {e}")))?;
+        let capture = match (source, &args.common.input.interface) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(iface)) => format!("live {iface}"),
+            (None, None) => display_name(args.common.input.path()),
+        };
+        printer.spans = Some(crate::output::otlp::Exporter::start(endpoint, capture, live));
+    }
     printer.clock = clock(&args.common.time);
     printer.flush_each = live && printer.export.is_none();
     printer.columns = terminal_columns();
@@ -548,6 +576,9 @@ fn calls_once(
         return Err(e.into());
     }
     printer.out_mut().flush()?;
+    if let Some(spans) = printer.spans.take() {
+        report_spans(spans.finish(), args.otlp.as_deref().unwrap_or_default(), args.common.input.quiet)?;
+    }
     Ok(printer)
 }
 

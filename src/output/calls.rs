@@ -73,6 +73,8 @@ pub struct CallsPrinter<W: Write> {
     /// Calls written as grpcurl commands, gathered for a ghz data file or
     /// written as Parquet rows instead of as lines.
     pub export: Option<Export>,
+    /// Each call printed also goes as a span to an OTLP collector (`--otlp`).
+    pub spans: Option<crate::output::otlp::Exporter>,
 }
 
 /// `calls --format grpcurl`, `--format ghz` or `--format parquet`.
@@ -127,6 +129,7 @@ impl<W: Write> CallsPrinter<W> {
             render_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pending: Vec::new(),
             export: None,
+            spans: None,
         }
     }
 
@@ -203,6 +206,9 @@ impl<W: Write> CallsPrinter<W> {
             return;
         }
         self.printed += 1;
+        if let Some(spans) = &mut self.spans {
+            spans.call(&call);
+        }
         if self.export.is_some() {
             return self.export_call(&call);
         }

@@ -5,6 +5,7 @@ pub mod conns;
 pub mod doctor;
 pub mod frames;
 pub mod offload;
+pub mod otlp;
 pub mod parquet;
 pub mod replay;
 pub mod stats;

@@ -11,6 +11,7 @@ pub mod line;
 pub mod message;
 pub mod raw_text;
 pub mod record;
+pub mod span;
 pub mod stats_record;
 pub mod text;
 pub mod trace;

@@ -11,7 +11,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::h2::frame::{flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
+use crate::h2::frame::{data_payload, flags, header_block, FrameHeader, FrameType, HEADER_LEN, PREFACE};
 use crate::h2::hpack::{Decoder, Limits};
 use crate::proto::wire::{emit_varint, length_delimited_fields};
 use bytes::{Bytes, BytesMut};
@@ -312,31 +312,6 @@ impl Session {
     fn send(&mut self, bytes: &[u8]) {
         self.to_send.extend(bytes);
     }
-}
-
-/// The header block of a HEADERS frame: padding and priority removed.
-fn header_block(h: &FrameHeader, p: &Bytes) -> Bytes {
-    let mut start = 0usize;
-    let mut end = p.len();
-    if h.has(flags::PADDED) {
-        let pad = p.first().copied().unwrap_or(0) as usize;
-        start = 1;
-        end = end.saturating_sub(pad);
-    }
-    if h.has(flags::PRIORITY) {
-        start += 5;
-    }
-    p.slice(start.min(end)..end)
-}
-
-/// The data of a DATA frame: padding removed.
-fn data_payload(h: &FrameHeader, p: &Bytes) -> Bytes {
-    if !h.has(flags::PADDED) {
-        return p.clone();
-    }
-    let pad = p.first().copied().unwrap_or(0) as usize;
-    let end = p.len().saturating_sub(pad);
-    p.slice(1.min(end)..end)
 }
 
 fn frame(kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {

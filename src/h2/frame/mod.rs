@@ -454,3 +454,29 @@ pub fn error_name(code: u32) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The header block of a HEADERS frame a client of ours received: padding
+/// and priority removed (lengths already checked by slicing within bounds).
+pub fn header_block(h: &FrameHeader, p: &bytes::Bytes) -> bytes::Bytes {
+    let mut start = 0usize;
+    let mut end = p.len();
+    if h.has(flags::PADDED) {
+        let pad = p.first().copied().unwrap_or(0) as usize;
+        start = 1;
+        end = end.saturating_sub(pad);
+    }
+    if h.has(flags::PRIORITY) {
+        start += 5;
+    }
+    p.slice(start.min(end)..end)
+}
+
+/// The data of a DATA frame: padding removed.
+pub fn data_payload(h: &FrameHeader, p: &bytes::Bytes) -> bytes::Bytes {
+    if !h.has(flags::PADDED) {
+        return p.clone();
+    }
+    let pad = p.first().copied().unwrap_or(0) as usize;
+    let end = p.len().saturating_sub(pad);
+    p.slice(1.min(end)..end)
+}
