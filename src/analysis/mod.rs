@@ -7,6 +7,7 @@
 
 pub mod channels;
 pub mod doctor;
+pub mod extract;
 pub mod histogram;
 pub mod hops;
 pub mod method_names;

@@ -68,6 +68,8 @@ Examples:
   grpcscope calls --proto-path protos/ capture.pcap              decode messages with your .proto files
   grpcscope calls --descriptor-set api.protoset -v capture.pcap  headers, every message as JSON, trailers, status details
   grpcscope calls --format json capture.pcap | jq 'select(.error_origin == \"transport\")'
+  grpcscope calls -Y 'status == UNAVAILABLE' -w failed.pcap capture.pcap
+                                                                 an extract of those calls, for a ticket
   grpcscope calls --format grpcurl -I protos/ -Y 'status != OK' capture.pcap > replay.sh
                                                                  a grpcurl command per failed call
   grpcscope calls --format ghz -I protos/ -Y 'method ~ \"GetItem\"' -o data.json capture.pcap
@@ -219,14 +221,22 @@ pub struct InputArgs {
     )]
     pub snaplen: u32,
 
-    /// Also write every captured packet to this pcap file (the file to attach to a ticket).
-    #[arg(short = 'w', long = "write", value_name = "FILE", requires = "interface", help_heading = "Live capture")]
+    /// Live: also write every captured packet to this pcap file (the file to attach to a ticket).
+    /// On a capture file (`calls` only): write an extract of the calls that match --filter, which
+    /// decodes on its own in grpcscope and tshark (see --write-scope).
+    #[arg(short = 'w', long = "write", value_name = "FILE", help_heading = "Live capture")]
     pub write: Option<PathBuf>,
+
+    /// What an extract (-w on a capture file) holds: `call`, the matching calls' packets with the
+    /// handshake and the frames that carry the HPACK state they need; `conn`, their whole
+    /// connections.
+    #[arg(long = "write-scope", value_enum, default_value_t = crate::analysis::extract::WriteScope::Call, requires = "write", help_heading = "Live capture")]
+    pub write_scope: crate::analysis::extract::WriteScope,
 
     /// Write the -w file as pcapng with the TLS key log inside (Decryption Secrets Blocks, as
     /// `editcap --inject-secrets tls,FILE` writes), so it decrypts anywhere with no key file.
     /// Off by default: whoever holds such a file can read the traffic.
-    #[arg(long = "write-keys", requires = "write", help_heading = "Live capture")]
+    #[arg(long = "write-keys", requires = "write", requires = "interface", help_heading = "Live capture")]
     pub write_keys: bool,
 
     /// Stop after this many packets.

@@ -2,6 +2,7 @@
 //! capture source to a command's sink.
 
 mod args;
+mod extract;
 mod parallel;
 mod progress;
 mod read;

@@ -106,6 +106,7 @@ fn ui(args: UiArgs) -> Result<(), Failure> {
         let color = ColorChoice::Never;
         return calls(CallsArgs { common, schema: args.schema, messages, verbose: false, color, otlp, otlp_protocol });
     }
+    no_extract(&args.input, "the terminal UI")?;
     let schema = load_schema(&args.schema)?;
     if let Some(f) = &args.filter {
         compile_filter(&Some(f.clone()), &crate::filter::CALL_FIELDS)?;
@@ -489,6 +490,31 @@ fn report_spans(r: crate::output::otlp::ExportReport, url: &str, quiet: bool) ->
     }
 }
 
+/// The capture an extract is read from again: a file, not standard input.
+fn extract_source(input: &InputArgs, source: Option<&std::path::Path>) -> Result<PathBuf, Failure> {
+    let path = match source {
+        Some(p) => p.to_path_buf(),
+        None => one_capture(input)?,
+    };
+    if path.as_os_str() == "-" {
+        return Err(Failure::BadInput(
+            "-w with a capture reads it twice (the calls, then their packets): give a file, not standard input".into(),
+        ));
+    }
+    Ok(path)
+}
+
+/// `-w` on a capture file is an extract of calls: only `calls` writes one.
+fn no_extract(input: &InputArgs, command: &str) -> Result<(), Failure> {
+    match (&input.write, input.is_live()) {
+        (Some(_), false) => Err(Failure::BadInput(format!(
+            "-w on a capture file writes an extract of calls: use it with `grpcscope calls` (e.g. `grpcscope calls --filter 'status != OK' -w failed.pcap {}`), not with `{command}`",
+            input.path().map_or_else(|| "capture.pcap".into(), |p| p.display().to_string())
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Drives `sink` with the capture at `source`, or with what `input` names
 /// (one file with its progress bar, or a live interface) when `None`.
 fn drive_source<S: Sink>(
@@ -505,6 +531,13 @@ fn drive_source<S: Sink>(
 
 fn calls(args: CallsArgs) -> Result<(), Failure> {
     let schema = load_schema(&args.schema)?;
+    if args.common.format == FormatChoice::Parquet && args.common.input.write.is_some() && !args.common.input.is_live()
+    {
+        return Err(Failure::BadInput(
+            "-w writes an extract while `calls` prints: run it with the text or json format, then --format parquet"
+                .into(),
+        ));
+    }
     if args.common.format == FormatChoice::Parquet {
         let jobs = super::tables::plan(&args.common)?;
         return super::tables::run(&jobs, args.common.input.quiet, "calls", |job| {
@@ -567,10 +600,29 @@ fn calls_once(
         keep_payloads: true,
     };
     cfg.max_call_bytes = args.messages.max_call_bytes;
+    let extract_to = args.common.input.write.clone().filter(|_| !live);
+    let extract_from = match &extract_to {
+        Some(_) => Some(extract_source(&args.common.input, source)?),
+        None => None,
+    };
+    let reread_cfg = cfg.clone();
     // Bodies are decoded and printed on the second core.
     let offloaded = if live { CallsOnThread::spawn_batched(printer, 1) } else { CallsOnThread::spawn(printer) };
-    let p = drive_source(&args.common.input, source, cfg, offloaded)?;
-    let mut printer = p.sink.finish().ok_or_else(|| io::Error::other("the output thread failed"))?;
+    let (offloaded, plan) = match extract_to {
+        None => (drive_source(&args.common.input, source, cfg, offloaded)?.sink, None),
+        Some(_) => {
+            let matches: Box<dyn Fn(&crate::grpc::Call) -> bool + Send> =
+                match compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)? {
+                    Some(f) => Box::new(move |c| f.matches(c)),
+                    None => Box::new(|_| true),
+                };
+            let plan = crate::analysis::extract::ExtractPlan::new(args.common.input.write_scope);
+            let sink = crate::analysis::extract::Extracting { inner: offloaded, plan, matches };
+            let p = drive_source(&args.common.input, source, cfg, sink)?;
+            (p.sink.inner, Some(p.sink.plan))
+        }
+    };
+    let mut printer = offloaded.finish().ok_or_else(|| io::Error::other("the output thread failed"))?;
     printer.flush();
     if let Some(e) = printer.error.take() {
         return Err(e.into());
@@ -579,10 +631,35 @@ fn calls_once(
     if let Some(spans) = printer.spans.take() {
         report_spans(spans.finish(), args.otlp.as_deref().unwrap_or_default(), args.common.input.quiet)?;
     }
+    if let (Some(plan), Some(from), Some(to)) = (plan, extract_from, &args.common.input.write) {
+        let selection = plan.finish();
+        let (conns, whole, brought) = (selection.connections(), selection.whole().len(), selection.brought_along());
+        let w = super::extract::write(&from, to, selection, &reread_cfg)?;
+        if !args.common.input.quiet {
+            let whole = match (args.common.input.write_scope, whole) {
+                (crate::analysis::extract::WriteScope::Conn, _) | (_, 0) => String::new(),
+                (_, n) => format!(
+                    "; {n} of them written whole (TLS, retransmissions, reordering or gaps: their packets cannot be told apart by frame)"
+                ),
+            };
+            let brought = match brought {
+                0 => String::new(),
+                n => format!(" and {n} other call(s) they need (HPACK entries they read, packets they share)"),
+            };
+            eprintln!(
+                "grpcscope: {} of {} packets written to {}: {} matching call(s){brought} on {conns} connection(s){whole}",
+                w.packets,
+                w.read,
+                to.display(),
+                printer.printed
+            );
+        }
+    }
     Ok(printer)
 }
 
 fn frames(args: FramesArgs) -> Result<(), Failure> {
+    no_extract(&args.common.input, "frames")?;
     if args.common.format == FormatChoice::Parquet {
         let jobs = super::tables::plan(&args.common)?;
         return super::tables::run(&jobs, args.common.input.quiet, "frames", |job| {
@@ -625,6 +702,7 @@ fn frames_once(
 
 fn explain(args: ExplainArgs) -> Result<(), Failure> {
     use crate::explain::narrate::{Choice, Narrator};
+    no_extract(&args.input, "explain")?;
     if args.input.is_live() {
         return Err(Failure::BadInput(
             "explain walks through a capture file: record one first with -i IFACE -w FILE".into(),
@@ -693,6 +771,7 @@ fn nth_call(args: &ExplainArgs, n: usize) -> Result<crate::explain::narrate::Cho
 }
 
 fn conns(args: ConnsArgs) -> Result<(), Failure> {
+    no_extract(&args.common.input, "conns")?;
     if args.common.format == FormatChoice::Parquet {
         let jobs = super::tables::plan(&args.common)?;
         return super::tables::run(&jobs, args.common.input.quiet, "connections", |job| {
@@ -731,6 +810,7 @@ fn conns_once(
 }
 
 fn stats(args: StatsArgs) -> Result<(), Failure> {
+    no_extract(&args.common.input, "stats")?;
     let filter = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)?;
     let mut cfg = pipeline_config(&args.common.decode)?;
     // Statistics need lengths and counts, not message bytes, except the first
@@ -800,6 +880,7 @@ fn stats(args: StatsArgs) -> Result<(), Failure> {
 }
 
 fn doctor(args: DoctorArgs) -> Result<(), Failure> {
+    no_extract(&args.common.input, "doctor")?;
     let format = args.common.format.lines("doctor").map_err(Failure::BadInput)?;
     let filter = compile_filter(&args.common.filter, &crate::filter::CALL_FIELDS)?;
     let mut cfg = pipeline_config(&args.common.decode)?;

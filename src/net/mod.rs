@@ -7,6 +7,7 @@ pub mod checksum;
 pub mod defrag;
 pub mod dns;
 pub mod link;
+pub mod rewrite;
 
 use crate::capture::LinkType;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
