@@ -17,7 +17,9 @@ use crate::present::span::WireSpan;
 use prost::Message as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -130,6 +132,10 @@ pub struct ExportReport {
 /// The exporter's thread and its queue.
 pub struct Exporter {
     tx: Option<SyncSender<WireSpan>>,
+    /// Set at the end of a live capture: a batch that fails is not tried
+    /// again, and once one has, the rest are given up (a collector that is
+    /// down must not hold the exit for minutes).
+    closing: Arc<AtomicBool>,
     worker: Option<JoinHandle<ExportReport>>,
     /// Drop spans when the queue is full (live) instead of waiting (files).
     pub lossy: bool,
@@ -142,8 +148,10 @@ impl Exporter {
     /// Starts exporting to `endpoint`.
     pub fn start(endpoint: Endpoint, capture: String, lossy: bool) -> Exporter {
         let (tx, rx) = sync_channel::<WireSpan>(QUEUE_SPANS);
-        let worker = std::thread::spawn(move || run(&endpoint, &rx));
-        Exporter { tx: Some(tx), worker: Some(worker), lossy, dropped: 0, capture }
+        let closing = Arc::new(AtomicBool::new(false));
+        let flag = closing.clone();
+        let worker = std::thread::spawn(move || run(&endpoint, &rx, &flag, lossy));
+        Exporter { tx: Some(tx), closing, worker: Some(worker), lossy, dropped: 0, capture }
     }
 
     /// Queues the span of `call`.
@@ -161,6 +169,7 @@ impl Exporter {
 
     /// Sends what is queued, and says what was done.
     pub fn finish(mut self) -> ExportReport {
+        self.closing.store(true, Ordering::SeqCst);
         self.tx = None;
         let mut report = self.worker.take().and_then(|w| w.join().ok()).unwrap_or_default();
         report.dropped += self.dropped;
@@ -169,8 +178,14 @@ impl Exporter {
 }
 
 /// The exporter thread: batches, sends with retries, until the queue closes.
-fn run(endpoint: &Endpoint, rx: &Receiver<WireSpan>) -> ExportReport {
+/// Live (`lossy`), a batch that fails is followed by the next one (the
+/// collector may come back) until the end, when each batch has one try and
+/// a failure gives up the rest. Reading a file, a batch that fails all its
+/// tries gives up the rest: the collector is down, and waiting minutes for
+/// it would not bring it back.
+fn run(endpoint: &Endpoint, rx: &Receiver<WireSpan>, closing: &AtomicBool, lossy: bool) -> ExportReport {
     let mut report = ExportReport::default();
+    let mut given_up = false;
     let mut link = Link::new(endpoint);
     let mut open = true;
     while open {
@@ -187,28 +202,35 @@ fn run(endpoint: &Endpoint, rx: &Receiver<WireSpan>) -> ExportReport {
                 }
             }
         }
-        send(&mut link, &batch, &mut report);
+        if given_up {
+            report.failed += batch.len() as u64;
+            continue;
+        }
+        let last_call = lossy && closing.load(Ordering::SeqCst);
+        let sent = send(&mut link, &batch, &mut report, if last_call { 1 } else { ATTEMPTS });
+        given_up = !sent && (last_call || !lossy);
     }
     report
 }
 
-/// One batch, tried until it goes, fails for good, or runs out of tries
-/// (backing off 0.2 s, 0.4 s, ... or as long as the collector asked).
-fn send(link: &mut Link, batch: &[WireSpan], report: &mut ExportReport) {
+/// One batch, tried until it goes, fails for good, or runs out of
+/// `attempts` (backing off 0.2 s, 0.4 s, ... or as long as the collector
+/// asked); whether it went.
+fn send(link: &mut Link, batch: &[WireSpan], report: &mut ExportReport, attempts: u32) -> bool {
     let body = proto::request(batch.iter().map(proto::span).collect()).encode_to_vec();
     let n = batch.len() as u64;
-    for attempt in 0..ATTEMPTS {
+    for attempt in 0..attempts {
         report.requests += 1;
         match link.export(&body) {
             Ok(rejected) => {
                 let rejected = u64::try_from(rejected).unwrap_or(0).min(n);
                 report.exported += n - rejected;
                 report.rejected += rejected;
-                return;
+                return true;
             }
             Err(e) => {
                 report.last_error = Some(e.reason.clone());
-                if !e.retryable || attempt + 1 == ATTEMPTS {
+                if !e.retryable || attempt + 1 == attempts {
                     break;
                 }
                 let backoff = Duration::from_millis(200 << attempt);
@@ -218,6 +240,7 @@ fn send(link: &mut Link, batch: &[WireSpan], report: &mut ExportReport) {
         }
     }
     report.failed += n;
+    false
 }
 
 /// The connection to the collector: one per OTLP/HTTP request; one kept
@@ -335,8 +358,32 @@ mod tests {
             status: crate::present::span::SpanStatus::Unset,
             status_message: String::new(),
         };
-        send(&mut link, &[span], &mut report);
+        assert!(!send(&mut link, &[span], &mut report, ATTEMPTS));
         assert_eq!((report.failed, report.requests, report.exported), (1, u64::from(ATTEMPTS), 0));
         assert!(report.last_error.is_some_and(|e| e.contains("refused")));
+    }
+
+    #[test]
+    fn live_a_full_queue_drops_spans_and_the_end_does_not_wait_for_a_dead_collector() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}"), Protocol::HttpProtobuf).unwrap();
+        let mut x = Exporter::start(endpoint, "live lo".into(), true);
+        let call = crate::grpc::Call::new(
+            1,
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:50051".parse().unwrap(),
+            1,
+            crate::time::Timestamp::from_parts(1_700_000_000, 0),
+        );
+        let offered = QUEUE_SPANS as u64 * 3;
+        for _ in 0..offered {
+            x.call(&call);
+        }
+        let r = x.finish();
+        // The queue (and one batch in the thread's hands) held; the rest were dropped.
+        assert!(r.dropped >= offered - QUEUE_SPANS as u64 - BATCH_SPANS as u64, "{r:?}");
+        assert_eq!(r.dropped + r.failed + r.exported, offered, "{r:?}");
+        // The first batch had its five tries; at the end, one try, then the rest given up.
+        assert!(r.requests <= u64::from(ATTEMPTS) + 2, "{r:?}");
     }
 }
