@@ -681,3 +681,35 @@ fn fresh_captures_through_real_nginx_and_haproxy_give_the_fixtures_findings() {
         assert_eq!(got, committed, "{name}, three fresh captures, the last:\n{text}");
     }
 }
+
+#[test]
+fn live_calls_stream_to_an_otlp_collector_as_they_end() {
+    let test = "live_calls_stream_to_an_otlp_collector_as_they_end";
+    if !can_capture(test) {
+        return;
+    }
+    let Some(rx) = common::otlp::Receiver::start(test, &[]) else { return };
+    let p = port(7);
+    let addr = format!("127.0.0.1:{p}");
+    let _srv = server(&addr, None);
+    let (bpf, url) = (format!("tcp port {p}"), format!("http://127.0.0.1:{}", rx.grpc));
+    let args = ["calls", "-i", "lo", "-f", &bpf, "--otlp", &url, "--otlp-protocol", "grpc", "--proto-path", "protos"];
+    let (gs, err) = start_grpcscope(&args, None);
+    call(&addr, 3, None);
+    // A batch waits a second for company, then goes: before the capture ends.
+    std::thread::sleep(Duration::from_millis(2500));
+    let stopped = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    interrupt(&gs);
+    let (code, _, stderr) = finish(gs, err);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("4 span(s) exported to {url}")), "{stderr}");
+    let (spans, _) = rx.stop();
+    assert_eq!(spans.len(), 4);
+    for s in &spans {
+        assert!(s["received_at"].as_f64().unwrap() < stopped, "a span arrived only at the end: {s}");
+        assert_eq!(s["attributes"]["grpcscope.capture"], "live lo");
+    }
+    let statuses: Vec<&str> =
+        spans.iter().map(|s| s["attributes"]["rpc.response.status_code"].as_str().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "OK").count(), 3, "{statuses:?}");
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod measure;
+pub mod otlp;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -88,6 +89,7 @@ def check(span, resource, kinds, always, via):
         "parent_span_id": span.parent_span_id.hex(), "name": span.name, "kind": span.kind,
         "start": span.start_time_unix_nano, "end": span.end_time_unix_nano,
         "status": span.status.code, "status_message": span.status.message, "attributes": attrs,
+        "received_at": time.time(),
     }
     return record, out
 
