@@ -696,8 +696,9 @@ fn live_calls_stream_to_an_otlp_collector_as_they_end() {
     let args = ["calls", "-i", "lo", "-f", &bpf, "--otlp", &url, "--otlp-protocol", "grpc", "--proto-path", "protos"];
     let (gs, err) = start_grpcscope(&args, None);
     call(&addr, 3, None);
-    // A batch waits a second for company, then goes: before the capture ends.
-    std::thread::sleep(Duration::from_millis(2500));
+    // A batch waits a second for company, then goes: before the capture
+    // ends (with room for a loaded machine).
+    std::thread::sleep(Duration::from_millis(4000));
     let stopped = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     interrupt(&gs);
     let (code, _, stderr) = finish(gs, err);
