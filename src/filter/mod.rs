@@ -21,7 +21,7 @@ mod fields;
 use regex::Regex;
 use std::fmt;
 
-pub use fields::{header_value, FieldSet, FrameFacts, Record, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
+pub use fields::{header_value, origin_name, FieldSet, FrameFacts, Record, CALL_FIELDS, CONN_FIELDS, FRAME_FIELDS};
 
 /// A value a field can have.
 #[derive(Debug, Clone, PartialEq)]

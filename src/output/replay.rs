@@ -9,6 +9,7 @@
 //! ever receives one.
 
 use crate::present::CallRecord;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -139,10 +140,9 @@ fn header_value(name: &str, list: &[(Option<String>, Option<String>)]) -> Option
     list.iter().find(|(n, _)| n.as_deref() == Some(name)).and_then(|(_, v)| v.clone())
 }
 
-/// The call's request headers as `(name, value)` text, unknown ones left out.
+/// The call's request headers as `(name, value)` text, as the JSON has them.
 fn request_headers(rec: &CallRecord) -> Vec<(Option<String>, Option<String>)> {
-    let value = serde_json::to_value(rec.request_headers).unwrap_or_default();
-    serde_json::from_value(value).unwrap_or_default()
+    rec.request_headers.texts().map(|(n, v)| (n.map(Cow::into_owned), v.map(Cow::into_owned))).collect()
 }
 
 /// One grpcurl command for the call, or a comment saying why there is

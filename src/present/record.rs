@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A call's connection, as the contract names it.
 #[derive(Debug, Clone, Serialize)]
@@ -31,17 +32,27 @@ pub struct ConnRef {
 #[derive(Debug, Clone, Copy)]
 pub struct Headers<'a>(pub &'a [HeaderPair]);
 
-impl Serialize for Headers<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for (n, v) in self.0 {
+impl<'a> Headers<'a> {
+    /// Each field as text, as the JSON writes it: `None` for what is
+    /// unknown, `-bin` values as base64.
+    pub fn texts(&self) -> impl Iterator<Item = (Option<Cow<'a, str>>, Option<Cow<'a, str>>)> + 'a {
+        self.0.iter().map(|(n, v)| {
             let name = n.as_ref().map(|n| String::from_utf8_lossy(n));
             let value = match (n, v) {
                 (_, None) => None,
                 (Some(n), Some(v)) if n.ends_with(b"-bin") => Some(bin_as_base64(v).into()),
                 (_, Some(v)) => Some(String::from_utf8_lossy(v)),
             };
-            seq.serialize_element(&(name, value))?;
+            (name, value)
+        })
+    }
+}
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for field in self.texts() {
+            seq.serialize_element(&field)?;
         }
         seq.end()
     }

@@ -91,15 +91,6 @@ fn authority_host(authority: &str) -> &str {
     }
 }
 
-fn origin_name(o: Origin) -> &'static str {
-    match o {
-        Origin::None => "none",
-        Origin::Application => "application",
-        Origin::Transport => "transport",
-        Origin::Unknown => "unknown",
-    }
-}
-
 /// The span of `call`, read from the capture named `capture`.
 pub fn span_of(call: &Call, capture: &str) -> WireSpan {
     let context = trace_context(&call.request_headers);
@@ -131,13 +122,14 @@ pub fn span_of(call: &Call, capture: &str) -> WireSpan {
         a.push(("http.response.status_code", AttrValue::Int(i64::from(h))));
     }
     let failed = matches!(origin, Origin::Application | Origin::Transport);
+    let kind = transport.as_ref().and_then(|t| super::text::serde_name(&t.kind));
     if failed {
-        let kind = transport.as_ref().map(|t| format!("{:?}", t.kind)).map(|k| snake(&k));
-        a.push(("error.type", AttrValue::Text(status.map(str::to_string).or(kind).unwrap_or_else(|| "_OTHER".into()))));
+        let error_type = status.map(str::to_string).or_else(|| kind.clone()).unwrap_or_else(|| "_OTHER".into());
+        a.push(("error.type", AttrValue::Text(error_type)));
     }
-    a.push(("grpcscope.error.origin", text(origin_name(origin))));
+    a.push(("grpcscope.error.origin", text(crate::filter::origin_name(origin))));
     if let Some(t) = &transport {
-        a.push(("grpcscope.transport.error", AttrValue::Text(snake(&format!("{:?}", t.kind)))));
+        a.push(("grpcscope.transport.error", AttrValue::Text(kind.unwrap_or_default())));
         a.push(("grpcscope.transport.detail", text(&t.detail)));
     }
     if origin == Origin::Unknown {
@@ -183,32 +175,14 @@ pub fn span_of(call: &Call, capture: &str) -> WireSpan {
     }
 }
 
-/// `HttpStatus` as `http_status`.
-fn snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn authority_hosts_and_snake_names() {
+    fn authority_hosts() {
         assert_eq!(authority_host("shop.internal:443"), "shop.internal");
         assert_eq!(authority_host("[::1]:50051"), "::1");
         assert_eq!(authority_host("shop.internal"), "shop.internal");
-        assert_eq!(snake("HttpStatus"), "http_status");
-        assert_eq!(snake("ConnectionReset"), "connection_reset");
     }
 }

@@ -87,6 +87,12 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// The name a unit enum serializes to (`none`, `header`, `http_status`...):
+/// the outputs that are not JSON name variants as the JSON does.
+pub fn serde_name<T: serde::Serialize>(v: &T) -> Option<String> {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

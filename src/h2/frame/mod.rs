@@ -452,9 +452,6 @@ pub fn error_name(code: u32) -> String {
     crate::exchange::http2_error_name(code)
 }
 
-#[cfg(test)]
-mod tests;
-
 /// The header block of a HEADERS frame a client of ours received: padding
 /// and priority removed (lengths already checked by slicing within bounds).
 pub fn header_block(h: &FrameHeader, p: &bytes::Bytes) -> bytes::Bytes {
@@ -480,3 +477,6 @@ pub fn data_payload(h: &FrameHeader, p: &bytes::Bytes) -> bytes::Bytes {
     let end = p.len().saturating_sub(pad);
     p.slice(1.min(end)..end)
 }
+
+#[cfg(test)]
+mod tests;

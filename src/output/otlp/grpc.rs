@@ -4,7 +4,7 @@
 //! its DATA respects the collector's flow-control windows and frame size.
 
 use super::ExportError;
-use crate::h2::frame::{data_payload, emit, flags, header_block, FrameHeader, FrameType, HEADER_LEN, PREFACE};
+use crate::h2::frame::{data_payload, emit, flags, header_block, setting, FrameHeader, FrameType, HEADER_LEN, PREFACE};
 use crate::h2::hpack::{literal_without_indexing, Decoder, Limits};
 use bytes::{Bytes, BytesMut};
 
@@ -206,15 +206,15 @@ impl Session {
             let id = u16::from_be_bytes([a, b]);
             let value = u32::from_be_bytes([c, d, e, f]);
             match id {
-                // SETTINGS_INITIAL_WINDOW_SIZE: open streams move by the difference.
-                4 => {
+                // Open streams move by the difference.
+                setting::INITIAL_WINDOW_SIZE => {
                     let delta = i64::from(value) - self.initial_window;
                     self.initial_window = i64::from(value);
                     if let Some(e) = &mut self.export {
                         e.window += delta;
                     }
                 }
-                5 => self.max_frame = (value as usize).clamp(DEFAULT_FRAME, 1 << 24),
+                setting::MAX_FRAME_SIZE => self.max_frame = (value as usize).clamp(DEFAULT_FRAME, 1 << 24),
                 _ => {}
             }
         }

@@ -2,6 +2,7 @@
 //! writes, with typed columns for what people filter and group on.
 
 use super::{json_text, optional, required, split_endpoint, Column, Kind, Table};
+use crate::present::text::serde_name;
 use crate::present::trace::{request_id, trace_context};
 use crate::present::CallRecord;
 use std::io;
@@ -74,11 +75,6 @@ pub const COLUMNS: &[Column] = &[
     optional("status_details", Kind::Text, "JSON: `grpc-status-details-bin` decoded as `google.rpc.Status`"),
     required("notes", Kind::Text, "JSON: problems seen on the call"),
 ];
-
-/// The name a unit enum serializes to (`none`, `header`, `client`...).
-pub(super) fn serde_name<T: serde::Serialize>(v: &T) -> Option<String> {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string))
-}
 
 /// Appends the row of one call.
 pub fn add(table: &mut Table, capture: &str, number: u64, rec: &CallRecord) -> io::Result<()> {

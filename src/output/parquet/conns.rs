@@ -1,9 +1,9 @@
 //! The `conns` table: one row per TCP connection, the record `conns
 //! --format json` writes.
 
-use super::calls::serde_name;
 use super::{json_text, optional, required, split_endpoint, Column, Kind, Table};
 use crate::present::conn_record::ConnRecord;
+use crate::present::text::serde_name;
 use std::io;
 
 /// The columns of the `conns` table, in order.

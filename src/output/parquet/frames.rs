@@ -2,9 +2,9 @@
 //! preface and lost stretch of bytes), the records `frames --format json`
 //! writes.
 
-use super::calls::serde_name;
 use super::{json_text, optional, required, Column, Kind, Table};
 use crate::present::frame_record::{FrameRecord, LostRecord, PrefaceRecord};
+use crate::present::text::serde_name;
 use std::io;
 
 /// The columns of the `frames` table, in order.
